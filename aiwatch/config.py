@@ -1,0 +1,126 @@
+"""One typed settings object for the whole server.
+
+Each setting resolves as: explicit argument -> `AIWATCH_<NAME>` environment variable -> TOML file
+-> default. A bad value anywhere stops start-up with a message that names the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "AIWATCH_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value aiwatch cannot use; the message names the key."""
+
+
+def _setting(default: Any, help: str, **checks: Any) -> Any:
+    return field(default=default, metadata={"help": help, **checks})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Server
+    host: str = _setting("127.0.0.1", "Address the server binds to.")
+    port: int = _setting(4318, "Port for OTLP/HTTP ingest and the read API (4318 is OTLP's).", min=0, max=65535)
+    data_dir: str = _setting("./aiwatch-data", "Folder for the DuckDB file, spool and reports.")
+    ingest_token: str = _setting("", "Bearer token required on /v1/traces, /v1/logs, /v1/metrics (empty: no auth).")
+    api_token: str = _setting("", "Bearer token required on the read API (empty: no auth).")
+    # Writer and back-pressure
+    writer_max_rows: int = _setting(50_000, "Writer flushes a group commit at this many rows.", min=1)
+    writer_max_delay_ms: int = _setting(50, "Writer flushes a group commit after this many ms.", min=1)
+    queue_max_rows: int = _setting(400_000, "Rows waiting for the writer before ingest answers 503.", min=1)
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted request body (after gzip inflation): 413 above.", min=1024)
+    retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
+    # Content handling
+    content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))
+    max_content_chars: int = _setting(16_384, "Message content kept per span and direction (rest truncated).", min=0)
+    max_attribute_chars: int = _setting(4_096, "Longest attribute value stored; longer ones truncated with a marker.", min=64)
+    # Audit files
+    audit_paths: str = _setting("", "Comma-separated globs of JSONL audit files to tail (empty: none).")
+    audit_poll_s: float = _setting(1.0, "How often the audit tailer polls its files.", min=0.05)
+    # Retention and scheduling
+    retention_days: int = _setting(30, "Rows older than this are deleted by the retention job (0 keeps all).", min=0)
+    scheduler_enabled: bool = _setting(True, "Run scheduled jobs (analyzers, alerts, retention) in the server.")
+    # Dashboard
+    dashboard_port: int = _setting(8501, "Port of the Streamlit dashboard.", min=0, max=65535)
+    server_url: str = _setting("http://127.0.0.1:4318", "Server URL that the dashboard and CLI read from.")
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "aiwatch.duckdb"
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from a TOML file (optional), `AIWATCH_*` variables and explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = path or env.get(ENV_PREFIX + "CONFIG")
+        if path:
+            try:
+                data = tomllib.loads(Path(path).read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"config file {path}: {exc}") from exc
+            data = data.get("aiwatch", data)
+            unknown = set(data) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ConfigError(f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+            values.update(data)
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        hints = get_type_hints(cls)
+        return cls(**{name: _coerce(name, hints[name], value) for name, value in values.items()
+                      if name in hints})
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if "min" in meta and value < meta["min"]:
+                raise ConfigError(f"{f.name}: {value!r} is below the minimum {meta['min']}")
+            if "max" in meta and value > meta["max"]:
+                raise ConfigError(f"{f.name}: {value!r} is above the maximum {meta['max']}")
+            if "choices" in meta and value not in meta["choices"]:
+                raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, typ: Any, value: Any) -> Any:
+    key = f"{name} ({ENV_PREFIX}{name.upper()})"
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected an integer")
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            if not isinstance(value, (str, int, float)):
+                raise ValueError("expected a string")
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: bad value {value!r}: {exc}") from None
+    return value
+
+
+def settings_table() -> list[tuple[str, str, Any, str]]:
+    """(name, environment variable, default, help) for every setting: the README lists them all."""
+    return [(f.name, ENV_PREFIX + f.name.upper(), f.default, f.metadata["help"]) for f in fields(Settings)]

@@ -1,0 +1,71 @@
+"""Scheduled jobs: one shape, one registry, one scheduler that starts and stops them cleanly.
+
+Analyzers, alert evaluation, the notifier outbox and retention are all `Job`s. Each runs on
+APScheduler with coalescing, at most one instance at a time and a misfire grace period.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+
+class JobContext(Protocol):
+    """What a job may use: the store (reads + single writer) and the settings."""
+
+    store: Any
+    settings: Any
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_s: float
+    run: Callable[[JobContext], Any]
+    description: str = ""
+
+
+JOB_FACTORIES: list[Callable[[Any], list[Job]]] = []
+
+
+def job_factory(fn: Callable[[Any], list[Job]]) -> Callable[[Any], list[Job]]:
+    """Register a function settings -> jobs; later stages add theirs with this decorator."""
+    JOB_FACTORIES.append(fn)
+    return fn
+
+
+class Scheduler:
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        self.jobs: list[Job] = []
+        self.failures: dict[str, int] = {}
+
+    def add(self, job: Job) -> None:
+        self.jobs.append(job)
+        self._scheduler.add_job(self._wrap(job), "interval", seconds=job.interval_s, id=job.name, name=job.name)
+
+    def _wrap(self, job: Job) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job.run(self._ctx)
+            except Exception:  # noqa: BLE001 - one failing run must not stop the schedule
+                self.failures[job.name] = self.failures.get(job.name, 0) + 1
+                log.exception("job %s failed", job.name)
+        return run
+
+    def run_now(self, name: str) -> Any:
+        job = next(j for j in self.jobs if j.name == name)
+        return job.run(self._ctx)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)

@@ -1,0 +1,328 @@
+"""The aiwatch server: one process that owns the store and hosts ingest, the read API and jobs.
+
+Routes: OTLP/HTTP receivers (`/v1/traces`, `/v1/logs`, `/v1/metrics`), the read API
+(`/v1/query/{name}`, `/v1/openapi.json`), `/healthz`, `/readyz` and `/metrics`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import math
+import time
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from aiwatch import __version__
+from aiwatch.config import Settings
+from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
+from aiwatch.selfmetrics import SelfMetrics
+from collectors.content import ContentPolicy, default_policy
+from collectors.decode import JSON, PROTOBUF, BadPayload, inflate, media_type, parse, serialize
+from collectors.logs import convert_logs
+from collectors.metrics import convert_metrics
+from collectors.traces import Converted, convert_traces
+from store.db import Store
+from store.queries import REGISTRY, BadParameter, openapi
+from store.retention import delete_older_than, retention_cutoff
+from store.writer import Overloaded, WriterClosed
+
+log = logging.getLogger("aiwatch.server")
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+class Signal:
+    """One OTLP signal: its messages, its converter and the name of its partial-success counter."""
+
+    def __init__(self, name: str, request_cls: type[Message], response_cls: type[Message],
+                 rejected_field: str, convert: Callable[[Message], Converted]) -> None:
+        self.name, self.request_cls, self.response_cls = name, request_cls, response_cls
+        self.rejected_field, self.convert = rejected_field, convert
+
+
+class AiwatchServer:
+    def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_path, writer_max_rows=settings.writer_max_rows,
+                           writer_max_delay_ms=settings.writer_max_delay_ms,
+                           queue_max_rows=settings.queue_max_rows)
+        self.policy = policy or default_policy(settings.content_mode, settings.max_content_chars,
+                                               settings.max_attribute_chars)
+        self.metrics = SelfMetrics()
+        self._describe_metrics()
+        self.scheduler = Scheduler(self)
+        self.tailer = None
+        self.started_at = time.time()
+        self.signals = {
+            "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
+                             "rejected_spans", lambda m: convert_traces(m, self.policy)),
+            "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
+                           "rejected_log_records", lambda m: convert_logs(m, self.policy)),
+            "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest,
+                              metrics_pb.ExportMetricsServiceResponse, "rejected_data_points", convert_metrics),
+        }
+
+    # --- lifecycle ---
+    def start_background(self) -> None:
+        if self.settings.scheduler_enabled:
+            for job in self.jobs():
+                self.scheduler.add(job)
+            self.scheduler.start()
+        if self.settings.audit_paths:
+            from collectors.tailer import AuditTailer
+
+            globs = [g.strip() for g in self.settings.audit_paths.split(",") if g.strip()]
+            self.tailer = AuditTailer(self.store, globs, self.policy, poll_s=self.settings.audit_poll_s,
+                                      metrics=self.metrics)
+            self.tailer.start()
+
+    def jobs(self) -> list[Job]:
+        jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days.")]
+        for factory in JOB_FACTORIES:
+            jobs.extend(factory(self.settings))
+        return jobs
+
+    def _retention(self, _ctx: Any) -> dict[str, int] | None:
+        if not self.settings.retention_days:
+            return None
+        cutoff = retention_cutoff(datetime.now(timezone.utc).replace(tzinfo=None), self.settings.retention_days)
+        return self.store.writer.write(fn=lambda con: delete_older_than(con, cutoff))
+
+    def close(self) -> None:
+        self.scheduler.stop()
+        if self.tailer:
+            self.tailer.stop()
+        self.store.close()
+
+    def _describe_metrics(self) -> None:
+        m = self.metrics
+        m.describe("aiwatch_received_total", "counter", "Items received by the OTLP receivers, by signal.")
+        m.describe("aiwatch_accepted_total", "counter", "Items committed to the store, by signal.")
+        m.describe("aiwatch_rejected_total", "counter", "Items rejected (partial success or 4xx), by signal.")
+        m.describe("aiwatch_requests_total", "counter", "HTTP requests to the receivers, by signal and status code.")
+        m.describe("aiwatch_shed_total", "counter", "Requests refused with 503 because the write queue was full.")
+        m.gauge("aiwatch_queue_rows", "Rows waiting for the writer.", lambda: self.store.writer.pending_rows)
+        m.gauge("aiwatch_writer_commits_total", "Group commits done by the writer.",
+                lambda: self.store.writer.stats.commits, kind="counter")
+        m.gauge("aiwatch_writer_last_commit_ms", "Duration of the last group commit.",
+                lambda: self.store.writer.stats.last_commit_ms)
+        m.gauge("aiwatch_writer_commit_ms_avg", "Mean group-commit duration.",
+                lambda: self.store.writer.stats.commit_ms_total / max(self.store.writer.stats.commits, 1))
+        m.gauge("aiwatch_database_bytes", "Size of the database file and its WAL.", self.store.size_bytes)
+        m.gauge("aiwatch_uptime_seconds", "Seconds since the server started.", lambda: time.time() - self.started_at)
+
+    # --- ASGI ---
+    def app(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: Starlette):
+            self.start_background()
+            try:
+                yield
+            finally:
+                await run_in_threadpool(self.close)
+
+        routes = [
+            Route("/v1/traces", self._ingest_route("traces"), methods=["POST"]),
+            Route("/v1/logs", self._ingest_route("logs"), methods=["POST"]),
+            Route("/v1/metrics", self._ingest_route("metrics"), methods=["POST"]),
+            Route("/v1/query/{name}", self.query, methods=["GET"]),
+            Route("/v1/queries", self.list_queries, methods=["GET"]),
+            Route("/v1/openapi.json", self.openapi, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan, middleware=[])
+
+    # --- ingest ---
+    def _ingest_route(self, signal: str):
+        async def handler(request: Request) -> Response:
+            return await self.ingest(request, self.signals[signal])
+        return handler
+
+    async def ingest(self, request: Request, signal: Signal) -> Response:
+        m = self.metrics
+        try:
+            kind = media_type(request.headers.get("content-type"))
+        except BadPayload as exc:
+            return self._otlp_error(exc.status, exc.reason, JSON, signal)
+        if not self._authorized(request, self.settings.ingest_token):
+            return self._otlp_error(401, "missing or wrong bearer token", kind, signal)
+        if self.store.writer.pending_rows >= self.settings.queue_max_rows:
+            m.inc("aiwatch_shed_total", signal=signal.name)
+            return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
+        try:
+            body = await _read_body(request, self.settings.max_body_bytes)
+            converted = await run_in_threadpool(self._decode_convert, body, kind,
+                                                request.headers.get("content-encoding"), signal)
+        except BadPayload as exc:
+            return self._otlp_error(exc.status, exc.reason, kind, signal)
+        m.inc("aiwatch_received_total", converted.accepted + converted.rejected, signal=signal.name)
+        try:
+            if converted.tables:
+                await asyncio.wrap_future(self.store.writer.submit(converted.tables))
+        except Overloaded:
+            m.inc("aiwatch_shed_total", signal=signal.name)
+            return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
+        except WriterClosed:
+            return self._otlp_error(503, "server is shutting down; retry later", kind, signal, retry=True)
+        except Exception as exc:  # noqa: BLE001 - the store refused the batch: nothing acknowledged
+            log.exception("write failed")
+            return self._otlp_error(503, f"write failed: {exc}", kind, signal, retry=True)
+        m.inc("aiwatch_accepted_total", converted.accepted, signal=signal.name)
+        m.inc("aiwatch_rejected_total", converted.rejected, signal=signal.name)
+        m.inc("aiwatch_requests_total", signal=signal.name, code="200")
+        response = signal.response_cls()
+        if converted.rejected or converted.messages:
+            setattr(response.partial_success, signal.rejected_field, converted.rejected)
+            response.partial_success.error_message = converted.message()
+        return Response(serialize(response, kind), media_type=kind)
+
+    def _decode_convert(self, body: bytes, kind: str, encoding: str | None, signal: Signal) -> Converted:
+        raw = inflate(body, encoding, self.settings.max_body_bytes)
+        msg = parse(raw, kind, signal.request_cls)
+        try:
+            return signal.convert(msg)
+        except BadPayload:
+            raise
+        except Exception as exc:  # noqa: BLE001 - never crash on input; say what was wrong
+            log.warning("could not convert %s payload: %s", signal.name, exc, exc_info=True)
+            raise BadPayload(400, f"could not convert {signal.name} payload: {exc}") from None
+
+    def _otlp_error(self, status: int, reason: str, kind: str, signal: Signal, retry: bool = False) -> Response:
+        self.metrics.inc("aiwatch_requests_total", signal=signal.name, code=str(status))
+        body = status_pb2.Status(code=_GRPC_CODES.get(status, 3), message=reason)
+        headers = {"Retry-After": str(self.settings.retry_after_s)} if retry else {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return Response(serialize(body, kind if kind in (PROTOBUF, JSON) else JSON), status_code=status,
+                        media_type=kind if kind in (PROTOBUF, JSON) else JSON, headers=headers)
+
+    def _authorized(self, request: Request, token: str) -> bool:
+        if not token:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+    # --- read API ---
+    async def query(self, request: Request) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if not self._authorized(request, self.settings.api_token):
+            return _api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
+        name = request.path_params["name"]
+        query = REGISTRY.get(name)
+        if query is None:
+            return _api_error(404, "unknown_query", f"no query named {name!r}; see /v1/queries", request_id)
+        raw = dict(request.query_params)
+        fmt = raw.get("format") or ("arrow" if ARROW_STREAM in request.headers.get("accept", "") else "json")
+        if fmt not in ("json", "arrow"):
+            return _api_error(400, "bad_parameter", "format must be json or arrow", request_id)
+        started = time.perf_counter()
+        try:
+            table = await run_in_threadpool(query.execute, self.store, raw)
+        except BadParameter as exc:
+            return _api_error(400, "bad_parameter", str(exc), request_id)
+        except Exception as exc:  # noqa: BLE001 - a failed query is a structured 500, not a traceback
+            log.exception("query %s failed", name)
+            return _api_error(500, "query_failed", f"{type(exc).__name__}: {exc}", request_id)
+        headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}"}
+        if fmt == "arrow":
+            return Response(_arrow_ipc(table), media_type=ARROW_STREAM, headers=headers)
+        body = {"request_id": request_id, "query": name, "columns": table.column_names,
+                "data": _jsonable_rows(table)}
+        return Response(json.dumps(body, default=_json_default), media_type="application/json", headers=headers)
+
+    async def list_queries(self, request: Request) -> Response:
+        if not self._authorized(request, self.settings.api_token):
+            return _api_error(401, "unauthorized", "missing or wrong bearer token", uuid.uuid4().hex)
+        return JSONResponse({"queries": [{"name": q.name, "description": q.description,
+                                          "params": [p.name for p in q.params]} for q in REGISTRY.values()]})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi(__version__))
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(self, request: Request) -> Response:
+        try:
+            await run_in_threadpool(self.store.scalar, "SELECT 1")
+        except Exception as exc:  # noqa: BLE001
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        if self.store.writer.pending_rows >= self.settings.queue_max_rows:
+            return JSONResponse({"status": "overloaded"}, status_code=503,
+                                headers={"Retry-After": str(self.settings.retry_after_s)})
+        return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows})
+
+    async def prometheus(self, request: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise BadPayload(413, f"body of {length} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadPayload(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _api_error(status: int, code: str, message: str, request_id: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id}},
+                        status_code=status, headers={"X-Request-Id": request_id})
+
+
+def _arrow_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _jsonable_rows(table: pa.Table) -> list[dict[str, Any]]:
+    # NaN and infinities are not JSON: send them as null.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            col = table.column(i)
+            table = table.set_column(i, field.name, pc.if_else(pc.is_finite(col), col, None))
+    return table.to_pylist()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def build_app(settings: Settings) -> tuple[AiwatchServer, Starlette]:
+    server = AiwatchServer(settings)
+    return server, server.app()

@@ -1,0 +1,79 @@
+"""The embedded DuckDB store: opens the file, applies migrations, owns the single writer.
+
+Only the server process opens a `Store`. Reads run on per-call cursors (DuckDB's MVCC lets them
+proceed while the writer commits); writes go through `store.writer`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from store.schema import MIGRATIONS, SCHEMA_VERSION
+from store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 20,
+                 queue_max_rows: int = 400_000, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"threads": threads} if threads else {}
+        self._con = duckdb.connect(str(path), config=config)
+        self._local = threading.local()
+        migrate(self._con)
+        self.writer = Writer(self._con.cursor(), max_rows=writer_max_rows,
+                             max_delay_ms=writer_max_delay_ms, queue_max_rows=queue_max_rows)
+        self.writer.start()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._con.cursor()
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run a read-only statement and return an Arrow table."""
+        return self._cursor().sql(sql, params=params or None).to_arrow_table()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        row = self._cursor().execute(sql, params or []).fetchone()
+        return row[0] if row else None
+
+    def size_bytes(self) -> int:
+        files = [self.path, self.path.with_name(self.path.name + ".wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    def close(self) -> None:
+        self.writer.stop()
+        self._con.close()
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration not yet recorded; returns the schema version now in force."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                "description VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)")
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    if applied and max(applied) > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema {max(applied)} is newer than this aiwatch ({SCHEMA_VERSION})")
+    for version, description, statements in MIGRATIONS:
+        if version in applied:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for stmt in statements:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [version, description])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.info("applied migration %d: %s", version, description)
+    return SCHEMA_VERSION

@@ -1,0 +1,261 @@
+"""Named, parameterised read queries: the only reads clients can ask the server for.
+
+Clients name a query and pass typed parameters; they never send SQL. The registry also yields the
+OpenAPI description of the read API. Later stages (analyzers, alerts) register their own queries
+here with `register`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pyarrow as pa
+
+
+class BadParameter(ValueError):
+    """A query parameter is missing or malformed; the message names it."""
+
+
+_RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """ISO 8601, unix seconds, `now`, or relative (`-15m`, `now-2h`, `-7d`) to naive UTC."""
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    raw = text.strip()
+    if raw == "now":
+        return now
+    m = _RELATIVE.match(raw)
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    try:
+        return datetime.fromtimestamp(float(raw), timezone.utc).replace(tzinfo=None)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParameter(f"{text!r} is not a time (ISO 8601, unix seconds, 'now' or '-15m')") from None
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str = "string"             # string | time | integer | boolean
+    description: str = ""
+    default: Any = None
+    required: bool = False
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def coerce(self, raw: str | None) -> Any:
+        if raw is None or raw == "":
+            if self.required:
+                raise BadParameter(f"parameter {self.name!r} is required")
+            raw = self.default
+            if raw is None or not isinstance(raw, str):
+                return raw
+        if self.type == "time":
+            return parse_time(raw)
+        if self.type == "integer":
+            try:
+                value = int(raw)
+            except ValueError:
+                raise BadParameter(f"parameter {self.name!r}: {raw!r} is not an integer") from None
+            if value < 0 or (self.maximum is not None and value > self.maximum):
+                raise BadParameter(f"parameter {self.name!r} must be between 0 and {self.maximum}")
+            return value
+        if self.type == "boolean":
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise BadParameter(f"parameter {self.name!r}: {raw!r} is not true or false")
+            return raw.lower() in ("true", "1")
+        if self.choices and raw not in self.choices:
+            raise BadParameter(f"parameter {self.name!r} must be one of {', '.join(self.choices)}")
+        if len(raw) > 1024:
+            raise BadParameter(f"parameter {self.name!r} is too long")
+        return raw
+
+
+# Filters every time-series query accepts: time range plus the dimensions SREs slice by.
+START = Param("start", "time", "Window start (ISO 8601, unix seconds or relative like -1h).", "-1h")
+END = Param("end", "time", "Window end.", "now")
+SERVICE = Param("service", description="service.name")
+MODEL = Param("model", description="Model (response model, else request model).")
+VERSION = Param("version", description="Model version (aiwatch.model.version).")
+ROUTE = Param("route", description="Route (aiwatch.route).")
+FILTERS = (START, END, SERVICE, MODEL, VERSION, ROUTE)
+LIMIT = Param("limit", "integer", "Most rows returned.", "1000", maximum=100_000)
+
+
+def span_filter_sql(alias: str = "") -> str:
+    """WHERE clause over spans for the standard filters (named parameters)."""
+    p = f"{alias}." if alias else ""
+    return (f"{p}start_time >= $start AND {p}start_time < $end"
+            f" AND ($service IS NULL OR {p}service_name = $service)"
+            f" AND ($model IS NULL OR coalesce({p}response_model, {p}request_model) = $model)"
+            f" AND ($version IS NULL OR {p}model_version = $version)"
+            f" AND ($route IS NULL OR {p}route = $route)")
+
+
+Runner = Callable[[Any, dict[str, Any]], pa.Table]
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    sql: str | None = None                 # run with the coerced params as named parameters
+    run: Runner | None = None              # or a function(store, params) for multi-step reads
+    tags: tuple[str, ...] = field(default=("telemetry",))
+
+    def coerce(self, raw: dict[str, str]) -> dict[str, Any]:
+        known = {p.name for p in self.params}
+        unknown = set(raw) - known - {"format"}
+        if unknown:
+            raise BadParameter(f"unknown parameter(s) {', '.join(sorted(unknown))} for query {self.name!r}")
+        return {p.name: p.coerce(raw.get(p.name)) for p in self.params}
+
+    def execute(self, store: Any, raw: dict[str, str]) -> pa.Table:
+        params = self.coerce(raw)
+        if self.run is not None:
+            return self.run(store, params)
+        used = {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in self.sql}
+        return store.query(self.sql, used)
+
+
+REGISTRY: dict[str, NamedQuery] = {}
+
+
+def register(query: NamedQuery) -> NamedQuery:
+    if query.name in REGISTRY:
+        raise ValueError(f"query {query.name!r} is registered twice")
+    REGISTRY[query.name] = query
+    return query
+
+
+_SPAN_LIST_COLUMNS = """trace_id, span_id, parent_span_id, name, kind, start_time, end_time, duration_ms,
+    status_code, status_message, service_name, service_version, deployment_environment, is_llm, operation,
+    provider, request_model, response_model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
+    finish_reasons, response_id, error_type, http_status, request_id, model_version, route, arm, confidence,
+    quality_score, format_ok, fallback_level, retry_count, breaker_state, cost_usd, injection_score, user_id,
+    tenant, attributes"""
+
+register(NamedQuery(
+    "spans", "Spans in a window, newest first.", FILTERS + (
+        Param("llm_only", "boolean", "Only model-call spans.", "false"),
+        Param("status", description="unset, ok or error.", choices=("unset", "ok", "error")), LIMIT),
+    sql=f"""SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE {span_filter_sql()}
+            AND (NOT $llm_only OR is_llm) AND ($status IS NULL OR status_code = $status)
+            ORDER BY start_time DESC LIMIT $limit"""))
+
+register(NamedQuery(
+    "trace", "Every span of one trace, in start order (the waterfall).",
+    (Param("trace_id", required=True, description="32 hex characters."),),
+    sql=f"SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE trace_id = lower($trace_id) ORDER BY start_time, span_id"))
+
+register(NamedQuery(
+    "request", "The spans of one request id (aiwatch.request.id) with their trace.",
+    (Param("request_id", required=True),),
+    sql=f"""SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE trace_id IN
+            (SELECT trace_id FROM spans WHERE request_id = $request_id) ORDER BY start_time, span_id"""))
+
+register(NamedQuery(
+    "span_content", "Stored (redacted, size-capped) message content of a trace's spans.",
+    (Param("trace_id", required=True),),
+    sql="SELECT * FROM span_content WHERE trace_id = lower($trace_id) ORDER BY start_time"))
+
+register(NamedQuery(
+    "audit_events", "Audit records (redacted) in a window, or for one request id.",
+    (START, END, SERVICE, ROUTE, Param("request_id"), LIMIT),
+    sql="""SELECT * FROM audit_events WHERE ($request_id IS NOT NULL AND request_id = $request_id)
+           OR ($request_id IS NULL AND time >= $start AND time < $end
+               AND ($service IS NULL OR service_name = $service) AND ($route IS NULL OR route = $route))
+           ORDER BY time DESC LIMIT $limit"""))
+
+register(NamedQuery(
+    "feedback", "Human review events (accepted / modified / rejected) in a window.",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE, LIMIT),
+    sql="""SELECT * FROM feedback WHERE time >= $start AND time < $end
+           AND ($service IS NULL OR service_name = $service) AND ($model IS NULL OR model = $model)
+           AND ($version IS NULL OR model_version = $version) AND ($route IS NULL OR route = $route)
+           ORDER BY time DESC LIMIT $limit"""))
+
+register(NamedQuery(
+    "resource_metrics", "Resource metric points (CPU, GPU, memory, queue depth) in a window.",
+    (START, END, SERVICE, Param("name", description="Metric name."), LIMIT),
+    sql="""SELECT * FROM resource_metrics WHERE time >= $start AND time < $end
+           AND ($service IS NULL OR service_name = $service) AND ($name IS NULL OR name = $name)
+           ORDER BY time LIMIT $limit"""))
+
+register(NamedQuery(
+    "logs", "Other log records in a window.", (START, END, SERVICE, LIMIT),
+    sql="""SELECT * FROM logs WHERE time >= $start AND time < $end
+           AND ($service IS NULL OR service_name = $service) ORDER BY time DESC LIMIT $limit"""))
+
+register(NamedQuery(
+    "dimensions", "Distinct services, models, versions and routes seen in a window (for filters).",
+    (START, END),
+    sql="""SELECT DISTINCT service_name, coalesce(response_model, request_model) AS model, model_version, route
+           FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm
+           ORDER BY ALL LIMIT 10000"""))
+
+register(NamedQuery(
+    "summary", "Per service and model over a window: requests, errors, exact latency percentiles, tokens, cost.",
+    FILTERS,
+    sql=f"""SELECT service_name, coalesce(response_model, request_model) AS model, model_version,
+              count(*) AS requests, count(*) FILTER (WHERE status_code = 'error') AS errors,
+              avg((status_code = 'error')::INT) AS error_rate,
+              quantile_cont(duration_ms, 0.5) FILTER (WHERE status_code <> 'error') AS p50_ms,
+              quantile_cont(duration_ms, 0.95) FILTER (WHERE status_code <> 'error') AS p95_ms,
+              quantile_cont(duration_ms, 0.99) FILTER (WHERE status_code <> 'error') AS p99_ms,
+              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+            FROM spans WHERE is_llm AND (arm IS NULL OR arm <> 'shadow') AND {span_filter_sql()}
+            GROUP BY ALL ORDER BY requests DESC"""))
+
+register(NamedQuery(
+    "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
+    sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL
+           SELECT 'span_content', count(*) FROM span_content UNION ALL
+           SELECT 'audit_events', count(*) FROM audit_events UNION ALL
+           SELECT 'feedback', count(*) FROM feedback UNION ALL
+           SELECT 'logs', count(*) FROM logs UNION ALL
+           SELECT 'resource_metrics', count(*) FROM resource_metrics"""))
+
+
+def openapi(version: str) -> dict[str, Any]:
+    """OpenAPI 3.1 description of the read API, generated from the registry."""
+    type_map = {"string": {"type": "string"}, "time": {"type": "string", "description": "time"},
+                "integer": {"type": "integer", "minimum": 0}, "boolean": {"type": "boolean"}}
+    paths: dict[str, Any] = {}
+    for q in sorted(REGISTRY.values(), key=lambda q: q.name):
+        params = [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
+                   "schema": {**type_map[p.type], **({"default": p.default} if p.default is not None else {}),
+                              **({"enum": list(p.choices)} if p.choices else {})}} for p in q.params]
+        params.append({"name": "format", "in": "query", "required": False,
+                       "schema": {"type": "string", "enum": ["json", "arrow"], "default": "json"}})
+        paths[f"/v1/query/{q.name}"] = {"get": {
+            "operationId": q.name, "summary": q.description, "tags": list(q.tags), "parameters": params,
+            "responses": {
+                "200": {"description": "Rows as JSON (`data`) or an Arrow IPC stream.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rows"}},
+                                    "application/vnd.apache.arrow.stream": {}}},
+                "400": {"description": "Bad parameter.", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aiwatch read API", "version": version},
+        "paths": paths,
+        "components": {"schemas": {
+            "Rows": {"type": "object", "properties": {
+                "request_id": {"type": "string"}, "query": {"type": "string"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "array", "items": {"type": "object"}}}},
+            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
+        }},
+    }
