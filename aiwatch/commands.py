@@ -5,6 +5,7 @@ import argparse
 
 from aiwatch.cli import command
 from aiwatch.config import Settings
+from aiwatch.stages import load_stages
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -26,3 +27,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
     return 0
+
+
+load_stages()

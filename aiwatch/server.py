@@ -33,6 +33,7 @@ from aiwatch import __version__
 from aiwatch.config import Settings
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
+from aiwatch.stages import load_stages
 from collectors.content import ContentPolicy, default_policy
 from collectors.decode import JSON, PROTOBUF, BadPayload, inflate, media_type, parse, serialize
 from collectors.logs import convert_logs
@@ -59,6 +60,7 @@ class Signal:
 
 class AiwatchServer:
     def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
+        load_stages()
         self.settings = settings
         self.store = Store(settings.db_path, writer_max_rows=settings.writer_max_rows,
                            writer_max_delay_ms=settings.writer_max_delay_ms,

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import duckdb
 import pyarrow as pa
 
-from store.schema import MIGRATIONS, SCHEMA_VERSION
+from store.schema import ALL_MIGRATIONS, SCHEMA_VERSION
 from store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
     if applied and max(applied) > SCHEMA_VERSION:
         raise RuntimeError(f"database schema {max(applied)} is newer than this aiwatch ({SCHEMA_VERSION})")
-    for version, description, statements in MIGRATIONS:
+    for version, description, statements in ALL_MIGRATIONS:
         if version in applied:
             continue
         con.execute("BEGIN TRANSACTION")

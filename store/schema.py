@@ -154,4 +154,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ]),
 ]
 
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+def _all_migrations() -> list[tuple[int, str, list[str]]]:
+    # Each stage owns a version range (core 1-99, analysis 100-199, alerts 200-299), so stages
+    # add tables without editing each other's lists.
+    from store import schema_alerts, schema_analysis
+
+    merged = sorted(MIGRATIONS + schema_analysis.MIGRATIONS + schema_alerts.MIGRATIONS, key=lambda m: m[0])
+    versions = [m[0] for m in merged]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return merged
+
+
+ALL_MIGRATIONS = _all_migrations()
+SCHEMA_VERSION = ALL_MIGRATIONS[-1][0]
