@@ -33,7 +33,7 @@ from aiwatch import __version__
 from aiwatch.config import Settings
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
-from aiwatch.stages import load_stages
+from aiwatch.stages import load_stages, stage_routes
 from collectors.content import ContentPolicy, default_policy
 from collectors.decode import JSON, PROTOBUF, BadPayload, inflate, media_type, parse, serialize
 from collectors.logs import convert_logs
@@ -150,8 +150,11 @@ class AiwatchServer:
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", self.prometheus, methods=["GET"]),
+            *stage_routes(),
         ]
-        return Starlette(routes=routes, lifespan=lifespan, middleware=[])
+        app = Starlette(routes=routes, lifespan=lifespan)
+        app.state.aiwatch = self
+        return app
 
     # --- ingest ---
     def _ingest_route(self, signal: str):

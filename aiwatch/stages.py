@@ -15,10 +15,28 @@ STAGE_MODULES = (
 )
 
 
+# Modules exporting `ROUTES: list[starlette.routing.Route]` that the server mounts (write actions
+# such as creating a silence). Handlers reach the server through `request.app.state.aiwatch`.
+ROUTE_MODULES = ("alerts.api",)
+
+
+def _import(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # a real missing dependency inside the stage: say so
+            raise
+        return None
+
+
 def load_stages() -> None:
     for name in STAGE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the stage: say so
-                raise
+        _import(name)
+
+
+def stage_routes() -> list:
+    routes: list = []
+    for name in ROUTE_MODULES:
+        module = _import(name)
+        routes.extend(getattr(module, "ROUTES", []) if module else [])
+    return routes
