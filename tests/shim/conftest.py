@@ -8,3 +8,72 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))   # makes tests/fakes importable as `fakes`
 sys.path.insert(0, str(Path(__file__).parent))        # makes redaction_corpus importable
+
+import time
+from typing import Iterator
+
+import pytest
+from opentelemetry import _logs as otel_logs
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from fakes.openai_server import FakeOpenAI
+
+_SPANS = InMemorySpanExporter()
+_LOGS = InMemoryLogRecordExporter()
+_tp = TracerProvider()
+_tp.add_span_processor(SimpleSpanProcessor(_SPANS))
+trace.set_tracer_provider(_tp)
+_lp = LoggerProvider()
+_lp.add_log_record_processor(SimpleLogRecordProcessor(_LOGS))
+otel_logs.set_logger_provider(_lp)
+
+
+class FakeClock:
+    """Real monotonic time plus whatever the code under test 'slept'; sleeps return at once."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.offset += max(0.0, seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    _SPANS.clear()
+    yield _SPANS
+    _SPANS.clear()
+
+
+@pytest.fixture
+def logs() -> Iterator[InMemoryLogRecordExporter]:
+    _LOGS.clear()
+    yield _LOGS
+    _LOGS.clear()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as s:
+        yield s
