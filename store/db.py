@@ -6,7 +6,6 @@ proceed while the writer commits); writes go through `store.writer`.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,25 +26,19 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {"threads": threads} if threads else {}
         self._con = duckdb.connect(str(path), config=config)
-        self._local = threading.local()
         migrate(self._con)
         self.writer = Writer(self._con.cursor(), max_rows=writer_max_rows,
                              max_delay_ms=writer_max_delay_ms, queue_max_rows=queue_max_rows)
         self.writer.start()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._local.cursor = self._con.cursor()
-        return cur
-
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
-        """Run a read-only statement and return an Arrow table."""
-        return self._cursor().sql(sql, params=params or None).to_arrow_table()
+        """Run a read-only statement on its own cursor and return an Arrow table."""
+        with self._con.cursor() as cur:
+            return cur.sql(sql, params=params or None).to_arrow_table()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        row = self._cursor().execute(sql, params or []).fetchone()
-        return row[0] if row else None
+        table = self.query(sql, params)
+        return table.column(0)[0].as_py() if table.num_rows else None
 
     def size_bytes(self) -> int:
         files = [self.path, self.path.with_name(self.path.name + ".wal")]

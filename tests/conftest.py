@@ -52,7 +52,7 @@ def start_server(data_dir: Path, port: int | None = None, env: dict[str, str] | 
     log_path = data_dir / f"server-{port}.log"
     full_env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiwatch.cli", "--log-level", "WARNING", "serve", "--port", str(port),
+        [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port", str(port),
          "--data-dir", str(data_dir)],
         cwd=ROOT, env=full_env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

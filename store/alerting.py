@@ -1,0 +1,307 @@
+"""All SQL the alerts stage runs: reading analyzer outputs for rule conditions, and reading and
+writing alert state, groups, the notification log, the outbox, silences and the review record.
+
+Reads take any object with `.query(sql, params) -> pyarrow.Table` (the `Store`, or an in-memory
+copy for backtests). Writes take the writer's DuckDB connection (run them inside
+`store.writer.write(fn=...)` so that one tick's changes commit together).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+# --- analyzer outputs -------------------------------------------------------------------------
+
+# When a row of a grain is visible at `now`, and how long it stays current. 1m and 1h rows are
+# buckets (time = start): visible once the bucket is complete. Burn-window rows are assumed to be
+# stamped with the 1m evaluation bucket they were computed for.
+_VISIBLE_S = "(CASE grain WHEN '1h' THEN 3600 ELSE 60 END)"
+_STALE_S = "(CASE grain WHEN '1h' THEN 3600 ELSE 240 END)"
+
+
+def analysis_table_exists(db: Any) -> bool:
+    t = db.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'analysis_metrics'")
+    return bool(t.column("n")[0].as_py())
+
+
+def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
+    """The newest visible, still-current row per series for each 'metric|grain' in `keys`."""
+    return db.query(f"""
+        SELECT metric, grain, service_name, model, model_version, route, arm, value, time
+        FROM analysis_metrics
+        WHERE list_contains($keys, metric || '|' || grain)
+          AND time <= $now - to_seconds({_VISIBLE_S})
+          AND time > $now - to_seconds({_VISIBLE_S} + {_STALE_S})
+        QUALIFY row_number() OVER (PARTITION BY metric, grain, service_name, model, model_version, route, arm
+                                   ORDER BY time DESC, computed_at DESC NULLS LAST) = 1""",
+                    {"keys": list(keys), "now": now})
+
+
+def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
+    """Mean of `metric` per series over the trailing window, excluding the newest visible bucket."""
+    return db.query(f"""
+        SELECT service_name, model, model_version, route, arm, avg(value) AS baseline, count(*) AS n
+        FROM (SELECT * FROM analysis_metrics
+              WHERE metric = $metric AND grain = $grain AND time >= $now - to_seconds($window)
+                AND time <= $now - to_seconds(2 * {_VISIBLE_S})
+              QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
+                                         ORDER BY computed_at DESC NULLS LAST) = 1)
+        GROUP BY ALL""", {"metric": metric, "grain": grain, "now": now, "window": window_s})
+
+
+def silent_services(db: Any, now: datetime, window_s: float, had_traffic_s: float) -> pa.Table:
+    """Services with requests in the trailing `had_traffic_s` but none in the last `window_s`,
+    provided the analyzers are alive (some row was computed or bucketed within the window)."""
+    return db.query("""
+        WITH r AS (
+          SELECT service_name, time, value FROM analysis_metrics
+          WHERE metric = 'requests' AND grain = '1m' AND arm IS NULL
+            AND time + INTERVAL 1 MINUTE <= $now
+            AND time + INTERVAL 1 MINUTE > $now - to_seconds($window + $had)),
+        alive AS (
+          SELECT max(time) + INTERVAL 1 MINUTE > $now - to_seconds($window) AS bucketed,
+                 max(computed_at) > $now - to_seconds($window) - INTERVAL 2 MINUTE AS computed
+          FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' AND time + INTERVAL 1 MINUTE <= $now
+            AND time > $now - to_seconds($window + $had) - INTERVAL 1 MINUTE)
+        SELECT service_name,
+               coalesce(sum(value) FILTER (WHERE time + INTERVAL 1 MINUTE > $now - to_seconds($window)), 0) AS recent,
+               coalesce(sum(value) FILTER (WHERE time + INTERVAL 1 MINUTE <= $now - to_seconds($window)), 0) AS before
+        FROM r, alive
+        WHERE coalesce(alive.bucketed, false) OR coalesce(alive.computed, false)
+        GROUP BY service_name
+        HAVING before > 0 AND recent = 0""", {"now": now, "window": window_s, "had": had_traffic_s})
+
+
+def analysis_window(db: Any, start: datetime, end: datetime) -> pa.Table:
+    """Every analyzer row in [start, end): what a backtest replays."""
+    return db.query("SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end",
+                    {"start": start, "end": end})
+
+
+def analysis_extent(db: Any) -> tuple[datetime | None, datetime | None]:
+    t = db.query("SELECT min(time) AS lo, max(time) AS hi FROM analysis_metrics")
+    return t.column("lo")[0].as_py(), t.column("hi")[0].as_py()
+
+
+ANALYSIS_METRICS_DDL = """CREATE TABLE IF NOT EXISTS analysis_metrics (
+    time TIMESTAMP, grain VARCHAR, metric VARCHAR, service_name VARCHAR, model VARCHAR,
+    model_version VARCHAR, route VARCHAR, arm VARCHAR, value DOUBLE, computed_at TIMESTAMP)"""
+
+
+def memory_copy(rows: pa.Table) -> "MemoryDB":
+    """An in-memory analysis_metrics holding `rows`, for backtests away from the server's file."""
+    con = duckdb.connect(":memory:")
+    con.execute(ANALYSIS_METRICS_DDL)
+    if rows.num_rows:
+        con.register("_rows", rows)
+        con.execute("INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows")
+        con.unregister("_rows")
+    return MemoryDB(con)
+
+
+class MemoryDB:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def query(self, sql: str, params: Any = None) -> pa.Table:
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+
+def open_read_only(path: str) -> MemoryDB:
+    return MemoryDB(duckdb.connect(path, read_only=True))
+
+
+# --- alert state ------------------------------------------------------------------------------
+
+STATE_COLUMNS = ("fingerprint", "rule", "severity", "labels", "annotations", "state", "active_at", "fired_at",
+                 "resolved_at", "last_true_at", "last_eval_at", "value", "threshold", "group_key",
+                 "resolve_flushed")
+GROUP_COLUMNS = ("group_key", "route", "group_labels", "created_at", "next_flush_at", "last_flush_at")
+NFLOG_COLUMNS = ("group_key", "receiver", "firing", "resolved", "notified_at")
+OUTBOX_COLUMNS = ("id", "seq", "created_at", "receiver", "receiver_type", "group_key", "status", "dedup_key",
+                  "payload", "state", "attempts", "next_attempt_at", "delivered_at", "last_status", "last_error")
+HISTORY_COLUMNS = ("time", "fingerprint", "rule", "severity", "labels", "from_state", "to_state", "value",
+                   "threshold")
+NOTIFICATION_COLUMNS = ("time", "outbox_id", "receiver", "receiver_type", "group_key", "status", "attempt",
+                        "outcome", "http_status", "error", "duration_ms")
+REVIEW_COLUMNS = ("time", "fingerprint", "rule", "severity", "status", "labels", "summary", "description",
+                  "value", "threshold", "starts_at", "ends_at", "outbox_id")
+
+_TYPES = {"active_at": pa.timestamp("us"), "fired_at": pa.timestamp("us"), "resolved_at": pa.timestamp("us"),
+          "last_true_at": pa.timestamp("us"), "last_eval_at": pa.timestamp("us"), "created_at": pa.timestamp("us"),
+          "next_flush_at": pa.timestamp("us"), "last_flush_at": pa.timestamp("us"),
+          "notified_at": pa.timestamp("us"), "next_attempt_at": pa.timestamp("us"),
+          "delivered_at": pa.timestamp("us"), "time": pa.timestamp("us"), "starts_at": pa.timestamp("us"),
+          "ends_at": pa.timestamp("us"), "value": pa.float64(), "threshold": pa.float64(),
+          "duration_ms": pa.float64(), "seq": pa.int64(), "attempts": pa.int32(), "attempt": pa.int32(),
+          "last_status": pa.int32(), "http_status": pa.int32(), "resolve_flushed": pa.bool_()}
+
+
+def _arrow(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> pa.Table:
+    rows = list(rows)
+    return pa.table({c: pa.array([r.get(c) for r in rows], type=_TYPES.get(c, pa.string())) for c in columns})
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]],
+            columns: Sequence[str], replace: bool = False) -> None:
+    if not rows:
+        return
+    con.register("_alert_rows", _arrow(rows, columns))
+    try:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _alert_rows")
+    finally:
+        con.unregister("_alert_rows")
+
+
+def load_states(db: Any) -> list[dict[str, Any]]:
+    return db.query(f"SELECT {', '.join(STATE_COLUMNS)} FROM alert_state").to_pylist()
+
+
+def load_groups(db: Any) -> list[dict[str, Any]]:
+    return db.query(f"SELECT {', '.join(GROUP_COLUMNS)} FROM alert_groups").to_pylist()
+
+
+def load_nflog(db: Any) -> list[dict[str, Any]]:
+    return db.query(f"SELECT {', '.join(NFLOG_COLUMNS)} FROM alert_nflog").to_pylist()
+
+
+def save_tick(con: duckdb.DuckDBPyConnection, *, states: Sequence[dict], deleted_states: Sequence[str],
+              history: Sequence[dict], groups: Sequence[dict], deleted_groups: Sequence[str],
+              nflog: Sequence[dict], outbox: Sequence[dict], kv: dict[str, str] | None = None,
+              now: datetime | None = None) -> None:
+    """One evaluation tick's changes, in the writer's transaction: decisions and outbox together."""
+    if deleted_states:
+        con.execute("DELETE FROM alert_state WHERE list_contains($fps, fingerprint)", {"fps": list(deleted_states)})
+    _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
+    _insert(con, "alert_history", history, HISTORY_COLUMNS)
+    if deleted_groups:
+        con.execute("DELETE FROM alert_groups WHERE list_contains($keys, group_key)", {"keys": list(deleted_groups)})
+    _insert(con, "alert_groups", groups, GROUP_COLUMNS, replace=True)
+    _insert(con, "alert_nflog", nflog, NFLOG_COLUMNS, replace=True)
+    if outbox:
+        base = con.execute("SELECT coalesce(max(seq), 0) FROM alert_outbox").fetchone()[0]
+        outbox = [{**row, "seq": base + i + 1} for i, row in enumerate(outbox)]
+        _insert(con, "alert_outbox", outbox, OUTBOX_COLUMNS)
+    for key, value in (kv or {}).items():
+        con.execute("INSERT OR REPLACE INTO alert_kv VALUES (?, ?, ?)", [key, value, now])
+
+
+def get_kv(db: Any, key: str) -> str | None:
+    t = db.query("SELECT value FROM alert_kv WHERE key = $key", {"key": key})
+    return t.column("value")[0].as_py() if t.num_rows else None
+
+
+def garbage_collect(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """Forget resolved alerts after a day and notification-log entries after five (history stays)."""
+    con.execute("DELETE FROM alert_state WHERE state = 'resolved' AND resolve_flushed AND resolved_at < $t",
+                {"t": now - timedelta(days=1)})
+    con.execute("DELETE FROM alert_nflog WHERE notified_at < $t", {"t": now - timedelta(days=5)})
+
+
+# --- outbox and deliveries --------------------------------------------------------------------
+
+def pending_outbox(db: Any, limit: int = 500) -> list[dict[str, Any]]:
+    return db.query(f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM alert_outbox WHERE state = 'pending' "
+                    "ORDER BY seq LIMIT $limit", {"limit": limit}).to_pylist()
+
+
+def outbox_rows(db: Any) -> list[dict[str, Any]]:
+    return db.query(f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM alert_outbox ORDER BY seq").to_pylist()
+
+
+def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str, attempts: int,
+                   next_attempt_at: datetime | None, delivered_at: datetime | None, last_status: int | None,
+                   last_error: str | None, notification: dict[str, Any],
+                   review: Sequence[dict[str, Any]] = ()) -> None:
+    con.execute("""UPDATE alert_outbox SET state = $state, attempts = $attempts, next_attempt_at = $next,
+                   delivered_at = $delivered, last_status = $status, last_error = $error WHERE id = $id""",
+                {"state": state, "attempts": attempts, "next": next_attempt_at, "delivered": delivered_at,
+                 "status": last_status, "error": last_error, "id": outbox_id})
+    _insert(con, "alert_notifications", [notification], NOTIFICATION_COLUMNS)
+    _insert(con, "alert_review", review, REVIEW_COLUMNS)
+
+
+def insert_outbox(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> None:
+    base = con.execute("SELECT coalesce(max(seq), 0) FROM alert_outbox").fetchone()[0]
+    _insert(con, "alert_outbox", [{**r, "seq": base + i + 1} for i, r in enumerate(rows)], OUTBOX_COLUMNS)
+
+
+def review_since(db: Any, since: datetime) -> list[dict[str, Any]]:
+    return db.query("SELECT * FROM alert_review WHERE time >= $since ORDER BY time", {"since": since}).to_pylist()
+
+
+# --- silences ---------------------------------------------------------------------------------
+
+def insert_silence(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    con.execute("""INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at,
+                   updated_at) VALUES ($id, $matchers, $starts_at, $ends_at, $created_by, $comment, $now, $now)""",
+                {**row, "matchers": json.dumps(row["matchers"])})
+
+
+def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: str, now: datetime) -> bool:
+    """End a silence now; returns False when no active or future silence has that id (or prefix)."""
+    found = con.execute("""SELECT id FROM alert_silences WHERE (id = $id OR starts_with(id, $id))
+                           AND ends_at > $now""", {"id": silence_id, "now": now}).fetchall()
+    if len(found) != 1:
+        return False
+    con.execute("""UPDATE alert_silences SET ends_at = $now, starts_at = least(starts_at, $now), updated_at = $now
+                   WHERE id = $id""", {"id": found[0][0], "now": now})
+    return True
+
+
+def active_silences(db: Any, now: datetime) -> list[dict[str, Any]]:
+    rows = db.query("SELECT * FROM alert_silences WHERE starts_at <= $now AND ends_at > $now",
+                    {"now": now}).to_pylist()
+    for r in rows:
+        r["matchers"] = json.loads(r["matchers"])
+    return rows
+
+
+# --- named read queries (registered by alerts/register.py) -------------------------------------
+
+ALERTS_SQL = """
+    SELECT fingerprint, rule, severity, state, labels, annotations, active_at, fired_at, resolved_at,
+           last_eval_at, value, threshold, group_key
+    FROM alert_state
+    WHERE ($state IS NULL OR state = $state) AND ($severity IS NULL OR severity = $severity)
+      AND ($service IS NULL OR json_extract_string(labels, '$.service') = $service)
+    ORDER BY CASE state WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, severity, active_at DESC
+    LIMIT $limit"""
+
+ALERT_HISTORY_SQL = """
+    SELECT time, fingerprint, rule, severity, from_state, to_state, labels, value, threshold
+    FROM alert_history
+    WHERE time >= $start AND time < $end AND ($rule IS NULL OR rule = $rule)
+      AND ($severity IS NULL OR severity = $severity)
+      AND ($service IS NULL OR json_extract_string(labels, '$.service') = $service)
+    ORDER BY time DESC LIMIT $limit"""
+
+SILENCES_SQL = """
+    SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at,
+           CASE WHEN ends_at <= now()::TIMESTAMP THEN 'expired'
+                WHEN starts_at > now()::TIMESTAMP THEN 'pending' ELSE 'active' END AS status
+    FROM alert_silences
+    WHERE $include_expired OR ends_at > now()::TIMESTAMP
+    ORDER BY ends_at DESC LIMIT $limit"""
+
+NOTIFICATIONS_SQL = """
+    SELECT n.time, n.receiver, n.receiver_type, n.status, n.attempt, n.outcome, n.http_status, n.error,
+           n.duration_ms, n.group_key, n.outbox_id, o.state AS outbox_state
+    FROM alert_notifications n LEFT JOIN alert_outbox o ON o.id = n.outbox_id
+    WHERE n.time >= $start AND n.time < $end AND ($receiver IS NULL OR n.receiver = $receiver)
+      AND ($outcome IS NULL OR n.outcome = $outcome)
+    ORDER BY n.time DESC LIMIT $limit"""
+
+OUTBOX_SQL = """
+    SELECT id, seq, created_at, receiver, receiver_type, status, dedup_key, state, attempts, next_attempt_at,
+           delivered_at, last_status, last_error, group_key
+    FROM alert_outbox WHERE ($state IS NULL OR state = $state) ORDER BY seq DESC LIMIT $limit"""
+
+REVIEW_SQL = """
+    SELECT time, rule, severity, status, labels, summary, description, value, threshold, starts_at, ends_at
+    FROM alert_review WHERE time >= $start AND time < $end ORDER BY time DESC LIMIT $limit"""

@@ -1,0 +1,56 @@
+"""Servers for the dashboard tests: one with data, one empty, and a closed port (server down)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import importlib.util
+import sys
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
+
+from otlp_data import SERVICE, send_all  # noqa: E402
+
+
+def _root_conftest():
+    # tests/conftest.py owns start_server; both files are named conftest, so load it by path.
+    spec = importlib.util.spec_from_file_location("aiwatch_tests_root", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _root_conftest()
+RunningServer, free_port, start_server, stop_server = (_root.RunningServer, _root.free_port, _root.start_server,
+                                                       _root.stop_server)
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+@pytest.fixture(scope="session")
+def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    srv = start_server(tmp_path_factory.mktemp("dash-data"))
+    send_all(srv.url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not httpx.get(
+            f"{srv.url}/v1/query/summary", params={"service": SERVICE}, timeout=10).json()["data"]:
+        time.sleep(0.1)
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    srv = start_server(tmp_path_factory.mktemp("dash-empty"))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def down_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there

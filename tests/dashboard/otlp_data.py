@@ -1,0 +1,137 @@
+"""A small, deterministic telemetry set sent to a real server over OTLP/HTTP protobuf."""
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+SERVICE = "checkout-assistant"
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+REQUEST_ID = "req-dash-0001"
+SECRET_EMAIL = "alice.smith@example.com"
+ROUTES = ("/summarize", "/classify")
+MODELS = (("gpt-4o-mini", "v1"), ("gpt-4o-mini", "v2-canary"))
+N_SPANS = 240
+PROTOBUF = {"content-type": "application/x-protobuf"}
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    if isinstance(value, bool):
+        v = AnyValue(bool_value=value)
+    elif isinstance(value, int):
+        v = AnyValue(int_value=value)
+    elif isinstance(value, float):
+        v = AnyValue(double_value=value)
+    else:
+        v = AnyValue(string_value=str(value))
+    return KeyValue(key=key, value=v)
+
+
+def _resource(target: Any) -> None:
+    target.resource.attributes.extend([_kv("service.name", SERVICE), _kv("service.version", "1.4.2")])
+
+
+def traces(now_ns: int) -> ExportTraceServiceRequest:
+    rng = random.Random(7)
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    _resource(rs)
+    ss = rs.scope_spans.add()
+    ss.scope.name = "aiwatch.shim"
+    for i in range(N_SPANS):
+        model, version = MODELS[i % 2]
+        route = ROUTES[(i // 2) % 2]
+        start = now_ns - int((50 * 60 - i * 12) * 1e9)
+        duration_ms = rng.lognormvariate(6.0, 0.4) * (1.6 if version == "v2-canary" else 1.0)
+        failed = i % 10 in (3, 6)
+        span = ss.spans.add(trace_id=rng.randbytes(16), span_id=rng.randbytes(8), name=f"chat {model}",
+                            kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=start,
+                            end_time_unix_nano=start + int(duration_ms * 1e6))
+        span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR if failed else Status.STATUS_CODE_OK))
+        attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
+                 "gen_ai.response.model": model, "gen_ai.usage.input_tokens": 200 + i,
+                 "gen_ai.usage.output_tokens": 50 + i % 40, "aiwatch.model.version": version,
+                 "aiwatch.route": route, "aiwatch.arm": "canary" if version == "v2-canary" else "baseline",
+                 "aiwatch.confidence": round(rng.betavariate(8, 2), 4), "aiwatch.quality.score": round(rng.random(), 3),
+                 "aiwatch.format_ok": i % 7 != 0, "aiwatch.fallback.level": "fallback" if i % 11 == 0 else "primary",
+                 "aiwatch.retry.count": 1 if i % 9 == 0 else 0, "aiwatch.cost.usd": 0.0125,
+                 "aiwatch.request.id": f"req-{i:04d}", "aiwatch.user.id": f"user-{i % 5}"}
+        if failed:
+            attrs.update({"error.type": "RateLimitError" if i % 20 == 3 else "InternalServerError",
+                          "http.response.status_code": 429 if i % 20 == 3 else 500})
+        span.attributes.extend(_kv(k, v) for k, v in attrs.items())
+    # One request with a three-level trace and message content that must arrive redacted.
+    tid = bytes.fromhex(TRACE_ID)
+    root_start = now_ns - int(5 * 60 * 1e9)
+    root = ss.spans.add(trace_id=tid, span_id=bytes.fromhex("00f067aa0ba902b7"), name="POST /summarize",
+                        kind=Span.SPAN_KIND_SERVER, start_time_unix_nano=root_start,
+                        end_time_unix_nano=root_start + int(900e6))
+    root.attributes.extend([_kv("aiwatch.request.id", REQUEST_ID), _kv("aiwatch.route", "/summarize")])
+    llm = ss.spans.add(trace_id=tid, span_id=bytes.fromhex("11f067aa0ba902b8"), parent_span_id=root.span_id,
+                       name="chat gpt-4o-mini", kind=Span.SPAN_KIND_CLIENT,
+                       start_time_unix_nano=root_start + int(50e6), end_time_unix_nano=root_start + int(800e6))
+    llm.attributes.extend([_kv(k, v) for k, v in {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 321, "gen_ai.usage.output_tokens": 45, "aiwatch.model.version": "v1",
+        "aiwatch.route": "/summarize", "aiwatch.request.id": REQUEST_ID, "aiwatch.cost.usd": 0.02,
+        "gen_ai.input.messages": f'[{{"role":"user","content":"Summarise the order for {SECRET_EMAIL}"}}]',
+        "gen_ai.output.messages": '[{"role":"assistant","content":"Order 42 ships Friday."}]'}.items()])
+    tool = ss.spans.add(trace_id=tid, span_id=bytes.fromhex("22f067aa0ba902b9"), parent_span_id=llm.span_id,
+                        name="tool lookup_order", kind=Span.SPAN_KIND_INTERNAL,
+                        start_time_unix_nano=root_start + int(300e6), end_time_unix_nano=root_start + int(420e6))
+    tool.attributes.append(_kv("aiwatch.request.id", REQUEST_ID))
+    return req
+
+
+def logs(now_ns: int) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    _resource(rl)
+    sl = rl.scope_logs.add()
+    audit = sl.log_records.add(time_unix_nano=now_ns - int(5 * 60 * 1e9), trace_id=bytes.fromhex(TRACE_ID))
+    audit.attributes.extend([_kv(k, v) for k, v in {
+        "event.name": "aiwatch.audit", "aiwatch.request.id": REQUEST_ID, "aiwatch.user.id": "user-1",
+        "gen_ai.request.model": "gpt-4o-mini", "aiwatch.model.version": "v1", "aiwatch.route": "/summarize",
+        "aiwatch.latency_ms": 900.0, "aiwatch.decision_path": "route:primary>primary:ok",
+        "aiwatch.input": f"Summarise the order for {SECRET_EMAIL}", "aiwatch.output": "Order 42 ships Friday."}.items()])
+    actions = ["accepted", "modified", "rejected", "accepted", "modified", "accepted"]
+    reasons = {"modified": "wrong tone", "rejected": "hallucinated order number"}
+    for i in range(30):
+        action = actions[i % len(actions)]
+        rec = sl.log_records.add(time_unix_nano=now_ns - int((40 - i) * 60 * 1e9))
+        attrs = {"event.name": "aiwatch.feedback", "aiwatch.request.id": f"req-{i:04d}",
+                 "aiwatch.feedback.action": action, "aiwatch.feedback.reviewer": "rev-1",
+                 "aiwatch.route": ROUTES[i % 2], "gen_ai.request.model": "gpt-4o-mini",
+                 "aiwatch.model.version": "v1"}
+        if action in reasons:
+            attrs["aiwatch.feedback.reason"] = reasons[action]
+        rec.attributes.extend(_kv(k, v) for k, v in attrs.items())
+    return req
+
+
+def metrics(now_ns: int) -> ExportMetricsServiceRequest:
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    _resource(rm)
+    sm = rm.scope_metrics.add()
+    for name, unit, base in (("system.cpu.utilization", "1", 0.42), ("gpu.utilization", "1", 0.66),
+                             ("system.memory.utilization", "1", 0.58), ("queue.depth", "{request}", 7.0)):
+        m = sm.metrics.add(name=name, unit=unit)
+        for k in range(20):
+            p = m.gauge.data_points.add(time_unix_nano=now_ns - int((40 - 2 * k) * 60 * 1e9))
+            p.as_double = base + 0.01 * (k % 5)
+    return req
+
+
+def send_all(url: str) -> None:
+    now_ns = time.time_ns()
+    for path, msg in (("/v1/traces", traces(now_ns)), ("/v1/logs", logs(now_ns)), ("/v1/metrics", metrics(now_ns))):
+        r = httpx.post(f"{url}{path}", content=msg.SerializeToString(), headers=PROTOBUF, timeout=30)
+        r.raise_for_status()
