@@ -6,6 +6,7 @@ several names for one column, the lowest rank (the most current name) wins.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -82,15 +83,27 @@ def to_str(value: Any) -> str:
     return str(value)
 
 
+def model_from_invocation_parameters(value: Any) -> str:
+    """OpenInference records the request's parameters as JSON; its `model` is the request model."""
+    try:
+        params = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        raise WrongType("not a JSON object") from None
+    if not isinstance(params, dict) or not isinstance(params.get("model"), str):
+        raise WrongType("a JSON object without a model")
+    return params["model"]
+
+
 @dataclass(frozen=True)
 class Target:
     column: str
     convert: Callable[[Any], Any]
-    rank: int = 0  # 0 = current convention; higher = older or foreign vocabulary
+    rank: int = 0      # 0 = current convention; higher = older or foreign vocabulary
+    keep: bool = False  # also keep the raw attribute in the JSON column
 
 
-def _t(column: str, convert: Callable[[Any], Any] = to_str, rank: int = 0) -> Target:
-    return Target(column, convert, rank)
+def _t(column: str, convert: Callable[[Any], Any] = to_str, rank: int = 0, keep: bool = False) -> Target:
+    return Target(column, convert, rank, keep)
 
 
 # attribute name -> the typed columns it fills
@@ -104,6 +117,7 @@ SPAN_ATTRIBUTE_MAP: dict[str, tuple[Target, ...]] = {
     sc.GEN_AI_REQUEST_MODEL: (_t("request_model"),),
     sc.GEN_AI_RESPONSE_MODEL: (_t("response_model"),),
     "llm.model_name": (_t("request_model", rank=2), _t("response_model", rank=2)),
+    "llm.invocation_parameters": (_t("request_model", model_from_invocation_parameters, rank=3, keep=True),),
     sc.GEN_AI_USAGE_INPUT_TOKENS: (_t("input_tokens", to_int),),
     "gen_ai.usage.prompt_tokens": (_t("input_tokens", to_int, 1),),
     "llm.token_count.prompt": (_t("input_tokens", to_int, 2),),
@@ -117,6 +131,7 @@ SPAN_ATTRIBUTE_MAP: dict[str, tuple[Target, ...]] = {
     "gen_ai.usage.reasoning_tokens": (_t("reasoning_tokens", to_int, 1),),
     "llm.token_count.completion_details.reasoning": (_t("reasoning_tokens", to_int, 2),),
     sc.GEN_AI_RESPONSE_FINISH_REASONS: (_t("finish_reasons"),),
+    "llm.finish_reason": (_t("finish_reasons", rank=2),),
     sc.GEN_AI_RESPONSE_ID: (_t("response_id"),),
     sc.ERROR_TYPE: (_t("error_type"),),
     sc.HTTP_RESPONSE_STATUS_CODE: (_t("http_status", to_int),),

@@ -111,13 +111,17 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                         if key in LLM_MARKERS:
                             is_llm = True
                         for t in targets:
+                            if t.keep:
+                                extra[key] = _cap(value, limit)
                             if t.column in ranks and ranks[t.column] <= t.rank:
                                 continue
                             try:
                                 converted = t.convert(value)
                             except WrongType as exc:
-                                wrong_types += 1
-                                out.messages.append(f"span {span.name[:80]!r}: attribute {key} is {exc}; kept in attributes")
+                                if not t.keep:
+                                    wrong_types += 1
+                                    out.messages.append(
+                                        f"span {span.name[:80]!r}: attribute {key} is {exc}; kept in attributes")
                                 extra[key] = _cap(value, limit)
                                 continue
                             if isinstance(converted, str):
