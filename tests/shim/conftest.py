@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import shim  # noqa: F401 - import the real package before tests/ (which holds tests/shim) joins sys.path
+
 sys.path.insert(0, str(Path(__file__).parents[1]))   # makes tests/fakes importable as `fakes`
 sys.path.insert(0, str(Path(__file__).parent))        # makes redaction_corpus importable
 
