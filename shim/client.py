@@ -152,16 +152,16 @@ class ChatClient:
         return self._ahttp
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
         if self.engine.shadow is not None:
             self.engine.shadow.wait()
+        if self._http is not None:
+            self._http.close()
 
     async def aclose(self) -> None:
+        if self.engine.shadow is not None:   # let running shadows finish before their pool closes
+            await self.engine.shadow.await_tasks()
         if self._ahttp is not None:
             await self._ahttp.aclose()
-        if self.engine.shadow is not None:
-            await self.engine.shadow.await_tasks()
 
     def _spec(self, messages: Messages, stream: bool, *, request_id: str | None = None, user: str | None = None,
               session: str | None = None, tenant: str | None = None, route: str | None = None,
