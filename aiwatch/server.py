@@ -201,12 +201,13 @@ class AiwatchServer:
         return Response(serialize(response, kind), media_type=kind)
 
     def _decode_convert(self, body: bytes, kind: str, encoding: str | None, signal: Signal) -> Converted:
-        raw = inflate(body, encoding, self.settings.max_body_bytes)
-        msg = parse(raw, kind, signal.request_cls)
         try:
-            return signal.convert(msg)
+            raw = inflate(body, encoding, self.settings.max_body_bytes)
+            return signal.convert(parse(raw, kind, signal.request_cls))
         except BadPayload:
             raise
+        except RecursionError:
+            raise BadPayload(400, f"{signal.name} payload is nested too deeply") from None
         except Exception as exc:  # noqa: BLE001 - never crash on input; say what was wrong
             log.warning("could not convert %s payload: %s", signal.name, exc, exc_info=True)
             raise BadPayload(400, f"could not convert {signal.name} payload: {exc}") from None

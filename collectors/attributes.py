@@ -7,6 +7,7 @@ several names for one column, the lowest rank (the most current name) wins.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,32 +38,46 @@ class WrongType(ValueError):
     pass
 
 
-def to_int(value: Any) -> int:
+def to_int(value: Any, bits: int = 64) -> int:
     if isinstance(value, bool):
         raise WrongType("a boolean, expected an integer")
+    result = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        result = value
+    elif isinstance(value, float) and value.is_integer():
+        result = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            result = int(value.strip())
         except ValueError:
             pass
-    raise WrongType(f"{type(value).__name__} {str(value)[:40]!r}, expected an integer")
+    if result is None:
+        raise WrongType(f"{type(value).__name__} {str(value)[:40]!r}, expected an integer")
+    if not -(2 ** (bits - 1)) <= result < 2 ** (bits - 1):
+        raise WrongType(f"{result} is out of range for a {bits}-bit integer")
+    return result
+
+
+def to_int32(value: Any) -> int:
+    return to_int(value, 32)
 
 
 def to_float(value: Any) -> float:
     if isinstance(value, bool):
         raise WrongType("a boolean, expected a number")
+    result = None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        result = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            result = float(value.strip())
         except ValueError:
             pass
-    raise WrongType(f"{type(value).__name__} {str(value)[:40]!r}, expected a number")
+    if result is None:
+        raise WrongType(f"{type(value).__name__} {str(value)[:40]!r}, expected a number")
+    if not math.isfinite(result):
+        raise WrongType(f"{result}, expected a finite number")
+    return result
 
 
 def to_bool(value: Any) -> bool:
@@ -134,8 +149,8 @@ SPAN_ATTRIBUTE_MAP: dict[str, tuple[Target, ...]] = {
     "llm.finish_reason": (_t("finish_reasons", rank=2),),
     sc.GEN_AI_RESPONSE_ID: (_t("response_id"),),
     sc.ERROR_TYPE: (_t("error_type"),),
-    sc.HTTP_RESPONSE_STATUS_CODE: (_t("http_status", to_int),),
-    "http.status_code": (_t("http_status", to_int, 1),),
+    sc.HTTP_RESPONSE_STATUS_CODE: (_t("http_status", to_int32),),
+    "http.status_code": (_t("http_status", to_int32, 1),),
     sc.REQUEST_ID: (_t("request_id"),),
     sc.MODEL_VERSION: (_t("model_version"),),
     sc.ROUTE: (_t("route"),),
@@ -144,7 +159,7 @@ SPAN_ATTRIBUTE_MAP: dict[str, tuple[Target, ...]] = {
     sc.QUALITY_SCORE: (_t("quality_score", to_float),),
     sc.FORMAT_OK: (_t("format_ok", to_bool),),
     sc.FALLBACK_LEVEL: (_t("fallback_level"),),
-    sc.RETRY_COUNT: (_t("retry_count", to_int),),
+    sc.RETRY_COUNT: (_t("retry_count", to_int32),),
     sc.BREAKER_STATE: (_t("breaker_state"),),
     sc.COST_USD: (_t("cost_usd", to_float),),
     sc.INJECTION_SCORE: (_t("injection_score", to_float),),
