@@ -1,0 +1,172 @@
+"""Plotly figures for the pages and the weekly review: plain functions of data frames.
+
+Nothing here imports Streamlit, so tests and the export call them directly. Each function
+returns a figure even for an empty frame (a labelled "No data" figure) so callers never branch.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+HEIGHT = 320
+_STATUS_COLORS = {"error": "#d62728", "ok": "#2ca02c", "unset": "#1f77b4"}
+
+
+def _layout(fig: go.Figure, title: str, y_title: str = "", x_title: str = "", height: int = HEIGHT,
+            percent: bool = False) -> go.Figure:
+    fig.update_layout(title=title, template=TEMPLATE, height=height, margin=dict(l=50, r=20, t=50, b=40),
+                      legend=dict(orientation="h", y=-0.2), xaxis_title=x_title, yaxis_title=y_title)
+    if percent:
+        fig.update_yaxes(tickformat=".1%")
+    return fig
+
+
+def empty_figure(title: str, message: str = "No data in this window") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#888"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title)
+
+
+def line(frame: pd.DataFrame, title: str, x: str = "time", y: str = "value", color: str | None = None,
+         y_title: str = "", hline: float | None = None, hline_label: str = "", percent: bool = False) -> go.Figure:
+    """Time series, one trace per value of `color`, with an optional threshold line (SLA, SLO)."""
+    if frame.empty or y not in frame.columns:
+        return empty_figure(title)
+    fig = go.Figure()
+    groups: Iterable = frame.groupby(color, dropna=False) if color and color in frame.columns else [(y_title or y, frame)]
+    for key, part in groups:
+        name = key[0] if isinstance(key, tuple) else key
+        part = part.sort_values(x)
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="lines+markers" if len(part) < 30 else "lines",
+                                 name=str(name)))
+    if hline is not None:
+        fig.add_hline(y=hline, line_dash="dash", line_color="#d62728",
+                      annotation_text=hline_label or f"{hline:g}", annotation_position="top left")
+    return _layout(fig, title, y_title, percent=percent)
+
+
+def multi_line(frames: dict[str, pd.DataFrame], title: str, x: str = "time", y: str = "value",
+               y_title: str = "", hline: float | None = None, hline_label: str = "", percent: bool = False) -> go.Figure:
+    """Several named series on one chart (for example p50, p95 and p99)."""
+    present = {k: v for k, v in frames.items() if not v.empty}
+    if not present:
+        return empty_figure(title)
+    fig = go.Figure()
+    for name, part in present.items():
+        part = part.sort_values(x)
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="lines", name=name))
+    if hline is not None:
+        fig.add_hline(y=hline, line_dash="dash", line_color="#d62728",
+                      annotation_text=hline_label or f"{hline:g}", annotation_position="top left")
+    return _layout(fig, title, y_title, percent=percent)
+
+
+def sparkline(frame: pd.DataFrame, title: str, x: str = "time", y: str = "value", percent: bool = False) -> go.Figure:
+    if frame.empty:
+        return empty_figure(title, "No data")
+    part = frame.sort_values(x)
+    fig = go.Figure(go.Scatter(x=part[x], y=part[y], mode="lines", fill="tozeroy", line=dict(width=1.5)))
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), template=TEMPLATE, height=140,
+                      margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    fig.update_xaxes(visible=False)
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def bars(frame: pd.DataFrame, x: str, y: str, title: str, color: str | None = None, horizontal: bool = False,
+         y_title: str = "", percent: bool = False, barmode: str = "group") -> go.Figure:
+    if frame.empty or x not in frame.columns or y not in frame.columns:
+        return empty_figure(title)
+    fig = go.Figure()
+    groups: Iterable = frame.groupby(color, dropna=False) if color and color in frame.columns else [(y, frame)]
+    for key, part in groups:
+        name = key[0] if isinstance(key, tuple) else key
+        cats, vals = part[x].astype(str), part[y]
+        fig.add_trace(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals, name=str(name),
+                             orientation="h" if horizontal else "v"))
+    fig.update_layout(barmode=barmode, showlegend=bool(color))
+    fig = _layout(fig, title, "" if horizontal else y_title, y_title if horizontal else "")
+    if percent:
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".1%")
+    if horizontal:
+        fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def histogram(current: Sequence[float] | pd.Series, title: str, x_title: str = "",
+              baseline: Sequence[float] | pd.Series | None = None, nbins: int = 40,
+              vline: float | None = None, vline_label: str = "") -> go.Figure:
+    """Distribution of a value; with a baseline, both as overlaid probability densities."""
+    cur = pd.Series(current, dtype="float64").dropna()
+    base = pd.Series(baseline, dtype="float64").dropna() if baseline is not None else None
+    if cur.empty and (base is None or base.empty):
+        return empty_figure(title)
+    fig = go.Figure()
+    norm = "probability" if base is not None else None
+    if base is not None and not base.empty:
+        fig.add_trace(go.Histogram(x=base, name="baseline", nbinsx=nbins, histnorm=norm, opacity=0.55))
+    if not cur.empty:
+        fig.add_trace(go.Histogram(x=cur, name="current" if base is not None else x_title or "value",
+                                   nbinsx=nbins, histnorm=norm, opacity=0.7))
+    if vline is not None:
+        fig.add_vline(x=vline, line_dash="dash", line_color="#d62728", annotation_text=vline_label or f"{vline:g}")
+    fig.update_layout(barmode="overlay", showlegend=base is not None)
+    return _layout(fig, title, "share" if norm else "count", x_title)
+
+
+def binned_histogram(frame: pd.DataFrame, title: str, x: str, y: str, color: str | None = None,
+                     x_title: str = "") -> go.Figure:
+    """A histogram the server already binned (bin edge or centre in `x`, count or share in `y`)."""
+    return bars(frame, x, y, title, color=color, y_title=y, barmode="overlay" if color else "group")
+
+
+def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str, z_title: str = "") -> go.Figure:
+    if frame.empty:
+        return empty_figure(title)
+    grid = frame.pivot_table(index=y, columns=x, values=z, aggfunc="mean")
+    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=[str(v) for v in grid.index],
+                               colorscale="YlOrRd", colorbar=dict(title=z_title or z)))
+    return _layout(fig, title, height=max(HEIGHT, 40 + 28 * len(grid.index)))
+
+
+def stacked_area(frame: pd.DataFrame, title: str, color: str, x: str = "time", y: str = "value",
+                 y_title: str = "", percent: bool = False) -> go.Figure:
+    if frame.empty:
+        return empty_figure(title)
+    fig = go.Figure()
+    for key, part in frame.groupby(color, dropna=False):
+        part = part.sort_values(x)
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], name=str(key), stackgroup="one", mode="lines"))
+    return _layout(fig, title, y_title, percent=percent)
+
+
+def waterfall(layout: pd.DataFrame, title: str = "Span waterfall") -> go.Figure:
+    """Gantt-style span bars from `frames.waterfall_layout`: offset from trace start, width = duration."""
+    if layout.empty:
+        return empty_figure(title, "No spans")
+    fig = go.Figure()
+    for status, part in layout.groupby("status_code", dropna=False):
+        fig.add_trace(go.Bar(
+            y=part["label"], x=part["duration_ms"].clip(lower=0.01), base=part["offset_ms"], orientation="h",
+            name=str(status), marker_color=_STATUS_COLORS.get(str(status), "#7f7f7f"),
+            customdata=part[["span_id", "service_name", "duration_ms"]].astype(str).values,
+            hovertemplate="%{y}<br>span %{customdata[0]} (%{customdata[1]})<br>%{customdata[2]} ms<extra></extra>"))
+    fig.update_yaxes(categoryorder="array", categoryarray=list(layout["label"])[::-1])
+    return _layout(fig, title, x_title="ms since trace start", height=max(220, 60 + 26 * len(layout)))
+
+
+def slo_gauge(value: float | None, target: float, title: str) -> go.Figure:
+    """A bullet gauge of an attainment ratio against its target."""
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=(value or 0) * 100, number=dict(suffix="%", valueformat=".2f"),
+        title=dict(text=title), gauge=dict(axis=dict(range=[max(0, target * 100 - 5), 100]),
+                                           threshold=dict(value=target * 100, line=dict(color="#d62728", width=3)))))
+    fig.update_layout(height=200, margin=dict(l=20, r=20, t=50, b=10), template=TEMPLATE)
+    return fig

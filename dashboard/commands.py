@@ -1,0 +1,95 @@
+"""`aiwatch dashboard` and `aiwatch export weekly`, plus the scheduled weekly export job."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiwatch.cli import command
+from aiwatch.config import Settings
+from aiwatch.jobs import Job, job_factory
+
+APP = Path(__file__).resolve().parent / "app.py"
+log = logging.getLogger("aiwatch.dashboard")
+
+
+def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--theme.base", "light"]
+
+
+def _dashboard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", help="aiwatch server URL (default: the server_url setting)")
+    p.add_argument("--port", type=int, help="dashboard port (default: the dashboard_port setting, 8501)")
+
+
+@command("dashboard", _dashboard_args)
+def dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the Streamlit dashboard against a running aiwatch server."""
+    server = (args.server or settings.server_url).rstrip("/")
+    port = args.port or settings.dashboard_port
+    env = {**os.environ, "AIWATCH_SERVER_URL": server}
+    print(f"aiwatch dashboard on http://127.0.0.1:{port} (reading {server})", flush=True)
+    return subprocess.call(streamlit_command(port), env=env)
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("report", choices=["weekly"], help="which report")
+    p.add_argument("--week", help="ISO week such as 2026-W47 (default: the last complete week)")
+    p.add_argument("--format", default="html,md,csv,parquet", help="comma-separated: html, md, csv, parquet")
+    p.add_argument("--out", help="output folder (default: <data_dir>/reports)")
+    p.add_argument("--server", help="aiwatch server URL (default: the server_url setting)")
+
+
+@command("export", _export_args)
+def export_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Export the weekly review (HTML, Markdown, CSV, Parquet) read from a running server."""
+    from dashboard.client import ApiClient, ServerDown
+    from dashboard.export import FORMATS, build_weekly_review, write
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        print(f"aiwatch: unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    server = (args.server or settings.server_url).rstrip("/")
+    with ApiClient(server, settings.api_token) as api:
+        try:
+            api.health()
+        except ServerDown as exc:
+            print(f"aiwatch: {exc}; start it with `aiwatch serve` or pass --server", file=sys.stderr)
+            return 1
+        try:
+            review = build_weekly_review(api, args.week)
+        except ValueError as exc:
+            print(f"aiwatch: {exc}", file=sys.stderr)
+            return 2
+    out = Path(args.out) if args.out else Path(settings.data_dir) / "reports"
+    for path in write(review, out, formats):
+        print(path)
+    return 0
+
+
+@job_factory
+def weekly_export_jobs(settings: Settings) -> list[Job]:
+    return [Job("weekly_review", 3600, _weekly_export,
+                "Write last week's review under <data_dir>/reports once the week is complete.")]
+
+
+def _weekly_export(ctx: Any) -> Path | None:
+    """Hourly check: write the last complete week's review if it is not there yet (idempotent)."""
+    from dashboard.export import StoreSource, build_weekly_review, iso_week, write
+
+    week, _, _ = iso_week(None)
+    out = Path(ctx.settings.data_dir) / "reports"
+    if (out / f"weekly-review-{week}.html").exists():
+        return None
+    review = build_weekly_review(StoreSource(ctx.store), week)
+    paths = write(review, out)
+    log.info("weekly review %s written to %s", week, out)
+    return paths[0] if paths else None

@@ -1,0 +1,107 @@
+"""Global filters (time range, service, model, version, route) kept in the URL query.
+
+A link such as `/latency?start=-6h&service=checkout` opens the same view for anyone. The router
+renders the sidebar widgets; pages read the resulting `Filters`. `view_url` builds those links for
+alert messages and the weekly review.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+from store.queries import BadParameter, parse_time
+
+FILTER_KEYS = ("start", "end", "service", "model", "version", "route")
+DEFAULT_START, DEFAULT_END = "-24h", "now"
+TIME_PRESETS = {"-15m": "Last 15 minutes", "-1h": "Last hour", "-6h": "Last 6 hours", "-24h": "Last 24 hours",
+                "-7d": "Last 7 days", "-30d": "Last 30 days"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: str = DEFAULT_START
+    end: str = DEFAULT_END
+    service: str | None = None
+    model: str | None = None
+    version: str | None = None
+    route: str | None = None
+
+    def params(self, **extra: Any) -> dict[str, Any]:
+        """Parameters of the standard filters for a named query, plus `extra`."""
+        return {**{k: v for k, v in asdict(self).items() if v not in (None, "")}, **extra}
+
+    def without(self, *keys: str) -> "Filters":
+        return replace(self, **{k: (DEFAULT_START if k == "start" else DEFAULT_END if k == "end" else None)
+                                for k in keys})
+
+    def query_string(self) -> str:
+        return urlencode({k: v for k, v in self.url_params().items()})
+
+    def url_params(self) -> dict[str, str]:
+        """Non-default filters, as they appear in the URL."""
+        defaults = Filters()
+        return {k: str(v) for k, v in asdict(self).items() if v not in (None, "") and v != getattr(defaults, k)}
+
+    def span(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The window as naive UTC datetimes (the server's convention)."""
+        return parse_time(self.start, now), parse_time(self.end, now)
+
+    def duration(self) -> timedelta:
+        start, end = self.span()
+        return max(end - start, timedelta(0))
+
+    def grain(self) -> str:
+        """Analyzer grain that gives a readable number of points for this window."""
+        return "1m" if self.duration() <= timedelta(hours=6) else "1h"
+
+    def label(self) -> str:
+        if self.end == DEFAULT_END and self.start in TIME_PRESETS:
+            return TIME_PRESETS[self.start]
+        return f"{self.start} to {self.end}"
+
+
+def from_mapping(values: Mapping[str, Any]) -> Filters:
+    """Filters from URL query parameters (unknown keys ignored; bad times fall back to the default)."""
+    def one(key: str) -> str | None:
+        v = values.get(key)
+        if isinstance(v, list):
+            v = v[-1] if v else None
+        v = None if v is None else str(v).strip()
+        return v or None
+
+    start, end = one("start") or DEFAULT_START, one("end") or DEFAULT_END
+    try:
+        parse_time(start), parse_time(end)
+    except BadParameter:
+        start, end = DEFAULT_START, DEFAULT_END
+    return Filters(start=start, end=end, service=one("service"), model=one("model"),
+                   version=one("version"), route=one("route"))
+
+
+# Which page shows a metric: alert messages link to the matching view.
+METRIC_PAGES: dict[str, str] = {
+    "latency": "latency", "error": "errors", "timeout": "errors", "retries": "errors", "breaker": "errors",
+    "fallback": "errors", "failure": "errors", "burn_rate": "overview", "slo": "overview",
+    "cost": "cost", "token": "cost", "format": "quality", "quality": "quality", "confidence": "quality",
+    "drift": "drift", "override": "review", "reviewed": "review", "canary": "canary", "shadow": "canary",
+    "cpu": "resources", "gpu": "resources", "memory": "resources", "queue": "resources",
+    "requests": "overview", "rps": "overview",
+}
+
+
+def page_for_metric(metric: str | None) -> str:
+    metric = (metric or "").lower()
+    for fragment, page in METRIC_PAGES.items():
+        if fragment in metric:
+            return page
+    return "overview"
+
+
+def view_url(base_url: str, page: str, filters: Filters | Mapping[str, Any] | None = None) -> str:
+    """Link to a dashboard page with the given filters, e.g. for an alert about a route."""
+    if filters is not None and not isinstance(filters, Filters):
+        filters = from_mapping(filters)
+    qs = filters.query_string() if filters else ""
+    return f"{base_url.rstrip('/')}/{page}" + (f"?{qs}" if qs else "")

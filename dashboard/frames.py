@@ -1,0 +1,231 @@
+"""Plain pandas shaping between query results and charts: no Streamlit, no HTTP.
+
+The analyzers' `metrics` query returns a tall table (bucket time, grain, metric, dimensions,
+value); these helpers pick, pivot and summarise it, and derive the few figures pages compute from
+raw rows (override rates, waterfall layout, month-end projection).
+"""
+from __future__ import annotations
+
+import calendar
+from datetime import datetime
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+DIMENSIONS = ("service_name", "model", "model_version", "route", "arm")
+_TIME_COLUMNS = ("bucket_start", "bucket", "time", "ts", "window_start", "start", "start_time")
+
+
+def time_column(frame: pd.DataFrame) -> str | None:
+    for name in _TIME_COLUMNS:
+        if name in frame.columns:
+            return name
+    for name in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[name]):
+            return name
+    return None
+
+
+def tidy_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """The `metrics` table with its bucket column named `time` and numeric `value`."""
+    if frame.empty:
+        return pd.DataFrame(columns=["time", "metric", "value", *DIMENSIONS])
+    out = frame.copy()
+    col = time_column(out)
+    if col and col != "time":
+        out = out.rename(columns={col: "time"})
+    if "time" in out.columns:
+        out["time"] = pd.to_datetime(out["time"])
+    out["value"] = pd.to_numeric(out.get("value"), errors="coerce")
+    for dim in DIMENSIONS:
+        if dim not in out.columns:
+            out[dim] = None
+    return out.sort_values("time") if "time" in out.columns else out
+
+
+def series(frame: pd.DataFrame, metric: str, by: str | None = None) -> pd.DataFrame:
+    """One metric over time, summed over the dimensions other than `by` when rows are additive.
+
+    Rates and percentiles are not additive: when several rows share a bucket they are averaged
+    (a readable approximation; the filters narrow to exact rows).
+    """
+    tidy = tidy_metrics(frame)
+    rows = tidy[tidy["metric"] == metric]
+    if rows.empty:
+        return pd.DataFrame(columns=["time", "value"] + ([by] if by else []))
+    keys = ["time"] + ([by] if by else [])
+    agg = "sum" if is_additive(metric) else "mean"
+    rows = rows.assign(**{by: rows[by].fillna("(none)")}) if by else rows
+    return rows.groupby(keys, as_index=False, dropna=False)["value"].agg(agg)
+
+
+def is_additive(metric: str) -> bool:
+    return metric in {"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
+                      "output_tokens", "cost_usd", "reviewed", "fallback_rule_based", "fallback_human"}
+
+
+def latest(frame: pd.DataFrame, metric: str) -> float | None:
+    s = series(frame, metric)
+    return None if s.empty else float(s["value"].iloc[-1])
+
+
+def totals(summary: pd.DataFrame) -> dict[str, float]:
+    """Headline figures from the `summary` query (per service and model) over its window."""
+    if summary.empty:
+        return {"requests": 0, "errors": 0, "error_rate": 0.0, "p95_ms": float("nan"), "cost_usd": 0.0,
+                "input_tokens": 0, "output_tokens": 0}
+    req = float(summary["requests"].sum())
+    errors = float(summary["errors"].sum())
+    weights = summary["requests"].astype(float)
+    p95 = summary["p95_ms"].astype(float)
+    mask = p95.notna()
+    return {
+        "requests": req, "errors": errors, "error_rate": errors / req if req else 0.0,
+        # A request-weighted mean of per-group p95s: a summary, not an exact overall percentile.
+        "p95_ms": float(np.average(p95[mask], weights=weights[mask])) if mask.any() and weights[mask].sum() else float("nan"),
+        "cost_usd": float(summary["cost_usd"].fillna(0).sum()),
+        "input_tokens": float(summary["input_tokens"].fillna(0).sum()),
+        "output_tokens": float(summary["output_tokens"].fillna(0).sum()),
+    }
+
+
+def changes(current: pd.DataFrame, previous: pd.DataFrame, keys: Iterable[str] = ("service_name", "model"),
+            measures: Iterable[str] = ("requests", "error_rate", "p95_ms", "cost_usd")) -> pd.DataFrame:
+    """Side by side: this window against the one before, with the relative change per measure."""
+    keys, measures = list(keys), list(measures)
+    empty = pd.DataFrame(columns=keys + [f"{m}{s}" for m in measures for s in ("", "_before", "_change")])
+    if current.empty and previous.empty:
+        return empty
+
+    def prep(df: pd.DataFrame) -> pd.DataFrame:
+        if df.empty:
+            return pd.DataFrame(columns=keys + measures)
+        agg = {m: ("sum" if m in ("requests", "errors", "cost_usd", "input_tokens", "output_tokens") else "mean")
+               for m in measures if m in df.columns}
+        return df.assign(**{k: df[k].fillna("(none)") for k in keys}).groupby(keys, as_index=False).agg(agg)
+
+    merged = prep(current).merge(prep(previous), on=keys, how="outer", suffixes=("", "_before"))
+    for m in measures:
+        now, before = pd.to_numeric(merged[m], errors="coerce"), pd.to_numeric(merged[f"{m}_before"], errors="coerce")
+        merged[f"{m}_change"] = np.where(before.fillna(0) != 0, (now - before) / before.abs(), np.nan)
+    return merged.sort_values(measures[0], ascending=False, na_position="last").reset_index(drop=True)
+
+
+def month_end_projection(month_to_date_cost: float, now: datetime) -> float:
+    """Linear projection of this month's cost from what has been spent so far."""
+    days = calendar.monthrange(now.year, now.month)[1]
+    elapsed = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
+    return month_to_date_cost * days / elapsed if elapsed > 0 else month_to_date_cost
+
+
+def override_rates(feedback: pd.DataFrame, by: Iterable[str] = ("route", "model")) -> pd.DataFrame:
+    """(modified + rejected) / reviewed from raw feedback events, per group."""
+    by = list(by)
+    cols = by + ["reviewed", "modified", "rejected", "override_rate"]
+    if feedback.empty:
+        return pd.DataFrame(columns=cols)
+    fb = feedback.assign(**{k: feedback[k].fillna("(none)") for k in by})
+    out = fb.groupby(by).agg(reviewed=("action", "size"),
+                             modified=("action", lambda a: int((a == "modified").sum())),
+                             rejected=("action", lambda a: int((a == "rejected").sum()))).reset_index()
+    out["override_rate"] = (out["modified"] + out["rejected"]) / out["reviewed"]
+    return out.sort_values("override_rate", ascending=False).reset_index(drop=True)[cols]
+
+
+def override_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
+    if feedback.empty:
+        return pd.DataFrame(columns=["reason", "action", "count"])
+    over = feedback[feedback["action"].isin(["modified", "rejected"])]
+    if over.empty:
+        return pd.DataFrame(columns=["reason", "action", "count"])
+    return (over.assign(reason=over["reason"].fillna("(no reason given)"))
+            .groupby(["reason", "action"]).size().rename("count").reset_index()
+            .sort_values("count", ascending=False).reset_index(drop=True))
+
+
+def waterfall_layout(spans: pd.DataFrame) -> pd.DataFrame:
+    """Spans of one trace with their depth in the tree and offset from the trace start (ms)."""
+    if spans.empty:
+        return spans.assign(depth=[], offset_ms=[], label=[])
+    spans = spans.sort_values(["start_time", "span_id"]).reset_index(drop=True)
+    parents = dict(zip(spans["span_id"], spans["parent_span_id"]))
+    depth_of: dict[str, int] = {}
+
+    def depth(span_id: str, seen: int = 0) -> int:
+        if span_id in depth_of:
+            return depth_of[span_id]
+        parent = parents.get(span_id)
+        d = 0 if parent is None or parent not in parents or seen > 64 else depth(parent, seen + 1) + 1
+        depth_of[span_id] = d
+        return d
+
+    start0 = pd.to_datetime(spans["start_time"]).min()
+    out = spans.copy()
+    out["depth"] = [depth(s) for s in out["span_id"]]
+    out["offset_ms"] = (pd.to_datetime(out["start_time"]) - start0).dt.total_seconds() * 1000
+    out["label"] = ["\u2003" * d + str(n) for d, n in zip(out["depth"], out["name"])]
+    return out
+
+
+def counts_by(frame: pd.DataFrame, column: str, label: str = "count") -> pd.DataFrame:
+    if frame.empty or column not in frame.columns:
+        return pd.DataFrame(columns=[column, label])
+    return (frame[column].fillna("(none)").astype(str).value_counts()
+            .rename_axis(column).rename(label).reset_index())
+
+
+def binned_shares(windows: dict[str, pd.DataFrame], bin_col: str = "bin_start") -> pd.DataFrame:
+    """Server-binned counts of several windows as shares of each window, for overlaid bars."""
+    parts = []
+    for label, frame in windows.items():
+        if frame.empty or bin_col not in frame.columns:
+            continue
+        total = frame["count"].sum()
+        parts.append(pd.DataFrame({"bin": frame[bin_col].map(lambda v: f"{v:.2f}"), "window": label,
+                                   "share": frame["count"] / total if total else 0.0}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["bin", "window", "share"])
+
+
+def parse_json(value: object) -> dict:
+    import json
+
+    if isinstance(value, dict):
+        return value
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def drift_columns(drift: pd.DataFrame) -> pd.DataFrame:
+    """Per-column rows (time, route, column, score, threshold, drifted, test) from `drift` reports."""
+    cols = ["time", "window_end", "route", "column", "score", "threshold", "drifted", "test"]
+    rows = []
+    for rec in drift.to_dict("records") if not drift.empty else []:
+        body = parse_json(rec.get("body"))
+        per_column = body.get("columns") or body.get("per_column") or {}
+        items = per_column.items() if isinstance(per_column, dict) else (
+            (c.get("column") or c.get("name"), c) for c in per_column if isinstance(c, dict))
+        for name, c in items:
+            c = c if isinstance(c, dict) else {"score": c}
+            drifted = c.get("drifted", c.get("drift_detected", c.get("drift")))
+            if drifted is None and isinstance(c.get("verdict"), str):
+                drifted = c["verdict"] == "drift"
+            rows.append({"time": rec.get("time"), "window_end": rec.get("window_end"), "route": rec.get("route"),
+                         "column": name, "score": c.get("score", c.get("drift_score")),
+                         "threshold": c.get("threshold"), "drifted": bool(drifted) if drifted is not None else None,
+                         "test": c.get("test", c.get("stattest"))})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def flatten_reports(reports: pd.DataFrame) -> pd.DataFrame:
+    """Report rows with their JSON body spread into columns (evidence, paths, ...)."""
+    if reports.empty or "body" not in reports.columns:
+        return reports
+    body = pd.json_normalize([parse_json(b) for b in reports["body"]], max_level=1)
+    body.index = reports.index
+    return pd.concat([reports.drop(columns=["body"]), body.add_prefix("body.")], axis=1)

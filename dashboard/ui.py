@@ -1,0 +1,211 @@
+"""The frame every page shares: server connection, sidebar filters, and the data-state messages.
+
+Pages stay thin (query -> frame -> chart): `ui.page(...)` gives them a `PageContext` with the
+filters and cached reads, and `ui.show(result, ...)` says clearly what to do when a read has no
+data, names a query the server does not offer yet, or cannot reach the server.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from aiwatch.config import ConfigError, Settings
+from dashboard import client, filters
+from dashboard.client import QueryResult
+from dashboard.filters import FILTER_KEYS, TIME_PRESETS, Filters
+
+# Frame column -> parameter of the `metrics` query that selects it.
+LABEL_PARAMS = {"service_name": "service", "model": "model", "model_version": "version", "route": "route",
+                "arm": "arm"}
+
+# What to tell an SRE looking at an empty view.
+SEND_DATA = ("send spans to the server over OTLP/HTTP (point your OpenTelemetry exporter at the server, "
+             "or load the sample data with `aiwatch demo`), or widen the time range")
+RUN_ANALYZERS = ("the analyzers compute this: run `aiwatch analyze --since -24h` for a backfill, "
+                 "or wait for the scheduled run of `aiwatch serve`")
+ANALYZERS_MISSING = "it comes with the analyzers (`analysis/`): upgrade the server, then run `aiwatch analyze`"
+ALERTS_MISSING = "it comes with the alerting stage (`alerts/`): upgrade the server and configure alert rules"
+
+
+def _settings() -> tuple[str, str]:
+    try:
+        s = Settings.load()
+    except ConfigError as exc:
+        st.error(f"aiwatch configuration error: {exc}")
+        st.stop()
+    return s.server_url.rstrip("/"), s.api_token
+
+
+@dataclass
+class PageContext:
+    server_url: str
+    token: str
+    filters: Filters
+    queries: dict[str, frozenset[str]]
+
+    def has(self, name: str) -> bool:
+        return name in self.queries
+
+    def query(self, name: str, **params: Any) -> QueryResult:
+        """A named query; parameters the server's version of it does not accept are left out."""
+        if not self.has(name):
+            return QueryResult(name, "missing", message=f"the server has no query named {name!r}")
+        accepted = self.queries[name]
+        return client.cached_query(self.server_url, name, {k: v for k, v in params.items() if k in accepted},
+                                   self.token)
+
+    def filtered(self, name: str, *, keys: Iterable[str] = FILTER_KEYS, **extra: Any) -> QueryResult:
+        """A query with the global filters named in `keys` plus `extra` parameters (which win)."""
+        f = self.filters.params()
+        return self.query(name, **{**{k: v for k, v in f.items() if k in keys}, **extra})
+
+    def metrics(self, names: Iterable[str], grain: str | None = None, by: str | None = None,
+                **extra: Any) -> QueryResult:
+        """The analyzers' tall `metrics` table for some metric names over the filtered window.
+
+        Labels left out select the analyzers' rollup rows; `by` asks for the breakdown ('*') over
+        one dimension (a frame column such as `route` or `model_version`).
+        """
+        split = {LABEL_PARAMS[by]: "*"} if by in LABEL_PARAMS else {}
+        return self.filtered("metrics", metric=",".join(names), grain=grain or self.filters.grain(),
+                             limit=100_000, **split, **extra)
+
+
+def server() -> tuple[str, str]:
+    return _settings()
+
+
+def current_filters() -> Filters:
+    return st.session_state.get("aiwatch_filters") or filters.from_mapping(st.query_params.to_dict())
+
+
+def page(title: str, caption: str = "") -> PageContext:
+    """Title the page and connect; with the server down, say so and stop the page (no traceback)."""
+    st.title(title)
+    url, token = _settings()
+    f = current_filters()
+    if caption:
+        st.caption(f"{caption} \u00b7 {f.label()}")
+    catalog = client.cached_catalog(url, token)
+    if catalog is None:
+        server_down(url)
+        st.stop()
+    return PageContext(url, token, f, catalog)
+
+
+def server_down(url: str) -> None:
+    st.error(f"**Cannot reach the aiwatch server at {url}.** Start it with `aiwatch serve` (or `aiwatch demo`), "
+             "or point the dashboard at a running server with `aiwatch dashboard --server URL`. "
+             "This page retries on every refresh.", icon=":material/cloud_off:")
+
+
+def show(result: QueryResult, empty_hint: str = SEND_DATA, missing_hint: str = ANALYZERS_MISSING,
+         what: str = "") -> bool:
+    """True when the result has rows; otherwise render why not and what to do."""
+    label = what or f"`{result.name}`"
+    if result.state == "ok":
+        return True
+    if result.state == "empty":
+        st.info(f"No data for {label} in this window: {empty_hint}.", icon=":material/info:")
+    elif result.state == "missing":
+        st.info(f"Not available yet on this server: {label}. {missing_hint[:1].upper() + missing_hint[1:]}.",
+                icon=":material/hourglass_empty:")
+    elif result.state == "down":
+        server_down(result.message.split(" at ")[-1].split(" ")[0] if " at " in result.message else "")
+    else:
+        st.warning(f"The server could not answer {label}: {result.message}", icon=":material/warning:")
+    return False
+
+
+def chart(fig: go.Figure, key: str | None = None) -> None:
+    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+
+
+def table(frame: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> None:
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+
+
+def fmt_number(value: float | None, unit: str = "", digits: int = 0) -> str:
+    if value is None or pd.isna(value):
+        return "\u2013"
+    if unit == "%":
+        return f"{value * 100:.{max(digits, 1)}f}%"
+    if unit == "$":
+        return f"${value:,.{max(digits, 2)}f}"
+    return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def _dimension_options(url: str, token: str, f: Filters, names: dict[str, frozenset[str]] | None) -> dict[str, list[str]]:
+    cols = {"service": "service_name", "model": "model", "version": "model_version", "route": "route"}
+    empty = {k: [] for k in cols}
+    if not names or "dimensions" not in names:
+        return empty
+    res = client.cached_query(url, "dimensions", {"start": f.start, "end": f.end}, token)
+    if not res.ok:
+        return empty
+    return {k: sorted({str(v) for v in res.frame[c].dropna()}) if c in res.frame.columns else []
+            for k, c in cols.items()}
+
+
+def sidebar_filters() -> Filters:
+    """Render the global filters in the sidebar, two-way bound to the URL query."""
+    ss = st.session_state
+    if "f_range" not in ss:
+        initial = filters.from_mapping(st.query_params.to_dict())
+        preset = initial.start if initial.start in TIME_PRESETS and initial.end == "now" else "custom"
+        ss.update({"f_range": preset, "f_start": initial.start, "f_end": initial.end,
+                   **{f"f_{k}": getattr(initial, k) for k in ("service", "model", "version", "route")}})
+    url, token = _settings()
+    names = client.cached_catalog(url, token)
+    with st.sidebar:
+        st.markdown("### Filters")
+        choice = st.selectbox("Time range", [*TIME_PRESETS, "custom"], key="f_range",
+                              format_func=lambda k: TIME_PRESETS.get(k, "Custom range"))
+        if choice == "custom":
+            st.text_input("From", key="f_start", help="ISO 8601 (2026-11-20T10:00) or relative (-90m, -3d)")
+            st.text_input("To", key="f_end", help="ISO 8601, relative, or now")
+            start, end = ss["f_start"] or "-24h", ss["f_end"] or "now"
+        else:
+            start, end = choice, "now"
+        window = filters.from_mapping({"start": start, "end": end})
+        options = _dimension_options(url, token, window, names)
+        chosen: dict[str, str | None] = {}
+        for key, label in (("service", "Service"), ("model", "Model"), ("version", "Model version"),
+                           ("route", "Route")):
+            current = ss.get(f"f_{key}")
+            opts = options[key] + ([current] if current and current not in options[key] else [])
+            chosen[key] = st.selectbox(label, opts, key=f"f_{key}", index=None, placeholder="All")
+        f = Filters(start=window.start, end=window.end, **chosen)
+        if names is None:
+            st.caption(f"Server: {url} (unreachable)")
+        else:
+            st.caption(f"Server: {url}")
+    ss["aiwatch_filters"] = f
+    _sync_url(f)
+    return f
+
+
+def _sync_url(f: Filters) -> None:
+    wanted = f.url_params()
+    for key in FILTER_KEYS:
+        if key in wanted:
+            if st.query_params.get(key) != wanted[key]:
+                st.query_params[key] = wanted[key]
+        elif key in st.query_params:
+            del st.query_params[key]
+
+
+SPLITS = {"": "Nothing", "model": "Model", "model_version": "Model version", "route": "Route",
+          "service_name": "Service", "arm": "Canary arm"}
+
+
+def split_by(page_key: str) -> str | None:
+    """A 'split by' control for a page's time series; None means one aggregate line."""
+    choice = st.selectbox("Split by", list(SPLITS), format_func=SPLITS.get, key=f"split-{page_key}")
+    return choice or None

@@ -1,0 +1,58 @@
+"""Quality and confidence: format compliance, quality scores, confidence against its baseline."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboard import charts, frames, ui
+
+ctx = ui.page("Quality & confidence", "Output quality and model confidence against the trailing baseline")
+by = ui.split_by("quality")
+
+start, end = ctx.filters.span()
+sample = ctx.filtered("spans", llm_only="true", limit=20000)
+if ui.show(sample, what="quality"):
+    s = sample.frame
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Format compliance", ui.fmt_number(s["format_ok"].dropna().astype(float).mean(), "%", 1))
+    c2.metric("Mean quality score", ui.fmt_number(s["quality_score"].mean(), digits=3))
+    c3.metric("Mean confidence", ui.fmt_number(s["confidence"].mean(), digits=3))
+
+shift = ctx.metrics(["format_ok_rate", "quality_mean", "confidence_mean", "confidence_ks_stat", "confidence_ks_pvalue",
+                     "confidence_psi", "confidence_wasserstein"], by=by)
+st.subheader("Confidence shift against the baseline")
+if ui.show(shift, empty_hint=ui.RUN_ANALYZERS, what="confidence shift (KS, PSI, Wasserstein)"):
+    f = shift.frame
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("KS statistic", ui.fmt_number(frames.latest(f, "confidence_ks_stat"), digits=3))
+    c2.metric("KS p-value", ui.fmt_number(frames.latest(f, "confidence_ks_pvalue"), digits=4))
+    c3.metric("PSI", ui.fmt_number(frames.latest(f, "confidence_psi"), digits=3))
+    c4.metric("Wasserstein", ui.fmt_number(frames.latest(f, "confidence_wasserstein"), digits=3))
+    c1, c2 = st.columns(2)
+    with c1:
+        ui.chart(charts.line(frames.series(f, "format_ok_rate", by), "Format compliance", color=by, percent=True))
+    with c2:
+        ui.chart(charts.line(frames.series(f, "confidence_mean", by), "Mean confidence", color=by))
+    ui.chart(charts.line(frames.series(f, "quality_mean", by), "Mean quality score", color=by))
+
+st.subheader("Confidence distribution")
+dist = ctx.filtered("confidence_distribution")
+if dist.ok:
+    # The baseline is the trailing 7 days before the window, read through the same query.
+    base = ctx.filtered("confidence_distribution", keys=("service", "model", "version", "route"),
+                        start=(start - timedelta(days=7)).isoformat(), end=start.isoformat())
+    d = frames.binned_shares({"current": dist.frame, "baseline (7 days before)": base.frame})
+    ui.chart(charts.bars(d, "bin", "share", "Confidence: this window against the previous 7 days", color="window",
+                         percent=False, y_title="share of calls"), key="conf-dist")
+    q = dist.frame.iloc[0]
+    st.caption(f"Quantiles this window: p05 {q['p05']:.3f} · p25 {q['p25']:.3f} · median {q['p50']:.3f} "
+               f"· p75 {q['p75']:.3f} · p95 {q['p95']:.3f} (n = {int(q['total']):,})")
+elif sample.ok:
+    # Trailing 7 days before the window, read the same way, as the baseline.
+    base = ctx.filtered("spans", keys=("service", "model", "version", "route"), llm_only="true", limit=20000,
+                        start=(start - timedelta(days=7)).isoformat(), end=start.isoformat())
+    ui.chart(charts.histogram(sample.frame["confidence"], "Confidence: this window against the previous 7 days",
+                              "confidence", baseline=base.frame["confidence"] if base.ok else None))
+    if not base.ok:
+        st.caption("No baseline yet: there were no calls in the 7 days before this window.")
