@@ -25,7 +25,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     server, app = build_app(settings)
     print(f"aiwatch server on http://{settings.host}:{settings.port} (data in {settings.db_path})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+                limit_concurrency=settings.max_concurrent_requests)
     return 0
 
 

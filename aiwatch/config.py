@@ -28,7 +28,7 @@ class Settings:
     # Server
     host: str = _setting("127.0.0.1", "Address the server binds to.")
     port: int = _setting(4318, "Port for OTLP/HTTP ingest and the read API (4318 is OTLP's).", min=0, max=65535)
-    data_dir: str = _setting("./aiwatch-data", "Folder for the DuckDB file, spool and reports.")
+    data_dir: str = _setting("./aiwatch-data", "Folder for the DuckDB file and generated reports.")
     ingest_token: str = _setting("", "Bearer token required on /v1/traces, /v1/logs, /v1/metrics (empty: no auth).")
     api_token: str = _setting("", "Bearer token required on the read API (empty: no auth).")
     # Writer and back-pressure
@@ -36,6 +36,7 @@ class Settings:
     writer_max_delay_ms: int = _setting(50, "Writer flushes a group commit after this many ms.", min=1)
     queue_max_rows: int = _setting(400_000, "Rows waiting for the writer before ingest answers 503.", min=1)
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted request body (after gzip inflation): 413 above.", min=1024)
+    max_concurrent_requests: int = _setting(256, "Open requests the server serves at once; beyond it answers 503.", min=1)
     retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
     # Content handling
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))
