@@ -1,0 +1,77 @@
+"""The analyzers' shape: a time `Window` in, a `Result` (tall metric rows + optional reports) out.
+
+Every analyzer reads through store/analytics.py and never writes; the runner (analysis/runner.py)
+replaces its rows for the window in one writer call, so reruns are idempotent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+import pyarrow as pa
+
+GRAIN_SECONDS: dict[str, int] = {
+    "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600, "1d": 86_400, "3d": 259_200,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def floor_time(t: datetime, grain: str) -> datetime:
+    step = GRAIN_SECONDS[grain]
+    epoch = datetime(1970, 1, 1)
+    return epoch + timedelta(seconds=int((t - epoch).total_seconds() // step) * step)
+
+
+def ceil_time(t: datetime, grain: str) -> datetime:
+    floored = floor_time(t, grain)
+    return floored if floored == t else floored + timedelta(seconds=GRAIN_SECONDS[grain])
+
+
+@dataclass(frozen=True)
+class Window:
+    """Data time [start, end) to (re)compute, in naive UTC; `computed_at` stamps the output rows."""
+
+    start: datetime
+    end: datetime
+    computed_at: datetime
+
+    def aligned(self, grain: str) -> tuple[datetime, datetime]:
+        """The buckets of `grain` that the window touches, as [first bucket start, last bucket end)."""
+        return floor_time(self.start, grain), ceil_time(self.end, grain)
+
+    def buckets(self, grain: str) -> list[datetime]:
+        start, end = self.aligned(grain)
+        step = timedelta(seconds=GRAIN_SECONDS[grain])
+        out = []
+        while start < end:
+            out.append(start)
+            start += step
+        return out
+
+
+@dataclass
+class Result:
+    metrics: pa.Table                  # analysis_metrics rows (store.analytics.METRICS_SCHEMA)
+    reports: pa.Table | None = None    # analysis_reports rows (store.analytics.REPORTS_SCHEMA)
+
+
+class Analyzer(Protocol):
+    """One analysis. `owns` lists the metric names it writes (a trailing ':' is a prefix)."""
+
+    name: str
+    source: str                        # spans | feedback | resource_metrics: how late data is found
+    owns: tuple[str, ...]
+
+    def replaces(self, window: Window) -> list[tuple[str, datetime, datetime]]:
+        """(grain, start, end) ranges whose owned rows this run replaces."""
+        ...
+
+    def run(self, window: Window) -> Result: ...
+
+
+def minute_and_hour_ranges(window: Window) -> list[tuple[str, datetime, datetime]]:
+    return [("1m", *window.aligned("1m")), ("1h", *window.aligned("1h"))]

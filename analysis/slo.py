@@ -1,0 +1,101 @@
+"""SLOs and error-budget burn rates for the alerting stage.
+
+Per minute and service it stores the SLO's total and bad calls (`slo_total:<slo>`, `slo_bad:<slo>`);
+burn rates over each window ((bad / total) / (1 - objective), grain = the window) roll those
+minutes up, so an incremental run reads back at most the longest window of its own rows.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analysis.base import GRAIN_SECONDS, Result, Window, ceil_time, floor_time
+from analysis.settings import SLO, AnalysisSettings
+from store import analytics
+
+
+class SLOAnalyzer:
+    name = "slo"
+    source = "spans"
+    owns = ("slo_total:", "slo_bad:", "burn_rate_availability", "burn_rate_latency", "slo_attainment",
+            "slo_attainment_latency")
+
+    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or AnalysisSettings()
+
+    def _span(self, window: Window) -> tuple[datetime, datetime]:
+        # Whole hours are recomputed so that the hourly attainment and the minutes agree.
+        return floor_time(window.start, "1h"), window.aligned("1m")[1]
+
+    def replaces(self, window: Window) -> list:
+        start, end = self._span(window)
+        return ([("1m", start, end), ("1h", start, ceil_time(end, "1h"))]
+                + [(g, start, end) for g in self.settings.burn_windows if g not in ("1m", "1h")])
+
+    def run(self, window: Window) -> Result:
+        rows: list[dict] = []
+        for slo in self.settings.slos:
+            rows += self._one(slo, window)
+        return Result(analytics.metrics_table(rows))
+
+    def _one(self, slo: SLO, window: Window) -> list[dict]:
+        start, end = self._span(window)
+        route = slo.route or None
+        windows = {g: GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows}
+        longest = max(windows.values())
+        history_start = start - timedelta(minutes=longest)
+        fresh = pl.from_arrow(analytics.slo_minute_counts(
+            self.store, start, end, route, slo.threshold_ms if slo.kind == "latency" else None))
+        hist_total = pl.from_arrow(analytics.stored_metric(self.store, f"slo_total:{slo.name}", "1m", history_start, start))
+        hist_bad = pl.from_arrow(analytics.stored_metric(self.store, f"slo_bad:{slo.name}", "1m", history_start, start))
+        if slo.service not in ("*", ""):
+            fresh = fresh.filter(pl.col("service_name") == slo.service)
+        route_match = pl.col("route").is_null() if route is None else pl.col("route") == route
+        hist_total, hist_bad = hist_total.filter(route_match), hist_bad.filter(route_match)
+        services = set(fresh["service_name"].to_list()) | set(hist_total["service_name"].to_list())
+        n_minutes = int((end - history_start).total_seconds() // 60)
+        offset = longest
+        metric = f"burn_rate_{slo.kind}"
+        attain = "slo_attainment" if slo.kind == "availability" else "slo_attainment_latency"
+        out: list[dict] = []
+        for service in sorted(s for s in services if s is not None):
+            total, bad = np.zeros(n_minutes), np.zeros(n_minutes)
+            for frame, total_col, bad_col in ((hist_total.filter(pl.col("service_name") == service), "value", None),
+                                              (hist_bad.filter(pl.col("service_name") == service), None, "value"),
+                                              (fresh.filter(pl.col("service_name") == service), "total", "bad")):
+                if frame.height == 0:
+                    continue
+                idx = ((frame["time"].cast(pl.Datetime("us")).to_numpy() - np.datetime64(history_start, "us"))
+                       // np.timedelta64(1, "m")).astype(int)
+                if total_col:
+                    total[idx] = frame[total_col].to_numpy()
+                if bad_col:
+                    bad[idx] = frame[bad_col].to_numpy()
+            labels = {"service_name": service, "model": None, "model_version": None, "route": route, "arm": None,
+                      "computed_at": window.computed_at}
+            cs_total = np.concatenate([[0.0], np.cumsum(total)])
+            cs_bad = np.concatenate([[0.0], np.cumsum(bad)])
+            for i in range(offset, n_minutes):
+                t = start + timedelta(minutes=i - offset)
+                if total[i]:
+                    out += [{"time": t, "grain": "1m", "metric": f"slo_total:{slo.name}", "value": total[i], **labels},
+                            {"time": t, "grain": "1m", "metric": f"slo_bad:{slo.name}", "value": bad[i], **labels}]
+            idx = np.arange(offset, n_minutes)
+            for grain, k in windows.items():
+                tot = cs_total[idx + 1] - cs_total[np.maximum(idx + 1 - k, 0)]
+                bd = cs_bad[idx + 1] - cs_bad[np.maximum(idx + 1 - k, 0)]
+                for i, tt, bb in zip(idx, tot, bd):
+                    if tt > 0:
+                        out.append({"time": start + timedelta(minutes=int(i - offset)), "grain": grain, "metric": metric,
+                                    "value": float(bb / tt / (1 - slo.objective)), **labels})
+            for h in range(0, n_minutes - offset, 60):
+                tt = total[offset + h: offset + h + 60].sum()
+                if tt > 0:
+                    bb = bad[offset + h: offset + h + 60].sum()
+                    out.append({"time": start + timedelta(minutes=h), "grain": "1h", "metric": attain,
+                                "value": float(1 - bb / tt), **labels})
+        return out

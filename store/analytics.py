@@ -1,0 +1,552 @@
+"""All SQL the analyzers run, plus the analysis read queries, for the embedded DuckDB store.
+
+Analyzers call these functions and get Arrow tables back; they never see SQL. A second backend
+(ClickHouse) would supply the same functions. Reads use `store.query` (a cursor, never blocking
+ingest); the only write is `replace_outputs`, which runs inside the single writer.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+import pyarrow as pa
+
+from store.queries import LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, register, span_filter_sql
+
+METRICS_SCHEMA = pa.schema([
+    ("time", pa.timestamp("us")), ("grain", pa.string()), ("metric", pa.string()),
+    ("service_name", pa.string()), ("model", pa.string()), ("model_version", pa.string()),
+    ("route", pa.string()), ("arm", pa.string()), ("value", pa.float64()), ("computed_at", pa.timestamp("us")),
+])
+REPORTS_SCHEMA = pa.schema([
+    ("time", pa.timestamp("us")), ("window_end", pa.timestamp("us")), ("analyzer", pa.string()),
+    ("kind", pa.string()), ("service_name", pa.string()), ("model", pa.string()),
+    ("model_version", pa.string()), ("route", pa.string()), ("arm", pa.string()), ("verdict", pa.string()),
+    ("body", pa.string()), ("computed_at", pa.timestamp("us")),
+])
+LABELS = ("service_name", "model", "model_version", "route", "arm")
+NONE = "(none)"   # a span without the label; NULL is reserved for the rollup "all"
+
+_TRUNC = {"1m": "minute", "1h": "hour", "1d": "day"}
+_MODEL = "coalesce(response_model, request_model)"
+
+
+def empty_metrics() -> pa.Table:
+    return METRICS_SCHEMA.empty_table()
+
+
+def metrics_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    rows = list(rows)
+    return pa.Table.from_pylist(rows, schema=METRICS_SCHEMA) if rows else empty_metrics()
+
+
+def reports_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    rows = [{**r, "body": r["body"] if isinstance(r.get("body"), str) else json.dumps(r.get("body"), default=str)}
+            for r in rows]
+    return pa.Table.from_pylist(rows, schema=REPORTS_SCHEMA) if rows else REPORTS_SCHEMA.empty_table()
+
+
+def _grouping_sets(time_col: str, sets: Sequence[Sequence[str]]) -> str:
+    return "GROUPING SETS (" + ", ".join("(" + ", ".join((time_col, *s)) + ")" for s in sets) + ")"
+
+
+# Rollups written for span metrics: all, per service, per route, per model, per version+arm, full detail.
+SPAN_ROLLUPS: tuple[tuple[str, ...], ...] = (
+    (), ("service_name",), ("service_name", "route"), ("service_name", "model"),
+    ("service_name", "model", "model_version", "arm"),
+    ("service_name", "model", "model_version", "route", "arm"),
+)
+
+
+# --- the one write ----------------------------------------------------------------------------
+
+
+def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequence[tuple[str, datetime, datetime]],
+                    metrics: pa.Table | None, reports: pa.Table | None, job: str | None = None,
+                    state: str | None = None) -> int:
+    """Inside the writer: delete the analyzer's rows for the ranges, insert the new ones, save state."""
+    names = [o for o in owns if not o.endswith(":")]
+    prefixes = [o for o in owns if o.endswith(":")]
+    owned_params = {f"n{i}": n for i, n in enumerate(names)} | {f"p{i}": p for i, p in enumerate(prefixes)}
+    owned = " OR ".join([f"metric = ${k}" for k in owned_params if k[0] == "n"]
+                        + [f"starts_with(metric, ${k})" for k in owned_params if k[0] == "p"]) or "FALSE"
+    for grain, start, end in ranges:
+        con.execute(f"DELETE FROM analysis_metrics WHERE grain = $grain AND time >= $start AND time < $end AND ({owned})",
+                    {"grain": grain, "start": start, "end": end, **owned_params})
+    if ranges:
+        lo = min(r[1] for r in ranges)
+        hi = max(r[2] for r in ranges)
+        con.execute("DELETE FROM analysis_reports WHERE analyzer = $a AND time >= $start AND time < $end",
+                    {"a": analyzer, "start": lo, "end": hi})
+    inserted = 0
+    for table_name, tbl in (("analysis_metrics", metrics), ("analysis_reports", reports)):
+        if tbl is not None and tbl.num_rows:
+            view = f"_analysis_{table_name}"
+            con.register(view, tbl)
+            try:
+                con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM {view}")
+            finally:
+                con.unregister(view)
+            inserted += tbl.num_rows
+    if job is not None:
+        con.execute("INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)",
+                    [job, state])
+    return inserted
+
+
+def job_state(store: Any, job: str) -> str | None:
+    return store.scalar("SELECT state FROM job_state WHERE job = ?", [job])
+
+
+# --- watermarks and late data -----------------------------------------------------------------
+
+_SOURCE_TIME = {"spans": "start_time", "feedback": "time", "resource_metrics": "time"}
+
+
+def max_received_at(store: Any) -> datetime | None:
+    return store.scalar("SELECT max(received_at) FROM spans")
+
+
+def late_span_start(store: Any, received_after: datetime, lo: datetime, hi: datetime) -> datetime | None:
+    """Earliest start time in [lo, hi) among spans received after `received_after` (late arrivals)."""
+    return store.scalar("SELECT min(start_time) FROM spans WHERE received_at > ? AND start_time >= ? AND start_time < ?",
+                        [received_after, lo, hi])
+
+
+def first_time(store: Any, source: str, lo: datetime, hi: datetime) -> datetime | None:
+    col = _SOURCE_TIME[source]
+    return store.scalar(f"SELECT min({col}) FROM {source} WHERE {col} >= ? AND {col} < ?", [lo, hi])
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+
+def distinct_models(store: Any, start: datetime, end: datetime) -> list[str]:
+    t = store.query(f"SELECT DISTINCT {_MODEL} AS m FROM spans WHERE start_time >= $start AND start_time < $end "
+                    f"AND is_llm AND cost_usd IS NULL AND {_MODEL} IS NOT NULL", {"start": start, "end": end})
+    return [m for m in t.column("m").to_pylist() if m]
+
+
+Price = tuple[str, float, float, float, float]   # model, input, cached input, output, reasoning (USD / 1M)
+
+
+def _prices_cte(prices: Sequence[Price]) -> tuple[str, dict[str, Any]]:
+    if not prices:
+        return ("prices AS (SELECT NULL::VARCHAR AS pm, NULL::DOUBLE AS p_in, NULL::DOUBLE AS p_cached, "
+                "NULL::DOUBLE AS p_out, NULL::DOUBLE AS p_reason WHERE false)"), {}
+    params = {f"pm{i}": p[0] for i, p in enumerate(prices)}
+    rows = ", ".join(f"($pm{i}, {float(p[1])!r}::DOUBLE, {float(p[2])!r}::DOUBLE, {float(p[3])!r}::DOUBLE, "
+                     f"{float(p[4])!r}::DOUBLE)" for i, p in enumerate(prices))
+    return f"prices(pm, p_in, p_cached, p_out, p_reason) AS (VALUES {rows})", params
+
+
+# The span's own cost, else tokens x price (cached and reasoning tokens at their own rates).
+_COST = """coalesce(s.cost_usd, (
+    (coalesce(s.input_tokens, 0) - least(coalesce(s.cache_read_tokens, 0), coalesce(s.input_tokens, 0))) * p.p_in
+  + least(coalesce(s.cache_read_tokens, 0), coalesce(s.input_tokens, 0)) * p.p_cached
+  + (coalesce(s.output_tokens, 0) - least(coalesce(s.reasoning_tokens, 0), coalesce(s.output_tokens, 0))) * p.p_out
+  + least(coalesce(s.reasoning_tokens, 0), coalesce(s.output_tokens, 0)) * p.p_reason) / 1e6)"""
+
+
+# --- traffic: requests, latency, errors, retries, fallbacks, tokens, cost, quality -------------
+
+_TRAFFIC_METRICS = (
+    "requests", "rps", "errors", "error_rate", "error_rate_4xx", "error_rate_5xx", "model_failure_rate",
+    "timeouts", "content_filtered", "format_failures", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "latency_mean_ms", "retries", "breaker_opens", "fallback_rate", "fallback_secondary", "fallback_rule_based",
+    "fallback_human", "input_tokens", "output_tokens", "cost_usd", "cost_per_request_usd", "format_ok_rate",
+    "quality_mean", "confidence_mean",
+)
+TRAFFIC_METRICS = _TRAFFIC_METRICS
+
+
+def traffic_metrics(store: Any, start: datetime, end: datetime, grain: str, prices: Sequence[Price],
+                    computed_at: datetime) -> pa.Table:
+    """Tall metric rows per `grain` bucket in [start, end) for model-call spans (shadow calls excluded)."""
+    seconds = {"1m": 60, "1h": 3600}[grain]
+    cte, params = _prices_cte(prices)
+    groups = _grouping_sets("time", SPAN_ROLLUPS)
+    unpivot = ", ".join(_TRAFFIC_METRICS)
+    sql = f"""
+    WITH {cte},
+    s AS (
+      SELECT date_trunc('{_TRUNC[grain]}', s.start_time) AS time,
+        coalesce(s.service_name, '{NONE}') AS service_name,
+        coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+        coalesce(s.model_version, '{NONE}') AS model_version,
+        coalesce(s.route, '{NONE}') AS route,
+        coalesce(s.arm, '{NONE}') AS arm,
+        s.duration_ms, s.status_code = 'error' AS is_err, s.http_status,
+        lower(coalesce(s.error_type, '')) AS etype,
+        s.error_type IS NOT NULL AND (lower(s.error_type) LIKE '%timeout%' OR lower(s.error_type) LIKE '%timed%out%')
+          OR s.http_status IN (408, 504) AS is_timeout,
+        lower(coalesce(s.error_type, '')) LIKE '%content%filter%'
+          OR coalesce(s.finish_reasons, '') LIKE '%content_filter%' AS is_filtered,
+        s.format_ok, s.retry_count, s.breaker_state, s.fallback_level, s.input_tokens, s.output_tokens,
+        s.quality_score, s.confidence, {_COST} AS cost
+      FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+      WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IS DISTINCT FROM 'shadow'
+    ),
+    wide AS (
+      SELECT time, service_name, model, model_version, route, arm,
+        count(*)::DOUBLE AS requests,
+        count(*) / {seconds}.0 AS rps,
+        count(*) FILTER (WHERE is_err)::DOUBLE AS errors,
+        avg(is_err::INT)::DOUBLE AS error_rate,
+        avg((coalesce(http_status, 0) BETWEEN 400 AND 499)::INT)::DOUBLE AS error_rate_4xx,
+        avg((coalesce(http_status, 0) >= 500)::INT)::DOUBLE AS error_rate_5xx,
+        avg((is_timeout OR is_filtered OR format_ok = false)::INT)::DOUBLE AS model_failure_rate,
+        count(*) FILTER (WHERE is_timeout)::DOUBLE AS timeouts,
+        count(*) FILTER (WHERE is_filtered)::DOUBLE AS content_filtered,
+        count(*) FILTER (WHERE format_ok = false)::DOUBLE AS format_failures,
+        quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_err) AS q,
+        avg(duration_ms) FILTER (WHERE NOT is_err)::DOUBLE AS latency_mean_ms,
+        coalesce(sum(retry_count), 0)::DOUBLE AS retries,
+        count(*) FILTER (WHERE lower(breaker_state) = 'open')::DOUBLE AS breaker_opens,
+        avg((fallback_level IS NOT NULL AND fallback_level <> 'primary')::INT)::DOUBLE AS fallback_rate,
+        avg((fallback_level = 'fallback')::INT)::DOUBLE AS fallback_secondary,
+        avg((fallback_level = 'rule_based')::INT)::DOUBLE AS fallback_rule_based,
+        avg((fallback_level = 'human')::INT)::DOUBLE AS fallback_human,
+        coalesce(sum(input_tokens), 0)::DOUBLE AS input_tokens,
+        coalesce(sum(output_tokens), 0)::DOUBLE AS output_tokens,
+        sum(cost)::DOUBLE AS cost_usd,
+        (sum(cost) / count(*))::DOUBLE AS cost_per_request_usd,
+        avg(format_ok::INT)::DOUBLE AS format_ok_rate,
+        avg(quality_score)::DOUBLE AS quality_mean,
+        avg(confidence)::DOUBLE AS confidence_mean
+      FROM s GROUP BY {groups}
+    ),
+    w2 AS (SELECT * EXCLUDE (q), q[1]::DOUBLE AS latency_p50_ms, q[2]::DOUBLE AS latency_p95_ms,
+                  q[3]::DOUBLE AS latency_p99_ms FROM wide)
+    SELECT time, '{grain}' AS grain, metric, service_name, model, model_version, route, arm, value,
+           $computed_at::TIMESTAMP AS computed_at
+    FROM w2 UNPIVOT (value FOR metric IN ({unpivot}))
+    """
+    return store.query(sql, {"start": start, "end": end, "computed_at": computed_at, **params}).cast(METRICS_SCHEMA)
+
+
+# --- resources (OTLP metrics) -------------------------------------------------------------------
+
+RESOURCE_METRICS = ("cpu_utilization", "gpu_utilization", "memory_utilization", "queue_depth")
+
+_RESOURCE_NAME = """CASE
+  WHEN lower(name) LIKE '%gpu%util%' THEN 'gpu_utilization'
+  WHEN lower(name) LIKE '%cpu%util%' THEN 'cpu_utilization'
+  WHEN lower(name) LIKE '%mem%util%' THEN 'memory_utilization'
+  WHEN lower(name) LIKE '%queue%depth%' OR lower(name) LIKE '%queue%size%' OR lower(name) LIKE '%queue%length%'
+    THEN 'queue_depth'
+END"""
+
+
+def resource_metrics(store: Any, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+    sql = f"""
+    WITH r AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
+                      {_RESOURCE_NAME} AS metric, value
+               FROM resource_metrics WHERE time >= $start AND time < $end)
+    SELECT time, '{grain}' AS grain, metric, service_name, NULL AS model, NULL AS model_version, NULL AS route,
+           NULL AS arm, avg(value)::DOUBLE AS value, $computed_at::TIMESTAMP AS computed_at
+    FROM r WHERE metric IS NOT NULL AND value IS NOT NULL
+    GROUP BY GROUPING SETS ((time, metric), (time, metric, service_name))
+    """
+    return store.query(sql, {"start": start, "end": end, "computed_at": computed_at}).cast(METRICS_SCHEMA)
+
+
+# --- human overrides ----------------------------------------------------------------------------
+
+OVERRIDE_METRICS = ("reviewed", "overrides", "override_rate", "override_rate_modified", "override_rate_rejected")
+_FEEDBACK_ROLLUPS = ((), ("service_name",), ("service_name", "route"), ("service_name", "model"),
+                     ("service_name", "model", "model_version"), ("service_name", "model", "model_version", "route"))
+
+
+def override_metrics(store: Any, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+    sql = f"""
+    WITH f AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
+                      coalesce(model, '{NONE}') AS model, coalesce(model_version, '{NONE}') AS model_version,
+                      coalesce(route, '{NONE}') AS route, lower(action) AS action
+               FROM feedback WHERE time >= $start AND time < $end AND action IS NOT NULL),
+    wide AS (SELECT time, service_name, model, model_version, route,
+               count(*)::DOUBLE AS reviewed,
+               count(*) FILTER (WHERE action IN ('modified', 'rejected'))::DOUBLE AS overrides,
+               avg((action IN ('modified', 'rejected'))::INT)::DOUBLE AS override_rate,
+               avg((action = 'modified')::INT)::DOUBLE AS override_rate_modified,
+               avg((action = 'rejected')::INT)::DOUBLE AS override_rate_rejected
+             FROM f GROUP BY {_grouping_sets("time", _FEEDBACK_ROLLUPS)})
+    SELECT time, '{grain}' AS grain, metric, service_name, model, model_version, route, NULL AS arm, value,
+           $computed_at::TIMESTAMP AS computed_at
+    FROM wide UNPIVOT (value FOR metric IN ({", ".join(OVERRIDE_METRICS)}))
+    """
+    return store.query(sql, {"start": start, "end": end, "computed_at": computed_at}).cast(METRICS_SCHEMA)
+
+
+# --- samples for statistical tests ----------------------------------------------------------------
+
+def _column_expr(name: str) -> str:
+    """SQL for a drift column: a spans column, `prompt_chars`, or `attr:<key>` from the attributes JSON."""
+    if name.startswith("attr:"):
+        key = name[5:].replace("'", "''").replace('"', '')
+        return f"""json_extract_string(s.attributes, '$."{key}"')"""
+    if name == "prompt_chars":
+        return ("coalesce(TRY_CAST(json_extract_string(s.attributes, '$.\"aiwatch.input.chars\"') AS DOUBLE), "
+                "TRY_CAST(json_extract_string(s.attributes, '$.\"aiwatch.prompt.chars\"') AS DOUBLE))")
+    allowed = {"input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens", "duration_ms",
+               "request_model", "response_model", "provider", "operation", "tenant", "finish_reasons",
+               "confidence", "quality_score", "http_status"}
+    if name not in allowed:
+        raise ValueError(f"unknown drift column {name!r} (use a span column or attr:<key>)")
+    return f"s.{name}"
+
+
+def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str],
+                  columns: dict[str, str], cap: int, where: str = "TRUE") -> pa.Table:
+    """Spans in [start, end) with `keys` and `columns` ({alias: 'num'|'cat' expression name}).
+
+    At most about `cap` rows per key group, chosen by a hash of the span id, so reruns pick the
+    same rows (idempotent) and no random state is involved.
+    """
+    key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')",
+               "model": f"coalesce(s.response_model, s.request_model, '{NONE}')",
+               "model_version": f"coalesce(s.model_version, '{NONE}')",
+               "route": f"coalesce(s.route, '{NONE}')", "arm": f"coalesce(s.arm, '{NONE}')"}
+    key_cols = ", ".join(f"{key_sql[k]} AS {k}" for k in keys)
+    col_sql = ", ".join(f'{expr} AS "{alias}"' for alias, expr in columns.items())
+    key_list = ", ".join(keys) if keys else "NULL"
+    sql = f"""
+    WITH base AS (SELECT {key_cols}{"," if keys else ""} {col_sql}, hash(s.trace_id, s.span_id) % 1000003 AS h
+                  FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})),
+    counts AS (SELECT {key_list + "," if keys else ""} count(*) AS n FROM base {"GROUP BY ALL" if keys else ""})
+    SELECT b.* EXCLUDE (h) FROM base b {"JOIN counts c USING (" + key_list + ")" if keys else ", counts c"}
+    WHERE b.h < 1000003 * least(1.0, $cap / c.n)
+    """
+    return store.query(sql, {"start": start, "end": end, "cap": cap})
+
+
+def confidence_sample(store: Any, start: datetime, end: datetime, cap: int) -> pa.Table:
+    return sampled_spans(store, start, end, ("service_name", "model", "model_version"),
+                         {"confidence": "s.confidence"}, cap,
+                         "s.confidence IS NOT NULL AND s.arm IS DISTINCT FROM 'shadow'")
+
+
+def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int) -> pa.Table:
+    return sampled_spans(store, start, end, ("service_name", "route"),
+                         {c: _column_expr(c) for c in columns}, cap, "s.arm IS DISTINCT FROM 'shadow'")
+
+
+def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Table:
+    return store.query(f"""
+        SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({_MODEL}, '{NONE}') AS model,
+               coalesce(model_version, '{NONE}') AS model_version, date_trunc('hour', start_time) AS hour,
+               avg(confidence) AS mean
+        FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND confidence IS NOT NULL
+          AND arm IS DISTINCT FROM 'shadow'
+        GROUP BY ALL ORDER BY hour""", {"start": start, "end": end})
+
+
+def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[Price], cap: int) -> pa.Table:
+    """Per-call values of baseline and canary spans in services that had canary traffic in the window."""
+    cte, params = _prices_cte(prices)
+    return store.query(f"""
+        WITH {cte},
+        c AS (SELECT DISTINCT service_name FROM spans
+              WHERE start_time >= $start AND start_time < $end AND is_llm AND arm = 'canary'),
+        x AS (SELECT coalesce(s.service_name, '{NONE}') AS service_name, s.arm,
+                     coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+                     coalesce(s.model_version, '{NONE}') AS model_version,
+                     s.duration_ms, (s.status_code = 'error') AS is_err, {_COST} AS cost, s.quality_score,
+                     s.confidence, hash(s.trace_id, s.span_id) % 1000003 AS h
+              FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+              WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IN ('baseline', 'canary')
+                AND s.service_name IN (SELECT service_name FROM c)),
+        n AS (SELECT service_name, arm, count(*) AS n FROM x GROUP BY ALL)
+        SELECT x.* EXCLUDE (h) FROM x JOIN n USING (service_name, arm) WHERE x.h < 1000003 * least(1.0, $cap / n.n)
+        """, {"start": start, "end": end, "cap": cap, **params})
+
+
+def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
+    return store.query(f"""
+        SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce(model_version, '{NONE}') AS model_version,
+               count(*) AS reviewed, count(*) FILTER (WHERE lower(action) IN ('modified', 'rejected')) AS overrides
+        FROM feedback WHERE time >= $start AND time < $end GROUP BY ALL""", {"start": start, "end": end})
+
+
+def shadow_pairs(store: Any, start: datetime, end: datetime) -> pa.Table:
+    """Shadow calls paired with their primary call (same request id, else same trace), with both outputs."""
+    return store.query(f"""
+        WITH sh AS (SELECT * FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND arm = 'shadow'),
+        pr AS (SELECT * FROM spans WHERE start_time >= $start - INTERVAL 10 MINUTE AND start_time < $end + INTERVAL 10 MINUTE
+                 AND is_llm AND arm IS DISTINCT FROM 'shadow'
+                 AND trace_id IN (SELECT trace_id FROM sh)),
+        pairs AS (
+          SELECT sh.start_time, coalesce(sh.service_name, '{NONE}') AS service_name,
+                 coalesce(sh.response_model, sh.request_model, '{NONE}') AS model,
+                 coalesce(sh.model_version, '{NONE}') AS model_version, coalesce(sh.route, '{NONE}') AS route,
+                 sh.trace_id AS shadow_trace, sh.span_id AS shadow_span, pr.trace_id AS primary_trace,
+                 pr.span_id AS primary_span,
+                 json_extract_string(sh.attributes, '$."aiwatch.output.hash"') AS shadow_hash,
+                 json_extract_string(pr.attributes, '$."aiwatch.output.hash"') AS primary_hash,
+                 row_number() OVER (PARTITION BY sh.span_id ORDER BY (pr.request_id = sh.request_id) DESC, pr.start_time)
+                   AS rn
+          FROM sh JOIN pr ON pr.trace_id = sh.trace_id AND pr.span_id <> sh.span_id
+                          AND (sh.request_id IS NULL OR pr.request_id IS NULL OR pr.request_id = sh.request_id))
+        SELECT p.* EXCLUDE (rn), sc.output_text AS shadow_output, pc.output_text AS primary_output
+        FROM pairs p
+        LEFT JOIN span_content sc ON sc.trace_id = p.shadow_trace AND sc.span_id = p.shadow_span
+        LEFT JOIN span_content pc ON pc.trace_id = p.primary_trace AND pc.span_id = p.primary_span
+        WHERE rn = 1""", {"start": start, "end": end})
+
+
+# --- SLOs and burn rates -----------------------------------------------------------------------
+
+def slo_minute_counts(store: Any, start: datetime, end: datetime, route: str | None,
+                      threshold_ms: float | None) -> pa.Table:
+    """Per minute and service: total calls and bad calls (errors, or slower than threshold_ms)."""
+    bad = "status_code = 'error'" if threshold_ms is None else \
+        f"(status_code = 'error' OR duration_ms > {float(threshold_ms)!r})"
+    return store.query(f"""
+        SELECT date_trunc('minute', start_time) AS time, coalesce(service_name, '{NONE}') AS service_name,
+               count(*)::DOUBLE AS total, count(*) FILTER (WHERE {bad})::DOUBLE AS bad
+        FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND arm IS DISTINCT FROM 'shadow'
+          AND ($route IS NULL OR route = $route)
+        GROUP BY ALL""", {"start": start, "end": end, "route": route})
+
+
+def stored_metric(store: Any, metric: str, grain: str, start: datetime, end: datetime) -> pa.Table:
+    """Stored rows of one metric (for analyzers that build on their own earlier output)."""
+    return store.query("""SELECT time, service_name, model, model_version, route, arm, value FROM analysis_metrics
+                          WHERE metric = $metric AND grain = $grain AND time >= $start AND time < $end""",
+                       {"metric": metric, "grain": grain, "start": start, "end": end})
+
+
+# --- named read queries (the read API) ------------------------------------------------------------
+
+GRAIN = Param("grain", description="Bucket size: 1m, 1h, or a burn window (5m, 30m, 6h, 1d, 3d).", default="1m")
+ARM = Param("arm", description="Canary arm: baseline, canary or shadow.")
+_LABEL_HELP = " Omitted: the rollup over all; '*': every value (breakdown)."
+
+
+def _label_filter(col: str, param: str) -> str:
+    return f"(( ${param} IS NULL AND {col} IS NULL) OR ${param} = '*' AND {col} IS NOT NULL OR {col} = ${param})"
+
+
+register(NamedQuery(
+    "metrics", "Analyzer output (analysis_metrics) in a window: one row per bucket, metric and labels. "
+    "Label parameters omitted select the rollup over all values; '*' selects every value.",
+    (START, END, GRAIN, Param("metric", required=True, description="Metric name or comma-separated names."),
+     Param("service", description="service.name." + _LABEL_HELP),
+     Param("model", description="Model." + _LABEL_HELP),
+     Param("version", description="Model version." + _LABEL_HELP),
+     Param("route", description="Route." + _LABEL_HELP),
+     Param("arm", description="Arm." + _LABEL_HELP), LIMIT),
+    sql=f"""SELECT time, grain, metric, service_name, model, model_version, route, arm, value, computed_at
+            FROM analysis_metrics
+            WHERE time >= $start AND time < $end AND grain = $grain
+              AND list_contains(string_split(replace($metric, ' ', ''), ','), metric)
+              AND {_label_filter('service_name', 'service')} AND {_label_filter('model', 'model')}
+              AND {_label_filter('model_version', 'version')} AND {_label_filter('route', 'route')}
+              AND {_label_filter('arm', 'arm')}
+            ORDER BY time, metric, service_name, model, model_version, route, arm LIMIT $limit""",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "metric_names", "Metric names present in analysis_metrics in a window, with their grains.",
+    (START, END),
+    sql="""SELECT metric, grain, count(*) AS rows, max(time) AS latest FROM analysis_metrics
+           WHERE time >= $start AND time < $end GROUP BY ALL ORDER BY metric, grain""",
+    tags=("analysis",)))
+
+
+def _reports_sql(analyzer: str) -> str:
+    return f"""SELECT time, window_end, kind, service_name, model, model_version, route, arm, verdict, body, computed_at
+               FROM analysis_reports WHERE analyzer = '{analyzer}' AND time >= $start AND time < $end
+                 AND ($service IS NULL OR service_name = $service)"""
+
+
+register(NamedQuery(
+    "canary", "Canary verdicts with their evidence (per metric: statistic, p-value, effect, tolerance).",
+    (START, END, SERVICE, VERSION, LIMIT),
+    sql=_reports_sql("canary") + " AND ($version IS NULL OR model_version = $version) ORDER BY time DESC LIMIT $limit",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "drift", "Input drift per route and window: per-column test, score, threshold, verdict, and drift share.",
+    (START, END, SERVICE, ROUTE, LIMIT),
+    sql=_reports_sql("drift") + " AND ($route IS NULL OR route = $route) ORDER BY time DESC LIMIT $limit",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "confidence_shift", "Confidence shift reports: KS, PSI, Wasserstein against the reference, per version.",
+    (START, END, SERVICE, VERSION, LIMIT),
+    sql=_reports_sql("confidence") + " AND ($version IS NULL OR model_version = $version) ORDER BY time DESC LIMIT $limit",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "reports", "Saved analysis reports of any analyzer (e.g. Evidently HTML report paths).",
+    (START, END, SERVICE, Param("analyzer", description="Analyzer name (evidently, drift, canary, ...)."), LIMIT),
+    sql="""SELECT * FROM analysis_reports WHERE time >= $start AND time < $end
+             AND ($service IS NULL OR service_name = $service) AND ($analyzer IS NULL OR analyzer = $analyzer)
+           ORDER BY computed_at DESC LIMIT $limit""",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "overrides", "Human overrides by route, model and reason: reviewed, modified, rejected, override rate.",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE, LIMIT),
+    sql="""SELECT route, model, model_version, coalesce(reason, '') AS reason,
+                  count(*) AS reviewed,
+                  count(*) FILTER (WHERE lower(action) = 'modified') AS modified,
+                  count(*) FILTER (WHERE lower(action) = 'rejected') AS rejected,
+                  avg((lower(action) IN ('modified', 'rejected'))::INT) AS override_rate
+           FROM feedback WHERE time >= $start AND time < $end
+             AND ($service IS NULL OR service_name = $service) AND ($model IS NULL OR model = $model)
+             AND ($version IS NULL OR model_version = $version) AND ($route IS NULL OR route = $route)
+           GROUP BY ALL ORDER BY reviewed DESC LIMIT $limit""",
+    tags=("analysis",)))
+
+
+def _top_spenders(store: Any, params: dict[str, Any]) -> pa.Table:
+    from analysis.prices import resolve_prices
+
+    prices = resolve_prices(distinct_models(store, params["start"], params["end"]))
+    cte, price_params = _prices_cte(prices)
+    by = {"route": "route", "user": "user_id", "route_user": "route, user_id"}[params["by"]]
+    sql = f"""WITH {cte}
+              SELECT {by}, count(*) AS requests, sum(coalesce(s.input_tokens, 0)) AS input_tokens,
+                     sum(coalesce(s.output_tokens, 0)) AS output_tokens, sum({_COST}) AS cost_usd,
+                     sum({_COST}) / count(*) AS cost_per_request_usd
+              FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+              WHERE s.is_llm AND {span_filter_sql('s')}
+              GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST LIMIT $limit"""
+    return store.query(sql, {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route",
+                                                        "limit")}, **price_params})
+
+
+register(NamedQuery(
+    "top_spenders", "Cost by route and/or user (the span's cost, else tokens x the price table).",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE,
+     Param("by", description="Group by route, user or route_user.", default="route",
+           choices=("route", "user", "route_user")), Param("limit", "integer", "Most rows.", "50", maximum=10_000)),
+    run=_top_spenders, tags=("analysis",)))
+
+register(NamedQuery(
+    "latency_distribution", "Histogram of model-call durations on log-spaced bins (10 per decade), exact counts.",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE,
+     Param("status", description="ok (not error, default), error or all.", default="ok", choices=("ok", "error", "all"))),
+    sql=f"""SELECT power(10, b / 10.0) AS bin_start_ms, power(10, (b + 1) / 10.0) AS bin_end_ms, count(*) AS count
+            FROM (SELECT floor(log10(greatest(duration_ms, 0.001)) * 10)::INT AS b FROM spans
+                  WHERE is_llm AND {span_filter_sql()}
+                    AND ($status = 'all' OR ($status = 'error') = (status_code = 'error')))
+            GROUP BY b ORDER BY b""",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "confidence_distribution", "Histogram of confidence scores on [0, 1] (bins equal-width) with quantiles.",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE, Param("bins", "integer", "Number of bins.", "20", maximum=1000)),
+    sql=f"""WITH c AS (SELECT least(greatest(confidence, 0), 1) AS x FROM spans
+                       WHERE is_llm AND confidence IS NOT NULL AND {span_filter_sql()}),
+            q AS (SELECT quantile_cont(x, [0.05, 0.25, 0.5, 0.75, 0.95]) AS qs, count(*) AS n FROM c)
+            SELECT least(floor(x * $bins), $bins - 1)::INT / $bins::DOUBLE AS bin_start,
+                   (least(floor(x * $bins), $bins - 1)::INT + 1) / $bins::DOUBLE AS bin_end,
+                   count(*) AS count, any_value(q.n) AS total, any_value(q.qs[1]) AS p05,
+                   any_value(q.qs[2]) AS p25, any_value(q.qs[3]) AS p50, any_value(q.qs[4]) AS p75,
+                   any_value(q.qs[5]) AS p95
+            FROM c, q GROUP BY 1, 2 ORDER BY 1""",
+    tags=("analysis",)))
