@@ -1,0 +1,54 @@
+"""Named queries: parameter parsing and the OpenAPI description."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from store.queries import REGISTRY, BadParameter, openapi, parse_time
+from store.retention import delete_older_than
+
+NOW = datetime(2026, 11, 25, 12, 0, 0)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("now", NOW), ("-15m", NOW - timedelta(minutes=15)), ("now-2h", NOW - timedelta(hours=2)),
+    ("-7d", NOW - timedelta(days=7)), ("2026-11-20T10:00:00Z", datetime(2026, 11, 20, 10)),
+    ("2026-11-20T12:00:00+02:00", datetime(2026, 11, 20, 10)), ("1764000000", datetime(2025, 11, 24, 16, 0)),
+])
+def test_parse_time(text, expected):
+    assert parse_time(text, now=NOW) == expected
+
+
+def test_bad_parameters_name_the_parameter():
+    q = REGISTRY["spans"]
+    with pytest.raises(BadParameter, match="'limit'"):
+        q.coerce({"limit": "-1"})
+    with pytest.raises(BadParameter, match="'status'"):
+        q.coerce({"status": "weird"})
+    with pytest.raises(BadParameter, match="'trace_id' is required"):
+        REGISTRY["trace"].coerce({})
+
+
+def test_every_query_runs_on_an_empty_store(store):
+    samples = {"time": "-1h", "integer": "1", "boolean": "false", "string": "x"}
+    for name, q in REGISTRY.items():
+        params = {p.name: (p.choices[0] if p.choices else samples[p.type]) for p in q.params if p.required}
+        table = q.execute(store, params)
+        assert table.num_columns > 0, name
+
+
+def test_openapi_lists_every_query_with_its_parameters():
+    spec = openapi("test")
+    for name, q in REGISTRY.items():
+        op = spec["paths"][f"/v1/query/{name}"]["get"]
+        assert {p["name"] for p in op["parameters"]} == {p.name for p in q.params} | {"format"}
+
+
+def test_retention_deletes_only_old_rows(store):
+    store.writer.write(fn=lambda con: con.execute(
+        "INSERT INTO feedback (time, action, request_id) VALUES (?, 'accepted', 'old'), (?, 'accepted', 'new')",
+        [NOW - timedelta(days=40), NOW - timedelta(days=1)]))
+    deleted = store.writer.write(fn=lambda con: delete_older_than(con, NOW - timedelta(days=30)))
+    assert deleted["feedback"] == 1
+    assert store.query("SELECT request_id FROM feedback").column(0).to_pylist() == ["new"]

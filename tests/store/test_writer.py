@@ -1,0 +1,90 @@
+"""The single writer: group commits, futures after commit, bounded queue, bad requests isolated."""
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from store.db import Store, migrate
+from store.schema import SCHEMA_VERSION, arrow_schema
+from store.writer import Overloaded, Writer
+
+
+def spans(n: int, name: str = "s") -> pa.Table:
+    schema = arrow_schema("spans")
+    cols = {f.name: pa.nulls(n, f.type) for f in schema}
+    cols["trace_id"] = pa.array([f"{i:032x}" for i in range(n)])
+    cols["name"] = pa.array([name] * n)
+    return pa.table(cols, schema=schema)
+
+
+def test_concurrent_submissions_are_group_committed(store):
+    futures = []
+    barrier = threading.Barrier(8)
+
+    def submit() -> None:
+        barrier.wait()
+        futures.append(store.writer.submit({"spans": spans(1000)}))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for f in futures:
+        f.result(10)
+    assert store.scalar("SELECT count(*) FROM spans") == 8000
+    assert store.writer.stats.commits < 8  # several requests shared a transaction
+    assert store.writer.stats.rows_committed == 8000
+
+
+def test_a_failing_request_does_not_poison_its_group(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(con)
+    writer = Writer(con.cursor(), max_delay_ms=200)
+    writer.start()
+    good1 = writer.submit({"spans": spans(10, "a")})
+    bad = writer.submit(fn=lambda c: c.execute("INSERT INTO no_such_table VALUES (1)"))
+    good2 = writer.submit({"spans": spans(5, "b")})
+    good1.result(5), good2.result(5)
+    with pytest.raises(duckdb.CatalogException):
+        bad.result(5)
+    writer.stop()
+    assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == 15
+    assert writer.stats.failed_requests == 1
+
+
+def test_the_queue_is_bounded_by_rows(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(con)
+    writer = Writer(con.cursor(), queue_max_rows=100)  # not started: nothing drains
+    writer.submit({"spans": spans(60)})
+    with pytest.raises(Overloaded):
+        writer.submit({"spans": spans(60)})
+    writer.start()
+    writer.stop()
+    assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == 60
+
+
+def test_fn_results_come_back_after_commit(store):
+    assert store.writer.write(fn=lambda con: con.execute("SELECT 41 + 1").fetchone()[0]) == 42
+
+
+def test_migrations_are_recorded_once_and_reopen_cleanly(tmp_path):
+    path = tmp_path / "m.duckdb"
+    Store(path).close()
+    s = Store(path)
+    assert s.scalar("SELECT max(version) FROM schema_version") == SCHEMA_VERSION
+    assert s.scalar("SELECT count(*) FROM schema_version") == s.scalar(
+        "SELECT count(DISTINCT version) FROM schema_version")
+    s.close()
+
+
+def test_a_newer_database_is_refused(tmp_path):
+    con = duckdb.connect(str(tmp_path / "n.duckdb"))
+    migrate(con)
+    con.execute("INSERT INTO schema_version (version, description) VALUES (9999, 'future')")
+    with pytest.raises(RuntimeError, match="newer"):
+        migrate(con)
