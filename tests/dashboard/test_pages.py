@@ -1,0 +1,157 @@
+"""Every page through the real router (AppTest): with data, with an empty server, and with no server."""
+from __future__ import annotations
+
+from typing import Callable
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, TRACE_ID
+
+from dashboard import client
+
+PAGES = {  # view file -> title
+    "overview": "Overview", "latency": "Latency", "errors": "Errors & reliability", "cost": "Cost & tokens",
+    "resources": "Resources", "quality": "Quality & confidence", "drift": "Drift", "review": "Human review",
+    "canary": "Canary & shadow", "alerts": "Alerts", "traces": "Traces", "weekly": "Weekly review",
+}
+LLM_CALLS = N_SPANS + 1            # the generated calls plus the traced request's model call
+FAILED = N_SPANS // 10 * 2          # i % 10 in (3, 6)
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+def open_page(url: str, page: str, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
+    monkeypatch.setenv("AIWATCH_SERVER_URL", url)
+    client.clear_cache()
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [PAGES[page]]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in (at.markdown, at.info, at.warning, at.error, at.success, at.caption, at.text)
+             for e in kind]
+    parts += [f"{m.label}={m.value}" for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}; have {[m.label for m in at.metric]}"
+    return found[0]
+
+
+# Page-specific checks of the rendered values against the telemetry that was sent.
+def _overview(at: AppTest) -> None:
+    assert metric(at, "Requests") == f"{LLM_CALLS:,}"
+    assert metric(at, "Error rate") == f"{FAILED / LLM_CALLS:.2%}"
+    assert metric(at, "Cost") == f"${N_SPANS * 0.0125 + 0.02:,.2f}"
+
+
+def _latency(at: AppTest) -> None:
+    assert metric(at, "p95 (request-weighted)").endswith(" ms")
+    assert len(at.dataframe) >= 1
+
+
+def _errors(at: AppTest) -> None:
+    assert metric(at, "Failed calls") == str(FAILED)
+    assert "RateLimitError" in at.dataframe[-1].value["error_type"].tolist()
+
+
+def _cost(at: AppTest) -> None:
+    assert metric(at, "Cost") == f"${N_SPANS * 0.0125 + 0.02:,.2f}"
+    assert metric(at, "Cost per request") == f"${(N_SPANS * 0.0125 + 0.02) / LLM_CALLS:.4f}"
+
+
+def _resources(at: AppTest) -> None:
+    assert metric(at, "CPU") == "46.0%" and metric(at, "Queue depth") == "7.0"
+
+
+def _quality(at: AppTest) -> None:
+    compliant = sum(1 for i in range(N_SPANS) if i % 7 != 0)
+    assert metric(at, "Format compliance") == f"{compliant / N_SPANS:.1%}"
+
+
+def _drift(at: AppTest) -> None:
+    assert "drift" in texts(at).lower()
+
+
+def _review(at: AppTest) -> None:
+    assert metric(at, "Reviewed") == "30" and metric(at, "Override rate") == "50.0%"
+
+
+def _canary(at: AppTest) -> None:
+    arms = next(df.value for df in at.dataframe if "arm" in df.value.columns)
+    assert {"baseline", "canary"} <= set(arms["arm"])
+
+
+def _alerts(at: AppTest) -> None:
+    body = texts(at)
+    assert "Firing" in body or "Not available yet" in body or "No data for alerts" in body
+
+
+def _traces(at: AppTest) -> None:
+    assert metric(at, "Spans") == "3"
+    body = texts(at)
+    assert "[REDACTED:email]" in body and SECRET_EMAIL not in body
+    assert REQUEST_ID in body and TRACE_ID in body
+    assert "route:primary>primary:ok" in body  # the audit record
+
+
+def _weekly(at: AppTest) -> None:
+    assert {b.label for b in at.get("download_button")} >= {"Download HTML", "Download Markdown"}
+
+
+WITH_DATA: dict[str, Callable[[AppTest], None]] = {
+    "overview": _overview, "latency": _latency, "errors": _errors, "cost": _cost, "resources": _resources,
+    "quality": _quality, "drift": _drift, "review": _review, "canary": _canary, "alerts": _alerts,
+    "traces": _traces, "weekly": _weekly,
+}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_with_data(page: str, data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = {"id": REQUEST_ID} if page == "traces" else {}
+    at = open_page(data_server.url, page, monkeypatch, **query)
+    WITH_DATA[page](at)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_empty_says_what_to_do(page: str, empty_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(empty_server.url, page, monkeypatch)
+    assert not at.error, [e.value for e in at.error]
+    body = texts(at)
+    if page == "weekly":
+        assert "no data this week" in body.lower() or "not available" in body.lower()
+    else:
+        assert "No data for" in body or "Not available yet" in body, body
+        assert "`" in body  # the hint names a command, setting or endpoint to act on
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_server_down_is_a_clear_message(page: str, down_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(down_url, page, monkeypatch)
+    assert len(at.error) == 1
+    assert f"Cannot reach the aiwatch server at {down_url}" in at.error[0].value
+    assert "aiwatch serve" in at.error[0].value
+
+
+def test_trace_lookup_by_trace_id_shows_the_waterfall(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(data_server.url, "traces", monkeypatch, id=TRACE_ID)
+    assert metric(at, "Spans") == "3"
+    spans = next(df.value for df in at.dataframe if "label" in df.value.columns)
+    # Depth is shown by indentation: root, its model call, the tool call under the model call.
+    assert [label.count("\u2003") for label in spans["label"]] == [0, 1, 2]
+
+
+def test_unknown_trace_id_says_so(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(data_server.url, "traces", monkeypatch, id="f" * 32)
+    assert any("No spans found" in w.value for w in at.warning)
