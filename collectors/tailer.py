@@ -75,12 +75,17 @@ class AuditTailer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aiwatch-audit-tailer", daemon=True)
         self._tracked: dict[tuple[int, int], _Tracked] = {}
+        self._poll_lock = threading.Lock()
         self.bad_lines = 0
         self.lines = 0
 
-    def start(self) -> None:
+    def load_offsets(self) -> None:
+        """Resume from the offsets committed with the rows (what makes restarts exactly-once)."""
         rows = self._store.query("SELECT device, inode, path, offset_bytes FROM tail_offsets").to_pylist()
         self._tracked = {(r["device"], r["inode"]): _Tracked(r["path"], r["offset_bytes"]) for r in rows}
+
+    def start(self) -> None:
+        self.load_offsets()
         self._thread.start()
 
     def stop(self) -> None:
@@ -101,6 +106,10 @@ class AuditTailer:
 
     def poll(self) -> int:
         """Read every new complete line once; returns the number of rows written."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> int:
         written = 0
         seen: set[tuple[int, int]] = set()
         for pattern in self._globs:
