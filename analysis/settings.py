@@ -71,7 +71,7 @@ class AnalysisSettings:
     sample_cap: int = 50_000           # rows per side for drift / confidence tests
     drift_columns: tuple[str, ...] = DEFAULT_DRIFT_COLUMNS
     drift_share: float = 0.5           # Evidently's dataset drift share
-    drift_min_rows: int = 30           # current rows needed per route before drift is judged
+    drift_min_rows: int = 200          # current rows per route before drift is judged (small samples are noisy)
     confidence_psi_alert: float = 0.2
     confidence_ks_alpha: float = 0.001
     confidence_ks_min_stat: float = 0.1

@@ -7,4 +7,4 @@ from analysis.settings import AnalysisSettings
 
 @pytest.fixture
 def settings() -> AnalysisSettings:
-    return AnalysisSettings(baseline_days=1, initial_lookback_s=10 * 86_400, sample_cap=20_000)
+    return AnalysisSettings(baseline_days=1, initial_lookback_s=10 * 86_400, sample_cap=50_000)

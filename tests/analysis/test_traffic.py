@@ -75,7 +75,7 @@ def test_incremental_runs_follow_the_watermark_and_fold_late_spans(store, settin
     assert done[0].start == minute(4)
     after = rows(store, "requests", service_name=None, model=None, model_version=None, route=None, arm=None)
     assert after[4]["value"] == before[4]["value"] + 5
-    assert len(after) == 13 and all(a == b for a, b in zip(after[:4], before[:4]))
+    assert len(after) == 12 and all(a == b for a, b in zip(after[:4], before[:4]))
 
 
 def test_backfill_equals_incremental(store, settings):

@@ -1,0 +1,176 @@
+"""Confidence shift, drift, canary, SLO burn, overrides and shadow on generated data with injected shifts."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy import stats as sps
+
+from analysis import runner, stats
+from analysis.base import Window
+from analysis.canary import CanaryAnalyzer
+from analysis.confidence import ConfidenceAnalyzer
+from analysis.drift import DriftAnalyzer
+from analysis.settings import SLO, AnalysisSettings
+from analysis.shadow import ShadowAnalyzer
+from analysis.slo import SLOAnalyzer
+from analysis.traffic import OverrideAnalyzer, ResourceAnalyzer
+from store.schema import arrow_schema
+from tests.analysis.gen import T0, Shift, spans, write
+
+DAY = timedelta(days=1)
+H = timedelta(hours=1)
+
+
+def metric(store, name, grain="1h", **labels):
+    where = " AND ".join(f"{k} = '{v}'" for k, v in labels.items()) or "TRUE"
+    return store.query(f"SELECT time, value FROM analysis_metrics WHERE metric = '{name}' AND grain = '{grain}' "
+                       f"AND {where} ORDER BY time").to_pylist()
+
+
+def test_stats_match_scipy():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 3000), rng.normal(0.1, 1.2, 2000)
+    ref = sps.ks_2samp(a, b)
+    assert stats.ks(a, b) == pytest.approx((ref.statistic, ref.pvalue))
+    assert stats.wasserstein(a, b) == pytest.approx(sps.wasserstein_distance(a, b))
+    assert stats.mann_whitney(a, b, "greater") == pytest.approx(sps.mannwhitneyu(b, a, alternative="greater").pvalue)
+    # pooled two-proportion z-test against the normal approximation by hand
+    x1, n1, x2, n2 = 30, 1000, 55, 1000
+    p = (x1 + x2) / (n1 + n2)
+    z = (x2 / n2 - x1 / n1) / np.sqrt(p * (1 - p) * (2 / 1000))
+    assert stats.two_proportion_test(x1, n1, x2, n2) == pytest.approx(sps.norm.sf(z))
+    # PSI of identical distributions is ~0, of a shifted one large
+    assert stats.psi(a, a) == pytest.approx(0.0)
+    assert stats.psi(a, a + 1) > 0.5
+
+
+@pytest.fixture
+def day_and_shift(store):
+    """A clean reference day, then a day whose hour 10-12 has lower confidence and longer prompts on 'search'."""
+    shifts = (Shift(T0 + DAY + 10 * H, T0 + DAY + 12 * H, "confidence", -0.25),
+              Shift(T0 + DAY + 10 * H, T0 + DAY + 12 * H, "input_tokens", 1.6, route="search"),
+              Shift(T0 + DAY + 10 * H, T0 + DAY + 12 * H, "language", "es", route="search"))
+    write(store, spans(T0, 2 * 24 * 60, 20, seed=11, shifts=shifts))
+    return store
+
+
+def test_confidence_drop_is_flagged_and_clean_hours_are_not(day_and_shift, settings):
+    store = day_and_shift
+    runner.analyze(store, ConfidenceAnalyzer(store, settings), Window(T0 + DAY + 6 * H, T0 + DAY + 14 * H, T0))
+    flags = {r["time"].hour: r["value"] for r in metric(store, "confidence_shift", model_version="v1")}
+    assert flags == {6: 0, 7: 0, 8: 0, 9: 0, 10: 1, 11: 1, 12: 0, 13: 0}
+    # the stored KS / Wasserstein equal scipy on the same rows (all rows: under the sample cap)
+    df = store.query("SELECT start_time, confidence FROM spans").to_pandas()
+    ref = df[(df.start_time >= T0) & (df.start_time < T0 + DAY)].confidence.to_numpy()
+    cur = df[(df.start_time >= T0 + DAY + 10 * H) & (df.start_time < T0 + DAY + 11 * H)].confidence.to_numpy()
+    row = {r["metric"]: r["value"] for r in store.query(
+        "SELECT metric, value FROM analysis_metrics WHERE time = $t AND metric LIKE 'confidence_%'",
+        {"t": T0 + DAY + 10 * H}).to_pylist()}
+    assert row["confidence_ks_stat"] == pytest.approx(sps.ks_2samp(ref, cur).statistic)
+    assert row["confidence_ks_pvalue"] == pytest.approx(sps.ks_2samp(ref, cur).pvalue, rel=1e-6, abs=1e-300)
+    assert row["confidence_wasserstein"] == pytest.approx(sps.wasserstein_distance(ref, cur))
+    assert row["confidence_p50"] == pytest.approx(np.quantile(cur, 0.5))
+
+
+def test_input_drift_is_flagged_on_the_shifted_route_only(day_and_shift, settings):
+    store = day_and_shift
+    runner.analyze(store, DriftAnalyzer(store, settings), Window(T0 + DAY + 8 * H, T0 + DAY + 13 * H, T0))
+    search = {r["time"].hour: r["value"] for r in metric(store, "dataset_drift", route="search")}
+    chat = {r["time"].hour: r["value"] for r in metric(store, "dataset_drift", route="chat")}
+    assert search == {8: 0, 9: 0, 10: 1, 11: 1, 12: 0}
+    assert chat == {8: 0, 9: 0, 10: 0, 11: 0, 12: 0}
+    detected = metric(store, "drift_detected:input_tokens", route="search")
+    assert [r["value"] for r in detected] == [0, 0, 1, 1, 0]
+    report = store.query("SELECT body FROM analysis_reports WHERE analyzer = 'drift' AND route = 'search' "
+                         "AND time = $t", {"t": T0 + DAY + 10 * H}).to_pylist()
+    body = json.loads(report[0]["body"])
+    tests = {c["column"]: c["stattest"] for c in body["columns"]}
+    assert tests["input_tokens"] == "wasserstein" and tests["attr:aiwatch.input.language"] == "jensenshannon"
+
+
+def test_canary_verdicts(store, settings):
+    start = T0 + 2 * H
+    base = spans(start, 60, 10, seed=21, version="v1", arm="baseline", ids="b")
+    slow = spans(start, 60, 3, seed=22, version="v2", arm="canary", latency_ms=600, ids="c", service="svc")
+    write(store, base)
+    write(store, slow)
+    runner.analyze(store, CanaryAnalyzer(store, settings), Window(start, start + H, T0))
+    assert metric(store, "canary_verdict", model_version="v2") == [{"time": start, "value": -1.0}]
+    evidence = json.loads(store.query("SELECT body FROM analysis_reports WHERE analyzer = 'canary'").to_pylist()[0]["body"])
+    failed = [c["metric"] for c in evidence["checks"] if c["failed"]]
+    assert failed == ["latency_p50_ms"]
+    # same behaviour as the baseline: pass; too few calls: inconclusive
+    write(store, spans(start + H, 60, 10, seed=23, version="v1", arm="baseline", ids="d"))
+    write(store, spans(start + H, 60, 3, seed=24, version="v3", arm="canary", ids="e"))
+    write(store, spans(start + H, 10, 1, seed=25, version="v4", arm="canary", ids="f"))
+    runner.analyze(store, CanaryAnalyzer(store, settings), Window(start + H, start + 2 * H, T0))
+    assert metric(store, "canary_verdict", model_version="v3") == [{"time": start + H, "value": 1.0}]
+    assert metric(store, "canary_verdict", model_version="v4") == [{"time": start + H, "value": 0.0}]
+
+
+def test_burn_rates_by_hand(store):
+    # 10 calls a minute for 60 minutes; minutes 30-34 all fail
+    data = spans(T0, 60, 10, seed=31, error_p=0.0)
+    minutes = (data.column("start_time").to_numpy() - np.datetime64(T0, "us")) // np.timedelta64(1, "m")
+    failing = (minutes >= 30) & (minutes < 35)
+    data = data.set_column(data.schema.get_field_index("status_code"), "status_code",
+                           pa.array(np.where(failing, "error", "ok")))
+    write(store, data)
+    counts = np.bincount(minutes, minlength=60)
+    bad = np.bincount(minutes[failing], minlength=60)
+    s = AnalysisSettings(slos=(SLO("avail", "availability", 0.99),), burn_windows=("5m", "30m", "1h"))
+    runner.analyze(store, SLOAnalyzer(store, s), Window(T0, T0 + H, T0))
+    burn5 = {r["time"]: r["value"] for r in metric(store, "burn_rate_availability", "5m")}
+    for m in (29, 32, 34, 38, 40, 59):
+        lo = max(m - 4, 0)
+        expect = bad[lo:m + 1].sum() / counts[lo:m + 1].sum() / 0.01
+        assert burn5[T0 + timedelta(minutes=m)] == pytest.approx(expect)
+    burn60 = metric(store, "burn_rate_availability", "1h")
+    assert burn60[-1]["value"] == pytest.approx(bad.sum() / counts.sum() / 0.01)
+    assert metric(store, "slo_attainment")[0]["value"] == pytest.approx(1 - bad.sum() / counts.sum())
+    # an incremental minute later reads the stored minutes back and gives the same rolling value
+    write(store, spans(T0 + H, 1, 10, seed=32, error_p=0.0, ids="z"))
+    runner.analyze(store, SLOAnalyzer(store, s), Window(T0 + H, T0 + H + timedelta(minutes=1), T0))
+    burn60 = {r["time"]: r["value"] for r in metric(store, "burn_rate_availability", "1h")}
+    expect = bad[1:].sum() / (counts[1:].sum() + 10) / 0.01
+    assert burn60[T0 + H] == pytest.approx(expect)
+
+
+def _rows(table: str, rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=arrow_schema(table))
+
+
+def test_overrides_resources_and_shadow(store):
+    fb = [{"time": T0 + timedelta(seconds=i), "service_name": "svc", "route": "chat", "model": "m", "model_version": "v1",
+           "action": a, "reason": "wrong"} for i, a in enumerate(["accepted"] * 6 + ["modified"] * 3 + ["rejected"])]
+    write(store, _rows("feedback", fb), "feedback")
+    rm = [{"time": T0 + timedelta(seconds=10 * i), "service_name": "svc", "name": n, "kind": "gauge", "value": v}
+          for i, (n, v) in enumerate([("system.cpu.utilization", 0.5), ("system.cpu.utilization", 0.7),
+                                      ("gpu.utilization", 0.9), ("queue.depth", 4.0)])]
+    write(store, _rows("resource_metrics", rm), "resource_metrics")
+    primary = spans(T0, 1, 20, seed=41, arm="baseline", ids="p")
+    shadow = spans(T0, 1, 20, seed=41, arm="shadow", ids="p", version="v9")
+    shadow = shadow.set_column(shadow.schema.get_field_index("span_id"), "span_id",
+                               pa.array(["s" + s[1:] for s in shadow.column("span_id").to_pylist()]))
+    write(store, primary)
+    write(store, shadow)
+    outputs = [{"trace_id": t, "span_id": s, "start_time": T0, "output_text": f"Answer {i % 4}" + ("" if k == "p" else " !")}
+               for k, tbl in (("p", primary), ("s", shadow))
+               for i, (t, s) in enumerate(zip(tbl.column("trace_id").to_pylist(), tbl.column("span_id").to_pylist()))
+               if k == "p" or i % 5]   # shadow outputs missing for every 5th pair: not counted
+    write(store, _rows("span_content", outputs), "span_content")
+    w = Window(T0, T0 + timedelta(minutes=1), T0)
+    for a in (OverrideAnalyzer(store), ResourceAnalyzer(store), ShadowAnalyzer(store)):
+        runner.analyze(store, a, w)
+    assert metric(store, "override_rate", "1m", route="chat", model_version="v1")[0]["value"] == pytest.approx(0.4)
+    assert metric(store, "reviewed", "1h", service_name="svc")[0]["value"] == 10
+    assert metric(store, "cpu_utilization", "1m", service_name="svc")[0]["value"] == pytest.approx(0.6)
+    assert metric(store, "queue_depth", "1h", service_name="svc")[0]["value"] == 4
+    assert metric(store, "shadow_pairs", "1m", route="chat", model_version="v9")[0]["value"] + \
+        metric(store, "shadow_pairs", "1m", route="search", model_version="v9")[0]["value"] == 16
+    assert metric(store, "shadow_agreement_rate", "1h", service_name="svc")[0]["value"] == 1.0
+
