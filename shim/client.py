@@ -405,7 +405,6 @@ def _finish_stream(engine: Engine, outcome: Outcome, state: Any, error: BaseExce
             if error is not None:
                 engine._end_error(attempt_span, classify_exception(error))
             else:
-                engine._response_attributes(attempt_span, outcome.backend, response, outcome.spec)  # type: ignore[arg-type]
                 attempt_span.end()
         if error is not None:
             outcome.path.append(f"stream:{classify_exception(error).error_type}")

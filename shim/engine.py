@@ -11,7 +11,7 @@ outcome's gen_ai.* and aiwatch.* attributes, and a child span per attempt with a
 from __future__ import annotations
 
 import inspect
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator
 
@@ -183,7 +183,7 @@ class Engine:
         clock = self.clock
         started = clock.now()
         deadline = started + self.timeouts.total
-        request_id = spec.request_id or uuid.uuid4().hex
+        request_id = spec.request_id or os.urandom(16).hex()   # uuid4-sized, cheaper
         spec.request_id = request_id
         path: list[str] = []
         errors: list[tuple[str, str, BaseException]] = []
@@ -352,8 +352,10 @@ class Engine:
             n_transitions = len(breaker.transitions)
             breaker.record_success()
             self._transition_events(child, breaker, n_transitions)
-            child.set_attribute(sc.BREAKER_STATE, breaker.state)
-            self._response_attributes(child, backend, response, spec)
+            # Attempt spans carry only what differs per attempt; usage and cost live on the parent
+            # (each OTel attribute costs ~2 us, and this is the hot path).
+            child.set_attributes({sc.GEN_AI_RESPONSE_MODEL: response.model or backend.model,
+                                  sc.BREAKER_STATE: breaker.state})
             if not spec.stream:
                 child.end()
             else:
@@ -379,6 +381,7 @@ class Engine:
         result.latency_ms = (self.clock.now() - outcome.started) * 1000
         result.decision_path = ">".join(outcome.path)
         backend = outcome.backend
+        attrs: dict[str, Any] = {}
         if response is not None and backend is not None:
             result.tokens = response.usage
             result.finish_reason = response.finish_reason
@@ -389,27 +392,28 @@ class Engine:
                     result.confidence = self.confidence(result.content, response.raw or {})
                 except Exception:  # noqa: BLE001 - a broken hook must not fail the call
                     result.confidence = None
-            self._response_attributes(span, backend, response, spec)
-            span.set_attribute(sc.MODEL_VERSION, backend.version or result.model or backend.model)
-            span.set_attribute(sc.BREAKER_STATE, backend.breaker.state if backend.breaker else "closed")
+            attrs.update(self._response_attributes(None, backend, response, spec))
+            attrs[sc.MODEL_VERSION] = backend.version or result.model or backend.model
+            attrs[sc.BREAKER_STATE] = backend.breaker.state if backend.breaker else "closed"
             if result.cost is not None:
-                span.set_attribute(sc.COST_USD, result.cost)
+                attrs[sc.COST_USD] = result.cost
         if result.confidence is not None:
-            span.set_attribute(sc.CONFIDENCE, float(result.confidence))
+            attrs[sc.CONFIDENCE] = float(result.confidence)
         if result.format_ok is not None:
-            span.set_attribute(sc.FORMAT_OK, result.format_ok)
-        span.set_attribute(sc.FALLBACK_LEVEL, result.fallback_level)
-        span.set_attribute(sc.RETRY_COUNT, result.retries)
-        span.set_attribute(sc.ARM, result.arm)
-        span.set_attribute(sc.DECISION_PATH, result.decision_path)
-        span.set_attribute(sc.LATENCY_MS, result.latency_ms)
+            attrs[sc.FORMAT_OK] = result.format_ok
+        attrs[sc.FALLBACK_LEVEL] = result.fallback_level
+        attrs[sc.RETRY_COUNT] = result.retries
+        attrs[sc.ARM] = result.arm
+        attrs[sc.DECISION_PATH] = result.decision_path
+        attrs[sc.LATENCY_MS] = result.latency_ms
         if self.capture_content and result.content is not None:
-            span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, self.redactor.redact(result.content))
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = self.redactor.redact(result.content)
         if error is not None:
             err = classify_exception(error)
-            span.set_attribute(sc.ERROR_TYPE, err.error_type)
-            span.set_attribute(sc.ERROR_CLASS, err.error_class)
+            attrs[sc.ERROR_TYPE] = err.error_type
+            attrs[sc.ERROR_CLASS] = err.error_class
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+        span.set_attributes(attrs)   # one call: each set_attribute takes the span's lock
         span.end()
         self._audit(spec, result, error)
         return result
@@ -484,7 +488,6 @@ class Engine:
             sc.GEN_AI_OPERATION_NAME: spec.operation,
             sc.GEN_AI_PROVIDER_NAME: backend.provider,
             sc.GEN_AI_REQUEST_MODEL: backend.model,
-            sc.REQUEST_ID: spec.request_id,
             sc.ATTEMPT: attempt,
             sc.FALLBACK_LEVEL: level,
         }
@@ -495,18 +498,22 @@ class Engine:
         return attrs
 
     @staticmethod
-    def _response_attributes(span: Any, backend: Backend, response: Response, spec: CallSpec) -> None:
-        span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, response.model or backend.model)
+    def _response_attributes(span: Any, backend: Backend, response: Response, spec: CallSpec) -> dict[str, Any]:
+        """The answer's gen_ai.* attributes; set on `span` unless it is None. Returns them."""
+        attrs: dict[str, Any] = {sc.GEN_AI_RESPONSE_MODEL: response.model or backend.model}
         if response.response_id:
-            span.set_attribute(sc.GEN_AI_RESPONSE_ID, response.response_id)
+            attrs[sc.GEN_AI_RESPONSE_ID] = response.response_id
         if response.finish_reason:
-            span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, (response.finish_reason,))
+            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (response.finish_reason,)
         u = response.usage
         if u.input_tokens or u.output_tokens:
-            span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens)
-            span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens)
-            span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cached_input_tokens)
-            span.set_attribute(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens)
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
+            attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cached_input_tokens
+            attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = u.reasoning_tokens
+        if span is not None:
+            span.set_attributes(attrs)
+        return attrs
 
     @staticmethod
     def _transition_events(span: Any, breaker: Any, since: int) -> None:

@@ -18,12 +18,24 @@ from opentelemetry import metrics, trace
 SCOPE = "aiwatch.shim"
 
 
+_tracer: trace.Tracer | None = None
+_logger: otel_logs.Logger | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(SCOPE)
+    # Cached: get_tracer costs tens of microseconds per call. Before a provider is set this is a
+    # proxy that follows the global provider once it is set, so caching early is safe.
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer(SCOPE)
+    return _tracer
 
 
 def logger() -> otel_logs.Logger:
-    return otel_logs.get_logger(SCOPE)
+    global _logger
+    if _logger is None:
+        _logger = otel_logs.get_logger(SCOPE)
+    return _logger
 
 
 def meter() -> metrics.Meter:

@@ -141,6 +141,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # headers and body are separate writes: avoid 40 ms ACK stalls
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
