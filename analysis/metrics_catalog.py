@@ -1,0 +1,88 @@
+"""Every metric the analyzers write to analysis_metrics: name -> (unit, one-line description).
+
+Labels: service_name, model, model_version, route, arm; NULL means the rollup over all values and
+'(none)' a call that lacked the label. Grains: '1m' and '1h' buckets (time = bucket start, UTC);
+burn rates use the burn window as grain and the evaluated minute as time. Names ending in ':'
+are families with the column or SLO name appended.
+"""
+from __future__ import annotations
+
+CATALOG: dict[str, tuple[str, str]] = {
+    # traffic (analyzer: traffic; model-call spans, shadow calls excluded)
+    "requests": ("count", "Model calls started in the bucket."),
+    "rps": ("1/s", "Calls per second (requests / bucket seconds)."),
+    "errors": ("count", "Calls with status error."),
+    "error_rate": ("ratio", "errors / requests."),
+    "error_rate_4xx": ("ratio", "Share of calls answered with HTTP 4xx."),
+    "error_rate_5xx": ("ratio", "Share of calls answered with HTTP 5xx."),
+    "model_failure_rate": ("ratio", "Share of calls that timed out, were content-filtered or failed the format check."),
+    "timeouts": ("count", "Calls whose error type says timeout, or HTTP 408/504."),
+    "content_filtered": ("count", "Calls stopped by a content filter (error type or finish reason)."),
+    "format_failures": ("count", "Calls whose output failed the format check (format_ok false)."),
+    "latency_p50_ms": ("ms", "Exact median duration of successful calls."),
+    "latency_p95_ms": ("ms", "Exact 95th percentile duration of successful calls."),
+    "latency_p99_ms": ("ms", "Exact 99th percentile duration of successful calls."),
+    "latency_mean_ms": ("ms", "Mean duration of successful calls."),
+    "retries": ("count", "Sum of retry_count."),
+    "breaker_opens": ("count", "Calls that saw the circuit breaker open."),
+    "fallback_rate": ("ratio", "Share of calls not answered by the primary model."),
+    "fallback_secondary": ("ratio", "Share answered by the fallback model."),
+    "fallback_rule_based": ("ratio", "Share answered by the rule-based fallback."),
+    "fallback_human": ("ratio", "Share handed to a human."),
+    "input_tokens": ("tokens", "Sum of input tokens."),
+    "output_tokens": ("tokens", "Sum of output tokens."),
+    "cost_usd": ("USD", "Cost: the span's cost, else tokens x the price table (NULL for unpriced models)."),
+    "cost_per_request_usd": ("USD", "cost_usd / requests."),
+    "format_ok_rate": ("ratio", "Share of calls whose output passed the format check."),
+    "quality_mean": ("score", "Mean quality score."),
+    "confidence_mean": ("score", "Mean confidence."),
+    # confidence (analyzer: confidence; 1h; labels service, model, model_version)
+    "confidence_p10": ("score", "10th percentile of confidence in the hour."),
+    "confidence_p50": ("score", "Median confidence in the hour."),
+    "confidence_p90": ("score", "90th percentile of confidence in the hour."),
+    "confidence_ks_stat": ("statistic", "Two-sample KS statistic, hour vs reference."),
+    "confidence_ks_pvalue": ("p-value", "KS two-sided p-value, hour vs reference."),
+    "confidence_psi": ("index", "Population stability index on 10 bins of [0, 1], hour vs reference."),
+    "confidence_wasserstein": ("score", "Wasserstein distance, hour vs reference."),
+    "confidence_shift": ("flag", "1 when PSI >= 0.2 or (KS p < 0.001 and KS >= 0.1), else 0."),
+    "confidence_trend_slope": ("score/h", "Slope of hourly mean confidence over the trailing 24 h."),
+    "confidence_trend_pvalue": ("p-value", "p-value of that slope (declining mean when slope < 0 and p small)."),
+    # drift (analyzer: drift; 1h; labels service, route)
+    "drift_share": ("ratio", "Share of watched input columns that drifted (Evidently default tests)."),
+    "dataset_drift": ("flag", "1 when drift_share >= 0.5 (Evidently's dataset drift)."),
+    "drift_score:": ("score", "Per column: the default test's score (p-value for ks/chisquare/z, distance for "
+                              "wasserstein/jensenshannon); the test is in the drift report."),
+    "drift_detected:": ("flag", "Per column: 1 when the column drifted."),
+    # human review (analyzer: overrides; labels service, model, model_version, route)
+    "reviewed": ("count", "Human review events."),
+    "overrides": ("count", "Reviews that modified or rejected the answer."),
+    "override_rate": ("ratio", "(modified + rejected) / reviewed."),
+    "override_rate_modified": ("ratio", "modified / reviewed."),
+    "override_rate_rejected": ("ratio", "rejected / reviewed."),
+    # resources (analyzer: resources; labels service)
+    "cpu_utilization": ("as reported", "Mean CPU utilisation points (usually a 0-1 ratio)."),
+    "gpu_utilization": ("as reported", "Mean GPU utilisation points."),
+    "memory_utilization": ("as reported", "Mean memory utilisation points."),
+    "queue_depth": ("items", "Mean queue depth."),
+    # SLOs (analyzer: slo; labels service, route when the SLO has one)
+    "slo_total:": ("count", "Per SLO name, 1m: calls counted by the SLO."),
+    "slo_bad:": ("count", "Per SLO name, 1m: calls that missed it (errors, or slower than the threshold)."),
+    "burn_rate_availability": ("x budget", "(bad / total over the window) / (1 - objective); grain = window."),
+    "burn_rate_latency": ("x budget", "Same for latency SLOs."),
+    "slo_attainment": ("ratio", "1h: good / total for the availability SLO."),
+    "slo_attainment_latency": ("ratio", "1h: good / total for the latency SLO."),
+    # canary and shadow
+    "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
+    "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),
+    "canary_samples": ("count", "Candidate calls in the comparison."),
+    "shadow_agreement_rate": ("ratio", "arm shadow: share of shadow outputs that agree with the primary's."),
+    "shadow_pairs": ("count", "Shadow calls paired with a primary output."),
+}
+
+
+def describe(metric: str) -> tuple[str, str] | None:
+    """Unit and description of a metric name, including family members like drift_score:input_tokens."""
+    if metric in CATALOG:
+        return CATALOG[metric]
+    family = metric.split(":", 1)[0] + ":"
+    return CATALOG.get(family)

@@ -1,0 +1,97 @@
+"""The stage's seams: catalog completeness, read queries, scheduled jobs and the CLI."""
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from aiwatch.config import Settings
+from analysis import registry, runner
+from analysis.base import Window, floor_time, utcnow
+from analysis.metrics_catalog import CATALOG, describe
+from analysis.settings import AnalysisSettings
+from store.queries import REGISTRY
+from tests.analysis.gen import T0, minute, spans, write
+
+CONTRACT = """requests rps errors error_rate error_rate_4xx error_rate_5xx model_failure_rate timeouts latency_p50_ms
+latency_p95_ms latency_p99_ms retries breaker_opens fallback_rate fallback_rule_based fallback_human input_tokens
+output_tokens cost_usd cost_per_request_usd format_ok_rate quality_mean confidence_mean confidence_ks_stat
+confidence_ks_pvalue confidence_psi confidence_wasserstein drift_share override_rate reviewed cpu_utilization
+gpu_utilization memory_utilization queue_depth burn_rate_availability burn_rate_latency slo_attainment
+canary_verdict shadow_agreement_rate""".split()
+
+
+def test_every_owned_metric_is_in_the_catalog_and_the_contract_is_covered():
+    owned = {m for cls, _ in registry.ANALYZERS.values() for m in cls.owns}
+    assert owned <= set(CATALOG), owned - set(CATALOG)
+    assert set(CONTRACT) <= owned and "drift_score:" in owned
+    assert describe("drift_score:input_tokens") == CATALOG["drift_score:"]
+
+
+def test_metrics_query_selects_rollups_breakdowns_and_labels(store):
+    write(store, spans(T0, 3, 40, seed=1))
+    runner.analyze(store, registry.build(store, names=["traffic"])[0], Window(T0, minute(3), T0))
+    q = REGISTRY["metrics"]
+    base = {"start": T0.isoformat(), "end": minute(3).isoformat(), "metric": "requests,errors"}
+    rollup = q.execute(store, base).to_pylist()
+    assert {r["metric"] for r in rollup} == {"requests", "errors"} and len(rollup) == 6
+    assert all(r["service_name"] is None for r in rollup)
+    routes = q.execute(store, {**base, "metric": "requests", "service": "svc", "route": "*"}).to_pylist()
+    assert sorted({r["route"] for r in routes}) == ["chat", "search"] and all(r["model"] is None for r in routes)
+    assert sum(r["value"] for r in routes) == 120
+    chat = q.execute(store, {**base, "metric": "requests", "service": "svc", "route": "chat"}).to_pylist()
+    assert len(chat) == 3
+    for name in ("top_spenders", "latency_distribution", "confidence_distribution", "overrides", "canary", "drift"):
+        out = REGISTRY[name].execute(store, {"start": T0.isoformat(), "end": minute(3).isoformat()})
+        assert out is not None
+    spend = REGISTRY["top_spenders"].execute(store, {"start": T0.isoformat(), "end": minute(3).isoformat(), "by": "user"})
+    assert spend.num_rows == 7 and spend.column("cost_usd").to_pylist()[0] > 0
+    hist = REGISTRY["latency_distribution"].execute(store, {"start": T0.isoformat(), "end": minute(3).isoformat()})
+    ok = store.scalar("SELECT count(*) FROM spans WHERE status_code <> 'error'")
+    assert sum(hist.column("count").to_pylist()) == ok
+
+
+def test_scheduled_jobs_run_every_analyzer(store, tmp_path):
+    from analysis.register import analysis_jobs
+
+    jobs = analysis_jobs(Settings(data_dir=str(tmp_path)))
+    assert {j.name: j.interval_s for j in jobs} == {"analysis-minute": 60, "analysis-hourly": 300}
+    recent = floor_time(utcnow(), "1m") - timedelta(minutes=10)
+    write(store, spans(recent, 5, 20, seed=3))
+    ctx = SimpleNamespace(store=store, settings=None)
+    done = {}
+    for job in jobs:
+        done.update(job.run(ctx))
+    assert set(done) == set(registry.ANALYZERS) and all(v >= 0 for v in done.values())
+    assert store.scalar("SELECT count(*) FROM job_state WHERE job LIKE 'analysis.%'") >= 4
+
+
+def test_cli_backfills_with_a_progress_bar(tmp_path, capsys):
+    from aiwatch.cli import main
+    from store.db import Store
+
+    db = Store(Settings(data_dir=str(tmp_path)).db_path)
+    write(db, spans(T0, 30, 10, seed=4))
+    db.close()
+    code = main(["analyze", "--data-dir", str(tmp_path), "--since", T0.isoformat(),
+                 "--until", minute(30).isoformat(), "--analyzers", "traffic,slo"])
+    assert code == 0
+    out = capsys.readouterr()
+    assert "rows written by 2 analyzers" in out.out and "analyze" in out.err
+    db = Store(Settings(data_dir=str(tmp_path)).db_path)
+    try:
+        assert db.scalar("SELECT count(*) FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' "
+                         "AND service_name IS NULL") == 30
+    finally:
+        db.close()
+
+
+def test_settings_reject_unknown_keys():
+    from aiwatch.config import ConfigError
+
+    with pytest.raises(ConfigError, match="nope"):
+        AnalysisSettings.from_dict({"nope": 1})
+    s = AnalysisSettings.from_dict({"slos": [{"name": "fast", "kind": "latency", "objective": 0.9,
+                                              "threshold_ms": 800}], "baseline_days": 3})
+    assert s.slos[0].threshold_ms == 800 and s.baseline_days == 3.0
