@@ -36,6 +36,7 @@ class Settings:
     writer_max_delay_ms: int = _setting(50, "Writer flushes a group commit after this many ms.", min=1)
     queue_max_rows: int = _setting(400_000, "Rows waiting for the writer before ingest answers 503.", min=1)
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted request body (after gzip inflation): 413 above.", min=1024)
+    ingest_workers: int = _setting(-1, "Processes that decode and map OTLP payloads (-1: one per core; 0: in the server process).", min=-1)
     max_concurrent_requests: int = _setting(256, "Open requests the server serves at once; beyond it answers 503.", min=1)
     retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
     # Content handling

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from concurrent.futures.process import BrokenProcessPool
 import hmac
 import json
 import logging
@@ -14,15 +16,11 @@ import math
 import time
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from google.protobuf.message import Message
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,10 +33,8 @@ from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
 from aiwatch.stages import load_stages, stage_routes
 from collectors.content import ContentPolicy, default_policy
-from collectors.decode import JSON, PROTOBUF, BadPayload, inflate, media_type, parse, serialize
-from collectors.logs import convert_logs
-from collectors.metrics import convert_metrics
-from collectors.traces import Converted, convert_traces
+from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
+from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from store.db import Store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import delete_older_than, retention_cutoff
@@ -47,15 +43,6 @@ from store.writer import Overloaded, WriterClosed
 log = logging.getLogger("aiwatch.server")
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-
-
-class Signal:
-    """One OTLP signal: its messages, its converter and the name of its partial-success counter."""
-
-    def __init__(self, name: str, request_cls: type[Message], response_cls: type[Message],
-                 rejected_field: str, convert: Callable[[Message], Converted]) -> None:
-        self.name, self.request_cls, self.response_cls = name, request_cls, response_cls
-        self.rejected_field, self.convert = rejected_field, convert
 
 
 class AiwatchServer:
@@ -72,17 +59,14 @@ class AiwatchServer:
         self.scheduler = Scheduler(self)
         self.tailer = None
         self.started_at = time.time()
-        self.signals = {
-            "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
-                             "rejected_spans", lambda m: convert_traces(m, self.policy)),
-            "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
-                           "rejected_log_records", lambda m: convert_logs(m, self.policy)),
-            "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest,
-                              metrics_pb.ExportMetricsServiceResponse, "rejected_data_points", convert_metrics),
-        }
+        self.pool: ConversionPool | None = None  # started with the app: worker processes are not forked
 
     # --- lifecycle ---
     def start_background(self) -> None:
+        s = self.settings
+        workers = s.ingest_workers if s.ingest_workers >= 0 else (os.cpu_count() or 1)
+        self.pool = ConversionPool(workers, self.policy, s.content_mode, s.max_content_chars,
+                                   s.max_attribute_chars, s.max_body_bytes)
         if self.settings.scheduler_enabled:
             for job in self.jobs():
                 self.scheduler.add(job)
@@ -108,6 +92,8 @@ class AiwatchServer:
         return self.store.writer.write(fn=lambda con: delete_older_than(con, cutoff))
 
     def close(self) -> None:
+        if self.pool:
+            self.pool.close()
         self.scheduler.stop()
         if self.tailer:
             self.tailer.stop()
@@ -159,7 +145,7 @@ class AiwatchServer:
     # --- ingest ---
     def _ingest_route(self, signal: str):
         async def handler(request: Request) -> Response:
-            return await self.ingest(request, self.signals[signal])
+            return await self.ingest(request, SIGNALS[signal])
         return handler
 
     async def ingest(self, request: Request, signal: Signal) -> Response:
@@ -175,10 +161,11 @@ class AiwatchServer:
             return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
         try:
             body = await _read_body(request, self.settings.max_body_bytes)
-            converted = await run_in_threadpool(self._decode_convert, body, kind,
-                                                request.headers.get("content-encoding"), signal)
+            converted = await self.pool.convert(signal.name, body, kind, request.headers.get("content-encoding"))
         except BadPayload as exc:
             return self._otlp_error(exc.status, exc.reason, kind, signal)
+        except BrokenProcessPool:
+            return self._otlp_error(503, "a conversion worker died; retry later", kind, signal, retry=True)
         m.inc("aiwatch_received_total", converted.accepted + converted.rejected, signal=signal.name)
         try:
             if converted.tables:
@@ -186,8 +173,8 @@ class AiwatchServer:
         except Overloaded:
             m.inc("aiwatch_shed_total", signal=signal.name)
             return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
-        except WriterClosed:
-            return self._otlp_error(503, "server is shutting down; retry later", kind, signal, retry=True)
+        except (WriterClosed, BrokenProcessPool):
+            return self._otlp_error(503, "server is restarting a component; retry later", kind, signal, retry=True)
         except Exception as exc:  # noqa: BLE001 - the store refused the batch: nothing acknowledged
             log.exception("write failed")
             return self._otlp_error(503, f"write failed: {exc}", kind, signal, retry=True)
@@ -199,18 +186,6 @@ class AiwatchServer:
             setattr(response.partial_success, signal.rejected_field, converted.rejected)
             response.partial_success.error_message = converted.message()
         return Response(serialize(response, kind), media_type=kind)
-
-    def _decode_convert(self, body: bytes, kind: str, encoding: str | None, signal: Signal) -> Converted:
-        try:
-            raw = inflate(body, encoding, self.settings.max_body_bytes)
-            return signal.convert(parse(raw, kind, signal.request_cls))
-        except BadPayload:
-            raise
-        except RecursionError:
-            raise BadPayload(400, f"{signal.name} payload is nested too deeply") from None
-        except Exception as exc:  # noqa: BLE001 - never crash on input; say what was wrong
-            log.warning("could not convert %s payload: %s", signal.name, exc, exc_info=True)
-            raise BadPayload(400, f"could not convert {signal.name} payload: {exc}") from None
 
     def _otlp_error(self, status: int, reason: str, kind: str, signal: Signal, retry: bool = False) -> Response:
         self.metrics.inc("aiwatch_requests_total", signal=signal.name, code=str(status))

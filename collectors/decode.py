@@ -26,9 +26,12 @@ class BadPayload(Exception):
     """The request cannot be accepted; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(status, reason)  # both in args, so it pickles across worker processes
         self.status = status
         self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def media_type(content_type: str | None) -> str:

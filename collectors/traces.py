@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KIND, OPENINFERENCE_LLM_KINDS,
                                    OPENINFERENCE_OPERATIONS, SPAN_ATTRIBUTE_MAP, WrongType, any_value,
-                                   content_direction)
+                                   content_direction, to_str)
 from collectors.content import ContentPolicy, truncate
 from store.schema import SPAN_COLUMNS, SPAN_CONTENT_COLUMNS
 
@@ -73,122 +73,114 @@ def _content_text(parts: list[tuple[str, Any]]) -> str | None:
 
 def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                    received_at: datetime | None = None) -> Converted:
+    # The hot path of ingest: plain lists indexed by column, scalar values read inline, and
+    # function calls only for what is unusual (lists, maps, wrong types, long strings).
     cols: dict[str, list] = {name: [] for name in _TYPED}
+    mapped_cols = [cols[name] for name in _ROW_COLUMNS]
+    n_mapped = len(_ROW_COLUMNS)
     content: dict[str, list] = {name: [] for name, _ in SPAN_CONTENT_COLUMNS}
     out = Converted(tables={})
     received = (received_at or datetime.now(timezone.utc)).replace(tzinfo=None)
     limit = policy.max_attribute_chars
     wrong_types = 0
+    fast_map = _FAST_MAP
+    (c_trace, c_span, c_parent, c_name, c_kind, c_start, c_end, c_dur, c_status, c_msg, c_service, c_version,
+     c_env, c_scope, c_llm, c_attrs, c_received) = (cols[n] for n in _DIRECT)
     for rs in req.resource_spans:
         service, version, env, res_extra = _resource_fields(rs.resource, policy)
         for ss in rs.scope_spans:
             scope = ss.scope.name or None
             for span in ss.spans:
                 tid, sid, pid = span.trace_id, span.span_id, span.parent_span_id
-                if len(tid) != 16 or not any(tid):
+                problem = _id_problem(tid, sid, pid)
+                if problem:
                     out.rejected += 1
-                    out.messages.append(f"span {span.name[:80]!r}: trace_id must be 16 non-zero bytes, got {len(tid)}")
+                    out.messages.append(f"span {span.name[:80]!r}: {problem}")
                     continue
-                if len(sid) != 8 or not any(sid):
-                    out.rejected += 1
-                    out.messages.append(f"span {span.name[:80]!r}: span_id must be 8 non-zero bytes, got {len(sid)}")
-                    continue
-                if pid and len(pid) != 8:
-                    out.rejected += 1
-                    out.messages.append(f"span {span.name[:80]!r}: parent_span_id must be 8 bytes, got {len(pid)}")
-                    continue
-                row: dict[str, Any] = {}
-                ranks: dict[str, int] = {}
+                row = [None] * n_mapped
+                ranks = [99] * n_mapped
                 extra: dict[str, Any] = {}
-                inputs: list[tuple[str, Any]] = []
-                outputs: list[tuple[str, Any]] = []
+                inputs: list[tuple[str, Any]] | None = None
+                outputs: list[tuple[str, Any]] | None = None
                 is_llm = False
                 for kv in span.attributes:
                     key = kv.key
-                    value = any_value(kv.value)
-                    targets = SPAN_ATTRIBUTE_MAP.get(key)
+                    v = kv.value
+                    which = v.WhichOneof("value")
+                    value = getattr(v, which) if which in _SCALARS else (any_value(v) if which else None)
+                    targets = fast_map.get(key)
                     if targets is not None:
                         if key in LLM_MARKERS:
                             is_llm = True
-                        for t in targets:
-                            if t.keep:
+                        for idx, convert, rank, keep in targets:
+                            if keep:
                                 extra[key] = _cap(value, limit)
-                            if t.column in ranks and ranks[t.column] <= t.rank:
+                            if ranks[idx] <= rank:
                                 continue
-                            try:
-                                converted = t.convert(value)
-                            except WrongType as exc:
-                                if not t.keep:
-                                    wrong_types += 1
-                                    out.messages.append(
-                                        f"span {span.name[:80]!r}: attribute {key} is {exc}; kept in attributes")
-                                extra[key] = _cap(value, limit)
-                                continue
-                            if isinstance(converted, str):
-                                converted = truncate(converted, limit)
-                            row[t.column] = converted
-                            ranks[t.column] = t.rank
+                            if convert is to_str and which == "string_value":
+                                converted = value if len(value) <= limit else truncate(value, limit)
+                            else:
+                                try:
+                                    converted = convert(value)
+                                except WrongType as exc:
+                                    if not keep:
+                                        wrong_types += 1
+                                        out.messages.append(
+                                            f"span {span.name[:80]!r}: attribute {key} is {exc}; kept in attributes")
+                                    extra[key] = _cap(value, limit)
+                                    continue
+                                if converted.__class__ is str and len(converted) > limit:
+                                    converted = truncate(converted, limit)
+                            row[idx] = converted
+                            ranks[idx] = rank
                         continue
                     direction = content_direction(key)
                     if direction == "input":
-                        inputs.append((key, value))
+                        (inputs := inputs if inputs is not None else []).append((key, value))
                     elif direction == "output":
-                        outputs.append((key, value))
+                        (outputs := outputs if outputs is not None else []).append((key, value))
                     elif key == OPENINFERENCE_KIND:
                         kind = str(value).upper()
                         is_llm = is_llm or kind in OPENINFERENCE_LLM_KINDS
-                        if "operation" not in row and kind in OPENINFERENCE_OPERATIONS:
-                            row["operation"] = OPENINFERENCE_OPERATIONS[kind]
-                            ranks["operation"] = 3
+                        if ranks[_OPERATION] > 3 and kind in OPENINFERENCE_OPERATIONS:
+                            row[_OPERATION] = OPENINFERENCE_OPERATIONS[kind]
+                            ranks[_OPERATION] = 3
+                        extra[key] = value
+                    elif which == "string_value" and len(value) <= limit:
                         extra[key] = value
                     else:
                         extra[key] = _cap(value, limit)
                 error_from_event = None
-                for ev in span.events:
-                    if ev.name in CONTENT_EVENTS:
-                        attr_key, direction = CONTENT_EVENTS[ev.name]
-                        for kv in ev.attributes:
-                            if kv.key == attr_key:
-                                (inputs if direction == "input" else outputs).append((ev.name, any_value(kv.value)))
-                    elif ev.name == "exception" and error_from_event is None:
-                        for kv in ev.attributes:
-                            if kv.key == "exception.type":
-                                error_from_event = kv.value.string_value
+                if span.events:
+                    inputs, outputs, error_from_event = _scan_events(span.events, inputs, outputs)
                 status = _STATUS[span.status.code] if 0 <= span.status.code < 3 else "unset"
-                if status == "error" and "error_type" not in row:
-                    row["error_type"] = error_from_event or "_OTHER"
-                start_us, end_us = span.start_time_unix_nano // 1000, span.end_time_unix_nano // 1000
-                cols["trace_id"].append(tid.hex())
-                cols["span_id"].append(sid.hex())
-                cols["parent_span_id"].append(pid.hex() if pid else None)
-                cols["name"].append(truncate(span.name, limit))
-                cols["kind"].append(_KINDS[span.kind] if 0 <= span.kind < 6 else "unspecified")
-                cols["start_time"].append(start_us)
-                cols["end_time"].append(end_us)
-                cols["duration_ms"].append(max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6)
-                cols["status_code"].append(status)
-                cols["status_message"].append(truncate(span.status.message, limit) or None)
-                cols["service_name"].append(service)
-                cols["service_version"].append(version)
-                cols["deployment_environment"].append(env)
-                cols["scope_name"].append(scope)
-                cols["is_llm"].append(is_llm)
+                if status == "error" and row[_ERROR_TYPE] is None:
+                    row[_ERROR_TYPE] = error_from_event or "_OTHER"
+                start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
+                name = span.name
+                c_trace.append(tid.hex())
+                c_span.append(sid.hex())
+                c_parent.append(pid.hex() if pid else None)
+                c_name.append(name if len(name) <= limit else truncate(name, limit))
+                c_kind.append(_KINDS[span.kind] if 0 <= span.kind < 6 else "unspecified")
+                c_start.append(start_ns // 1000)
+                c_end.append(end_ns // 1000)
+                c_dur.append(max(end_ns - start_ns, 0) / 1e6)
+                c_status.append(status)
+                c_msg.append(truncate(span.status.message, limit) or None)
+                c_service.append(service)
+                c_version.append(version)
+                c_env.append(env)
+                c_scope.append(scope)
+                c_llm.append(is_llm)
                 if res_extra:
                     extra["resource"] = res_extra
-                cols["attributes"].append(json.dumps(extra, default=str) if extra else None)
-                cols["received_at"].append(received)
-                for name in _ROW_COLUMNS:
-                    cols[name].append(row.get(name))
+                c_attrs.append(_dumps(extra) if extra else None)
+                c_received.append(received)
+                for col, value in zip(mapped_cols, row):
+                    col.append(value)
                 if inputs or outputs:
-                    input_text, t_in = policy.apply(_content_text(inputs))
-                    output_text, t_out = policy.apply(_content_text(outputs))
-                    if input_text is not None or output_text is not None:
-                        content["trace_id"].append(tid.hex())
-                        content["span_id"].append(sid.hex())
-                        content["start_time"].append(start_us)
-                        content["input_text"].append(input_text)
-                        content["output_text"].append(output_text)
-                        content["truncated"].append(t_in or t_out)
+                    _add_content(content, policy, tid, sid, start_ns, inputs, outputs)
                 out.accepted += 1
     out.tables["spans"] = pa.table(cols, schema=_SCHEMA)
     if content["trace_id"]:
@@ -198,5 +190,66 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     return out
 
 
+def _id_problem(tid: bytes, sid: bytes, pid: bytes) -> str | None:
+    if len(tid) != 16 or tid == _ZERO16:
+        return f"trace_id must be 16 non-zero bytes, got {len(tid)}"
+    if len(sid) != 8 or sid == _ZERO8:
+        return f"span_id must be 8 non-zero bytes, got {len(sid)}"
+    if pid and len(pid) != 8:
+        return f"parent_span_id must be 8 bytes, got {len(pid)}"
+    return None
+
+
+def _scan_events(events, inputs, outputs):
+    """Content events (older GenAI conventions) and the exception type of a failed span."""
+    inputs, outputs = inputs or [], outputs or []
+    error_type = None
+    for ev in events:
+        if ev.name in CONTENT_EVENTS:
+            attr_key, direction = CONTENT_EVENTS[ev.name]
+            for kv in ev.attributes:
+                if kv.key == attr_key:
+                    (inputs if direction == "input" else outputs).append((ev.name, any_value(kv.value)))
+        elif ev.name == "exception" and error_type is None:
+            for kv in ev.attributes:
+                if kv.key == "exception.type":
+                    error_type = kv.value.string_value
+    return inputs, outputs, error_type
+
+
+def _add_content(content: dict[str, list], policy: ContentPolicy, tid: bytes, sid: bytes, start_ns: int,
+                 inputs: list | None, outputs: list | None) -> None:
+    input_text, t_in = policy.apply(_content_text(inputs or []))
+    output_text, t_out = policy.apply(_content_text(outputs or []))
+    if input_text is None and output_text is None:
+        return
+    content["trace_id"].append(tid.hex())
+    content["span_id"].append(sid.hex())
+    content["start_time"].append(start_ns // 1000)
+    content["input_text"].append(input_text)
+    content["output_text"].append(output_text)
+    content["truncated"].append(t_in or t_out)
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    try:
+        return _json_encode(value)
+    except (TypeError, ValueError):
+        return json.dumps(value, default=str)
+
+
+_json_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+_ZERO16, _ZERO8 = bytes(16), bytes(8)
+_DIRECT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time", "duration_ms",
+           "status_code", "status_message", "service_name", "service_version", "deployment_environment",
+           "scope_name", "is_llm", "attributes", "received_at")
+
+
 # Columns filled from the attribute map (the rest are set directly above).
 _ROW_COLUMNS = sorted({t.column for targets in SPAN_ATTRIBUTE_MAP.values() for t in targets})
+_INDEX = {name: i for i, name in enumerate(_ROW_COLUMNS)}
+_OPERATION, _ERROR_TYPE = _INDEX["operation"], _INDEX["error_type"]
+# attribute -> ((column index, converter, rank, keep), ...)
+_FAST_MAP = {key: tuple((_INDEX[t.column], t.convert, t.rank, t.keep) for t in targets)
+             for key, targets in SPAN_ATTRIBUTE_MAP.items()}

@@ -1,0 +1,192 @@
+"""Sustained OTLP/HTTP protobuf ingest through the real server, against a parse-only ceiling.
+
+    python bench/ingest.py [--seconds 20] [--senders 4] [--batch 500]
+
+Starts `aiwatch serve` on a free loopback port with a fresh database, drives it from sender
+processes posting pre-encoded batches of realistic LLM spans (the sample generator's), and reports
+acknowledged-and-durable spans/s, request latency percentiles and the server's peak RSS. In the same
+run, a receiver that only parses the protobuf (no mapping, no store) gives the ceiling.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PARSE_ONLY_APP = '''
+import sys
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+import uvicorn
+
+OK = ExportTraceServiceResponse().SerializeToString()
+
+async def traces(request):
+    req = ExportTraceServiceRequest.FromString(await request.body())
+    n = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    return Response(OK, media_type="application/x-protobuf")
+
+async def ready(request):
+    return Response("ok")
+
+app = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"]), Route("/readyz", ready)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", loop="uvloop", http="httptools")
+'''
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def batches(batch_size: int, count: int) -> list[bytes]:
+    from sample_data.generate import draw, encode
+    from sample_data.scenario import load_scenario
+
+    scenario = load_scenario()
+    req = draw(scenario, datetime(2026, 11, 1), seed=1)
+    out = []
+    for b in encode(req, chunk=batch_size // 2):
+        if b.spans == batch_size:
+            out.append(b.traces.SerializeToString())
+        if len(out) == count:
+            break
+    return out
+
+
+def sender(url: str, bodies: list[bytes], seconds: float, threads: int, queue: mp.Queue) -> None:
+    import threading
+
+    latencies: list[float] = []
+    acked = [0]
+    shed = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop(offset: int) -> None:
+        i = offset
+        with httpx.Client(timeout=30, headers={"content-type": "application/x-protobuf"}) as client:
+            while time.monotonic() < deadline:
+                body = bodies[i % len(bodies)]
+                i += 1
+                t0 = time.perf_counter()
+                r = client.post(f"{url}/v1/traces", content=body)
+                dt = time.perf_counter() - t0
+                with lock:
+                    if r.status_code == 200:
+                        latencies.append(dt)
+                        acked[0] += 1
+                    else:
+                        shed[0] += 1
+                if r.status_code != 200:
+                    time.sleep(float(r.headers.get("retry-after", "0.1")) / 10)
+
+    ts = [threading.Thread(target=loop, args=(k * 7,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    queue.put((acked[0], shed[0], latencies))
+
+
+def wait_ready(url: str, proc: subprocess.Popen) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server not ready")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def drive(url: str, bodies: list[bytes], seconds: float, senders: int, threads: int, batch: int) -> dict:
+    queue: mp.Queue = mp.Queue()
+    procs = [mp.Process(target=sender, args=(url, bodies, seconds, threads, queue)) for _ in range(senders)]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - t0
+    acked = sum(r[0] for r in results)
+    lat = np.concatenate([np.array(r[2]) for r in results]) * 1000 if acked else np.array([np.nan])
+    return {"spans_per_s": acked * batch / elapsed, "requests": acked, "shed": sum(r[1] for r in results),
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)), "elapsed": elapsed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--senders", type=int, default=2, help="sender processes")
+    ap.add_argument("--threads", type=int, default=4, help="concurrent requests per sender process")
+    ap.add_argument("--batch", type=int, default=500)
+    args = ap.parse_args()
+    bodies = batches(args.batch, 40)
+    print(f"{len(bodies)} distinct batches of {args.batch} spans, {np.mean([len(b) for b in bodies]) / 1024:.0f} KiB each; "
+          f"{args.senders} senders x {args.threads} concurrent requests, {args.seconds:.0f} s per run")
+
+    # Ceiling: a receiver that only parses.
+    port = free_port()
+    ceiling = subprocess.Popen([sys.executable, "-c", PARSE_ONLY_APP, str(port)])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", ceiling)
+        parse_only = drive(f"http://127.0.0.1:{port}", bodies, args.seconds, args.senders, args.threads, args.batch)
+    finally:
+        ceiling.terminate()
+        ceiling.wait()
+
+    # The real server, fresh database.
+    with tempfile.TemporaryDirectory() as data:
+        port = free_port()
+        env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false"}
+        server = subprocess.Popen([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port",
+                                   str(port), "--data-dir", data], cwd=ROOT, env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url, server)
+            real = drive(url, bodies, args.seconds, args.senders, args.threads, args.batch)
+            rss = peak_rss_mb(server.pid)
+            stored = httpx.get(f"{url}/v1/query/table_counts").json()["data"][0]["rows"]
+        finally:
+            server.terminate()
+            server.wait()
+
+    print(f"{'receiver':<34}{'spans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'503s':>7}")
+    print(f"{'parse only (ceiling)':<34}{parse_only['spans_per_s']:>10,.0f}{parse_only['p50_ms']:>9.1f}"
+          f"{parse_only['p99_ms']:>9.1f}{parse_only['shed']:>7}")
+    print(f"{'aiwatch serve (durable, 2xx)':<34}{real['spans_per_s']:>10,.0f}{real['p50_ms']:>9.1f}"
+          f"{real['p99_ms']:>9.1f}{real['shed']:>7}")
+    print(f"ratio aiwatch / ceiling: {real['spans_per_s'] / parse_only['spans_per_s']:.2f}")
+    print(f"server peak RSS: {rss:.0f} MiB; spans in the store: {stored:,} "
+          f"(acknowledged: {real['requests'] * args.batch:,})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Body -> rows for one OTLP signal, and the worker pool that runs it off the event loop.
+
+Decoding and mapping are pure CPU work in Python, so the server spreads them over worker
+processes (one per core by default); the event loop only moves bytes and the single writer only
+appends the Arrow tables the workers return.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Callable
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
+
+from collectors.content import ContentPolicy, default_policy
+from collectors.decode import BadPayload, inflate, parse
+from collectors.logs import convert_logs
+from collectors.metrics import convert_metrics
+from collectors.traces import Converted, convert_traces
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    request_cls: type[Message]
+    response_cls: type[Message]
+    rejected_field: str        # the partial_success counter of this signal's response
+    convert: Callable[[Message, ContentPolicy], Converted]
+
+
+SIGNALS = {
+    "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
+                     "rejected_spans", convert_traces),
+    "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
+                   "rejected_log_records", convert_logs),
+    "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
+                      "rejected_data_points", lambda msg, _policy: convert_metrics(msg)),
+}
+
+
+def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int,
+                       policy: ContentPolicy) -> Converted:
+    """Inflate, parse and map one request body; BadPayload (a 4xx) for anything malformed."""
+    signal = SIGNALS[signal_name]
+    try:
+        raw = inflate(body, encoding, max_bytes)
+        return signal.convert(parse(raw, kind, signal.request_cls), policy)
+    except BadPayload:
+        raise
+    except RecursionError:
+        raise BadPayload(400, f"{signal_name} payload is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - never crash on input; say what was wrong
+        raise BadPayload(400, f"could not convert {signal_name} payload: {type(exc).__name__}: {exc}") from None
+
+
+_worker_policy: ContentPolicy | None = None
+
+
+def _init_worker(mode: str, max_content_chars: int, max_attribute_chars: int) -> None:
+    global _worker_policy
+    _worker_policy = default_policy(mode, max_content_chars, max_attribute_chars)
+
+
+def _convert_in_worker(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Converted:
+    assert _worker_policy is not None
+    return decode_and_convert(signal_name, body, kind, encoding, max_bytes, _worker_policy)
+
+
+class ConversionPool:
+    """Runs decode_and_convert in worker processes (workers > 0) or in a thread of this process."""
+
+    def __init__(self, workers: int, policy: ContentPolicy, mode: str, max_content_chars: int,
+                 max_attribute_chars: int, max_bytes: int) -> None:
+        self._workers = workers
+        self._policy = policy
+        self._init_args = (mode, max_content_chars, max_attribute_chars)
+        self._max_bytes = max_bytes
+        self._pool: ProcessPoolExecutor | None = None
+        if workers:
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the server holds threads (writer, scheduler) and a DuckDB handle.
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=self._init_args)
+
+    async def convert(self, signal_name: str, body: bytes, kind: str, encoding: str | None) -> Converted:
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            return await loop.run_in_executor(None, decode_and_convert, signal_name, body, kind, encoding,
+                                              self._max_bytes, self._policy)
+        try:
+            return await loop.run_in_executor(self._pool, _convert_in_worker, signal_name, body, kind, encoding,
+                                              self._max_bytes)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): replace the pool; this request is retried by the client.
+            self._pool = self._new_pool()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
