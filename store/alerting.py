@@ -95,10 +95,10 @@ ANALYSIS_METRICS_DDL = """CREATE TABLE IF NOT EXISTS analysis_metrics (
 def memory_copy(rows: pa.Table) -> "MemoryDB":
     """An in-memory analysis_metrics holding `rows`, for backtests away from the server's file."""
     con = duckdb.connect(":memory:")
-    con.execute(ANALYSIS_METRICS_DDL)
+    _run(con, ANALYSIS_METRICS_DDL)
     if rows.num_rows:
         con.register("_rows", rows)
-        con.execute("INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows")
+        _run(con, "INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows")
         con.unregister("_rows")
     return MemoryDB(con)
 
@@ -146,6 +146,11 @@ def _arrow(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> pa.Table:
     return pa.table({c: pa.array([r.get(c) for r in rows], type=_TYPES.get(c, pa.string())) for c in columns})
 
 
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
+    """Execute and drain the result (DuckDB refuses new work on a connection with an open result)."""
+    return con.execute(sql, params or []).fetchall()
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]],
             columns: Sequence[str], replace: bool = False) -> None:
     if not rows:
@@ -153,7 +158,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str,
     con.register("_alert_rows", _arrow(rows, columns))
     try:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
-        con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _alert_rows")
+        _run(con, f"{verb} INTO {table} BY NAME SELECT * FROM _alert_rows")
     finally:
         con.unregister("_alert_rows")
 
@@ -176,19 +181,19 @@ def save_tick(con: duckdb.DuckDBPyConnection, *, states: Sequence[dict], deleted
               now: datetime | None = None) -> None:
     """One evaluation tick's changes, in the writer's transaction: decisions and outbox together."""
     if deleted_states:
-        con.execute("DELETE FROM alert_state WHERE list_contains($fps, fingerprint)", {"fps": list(deleted_states)})
+        _run(con, "DELETE FROM alert_state WHERE list_contains($fps, fingerprint)", {"fps": list(deleted_states)})
     _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
     _insert(con, "alert_history", history, HISTORY_COLUMNS)
     if deleted_groups:
-        con.execute("DELETE FROM alert_groups WHERE list_contains($keys, group_key)", {"keys": list(deleted_groups)})
+        _run(con, "DELETE FROM alert_groups WHERE list_contains($keys, group_key)", {"keys": list(deleted_groups)})
     _insert(con, "alert_groups", groups, GROUP_COLUMNS, replace=True)
     _insert(con, "alert_nflog", nflog, NFLOG_COLUMNS, replace=True)
     if outbox:
-        base = con.execute("SELECT coalesce(max(seq), 0) FROM alert_outbox").fetchone()[0]
+        base = _run(con, "SELECT coalesce(max(seq), 0) FROM alert_outbox")[0][0]
         outbox = [{**row, "seq": base + i + 1} for i, row in enumerate(outbox)]
         _insert(con, "alert_outbox", outbox, OUTBOX_COLUMNS)
     for key, value in (kv or {}).items():
-        con.execute("INSERT OR REPLACE INTO alert_kv VALUES (?, ?, ?)", [key, value, now])
+        _run(con, "INSERT OR REPLACE INTO alert_kv VALUES (?, ?, ?)", [key, value, now])
 
 
 def get_kv(db: Any, key: str) -> str | None:
@@ -198,9 +203,9 @@ def get_kv(db: Any, key: str) -> str | None:
 
 def garbage_collect(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     """Forget resolved alerts after a day and notification-log entries after five (history stays)."""
-    con.execute("DELETE FROM alert_state WHERE state = 'resolved' AND resolve_flushed AND resolved_at < $t",
+    _run(con, "DELETE FROM alert_state WHERE state = 'resolved' AND resolve_flushed AND resolved_at < $t",
                 {"t": now - timedelta(days=1)})
-    con.execute("DELETE FROM alert_nflog WHERE notified_at < $t", {"t": now - timedelta(days=5)})
+    _run(con, "DELETE FROM alert_nflog WHERE notified_at < $t", {"t": now - timedelta(days=5)})
 
 
 # --- outbox and deliveries --------------------------------------------------------------------
@@ -218,7 +223,7 @@ def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str
                    next_attempt_at: datetime | None, delivered_at: datetime | None, last_status: int | None,
                    last_error: str | None, notification: dict[str, Any],
                    review: Sequence[dict[str, Any]] = ()) -> None:
-    con.execute("""UPDATE alert_outbox SET state = $state, attempts = $attempts, next_attempt_at = $next,
+    _run(con, """UPDATE alert_outbox SET state = $state, attempts = $attempts, next_attempt_at = $next,
                    delivered_at = $delivered, last_status = $status, last_error = $error WHERE id = $id""",
                 {"state": state, "attempts": attempts, "next": next_attempt_at, "delivered": delivered_at,
                  "status": last_status, "error": last_error, "id": outbox_id})
@@ -227,7 +232,7 @@ def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str
 
 
 def insert_outbox(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> None:
-    base = con.execute("SELECT coalesce(max(seq), 0) FROM alert_outbox").fetchone()[0]
+    base = _run(con, "SELECT coalesce(max(seq), 0) FROM alert_outbox")[0][0]
     _insert(con, "alert_outbox", [{**r, "seq": base + i + 1} for i, r in enumerate(rows)], OUTBOX_COLUMNS)
 
 
@@ -238,18 +243,18 @@ def review_since(db: Any, since: datetime) -> list[dict[str, Any]]:
 # --- silences ---------------------------------------------------------------------------------
 
 def insert_silence(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
-    con.execute("""INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at,
+    _run(con, """INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at,
                    updated_at) VALUES ($id, $matchers, $starts_at, $ends_at, $created_by, $comment, $now, $now)""",
                 {**row, "matchers": json.dumps(row["matchers"])})
 
 
 def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: str, now: datetime) -> bool:
     """End a silence now; returns False when no active or future silence has that id (or prefix)."""
-    found = con.execute("""SELECT id FROM alert_silences WHERE (id = $id OR starts_with(id, $id))
-                           AND ends_at > $now""", {"id": silence_id, "now": now}).fetchall()
+    found = _run(con, """SELECT id FROM alert_silences WHERE (id = $id OR starts_with(id, $id))
+                           AND ends_at > $now""", {"id": silence_id, "now": now})
     if len(found) != 1:
         return False
-    con.execute("""UPDATE alert_silences SET ends_at = $now, starts_at = least(starts_at, $now), updated_at = $now
+    _run(con, """UPDATE alert_silences SET ends_at = $now, starts_at = least(starts_at, $now), updated_at = $now
                    WHERE id = $id""", {"id": found[0][0], "now": now})
     return True
 

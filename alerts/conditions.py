@@ -1,0 +1,138 @@
+"""Rule conditions evaluated against the analyzers' `analysis_metrics` at one instant.
+
+`evaluate(db, config, now)` returns the alerts whose condition holds now, keyed by label
+fingerprint. It only reads; the state machine (pending / firing / resolved) lives in `engine`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, SERIES_LABELS, AlertsConfig, Rule, format_duration, render
+from store import alerting
+
+log = logging.getLogger(__name__)
+
+Series = tuple[Any, ...]   # (service_name, model, model_version, route, arm)
+
+
+@dataclass(frozen=True)
+class Sample:
+    rule: Rule
+    labels: dict[str, str]
+    value: float
+    threshold: float
+    baseline: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Stable identity of an alert: a hash of its sorted label set (Alertmanager's dedup key)."""
+    return hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()[:16]
+
+
+def alert_labels(rule: Rule, series: dict[str, Any]) -> dict[str, str]:
+    labels = {"alertname": rule.name, "severity": rule.severity}
+    for column, name in LABEL_NAMES.items():
+        if series.get(column) is not None:
+            labels[name] = str(series[column])
+    labels.update(dict(rule.labels))
+    return labels
+
+
+def annotations(sample: Sample, dashboard_url: str) -> dict[str, Any]:
+    rule, labels = sample.rule, sample.labels
+    fields = {**labels, "value": sample.value, "threshold": sample.threshold,
+              "baseline": sample.baseline if sample.baseline is not None else float("nan"),
+              "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains),
+              "for": format_duration(rule.for_), "rule": rule.name}
+    query = "&".join(f"{k}={v}" for k, v in (("service", labels.get("service")), ("model", labels.get("model")),
+                                             ("route", labels.get("route"))) if v)
+    out = {"summary": render(rule.summary, fields)[:1000], "description": render(rule.description, fields)[:2000],
+           "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/?{query}" if query else dashboard_url,
+           "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains), "op": rule.condition.op,
+           "value": sample.value, "threshold": sample.threshold}
+    if sample.baseline is not None:
+        out["baseline"] = sample.baseline
+    return out
+
+
+def _series(row: dict[str, Any]) -> Series:
+    return tuple(row[c] for c in SERIES_LABELS)
+
+
+def evaluate(db: Any, config: AlertsConfig, now: datetime) -> tuple[dict[str, Sample], set[str]]:
+    """Alerts whose condition holds at `now` (by fingerprint), and the rules that could not be evaluated."""
+    if not alerting.analysis_table_exists(db):
+        return {}, set()
+    keys: set[str] = set()
+    for rule in config.rules:
+        c = rule.condition
+        if c.absent:
+            continue
+        keys.update(f"{c.metric}|{g}" for g in c.grains)
+        if c.min_requests:
+            keys.update(f"requests|{g}" for g in c.grains if g in BUCKET_GRAINS)
+    latest: dict[tuple[str, str], dict[Series, float]] = {}
+    if keys:
+        for row in alerting.latest_values(db, now, sorted(keys)).to_pylist():
+            latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
+    baselines: dict[tuple[str, str, float], dict[Series, float]] = {}
+    samples: dict[str, Sample] = {}
+    failed: set[str] = set()
+    for rule in config.rules:
+        try:
+            for sample in _rule_samples(db, rule, now, latest, baselines):
+                samples[sample.fingerprint] = sample
+        except Exception:  # noqa: BLE001 - one broken rule must not blind the others
+            log.exception("rule %s could not be evaluated", rule.name)
+            failed.add(rule.name)
+    return samples, failed
+
+
+def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: dict) -> list[Sample]:
+    c = rule.condition
+    out: list[Sample] = []
+    if c.absent:
+        for row in alerting.silent_services(db, now, c.window.total_seconds(),
+                                            c.had_traffic_within.total_seconds()).to_pylist():
+            series = {"service_name": row["service_name"]}
+            if c.matches({**series, "arm": None}) or all(k != "service_name" for k, _ in c.match):
+                out.append(Sample(rule, alert_labels(rule, series), float(row["recent"]), 0.0))
+        return out
+    first = c.grains[0]
+    base_map: dict[Series, float] | None = None
+    if c.baseline:
+        key = (c.metric, first, c.baseline.window.total_seconds())
+        if key not in baselines:
+            baselines[key] = {_series(r): r["baseline"] for r in alerting.baseline_means(
+                db, now, c.metric, first, c.baseline.window.total_seconds()).to_pylist()}
+        base_map = baselines[key]
+    for series, value in latest.get((c.metric, first), {}).items():
+        labels = dict(zip(SERIES_LABELS, series))
+        if value is None or not c.matches(labels):
+            continue
+        if c.min_requests and first in BUCKET_GRAINS:
+            if latest.get(("requests", first), {}).get(series, 0) < c.min_requests:
+                continue
+        baseline = None
+        threshold = c.threshold
+        if base_map is not None:
+            baseline = base_map.get(series)
+            if baseline is None or baseline < c.baseline.min_baseline:
+                continue
+            threshold = c.baseline.factor * baseline + c.baseline.delta
+        if not c.compare(value, threshold):
+            continue
+        if not all(latest.get((c.metric, g), {}).get(series) is not None
+                   and c.compare(latest[(c.metric, g)][series], threshold) for g in c.grains[1:]):
+            continue
+        out.append(Sample(rule, alert_labels(rule, labels), float(value), float(threshold), baseline))
+    return out

@@ -1,0 +1,228 @@
+"""Notifiers: turn the receiver-neutral notification (Alertmanager webhook JSON) into each
+receiver's wire format and send it over HTTP with httpx.
+
+`send` never raises: it returns a `SendResult` that says whether the delivery succeeded, may be
+retried (5xx, 429, 408, timeouts, connection errors; with the receiver's Retry-After) or failed
+for good (any other 4xx, with the receiver's error body, e.g. Slack's `invalid_payload`).
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import httpx
+
+from alerts.rules import Receiver
+
+SLACK_HEADER_MAX = 150
+SLACK_TEXT_MAX = 3000
+SLACK_FIELD_MAX = 2000
+SLACK_MAX_BLOCKS = 50
+SLACK_ALERTS_SHOWN = 8
+PD_SUMMARY_MAX = 1024
+PD_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning"}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    retryable: bool = False
+    http_status: int | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    duration_ms: float = 0.0
+
+
+class Notifier(Protocol):
+    def render(self, message: dict[str, Any], receiver: Receiver) -> dict[str, Any]: ...
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_value(metric: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    v = float(value)
+    if metric.endswith("_rate") or metric in ("drift_share",):
+        return f"{v:.2%}"
+    if metric.endswith("_ms"):
+        return f"{v:,.0f} ms"
+    if metric.startswith("cost"):
+        return f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
+    if metric.startswith("burn_rate"):
+        return f"{v:.1f}x"
+    return f"{v:,.3g}"
+
+
+def _where(labels: dict[str, str]) -> str:
+    parts = [f"{k}={labels[k]}" for k in ("service", "model", "model_version", "route", "arm") if labels.get(k)]
+    return ", ".join(parts) or "all services"
+
+
+def _since(iso: str) -> tuple[int, str]:
+    try:
+        ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return int(ts.timestamp()), ts.strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return 0, iso
+
+
+# --- Slack ------------------------------------------------------------------------------------
+
+def slack_message(message: dict[str, Any]) -> dict[str, Any]:
+    """Block Kit for an alert group: header, severity, what / where / since, value vs threshold, links."""
+    if message.get("type") == "digest":
+        return slack_digest(message)
+    alerts = message["alerts"]
+    firing = [a for a in alerts if a["status"] == "firing"]
+    first = (firing or alerts)[0]
+    labels, notes = first["labels"], first["annotations"]
+    severity = labels.get("severity", "")
+    status = "FIRING" if message["status"] == "firing" else "RESOLVED"
+    emoji = {"P1": ":rotating_light:", "P2": ":warning:", "P3": ":mag:"}.get(severity, ":bell:")
+    if status == "RESOLVED":
+        emoji = ":white_check_mark:"
+    count = f":{len(firing)}" if status == "FIRING" and len(firing) > 1 else ""
+    header = _clip(f"[{status}{count}] {severity} {labels.get('alertname', '')} — {labels.get('service', '')}",
+                   SLACK_HEADER_MAX)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}]
+    for alert in alerts[:SLACK_ALERTS_SHOWN]:
+        a_labels, a_notes = alert["labels"], alert["annotations"]
+        ts, human = _since(alert["startsAt"])
+        metric = a_notes.get("metric", "")
+        value = f"{format_value(metric, a_notes.get('value'))} {a_notes.get('op', '')} " \
+                f"{format_value(metric, a_notes.get('threshold'))}"
+        fields = [f"*Severity*\n{emoji} {a_labels.get('severity', '')} ({alert['status']})",
+                  f"*What*\n{a_labels.get('alertname', '')}: {metric} ({a_notes.get('grain', '')})",
+                  f"*Where*\n{_where(a_labels)}",
+                  f"*Since*\n<!date^{ts}^{{date_short_pretty}} {{time}}|{human}>" if ts else f"*Since*\n{human}",
+                  f"*Value vs threshold*\n{value}"]
+        if alert["status"] == "resolved":
+            fields.append(f"*Resolved*\n{_since(alert['endsAt'])[1]}")
+        text = f"*{a_notes.get('summary', '')}*"
+        if a_notes.get("description"):
+            text += f"\n{a_notes['description']}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SLACK_TEXT_MAX)},
+                       "fields": [{"type": "mrkdwn", "text": _clip(f, SLACK_FIELD_MAX)} for f in fields[:10]]})
+    if len(alerts) > SLACK_ALERTS_SHOWN:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                       f"…and {len(alerts) - SLACK_ALERTS_SHOWN} more alerts in this group"}]})
+    buttons = []
+    if notes.get("dashboard"):
+        buttons.append({"type": "button", "text": {"type": "plain_text", "text": "Dashboard"},
+                        "url": _clip(notes["dashboard"], 3000)})
+    if notes.get("runbook"):
+        buttons.append({"type": "button", "text": {"type": "plain_text", "text": "Runbook"},
+                        "url": _clip(notes["runbook"], 3000)})
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    blocks = blocks[:SLACK_MAX_BLOCKS]
+    return {"text": _clip(f"{header}: {notes.get('summary', '')}", SLACK_TEXT_MAX), "blocks": blocks}
+
+
+def slack_digest(message: dict[str, Any]) -> dict[str, Any]:
+    items = message["items"]
+    lines = [f"• *{i['rule']}* {_where(json.loads(i['labels']) if isinstance(i['labels'], str) else i['labels'])}"
+             f": {i.get('summary') or ''}" for i in items]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "aiwatch weekly review (P3)"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text":
+            f"{len(items)} P3 alerts between {message['since'][:10]} and {message['until'][:10]}."}}]
+    chunk = ""
+    for line in lines[:200]:
+        if len(chunk) + len(line) + 1 > SLACK_TEXT_MAX:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+            chunk = ""
+        chunk += _clip(line, SLACK_TEXT_MAX - 1) + "\n"
+    if chunk:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+    blocks = blocks[: SLACK_MAX_BLOCKS - 1]
+    if message.get("dashboard"):
+        blocks.append({"type": "actions", "elements": [{"type": "button", "text": {
+            "type": "plain_text", "text": "Dashboard"}, "url": message["dashboard"]}]})
+    return {"text": f"aiwatch weekly review: {len(items)} P3 alerts", "blocks": blocks}
+
+
+# --- PagerDuty --------------------------------------------------------------------------------
+
+def pagerduty_event(message: dict[str, Any], dedup_key: str, routing_key: str) -> dict[str, Any]:
+    """Events API v2: one trigger/resolve per aggregation group with a stable dedup_key."""
+    if message["status"] == "resolved":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+    firing = [a for a in message["alerts"] if a["status"] == "firing"]
+    first = firing[0]
+    labels, notes = first["labels"], first["annotations"]
+    summary = notes.get("summary") or labels.get("alertname", "aiwatch alert")
+    if len(firing) > 1:
+        summary = f"[{len(firing)}] {summary}"
+    links = [{"href": notes["dashboard"], "text": "aiwatch dashboard"}] if notes.get("dashboard") else []
+    if notes.get("runbook"):
+        links.append({"href": notes["runbook"], "text": "Runbook"})
+    return {
+        "routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key,
+        "payload": {
+            "summary": _clip(summary, PD_SUMMARY_MAX), "source": labels.get("service", "aiwatch"),
+            "severity": PD_SEVERITY.get(labels.get("severity", ""), "error"),
+            "timestamp": first["startsAt"], "component": labels.get("model"), "group": labels.get("route"),
+            "class": labels.get("alertname"),
+            "custom_details": {"firing": [{"labels": a["labels"], "summary": a["annotations"].get("summary"),
+                                           "value": a["annotations"].get("value"),
+                                           "threshold": a["annotations"].get("threshold")} for a in firing[:20]],
+                               "num_firing": len(firing)}},
+        "links": links, "client": "aiwatch", "client_url": message.get("externalURL"),
+    }
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+def render(receiver: Receiver, message: dict[str, Any], dedup_key: str | None) -> dict[str, Any]:
+    if receiver.type == "slack":
+        return slack_message(message)
+    if receiver.type == "pagerduty":
+        return pagerduty_event(message, dedup_key or message["groupKey"], receiver.routing_key)
+    return message
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def send(client: httpx.Client, receiver: Receiver, body: dict[str, Any]) -> SendResult:
+    started = time.perf_counter()
+    try:
+        response = client.post(receiver.url, json=body, timeout=receiver.timeout_s,
+                                headers={"User-Agent": "aiwatch-alerts"})
+    except httpx.TimeoutException as exc:
+        return SendResult(False, True, None, f"timeout: {type(exc).__name__}",
+                          duration_ms=(time.perf_counter() - started) * 1000)
+    except httpx.HTTPError as exc:
+        return SendResult(False, True, None, f"{type(exc).__name__}: {exc}"[:500],
+                          duration_ms=(time.perf_counter() - started) * 1000)
+    elapsed = (time.perf_counter() - started) * 1000
+    code = response.status_code
+    if 200 <= code < 300:
+        return SendResult(True, http_status=code, duration_ms=elapsed)
+    error = response.text[:500] or response.reason_phrase
+    retryable = code in (408, 429) or code >= 500
+    return SendResult(False, retryable, code, error, parse_retry_after(response.headers.get("retry-after")),
+                      duration_ms=elapsed)

@@ -1,0 +1,496 @@
+"""The alerting configuration: rules, receivers, routes and inhibitions, loaded from YAML.
+
+A rule is a condition over the analyzers' `analysis_metrics` table (metric + label matchers + op +
+threshold, optionally against a trailing baseline, over one or several windows, or the absence of
+traffic) plus `for`, `keep_firing_for`, severity and templates. `load_config` validates everything
+up front and raises `RulesError` listing each problem as `file: rule 'name': key 'k': message`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+METRICS = frozenset("""requests rps errors error_rate error_rate_4xx error_rate_5xx model_failure_rate timeouts
+    latency_p50_ms latency_p95_ms latency_p99_ms retries breaker_opens fallback_rate input_tokens output_tokens
+    cost_usd cost_per_request_usd format_ok_rate quality_mean confidence_mean confidence_ks_stat
+    confidence_ks_pvalue confidence_psi confidence_wasserstein drift_share override_rate reviewed
+    burn_rate_availability burn_rate_latency canary_verdict shadow_agreement_rate""".split())
+GRAINS = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
+BUCKET_GRAINS = ("1m", "1h")          # time = bucket start; the other grains are trailing burn windows
+SERIES_LABELS = ("service_name", "model", "model_version", "route", "arm")
+# analysis_metrics column -> alert label name
+LABEL_NAMES = {"service_name": "service", "model": "model", "model_version": "model_version",
+               "route": "route", "arm": "arm"}
+OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+       "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+SEVERITIES = ("P1", "P2", "P3")
+RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "review")
+TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
+                   "alertname", "service", "model", "model_version", "route", "arm"}
+
+
+class RulesError(ValueError):
+    """The rules file is invalid; `problems` lists every error, each naming file, rule and key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    window: timedelta                 # trailing window the baseline is the mean over
+    factor: float = 1.0               # compare value against factor * baseline + delta
+    delta: float = 0.0
+    min_baseline: float = 0.0         # below this the baseline is too small to compare against
+
+
+@dataclass(frozen=True)
+class Condition:
+    metric: str
+    grains: tuple[str, ...] = ("1m",)   # every grain (window) must satisfy the comparison
+    op: str = ">"
+    threshold: float = 0.0
+    match: tuple[tuple[str, Any], ...] = (("arm", None),)
+    baseline: Baseline | None = None
+    min_requests: float = 0.0           # ignore buckets with fewer requests (same labels and grain)
+    absent: bool = False                # fire when a series that had traffic sends none
+    window: timedelta = timedelta(minutes=5)
+    had_traffic_within: timedelta = timedelta(hours=1)
+
+    def matches(self, series: dict[str, Any]) -> bool:
+        for name, want in self.match:
+            have = series.get(name)
+            if isinstance(want, tuple):
+                if have not in want:
+                    return False
+            elif want == "*":
+                if have is None:
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    def compare(self, value: float, threshold: float) -> bool:
+        return OPS[self.op](value, threshold)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: str
+    condition: Condition
+    for_: timedelta = timedelta(0)
+    keep_firing_for: timedelta = timedelta(0)
+    labels: tuple[tuple[str, str], ...] = ()
+    summary: str = "{alertname} on {service}"
+    description: str = ""
+    runbook: str = ""
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    type: str
+    url: str = ""
+    routing_key: str = ""
+    send_resolved: bool = True
+    timeout_s: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        if self.type == "review":
+            return True
+        if self.type == "pagerduty":
+            return bool(self.url and self.routing_key)
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    match: tuple[tuple[str, str], ...]
+    receivers: tuple[str, ...]
+    group_by: tuple[str, ...]
+    group_wait: timedelta
+    group_interval: timedelta
+    repeat_interval: timedelta
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match)
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    source: tuple[tuple[str, str], ...]
+    target: tuple[tuple[str, str], ...]
+    equal: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    receiver: str
+    every: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    rules: tuple[Rule, ...]
+    receivers: dict[str, Receiver]
+    routes: tuple[Route, ...]
+    inhibitions: tuple[Inhibition, ...] = ()
+    digest: Digest | None = None
+    dashboard_url: str = "http://127.0.0.1:8501"
+    source: str = "<memory>"
+
+    def route_for(self, labels: dict[str, str]) -> Route | None:
+        return next((r for r in self.routes if r.matches(labels)), None)
+
+    @property
+    def max_lookback(self) -> timedelta:
+        spans = [timedelta(hours=2)]
+        for r in self.rules:
+            c = r.condition
+            if c.baseline:
+                spans.append(c.baseline.window + timedelta(hours=2))
+            if c.absent:
+                spans.append(c.had_traffic_within + c.window)
+        return max(spans)
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30s', '5m', '4h', '7d', '1w' or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 4h or 7d")
+    return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+
+
+def format_duration(td: timedelta) -> str:
+    s = int(td.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\$\{[^{}]*\})*))?\}")
+
+
+def expand_env(text: str, env: dict[str, str] | None = None) -> str:
+    """`${VAR}` and `${VAR:-default}` from the environment (receiver URLs and keys stay out of the file)."""
+    env = os.environ if env is None else env
+    return _ENV.sub(lambda m: env.get(m.group(1)) or expand_env(m.group(2) or "", env), text)
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source, self.items = source, []
+
+    def add(self, where: str, key: str, message: str) -> None:
+        self.items.append(f"{self.source}: {where}: key '{key}': {message}")
+
+
+def _template_problems(text: Any, extra_labels: set[str]) -> str | None:
+    if not isinstance(text, str):
+        return "must be a string"
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return f"bad template: {exc}"
+    for _, name, spec, _ in parsed:
+        if name is None:
+            continue
+        root = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if root not in TEMPLATE_FIELDS | extra_labels:
+            return f"unknown template field {{{name}}} (known: {', '.join(sorted(TEMPLATE_FIELDS))})"
+    return None
+
+
+def _matchers(raw: Any, where: str, key: str, p: _Problems, allowed: tuple[str, ...] | None = None
+              ) -> tuple[tuple[str, Any], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        p.add(where, key, "must be a mapping of label to value")
+        return ()
+    out = []
+    for name, value in raw.items():
+        if allowed and name not in allowed:
+            p.add(where, f"{key}.{name}", f"unknown label (one of {', '.join(allowed)})")
+            continue
+        if isinstance(value, list):
+            value = tuple(None if v is None else str(v) for v in value)
+        elif value is not None:
+            value = str(value)
+        out.append((str(name), value))
+    return tuple(out)
+
+
+def _number(raw: dict, key: str, where: str, path: str, p: _Problems, default: float | None = None) -> float | None:
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        p.add(where, path, f"{value!r} is not a number")
+        return default
+    return float(value)
+
+
+def _duration(raw: dict, key: str, where: str, path: str, p: _Problems, default: timedelta) -> timedelta:
+    if key not in raw:
+        return default
+    try:
+        return parse_duration(raw[key])
+    except ValueError as exc:
+        p.add(where, path, str(exc))
+        return default
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str, p: _Problems) -> None:
+    for key in raw:
+        if key not in allowed:
+            p.add(where, f"{prefix}{key}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
+
+
+def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
+    if not isinstance(raw, dict):
+        p.add(where, "condition", "is required and must be a mapping")
+        return None
+    _check_keys(raw, {"metric", "grain", "grains", "op", "threshold", "match", "baseline", "min_requests",
+                      "absent", "window", "had_traffic_within"}, where, "condition.", p)
+    match = _matchers(raw.get("match", {"arm": None}), where, "condition.match", p, SERIES_LABELS)
+    if "match" in raw and not any(k == "arm" for k, _ in match):
+        match = match + (("arm", None),)
+    if "absent" in raw:
+        metric = raw["absent"]
+        if metric != "requests":
+            p.add(where, "condition.absent", "only 'requests' can be absent")
+        window = _duration(raw, "window", where, "condition.window", p, timedelta(minutes=5))
+        had = _duration(raw, "had_traffic_within", where, "condition.had_traffic_within", p, timedelta(hours=1))
+        return Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
+                         window=window, had_traffic_within=had)
+    metric = raw.get("metric")
+    if metric not in METRICS:
+        p.add(where, "condition.metric", f"{metric!r} is not an analyzer metric" if metric else "is required")
+    if "grain" in raw and "grains" in raw:
+        p.add(where, "condition.grains", "give grain or grains, not both")
+    grains = raw.get("grains", [raw.get("grain", "1m")])
+    if not isinstance(grains, list) or not grains:
+        p.add(where, "condition.grains", "must be a non-empty list")
+        grains = ["1m"]
+    for g in grains:
+        if g not in GRAINS:
+            p.add(where, "condition.grain", f"{g!r} is not one of {', '.join(GRAINS)}")
+    op = raw.get("op", ">")
+    if op not in OPS:
+        p.add(where, "condition.op", f"{op!r} is not one of {' '.join(OPS)}")
+    threshold = _number(raw, "threshold", where, "condition.threshold", p)
+    baseline = None
+    if "baseline" in raw:
+        b = raw["baseline"]
+        if not isinstance(b, dict):
+            p.add(where, "condition.baseline", "must be a mapping (window, factor, delta, min_baseline)")
+        else:
+            _check_keys(b, {"window", "factor", "delta", "min_baseline"}, where, "condition.baseline.", p)
+            if "window" not in b:
+                p.add(where, "condition.baseline.window", "is required")
+            baseline = Baseline(
+                window=_duration(b, "window", where, "condition.baseline.window", p, timedelta(days=7)),
+                factor=_number(b, "factor", where, "condition.baseline.factor", p, 1.0),
+                delta=_number(b, "delta", where, "condition.baseline.delta", p, 0.0),
+                min_baseline=_number(b, "min_baseline", where, "condition.baseline.min_baseline", p, 0.0))
+            if len(grains) > 1:
+                p.add(where, "condition.baseline", "a baseline compares one grain, not several")
+    elif threshold is None:
+        p.add(where, "condition.threshold", "is required (or give a baseline)")
+    min_requests = _number(raw, "min_requests", where, "condition.min_requests", p, 0.0)
+    return Condition(metric=str(metric), grains=tuple(str(g) for g in grains), op=str(op),
+                     threshold=threshold or 0.0, match=match, baseline=baseline, min_requests=min_requests or 0.0)
+
+
+def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:
+    if not isinstance(raw, dict):
+        p.add(f"rule #{index + 1}", "-", "must be a mapping")
+        return None
+    name = raw.get("name")
+    where = f"rule {name!r}" if name else f"rule #{index + 1}"
+    if not name or not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_:-]*$", name):
+        p.add(where, "name", "is required: letters, digits, _ : -")
+    _check_keys(raw, {"name", "severity", "condition", "for", "keep_firing_for", "labels", "summary",
+                      "description", "runbook"}, where, "", p)
+    severity = raw.get("severity")
+    if severity not in SEVERITIES:
+        p.add(where, "severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+    condition = _condition(raw.get("condition"), where, p)
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict):
+        p.add(where, "labels", "must be a mapping")
+        labels = {}
+    for reserved in ("alertname", "severity"):
+        if reserved in labels:
+            p.add(where, f"labels.{reserved}", "is set by aiwatch")
+    extra = {str(k) for k in labels}
+    for key in ("summary", "description"):
+        if key in raw:
+            problem = _template_problems(raw[key], extra)
+            if problem:
+                p.add(where, key, problem)
+    runbook = raw.get("runbook", "")
+    if runbook and not str(runbook).startswith(("http://", "https://")):
+        p.add(where, "runbook", "must be an http(s) URL")
+    if condition is None:
+        return None
+    return Rule(name=str(name), severity=str(severity), condition=condition,
+                for_=_duration(raw, "for", where, "for", p, timedelta(0)),
+                keep_firing_for=_duration(raw, "keep_firing_for", where, "keep_firing_for", p, timedelta(0)),
+                labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+                summary=str(raw.get("summary", "{alertname} on {service}")),
+                description=str(raw.get("description", "")), runbook=str(runbook))
+
+
+def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None = None) -> AlertsConfig:
+    p = _Problems(source)
+    if not isinstance(data, dict):
+        raise RulesError([f"{source}: the file must be a mapping with a 'rules' list"])
+    _check_keys(data, {"defaults", "receivers", "routes", "inhibit_rules", "weekly_digest", "rules"},
+                "top level", "", p)
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        p.add("defaults", "defaults", "must be a mapping")
+        defaults = {}
+    _check_keys(defaults, {"group_by", "group_wait", "group_interval", "repeat_interval", "dashboard_url"},
+                "defaults", "defaults.", p)
+    d_wait = _duration(defaults, "group_wait", "defaults", "group_wait", p, timedelta(seconds=30))
+    d_interval = _duration(defaults, "group_interval", "defaults", "group_interval", p, timedelta(minutes=5))
+    d_repeat = _duration(defaults, "repeat_interval", "defaults", "repeat_interval", p, timedelta(hours=4))
+    d_group_by = tuple(defaults.get("group_by", ["alertname", "service"]))
+
+    receivers: dict[str, Receiver] = {}
+    for name, r in (data.get("receivers") or {}).items():
+        where = f"receiver {name!r}"
+        if not isinstance(r, dict):
+            p.add(where, "-", "must be a mapping")
+            continue
+        _check_keys(r, {"type", "url", "routing_key", "send_resolved", "timeout"}, where, "", p)
+        rtype = r.get("type")
+        if rtype not in RECEIVER_TYPES:
+            p.add(where, "type", f"{rtype!r} is not one of {', '.join(RECEIVER_TYPES)}")
+            continue
+        url = expand_env(str(r.get("url", "")), env)
+        if url and not url.startswith(("http://", "https://")):
+            p.add(where, "url", f"{url!r} is not an http(s) URL")
+        receivers[str(name)] = Receiver(
+            name=str(name), type=rtype, url=url, routing_key=expand_env(str(r.get("routing_key", "")), env),
+            send_resolved=bool(r.get("send_resolved", True)),
+            timeout_s=_duration(r, "timeout", where, "timeout", p, timedelta(seconds=10)).total_seconds())
+    if "review" not in receivers:
+        receivers["review"] = Receiver("review", "review")
+
+    routes: list[Route] = []
+    raw_routes = data.get("routes") or [{"match": {}, "receivers": ["review"]}]
+    for i, r in enumerate(raw_routes):
+        where = f"route #{i + 1}"
+        if not isinstance(r, dict):
+            p.add(where, "-", "must be a mapping")
+            continue
+        _check_keys(r, {"match", "receivers", "group_by", "group_wait", "group_interval", "repeat_interval"},
+                    where, "", p)
+        names = r.get("receivers") or []
+        for n in names:
+            if n not in receivers:
+                p.add(where, "receivers", f"no receiver named {n!r}")
+        routes.append(Route(
+            name=f"route{i + 1}", match=_matchers(r.get("match"), where, "match", p), receivers=tuple(names),
+            group_by=tuple(r.get("group_by", d_group_by)),
+            group_wait=_duration(r, "group_wait", where, "group_wait", p, d_wait),
+            group_interval=_duration(r, "group_interval", where, "group_interval", p, d_interval),
+            repeat_interval=_duration(r, "repeat_interval", where, "repeat_interval", p, d_repeat)))
+
+    inhibitions = []
+    for i, r in enumerate(data.get("inhibit_rules") or []):
+        where = f"inhibit rule #{i + 1}"
+        if not isinstance(r, dict) or "source" not in r or "target" not in r:
+            p.add(where, "source/target", "both are required")
+            continue
+        inhibitions.append(Inhibition(_matchers(r["source"], where, "source", p),
+                                      _matchers(r["target"], where, "target", p), tuple(r.get("equal", []))))
+
+    digest = None
+    if data.get("weekly_digest"):
+        d = data["weekly_digest"]
+        if not isinstance(d, dict) or d.get("receiver") not in receivers:
+            p.add("weekly_digest", "receiver", "must name a receiver")
+        else:
+            digest = Digest(d["receiver"], _duration(d, "every", "weekly_digest", "every", p, timedelta(days=7)))
+
+    rules: list[Rule] = []
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list):
+        p.add("top level", "rules", "must be a list of rules")
+        raw_rules = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        rule = _rule(raw, i, p)
+        if rule is None:
+            continue
+        if rule.name in seen:
+            p.add(f"rule {rule.name!r}", "name", "is used by another rule")
+        seen.add(rule.name)
+        rules.append(rule)
+    if p.items:
+        raise RulesError(p.items)
+    return AlertsConfig(rules=tuple(rules), receivers=receivers, routes=tuple(routes),
+                        inhibitions=tuple(inhibitions), digest=digest,
+                        dashboard_url=expand_env(str(defaults.get("dashboard_url", "http://127.0.0.1:8501")), env),
+                        source=source)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> AlertsConfig:
+    """Load and validate a rules file (default: $AIWATCH_ALERTS_RULES, else the shipped defaults)."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get("AIWATCH_ALERTS_RULES") or DEFAULT_RULES)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RulesError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError([f"{path}: not valid YAML: {exc}"]) from None
+    return parse_config(data, str(path), env)
+
+
+class _SafeDict(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, fields: dict[str, Any]) -> str:
+    """Fill a summary/description template; missing labels render empty, bad specs leave it raw."""
+    try:
+        return string.Formatter().vformat(template, (), _SafeDict(fields))
+    except (ValueError, TypeError, KeyError, IndexError):
+        return template

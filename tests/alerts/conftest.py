@@ -1,0 +1,28 @@
+"""Fixtures for alert tests (helpers live in harness.py)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import alerts  # noqa: F401 - the real package first, before tests/ (which holds tests/alerts) joins sys.path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+from alerts.engine import AlertEngine, StoreBackend  # noqa: E402
+from harness import FakeClock, Script, ensure_analysis_table  # noqa: E402
+from alerts.rules import AlertsConfig  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def script_for(store, clock):
+    def make(config: AlertsConfig) -> Script:
+        ensure_analysis_table(store)
+        return Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+    return make
