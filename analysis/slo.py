@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from analysis.base import GRAIN_SECONDS, Result, Window, ceil_time, floor_time
 from analysis.settings import SLO, AnalysisSettings
@@ -37,12 +38,10 @@ class SLOAnalyzer:
                 + [(g, start, end) for g in self.settings.burn_windows if g not in ("1m", "1h")])
 
     def run(self, window: Window) -> Result:
-        rows: list[dict] = []
-        for slo in self.settings.slos:
-            rows += self._one(slo, window)
-        return Result(analytics.metrics_table(rows))
+        tables = [t for slo in self.settings.slos for t in self._one(slo, window)]
+        return Result(pa.concat_tables(tables) if tables else analytics.empty_metrics())
 
-    def _one(self, slo: SLO, window: Window) -> list[dict]:
+    def _one(self, slo: SLO, window: Window) -> list[pa.Table]:
         start, end = self._span(window)
         route = slo.route or None
         windows = {g: GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows}
@@ -61,7 +60,7 @@ class SLOAnalyzer:
         offset = longest
         metric = f"burn_rate_{slo.kind}"
         attain = "slo_attainment" if slo.kind == "availability" else "slo_attainment_latency"
-        out: list[dict] = []
+        out: list[pa.Table] = []
         for service in sorted(s for s in services if s is not None):
             total, bad = np.zeros(n_minutes), np.zeros(n_minutes)
             for frame, total_col, bad_col in ((hist_total.filter(pl.col("service_name") == service), "value", None),
@@ -75,27 +74,37 @@ class SLOAnalyzer:
                     total[idx] = frame[total_col].to_numpy()
                 if bad_col:
                     bad[idx] = frame[bad_col].to_numpy()
-            labels = {"service_name": service, "model": None, "model_version": None, "route": route, "arm": None,
-                      "computed_at": window.computed_at}
             cs_total = np.concatenate([[0.0], np.cumsum(total)])
             cs_bad = np.concatenate([[0.0], np.cumsum(bad)])
-            for i in range(offset, n_minutes):
-                t = start + timedelta(minutes=i - offset)
-                if total[i]:
-                    out += [{"time": t, "grain": "1m", "metric": f"slo_total:{slo.name}", "value": total[i], **labels},
-                            {"time": t, "grain": "1m", "metric": f"slo_bad:{slo.name}", "value": bad[i], **labels}]
             idx = np.arange(offset, n_minutes)
+            times = np.datetime64(start, "us") + (idx - offset).astype("timedelta64[m]")
+            live = total[idx] > 0
+            parts = [(times[live], "1m", f"slo_total:{slo.name}", total[idx][live]),
+                     (times[live], "1m", f"slo_bad:{slo.name}", bad[idx][live])]
             for grain, k in windows.items():
                 tot = cs_total[idx + 1] - cs_total[np.maximum(idx + 1 - k, 0)]
                 bd = cs_bad[idx + 1] - cs_bad[np.maximum(idx + 1 - k, 0)]
-                for i, tt, bb in zip(idx, tot, bd):
-                    if tt > 0:
-                        out.append({"time": start + timedelta(minutes=int(i - offset)), "grain": grain, "metric": metric,
-                                    "value": float(bb / tt / (1 - slo.objective)), **labels})
-            for h in range(0, n_minutes - offset, 60):
-                tt = total[offset + h: offset + h + 60].sum()
-                if tt > 0:
-                    bb = bad[offset + h: offset + h + 60].sum()
-                    out.append({"time": start + timedelta(minutes=h), "grain": "1h", "metric": attain,
-                                "value": float(1 - bb / tt), **labels})
+                ok = tot > 0
+                parts.append((times[ok], grain, metric, bd[ok] / tot[ok] / (1 - slo.objective)))
+            hours = (n_minutes - offset + 59) // 60
+            padded = np.zeros(hours * 60)
+            padded[: n_minutes - offset] = total[offset:]
+            hour_total = padded.reshape(hours, 60).sum(axis=1)
+            padded[: n_minutes - offset] = bad[offset:]
+            hour_bad = padded.reshape(hours, 60).sum(axis=1)
+            ok = hour_total > 0
+            hour_times = np.datetime64(start, "us") + (np.arange(hours) * 60).astype("timedelta64[m]")
+            parts.append((hour_times[ok], "1h", attain, 1 - hour_bad[ok] / hour_total[ok]))
+            for t, grain, name, values in parts:
+                out.append(_table(t, grain, name, values, service, route, window.computed_at))
         return out
+
+
+def _table(times: np.ndarray, grain: str, metric: str, values: np.ndarray, service: str, route: str | None,
+           computed_at: datetime) -> pa.Table:
+    n = len(times)
+    const = lambda v: pa.array([v] * n, pa.string())  # noqa: E731
+    return pa.Table.from_arrays([
+        pa.array(times.astype("datetime64[us]"), pa.timestamp("us")), const(grain), const(metric), const(service),
+        const(None), const(None), const(route), const(None), pa.array(values.astype(float), pa.float64()),
+        pa.array([computed_at] * n, pa.timestamp("us"))], schema=analytics.METRICS_SCHEMA)

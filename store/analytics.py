@@ -51,12 +51,14 @@ def _grouping_sets(time_col: str, sets: Sequence[Sequence[str]]) -> str:
     return "GROUPING SETS (" + ", ".join("(" + ", ".join((time_col, *s)) + ")" for s in sets) + ")"
 
 
-# Rollups written for span metrics: all, per service, per route, per model, per version+arm, full detail.
-SPAN_ROLLUPS: tuple[tuple[str, ...], ...] = (
-    (), ("service_name",), ("service_name", "route"), ("service_name", "model"),
-    ("service_name", "model", "model_version", "arm"),
-    ("service_name", "model", "model_version", "route", "arm"),
-)
+# Rollups written for span metrics: all, per service, per route, per model, per version+arm; the
+# full detail (version x route) only per hour, where a bucket holds enough calls to mean something
+# (and minute rows would multiply the table by the number of routes).
+SPAN_ROLLUPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "1m": ((), ("service_name",), ("service_name", "route"), ("service_name", "model"),
+           ("service_name", "model", "model_version", "arm")),
+}
+SPAN_ROLLUPS["1h"] = SPAN_ROLLUPS["1m"] + (("service_name", "model", "model_version", "route", "arm"),)
 
 
 # --- the one write ----------------------------------------------------------------------------
@@ -69,8 +71,10 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
     names = [o for o in owns if not o.endswith(":")]
     prefixes = [o for o in owns if o.endswith(":")]
     owned_params = {f"n{i}": n for i, n in enumerate(names)} | {f"p{i}": p for i, p in enumerate(prefixes)}
-    owned = " OR ".join([f"metric = ${k}" for k in owned_params if k[0] == "n"]
-                        + [f"starts_with(metric, ${k})" for k in owned_params if k[0] == "p"]) or "FALSE"
+    conditions = [f"starts_with(metric, ${k})" for k in owned_params if k[0] == "p"]
+    if names:
+        conditions.append("metric IN (" + ", ".join(f"${k}" for k in owned_params if k[0] == "n") + ")")
+    owned = " OR ".join(conditions) or "FALSE"
     for grain, start, end in ranges:
         con.execute(f"DELETE FROM analysis_metrics WHERE grain = $grain AND time >= $start AND time < $end AND ({owned})",
                     {"grain": grain, "start": start, "end": end, **owned_params})
@@ -166,7 +170,7 @@ def traffic_metrics(store: Any, start: datetime, end: datetime, grain: str, pric
     """Tall metric rows per `grain` bucket in [start, end) for model-call spans (shadow calls excluded)."""
     seconds = {"1m": 60, "1h": 3600}[grain]
     cte, params = _prices_cte(prices)
-    groups = _grouping_sets("time", SPAN_ROLLUPS)
+    groups = _grouping_sets("time", SPAN_ROLLUPS[grain])
     unpivot = ", ".join(_TRAFFIC_METRICS)
     sql = f"""
     WITH {cte},
