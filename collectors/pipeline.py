@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -62,9 +65,21 @@ def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str |
 _worker_policy: ContentPolicy | None = None
 
 
-def _init_worker(mode: str, max_content_chars: int, max_attribute_chars: int) -> None:
+def _init_worker(parent_pid: int, mode: str, max_content_chars: int, max_attribute_chars: int) -> None:
     global _worker_policy
     _worker_policy = default_policy(mode, max_content_chars, max_attribute_chars)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # A server killed with SIGKILL cannot stop its workers; they notice the lost parent and leave.
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os._exit(0)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _convert_in_worker(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Converted:
@@ -79,7 +94,7 @@ class ConversionPool:
                  max_attribute_chars: int, max_bytes: int) -> None:
         self._workers = workers
         self._policy = policy
-        self._init_args = (mode, max_content_chars, max_attribute_chars)
+        self._init_args = (os.getpid(), mode, max_content_chars, max_attribute_chars)
         self._max_bytes = max_bytes
         self._pool: ProcessPoolExecutor | None = None
         if workers:
@@ -87,8 +102,12 @@ class ConversionPool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server holds threads (writer, scheduler) and a DuckDB handle.
-        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+        pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=self._init_args)
+        # Start every worker now, so the first requests do not pay for interpreter start-up.
+        for future in [pool.submit(_ready) for _ in range(self._workers)]:
+            future.result(120)
+        return pool
 
     async def convert(self, signal_name: str, body: bytes, kind: str, encoding: str | None) -> Converted:
         loop = asyncio.get_running_loop()

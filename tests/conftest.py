@@ -50,7 +50,8 @@ def start_server(data_dir: Path, port: int | None = None, env: dict[str, str] | 
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
-    full_env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", **(env or {})}
+    # One conversion worker keeps the worker-process path under test while servers stay light.
+    full_env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", "AIWATCH_INGEST_WORKERS": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port", str(port),
          "--data-dir", str(data_dir)],

@@ -82,3 +82,19 @@ def test_a_full_write_queue_answers_503_with_retry_after_and_recovers(tmp_path):
         assert 'aiwatch_shed_total{signal="traces"}' in metrics
     finally:
         stop_server(srv)
+
+
+def test_conversion_workers_leave_when_the_server_is_killed(tmp_path):
+    import subprocess
+
+    srv = start_server(tmp_path / "data", env={"AIWATCH_INGEST_WORKERS": "2"})
+    children = subprocess.run(["pgrep", "-P", str(srv.process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) >= 2
+    srv.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") and
+                                              "zombie" not in open(f"/proc/{pid}/status").read() for pid in children):
+        time.sleep(0.2)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+             and "zombie" not in open(f"/proc/{pid}/status").read()]
+    assert not alive
