@@ -20,7 +20,8 @@ log = logging.getLogger("aiwatch.dashboard")
 def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
             "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--theme.base", "light"]
+            "--server.fileWatcherType", "none", "--theme.base", "light",
+            "--client.toolbarMode", "viewer"]
 
 
 def _dashboard_args(p: argparse.ArgumentParser) -> None:

@@ -104,4 +104,5 @@ def view_url(base_url: str, page: str, filters: Filters | Mapping[str, Any] | No
     if filters is not None and not isinstance(filters, Filters):
         filters = from_mapping(filters)
     qs = filters.query_string() if filters else ""
-    return f"{base_url.rstrip('/')}/{page}" + (f"?{qs}" if qs else "")
+    path = "" if page == "overview" else page  # the default page lives at the root
+    return f"{base_url.rstrip('/')}/{path}" + (f"?{qs}" if qs else "")

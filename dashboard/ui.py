@@ -121,8 +121,8 @@ def show(result: QueryResult, empty_hint: str = SEND_DATA, missing_hint: str = A
     return False
 
 
-def chart(fig: go.Figure, key: str | None = None) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+def chart(fig: go.Figure, key: str | None = None, toolbar: bool = True) -> None:
+    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False, "displayModeBar": toolbar})
 
 
 def table(frame: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> None:

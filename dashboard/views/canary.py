@@ -22,7 +22,7 @@ if ui.show(canary, empty_hint="the canary analyzer writes a verdict once a versi
     chosen = st.selectbox("Verdict", list(range(len(c))), format_func=lambda i: (
         f"{c.iloc[i]['time']:%Y-%m-%d %H:%M} \u00b7 {c.iloc[i].get('model_version')} \u00b7 {c.iloc[i].get('verdict')}"))
     body = frames.parse_json(c.iloc[chosen]["body"])
-    evidence = body.get("evidence") or body.get("metrics") or body
+    evidence = body.get("checks") or body.get("evidence") or body
     if isinstance(evidence, dict):
         evidence = [{"metric": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in evidence.items()]
     if isinstance(evidence, list) and evidence:
@@ -31,6 +31,7 @@ if ui.show(canary, empty_hint="the canary analyzer writes a verdict once a versi
         ui.table(pd.DataFrame(evidence))
     else:
         st.json(body)
+    st.caption(", ".join(f"{k}: {v}" for k, v in body.items() if not isinstance(v, (list, dict))))
 
 shadow = ctx.metrics(["shadow_agreement_rate", "canary_verdict"], by="model_version")
 st.subheader("Shadow agreement")

@@ -1,6 +1,8 @@
 """Drift: per-feature drift scores over time, drill into a window, and the Evidently report."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -37,5 +39,11 @@ reports = ctx.filtered("reports", keys=("start", "end", "service"), analyzer="ev
 if ui.show(reports, empty_hint="an Evidently HTML report is saved when the drift analyzer finds drift, "
                                "or on demand with `aiwatch analyze`", what="saved Evidently reports"):
     flat = frames.flatten_reports(reports.frame)
-    link_col = next((c for c in flat.columns if c.endswith(("url", "path"))), None)
-    ui.table(flat, column_config={link_col: st.column_config.LinkColumn("report")} if link_col else None)
+    ui.table(flat, ["time", "window_end", "route", "body.path", "body.current_rows", "body.reference_rows"])
+    # Reports are files the server saved; on the server's machine the dashboard can open them.
+    for i, rec in enumerate(flat.head(10).to_dict("records")):
+        path = Path(str(rec.get("body.path") or ""))
+        if path.is_file():
+            st.download_button(f"Open {path.name}", path.read_bytes(), path.name, "text/html", key=f"evidently-{i}")
+st.caption("Generate a full Evidently report for a route and window with "
+           "`aiwatch analyze --since START --until END --evidently-report ROUTE`.")

@@ -11,7 +11,7 @@ AVAILABILITY_TARGET = 0.995
 ctx = ui.page("Overview", "SLOs, alerts and traffic at a glance")
 
 summary = ctx.filtered("summary")
-if ui.show(summary, what="traffic in this window"):
+if ui.show(summary, what="traffic"):
     t = frames.totals(summary.frame)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Requests", ui.fmt_number(t["requests"]))
@@ -20,16 +20,24 @@ if ui.show(summary, what="traffic in this window"):
     c4.metric("Cost", ui.fmt_number(t["cost_usd"], "$"))
 
 st.subheader("SLOs and error budget")
-slo = ctx.metrics(["slo_attainment", "burn_rate_availability", "burn_rate_latency"], grain="1h")
+slo = ctx.metrics(["slo_attainment", "slo_attainment_latency", "burn_rate_availability", "burn_rate_latency"],
+                  grain="1h", by="service_name")
 if slo.ok:
-    attainment = frames.latest(slo.frame, "slo_attainment")
-    cols = st.columns(3)
-    cols[0].metric("SLO attainment", ui.fmt_number(attainment, "%", 3))
-    cols[1].metric("Burn rate (availability)", ui.fmt_number(frames.latest(slo.frame, "burn_rate_availability"), digits=2))
-    cols[2].metric("Burn rate (latency)", ui.fmt_number(frames.latest(slo.frame, "burn_rate_latency"), digits=2))
-    if attainment is not None:
-        budget_left = 1 - (1 - attainment) / (1 - AVAILABILITY_TARGET)
-        st.progress(min(max(budget_left, 0.0), 1.0), text=f"Error budget left: {ui.fmt_number(budget_left, '%', 1)}")
+    tidy = frames.tidy_metrics(slo.frame)
+    for service, part in list(tidy.groupby("service_name", dropna=False))[:6]:
+        attainment = frames.latest(part, "slo_attainment")
+        cols = st.columns(4)
+        cols[0].markdown(f"**`{service}`**")
+        cols[1].metric("Availability SLO", ui.fmt_number(attainment, "%", 2),
+                       help="Share of good requests in the latest hour (analyzers).")
+        cols[2].metric("Latency SLO", ui.fmt_number(frames.latest(part, "slo_attainment_latency"), "%", 2))
+        cols[3].metric("Burn rate (1h window)", ui.fmt_number(frames.latest(part, "burn_rate_availability"), digits=1),
+                       help="1.0 spends the error budget exactly over the SLO period; above 14 pages.")
+        if attainment is not None:
+            budget_left = 1 - (1 - attainment) / (1 - AVAILABILITY_TARGET)
+            st.progress(min(max(budget_left, 0.0), 1.0),
+                        text=f"Error budget left this hour at a {AVAILABILITY_TARGET:.1%} objective: "
+                             f"{ui.fmt_number(budget_left, '%', 1)}")
 elif summary.ok:
     # Without the analyzers, availability over the window is still known from the raw spans.
     t = frames.totals(summary.frame)
@@ -66,7 +74,7 @@ if ui.show(spark, empty_hint=ui.RUN_ANALYZERS, what="the time series"):
     for col, (metric, title, pct) in zip(cols, [("requests", "Requests", False), ("latency_p95_ms", "p95 latency (ms)", False),
                                                ("error_rate", "Error rate", True), ("cost_usd", "Cost (USD)", False)]):
         with col:
-            ui.chart(charts.sparkline(frames.series(spark.frame, metric), title, percent=pct), key=f"spark-{metric}")
+            ui.chart(charts.sparkline(frames.series(spark.frame, metric), title, percent=pct), key=f"spark-{metric}", toolbar=False)
 
 st.subheader("What changed since yesterday")
 today = ctx.filtered("summary", keys=("service", "model", "version", "route"), start="-24h", end="now")

@@ -70,10 +70,11 @@ if found:
     for a in found:
         for rec in a.frame.to_dict("records"):
             with st.container(border=True):
-                st.markdown(f"**{rec.get('request_id')}** \u00b7 {rec.get('time')} \u00b7 user `{rec.get('user_id')}` "
-                            f"\u00b7 {rec.get('model')} {rec.get('model_version') or ''} \u00b7 {rec.get('route')}")
-                st.caption(f"Decision path: {rec.get('decision_path') or DASH} \u00b7 "
-                           f"latency {ui.fmt_number(rec.get('latency_ms'), 'ms')} \u00b7 source {rec.get('source')}")
+                # Telemetry values go in code spans: never interpreted as Markdown.
+                st.markdown(f"`{rec.get('request_id')}` \u00b7 {rec.get('time')} \u00b7 user `{rec.get('user_id')}` "
+                            f"\u00b7 `{rec.get('model')} {rec.get('model_version') or ''}` \u00b7 `{rec.get('route')}`")
+                st.caption(f"Decision path: `{rec.get('decision_path') or DASH}` \u00b7 "
+                           f"latency {ui.fmt_number(rec.get('latency_ms'), 'ms')} \u00b7 source `{rec.get('source')}`")
                 st.text("Input:\n" + (rec.get("input_text") or DASH))
                 st.text("Output:\n" + (rec.get("output_text") or DASH))
 elif any(a.state == "down" for a in audits):

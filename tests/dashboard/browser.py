@@ -1,0 +1,108 @@
+"""Drive headless Chromium over the DevTools protocol: open a URL, wait until Streamlit has
+rendered, read the page text and save a screenshot.
+
+`chromium --screenshot --virtual-time-budget` fires before Streamlit's websocket delivers the
+page (virtual time does not wait for it), so the test waits on the rendered DOM instead.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from websockets.sync.client import connect
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000"]
+
+# Done when the page title is there, Streamlit is not running the script, and skeletons are gone.
+_READY_JS = """(() => {
+  const running = document.querySelector('[data-testid="stStatusWidget"]');
+  const skeleton = document.querySelector('[data-testid="stSkeleton"]');
+  const h1 = document.querySelector('h1');
+  return JSON.stringify({ready: !!h1 && !running && !skeleton, text: document.body.innerText,
+                         charts: document.querySelectorAll('.js-plotly-plot').length});
+})()"""
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Browser:
+    def __init__(self, binary: str) -> None:
+        self._profile = tempfile.mkdtemp(prefix="aiwatch-chromium-")
+        self.proc = subprocess.Popen([binary, *FLAGS, "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+                                      f"--user-data-dir={self._profile}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and port is None:
+            line = self.proc.stderr.readline()
+            m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
+        if port is None:
+            self.close()
+            raise RuntimeError("chromium did not start its DevTools endpoint")
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        page = next(t for t in targets if t["type"] == "page")
+        self._stack = contextlib.ExitStack()
+        self._ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
+                                                     open_timeout=10))
+        self._ids = itertools.count(1)
+        self.call("Page.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, **params: object) -> dict:
+        msg_id = next(self._ids)
+        self._ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self._ws.recv(timeout=60))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def render(self, url: str, screenshot: Path, timeout: float = 45, settle_s: float = 1.5) -> tuple[str, int]:
+        """Open `url`, wait for Streamlit to finish, save a PNG; returns the visible text and chart count."""
+        self.call("Page.navigate", url=url)
+        deadline, state, ready_since = time.monotonic() + timeout, {}, None
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            res = self.call("Runtime.evaluate", expression=_READY_JS, returnByValue=True)
+            state = json.loads(res["result"]["value"])
+            if state["ready"]:
+                ready_since = ready_since or time.monotonic()
+                if time.monotonic() - ready_since >= settle_s:  # charts draw after the script ends
+                    break
+            else:
+                ready_since = None
+        shot = self.call("Page.captureScreenshot", format="png")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        screenshot.write_bytes(base64.b64decode(shot["data"]))
+        return state.get("text", ""), int(state.get("charts", 0))
+
+    def close(self) -> None:
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self._profile, ignore_errors=True)

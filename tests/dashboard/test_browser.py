@@ -1,0 +1,82 @@
+"""A real browser against the real server and `streamlit run`: every page renders its headings and
+values. Screenshots land in artifacts/screenshots/ (look at them)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from browser import Browser, find_chromium
+from conftest import ROOT, free_port
+from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL
+
+from dashboard.commands import streamlit_command
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+# url path -> texts the rendered page must show (values from the telemetry the data server holds)
+PAGES: dict[str, tuple[str, ...]] = {
+    "": ("Overview", "Requests", f"{N_SPANS + 1}", "SLOs and error budget", "What changed since yesterday"),
+    "latency": ("Latency", "Percentiles over time", "p95 (request-weighted)", "Distribution"),
+    "errors": ("Errors & reliability", "Failed calls", f"{N_SPANS // 10 * 2}", "Recent failed calls"),
+    "cost": ("Cost & tokens", f"${N_SPANS * 0.0125 + 0.02:,.2f}", "Month-end projection", "Top spenders"),
+    "resources": ("Resources", "CPU", "46.0%", "Queue depth"),
+    "quality": ("Quality & confidence", "Format compliance", "Confidence distribution"),
+    "drift": ("Drift", "Evidently reports"),
+    "review": ("Human review", "Override rate", "50.0%", "hallucinated order number"),
+    "canary": ("Canary & shadow", "Arms side by side"),
+    "alerts": ("Alerts",),
+    f"traces?id={REQUEST_ID}": ("Traces", "Span waterfall", "[REDACTED:email]", "Audit record",
+                                 "route:primary>primary:ok"),
+    "weekly": ("Weekly review", "Download HTML", "SLO attainment", "Top failing routes"),
+}
+CHARTS = {"": 4, "latency": 2, "errors": 3, "cost": 1, "resources": 4, "quality": 1, "review": 2, "canary": 1,
+          f"traces?id={REQUEST_ID}": 1}
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(data_server) -> Iterator[str]:
+    port = free_port()
+    log = (data_server.data_dir / f"streamlit-{port}.log").open("wb")
+    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "AIWATCH_SERVER_URL": data_server.url})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield url
+    proc.terminate()
+    proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    b = Browser(CHROMIUM)
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_renders_in_a_real_browser(path: str, dashboard_url: str, browser: Browser) -> None:
+    name = path.split("?")[0] or "overview"
+    text, charts = browser.render(f"{dashboard_url}/{path}", SHOTS / f"{name}.png")
+    missing = [t for t in PAGES[path] if t not in text]
+    assert not missing, f"{name}: {missing} not on the page:\n{text[:3000]}"
+    for bad in ("Traceback", "Error running app", SECRET_EMAIL, "Page not found"):
+        assert bad not in text
+    assert charts >= CHARTS.get(path, 0), f"{name}: only {charts} chart(s) rendered"
+    assert (SHOTS / f"{name}.png").stat().st_size > 20_000  # a real page, not a blank frame
