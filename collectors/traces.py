@@ -18,6 +18,7 @@ from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KI
                                    OPENINFERENCE_OPERATIONS, SPAN_ATTRIBUTE_MAP, WrongType, any_value,
                                    content_direction, to_str)
 from collectors.content import ContentPolicy, truncate
+from shim.semconv import ATTEMPT
 from store.schema import SPAN_COLUMNS, SPAN_CONTENT_COLUMNS
 
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -102,7 +103,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                 extra: dict[str, Any] = {}
                 inputs: list[tuple[str, Any]] | None = None
                 outputs: list[tuple[str, Any]] | None = None
-                is_llm = False
+                is_llm = is_attempt = False
                 for kv in span.attributes:
                     key = kv.key
                     v = kv.value
@@ -139,6 +140,11 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                         (inputs := inputs if inputs is not None else []).append((key, value))
                     elif direction == "output":
                         (outputs := outputs if outputs is not None else []).append((key, value))
+                    elif key == ATTEMPT:
+                        # A retry attempt inside a shim call: its parent span is the model call, so
+                        # counting the attempt too would double requests, tokens and cost.
+                        is_attempt = True
+                        extra[key] = value
                     elif key == OPENINFERENCE_KIND:
                         kind = str(value).upper()
                         is_llm = is_llm or kind in OPENINFERENCE_LLM_KINDS
@@ -172,7 +178,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                 c_version.append(version)
                 c_env.append(env)
                 c_scope.append(scope)
-                c_llm.append(is_llm)
+                c_llm.append(is_llm and not is_attempt)
                 if res_extra:
                     extra["resource"] = res_extra
                 c_attrs.append(_dumps(extra) if extra else None)

@@ -81,11 +81,16 @@ def stop_server(server: RunningServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def aiwatch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One real server for the session; tests isolate themselves by service name or trace id."""
     srv = start_server(tmp_path_factory.mktemp("aiwatch-server"))
     yield srv
     stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def server(aiwatch_server: RunningServer) -> RunningServer:
+    return aiwatch_server
 
 
 @pytest.fixture
