@@ -7,7 +7,7 @@ from dashboard import charts, frames, ui
 
 ctx = ui.page("Canary & shadow", "Candidate versions against the baseline over the same window")
 
-VERDICT_ICONS = {"pass": "\u2705 pass", "fail": "\u274c fail", "inconclusive": "\u2754 inconclusive"}
+VERDICT_LABELS = {"pass": "Pass", "fail": "Fail", "inconclusive": "Inconclusive"}
 
 canary = ctx.filtered("canary", keys=("start", "end", "service", "version"), limit=500)
 if ui.show(canary, empty_hint="the canary analyzer writes a verdict once a version with `aiwatch.arm=canary` "
@@ -17,7 +17,9 @@ if ui.show(canary, empty_hint="the canary analyzer writes a verdict once a versi
     cols = st.columns(min(len(latest), 4) or 1)
     for col, row in zip(cols, latest.to_dict("records")):
         col.metric(f"{row.get('service_name') or ''} {row.get('model_version') or ''}".strip() or "canary",
-                   VERDICT_ICONS.get(str(row.get("verdict")), str(row.get("verdict"))))
+                   VERDICT_LABELS.get(str(row.get("verdict")), str(row.get("verdict"))),
+                   delta={"pass": "promote", "fail": "roll back"}.get(str(row.get("verdict"))),
+                   delta_color="normal" if row.get("verdict") == "pass" else "inverse")
     st.subheader("Evidence")
     chosen = st.selectbox("Verdict", list(range(len(c))), format_func=lambda i: (
         f"{c.iloc[i]['time']:%Y-%m-%d %H:%M} \u00b7 {c.iloc[i].get('model_version')} \u00b7 {c.iloc[i].get('verdict')}"))

@@ -14,7 +14,16 @@ ctx = ui.page("Weekly review", "SLOs, incidents, review items, cost, canaries an
 today = datetime.now(timezone.utc).date()
 weeks = [export.iso_week(None, today - timedelta(days=7 * i))[0] for i in range(0, 12)]
 current = export.iso_week(today.strftime("%G-W%V"), today)[0]
-week = st.selectbox("Week", [current] + weeks, index=1, help="ISO week; the default is the last complete week.")
+options = [current] + weeks
+linked = st.query_params.get("week")
+if linked and linked not in options:
+    try:
+        options.insert(0, export.iso_week(linked)[0])
+    except ValueError:
+        st.warning(f"`week={linked}` in the link is not an ISO week like 2026-W47; showing the last complete week.")
+        linked = None
+default = options.index(export.iso_week(linked)[0]) if linked else options.index(weeks[0])
+week = st.selectbox("Week", options, index=default, help="ISO week; the default is the last complete week.")
 
 
 @st.cache_data(ttl=300, show_spinner="Building the weekly review\u2026")

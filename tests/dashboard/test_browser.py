@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +19,7 @@ from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL
 from dashboard.commands import streamlit_command
 
 CHROMIUM = find_chromium()
+THIS_WEEK = datetime.now(timezone.utc).strftime("%G-W%V")  # the data server's telemetry is from now
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 SHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -35,10 +37,10 @@ PAGES: dict[str, tuple[str, ...]] = {
     "alerts": ("Alerts",),
     f"traces?id={REQUEST_ID}": ("Traces", "Span waterfall", "[REDACTED:email]", "Audit record",
                                  "route:primary>primary:ok"),
-    "weekly": ("Weekly review", "Download HTML", "SLO attainment", "Top failing routes"),
+    f"weekly?week={THIS_WEEK}": ("Weekly review", "Download HTML", "availability", "failing routes", "/summarize"),
 }
 CHARTS = {"": 4, "latency": 2, "errors": 3, "cost": 1, "resources": 4, "quality": 1, "review": 2, "canary": 1,
-          f"traces?id={REQUEST_ID}": 1}
+          f"traces?id={REQUEST_ID}": 1, f"weekly?week={THIS_WEEK}": 1}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,89 @@
+"""Chart functions and frame helpers without Streamlit; the client's states against a mock transport."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import httpx
+import pandas as pd
+import pyarrow as pa
+
+from dashboard import charts, frames
+from dashboard.client import ApiClient
+
+
+def test_empty_frames_give_a_labelled_figure() -> None:
+    fig = charts.line(pd.DataFrame(), "Latency")
+    assert fig.layout.title.text == "Latency" and fig.layout.annotations[0].text == "No data in this window"
+    assert charts.waterfall(pd.DataFrame()).layout.annotations[0].text == "No spans"
+
+
+def test_line_with_sla_and_split() -> None:
+    df = pd.DataFrame({"time": pd.date_range("2026-11-20", periods=4, freq="1min").repeat(2),
+                       "route": ["/a", "/b"] * 4, "value": [1, 2, 3, 4, 5, 6, 7, 8]})
+    fig = charts.line(df, "p95", color="route", hline=5, hline_label="SLA")
+    assert sorted(t.name for t in fig.data) == ["/a", "/b"]
+    assert fig.layout.shapes[0].y0 == 5
+
+
+def test_series_sums_counts_and_averages_rates() -> None:
+    t = datetime(2026, 11, 20, 10)
+    tall = pd.DataFrame({"time": [t, t], "metric": ["requests", "requests"], "route": ["/a", "/b"], "value": [3, 4]})
+    assert frames.series(tall, "requests")["value"].tolist() == [7]
+    rates = tall.assign(metric="error_rate", value=[0.1, 0.3])
+    assert frames.series(rates, "error_rate")["value"].round(6).tolist() == [0.2]
+
+
+def test_waterfall_layout_depth_and_offsets() -> None:
+    t0 = datetime(2026, 11, 20, 10)
+    spans = pd.DataFrame({"span_id": ["c", "a", "b"], "parent_span_id": ["b", None, "a"], "name": ["tool", "root", "llm"],
+                          "start_time": [t0 + pd.Timedelta(milliseconds=30), t0, t0 + pd.Timedelta(milliseconds=10)],
+                          "duration_ms": [5.0, 100.0, 50.0], "status_code": ["ok", "ok", "error"],
+                          "service_name": ["s"] * 3})
+    lay = frames.waterfall_layout(spans)
+    assert lay["name"].tolist() == ["root", "llm", "tool"] and lay["depth"].tolist() == [0, 1, 2]
+    assert lay["offset_ms"].tolist() == [0, 10, 30]
+    assert {t.name for t in charts.waterfall(lay).data} == {"ok", "error"}
+
+
+def test_override_rates_and_projection() -> None:
+    fb = pd.DataFrame({"route": ["/a"] * 4, "model": ["m"] * 4,
+                       "action": ["accepted", "modified", "rejected", "accepted"], "reason": [None, "x", "y", None]})
+    out = frames.override_rates(fb)
+    assert out["override_rate"].tolist() == [0.5]
+    assert frames.month_end_projection(10.0, datetime(2026, 11, 16)) == 20.0  # half of November gone
+
+
+def _arrow(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def test_client_states() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        if name == "summary":
+            return httpx.Response(200, content=_arrow(pa.table({"requests": pa.array([3], pa.decimal128(38, 0))})))
+        if name == "spans":
+            return httpx.Response(200, content=_arrow(pa.table({"x": pa.array([], pa.int64())})))
+        if name == "broken":
+            return httpx.Response(400, json={"error": {"code": "bad_parameter", "message": "start is bad"}})
+        return httpx.Response(404, json={"error": {"code": "unknown_query", "message": "no query"}})
+
+    api = ApiClient("http://aiwatch.test", transport=httpx.MockTransport(handler))
+    ok = api.query("summary")
+    assert ok.state == "ok" and ok.frame["requests"].dtype == "float64"  # decimals become floats
+    assert api.query("spans").state == "empty"
+    assert api.query("metrics").state == "missing"
+    bad = api.query("broken")
+    assert bad.state == "error" and "bad_parameter" in bad.message
+
+
+def test_client_down() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    res = ApiClient("http://127.0.0.1:9", transport=httpx.MockTransport(refuse)).query("summary")
+    assert res.state == "down" and "cannot reach the aiwatch server at http://127.0.0.1:9" in res.message
