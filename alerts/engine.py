@@ -224,16 +224,30 @@ class AlertEngine:
         self.backend = backend
         self.source = source          # where analysis_metrics is read from
         self.clock = clock
+        self._snap: Snapshot | None = None   # this process owns alert state: load once, write through
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.clock()
         samples, failed = evaluate(self.source, self.config, now)
-        snap = self.backend.load()
+        if self._snap is None:
+            self._snap = self.backend.load()
+        snap = self._snap
         changes = Changes()
-        transitions = self._transition(now, samples, failed, snap, changes)
-        notifications = self._dispatch(now, snap, changes)
-        self._digest(now, changes)
-        self.backend.save(changes, now)
+        try:
+            transitions = self._transition(now, samples, failed, snap, changes)
+            notifications = self._dispatch(now, snap, changes)
+            self._digest(now, changes)
+            if _has_changes(changes):
+                self.backend.save(changes, now)
+        except BaseException:
+            self._snap = None                 # reload what was really committed
+            raise
+        for state in changes.states.values():
+            state["_persisted_at"] = now
+        for fp, state in list(snap.states.items()):
+            state.pop("_moved", None)
+            if state["state"] == "resolved" and state.get("resolve_flushed") and now - state["resolved_at"] > FORGET_AFTER:
+                del snap.states[fp]           # the store's garbage collection drops the row too
         return TickResult(now, transitions, notifications, failed)
 
     # -- state machine --
@@ -250,6 +264,7 @@ class AlertEngine:
             changes.history.append(event)
             out.append({**event, "labels": state["labels"]})
             state["state"] = to
+            state["_moved"] = True
 
         for fp, sample in samples.items():
             rule = sample.rule
@@ -268,7 +283,11 @@ class AlertEngine:
                 state["fired_at"] = now
                 move(state, "firing", sample.value)
             snap.states[fp] = state
-            changes.states[fp] = state
+            # Value and last-true refreshes are written at most once a minute; transitions at once.
+            persisted = state.get("_persisted_at")
+            if persisted is None or state.get("_moved") or now - persisted >= PERSIST_EVERY:
+                changes.states[fp] = state
+            state.pop("_moved", None)
 
         for fp, state in list(snap.states.items()):
             if fp in samples or state["state"] == "resolved" or state["rule"] in failed:
@@ -283,7 +302,6 @@ class AlertEngine:
                 continue
             keep = rule.keep_firing_for if rule else timedelta(0)
             if now - state["last_true_at"] < keep:
-                changes.states[fp] = state
                 continue
             state["resolved_at"] = now
             state["resolve_flushed"] = False
@@ -393,6 +411,15 @@ class AlertEngine:
                                "receiver_type": receiver.type, "group_key": f"digest:{since.isoformat()}",
                                "status": "digest", "dedup_key": None, "payload": json.dumps(message, default=str),
                                "state": "pending", "attempts": 0, "next_attempt_at": now})
+
+
+PERSIST_EVERY = timedelta(seconds=60)
+FORGET_AFTER = timedelta(days=1)
+
+
+def _has_changes(c: Changes) -> bool:
+    return bool(c.states or c.deleted_states or c.history or c.groups or c.deleted_groups or c.nflog
+                or c.outbox or c.kv)
 
 
 def _needs_update(entry: dict[str, Any] | None, firing: list[dict], resolved: list[dict], send_resolved: bool,

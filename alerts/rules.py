@@ -271,7 +271,7 @@ def _duration(raw: dict, key: str, where: str, path: str, p: _Problems, default:
 
 def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str, p: _Problems) -> None:
     for key in raw:
-        if key not in allowed:
+        if key not in allowed and not str(key).startswith("x-"):   # x-...: YAML anchors and notes
             p.add(where, f"{prefix}{key}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
 
 

@@ -16,11 +16,13 @@ import pyarrow as pa
 
 # --- analyzer outputs -------------------------------------------------------------------------
 
-# When a row of a grain is visible at `now`, and how long it stays current. 1m and 1h rows are
-# buckets (time = start): visible once the bucket is complete. Burn-window rows are assumed to be
-# stamped with the 1m evaluation bucket they were computed for.
-_VISIBLE_S = "(CASE grain WHEN '1h' THEN 3600 ELSE 60 END)"
-_STALE_S = "(CASE grain WHEN '1h' THEN 3600 ELSE 240 END)"
+# When a row is visible at `now`: once its bucket is complete (1m and 1h rows: time = bucket start;
+# burn rates: time = the evaluated minute), or once it was computed. Live, the hourly analyzers
+# rewrite the current hour every few minutes, so a partial hour counts as soon as it exists; a
+# replay of rows computed later falls back to bucket completion. Rows go stale after `_STALE_S`.
+_VISIBLE_S = "(CASE WHEN metric LIKE 'burn_rate%' THEN 60 WHEN grain = '1h' THEN 3600 ELSE 60 END)"
+_STALE_S = "(CASE WHEN metric LIKE 'burn_rate%' THEN 300 WHEN grain = '1h' THEN 7200 ELSE 300 END)"
+_VISIBLE = f"(time + to_seconds({_VISIBLE_S}) <= $now OR (computed_at <= $now AND time <= $now))"
 
 
 def analysis_table_exists(db: Any) -> bool:
@@ -34,8 +36,7 @@ def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
         SELECT metric, grain, service_name, model, model_version, route, arm, value, time
         FROM analysis_metrics
         WHERE list_contains($keys, metric || '|' || grain)
-          AND time <= $now - to_seconds({_VISIBLE_S})
-          AND time > $now - to_seconds({_VISIBLE_S} + {_STALE_S})
+          AND {_VISIBLE} AND time > $now - to_seconds({_STALE_S})
         QUALIFY row_number() OVER (PARTITION BY metric, grain, service_name, model, model_version, route, arm
                                    ORDER BY time DESC, computed_at DESC NULLS LAST) = 1""",
                     {"keys": list(keys), "now": now})
@@ -59,7 +60,8 @@ def silent_services(db: Any, now: datetime, window_s: float, had_traffic_s: floa
     return db.query("""
         WITH r AS (
           SELECT service_name, time, value FROM analysis_metrics
-          WHERE metric = 'requests' AND grain = '1m' AND arm IS NULL
+          WHERE metric = 'requests' AND grain = '1m' AND service_name IS NOT NULL AND model IS NULL
+            AND model_version IS NULL AND route IS NULL AND arm IS NULL
             AND time + INTERVAL 1 MINUTE <= $now
             AND time + INTERVAL 1 MINUTE > $now - to_seconds($window + $had)),
         alive AS (

@@ -26,3 +26,13 @@ def script_for(store, clock):
         ensure_analysis_table(store)
         return Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
     return make
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store whose writer commits at once (the 20 ms group-commit wait would dominate tick loops)."""
+    from store.db import Store
+
+    s = Store(tmp_path / "test.duckdb", writer_max_delay_ms=1)
+    yield s
+    s.close()

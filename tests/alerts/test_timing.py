@@ -164,7 +164,7 @@ def test_state_survives_a_restart(store, clock, tmp_path):
     s.run_until(T0 + 9 * MIN)
     assert len(s.notified("firing")) == 1
     store.close()
-    reopened = Store(tmp_path / "test.duckdb")
+    reopened = Store(tmp_path / "test.duckdb", writer_max_delay_ms=1)
     try:
         s2 = Script(AlertEngine(config, StoreBackend(reopened), reopened, clock), clock)
         s2.run_until(T0 + 60 * MIN)

@@ -1,0 +1,223 @@
+"""Delivery through the outbox to loopback Slack / PagerDuty / webhook receivers that record
+payloads and fail on request: at-least-once, backoff with Retry-After, no retry on 4xx, and no
+duplicate page across a restart."""
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from alerts.delivery import Deliverer, RetryPolicy
+from alerts.engine import AlertEngine, StoreBackend
+from alerts.notifiers import SLACK_HEADER_MAX, SLACK_MAX_BLOCKS, SLACK_TEXT_MAX
+from fakes.receivers import FakeReceivers
+from harness import MIN, SEC, T0, Script, make_config, series, write_metrics
+from store.db import Store
+
+
+@pytest.fixture
+def rx():
+    with FakeReceivers(retry_after=7, hang_s=5) as r:
+        yield r
+
+
+def routed_config(rx: FakeReceivers, **extra):
+    return make_config(
+        receivers={"pagerduty": {"type": "pagerduty", "url": rx.url("pagerduty"), "routing_key": "R0UT1NGKEY",
+                                 "timeout": "0.5s"},
+                   "slack": {"type": "slack", "url": rx.url("slack"), "timeout": "0.5s"},
+                   "webhook": {"type": "webhook", "url": rx.url("webhook"), "timeout": "0.5s"}},
+        routes=[{"match": {"severity": "P1"}, "receivers": ["pagerduty", "slack", "webhook"]},
+                {"match": {}, "receivers": ["slack"]}], **extra)
+
+
+def incident(store, start=5, end=300):
+    write_metrics(store, series("error_rate", T0, 320, lambda i: 0.3 if start <= i < end else 0.0))
+
+
+def deliverer(store, config, clock):
+    return Deliverer(store, config, clock, client=httpx.Client(), rng=random.Random(7),
+                     policy=RetryPolicy(base_s=2, max_backoff_s=60, max_attempts=6))
+
+
+def drive(script: Script, d: Deliverer, until, step=10 * SEC):
+    """Evaluate and deliver on the fake clock, as the two scheduled jobs would."""
+    while script.clock.now <= until:
+        result = script.engine.tick()
+        script.notes.extend((result.now, n) for n in result.notifications)
+        d.run_once()
+        script.clock.advance(step)
+
+
+def test_page_slack_and_webhook_then_resolve(store, script_for, clock, rx):
+    incident(store, 5, 20)
+    config = routed_config(rx)
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 40 * MIN)
+    pd = rx.payloads("pagerduty")
+    assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
+    assert pd[0]["dedup_key"] == pd[1]["dedup_key"] and pd[0]["routing_key"] == "R0UT1NGKEY"
+    assert pd[0]["payload"]["severity"] == "critical" and pd[0]["payload"]["source"] == "checkout"
+    assert "error rate" in pd[0]["payload"]["summary"] or "HighErrorRate" in pd[0]["payload"]["summary"]
+    assert rx.pages() == 1
+    hooks = rx.payloads("webhook")
+    assert [h["status"] for h in hooks] == ["firing", "resolved"]
+    assert hooks[0]["version"] == "4" and hooks[0]["groupLabels"] == {"alertname": "HighErrorRate",
+                                                                       "service": "checkout"}
+    assert set(hooks[0]["alerts"][0]) >= {"status", "labels", "annotations", "startsAt", "endsAt",
+                                          "generatorURL", "fingerprint"}
+    slack = rx.payloads("slack")
+    assert len(slack) == 2
+    blocks = slack[0]["blocks"]
+    assert blocks[0]["type"] == "header" and "FIRING" in blocks[0]["text"]["text"]
+    fields = " ".join(f["text"] for f in blocks[1]["fields"])
+    for word in ("Severity", "What", "Where", "Since", "Value vs threshold", "P1", "service=checkout", "30.00%"):
+        assert word in fields
+    buttons = {b["text"]["text"] for b in blocks[-1]["elements"]}
+    assert buttons == {"Dashboard", "Runbook"} or buttons == {"Dashboard"}
+    assert "RESOLVED" in slack[1]["blocks"][0]["text"]["text"]
+
+
+def test_slack_message_stays_within_limits(store, script_for, clock, rx):
+    many = [{"time": T0 + i * MIN, "grain": "1m", "metric": "error_rate", "service_name": "checkout",
+             "model": "m", "model_version": "v1", "route": f"/r{j}-" + "x" * 400, "arm": None, "value": 0.5,
+             "computed_at": T0} for i in range(10) for j in range(80)]
+    write_metrics(store, many)
+    config = routed_config(rx, rules=[{"name": "HighErrorRate", "severity": "P1", "summary": "S" * 5000,
+                                       "condition": {"metric": "error_rate", "op": ">", "threshold": 0.05}}])
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 3 * MIN)
+    msg = rx.payloads("slack")[0]
+    assert len(msg["blocks"]) <= SLACK_MAX_BLOCKS
+    assert len(msg["blocks"][0]["text"]["text"]) <= SLACK_HEADER_MAX
+    assert len(msg["text"]) <= SLACK_TEXT_MAX
+    for b in msg["blocks"]:
+        if b["type"] == "section":
+            assert len(b["text"]["text"]) <= SLACK_TEXT_MAX and len(b.get("fields", [])) <= 10
+    assert "80" in msg["blocks"][0]["text"]["text"] and "more alerts" in json.dumps(msg)
+    assert len(json.dumps(msg)) < 40_000
+
+
+def test_retries_5xx_and_honours_retry_after(store, script_for, clock, rx):
+    rx.script("pagerduty", "500", "503", "429", "ok")
+    incident(store)
+    config = routed_config(rx)
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 8 * MIN + 50 * SEC, step=SEC)
+    rows = store.query("SELECT outcome, http_status, time FROM alert_notifications WHERE receiver = 'pagerduty' "
+                       "ORDER BY time").to_pylist()
+    assert [r["outcome"] for r in rows] == ["retry", "retry", "retry", "delivered"]
+    gaps = [(b["time"] - a["time"]).total_seconds() for a, b in zip(rows, rows[1:])]
+    assert 1 <= gaps[0] <= 3 and 2 <= gaps[1] <= 5      # 2s then 4s ceilings, equal jitter (+1s tick)
+    assert 7 <= gaps[2] <= 8                            # Retry-After: 7 wins over backoff
+    assert rx.pages() == 1
+
+
+def test_4xx_is_not_retried_and_the_body_is_logged(store, script_for, clock, rx):
+    rx.script("slack", "400_invalid_payload")
+    incident(store)
+    config = routed_config(rx)
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 10 * MIN)
+    row = store.query("SELECT outcome, http_status, error FROM alert_notifications WHERE receiver = 'slack'"
+                      ).to_pylist()
+    assert row == [{"outcome": "failed", "http_status": 400, "error": "invalid_payload"}]
+    assert len(rx.received("slack")) == 1
+    assert store.scalar("SELECT state FROM alert_outbox WHERE receiver = 'slack'") == "failed"
+
+
+def test_hang_times_out_and_is_retried(store, script_for, clock, rx):
+    rx.script("slack", "hang")
+    incident(store)
+    config = routed_config(rx)
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 10 * MIN)
+    outcomes = store.query("SELECT outcome, error FROM alert_notifications WHERE receiver = 'slack' ORDER BY time"
+                           ).to_pylist()
+    assert outcomes[0]["outcome"] == "retry" and "timeout" in outcomes[0]["error"]
+    assert outcomes[-1]["outcome"] == "delivered"
+    assert len(rx.payloads("slack")) == 1
+
+
+def test_resolve_waits_for_its_trigger(store, script_for, clock, rx):
+    rx.default["pagerduty"] = "503"
+    incident(store, 5, 12)
+    config = routed_config(rx)
+    s = script_for(config)
+    d = Deliverer(store, config, clock, rng=random.Random(1), policy=RetryPolicy(base_s=2, max_backoff_s=60, max_attempts=100))
+    drive(s, d, T0 + 30 * MIN)
+    assert rx.payloads("pagerduty") == []
+    rx.default["pagerduty"] = "ok"
+    clock.advance(2 * MIN)
+    d.run_once()
+    clock.advance(2 * MIN)
+    d.run_once()
+    assert [p["event_action"] for p in rx.payloads("pagerduty")] == ["trigger", "resolve"]
+
+
+def test_undelivered_survives_restart_and_delivered_is_not_repeated(tmp_path, clock, rx):
+    """At least once across a restart, and no second page: the outbox row is committed with the
+    decision; after restart the pending row is delivered, the delivered one is not sent again."""
+    path = tmp_path / "alerts.duckdb"
+    store = Store(path, writer_max_delay_ms=1)
+    incident(store)
+    config = routed_config(rx)
+    rx.default["slack"] = "500"                     # Slack down, PagerDuty up
+    s = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+    d = deliverer(store, config, clock)
+    drive(s, d, T0 + 9 * MIN)
+    assert rx.pages() == 1 and rx.payloads("slack") == []
+    store.close()                                   # "crash": the process goes away
+
+    rx.default["slack"] = "ok"
+    store = Store(path, writer_max_delay_ms=1)
+    try:
+        s2 = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+        d2 = deliverer(store, config, clock)
+        drive(s2, d2, clock.now + 10 * MIN)
+        assert rx.pages() == 1
+        assert len([p for p in rx.payloads("pagerduty") if p["event_action"] == "trigger"]) == 1
+        assert len(rx.payloads("slack")) == 1
+        assert store.scalar("SELECT count(*) FROM alert_outbox WHERE state <> 'delivered'") == 0
+    finally:
+        store.close()
+
+
+def test_crash_between_send_and_commit_resends_with_the_same_dedup_key(tmp_path, clock, rx):
+    """The one window at-least-once allows: sent but not yet marked delivered. PagerDuty folds the
+    repeat into the same incident because the dedup_key is stable."""
+    path = tmp_path / "alerts.duckdb"
+    store = Store(path, writer_max_delay_ms=1)
+    incident(store)
+    config = routed_config(rx)
+    s = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+    s.run_until(T0 + 9 * MIN)
+    from alerts import notifiers
+    from store import alerting
+
+    row = next(r for r in alerting.pending_outbox(store) if r["receiver"] == "pagerduty")
+    body = notifiers.render(config.receivers["pagerduty"], json.loads(row["payload"]), row["dedup_key"])
+    notifiers.send(httpx.Client(), config.receivers["pagerduty"], body)   # sent ... and the process dies
+    store.close()
+    store = Store(path, writer_max_delay_ms=1)
+    try:
+        deliverer(store, config, clock).run_once()
+        triggers = [p for p in rx.payloads("pagerduty") if p["event_action"] == "trigger"]
+        assert len(triggers) == 2 and triggers[0]["dedup_key"] == triggers[1]["dedup_key"]
+        assert rx.pages() == 1
+    finally:
+        store.close()
+
+
+def test_gives_up_after_max_attempts(store, script_for, clock, rx):
+    rx.default["webhook"] = "502"
+    incident(store)
+    config = routed_config(rx)
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 30 * MIN)
+    outcomes = store.query("SELECT outcome FROM alert_notifications WHERE receiver = 'webhook' ORDER BY time"
+                           ).column("outcome").to_pylist()
+    assert outcomes == ["retry"] * 5 + ["dead"]
