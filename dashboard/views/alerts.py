@@ -27,7 +27,8 @@ def with_links(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 alerts = ctx.query("alerts")
-if ui.show(alerts, empty_hint="no alert is pending, firing or recently resolved",
+if ui.show(alerts, empty_hint="no alert is pending, firing or recently resolved (`aiwatch serve` evaluates the "
+                              "rules in `alerts/default_rules.yaml` every minute)",
            missing_hint=ui.ALERTS_MISSING, what="alerts"):
     a = with_links(alerts.frame)
     state = a["state"] if "state" in a.columns else pd.Series(["firing"] * len(a))

@@ -155,3 +155,25 @@ def test_trace_lookup_by_trace_id_shows_the_waterfall(data_server, monkeypatch: 
 def test_unknown_trace_id_says_so(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(data_server.url, "traces", monkeypatch, id="f" * 32)
     assert any("No spans found" in w.value for w in at.warning)
+
+
+def test_create_and_expire_a_silence(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    if "silences" not in {q["name"] for q in httpx.get(f"{data_server.url}/v1/queries").json()["queries"]}:
+        pytest.skip("this checkout has no alerting stage yet")
+    at = open_page(data_server.url, "alerts", monkeypatch, service="checkout-assistant")
+    form_area = next(t for t in at.text_area if t.label.startswith("Matchers"))
+    assert form_area.value == "service_name=checkout-assistant"  # prefilled from the filters
+    form_area.set_value("service=checkout-assistant\nroute=/summarize")
+    next(t for t in at.text_input if t.label == "Created by").set_value("sre-on-call")
+    next(t for t in at.text_input if t.label == "Comment").set_value("deploying a fix")
+    next(b for b in at.button if b.label == "Create silence").click()
+    at.run()
+    assert not at.exception and any("Silence created" in s.value for s in at.success), [e.value for e in at.error]
+    silences = httpx.get(f"{data_server.url}/v1/query/silences").json()["data"]
+    assert any("sre-on-call" == s.get("created_by") for s in silences)
+    at.run()  # the table and the expire form now list it
+    next(b for b in at.button if b.label == "Expire now").click()
+    at.run()
+    assert any("expired" in s.value for s in at.success), [e.value for e in at.error]
