@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, SERIES_LABELS, AlertsConfig, Rule, format_duration, render
 from store import alerting
@@ -53,15 +54,23 @@ def annotations(sample: Sample, dashboard_url: str) -> dict[str, Any]:
               "baseline": sample.baseline if sample.baseline is not None else float("nan"),
               "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains),
               "for": format_duration(rule.for_), "rule": rule.name}
-    query = "&".join(f"{k}={v}" for k, v in (("service", labels.get("service")), ("model", labels.get("model")),
-                                             ("route", labels.get("route"))) if v)
+    query = urlencode({"start": "-6h", **{k: labels[v] for k, v in (("service", "service"), ("model", "model"),
+                       ("version", "model_version"), ("route", "route")) if labels.get(v)}})
+    page = next((page for fragment, page in DASHBOARD_PAGES.items() if fragment in rule.condition.metric), "")
     out = {"summary": render(rule.summary, fields)[:1000], "description": render(rule.description, fields)[:2000],
-           "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/?{query}" if query else dashboard_url,
+           "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains), "op": rule.condition.op,
            "value": sample.value, "threshold": sample.threshold}
     if sample.baseline is not None:
         out["baseline"] = sample.baseline
     return out
+
+
+# Which dashboard page shows a metric (the dashboard's own routing; alerts link straight to it).
+DASHBOARD_PAGES = {"latency": "latency", "error": "errors", "timeout": "errors", "failure": "errors",
+                   "fallback": "errors", "burn_rate": "", "cost": "cost", "token": "cost", "format": "quality",
+                   "quality": "quality", "confidence": "quality", "drift": "drift", "override": "review",
+                   "canary": "canary", "shadow": "canary", "requests": ""}
 
 
 def _series(row: dict[str, Any]) -> Series:

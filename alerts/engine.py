@@ -38,15 +38,27 @@ MATCH_OPS = ("=", "!=", "=~", "!~")
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
 
-def parse_matcher(text: str) -> dict[str, str]:
-    """`service=checkout`, `severity!=P3`, `alertname=~"Cost.*"` -> {name, op, value}."""
-    m = _MATCHER.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not a matcher like name=value, name!=value, name=~regex")
-    name, op, value = m.groups()
+# Store column names people type for the alert labels they mean.
+_LABEL_ALIASES = {"service_name": "service", "version": "model_version", "rule": "alertname"}
+
+
+def parse_matcher(spec: str | dict[str, Any]) -> dict[str, str]:
+    """`service=checkout`, `severity!=P3`, `alertname=~"Cost.*"` (or {name, op, value}) -> {name, op, value}."""
+    if isinstance(spec, dict):
+        name, op, value = str(spec.get("name", "")), str(spec.get("op", "=")), str(spec.get("value", ""))
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or op not in MATCH_OPS:
+            raise ValueError(f"{spec!r} is not a matcher {{name, op (= != =~ !~), value}}")
+    else:
+        m = _MATCHER.match(spec)
+        if not m:
+            raise ValueError(f"{spec!r} is not a matcher like name=value, name!=value, name=~regex")
+        name, op, value = m.groups()
     if op in ("=~", "!~"):
-        re.compile(value)
-    return {"name": name, "op": op, "value": value}
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regex {value!r}: {exc}") from None
+    return {"name": _LABEL_ALIASES.get(name, name), "op": op, "value": value}
 
 
 def matcher_matches(matcher: dict[str, str], labels: dict[str, str]) -> bool:
@@ -219,8 +231,9 @@ def dedup_key(group_key: str) -> str:
 
 class AlertEngine:
     def __init__(self, config: AlertsConfig, backend: StateBackend, source: Any,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, all_receivers: bool = False) -> None:
         self.config = config
+        self.all_receivers = all_receivers  # backtests: show what every receiver would have been sent
         self.backend = backend
         self.source = source          # where analysis_metrics is read from
         self.clock = clock
@@ -350,7 +363,7 @@ class AlertEngine:
             resolved = [a for a in visible if a["state"] == "resolved"]
             for name in route.receivers:
                 receiver = self.config.receivers[name]
-                if not receiver.configured:
+                if not receiver.configured and not self.all_receivers:
                     continue
                 entry = snap.nflog.get((key, name))
                 send_resolved = receiver.send_resolved

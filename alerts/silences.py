@@ -14,7 +14,7 @@ class SilenceError(ValueError):
     pass
 
 
-def add_silence(store: Any, matchers: list[str], *, ends_at: datetime, created_by: str, comment: str,
+def add_silence(store: Any, matchers: list[str | dict[str, Any]], *, ends_at: datetime, created_by: str, comment: str,
                 starts_at: datetime | None = None, now: datetime | None = None) -> str:
     now = now or utcnow()
     starts_at = starts_at or now

@@ -198,6 +198,14 @@ def save_tick(con: duckdb.DuckDBPyConnection, *, states: Sequence[dict], deleted
         _run(con, "INSERT OR REPLACE INTO alert_kv VALUES (?, ?, ?)", [key, value, now])
 
 
+def replace_history(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime,
+                    history: Sequence[dict], states: Sequence[dict]) -> None:
+    """Alert history backfill: the window's transitions replaced, the final states upserted."""
+    _run(con, "DELETE FROM alert_history WHERE time >= $since AND time < $until", {"since": since, "until": until})
+    _insert(con, "alert_history", history, HISTORY_COLUMNS)
+    _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
+
+
 def get_kv(db: Any, key: str) -> str | None:
     t = db.query("SELECT value FROM alert_kv WHERE key = $key", {"key": key})
     return t.column("value")[0].as_py() if t.num_rows else None

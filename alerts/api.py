@@ -1,0 +1,77 @@
+"""HTTP write actions on silences (reads go through the named queries `silences`, `alerts`, ...).
+
+`ROUTES` is mounted by the server; handlers reach the server through `request.app.state.aiwatch`.
+    POST   /v1/silences  (alias /v1/alerts/silences)
+           {"matchers": ["service=checkout"] or [{"name", "op", "value"}], "duration": "2h" | "ends_at": ...,
+            "starts_at"?: ..., "created_by": "...", "comment": "..."}          -> 201 {"id", "ends_at"}
+    DELETE /v1/silences/{id}  (alias POST /v1/alerts/silences/{id}/expire)   -> 200, or 404
+"""
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from alerts.rules import parse_duration
+from alerts.silences import SilenceError, add_silence, expire_silence
+from store.queries import BadParameter, parse_time
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _authorized(request: Request, server: Any) -> bool:
+    token = getattr(server.settings, "api_token", "")
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+async def create_silence(request: Request) -> Response:
+    server = request.app.state.aiwatch
+    if not _authorized(request, server):
+        return _error(401, "unauthorized", "missing or wrong bearer token")
+    try:
+        body = json.loads(await request.body() or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        matchers = body.get("matchers") or []
+        if not isinstance(matchers, list) or not all(isinstance(m, (str, dict)) for m in matchers):
+            raise ValueError("matchers must be a list like [\"service=checkout\"] or [{name, op, value}]")
+        starts_at = parse_time(body["starts_at"]) if body.get("starts_at") else None
+        if body.get("ends_at"):
+            ends_at = parse_time(body["ends_at"])
+        elif body.get("duration"):
+            ends_at = (starts_at or parse_time("now")) + parse_duration(body["duration"])
+        else:
+            raise ValueError("give ends_at or duration")
+        sid = await run_in_threadpool(add_silence, server.store, matchers, ends_at=ends_at, starts_at=starts_at,
+                                      created_by=str(body.get("created_by", "")), comment=str(body.get("comment", "")))
+    except (ValueError, BadParameter, SilenceError) as exc:
+        return _error(400, "bad_silence", str(exc))
+    return JSONResponse({"id": sid, "ends_at": ends_at.isoformat()}, status_code=201)
+
+
+async def expire(request: Request) -> Response:
+    server = request.app.state.aiwatch
+    if not _authorized(request, server):
+        return _error(401, "unauthorized", "missing or wrong bearer token")
+    sid = request.path_params["silence_id"]
+    if not await run_in_threadpool(expire_silence, server.store, sid):
+        return _error(404, "unknown_silence", f"no active silence with id {sid!r}")
+    return JSONResponse({"id": sid, "expired": True})
+
+
+ROUTES: list[Route] = [
+    Route("/v1/silences", create_silence, methods=["POST"]),
+    Route("/v1/silences/{silence_id}", expire, methods=["DELETE"]),
+    Route("/v1/alerts/silences", create_silence, methods=["POST"]),
+    Route("/v1/alerts/silences/{silence_id}/expire", expire, methods=["POST"]),
+]

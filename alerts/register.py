@@ -1,0 +1,348 @@
+"""The alerts stage's seams: scheduled jobs (evaluate, deliver), named read queries and CLI commands.
+
+Settings of the stage (environment): AIWATCH_ALERTS_RULES (rules file; default the shipped
+alerts/default_rules.yaml), AIWATCH_ALERTS_ENABLED (true), AIWATCH_ALERTS_EVAL_INTERVAL_S (15),
+AIWATCH_ALERTS_DELIVER_INTERVAL_S (2), and the receivers' AIWATCH_SLACK_WEBHOOK_URL,
+AIWATCH_PAGERDUTY_URL, AIWATCH_PAGERDUTY_ROUTING_KEY, AIWATCH_ALERTS_WEBHOOK_URL,
+AIWATCH_SLACK_DIGEST_URL, AIWATCH_DASHBOARD_URL (used by the shipped rules file).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import threading
+from datetime import timedelta
+from typing import Any
+
+from aiwatch.cli import command
+from aiwatch.config import ConfigError, Settings
+from aiwatch.jobs import Job, job_factory
+from alerts.rules import RulesError, load_config, parse_duration
+from store import alerting
+from store.queries import END, LIMIT, SERVICE, START, NamedQuery, Param, parse_time, register
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be above 0")
+    return value
+
+
+class AlertsRuntime:
+    """The evaluator and deliverer of one server process, created on their first run."""
+
+    def __init__(self) -> None:
+        self.config = load_config()
+        self._lock = threading.Lock()
+        self.engine = None
+        self.deliverer = None
+
+    def evaluate(self, ctx: Any) -> dict[str, int]:
+        from alerts.engine import AlertEngine, StoreBackend
+
+        with self._lock:
+            if self.engine is None:
+                self.engine = AlertEngine(self.config, StoreBackend(ctx.store), ctx.store)
+        result = self.engine.tick()
+        return {"transitions": len(result.transitions), "notifications": len(result.notifications)}
+
+    def deliver(self, ctx: Any) -> int:
+        from alerts.delivery import Deliverer
+
+        with self._lock:
+            if self.deliverer is None:
+                self.deliverer = Deliverer(ctx.store, self.config)
+        return len(self.deliverer.run_once())
+
+
+@job_factory
+def alert_jobs(settings: Settings) -> list[Job]:
+    if os.environ.get("AIWATCH_ALERTS_ENABLED", "true").lower() in ("0", "false", "no", "off"):
+        return []
+    try:
+        runtime = AlertsRuntime()
+    except RulesError as exc:
+        raise ConfigError(f"alert rules: {exc}") from None
+    return [
+        Job("alerts-evaluate", _env_float("AIWATCH_ALERTS_EVAL_INTERVAL_S", 15), runtime.evaluate,
+            "Evaluate alert rules, group, silence, inhibit and decide notifications (into the outbox)."),
+        Job("alerts-deliver", _env_float("AIWATCH_ALERTS_DELIVER_INTERVAL_S", 2), runtime.deliver,
+            "Deliver the notification outbox to PagerDuty, Slack, webhooks and the weekly review."),
+    ]
+
+
+# --- named read queries -----------------------------------------------------------------------
+
+_TAGS = ("alerts",)
+register(NamedQuery(
+    "alerts", "Alerts that are pending, firing or recently resolved (firing first).",
+    (Param("state", description="pending, firing or resolved.", choices=("pending", "firing", "resolved")),
+     Param("severity", description="P1, P2 or P3.", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
+    sql=alerting.ALERTS_SQL, tags=_TAGS))
+register(NamedQuery(
+    "alert_history", "Alert state transitions (inactive/pending/firing/resolved) in a window, newest first.",
+    (Param("start", "time", "Window start.", "-1d"), END, Param("rule", description="Rule name."),
+     Param("severity", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
+    sql=alerting.ALERT_HISTORY_SQL, tags=_TAGS))
+register(NamedQuery(
+    "silences", "Silences (matchers, window, author, comment); expired ones on request.",
+    (Param("include_expired", "boolean", "Also list expired silences.", "false"), LIMIT),
+    sql=alerting.SILENCES_SQL, tags=_TAGS))
+register(NamedQuery(
+    "notifications", "Delivery attempts to PagerDuty, Slack, webhooks and the review, with failures.",
+    (Param("start", "time", "Window start.", "-1d"), END, Param("receiver", description="Receiver name."),
+     Param("outcome", description="delivered, retry, failed or dead.",
+           choices=("delivered", "retry", "failed", "dead")), LIMIT),
+    sql=alerting.NOTIFICATIONS_SQL, tags=_TAGS))
+register(NamedQuery(
+    "alert_outbox", "Notifications decided and their delivery state (pending, delivered, failed, dead).",
+    (Param("state", choices=("pending", "delivered", "failed", "dead")), LIMIT),
+    sql=alerting.OUTBOX_SQL, tags=_TAGS))
+register(NamedQuery(
+    "alert_review", "P3 alerts recorded for the weekly review.",
+    (Param("start", "time", "Window start.", "-7d"), END, LIMIT), sql=alerting.REVIEW_SQL, tags=_TAGS))
+register(NamedQuery(
+    "alert_source_metrics", "Analyzer rows in a window, as the alert backtest replays them (use format=arrow).",
+    (START, END, Param("limit", "integer", "Most rows returned.", "5000000", maximum=50_000_000)),
+    sql="SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end LIMIT $limit", tags=_TAGS))
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+def _alerts_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="alerts_command", required=True)
+    check = sub.add_parser("check", help="Validate a rules file.")
+    check.add_argument("rules", help="rules file (YAML)")
+    test = sub.add_parser("test", help="Send a test notification to one receiver.")
+    test.add_argument("--receiver", required=True, help="receiver name (slack, pagerduty, webhook, ...)")
+    test.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    bt = sub.add_parser("backtest", help="Replay stored analyzer outputs through the rules; notifies nobody.")
+    bt.add_argument("--since", required=True, help="start (ISO 8601, unix seconds or relative like -1d)")
+    bt.add_argument("--until", default="now", help="end (default now)")
+    bt.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    bt.add_argument("--step", default="1m", help="simulated evaluation interval (default 1m)")
+    bt.add_argument("--json", action="store_true", help="print JSON instead of the timeline")
+    bt.add_argument("--data-dir", help="read this database directly (the server must not be running)")
+    bt.add_argument("--server", help="read through this server's API instead (default: the file)")
+    bf = sub.add_parser("backfill", help="Backtest a stopped server's database and keep the result as alert history.")
+    bf.add_argument("--since", default="-3d", help="start (default -3d)")
+    bf.add_argument("--until", default="now", help="end (default now)")
+    bf.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    bf.add_argument("--step", default="1m", help="simulated evaluation interval (default 1m)")
+    bf.add_argument("--data-dir", help="database folder (default: data_dir setting); the server must be stopped")
+
+
+@command("alerts", _alerts_args)
+def alerts_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Alert rules: check a rules file, send a test notification, backtest over stored data."""
+    if args.alerts_command == "check":
+        return _check(args.rules)
+    try:
+        config = load_config(args.rules)
+    except RulesError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.alerts_command == "test":
+        from alerts.delivery import send_test
+
+        result = send_test(config, args.receiver)
+        if result.ok:
+            print(f"{args.receiver}: delivered" + (f" (HTTP {result.http_status})" if result.http_status else ""))
+            return 0
+        print(f"{args.receiver}: failed: " + (f"HTTP {result.http_status} " if result.http_status else "")
+              + (result.error or ""), file=sys.stderr)
+        return 1
+    if args.alerts_command == "backfill":
+        return _backfill(args, settings, config)
+    return _backtest(args, settings, config)
+
+
+def _backfill(args: argparse.Namespace, settings: Settings, config: Any) -> int:
+    from alerts.backtest import backfill_history
+    from store.db import Store
+
+    since, until = parse_time(args.since), parse_time(args.until)
+    path = os.path.join(args.data_dir or settings.data_dir, "aiwatch.duckdb")
+    if not os.path.exists(path):
+        print(f"no database at {path}", file=sys.stderr)
+        return 1
+    store = Store(path)
+    try:
+        if not alerting.analysis_table_exists(store):
+            print("no analyzer output (analysis_metrics): run `aiwatch analyze` first", file=sys.stderr)
+            return 1
+        result = backfill_history(store, config, since, until, parse_duration(args.step))
+    finally:
+        store.close()
+    fired = sum(1 for e in result.events if e["to_state"] == "firing")
+    print(f"alert history {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M}: {len(result.events)} transitions, "
+          f"{fired} alerts fired")
+    return 0
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_config(path)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 1
+    by_sev = {s: sum(r.severity == s for r in config.rules) for s in ("P1", "P2", "P3")}
+    receivers = ", ".join(f"{r.name} ({r.type}{'' if r.configured else ', not configured'})"
+                          for r in config.receivers.values())
+    print(f"{path}: OK: {len(config.rules)} rules ({by_sev['P1']} P1, {by_sev['P2']} P2, {by_sev['P3']} P3), "
+          f"{len(config.routes)} routes, {len(config.inhibitions)} inhibit rules; receivers: {receivers}")
+    return 0
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
+    import httpx
+    import pyarrow as pa
+
+    from alerts.backtest import dumps, run_backtest
+
+    since, until = parse_time(args.since), parse_time(args.until)
+    step = parse_duration(args.step)
+    if until <= since:
+        print("--until must be after --since", file=sys.stderr)
+        return 2
+    lookback = config.max_lookback
+    if args.server:
+        headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+        r = httpx.get(f"{args.server.rstrip('/')}/v1/query/alert_source_metrics", headers=headers, timeout=300,
+                      params={"start": (since - lookback).isoformat(),
+                              "end": (until + timedelta(hours=1)).isoformat(), "format": "arrow"})
+        if r.status_code != 200:
+            print(f"server answered {r.status_code}: {r.text[:300]}", file=sys.stderr)
+            return 1
+        db = alerting.memory_copy(pa.ipc.open_stream(r.content).read_all())
+    else:
+        path = os.path.join(args.data_dir or settings.data_dir, "aiwatch.duckdb")
+        if not os.path.exists(path):
+            print(f"no database at {path}", file=sys.stderr)
+            return 1
+        try:
+            db = alerting.open_read_only(path)
+        except Exception as exc:  # noqa: BLE001 - most often: the server holds the file
+            print(f"cannot open {path} ({exc}); is the server running? then use --server {settings.server_url}",
+                  file=sys.stderr)
+            return 1
+    if not alerting.analysis_table_exists(db):
+        print("no analyzer output (analysis_metrics) in this database", file=sys.stderr)
+        return 1
+    result = run_backtest(db, config, since, until, step)
+    print(dumps(result) if args.json else result.timeline())
+    return 0
+
+
+def _silence_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="silence_command", required=True)
+    add = sub.add_parser("add", help="Silence alerts matching label matchers for a while.")
+    add.add_argument("matchers", nargs="+", help="name=value, name!=value, name=~regex, name!~regex")
+    add.add_argument("--duration", default="2h", help="how long (default 2h)")
+    add.add_argument("--start", help="start (default now)")
+    add.add_argument("--end", help="end (instead of --duration)")
+    add.add_argument("--author", default=None, help="who (default: the current user)")
+    add.add_argument("--comment", required=True, help="why")
+    lst = sub.add_parser("list", help="List silences.")
+    lst.add_argument("--all", action="store_true", help="include expired silences")
+    exp = sub.add_parser("expire", help="End a silence now.")
+    exp.add_argument("id", help="silence id (or a unique prefix)")
+    for sp in (add, lst, exp):
+        sp.add_argument("--server", help="server URL (default: server_url setting)")
+        sp.add_argument("--data-dir", help="work on this database directly (the server must not be running)")
+
+
+@command("silence", _silence_args)
+def silence_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Silences: add, list and expire (through the server, or directly on a stopped server's database)."""
+    if args.data_dir:
+        return _silence_direct(args)
+    return _silence_http(args, settings)
+
+
+def _silence_request(args: argparse.Namespace) -> dict[str, Any]:
+    starts = parse_time(args.start) if args.start else parse_time("now")
+    ends = parse_time(args.end) if args.end else starts + parse_duration(args.duration)
+    return {"matchers": args.matchers, "starts_at": starts.isoformat(), "ends_at": ends.isoformat(),
+            "created_by": args.author or getpass.getuser(), "comment": args.comment}
+
+
+def _print_silences(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("no silences")
+    for r in rows:
+        matchers = r["matchers"] if isinstance(r["matchers"], list) else json.loads(r["matchers"])
+        text = ",".join(f"{m['name']}{m['op']}{m['value']}" for m in matchers)
+        print(f"{r['id'][:12]}  {r.get('status', ''):8} {str(r['starts_at'])[:19]} -> {str(r['ends_at'])[:19]}  "
+              f"{text}  by {r['created_by']}: {r['comment']}")
+
+
+def _silence_direct(args: argparse.Namespace) -> int:
+    from alerts.silences import SilenceError, add_silence, expire_silence
+    from store.db import Store
+
+    store = Store(os.path.join(args.data_dir, "aiwatch.duckdb"))
+    try:
+        if args.silence_command == "add":
+            req = _silence_request(args)
+            try:
+                sid = add_silence(store, req["matchers"], starts_at=parse_time(req["starts_at"]),
+                                  ends_at=parse_time(req["ends_at"]), created_by=req["created_by"],
+                                  comment=req["comment"])
+            except SilenceError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            print(sid)
+            return 0
+        if args.silence_command == "expire":
+            if not expire_silence(store, args.id):
+                print(f"no active silence with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"expired {args.id}")
+            return 0
+        rows = store.query(alerting.SILENCES_SQL, {"include_expired": args.all, "limit": 1000}).to_pylist()
+        _print_silences(rows)
+        return 0
+    finally:
+        store.close()
+
+
+def _silence_http(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    base = (args.server or settings.server_url).rstrip("/")
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    try:
+        if args.silence_command == "add":
+            r = httpx.post(f"{base}/v1/alerts/silences", json=_silence_request(args), headers=headers, timeout=30)
+        elif args.silence_command == "expire":
+            r = httpx.post(f"{base}/v1/alerts/silences/{args.id}/expire", headers=headers, timeout=30)
+        else:
+            r = httpx.get(f"{base}/v1/query/silences", params={"include_expired": str(args.all).lower()},
+                          headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the server at {base}: {exc} (use --data-dir when it is stopped)", file=sys.stderr)
+        return 1
+    if r.status_code >= 300:
+        print(f"server answered {r.status_code}: {r.text[:300]}", file=sys.stderr)
+        return 1
+    body = r.json()
+    if args.silence_command == "add":
+        print(body["id"])
+    elif args.silence_command == "expire":
+        print(f"expired {args.id}")
+    else:
+        _print_silences(body["data"])
+    return 0

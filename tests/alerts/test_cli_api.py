@@ -1,0 +1,151 @@
+"""CLI commands (check, test, backtest, backfill, silence), the silence HTTP routes and the named
+read queries through a real server."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from alerts.api import ROUTES
+from alerts.backtest import run_backtest
+from fakes.receivers import FakeReceivers
+from harness import MIN, T0, make_config, series, write_metrics
+from store.db import Store
+
+CLI = [sys.executable, "-c", "import sys; from aiwatch.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def aiwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_check_passes_the_shipped_file_and_names_problems(tmp_path):
+    ok = aiwatch("alerts", "check", "alerts/default_rules.yaml")
+    assert ok.returncode == 0 and "15 rules (6 P1, 5 P2, 4 P3)" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: X\n    severity: P1\n    condition: {metric: error_rate, op: '>>', threshold: 1}\n")
+    out = aiwatch("alerts", "check", str(bad))
+    assert out.returncode == 1
+    assert f"{bad}: rule 'X': key 'condition.op'" in out.stderr
+
+
+def test_alerts_test_sends_to_the_receiver():
+    with FakeReceivers() as rx:
+        out = aiwatch("alerts", "test", "--receiver", "slack", env={"AIWATCH_SLACK_WEBHOOK_URL": rx.url("slack")})
+        assert out.returncode == 0, out.stderr
+        assert rx.payloads("slack")[0]["blocks"][0]["type"] == "header"
+        rx.script("slack", "404_channel_not_found")
+        out = aiwatch("alerts", "test", "--receiver", "slack", env={"AIWATCH_SLACK_WEBHOOK_URL": rx.url("slack")})
+        assert out.returncode == 1 and "channel_not_found" in out.stderr
+    out = aiwatch("alerts", "test", "--receiver", "pagerduty", env={"AIWATCH_PAGERDUTY_ROUTING_KEY": ""})
+    assert out.returncode == 1 and "routing key" in out.stderr
+
+
+def seed(path):
+    store = Store(path, writer_max_delay_ms=1)
+    write_metrics(store, series("error_rate", T0, 60, lambda i: 0.5 if 10 <= i < 20 else 0.0)
+                  + series("requests", T0, 60, 100.0))
+    store.close()
+
+
+def test_backtest_prints_the_timeline_and_json(tmp_path):
+    data = tmp_path / "data"
+    seed(data / "aiwatch.duckdb")
+    args = ("alerts", "backtest", "--since", T0.isoformat(), "--until", (T0 + 60 * MIN).isoformat(),
+            "--data-dir", str(data))
+    out = aiwatch(*args)
+    assert out.returncode == 0, out.stderr
+    assert "FIRING    P1 HighErrorRate" in out.stdout and "RESOLVED" in out.stdout
+    assert "NOTIFY" in out.stdout and "service=checkout" in out.stdout
+    doc = json.loads(aiwatch(*args, "--json").stdout)
+    states = [e["to_state"] for e in doc["events"] if e["rule"] == "HighErrorRate"]
+    assert states[:3] == ["pending", "firing", "resolved"]
+    assert doc["summary"]["HighErrorRate"]["firing"] >= 1
+    # notifies nobody, writes nothing
+    store = Store(data / "aiwatch.duckdb")
+    try:
+        assert store.scalar("SELECT count(*) FROM alert_outbox") == 0
+        assert store.scalar("SELECT count(*) FROM alert_history") == 0
+    finally:
+        store.close()
+
+
+def test_backtest_detection_times_in_process(store):
+    write_metrics(store, series("error_rate", T0, 60, lambda i: 0.5 if 10 <= i < 20 else 0.0)
+                  + series("requests", T0, 60, 100.0))
+    result = run_backtest(store, make_config(), T0, T0 + 60 * MIN)
+    onset = T0 + 10 * MIN
+    assert onset < result.first_firing("P1") <= onset + 5 * MIN
+    assert result.notifications and all(n["receiver"] == "ops" for n in result.notifications)
+
+
+def test_backfill_keeps_history(tmp_path):
+    data = tmp_path / "data"
+    seed(data / "aiwatch.duckdb")
+    out = aiwatch("alerts", "backfill", "--since", T0.isoformat(), "--until", (T0 + 60 * MIN).isoformat(),
+                  "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    store = Store(data / "aiwatch.duckdb")
+    try:
+        rows = store.query("SELECT rule, to_state FROM alert_history ORDER BY time").to_pylist()
+        assert {"rule": "HighErrorRate", "to_state": "firing"} in rows
+        assert store.scalar("SELECT count(*) FROM alert_outbox") == 0
+    finally:
+        store.close()
+
+
+def test_silence_cli_on_a_stopped_servers_database(tmp_path):
+    data = tmp_path / "data"
+    out = aiwatch("silence", "add", "service=checkout", "alertname=~Cost.*", "--duration", "1h",
+                  "--author", "ana", "--comment", "load test", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    sid = out.stdout.strip()
+    listed = aiwatch("silence", "list", "--data-dir", str(data))
+    assert sid[:12] in listed.stdout and "service=checkout" in listed.stdout and "ana: load test" in listed.stdout
+    assert aiwatch("silence", "expire", sid[:8], "--data-dir", str(data)).returncode == 0
+    assert "no silences" in aiwatch("silence", "list", "--data-dir", str(data)).stdout
+    assert aiwatch("silence", "expire", sid, "--data-dir", str(data)).returncode == 1
+    bad = aiwatch("silence", "add", "service", "--comment", "x", "--data-dir", str(data))
+    assert bad.returncode == 1 and "not a matcher" in bad.stderr
+
+
+@pytest.fixture
+def api(store):
+    app = Starlette(routes=ROUTES)
+    app.state.aiwatch = SimpleNamespace(store=store, settings=SimpleNamespace(api_token="t0k"))
+    return TestClient(app)
+
+
+def test_silence_routes(api, store):
+    auth = {"Authorization": "Bearer t0k"}
+    assert api.post("/v1/silences", json={}).status_code == 401
+    r = api.post("/v1/silences", headers=auth, json={
+        "matchers": [{"name": "service_name", "op": "=", "value": "checkout"}], "duration": "2h",
+        "created_by": "dash", "comment": "from the dashboard"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    row = store.query("SELECT matchers, created_by FROM alert_silences").to_pylist()[0]
+    assert json.loads(row["matchers"]) == [{"name": "service", "op": "=", "value": "checkout"}]
+    assert api.delete(f"/v1/silences/{sid}", headers=auth).status_code == 200
+    assert api.delete(f"/v1/silences/{sid}", headers=auth).status_code == 404
+    r = api.post("/v1/alerts/silences", headers=auth, json={"matchers": ["severity=P2"], "ends_at": "-1h",
+                                                             "created_by": "a", "comment": "c"})
+    assert r.status_code == 400 and "end after" in r.json()["error"]["message"]
+    r = api.post("/v1/alerts/silences", headers=auth, json={"matchers": ["x=~("], "duration": "1h",
+                                                             "created_by": "a", "comment": "c"})
+    assert r.status_code == 400 and "regex" in r.json()["error"]["message"]
+
+
+def test_named_queries_through_the_server(fresh_server):
+    for name in ("alerts", "alert_history", "silences", "notifications", "alert_outbox", "alert_review"):
+        assert fresh_server.query(name) == []
+    names = {q["name"] for q in __import__("httpx").get(f"{fresh_server.url}/v1/queries").json()["queries"]}
+    assert {"alerts", "alert_history", "silences", "notifications"} <= names

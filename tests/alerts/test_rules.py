@@ -1,0 +1,100 @@
+"""The rules file: shipped defaults, validation errors that name file, rule and key."""
+from __future__ import annotations
+
+import pytest
+
+from alerts.rules import DEFAULT_RULES, RulesError, expand_env, load_config, parse_config
+
+
+def test_shipped_defaults_follow_the_practice():
+    config = load_config(DEFAULT_RULES, env={})
+    by_sev = {s: {r.name for r in config.rules if r.severity == s} for s in ("P1", "P2", "P3")}
+    assert by_sev["P1"] == {"HighErrorRate", "LatencySLABreach", "TotalFailure", "ServiceSilent",
+                            "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h"}
+    assert by_sev["P2"] == {"ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop", "CostSpike",
+                            "ErrorBudgetSlowBurn"}
+    assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}
+    rules = {r.name: r for r in config.rules}
+    assert rules["HighErrorRate"].condition.threshold == 0.05
+    assert rules["LatencySLABreach"].condition.metric == "latency_p99_ms"      # successful calls only
+    burns = {n: (rules[n].condition.grains, rules[n].condition.threshold) for n in
+             ("ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "ErrorBudgetSlowBurn", "ErrorBudgetSlowBurn3d")}
+    assert burns == {"ErrorBudgetFastBurn": (("1h", "5m"), 14.4), "ErrorBudgetFastBurn6h": (("6h", "30m"), 6.0),
+                     "ErrorBudgetSlowBurn": (("1d", "2h"), 3.0), "ErrorBudgetSlowBurn3d": (("3d", "6h"), 1.0)}
+    cost = rules["CostSpike"].condition
+    assert cost.baseline.factor == 3 and cost.baseline.window.days == 7
+    assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook"), ("slack", "webhook"),
+                                                    ("review", "webhook")]
+    assert config.routes[0].group_wait.total_seconds() == 30 and config.routes[0].group_interval.total_seconds() == 300
+    assert config.routes[0].repeat_interval.total_seconds() == 4 * 3600
+    inhibit = config.inhibitions[0]
+    assert inhibit.source == (("severity", "P1"),) and inhibit.target == (("severity", "P2"),)
+    assert inhibit.equal == ("service",)
+    assert all(r.runbook.startswith("https://") for r in config.rules)
+
+
+def test_receivers_come_from_the_environment():
+    env = {"AIWATCH_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack", "AIWATCH_PAGERDUTY_ROUTING_KEY": "k"}
+    config = load_config(DEFAULT_RULES, env=env)
+    assert config.receivers["slack"].url == "http://127.0.0.1:9/slack" and config.receivers["slack"].configured
+    assert config.receivers["pagerduty"].url == "https://events.pagerduty.com/v2/enqueue"
+    assert config.receivers["pagerduty"].configured
+    assert config.receivers["digest"].url == "http://127.0.0.1:9/slack"      # falls back to the Slack URL
+    assert not config.receivers["webhook"].configured
+    assert expand_env("${A:-${B:-x}}", {}) == "x"
+
+
+def problems(text: str, tmp_path) -> list[str]:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(RulesError) as info:
+        load_config(path, env={})
+    return info.value.problems
+
+
+def test_errors_name_the_file_the_rule_and_the_key(tmp_path):
+    found = problems("""
+rules:
+  - name: Good
+    severity: P1
+    condition: {metric: error_rate, op: ">", threshold: 0.05}
+  - name: Bad
+    severity: P9
+    condition: {metric: error_ratio, op: "=>", threshold: high, grain: 2m}
+    for: five minutes
+    summary: "{service} {nope}"
+    colour: red
+  - name: Good
+    severity: P2
+    condition: {metric: cost_usd, op: ">", baseline: {factor: 3}}
+""", tmp_path)
+    path = str(tmp_path / "rules.yaml")
+    assert all(p.startswith(path + ": ") for p in found)
+    text = "\n".join(found)
+    for expected in ("rule 'Bad': key 'severity'", "rule 'Bad': key 'condition.metric': 'error_ratio'",
+                     "rule 'Bad': key 'condition.op'", "rule 'Bad': key 'condition.threshold'",
+                     "rule 'Bad': key 'condition.grain'", "rule 'Bad': key 'for'", "rule 'Bad': key 'summary'",
+                     "rule 'Bad': key 'colour'", "rule 'Good': key 'condition.baseline.window'",
+                     "rule 'Good': key 'name': is used by another rule"):
+        assert expected in text, expected
+    assert "rule 'Good': key 'severity'" not in text
+
+
+def test_structural_errors(tmp_path):
+    assert "not valid YAML" in problems("rules: [", tmp_path)[0]
+    assert "key 'rules'" in problems("defaults: {}\n", tmp_path)[0]
+    found = "\n".join(problems("""
+receivers: {slack: {type: teams, url: x}}
+routes: [{match: {severity: P1}, receivers: [nowhere]}]
+rules: []
+""", tmp_path))
+    assert "receiver 'slack': key 'type'" in found and "route #1: key 'receivers': no receiver named 'nowhere'" in found
+    with pytest.raises(RulesError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_minimal_file_gets_defaults():
+    config = parse_config({"rules": [{"name": "A", "severity": "P3",
+                                      "condition": {"metric": "drift_share", "grain": "1h", "threshold": 0.3}}]})
+    assert config.routes[0].receivers == ("review",)
+    assert config.rules[0].condition.match == (("arm", None),)
