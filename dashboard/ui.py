@@ -18,6 +18,9 @@ from dashboard import client, filters
 from dashboard.client import QueryResult
 from dashboard.filters import FILTER_KEYS, TIME_PRESETS, Filters
 
+# Newest model calls a page reads when it summarises raw spans itself (bounded for 10M-span stores).
+SAMPLE = 5000
+
 # Frame column -> parameter of the `metrics` query that selects it.
 LABEL_PARAMS = {"service_name": "service", "model": "model", "model_version": "version", "route": "route",
                 "arm": "arm"}
@@ -71,8 +74,12 @@ class PageContext:
         one dimension (a frame column such as `route` or `model_version`).
         """
         split = {LABEL_PARAMS[by]: "*"} if by in LABEL_PARAMS else {}
-        return self.filtered("metrics", metric=",".join(names), grain=grain or self.filters.grain(),
-                             limit=100_000, **split, **extra)
+        params = dict(metric=",".join(names), grain=grain or self.filters.grain(), limit=100_000, **split, **extra)
+        result = self.filtered("metrics", **params)
+        if result.state == "empty" and split and "service" not in split and not self.filters.service:
+            # Some breakdowns are only kept per service (no all-services rollup): read them per service.
+            result = self.filtered("metrics", **params, service="*")
+        return result
 
 
 def server() -> tuple[str, str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
 
 ctx = ui.page("Canary & shadow", "Candidate versions against the baseline over the same window")
@@ -44,7 +45,7 @@ if ui.show(shadow, empty_hint="shadow traffic (`aiwatch.arm=shadow`) is compared
              key="shadow")
 
 st.subheader("Arms side by side (raw spans)")
-sample = ctx.filtered("spans", llm_only="true", limit=20000)
+sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
 if ui.show(sample, what="canary traffic"):
     s = sample.frame.assign(arm=sample.frame["arm"].fillna("(none)"), model_version=sample.frame["model_version"].fillna("(none)"))
     arms = (s.groupby(["arm", "model_version"], as_index=False)

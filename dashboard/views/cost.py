@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
+from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
 
 ctx = ui.page("Cost & tokens", "Spend from each span's cost (else the price table)")
@@ -48,7 +49,7 @@ if spenders.ok:
                          color="kind" if "kind" in d.columns else None, horizontal=True), key="spenders")
     ui.table(d)
 else:
-    sample = ctx.filtered("spans", llm_only="true", limit=20000)
+    sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
     if ui.show(sample, what="spend by route and user"):
         s = sample.frame
         st.caption(f"From the newest {len(s):,} model calls in the window.")

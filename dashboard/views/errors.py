@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
 
 ctx = ui.page("Errors & reliability", "Failures, retries, circuit breakers and fallbacks")
 by = ui.split_by("errors")
 
 summary = ctx.filtered("summary")
-sample = ctx.filtered("spans", llm_only="true", limit=20000)
+sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
 if ui.show(summary, what="errors"):
     t = frames.totals(summary.frame)
     s = sample.frame

@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import streamlit as st
 
+from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
 
 ctx = ui.page("Quality & confidence", "Output quality and model confidence against the trailing baseline")
 by = ui.split_by("quality")
 
 start, end = ctx.filters.span()
-sample = ctx.filtered("spans", llm_only="true", limit=20000)
+sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
 if ui.show(sample, what="quality"):
     s = sample.frame
     c1, c2, c3 = st.columns(3)
@@ -50,7 +51,7 @@ if dist.ok:
                f"· p75 {q['p75']:.3f} · p95 {q['p95']:.3f} (n = {int(q['total']):,})")
 elif sample.ok:
     # Trailing 7 days before the window, read the same way, as the baseline.
-    base = ctx.filtered("spans", keys=("service", "model", "version", "route"), llm_only="true", limit=20000,
+    base = ctx.filtered("spans", keys=("service", "model", "version", "route"), llm_only="true", limit=SAMPLE,
                         start=(start - timedelta(days=7)).isoformat(), end=start.isoformat())
     ui.chart(charts.histogram(sample.frame["confidence"], "Confidence: this window against the previous 7 days",
                               "confidence", baseline=base.frame["confidence"] if base.ok else None))
