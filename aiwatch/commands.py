@@ -30,4 +30,26 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default="./aiwatch-demo", help="demo database folder (default ./aiwatch-demo)")
+    p.add_argument("--fresh", action="store_true", help="reload the sample even if the demo database exists")
+    p.add_argument("--port", type=int, default=4318, help="server port (default 4318)")
+    p.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (default 8501)")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    p.add_argument("--rate", type=float, default=3.0, help="live calls per second (default 3)")
+    p.add_argument("--incident-after", type=float, default=180, help="seconds until the live incident (default 180)")
+    p.add_argument("--incident-for", type=float, default=300, help="seconds the live incident lasts (default 300)")
+    p.add_argument("--inbox-port", type=int, default=None,
+                   help="start a loopback Slack/PagerDuty inbox on this port and print what alerts deliver")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
+
+
+@command("demo", _demo_args)
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The one-command demo: server + sample data + live traffic + dashboard."""
+    from aiwatch.demo import run_demo
+
+    return run_demo(args, settings)
+
+
 load_stages()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,9 @@ def dashboard(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.dashboard_port
     env = {**os.environ, "AIWATCH_SERVER_URL": server}
     print(f"aiwatch dashboard on http://127.0.0.1:{port} (reading {server})", flush=True)
-    return subprocess.call(streamlit_command(port), env=env)
+    cmd = streamlit_command(port)
+    # Become Streamlit (no child left behind when a supervisor stops this process).
+    os.execve(cmd[0], cmd, env)
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,121 @@
+"""Live demo traffic: a shimmed service calling the loopback fake provider, with a live incident.
+
+The service `support-bot` calls through the real shim (retries, breaker, canary, feedback, audit)
+and exports over OTLP to the server, so the dashboard's graphs move. A scripted incident (the
+provider rejecting a share of calls for a few minutes) starts after `incident_after_s`, so a
+P1 fires and later resolves while you watch.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sample_data.fake_provider import Behavior, FakeOpenAI
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = ["Where is my order {n}?", "How do I change the e-mail on my account?", "My invoice {n} looks wrong",
+             "Can I return item {n} after 30 days?", "Summarise ticket {n} for the handover please"]
+
+
+@dataclass
+class LiveIncident:
+    after_s: float = 180.0      # when the provider starts failing
+    duration_s: float = 300.0   # how long it fails
+    failure_share: float = 0.35  # share of calls answered 401 (not retried: every one is a failed call)
+
+    def active(self, elapsed: float) -> bool:
+        return self.after_s <= elapsed < self.after_s + self.duration_s
+
+
+class LiveTraffic:
+    def __init__(self, server_url: str, rate_per_s: float = 3.0, incident: LiveIncident | None = None,
+                 seed: int = 11, service: str = "support-bot") -> None:
+        self.server_url = server_url
+        self.rate = rate_per_s
+        self.incident = incident or LiveIncident()
+        self.service = service
+        self.rng = random.Random(seed)
+        self.calls = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self.fake = FakeOpenAI(record=False)
+        self.fake.chooser = self._behavior
+
+    def _behavior(self, body: dict) -> Behavior:
+        elapsed = time.monotonic() - self._started
+        if self.incident.active(elapsed) and self.rng.random() < self.incident.failure_share:
+            return Behavior("auth")
+        model = body.get("model", "gpt-4o-mini")
+        prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        return Behavior("slow", delay=self.rng.lognormvariate(-0.4 if model == "gpt-4o-mini" else 0.2, 0.35),
+                        content="Here is what I found.", prompt_tokens=400 + prompt * 3,
+                        completion_tokens=int(self.rng.lognormvariate(5, 0.4)))
+
+    def start(self) -> "LiveTraffic":
+        from shim import (Backend, CanaryRouter, ChatClient, RetryPolicy, Timeouts, record_feedback,
+                          setup_telemetry)
+
+        self.fake.start()
+        setup_telemetry(endpoint=self.server_url, service_name=self.service, service_version="2.4.1",
+                        environment="demo")
+        base = self.fake.base_url
+        answer = ChatClient(
+            Backend("primary", "gpt-4o-mini", base_url=base, api_key="sk-demo", version="2025-01"),
+            canary=CanaryRouter(Backend("canary", "gpt-4o-mini", base_url=base, api_key="sk-demo", version="2025-03"),
+                                percent=10),
+            retry=RetryPolicy(max_attempts=2, base_delay=0.05), timeouts=Timeouts(response=10, total=20),
+            route="answer")
+        summarize = ChatClient(Backend("primary", "gpt-4o", base_url=base, api_key="sk-demo", version="2024-11"),
+                               retry=RetryPolicy(max_attempts=2, base_delay=0.05), route="summarize")
+        self._record_feedback = record_feedback
+        self._clients = [(answer, 0.7), (summarize, 0.3)]
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="aiwatch-demo-traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def _one_call(self, n: int) -> None:
+        client = self._clients[0][0] if self.rng.random() < self._clients[0][1] else self._clients[1][0]
+        question = self.rng.choice(QUESTIONS).format(n=n)
+        try:
+            result = client.chat([{"role": "user", "content": question}], user=f"user-{self.rng.randrange(300):03d}")
+        except Exception:  # noqa: BLE001 - a failed call is part of the show; the span records it
+            self.failures += 1
+            return
+        finally:
+            self.calls += 1
+        if self.rng.random() < 0.25:
+            action = self.rng.choices(["accepted", "modified", "rejected"], [0.9, 0.06, 0.04])[0]
+            self._record_feedback(result.request_id, action=action, reviewer=f"reviewer-{n % 5}",
+                                  reason=None if action == "accepted" else "tone")
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(8, thread_name_prefix="demo-call") as pool:
+            n = 0
+            while not self._stop.is_set():
+                pool.submit(self._one_call, n)
+                n += 1
+                self._stop.wait(self.rng.expovariate(self.rate))
+
+    def status(self) -> str:
+        elapsed = time.monotonic() - self._started
+        state = "INCIDENT: provider rejecting calls" if self.incident.active(elapsed) else "healthy"
+        return f"live traffic: {self.calls} calls, {self.failures} failed ({state})"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        from opentelemetry import _logs, trace
+
+        for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
+            if hasattr(provider, "shutdown"):
+                provider.shutdown()
+        self.fake.close()
