@@ -39,8 +39,9 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=3.0, help="live calls per second (default 3)")
     p.add_argument("--incident-after", type=float, default=180, help="seconds until the live incident (default 180)")
     p.add_argument("--incident-for", type=float, default=300, help="seconds the live incident lasts (default 300)")
-    p.add_argument("--inbox-port", type=int, default=None,
-                   help="start a loopback Slack/PagerDuty inbox on this port and print what alerts deliver")
+    p.add_argument("--inbox-port", type=int, default=0,
+                   help="port of the loopback Slack/PagerDuty stand-in that prints deliveries (default: any free)")
+    p.add_argument("--no-inbox", action="store_true", help="deliver alerts to the receivers configured in the environment")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
 
 

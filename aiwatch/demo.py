@@ -64,16 +64,17 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     prepare_data(data_dir, args.fresh)
     server_url = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "AIWATCH_DATA_DIR": str(data_dir), "AIWATCH_SERVER_URL": server_url,
-           **demo_receivers_env(args)}
+           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}"}
     children: list[subprocess.Popen] = []
     traffic = None
     inbox = None
     try:
-        if args.inbox_port is not None:
+        if not args.no_inbox:
             from aiwatch.inbox import DemoInbox
 
             inbox = DemoInbox(args.inbox_port).start()
             env.update(inbox.env())
+            print(f"inbox:     {inbox.url} stands in for Slack and PagerDuty; deliveries print here", flush=True)
         server = subprocess.Popen(_aiwatch("serve", "--port", str(args.port), "--data-dir", str(data_dir)), env=env)
         children.append(server)
         _wait_ready(server_url, server, "server")
@@ -113,6 +114,3 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             inbox.stop()
     return 0
 
-
-def demo_receivers_env(args: argparse.Namespace) -> dict[str, str]:
-    return {}
