@@ -17,7 +17,7 @@ STAGE_MODULES = (
 
 # Modules exporting `ROUTES: list[starlette.routing.Route]` that the server mounts (write actions
 # such as creating a silence). Handlers reach the server through `request.app.state.aiwatch`.
-ROUTE_MODULES = ("alerts.api",)
+ROUTE_MODULES = ("alerts.api", "analysis.api")
 
 
 def _import(name: str):
