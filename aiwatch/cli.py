@@ -52,4 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except RuntimeError as exc:
+        from store.db import StoreBusy
+
+        if isinstance(exc, StoreBusy):
+            print(f"aiwatch: {exc}", file=sys.stderr)
+            return 1
+        raise
 

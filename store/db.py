@@ -18,6 +18,10 @@ from store.writer import Writer
 log = logging.getLogger(__name__)
 
 
+class StoreBusy(RuntimeError):
+    """Another process owns the database file."""
+
+
 class Store:
     def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 20,
                  queue_max_rows: int = 400_000, threads: int | None = None) -> None:
@@ -25,7 +29,13 @@ class Store:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {"threads": threads} if threads else {}
-        self._con = duckdb.connect(str(path), config=config)
+        try:
+            self._con = duckdb.connect(str(path), config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusy(f"{path} is open in another process (is `aiwatch serve` running? DuckDB allows "
+                                "one writing process: stop it, or send data to it over OTLP)") from None
+            raise
         migrate(self._con)
         self.writer = Writer(self._con.cursor(), max_rows=writer_max_rows,
                              max_delay_ms=writer_max_delay_ms, queue_max_rows=queue_max_rows)

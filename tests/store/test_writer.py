@@ -88,3 +88,18 @@ def test_a_newer_database_is_refused(tmp_path):
     con.execute("INSERT INTO schema_version (version, description) VALUES (9999, 'future')")
     with pytest.raises(RuntimeError, match="newer"):
         migrate(con)
+
+
+def test_a_second_process_gets_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "busy.duckdb"
+    holder = Store(path)
+    try:
+        code = ("import sys; sys.path.insert(0, '.')\nfrom store.db import Store, StoreBusy\n"
+                f"try:\n    Store({str(path)!r})\nexcept StoreBusy as e:\n    print('BUSY', e)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+        assert out.startswith("BUSY") and "aiwatch serve" in out
+    finally:
+        holder.close()
