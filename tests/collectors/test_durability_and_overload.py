@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from conftest import start_server, stop_server
+from server_harness import start_server, stop_server
 from otlp_builders import span_request
 
 PB = {"content-type": "application/x-protobuf"}

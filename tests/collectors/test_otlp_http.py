@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import StatusCode
 
-from conftest import start_server, stop_server
+from server_harness import start_server, stop_server
 from otlp_builders import gauge_request, log_request, span_request
 
 PB = {"content-type": "application/x-protobuf"}

@@ -89,7 +89,7 @@ def test_policy_drop_removes_audit_text(tmp_path, store):
 def test_the_server_tails_configured_files(tmp_path):
     import time
 
-    from conftest import start_server, stop_server
+    from server_harness import start_server, stop_server
 
     (tmp_path / "audit.jsonl").write_text(line("srv-1"))
     srv = start_server(tmp_path / "data", env={"AIWATCH_AUDIT_PATHS": str(tmp_path / "audit.jsonl*"),

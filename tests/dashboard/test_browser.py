@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from browser import Browser, find_chromium
-from conftest import ROOT, free_port
+from server_harness import ROOT, free_port
 from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL
 
 from dashboard.commands import streamlit_command
