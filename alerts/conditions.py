@@ -9,11 +9,12 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, SERIES_LABELS, AlertsConfig, Rule, format_duration, render
+from alerts.rules import (BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, format_duration, render,
+                          window_weight)
 from store import alerting
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,13 @@ def _series(row: dict[str, Any]) -> Series:
     return tuple(row[c] for c in SERIES_LABELS)
 
 
-def evaluate(db: Any, config: AlertsConfig, now: datetime) -> tuple[dict[str, Sample], set[str]]:
-    """Alerts whose condition holds at `now` (by fingerprint), and the rules that could not be evaluated."""
+BASELINE_TTL_S = 300   # a trailing mean over days moves little in five minutes: recompute that often
+
+
+def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = None
+             ) -> tuple[dict[str, Sample], set[str]]:
+    """Alerts whose condition holds at `now` (by fingerprint), and the rules that could not be evaluated.
+    `cache` (kept by the caller across ticks) holds the trailing baselines for BASELINE_TTL_S."""
     if not alerting.analysis_table_exists(db):
         return {}, set()
     keys: set[str] = set()
@@ -86,14 +92,18 @@ def evaluate(db: Any, config: AlertsConfig, now: datetime) -> tuple[dict[str, Sa
         c = rule.condition
         if c.absent:
             continue
+        if c.over:
+            continue
         keys.update(f"{c.metric}|{g}" for g in c.grains)
+        keys.update(f"{a.metric}|{c.grains[0]}" for a in c.also)
         if c.min_requests:
             keys.update(f"requests|{g}" for g in c.grains if g in BUCKET_GRAINS)
     latest: dict[tuple[str, str], dict[Series, float]] = {}
     if keys:
         for row in alerting.latest_values(db, now, sorted(keys)).to_pylist():
             latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
-    baselines: dict[tuple[str, str, float], dict[Series, float]] = {}
+    baselines: dict[Any, Any] = {}    # per tick memo: windows; baselines come from `cache`
+    baselines["cache"] = cache if cache is not None else {}
     samples: dict[str, Sample] = {}
     failed: set[str] = set()
     for rule in config.rules:
@@ -116,14 +126,18 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
             if c.matches({**series, "arm": None}) or all(k != "service_name" for k, _ in c.match):
                 out.append(Sample(rule, alert_labels(rule, series), float(row["recent"]), 0.0))
         return out
+    if c.over:
+        return _window_samples(db, rule, now, baselines)
     first = c.grains[0]
     base_map: dict[Series, float] | None = None
     if c.baseline:
         key = (c.metric, first, c.baseline.window.total_seconds())
-        if key not in baselines:
-            baselines[key] = {_series(r): r["baseline"] for r in alerting.baseline_means(
-                db, now, c.metric, first, c.baseline.window.total_seconds()).to_pylist()}
-        base_map = baselines[key]
+        cache = baselines["cache"]
+        hit = cache.get(key)
+        if hit is None or not (hit[0] <= now < hit[0] + timedelta(seconds=BASELINE_TTL_S)):
+            hit = cache[key] = (now, {_series(r): r["baseline"] for r in alerting.baseline_means(
+                db, now, c.metric, first, c.baseline.window.total_seconds()).to_pylist()})
+        base_map = hit[1]
     for series, value in latest.get((c.metric, first), {}).items():
         labels = dict(zip(SERIES_LABELS, series))
         if value is None or not c.matches(labels):
@@ -143,5 +157,42 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
         if not all(latest.get((c.metric, g), {}).get(series) is not None
                    and c.compare(latest[(c.metric, g)][series], threshold) for g in c.grains[1:]):
             continue
+        if not all(latest.get((a.metric, first), {}).get(series) is not None
+                   and OPS[a.op](latest[(a.metric, first)][series], a.threshold) for a in c.also):
+            continue
         out.append(Sample(rule, alert_labels(rule, labels), float(value), float(threshold), baseline))
+    return out
+
+
+def _window(db: Any, now: datetime, metric: str, over_s: float, memo: dict) -> dict[Series, tuple[float, float]]:
+    key = ("window", metric, over_s)
+    if key not in memo:
+        memo[key] = {_series(r): (r["value"], r["weight"]) for r in alerting.window_values(
+            db, now, metric, over_s, window_weight(metric)).to_pylist()}
+    return memo[key]
+
+
+def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
+    """The condition over the trailing window of 1m buckets (counts summed, rates request-weighted)."""
+    c = rule.condition
+    over_s = c.over.total_seconds()
+    values = _window(db, now, c.metric, over_s, memo)
+    requests = _window(db, now, "requests", over_s, memo) if c.min_requests else {}
+    out = []
+    for series, (value, weight) in values.items():
+        labels = dict(zip(SERIES_LABELS, series))
+        if value is None or not c.matches(labels) or not c.compare(value, c.threshold):
+            continue
+        if c.min_requests:
+            total = weight if window_weight(c.metric) == "requests" else requests.get(series, (0, 0))[0]
+            if (total or 0) < c.min_requests:
+                continue
+        ok = True
+        for a in c.also:
+            other = _window(db, now, a.metric, over_s, memo).get(series)
+            if other is None or other[0] is None or not OPS[a.op](other[0], a.threshold):
+                ok = False
+                break
+        if ok:
+            out.append(Sample(rule, alert_labels(rule, labels), float(value), float(c.threshold)))
     return out

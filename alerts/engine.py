@@ -238,10 +238,11 @@ class AlertEngine:
         self.source = source          # where analysis_metrics is read from
         self.clock = clock
         self._snap: Snapshot | None = None   # this process owns alert state: load once, write through
+        self._cache: dict = {}
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.clock()
-        samples, failed = evaluate(self.source, self.config, now)
+        samples, failed = evaluate(self.source, self.config, now, self._cache)
         if self._snap is None:
             self._snap = self.backend.load()
         snap = self._snap

@@ -55,6 +55,24 @@ class Baseline:
     min_baseline: float = 0.0         # below this the baseline is too small to compare against
 
 
+# Counts add up over a window; rates, means and percentiles are averaged weighted by their denominator.
+COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
+                           "output_tokens", "cost_usd", "reviewed"})
+WEIGHTS = {"override_rate": "reviewed"}
+
+
+def window_weight(metric: str) -> str | None:
+    return None if metric in COUNT_METRICS else WEIGHTS.get(metric, "requests")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """An extra comparison on the same series, e.g. errors >= 3 next to error_rate > 5%."""
+    metric: str
+    op: str
+    threshold: float
+
+
 @dataclass(frozen=True)
 class Condition:
     metric: str
@@ -67,6 +85,8 @@ class Condition:
     absent: bool = False                # fire when a series that had traffic sends none
     window: timedelta = timedelta(minutes=5)
     had_traffic_within: timedelta = timedelta(hours=1)
+    over: timedelta | None = None       # aggregate the trailing window of 1m buckets instead of the newest
+    also: tuple[Clause, ...] = ()
 
     def matches(self, series: dict[str, Any]) -> bool:
         for name, want in self.match:
@@ -280,7 +300,7 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         p.add(where, "condition", "is required and must be a mapping")
         return None
     _check_keys(raw, {"metric", "grain", "grains", "op", "threshold", "match", "baseline", "min_requests",
-                      "absent", "window", "had_traffic_within"}, where, "condition.", p)
+                      "absent", "window", "had_traffic_within", "over", "also"}, where, "condition.", p)
     match = _matchers(raw.get("match", {"arm": None}), where, "condition.match", p, SERIES_LABELS)
     if "match" in raw and not any(k == "arm" for k, _ in match):
         match = match + (("arm", None),)
@@ -327,8 +347,30 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
     elif threshold is None:
         p.add(where, "condition.threshold", "is required (or give a baseline)")
     min_requests = _number(raw, "min_requests", where, "condition.min_requests", p, 0.0)
+    over = None
+    if "over" in raw:
+        over = _duration(raw, "over", where, "condition.over", p, timedelta(minutes=5))
+        if grains != ["1m"]:
+            p.add(where, "condition.over", "aggregates 1m buckets: use it with grain 1m")
+        if baseline is not None:
+            p.add(where, "condition.over", "cannot be combined with a baseline")
+    also = []
+    for i, clause in enumerate(raw.get("also") or []):
+        key = f"condition.also[{i}]"
+        if not isinstance(clause, dict) or set(clause) - {"metric", "op", "threshold"}:
+            p.add(where, key, "must be a mapping of metric, op, threshold")
+            continue
+        if clause.get("metric") not in METRICS:
+            p.add(where, f"{key}.metric", f"{clause.get('metric')!r} is not an analyzer metric")
+        if clause.get("op", ">") not in OPS:
+            p.add(where, f"{key}.op", f"{clause.get('op')!r} is not one of {' '.join(OPS)}")
+        value = _number(clause, "threshold", where, f"{key}.threshold", p)
+        if value is None:
+            p.add(where, f"{key}.threshold", "is required")
+        also.append(Clause(str(clause.get("metric")), str(clause.get("op", ">")), value or 0.0))
     return Condition(metric=str(metric), grains=tuple(str(g) for g in grains), op=str(op),
-                     threshold=threshold or 0.0, match=match, baseline=baseline, min_requests=min_requests or 0.0)
+                     threshold=threshold or 0.0, match=match, baseline=baseline, min_requests=min_requests or 0.0,
+                     over=over, also=tuple(also))
 
 
 def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:

@@ -32,14 +32,48 @@ def analysis_table_exists(db: Any) -> bool:
 
 def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
     """The newest visible, still-current row per series for each 'metric|grain' in `keys`."""
+    hourly = [k for k in keys if k.endswith("|1h") and not k.startswith("burn_rate")]
+    recent = [k for k in keys if k not in hourly]
+    parts = []
+    # Two scans with plain time bounds (zone maps prune): hourly buckets stay current for 2h,
+    # minute buckets and burn rates for minutes.
+    for subset, horizon in ((hourly, "INTERVAL 2 HOUR"), (recent, "INTERVAL 6 MINUTE")):
+        if not subset:
+            continue
+        parts.append(db.query(f"""
+            SELECT metric, grain, service_name, model, model_version, route, arm, value, time
+            FROM analysis_metrics
+            WHERE time > $now - {horizon} AND time <= $now
+              AND list_contains($keys, metric || '|' || grain)
+              AND {_VISIBLE} AND time > $now - to_seconds({_STALE_S})
+            QUALIFY row_number() OVER (PARTITION BY metric, grain, service_name, model, model_version, route, arm
+                                       ORDER BY time DESC, computed_at DESC NULLS LAST) = 1""",
+                              {"keys": subset, "now": now}))
+    return pa.concat_tables(parts) if len(parts) > 1 else (parts[0] if parts else pa.table({"metric": []}))
+
+
+def window_values(db: Any, now: datetime, metric: str, over_s: float, weight: str | None) -> pa.Table:
+    """`metric` per series over the complete 1m buckets of the trailing `over_s` seconds: summed
+    (weight None) or averaged weighted by `weight` (e.g. requests), with the weight's total."""
+    dedup = """QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
+                                           ORDER BY computed_at DESC NULLS LAST) = 1"""
+    pick = """FROM analysis_metrics WHERE grain = '1m' AND time <= $now - INTERVAL 1 MINUTE
+               AND time > $now - to_seconds($over) - INTERVAL 1 MINUTE"""
+    value = "sum(m.value)" if weight is None else \
+        "sum(m.value * w.value) / nullif(sum(w.value) FILTER (WHERE m.value IS NOT NULL), 0)"
     return db.query(f"""
-        SELECT metric, grain, service_name, model, model_version, route, arm, value, time
-        FROM analysis_metrics
-        WHERE list_contains($keys, metric || '|' || grain)
-          AND {_VISIBLE} AND time > $now - to_seconds({_STALE_S})
-        QUALIFY row_number() OVER (PARTITION BY metric, grain, service_name, model, model_version, route, arm
-                                   ORDER BY time DESC, computed_at DESC NULLS LAST) = 1""",
-                    {"keys": list(keys), "now": now})
+        WITH m AS (SELECT time, service_name, model, model_version, route, arm, value {pick} AND metric = $metric
+                   {dedup}),
+             w AS (SELECT time, service_name, model, model_version, route, arm, value {pick} AND metric = $weight
+                   {dedup})
+        SELECT m.service_name, m.model, m.model_version, m.route, m.arm, {value} AS value,
+               coalesce(sum(w.value), 0) AS weight, max(m.time) AS newest
+        FROM m LEFT JOIN w ON m.time = w.time AND m.service_name IS NOT DISTINCT FROM w.service_name
+             AND m.model IS NOT DISTINCT FROM w.model AND m.model_version IS NOT DISTINCT FROM w.model_version
+             AND m.route IS NOT DISTINCT FROM w.route AND m.arm IS NOT DISTINCT FROM w.arm
+        GROUP BY ALL
+        HAVING max(m.time) + INTERVAL 1 MINUTE > $now - INTERVAL 4 MINUTE""",
+                    {"metric": metric, "weight": weight or "requests", "now": now, "over": over_s})
 
 
 def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
@@ -47,7 +81,7 @@ def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: fl
     return db.query(f"""
         SELECT service_name, model, model_version, route, arm, avg(value) AS baseline, count(*) AS n
         FROM (SELECT * FROM analysis_metrics
-              WHERE metric = $metric AND grain = $grain AND time >= $now - to_seconds($window)
+              WHERE time >= $now - to_seconds($window) AND time <= $now AND metric = $metric AND grain = $grain
                 AND time <= $now - to_seconds(2 * {_VISIBLE_S})
               QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
                                          ORDER BY computed_at DESC NULLS LAST) = 1)
@@ -62,12 +96,12 @@ def silent_services(db: Any, now: datetime, window_s: float, had_traffic_s: floa
           SELECT service_name, time, value FROM analysis_metrics
           WHERE metric = 'requests' AND grain = '1m' AND service_name IS NOT NULL AND model IS NULL
             AND model_version IS NULL AND route IS NULL AND arm IS NULL
-            AND time + INTERVAL 1 MINUTE <= $now
-            AND time + INTERVAL 1 MINUTE > $now - to_seconds($window + $had)),
+            AND time <= $now - INTERVAL 1 MINUTE
+            AND time > $now - to_seconds($window + $had) - INTERVAL 1 MINUTE),
         alive AS (
           SELECT max(time) + INTERVAL 1 MINUTE > $now - to_seconds($window) AS bucketed,
                  max(computed_at) > $now - to_seconds($window) - INTERVAL 2 MINUTE AS computed
-          FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' AND time + INTERVAL 1 MINUTE <= $now
+          FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' AND time <= $now - INTERVAL 1 MINUTE
             AND time > $now - to_seconds($window + $had) - INTERVAL 1 MINUTE)
         SELECT service_name,
                coalesce(sum(value) FILTER (WHERE time + INTERVAL 1 MINUTE > $now - to_seconds($window)), 0) AS recent,
@@ -100,7 +134,8 @@ def memory_copy(rows: pa.Table) -> "MemoryDB":
     _run(con, ANALYSIS_METRICS_DDL)
     if rows.num_rows:
         con.register("_rows", rows)
-        _run(con, "INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows")
+        # time order lets DuckDB's zone maps skip everything outside each step's window
+        _run(con, "INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows ORDER BY time")
         con.unregister("_rows")
     return MemoryDB(con)
 

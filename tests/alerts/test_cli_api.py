@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -17,14 +16,30 @@ from fakes.receivers import FakeReceivers
 from harness import MIN, T0, make_config, series, write_metrics
 from store.db import Store
 
-CLI = [sys.executable, "-c", "import sys; from aiwatch.cli import main; sys.exit(main(sys.argv[1:]))"]
-
-
 def aiwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `aiwatch ...` in this process (a subprocess would pay every stage's imports each time)."""
+    import contextlib
+    import io
     import os
 
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    from aiwatch.cli import main
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_check_passes_the_shipped_file_and_names_problems(tmp_path):
