@@ -19,18 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
 from otlp_data import SERVICE, send_all  # noqa: E402
 
 
-def _root_conftest():
-    # tests/conftest.py owns start_server; both files are named conftest, so load it by path.
-    spec = importlib.util.spec_from_file_location("aiwatch_tests_root", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-RunningServer, free_port, start_server, stop_server = (_root.RunningServer, _root.free_port, _root.start_server,
-                                                       _root.stop_server)
+from server_harness import RunningServer, free_port, start_server, stop_server  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
