@@ -120,11 +120,17 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
     c = rule.condition
     out: list[Sample] = []
     if c.absent:
-        for row in alerting.silent_services(db, now, c.window.total_seconds(),
-                                            c.had_traffic_within.total_seconds()).to_pylist():
+        # Silent for at least `window`, and for long enough that the trailing rate would have sent
+        # `min_expected` requests: a 2-per-minute service is not "down" after three empty minutes.
+        had_min = c.had_traffic_within.total_seconds() / 60
+        for row in alerting.traffic_last_seen(db, now, c.had_traffic_within.total_seconds()).to_pylist():
+            rate = row["total"] / had_min
+            needed = max(c.window, timedelta(minutes=c.min_expected / rate if rate else had_min))
+            silent_for = now - (row["last_seen"] + timedelta(minutes=1))
             series = {"service_name": row["service_name"]}
-            if c.matches({**series, "arm": None}) or all(k != "service_name" for k, _ in c.match):
-                out.append(Sample(rule, alert_labels(rule, series), float(row["recent"]), 0.0))
+            if needed <= silent_for < c.had_traffic_within and (
+                    c.matches({**series, "arm": None}) or all(k != "service_name" for k, _ in c.match)):
+                out.append(Sample(rule, alert_labels(rule, series), 0.0, 0.0))
         return out
     if c.over:
         return _window_samples(db, rule, now, baselines)
@@ -178,10 +184,27 @@ def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Samp
     over_s = c.over.total_seconds()
     values = _window(db, now, c.metric, over_s, memo)
     requests = _window(db, now, "requests", over_s, memo) if c.min_requests else {}
+    base_map = None
+    if c.baseline:
+        key = (c.metric, "1m", c.baseline.window.total_seconds())
+        cache = memo["cache"]
+        hit = cache.get(key)
+        if hit is None or not (hit[0] <= now < hit[0] + timedelta(seconds=BASELINE_TTL_S)):
+            hit = cache[key] = (now, {_series(r): r["baseline"] for r in alerting.baseline_means(
+                db, now, c.metric, "1m", c.baseline.window.total_seconds()).to_pylist()})
+        base_map = hit[1]
     out = []
     for series, (value, weight) in values.items():
         labels = dict(zip(SERIES_LABELS, series))
-        if value is None or not c.matches(labels) or not c.compare(value, c.threshold):
+        if value is None or not c.matches(labels):
+            continue
+        threshold, baseline = c.threshold, None
+        if base_map is not None:
+            baseline = base_map.get(series)
+            if baseline is None or baseline < c.baseline.min_baseline:
+                continue
+            threshold = c.baseline.factor * baseline + c.baseline.delta
+        if not c.compare(value, threshold):
             continue
         if c.min_requests:
             total = weight if window_weight(c.metric) == "requests" else requests.get(series, (0, 0))[0]
@@ -194,5 +217,5 @@ def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Samp
                 ok = False
                 break
         if ok:
-            out.append(Sample(rule, alert_labels(rule, labels), float(value), float(c.threshold)))
+            out.append(Sample(rule, alert_labels(rule, labels), float(value), float(threshold), baseline))
     return out

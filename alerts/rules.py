@@ -85,6 +85,7 @@ class Condition:
     absent: bool = False                # fire when a series that had traffic sends none
     window: timedelta = timedelta(minutes=5)
     had_traffic_within: timedelta = timedelta(hours=1)
+    min_expected: float = 10.0          # absence: silent long enough to have expected this many requests
     over: timedelta | None = None       # aggregate the trailing window of 1m buckets instead of the newest
     also: tuple[Clause, ...] = ()
 
@@ -300,7 +301,7 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         p.add(where, "condition", "is required and must be a mapping")
         return None
     _check_keys(raw, {"metric", "grain", "grains", "op", "threshold", "match", "baseline", "min_requests",
-                      "absent", "window", "had_traffic_within", "over", "also"}, where, "condition.", p)
+                      "absent", "window", "had_traffic_within", "over", "also", "min_expected"}, where, "condition.", p)
     match = _matchers(raw.get("match", {"arm": None}), where, "condition.match", p, SERIES_LABELS)
     if "match" in raw and not any(k == "arm" for k, _ in match):
         match = match + (("arm", None),)
@@ -310,8 +311,9 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
             p.add(where, "condition.absent", "only 'requests' can be absent")
         window = _duration(raw, "window", where, "condition.window", p, timedelta(minutes=5))
         had = _duration(raw, "had_traffic_within", where, "condition.had_traffic_within", p, timedelta(hours=1))
+        expected = _number(raw, "min_expected", where, "condition.min_expected", p, 10.0)
         return Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
-                         window=window, had_traffic_within=had)
+                         window=window, had_traffic_within=had, min_expected=expected or 0.0)
     metric = raw.get("metric")
     if metric not in METRICS:
         p.add(where, "condition.metric", f"{metric!r} is not an analyzer metric" if metric else "is required")
@@ -352,8 +354,8 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         over = _duration(raw, "over", where, "condition.over", p, timedelta(minutes=5))
         if grains != ["1m"]:
             p.add(where, "condition.over", "aggregates 1m buckets: use it with grain 1m")
-        if baseline is not None:
-            p.add(where, "condition.over", "cannot be combined with a baseline")
+        if baseline is not None and window_weight(str(metric)) is None:
+            p.add(where, "condition.over", "a summed count over a window cannot be compared with a per-minute baseline")
     also = []
     for i, clause in enumerate(raw.get("also") or []):
         key = f"condition.also[{i}]"

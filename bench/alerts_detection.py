@@ -52,15 +52,27 @@ def incidents(db: Any) -> tuple[datetime, list[dict[str, Any]]]:
     return start, out
 
 
+def _firing_at(events: list[dict[str, Any]], t: datetime) -> dict[str, Any] | None:
+    state: dict[str, dict[str, Any]] = {}
+    for e in sorted(events, key=lambda e: e["time"]):
+        if e["time"] > t:
+            break
+        state[e["fingerprint"]] = e
+    return next((e for e in state.values() if e["to_state"] == "firing"), None)
+
+
 def evaluate(result: Any, incs: list[dict[str, Any]], clean_until: datetime) -> dict[str, Any]:
     firings = [e for e in result.events if e["to_state"] == "firing"]
     rows = []
     for inc in incs:
         sev = inc["expected"]
-        hits = [e for e in firings if e["severity"] == sev and e["labels"].get("service") == inc["service"]
+        mine = [e for e in result.events if e["severity"] == sev and e["labels"].get("service") == inc["service"]]
+        hits = [e for e in mine if e["to_state"] == "firing"
                 and inc["onset"] <= e["time"] <= inc["end"] + timedelta(minutes=DEADLINE_MIN[sev])]
-        first = min(hits, key=lambda e: e["time"]) if hits else None
-        delay = (first["time"] - inc["onset"]).total_seconds() / 60 if first else None
+        # an alert of that severity already firing at onset (fired before, not yet resolved) counts at 0
+        already = _firing_at(mine, inc["onset"])
+        first = min(hits, key=lambda e: e["time"]) if hits else already
+        delay = 0.0 if already else ((first["time"] - inc["onset"]).total_seconds() / 60 if first else None)
         rows.append({**{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in inc.items()},
                      "first_rule": first["rule"] if first else None, "delay_min": delay,
                      "in_time": delay is not None and delay <= DEADLINE_MIN[sev]})

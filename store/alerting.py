@@ -88,28 +88,25 @@ def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: fl
         GROUP BY ALL""", {"metric": metric, "grain": grain, "now": now, "window": window_s})
 
 
-def silent_services(db: Any, now: datetime, window_s: float, had_traffic_s: float) -> pa.Table:
-    """Services with requests in the trailing `had_traffic_s` but none in the last `window_s`,
-    provided the analyzers are alive (some row was computed or bucketed within the window)."""
+def traffic_last_seen(db: Any, now: datetime, had_traffic_s: float) -> pa.Table:
+    """Per service (its rollup row): requests in the trailing `had_traffic_s` and the start of the
+    newest minute with any, provided the analyzers are alive (a minute bucket or a computation
+    within the last 5 minutes), so a stopped analyzer does not look like silent services."""
     return db.query("""
         WITH r AS (
           SELECT service_name, time, value FROM analysis_metrics
-          WHERE metric = 'requests' AND grain = '1m' AND service_name IS NOT NULL AND model IS NULL
-            AND model_version IS NULL AND route IS NULL AND arm IS NULL
-            AND time <= $now - INTERVAL 1 MINUTE
-            AND time > $now - to_seconds($window + $had) - INTERVAL 1 MINUTE),
+          WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($had) - INTERVAL 1 MINUTE
+            AND metric = 'requests' AND grain = '1m' AND service_name IS NOT NULL AND model IS NULL
+            AND model_version IS NULL AND route IS NULL AND arm IS NULL),
         alive AS (
-          SELECT max(time) + INTERVAL 1 MINUTE > $now - to_seconds($window) AS bucketed,
-                 max(computed_at) > $now - to_seconds($window) - INTERVAL 2 MINUTE AS computed
-          FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' AND time <= $now - INTERVAL 1 MINUTE
-            AND time > $now - to_seconds($window + $had) - INTERVAL 1 MINUTE)
-        SELECT service_name,
-               coalesce(sum(value) FILTER (WHERE time + INTERVAL 1 MINUTE > $now - to_seconds($window)), 0) AS recent,
-               coalesce(sum(value) FILTER (WHERE time + INTERVAL 1 MINUTE <= $now - to_seconds($window)), 0) AS before
+          SELECT max(time) > $now - INTERVAL 6 MINUTE AS bucketed,
+                 max(computed_at) > $now - INTERVAL 5 MINUTE AS computed
+          FROM analysis_metrics WHERE time <= $now - INTERVAL 1 MINUTE
+            AND time > $now - to_seconds($had) - INTERVAL 1 MINUTE AND metric = 'requests' AND grain = '1m')
+        SELECT service_name, sum(value) AS total, max(time) FILTER (WHERE value > 0) AS last_seen
         FROM r, alive
         WHERE coalesce(alive.bucketed, false) OR coalesce(alive.computed, false)
-        GROUP BY service_name
-        HAVING before > 0 AND recent = 0""", {"now": now, "window": window_s, "had": had_traffic_s})
+        GROUP BY service_name HAVING sum(value) > 0""", {"now": now, "had": had_traffic_s})
 
 
 def analysis_window(db: Any, start: datetime, end: datetime) -> pa.Table:

@@ -44,7 +44,7 @@ def aiwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_check_passes_the_shipped_file_and_names_problems(tmp_path):
     ok = aiwatch("alerts", "check", "alerts/default_rules.yaml")
-    assert ok.returncode == 0 and "15 rules (6 P1, 5 P2, 4 P3)" in ok.stdout
+    assert ok.returncode == 0 and "17 rules (7 P1, 6 P2, 4 P3)" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - name: X\n    severity: P1\n    condition: {metric: error_rate, op: '>>', threshold: 1}\n")
     out = aiwatch("alerts", "check", str(bad))
@@ -67,6 +67,7 @@ def test_alerts_test_sends_to_the_receiver():
 def seed(path):
     store = Store(path, writer_max_delay_ms=1)
     write_metrics(store, series("error_rate", T0, 60, lambda i: 0.5 if 10 <= i < 20 else 0.0)
+                  + series("errors", T0, 60, lambda i: 50.0 if 10 <= i < 20 else 0.0)
                   + series("requests", T0, 60, 100.0))
     store.close()
 

@@ -9,10 +9,10 @@ from alerts.rules import DEFAULT_RULES, RulesError, expand_env, load_config, par
 def test_shipped_defaults_follow_the_practice():
     config = load_config(DEFAULT_RULES, env={})
     by_sev = {s: {r.name for r in config.rules if r.severity == s} for s in ("P1", "P2", "P3")}
-    assert by_sev["P1"] == {"HighErrorRate", "LatencySLABreach", "TotalFailure", "ServiceSilent",
+    assert by_sev["P1"] == {"HighErrorRate", "LatencySLABreach", "LatencySpike", "TotalFailure", "ServiceSilent",
                             "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h"}
-    assert by_sev["P2"] == {"ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop", "CostSpike",
-                            "ErrorBudgetSlowBurn"}
+    assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
+                            "CostSpike", "ErrorBudgetSlowBurn"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}
     rules = {r.name: r for r in config.rules}
     assert rules["HighErrorRate"].condition.threshold == 0.05
@@ -23,6 +23,8 @@ def test_shipped_defaults_follow_the_practice():
                      "ErrorBudgetSlowBurn": (("1d", "2h"), 3.0), "ErrorBudgetSlowBurn3d": (("3d", "6h"), 1.0)}
     cost = rules["CostSpike"].condition
     assert cost.baseline.factor == 3 and cost.baseline.window.days == 7
+    assert rules["TotalFailure"].condition.threshold == 1.0
+    assert rules["ServiceSilent"].condition.absent
     assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook"), ("slack", "webhook"),
                                                     ("review", "webhook")]
     assert config.routes[0].group_wait.total_seconds() == 30 and config.routes[0].group_interval.total_seconds() == 300
