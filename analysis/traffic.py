@@ -23,11 +23,9 @@ class TrafficAnalyzer:
         return minute_and_hour_ranges(window)
 
     def run(self, window: Window) -> Result:
-        hour_start, hour_end = window.aligned("1h")
-        prices = resolve_prices(analytics.distinct_models(self.store, hour_start, hour_end))
-        minutes = analytics.traffic_metrics(self.store, *window.aligned("1m"), "1m", prices, window.computed_at)
-        hours = analytics.traffic_metrics(self.store, hour_start, hour_end, "1h", prices, window.computed_at)
-        return Result(pa.concat_tables([minutes, hours]))
+        hours = window.aligned("1h")
+        prices = resolve_prices(analytics.distinct_models(self.store, *hours))
+        return Result(analytics.traffic_metrics(self.store, window.aligned("1m"), hours, prices, window.computed_at))
 
 
 class ResourceAnalyzer:

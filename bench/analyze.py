@@ -7,10 +7,15 @@
    the same data: time ratio and verdict agreement.
 
     .venv/bin/python bench/analyze.py [--spans 10000000] [--days 7] [--skip-hourly] [--skip-drift]
+                                      [--cache /tmp/aiwatch-analyze-bench] [--only traffic,drift]
+
+The generated spans are cached (one DuckDB file per size under --cache) and copied for each run,
+so repeated runs skip the generation and always start from a store without analyzer output.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -88,10 +93,29 @@ def timed(fn):
     return time.perf_counter() - started, out
 
 
-def bench_analyzers(store: Store, days: float, skip_hourly: bool) -> None:
+def cached_store(cache: Path | None, tmp: Path, n: int, days: float) -> Store:
+    """A store holding the generated spans: copied from the cache when present, else generated (and cached)."""
+    path = tmp / "bench.duckdb"
+    cached = cache / f"spans-{n}-{days:g}d.duckdb" if cache else None
+    if cached and cached.exists():
+        shutil.copyfile(cached, path)
+        print(f"spans copied from {cached}")
+        return Store(path)
+    store = Store(path)
+    generate(store, n, days)
+    if cached:
+        store.close()
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, cached)
+        store = Store(path)
+    return store
+
+
+def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str] | None = None) -> None:
     settings = AnalysisSettings(baseline_days=1)
     end = T0 + timedelta(days=days)
-    names = [n for n, (_, c) in registry.ANALYZERS.items() if not (skip_hourly and c == "hourly")]
+    names = [n for n, (_, c) in registry.ANALYZERS.items()
+             if not (skip_hourly and c == "hourly") and (only is None or n in only)]
     print(f"\nfull pass over {days:g} days (one window per analyzer):")
     total = 0.0
     for name in names:
@@ -161,14 +185,19 @@ def main() -> None:
     p.add_argument("--skip-hourly", action="store_true", help="skip confidence, drift, canary in the full pass")
     p.add_argument("--skip-drift", action="store_true")
     p.add_argument("--drift-rows", type=int, default=1_000_000)
+    p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "aiwatch-analyze-bench"),
+                   help="folder caching the generated spans ('' to regenerate every run)")
+    p.add_argument("--only", help="comma-separated analyzers to time (default all)")
+    p.add_argument("--skip-analyzers", action="store_true", help="only the drift comparison")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "bench.duckdb")
-        try:
-            generate(store, args.spans, args.days)
-            bench_analyzers(store, args.days, args.skip_hourly)
-        finally:
-            store.close()
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    if not args.skip_analyzers:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = cached_store(Path(args.cache) if args.cache else None, Path(tmp), args.spans, args.days)
+            try:
+                bench_analyzers(store, args.days, args.skip_hourly, only)
+            finally:
+                store.close()
     if not args.skip_drift:
         bench_drift(args.drift_rows)
 

@@ -51,14 +51,15 @@ def _grouping_sets(time_col: str, sets: Sequence[Sequence[str]]) -> str:
     return "GROUPING SETS (" + ", ".join("(" + ", ".join((time_col, *s)) + ")" for s in sets) + ")"
 
 
-# Rollups written for span metrics: all, per service, per route, per model, per version+arm; the
-# full detail (version x route) only per hour, where a bucket holds enough calls to mean something
-# (and minute rows would multiply the table by the number of routes).
+# Rollups written for span metrics. Minutes keep what the alert rules and the dashboard's time
+# series read (all, per service, service+route, service+model); hours add per version+arm and the
+# full detail (version x route), where a bucket holds enough calls to mean something. Only label
+# combinations that had calls get rows (GROUPING SETS emit no empty groups).
 SPAN_ROLLUPS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "1m": ((), ("service_name",), ("service_name", "route"), ("service_name", "model"),
-           ("service_name", "model", "model_version", "arm")),
+    "1m": ((), ("service_name",), ("service_name", "route"), ("service_name", "model")),
 }
-SPAN_ROLLUPS["1h"] = SPAN_ROLLUPS["1m"] + (("service_name", "model", "model_version", "route", "arm"),)
+SPAN_ROLLUPS["1h"] = SPAN_ROLLUPS["1m"] + (("service_name", "model", "model_version", "arm"),
+                                           ("service_name", "model", "model_version", "route", "arm"))
 
 
 # --- the one write ----------------------------------------------------------------------------
@@ -165,24 +166,101 @@ _TRAFFIC_METRICS = (
 TRAFFIC_METRICS = _TRAFFIC_METRICS
 
 
-def traffic_metrics(store: Any, start: datetime, end: datetime, grain: str, prices: Sequence[Price],
-                    computed_at: datetime) -> pa.Table:
-    """Tall metric rows per `grain` bucket in [start, end) for model-call spans (shadow calls excluded)."""
-    seconds = {"1m": 60, "1h": 3600}[grain]
+_SPAN_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name,
+        coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+        coalesce(s.model_version, '{NONE}') AS model_version, coalesce(s.route, '{NONE}') AS route,
+        coalesce(s.arm, '{NONE}') AS arm"""
+_MODEL_CALLS = "s.is_llm AND s.arm IS DISTINCT FROM 'shadow'"
+
+# Per minute and full label detail: counts and sums from which every rollup and both grains follow
+# (one scan of the spans). `*_n` columns are the denominators of the averages (non-NULL inputs).
+# Sums of doubles are kept as scaled integers (HUGEINT: ns, 1e-15 score units, 1e-18 USD): integer
+# sums do not depend on the order threads combine them in, so a rerun gives bit-identical rows.
+_FINE_SUMS = """
+        count(*) AS n,
+        count(is_err) AS err_n, count(*) FILTER (WHERE is_err) AS errors,
+        count(*) FILTER (WHERE coalesce(http_status, 0) BETWEEN 400 AND 499) AS n_4xx,
+        count(*) FILTER (WHERE coalesce(http_status, 0) >= 500) AS n_5xx,
+        sum((is_timeout OR is_filtered OR format_ok = false)::INT) AS mf_sum,
+        count(is_timeout OR is_filtered OR format_ok = false) AS mf_n,
+        count(*) FILTER (WHERE is_timeout) AS timeouts, count(*) FILTER (WHERE is_filtered) AS content_filtered,
+        count(*) FILTER (WHERE format_ok = false) AS format_failures,
+        sum((duration_ms * 1e6)::HUGEINT) FILTER (WHERE NOT is_err) AS dur_sum,
+        count(duration_ms) FILTER (WHERE NOT is_err) AS dur_n,
+        sum(retry_count) AS retries, count(*) FILTER (WHERE lower(breaker_state) = 'open') AS breaker_opens,
+        count(*) FILTER (WHERE fallback_level IS NOT NULL AND fallback_level <> 'primary') AS fb_any,
+        count(fallback_level) AS fb_n, count(*) FILTER (WHERE fallback_level = 'fallback') AS fb_secondary,
+        count(*) FILTER (WHERE fallback_level = 'rule_based') AS fb_rule,
+        count(*) FILTER (WHERE fallback_level = 'human') AS fb_human,
+        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+        sum((cost * 1e18)::HUGEINT) AS cost,
+        sum(format_ok::INT) AS fo_sum, count(format_ok) AS fo_n, sum((quality_score * 1e15)::HUGEINT) AS q_sum,
+        count(quality_score) AS q_n, sum((confidence * 1e15)::HUGEINT) AS c_sum, count(confidence) AS c_n"""
+
+
+def _ratio(num: str, den: str, scale: str = "") -> str:
+    return f"(sum({num})::DOUBLE{scale} / nullif(sum({den}), 0))::DOUBLE"
+
+
+# The figures of one bucket and label set, from sums of the fine rows (same values as aggregating
+# the spans directly: counts and sums are additive, averages are sum / non-NULL count).
+_ROLLUP_VALUES = f"""
+        sum(n)::DOUBLE AS requests, sum(n) / $seconds AS rps, sum(errors)::DOUBLE AS errors,
+        {_ratio("errors", "err_n")} AS error_rate, {_ratio("n_4xx", "n")} AS error_rate_4xx,
+        {_ratio("n_5xx", "n")} AS error_rate_5xx, {_ratio("mf_sum", "mf_n")} AS model_failure_rate,
+        sum(timeouts)::DOUBLE AS timeouts, sum(content_filtered)::DOUBLE AS content_filtered,
+        sum(format_failures)::DOUBLE AS format_failures, {_ratio("dur_sum", "dur_n", " / 1e6")} AS latency_mean_ms,
+        coalesce(sum(retries), 0)::DOUBLE AS retries, sum(breaker_opens)::DOUBLE AS breaker_opens,
+        {_ratio("fb_any", "n")} AS fallback_rate, {_ratio("fb_secondary", "fb_n")} AS fallback_secondary,
+        {_ratio("fb_rule", "fb_n")} AS fallback_rule_based, {_ratio("fb_human", "fb_n")} AS fallback_human,
+        coalesce(sum(input_tokens), 0)::DOUBLE AS input_tokens,
+        coalesce(sum(output_tokens), 0)::DOUBLE AS output_tokens,
+        (sum(cost)::DOUBLE / 1e18)::DOUBLE AS cost_usd, {_ratio("cost", "n", " / 1e18")} AS cost_per_request_usd,
+        {_ratio("fo_sum", "fo_n")} AS format_ok_rate, {_ratio("q_sum", "q_n", " / 1e15")} AS quality_mean,
+        {_ratio("c_sum", "c_n", " / 1e15")} AS confidence_mean"""
+
+
+def _rollup_labels(grain: str) -> str:
+    """The label columns of a GROUPING SETS select: NULL for a label no rollup of the grain keeps."""
+    kept = {label for labels in SPAN_ROLLUPS[grain] for label in labels}
+    return ", ".join(label if label in kept else f"NULL::VARCHAR AS {label}" for label in LABELS)
+
+
+def _label_join(a: str, b: str) -> str:
+    return " AND ".join([f"{a}.time = {b}.time"] + [f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in LABELS])
+
+
+def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime],
+                    prices: Sequence[Price], computed_at: datetime) -> pa.Table:
+    """Tall metric rows for model-call spans (shadow calls excluded): 1-minute buckets in `minutes`
+    and 1-hour buckets in `hours` (which contains `minutes`).
+
+    One scan sums the spans per minute and full label set; every rollup of both grains is summed
+    from that (small) table. Exact percentiles are holistic, so they take one pass per grain over
+    the successful calls' durations, each computing all its rollups (GROUPING SETS) and all three
+    percentiles (the list form of quantile_cont) at once.
+    """
     cte, params = _prices_cte(prices)
-    groups = _grouping_sets("time", SPAN_ROLLUPS[grain])
     unpivot = ", ".join(_TRAFFIC_METRICS)
+    quantiles = {g: f"""
+    q_{g} AS (
+      SELECT time, {_rollup_labels(g)}, quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q
+      FROM (SELECT date_trunc('{_TRUNC[g]}', s.start_time) AS time, {_SPAN_LABELS}, s.duration_ms
+            FROM spans s
+            WHERE s.start_time >= ${g[-1]}_start AND s.start_time < ${g[-1]}_end AND {_MODEL_CALLS}
+              AND s.status_code <> 'error')
+      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in ("1m", "1h")}
+    rollups = {g: f"""
+    r_{g} AS (
+      SELECT date_trunc('{_TRUNC[g]}', minute) AS time, {_rollup_labels(g)},
+        {_ROLLUP_VALUES.replace("$seconds", "60.0" if g == "1m" else "3600.0")}
+      FROM fine {"WHERE minute >= $m_start AND minute < $m_end" if g == "1m" else ""}
+      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in ("1m", "1h")}
     sql = f"""
     WITH {cte},
     s AS (
-      SELECT date_trunc('{_TRUNC[grain]}', s.start_time) AS time,
-        coalesce(s.service_name, '{NONE}') AS service_name,
-        coalesce(s.response_model, s.request_model, '{NONE}') AS model,
-        coalesce(s.model_version, '{NONE}') AS model_version,
-        coalesce(s.route, '{NONE}') AS route,
-        coalesce(s.arm, '{NONE}') AS arm,
+      SELECT s.start_time, {_SPAN_LABELS},
         s.duration_ms, s.status_code = 'error' AS is_err, s.http_status,
-        lower(coalesce(s.error_type, '')) AS etype,
         s.error_type IS NOT NULL AND (lower(s.error_type) LIKE '%timeout%' OR lower(s.error_type) LIKE '%timed%out%')
           OR s.http_status IN (408, 504) AS is_timeout,
         lower(coalesce(s.error_type, '')) LIKE '%content%filter%'
@@ -190,44 +268,29 @@ def traffic_metrics(store: Any, start: datetime, end: datetime, grain: str, pric
         s.format_ok, s.retry_count, s.breaker_state, s.fallback_level, s.input_tokens, s.output_tokens,
         s.quality_score, s.confidence, {_COST} AS cost
       FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
-      WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IS DISTINCT FROM 'shadow'
+      WHERE s.start_time >= $h_start AND s.start_time < $h_end AND {_MODEL_CALLS}
     ),
+    fine AS MATERIALIZED (
+      SELECT date_trunc('minute', start_time) AS minute, service_name, model, model_version, route, arm,{_FINE_SUMS}
+      FROM s GROUP BY ALL
+    ),
+    {rollups["1m"]},
+    {rollups["1h"]},
+    {quantiles["1m"]},
+    {quantiles["1h"]},
     wide AS (
-      SELECT time, service_name, model, model_version, route, arm,
-        count(*)::DOUBLE AS requests,
-        count(*) / {seconds}.0 AS rps,
-        count(*) FILTER (WHERE is_err)::DOUBLE AS errors,
-        avg(is_err::INT)::DOUBLE AS error_rate,
-        avg((coalesce(http_status, 0) BETWEEN 400 AND 499)::INT)::DOUBLE AS error_rate_4xx,
-        avg((coalesce(http_status, 0) >= 500)::INT)::DOUBLE AS error_rate_5xx,
-        avg((is_timeout OR is_filtered OR format_ok = false)::INT)::DOUBLE AS model_failure_rate,
-        count(*) FILTER (WHERE is_timeout)::DOUBLE AS timeouts,
-        count(*) FILTER (WHERE is_filtered)::DOUBLE AS content_filtered,
-        count(*) FILTER (WHERE format_ok = false)::DOUBLE AS format_failures,
-        quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_err) AS q,
-        avg(duration_ms) FILTER (WHERE NOT is_err)::DOUBLE AS latency_mean_ms,
-        coalesce(sum(retry_count), 0)::DOUBLE AS retries,
-        count(*) FILTER (WHERE lower(breaker_state) = 'open')::DOUBLE AS breaker_opens,
-        avg((fallback_level IS NOT NULL AND fallback_level <> 'primary')::INT)::DOUBLE AS fallback_rate,
-        avg((fallback_level = 'fallback')::INT)::DOUBLE AS fallback_secondary,
-        avg((fallback_level = 'rule_based')::INT)::DOUBLE AS fallback_rule_based,
-        avg((fallback_level = 'human')::INT)::DOUBLE AS fallback_human,
-        coalesce(sum(input_tokens), 0)::DOUBLE AS input_tokens,
-        coalesce(sum(output_tokens), 0)::DOUBLE AS output_tokens,
-        sum(cost)::DOUBLE AS cost_usd,
-        (sum(cost) / count(*))::DOUBLE AS cost_per_request_usd,
-        avg(format_ok::INT)::DOUBLE AS format_ok_rate,
-        avg(quality_score)::DOUBLE AS quality_mean,
-        avg(confidence)::DOUBLE AS confidence_mean
-      FROM s GROUP BY {groups}
+      SELECT '1m' AS grain, r.*, q.q FROM r_1m r LEFT JOIN q_1m q ON {_label_join("r", "q")}
+      UNION ALL BY NAME
+      SELECT '1h' AS grain, r.*, q.q FROM r_1h r LEFT JOIN q_1h q ON {_label_join("r", "q")}
     ),
     w2 AS (SELECT * EXCLUDE (q), q[1]::DOUBLE AS latency_p50_ms, q[2]::DOUBLE AS latency_p95_ms,
                   q[3]::DOUBLE AS latency_p99_ms FROM wide)
-    SELECT time, '{grain}' AS grain, metric, service_name, model, model_version, route, arm, value,
+    SELECT time, grain, metric, service_name, model, model_version, route, arm, value,
            $computed_at::TIMESTAMP AS computed_at
     FROM w2 UNPIVOT (value FOR metric IN ({unpivot}))
     """
-    return store.query(sql, {"start": start, "end": end, "computed_at": computed_at, **params}).cast(METRICS_SCHEMA)
+    return store.query(sql, {"m_start": minutes[0], "m_end": minutes[1], "h_start": hours[0],
+                             "h_end": hours[1], "computed_at": computed_at, **params}).cast(METRICS_SCHEMA)
 
 
 # --- resources (OTLP metrics) -------------------------------------------------------------------
