@@ -2,7 +2,7 @@
 p-value, PSI, Wasserstein distance), plus the trend of hourly means over the trailing day."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -16,13 +16,15 @@ from store import analytics
 
 KEYS = ("service_name", "model", "model_version")
 MIN_ROWS = 30
+QUANTILES = ((0.1, "confidence_p10"), (0.5, "confidence_p50"), (0.9, "confidence_p90"))
 
 
-def _groups(table: Any) -> dict[tuple, np.ndarray]:
+def _references(table: Any) -> dict[tuple, stats.SortedReference]:
     if table.num_rows == 0:
         return {}
     df = pl.from_arrow(table)
-    return {key: part["confidence"].to_numpy() for key, part in df.partition_by(list(KEYS), as_dict=True).items()}
+    return {key: stats.SortedReference.of(part["confidence"].to_numpy())
+            for key, part in df.partition_by(list(KEYS), as_dict=True).items()}
 
 
 class ConfidenceAnalyzer:
@@ -40,46 +42,70 @@ class ConfidenceAnalyzer:
         return [("1h", *window.aligned("1h"))]
 
     def run(self, window: Window) -> Result:
+        """One sample query for all hour buckets of the window; per group, every hour against the
+        (sorted once) reference in vectorised passes (analysis.stats `*_many`)."""
         s = self.settings
         rows, reports = [], []
-        references: dict[tuple, dict[tuple, np.ndarray]] = {}
         first, last = window.aligned("1h")
         means = pl.from_arrow(analytics.hourly_confidence_means(self.store, first - timedelta(hours=23), last))
-        for bucket in window.buckets("1h"):
-            ref_period = reference_period(s, bucket)
-            if ref_period not in references:
-                references[ref_period] = _groups(analytics.confidence_sample(self.store, *ref_period, s.sample_cap))
-            current = _groups(analytics.confidence_sample(self.store, bucket, bucket + timedelta(hours=1), s.sample_cap))
-            for key, cur in current.items():
-                labels = dict(zip(KEYS, key), route=None, arm=None)
-                base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
-                for q, name in ((0.1, "confidence_p10"), (0.5, "confidence_p50"), (0.9, "confidence_p90")):
-                    rows.append({**base, "metric": name, "value": float(np.quantile(cur, q))})
-                trend = means.filter((pl.col("service_name") == key[0]) & (pl.col("model") == key[1])
-                                     & (pl.col("model_version") == key[2]) & (pl.col("hour") <= bucket)
-                                     & (pl.col("hour") > bucket - timedelta(hours=24)))
-                slope, slope_p = stats.linear_trend(trend["mean"].to_numpy())
-                rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
-                rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
+        trends = {key: (part["hour"].to_numpy(), part["mean"].to_numpy())
+                  for key, part in means.sort("hour").partition_by(list(KEYS), as_dict=True).items()} \
+            if means.height else {}
+        sample = analytics.confidence_sample(self.store, first, last, s.sample_cap, by_hour=True)
+        if sample.num_rows == 0:
+            return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
+        current = pl.from_arrow(sample)
+        references: dict[tuple, dict[tuple, stats.SortedReference]] = {}
+        for key, part in current.partition_by(list(KEYS), as_dict=True).items():
+            hours = sorted(part["hour"].unique().to_list())
+            by_period: dict[tuple, list[datetime]] = {}
+            for bucket in hours:
+                by_period.setdefault(reference_period(s, bucket), []).append(bucket)
+            for ref_period, buckets in by_period.items():
+                if ref_period not in references:
+                    references[ref_period] = _references(analytics.confidence_sample(self.store, *ref_period,
+                                                                                     s.sample_cap))
                 ref = references[ref_period].get(key)
-                if ref is None or len(ref) < MIN_ROWS or len(cur) < MIN_ROWS:
-                    continue
-                ks_stat, ks_p = stats.ks(ref, cur)
-                psi = stats.psi(ref, cur, bins=10, lo=0.0, hi=1.0)
-                wd = stats.wasserstein(ref, cur)
-                shifted = psi >= s.confidence_psi_alert or (ks_p < s.confidence_ks_alpha
-                                                            and ks_stat >= s.confidence_ks_min_stat)
-                for name, value in (("confidence_ks_stat", ks_stat), ("confidence_ks_pvalue", ks_p),
-                                    ("confidence_psi", psi), ("confidence_wasserstein", wd),
-                                    ("confidence_shift", float(shifted))):
-                    rows.append({**base, "metric": name, "value": value})
-                reports.append({
-                    "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
-                    "kind": "confidence_shift", **labels, "verdict": "shift" if shifted else "stable",
-                    "computed_at": window.computed_at,
-                    "body": {"ks_stat": ks_stat, "ks_pvalue": ks_p, "psi": psi, "wasserstein": wd,
-                             "reference_mean": float(ref.mean()), "current_mean": float(cur.mean()),
-                             "reference_rows": len(ref), "current_rows": len(cur),
-                             "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
-                             "trend_slope_per_hour": slope, "trend_pvalue": slope_p}})
+                sub = part.filter(pl.col("hour").is_in(buckets))
+                index = {b: i for i, b in enumerate(buckets)}
+                labels_idx = np.array([index[h] for h in sub["hour"].to_list()], dtype=np.int64)
+                cur = stats.Samples.group(sub["confidence"].to_numpy(), labels_idx, len(buckets))
+                qs = stats.quantiles_many(cur, tuple(q for q, _ in QUANTILES))
+                judged = ref is not None and len(ref) >= MIN_ROWS
+                if judged:
+                    ks_stat, ks_p = stats.ks_many(ref, cur)
+                    psi = stats.psi_many(ref, cur, bins=10, lo=0.0, hi=1.0)
+                    wd = stats.wasserstein_many(ref, cur)
+                    starts, sizes = cur.starts, cur.sizes
+                    cur_means = cur.sums(cur.values) / np.maximum(sizes, 1)
+                for i, bucket in enumerate(buckets):
+                    labels = dict(zip(KEYS, key), route=None, arm=None)
+                    base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
+                    for (_, name), value in zip(QUANTILES, qs[i]):
+                        rows.append({**base, "metric": name, "value": float(value)})
+                    hour_t, hour_mean = trends.get(key, (np.array([], "datetime64[us]"), np.array([])))
+                    lo, hi = np.searchsorted(hour_t, np.datetime64(bucket - timedelta(hours=23), "us")), \
+                        np.searchsorted(hour_t, np.datetime64(bucket, "us"), "right")
+                    slope, slope_p = stats.linear_trend(hour_mean[lo:hi])
+                    rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
+                    rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
+                    n_cur = int(cur.sizes[i])
+                    if not judged or n_cur < MIN_ROWS:
+                        continue
+                    k, p, ps, w = float(ks_stat[i]), float(ks_p[i]), float(psi[i]), float(wd[i])
+                    shifted = ps >= s.confidence_psi_alert or (p < s.confidence_ks_alpha
+                                                               and k >= s.confidence_ks_min_stat)
+                    for name, value in (("confidence_ks_stat", k), ("confidence_ks_pvalue", p),
+                                        ("confidence_psi", ps), ("confidence_wasserstein", w),
+                                        ("confidence_shift", float(shifted))):
+                        rows.append({**base, "metric": name, "value": value})
+                    reports.append({
+                        "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
+                        "kind": "confidence_shift", **labels, "verdict": "shift" if shifted else "stable",
+                        "computed_at": window.computed_at,
+                        "body": {"ks_stat": k, "ks_pvalue": p, "psi": ps, "wasserstein": w,
+                                 "reference_mean": float(ref.values.mean()), "current_mean": float(cur_means[i]),
+                                 "reference_rows": len(ref), "current_rows": n_cur,
+                                 "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
+                                 "trend_slope_per_hour": slope, "trend_pvalue": slope_p}})
         return Result(analytics.metrics_table(rows), analytics.reports_table(reports))

@@ -369,33 +369,41 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
     """Spans in [start, end) with `keys` and `columns` ({alias: 'num'|'cat' expression name}).
 
     At most about `cap` rows per key group, chosen by a hash of the span id, so reruns pick the
-    same rows (idempotent) and no random state is involved.
+    same rows (idempotent) and no random state is involved. The key `hour` (the start's hour)
+    samples every hour bucket separately, so one query serves a window of buckets. The columns
+    (JSON attributes among them) are computed only for the rows kept.
     """
     key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')",
                "model": f"coalesce(s.response_model, s.request_model, '{NONE}')",
                "model_version": f"coalesce(s.model_version, '{NONE}')",
-               "route": f"coalesce(s.route, '{NONE}')", "arm": f"coalesce(s.arm, '{NONE}')"}
-    key_cols = ", ".join(f"{key_sql[k]} AS {k}" for k in keys)
+               "route": f"coalesce(s.route, '{NONE}')", "arm": f"coalesce(s.arm, '{NONE}')",
+               "hour": "date_trunc('hour', s.start_time)"}
+    key_cols = "".join(f"{key_sql[k]} AS {k}, " for k in keys)
     col_sql = ", ".join(f'{expr} AS "{alias}"' for alias, expr in columns.items())
-    key_list = ", ".join(keys) if keys else "NULL"
-    sql = f"""
-    WITH base AS (SELECT {key_cols}{"," if keys else ""} {col_sql}, hash(s.trace_id, s.span_id) % 1000003 AS h
-                  FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})),
-    counts AS (SELECT {key_list + "," if keys else ""} count(*) AS n FROM base {"GROUP BY ALL" if keys else ""})
-    SELECT b.* EXCLUDE (h) FROM base b {"JOIN counts c USING (" + key_list + ")" if keys else ", counts c"}
-    WHERE b.h < 1000003 * least(1.0, $cap / c.n)
-    """
+    scope = f"s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})"
+    h = "hash(s.trace_id, s.span_id) % 1000003"
+    if keys:
+        join = " AND ".join(f"c.{k} = {key_sql[k]}" for k in keys)
+        sql = f"""
+        WITH counts AS (SELECT {key_cols} count(*) AS n FROM spans s WHERE {scope} GROUP BY ALL)
+        SELECT {"".join(f"c.{k}, " for k in keys)}{col_sql} FROM spans s JOIN counts c ON {join}
+        WHERE {scope} AND {h} < 1000003 * least(1.0, $cap / c.n)"""
+    else:
+        sql = f"""
+        WITH counts AS (SELECT count(*) AS n FROM spans s WHERE {scope})
+        SELECT {col_sql} FROM spans s, counts c WHERE {scope} AND {h} < 1000003 * least(1.0, $cap / c.n)"""
     return store.query(sql, {"start": start, "end": end, "cap": cap})
 
 
-def confidence_sample(store: Any, start: datetime, end: datetime, cap: int) -> pa.Table:
-    return sampled_spans(store, start, end, ("service_name", "model", "model_version"),
+def confidence_sample(store: Any, start: datetime, end: datetime, cap: int, by_hour: bool = False) -> pa.Table:
+    return sampled_spans(store, start, end, ("service_name", "model", "model_version") + (("hour",) if by_hour else ()),
                          {"confidence": "s.confidence"}, cap,
                          "s.confidence IS NOT NULL AND s.arm IS DISTINCT FROM 'shadow'")
 
 
-def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int) -> pa.Table:
-    return sampled_spans(store, start, end, ("service_name", "route"),
+def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int,
+                 by_hour: bool = False) -> pa.Table:
+    return sampled_spans(store, start, end, ("service_name", "route") + (("hour",) if by_hour else ()),
                          {c: _column_expr(c) for c in columns}, cap, "s.arm IS DISTINCT FROM 'shadow'")
 
 
