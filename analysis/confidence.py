@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window
+from analysis.base import Result, Window, hour_index, key_runs
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings
 from store import analytics
@@ -22,9 +22,8 @@ QUANTILES = ((0.1, "confidence_p10"), (0.5, "confidence_p50"), (0.9, "confidence
 def _references(table: Any) -> dict[tuple, stats.SortedReference]:
     if table.num_rows == 0:
         return {}
-    df = pl.from_arrow(table)
     return {key: stats.SortedReference.of(part["confidence"].to_numpy())
-            for key, part in df.partition_by(list(KEYS), as_dict=True).items()}
+            for key, part in key_runs(pl.from_arrow(table), list(KEYS))}
 
 
 class ConfidenceAnalyzer:
@@ -56,7 +55,7 @@ class ConfidenceAnalyzer:
             return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
         current = pl.from_arrow(sample)
         references: dict[tuple, dict[tuple, stats.SortedReference]] = {}
-        for key, part in current.partition_by(list(KEYS), as_dict=True).items():
+        for key, part in key_runs(current, list(KEYS)):
             hours = sorted(part["hour"].unique().to_list())
             by_period: dict[tuple, list[datetime]] = {}
             for bucket in hours:
@@ -67,8 +66,7 @@ class ConfidenceAnalyzer:
                                                                                      s.sample_cap))
                 ref = references[ref_period].get(key)
                 sub = part.filter(pl.col("hour").is_in(buckets))
-                index = {b: i for i, b in enumerate(buckets)}
-                labels_idx = np.array([index[h] for h in sub["hour"].to_list()], dtype=np.int64)
+                labels_idx = hour_index(sub["hour"], buckets)
                 cur = stats.Samples.group(sub["confidence"].to_numpy(), labels_idx, len(buckets))
                 qs = stats.quantiles_many(cur, tuple(q for q, _ in QUANTILES))
                 judged = ref is not None and len(ref) >= MIN_ROWS

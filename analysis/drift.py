@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window
+from analysis.base import Result, Window, hour_index, key_runs
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
@@ -21,7 +21,7 @@ KEYS = ("service_name", "route")
 def _by_route(table: Any) -> dict[tuple, pl.DataFrame]:
     if table.num_rows == 0:
         return {}
-    return pl.from_arrow(table).partition_by(list(KEYS), as_dict=True)
+    return dict(key_runs(pl.from_arrow(table), list(KEYS)))
 
 
 def _values_aligned(df: pl.DataFrame, column: DriftColumn) -> np.ndarray:
@@ -111,7 +111,7 @@ class DriftAnalyzer:
         sample = analytics.drift_sample(self.store, *window.aligned("1h"), names, s.sample_cap, by_hour=True)
         if sample.num_rows == 0:
             return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
-        for key, part in pl.from_arrow(sample).partition_by(list(KEYS), as_dict=True).items():
+        for key, part in key_runs(pl.from_arrow(sample), list(KEYS)):
             heights = part.group_by("hour").len()
             buckets = sorted(heights.filter(pl.col("len") >= s.drift_min_rows)["hour"].to_list())
             by_period: dict[tuple, list[datetime]] = {}
@@ -125,8 +125,7 @@ class DriftAnalyzer:
                 if ref is None:
                     continue
                 cur = part.filter(pl.col("hour").is_in(hours))
-                index = {h: i for i, h in enumerate(hours)}
-                labels = np.array([index[h] for h in cur["hour"].to_list()], dtype=np.int64)
+                labels = hour_index(cur["hour"], hours)
                 height = np.bincount(labels, minlength=len(hours))
                 per_column = [_column_scores(_values(ref, c), c, _values_aligned(cur, c), labels, len(hours))
                               for c in columns]

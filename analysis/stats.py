@@ -212,10 +212,15 @@ class Samples:
     def group(cls, values: np.ndarray, labels: np.ndarray, n_labels: int) -> "Samples":
         """Split `values` by integer `labels` in [0, n_labels) (empty samples allowed)."""
         values = np.asarray(values, dtype=float)
-        order = np.lexsort((values, labels))
         sizes = np.bincount(labels, minlength=n_labels)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        return cls(values[order], starts, sizes)
+        if len(labels) and np.all(labels[1:] >= labels[:-1]):   # already grouped: sort each sample
+            out = values.copy()
+            for s, m in zip(starts, sizes):
+                if m > 1:
+                    out[s:s + m].sort()
+            return cls(out, starts, sizes)
+        return cls(values[np.lexsort((values, labels))], starts, sizes)
 
     def index_in_sample(self) -> np.ndarray:
         return np.arange(len(self.values)) - np.repeat(self.starts, self.sizes)
