@@ -78,7 +78,7 @@ def _series(row: dict[str, Any]) -> Series:
     return tuple(row[c] for c in SERIES_LABELS)
 
 
-BASELINE_TTL_S = 300   # a trailing mean over days moves little in five minutes: recompute that often
+BASELINE_TTL_S = 900   # a trailing mean over days moves little in 15 minutes: recompute that often
 
 
 def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = None
@@ -104,6 +104,7 @@ def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = 
             latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
     baselines: dict[Any, Any] = {}    # per tick memo: windows; baselines come from `cache`
     baselines["cache"] = cache if cache is not None else {}
+    _load_minute_rows(db, config, now, baselines)
     samples: dict[str, Sample] = {}
     failed: set[str] = set()
     for rule in config.rules:
@@ -171,11 +172,52 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
 
 
 def _window(db: Any, now: datetime, metric: str, over_s: float, memo: dict) -> dict[Series, tuple[float, float]]:
+    """metric per series over the window: (value, weight total); counts summed, others weighted."""
     key = ("window", metric, over_s)
-    if key not in memo:
-        memo[key] = {_series(r): (r["value"], r["weight"]) for r in alerting.window_values(
-            db, now, metric, over_s, window_weight(metric)).to_pylist()}
-    return memo[key]
+    if key in memo:
+        return memo[key]
+    rows: dict[tuple[str, Series], dict[datetime, float]] = memo["minute_rows"]
+    newest = now - timedelta(minutes=5)      # a series with nothing in the last 4 minutes is stale
+    since = now - timedelta(seconds=over_s) - timedelta(minutes=1)
+    weight_metric = window_weight(metric)
+    out: dict[Series, tuple[float, float]] = {}
+    for (m, series), points in rows.items():
+        if m != metric:
+            continue
+        points = {t: v for t, v in points.items() if t > since and v is not None}
+        if not points or max(points) <= newest:
+            continue
+        if weight_metric is None:
+            out[series] = (sum(points.values()), 0.0)
+            continue
+        weights = rows.get((weight_metric, series), {})
+        pairs = [(v, weights[t]) for t, v in points.items() if weights.get(t) is not None]
+        total = sum(w for _, w in pairs)
+        out[series] = ((sum(v * w for v, w in pairs) / total) if total else None, total)
+    memo[key] = out
+    return out
+
+
+def _load_minute_rows(db: Any, config: AlertsConfig, now: datetime, memo: dict) -> None:
+    """One scan per evaluation for every windowed condition (and their weights and clauses)."""
+    metrics: set[str] = set()
+    longest = 0.0
+    for rule in config.rules:
+        c = rule.condition
+        if not c.over:
+            continue
+        longest = max(longest, c.over.total_seconds())
+        for name in [c.metric, *(a.metric for a in c.also)]:
+            metrics.add(name)
+            if window_weight(name):
+                metrics.add(window_weight(name))
+        if c.min_requests:
+            metrics.add("requests")
+    rows: dict[tuple[str, Series], dict[datetime, float]] = {}
+    if metrics:
+        for r in alerting.minute_rows(db, now, sorted(metrics), longest).to_pylist():
+            rows.setdefault((r["metric"], _series(r)), {})[r["time"]] = r["value"]
+    memo["minute_rows"] = rows
 
 
 def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sample]:

@@ -52,28 +52,17 @@ def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
     return pa.concat_tables(parts) if len(parts) > 1 else (parts[0] if parts else pa.table({"metric": []}))
 
 
-def window_values(db: Any, now: datetime, metric: str, over_s: float, weight: str | None) -> pa.Table:
-    """`metric` per series over the complete 1m buckets of the trailing `over_s` seconds: summed
-    (weight None) or averaged weighted by `weight` (e.g. requests), with the weight's total."""
-    dedup = """QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
-                                           ORDER BY computed_at DESC NULLS LAST) = 1"""
-    pick = """FROM analysis_metrics WHERE grain = '1m' AND time <= $now - INTERVAL 1 MINUTE
-               AND time > $now - to_seconds($over) - INTERVAL 1 MINUTE"""
-    value = "sum(m.value)" if weight is None else \
-        "sum(m.value * w.value) / nullif(sum(w.value) FILTER (WHERE m.value IS NOT NULL), 0)"
-    return db.query(f"""
-        WITH m AS (SELECT time, service_name, model, model_version, route, arm, value {pick} AND metric = $metric
-                   {dedup}),
-             w AS (SELECT time, service_name, model, model_version, route, arm, value {pick} AND metric = $weight
-                   {dedup})
-        SELECT m.service_name, m.model, m.model_version, m.route, m.arm, {value} AS value,
-               coalesce(sum(w.value), 0) AS weight, max(m.time) AS newest
-        FROM m LEFT JOIN w ON m.time = w.time AND m.service_name IS NOT DISTINCT FROM w.service_name
-             AND m.model IS NOT DISTINCT FROM w.model AND m.model_version IS NOT DISTINCT FROM w.model_version
-             AND m.route IS NOT DISTINCT FROM w.route AND m.arm IS NOT DISTINCT FROM w.arm
-        GROUP BY ALL
-        HAVING max(m.time) + INTERVAL 1 MINUTE > $now - INTERVAL 4 MINUTE""",
-                    {"metric": metric, "weight": weight or "requests", "now": now, "over": over_s})
+def minute_rows(db: Any, now: datetime, metrics: Sequence[str], over_s: float) -> pa.Table:
+    """Complete 1m buckets of `metrics` in the trailing `over_s` seconds (newest computation per
+    bucket): what windowed conditions aggregate, fetched once per evaluation."""
+    return db.query("""
+        SELECT metric, service_name, model, model_version, route, arm, time, value
+        FROM analysis_metrics
+        WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($over) - INTERVAL 1 MINUTE
+          AND grain = '1m' AND list_contains($metrics, metric)
+        QUALIFY row_number() OVER (PARTITION BY metric, time, service_name, model, model_version, route, arm
+                                   ORDER BY computed_at DESC NULLS LAST) = 1""",
+                    {"now": now, "over": over_s, "metrics": list(metrics)})
 
 
 def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:

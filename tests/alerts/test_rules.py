@@ -22,7 +22,7 @@ def test_shipped_defaults_follow_the_practice():
     assert burns == {"ErrorBudgetFastBurn": (("1h", "5m"), 14.4), "ErrorBudgetFastBurn6h": (("6h", "30m"), 6.0),
                      "ErrorBudgetSlowBurn": (("1d", "2h"), 3.0), "ErrorBudgetSlowBurn3d": (("3d", "6h"), 1.0)}
     cost = rules["CostSpike"].condition
-    assert cost.baseline.factor == 3 and cost.baseline.window.days == 7
+    assert cost.baseline.factor == 2 and cost.baseline.window.days == 7
     assert rules["TotalFailure"].condition.threshold == 1.0
     assert rules["ServiceSilent"].condition.absent
     assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook"), ("slack", "webhook"),
