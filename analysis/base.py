@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Protocol
+from typing import Protocol
 
-import numpy as np
-import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 GRAIN_SECONDS: dict[str, int] = {
     "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600, "1d": 86_400, "3d": 259_200,
@@ -80,31 +77,11 @@ def minute_and_hour_ranges(window: Window) -> list[tuple[str, datetime, datetime
     return [("1m", *window.aligned("1m")), ("1h", *window.aligned("1h"))]
 
 
-def key_runs(df: pl.DataFrame, keys: list[str]) -> Iterator[tuple[tuple, pl.DataFrame]]:
-    """(key values, rows) per distinct key: the frame sorted by the keys (stable), then sliced."""
-    if df.height == 0:
-        return
-    code = np.zeros(df.height, np.int64)
-    for k in keys:   # integer codes per key: sorting them is much cheaper than sorting strings
-        enc = pc.dictionary_encode(df[k].to_arrow())
-        idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-        code = code * (len(enc.dictionary) + 1) + idx
-    order = np.argsort(code, kind="stable")
-    if not np.all(order[1:] > order[:-1]):
-        df = df[order]
-    change = np.zeros(df.height, bool)
-    change[0] = True
-    for k in keys:
-        col = df[k]
-        change[1:] |= (col[1:] != col[:-1]).fill_null(True).to_numpy() | \
-            (col[1:].is_null() != col[:-1].is_null()).to_numpy()
-    starts = np.flatnonzero(change).tolist() + [df.height]
-    for lo, hi in zip(starts[:-1], starts[1:]):
-        part = df.slice(lo, hi - lo)
-        yield tuple(part[k][0] for k in keys), part
-
-
-def hour_index(hours: pl.Series, buckets: list[datetime]) -> np.ndarray:
-    """Index of each row's hour in `buckets` (sorted hour starts that contain every row's hour)."""
-    t = hours.cast(pl.Datetime("us")).to_numpy().astype("datetime64[us]")
-    return np.searchsorted(np.array(buckets, dtype="datetime64[us]"), t)
+def runs(values: list) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of runs of equal consecutive values."""
+    out, lo = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[lo]:
+            out.append((lo, i))
+            lo = i
+    return out

@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window, hour_index, key_runs
+from analysis.base import Result, Window, runs
+from analysis.samples import GroupedSample
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings
 from store import analytics
@@ -19,11 +20,14 @@ MIN_ROWS = 30
 QUANTILES = ((0.1, "confidence_p10"), (0.5, "confidence_p50"), (0.9, "confidence_p90"))
 
 
-def _references(table: Any) -> dict[tuple, stats.SortedReference]:
-    if table.num_rows == 0:
-        return {}
-    return {key: stats.SortedReference.of(part["confidence"].to_numpy())
-            for key, part in key_runs(pl.from_arrow(table), list(KEYS))}
+def _references(sample: GroupedSample) -> dict[tuple, stats.SortedReference]:
+    col = sample.columns["confidence"]
+    return {key: stats.SortedReference.of(col.group(i)) for i, key in enumerate(sample.keys)}
+
+
+def _sample(store: Any, start: datetime, end: datetime, cap: int, by_hour: bool) -> GroupedSample:
+    return GroupedSample.from_tables(*analytics.confidence_groups(store, start, end, cap, by_hour),
+                                     KEYS + (("hour",) if by_hour else ()), {"confidence": "num"})
 
 
 class ConfidenceAnalyzer:
@@ -50,60 +54,54 @@ class ConfidenceAnalyzer:
         trends = {key: (part["hour"].to_numpy(), part["mean"].to_numpy())
                   for key, part in means.sort("hour").partition_by(list(KEYS), as_dict=True).items()} \
             if means.height else {}
-        sample = analytics.confidence_sample(self.store, first, last, s.sample_cap, by_hour=True)
-        if sample.num_rows == 0:
-            return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
-        current = pl.from_arrow(sample)
+        sample = _sample(self.store, first, last, s.sample_cap, by_hour=True)
+        col = sample.columns["confidence"]
         references: dict[tuple, dict[tuple, stats.SortedReference]] = {}
-        for key, part in key_runs(current, list(KEYS)):
-            hours = sorted(part["hour"].unique().to_list())
-            by_period: dict[tuple, list[datetime]] = {}
-            for bucket in hours:
-                by_period.setdefault(reference_period(s, bucket), []).append(bucket)
-            for ref_period, buckets in by_period.items():
-                if ref_period not in references:
-                    references[ref_period] = _references(analytics.confidence_sample(self.store, *ref_period,
-                                                                                     s.sample_cap))
-                ref = references[ref_period].get(key)
-                sub = part.filter(pl.col("hour").is_in(buckets))
-                labels_idx = hour_index(sub["hour"], buckets)
-                cur = stats.Samples.group(sub["confidence"].to_numpy(), labels_idx, len(buckets))
-                qs = stats.quantiles_many(cur, tuple(q for q, _ in QUANTILES))
-                judged = ref is not None and len(ref) >= MIN_ROWS
-                if judged:
-                    ks_stat, ks_p = stats.ks_many(ref, cur)
-                    psi = stats.psi_many(ref, cur, bins=10, lo=0.0, hi=1.0)
-                    wd = stats.wasserstein_many(ref, cur)
-                    starts, sizes = cur.starts, cur.sizes
-                    cur_means = cur.sums(cur.values) / np.maximum(sizes, 1)
-                for i, bucket in enumerate(buckets):
-                    labels = dict(zip(KEYS, key), route=None, arm=None)
-                    base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
-                    for (_, name), value in zip(QUANTILES, qs[i]):
-                        rows.append({**base, "metric": name, "value": float(value)})
-                    hour_t, hour_mean = trends.get(key, (np.array([], "datetime64[us]"), np.array([])))
-                    lo, hi = np.searchsorted(hour_t, np.datetime64(bucket - timedelta(hours=23), "us")), \
-                        np.searchsorted(hour_t, np.datetime64(bucket, "us"), "right")
-                    slope, slope_p = stats.linear_trend(hour_mean[lo:hi])
-                    rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
-                    rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
-                    n_cur = int(cur.sizes[i])
-                    if not judged or n_cur < MIN_ROWS:
-                        continue
-                    k, p, ps, w = float(ks_stat[i]), float(ks_p[i]), float(psi[i]), float(wd[i])
-                    shifted = ps >= s.confidence_psi_alert or (p < s.confidence_ks_alpha
-                                                               and k >= s.confidence_ks_min_stat)
-                    for name, value in (("confidence_ks_stat", k), ("confidence_ks_pvalue", p),
-                                        ("confidence_psi", ps), ("confidence_wasserstein", w),
-                                        ("confidence_shift", float(shifted))):
-                        rows.append({**base, "metric": name, "value": value})
-                    reports.append({
-                        "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
-                        "kind": "confidence_shift", **labels, "verdict": "shift" if shifted else "stable",
-                        "computed_at": window.computed_at,
-                        "body": {"ks_stat": k, "ks_pvalue": p, "psi": ps, "wasserstein": w,
-                                 "reference_mean": float(ref.values.mean()), "current_mean": float(cur_means[i]),
-                                 "reference_rows": len(ref), "current_rows": n_cur,
-                                 "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
-                                 "trend_slope_per_hour": slope, "trend_pvalue": slope_p}})
+        # groups: one per (version, hour), ordered by both; runs of a version that share a reference
+        periods = [(k[:-1], reference_period(s, k[-1])) for k in sample.keys]
+        for lo, hi in runs(periods):
+            key, ref_period = periods[lo]
+            if ref_period not in references:
+                references[ref_period] = _references(_sample(self.store, *ref_period, s.sample_cap, by_hour=False))
+            ref = references[ref_period].get(key)
+            buckets = [k[-1] for k in sample.keys[lo:hi]]
+            part = col.slice(lo, hi)
+            cur = stats.Samples(part.values, part.starts, part.sizes)
+            qs = stats.quantiles_many(cur, tuple(q for q, _ in QUANTILES))
+            judged = ref is not None and len(ref) >= MIN_ROWS
+            if judged:
+                ks_stat, ks_p = stats.ks_many(ref, cur)
+                psi = stats.psi_many(ref, cur, bins=10, lo=0.0, hi=1.0)
+                wd = stats.wasserstein_many(ref, cur)
+                cur_means = cur.sums(cur.values) / np.maximum(cur.sizes, 1)
+            for i, bucket in enumerate(buckets):
+                labels = dict(zip(KEYS, key), route=None, arm=None)
+                base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
+                for (_, name), value in zip(QUANTILES, qs[i]):
+                    rows.append({**base, "metric": name, "value": float(value)})
+                hour_t, hour_mean = trends.get(key, (np.array([], "datetime64[us]"), np.array([])))
+                since = np.searchsorted(hour_t, np.datetime64(bucket - timedelta(hours=23), "us"))
+                until = np.searchsorted(hour_t, np.datetime64(bucket, "us"), "right")
+                slope, slope_p = stats.linear_trend(hour_mean[since:until])
+                rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
+                rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
+                n_cur = int(cur.sizes[i])
+                if not judged or n_cur < MIN_ROWS:
+                    continue
+                k, p, ps, w = float(ks_stat[i]), float(ks_p[i]), float(psi[i]), float(wd[i])
+                shifted = ps >= s.confidence_psi_alert or (p < s.confidence_ks_alpha
+                                                           and k >= s.confidence_ks_min_stat)
+                for name, value in (("confidence_ks_stat", k), ("confidence_ks_pvalue", p),
+                                    ("confidence_psi", ps), ("confidence_wasserstein", w),
+                                    ("confidence_shift", float(shifted))):
+                    rows.append({**base, "metric": name, "value": value})
+                reports.append({
+                    "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
+                    "kind": "confidence_shift", **labels, "verdict": "shift" if shifted else "stable",
+                    "computed_at": window.computed_at,
+                    "body": {"ks_stat": k, "ks_pvalue": p, "psi": ps, "wasserstein": w,
+                             "reference_mean": float(ref.values.mean()), "current_mean": float(cur_means[i]),
+                             "reference_rows": len(ref), "current_rows": n_cur,
+                             "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
+                             "trend_slope_per_hour": slope, "trend_pvalue": slope_p}})
         return Result(analytics.metrics_table(rows), analytics.reports_table(reports))

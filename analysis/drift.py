@@ -6,11 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window, hour_index, key_runs
+from analysis.base import Result, Window, runs
+from analysis.samples import Column, GroupedSample
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
@@ -18,73 +17,47 @@ from store import analytics
 KEYS = ("service_name", "route")
 
 
-def _by_route(table: Any) -> dict[tuple, pl.DataFrame]:
-    if table.num_rows == 0:
-        return {}
-    return dict(key_runs(pl.from_arrow(table), list(KEYS)))
+def _sample(store: Any, start: datetime, end: datetime, columns: list[DriftColumn], cap: int,
+            by_hour: bool) -> GroupedSample:
+    groups, values = analytics.drift_groups(store, start, end, [(c.name, c.kind) for c in columns], cap, by_hour)
+    return GroupedSample.from_tables(groups, values, KEYS + (("hour",) if by_hour else ()),
+                                     {c.name: c.kind for c in columns})
 
 
-def _values_aligned(df: pl.DataFrame, column: DriftColumn) -> np.ndarray:
-    """The column for every row (missing values as NaN / None), aligned with the frame's rows."""
-    if column.kind == "num":
-        return df[column.name].cast(pl.Float64, strict=False).fill_null(float("nan")).to_numpy()
-    return df[column.name].cast(pl.Utf8).to_numpy().astype(object)
-
-
-def _values(df: pl.DataFrame, column: DriftColumn) -> np.ndarray:
-    series = df[column.name].drop_nulls()
-    if column.kind == "num":
-        return series.cast(pl.Float64, strict=False).drop_nulls().to_numpy()
-    return series.cast(pl.Utf8).to_numpy().astype(object)
-
-
-def drift_columns(reference: pl.DataFrame, current: pl.DataFrame, columns: list[DriftColumn]) -> list[stats.ColumnDrift]:
-    """Per-column drift of current against reference; columns empty on either side are skipped."""
-    out = []
-    for column in columns:
-        result = stats.column_drift(column.name, column.kind, _values(reference, column), _values(current, column))
-        if result is not None:
-            out.append(result)
-    return out
-
-
-def _column_scores(ref_values: np.ndarray, column: DriftColumn, cur_values: np.ndarray, cur_labels: np.ndarray,
-                   n_samples: int) -> list[stats.ColumnDrift | None]:
-    """Evidently's default test of `column` for each current sample (labels in [0, n_samples))
-    against one reference: vectorised where the test is the same for every sample (large reference:
-    Wasserstein for wide numeric columns, Jensen-Shannon for categories), else sample by sample."""
-    clean = (lambda v: np.isfinite(v)) if column.kind == "num" else (lambda v: pd.notna(v))
-    ref = ref_values[clean(ref_values)]
-    keep = clean(cur_values)
-    cur_values, cur_labels = cur_values[keep], cur_labels[keep]
-    sizes = np.bincount(cur_labels, minlength=n_samples)
+def _column_scores(ref: Column, column: DriftColumn, cur: Column) -> list[stats.ColumnDrift | None]:
+    """Evidently's default test of `column` for each current group against one reference group:
+    vectorised where the test is the same for every group (large reference: Wasserstein for wide
+    numeric columns, Jensen-Shannon for categories), else group by group (analysis.stats.column_drift)."""
+    n_samples = len(cur.sizes)
     out: list[stats.ColumnDrift | None] = [None] * n_samples
-    if len(ref) == 0:
+    n_ref = len(ref.values)
+    if n_ref == 0:
         return out
-    wide = column.kind == "num" and len(pd.unique(ref)) > 5
-    if len(ref) <= 1000 or (column.kind == "num" and not wide):
-        order = np.argsort(cur_labels, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        for i in range(n_samples):
-            part = cur_values[order[bounds[i]:bounds[i + 1]]]
-            out[i] = stats.column_drift(column.name, column.kind, ref, part) if len(part) else None
+    wide = column.kind == "num" and len(np.unique(ref.values)) > 5
+    if n_ref <= 1000 or (column.kind == "num" and not wide):
+        ref_values = ref.categories[ref.values] if column.kind == "cat" else ref.values
+        for i in np.flatnonzero(cur.sizes):
+            out[i] = stats.column_drift(column.name, column.kind, ref_values, cur.group(i))
         return out
     if wide:
-        reference = stats.SortedReference.of(ref)
-        scores = stats.wasserstein_many(reference, stats.Samples.group(cur_values, cur_labels, n_samples)) \
+        reference = stats.SortedReference.of(ref.values)
+        scores = stats.wasserstein_many(reference, stats.Samples(cur.values, cur.starts, cur.sizes)) \
             / max(reference.std, 0.001)
-        test, threshold = "wasserstein", 0.1
+        test = "wasserstein"
     else:
-        codes, keys = pd.factorize(np.concatenate([ref, cur_values]))
-        ref_counts = np.bincount(codes[:len(ref)], minlength=len(keys)).astype(float)
-        cur_counts = np.bincount(cur_labels * len(keys) + codes[len(ref):],
-                                 minlength=n_samples * len(keys)).reshape(n_samples, len(keys)).astype(float)
+        names = {name: i for i, name in enumerate(dict.fromkeys([*ref.categories, *cur.categories]))}
+        ref_codes = np.array([names[c] for c in ref.categories], dtype=np.int64)[ref.values]
+        cur_codes = np.array([names[c] for c in cur.categories], dtype=np.int64)[cur.values]
+        k = len(names)
+        ref_counts = np.bincount(ref_codes, minlength=k).astype(float)
+        labels = np.repeat(np.arange(n_samples), cur.sizes)
+        cur_counts = np.bincount(labels * k + cur_codes, minlength=n_samples * k).reshape(n_samples, k).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             scores = stats.jensenshannon_many(ref_counts, cur_counts)
-        test, threshold = "jensenshannon", 0.1
-    for i in np.flatnonzero(sizes):
-        out[i] = stats.ColumnDrift(column.name, column.kind, test, float(scores[i]), threshold,
-                                   bool(scores[i] >= threshold), len(ref), int(sizes[i]))
+        test = "jensenshannon"
+    for i in np.flatnonzero(cur.sizes):
+        out[i] = stats.ColumnDrift(column.name, column.kind, test, float(scores[i]), 0.1, bool(scores[i] >= 0.1),
+                                   n_ref, int(cur.sizes[i]))
     return out
 
 
@@ -105,49 +78,47 @@ class DriftAnalyzer:
         against the reference at once (`_column_scores`)."""
         s = self.settings
         columns = s.drift_column_specs
-        names = [c.name for c in columns]
         rows, reports = [], []
-        references: dict[tuple, dict[tuple, pl.DataFrame]] = {}
-        sample = analytics.drift_sample(self.store, *window.aligned("1h"), names, s.sample_cap, by_hour=True)
-        if sample.num_rows == 0:
-            return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
-        for key, part in key_runs(pl.from_arrow(sample), list(KEYS)):
-            heights = part.group_by("hour").len()
-            buckets = sorted(heights.filter(pl.col("len") >= s.drift_min_rows)["hour"].to_list())
-            by_period: dict[tuple, list[datetime]] = {}
-            for bucket in buckets:
-                by_period.setdefault(reference_period(s, bucket), []).append(bucket)
-            for ref_period, hours in by_period.items():
-                if ref_period not in references:
-                    references[ref_period] = _by_route(analytics.drift_sample(self.store, *ref_period, names,
-                                                                              s.sample_cap))
-                ref = references[ref_period].get(key)
-                if ref is None:
+        sample = _sample(self.store, *window.aligned("1h"), columns, s.sample_cap, by_hour=True)
+        references: dict[tuple, GroupedSample] = {}
+        # groups: one per (route, hour), ordered by both; runs of a route that share a reference
+        live = [i for i, rows in enumerate(sample.rows) if rows >= s.drift_min_rows]
+        periods = [(sample.keys[i][:-1], reference_period(s, sample.keys[i][-1])) for i in range(len(sample.keys))]
+        for lo, hi in runs(periods):
+            key, ref_period = periods[lo]
+            if not any(lo <= i < hi for i in live):
+                continue
+            if ref_period not in references:
+                references[ref_period] = _sample(self.store, *ref_period, columns, s.sample_cap, by_hour=False)
+            reference = references[ref_period]
+            if key not in reference.keys:
+                continue
+            r = reference.keys.index(key)
+            ref_rows = int(reference.rows[r])
+            hours = [k[-1] for k in sample.keys[lo:hi]]
+            per_column = [_column_scores(reference.columns[c.name].slice(r, r + 1), c,
+                                         sample.columns[c.name].slice(lo, hi)) for c in columns]
+            for i, bucket in enumerate(hours):
+                if sample.rows[lo + i] < s.drift_min_rows:
                     continue
-                cur = part.filter(pl.col("hour").is_in(hours))
-                labels = hour_index(cur["hour"], hours)
-                height = np.bincount(labels, minlength=len(hours))
-                per_column = [_column_scores(_values(ref, c), c, _values_aligned(cur, c), labels, len(hours))
-                              for c in columns]
-                for i, bucket in enumerate(hours):
-                    results = [col[i] for col in per_column if col[i] is not None]
-                    if not results:
-                        continue
-                    share, drifted = stats.dataset_drift(results, s.drift_share)
-                    label_values = {"service_name": key[0], "model": None, "model_version": None, "route": key[1],
-                                    "arm": None}
-                    base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **label_values}
-                    rows.append({**base, "metric": "drift_share", "value": share})
-                    rows.append({**base, "metric": "dataset_drift", "value": float(drifted)})
-                    for r in results:
-                        rows.append({**base, "metric": f"drift_score:{r.column}", "value": r.score})
-                        rows.append({**base, "metric": f"drift_detected:{r.column}", "value": float(r.drifted)})
-                    reports.append({
-                        "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
-                        "kind": "drift_columns", **label_values, "verdict": "drift" if drifted else "no_drift",
-                        "computed_at": window.computed_at,
-                        "body": {"drift_share": share, "dataset_drift": drifted,
-                                 "columns": [r.as_dict() for r in results],
-                                 "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
-                                 "reference_rows": ref.height, "current_rows": int(height[i])}})
+                results = [col[i] for col in per_column if col[i] is not None]
+                if not results:
+                    continue
+                share, drifted = stats.dataset_drift(results, s.drift_share)
+                label_values = {"service_name": key[0], "model": None, "model_version": None, "route": key[1],
+                                "arm": None}
+                base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **label_values}
+                rows.append({**base, "metric": "drift_share", "value": share})
+                rows.append({**base, "metric": "dataset_drift", "value": float(drifted)})
+                for r in results:
+                    rows.append({**base, "metric": f"drift_score:{r.column}", "value": r.score})
+                    rows.append({**base, "metric": f"drift_detected:{r.column}", "value": float(r.drifted)})
+                reports.append({
+                    "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
+                    "kind": "drift_columns", **label_values, "verdict": "drift" if drifted else "no_drift",
+                    "computed_at": window.computed_at,
+                    "body": {"drift_share": share, "dataset_drift": drifted,
+                             "columns": [r.as_dict() for r in results],
+                             "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
+                             "reference_rows": ref_rows, "current_rows": int(sample.rows[lo + i])}})
         return Result(analytics.metrics_table(rows), analytics.reports_table(reports))

@@ -7,6 +7,7 @@ ingest); the only write is `replace_outputs`, which runs inside the single write
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
@@ -395,10 +396,66 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
     return store.query(sql, {"start": start, "end": end, "cap": cap})
 
 
-def confidence_sample(store: Any, start: datetime, end: datetime, cap: int, by_hour: bool = False) -> pa.Table:
-    return sampled_spans(store, start, end, ("service_name", "model", "model_version") + (("hour",) if by_hour else ()),
-                         {"confidence": "s.confidence"}, cap,
+def sample_groups(store: Any, start: datetime, end: datetime, keys: Sequence[str],
+                  columns: dict[str, tuple[str, str]], cap: int, where: str = "TRUE") -> tuple[pa.Table, pa.Table]:
+    """The sample of `sampled_spans` in two tables, for statistics over many groups at once:
+
+    groups: one row per key group, ordered by the keys (its index is the group id) with `n` calls;
+    values: `gid` and per column ({alias: (expression, 'num'|'cat')}) the value (numeric ones as
+    DOUBLE, categories as VARCHAR), rows ordered by gid. Spans arriving between the two reads are
+    left out (their group is unknown), so a rerun on settled data gives the same sample.
+    """
+    key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')",
+               "model": f"coalesce(s.response_model, s.request_model, '{NONE}')",
+               "model_version": f"coalesce(s.model_version, '{NONE}')",
+               "route": f"coalesce(s.route, '{NONE}')", "hour": "date_trunc('hour', s.start_time)"}
+    scope = f"s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})"
+    params = {"start": start, "end": end}
+    groups = store.query(f"""SELECT {", ".join(f"{key_sql[k]} AS {k}" for k in keys)}, count(*) AS n
+                             FROM spans s WHERE {scope} GROUP BY ALL ORDER BY ALL""", params)
+    # every attribute the columns read comes out of one parse of the JSON (list-of-paths form)
+    paths: list[str] = []
+
+    def one_parse(m: re.Match) -> str:
+        if m.group(1) not in paths:
+            paths.append(m.group(1))
+        return f"s._attrs[{paths.index(m.group(1)) + 1}]"
+
+    exprs = {alias: (_JSON_ATTR.sub(one_parse, expr), kind) for alias, (expr, kind) in columns.items()}
+    attrs = f", json_extract_string(s.attributes, [{', '.join(paths)}]) AS _attrs" if paths else ""
+    picked = ", ".join(f'TRY_CAST({expr} AS DOUBLE) AS "{alias}"' if kind == "num" else f'({expr})::VARCHAR AS "{alias}"'
+                       for alias, (expr, kind) in exprs.items())
+    unnest = ", ".join(f"unnest($k{i}) AS {k}" for i, k in enumerate(keys))
+    sql = f"""
+    WITH g AS (SELECT {unnest}, unnest($n) AS n, unnest(range(len($n))) AS gid),
+    kept AS (SELECT g.gid, s.*{attrs} FROM spans s JOIN g ON {" AND ".join(f"g.{k} = {key_sql[k]}" for k in keys)}
+             WHERE {scope} AND hash(s.trace_id, s.span_id) % 1000003 < 1000003 * least(1.0, $cap / g.n))
+    SELECT gid::INTEGER AS gid, {picked} FROM kept s ORDER BY gid"""
+    key_params = {f"k{i}": groups.column(k).to_pylist() for i, k in enumerate(keys)}
+    values = store.query(sql, {**params, **key_params, "n": groups.column("n").to_pylist(), "cap": cap})
+    return groups, values
+
+
+_JSON_ATTR = re.compile(r"json_extract_string\(s\.attributes, ('[^']*')\)")
+
+
+CONFIDENCE_KEYS = ("service_name", "model", "model_version")
+DRIFT_KEYS = ("service_name", "route")
+
+
+def confidence_groups(store: Any, start: datetime, end: datetime, cap: int,
+                      by_hour: bool = False) -> tuple[pa.Table, pa.Table]:
+    return sample_groups(store, start, end, CONFIDENCE_KEYS + (("hour",) if by_hour else ()),
+                         {"confidence": ("s.confidence", "num")}, cap,
                          "s.confidence IS NOT NULL AND s.arm IS DISTINCT FROM 'shadow'")
+
+
+def drift_groups(store: Any, start: datetime, end: datetime, columns: Sequence[tuple[str, str]], cap: int,
+                 by_hour: bool = False) -> tuple[pa.Table, pa.Table]:
+    """`columns`: (name, 'num'|'cat') pairs, a spans column, `prompt_chars` or `attr:<key>`."""
+    return sample_groups(store, start, end, DRIFT_KEYS + (("hour",) if by_hour else ()),
+                         {name: (_column_expr(name), kind) for name, kind in columns}, cap,
+                         "s.arm IS DISTINCT FROM 'shadow'")
 
 
 def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int,
