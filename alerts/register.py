@@ -81,6 +81,12 @@ def alert_jobs(settings: Settings) -> list[Job]:
     ]
 
 
+def _utcnow():
+    from alerts.engine import utcnow
+
+    return utcnow()
+
+
 # --- named read queries -----------------------------------------------------------------------
 
 _TAGS = ("alerts",)
@@ -97,7 +103,7 @@ register(NamedQuery(
 register(NamedQuery(
     "silences", "Silences (matchers, window, author, comment); expired ones on request.",
     (Param("include_expired", "boolean", "Also list expired silences.", "false"), LIMIT),
-    sql=alerting.SILENCES_SQL, tags=_TAGS))
+    run=lambda store, params: store.query(alerting.SILENCES_SQL, {**params, "now": _utcnow()}), tags=_TAGS))
 register(NamedQuery(
     "notifications", "Delivery attempts to PagerDuty, Slack, webhooks and the review, with failures.",
     (Param("start", "time", "Window start.", "-1d"), END, Param("receiver", description="Receiver name."),
@@ -312,7 +318,8 @@ def _silence_direct(args: argparse.Namespace) -> int:
                 return 1
             print(f"expired {args.id}")
             return 0
-        rows = store.query(alerting.SILENCES_SQL, {"include_expired": args.all, "limit": 1000}).to_pylist()
+        rows = store.query(alerting.SILENCES_SQL, {"include_expired": args.all, "limit": 1000,
+                                                   "now": _utcnow()}).to_pylist()
         _print_silences(rows)
         return 0
     finally:

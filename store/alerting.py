@@ -319,10 +319,9 @@ ALERT_HISTORY_SQL = """
 
 SILENCES_SQL = """
     SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at,
-           CASE WHEN ends_at <= now()::TIMESTAMP THEN 'expired'
-                WHEN starts_at > now()::TIMESTAMP THEN 'pending' ELSE 'active' END AS status
+           CASE WHEN ends_at <= $now THEN 'expired' WHEN starts_at > $now THEN 'pending' ELSE 'active' END AS status
     FROM alert_silences
-    WHERE $include_expired OR ends_at > now()::TIMESTAMP
+    WHERE $include_expired OR ends_at > $now
     ORDER BY ends_at DESC LIMIT $limit"""
 
 NOTIFICATIONS_SQL = """

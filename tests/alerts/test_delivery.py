@@ -221,3 +221,24 @@ def test_gives_up_after_max_attempts(store, script_for, clock, rx):
     outcomes = store.query("SELECT outcome FROM alert_notifications WHERE receiver = 'webhook' ORDER BY time"
                            ).column("outcome").to_pylist()
     assert outcomes == ["retry"] * 5 + ["dead"]
+
+
+def test_p3_is_recorded_for_review_and_digested_weekly(store, script_for, clock, rx):
+    write_metrics(store, series("drift_share", T0, 3, 0.6, grain="1h", step=timedelta(hours=1)))
+    config = make_config(
+        receivers={"review": {"type": "review"}, "slack": {"type": "slack", "url": rx.url("slack")}},
+        routes=[{"match": {"severity": "P3"}, "receivers": ["review"], "group_wait": "5m"}],
+        weekly_digest={"receiver": "slack", "every": "7d"},
+        rules=[{"name": "DriftTrend", "severity": "P3", "summary": "{service}: drift {value:.0%}",
+                "condition": {"metric": "drift_share", "grain": "1h", "op": ">=", "threshold": 0.5}}])
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 70 * MIN, step=MIN)
+    review = store.query("SELECT rule, severity, status, summary FROM alert_review").to_pylist()
+    assert review == [{"rule": "DriftTrend", "severity": "P3", "status": "firing", "summary": "checkout: drift 60%"}]
+    assert rx.payloads("slack") == []                   # P3 does not go to Slack ...
+    clock.now = T0 + timedelta(days=7, minutes=1)
+    s.engine.tick()
+    d.run_once()
+    digest = rx.payloads("slack")                       # ... except in the weekly digest
+    assert len(digest) == 1 and "weekly review" in digest[0]["text"]
+    assert "DriftTrend" in json.dumps(digest[0]["blocks"])
