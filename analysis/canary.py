@@ -75,37 +75,39 @@ class CanaryAnalyzer:
         return [("1h", *window.aligned("1h"))]
 
     def run(self, window: Window) -> Result:
+        """One sample query and one feedback query for all hour buckets of the window."""
         rows, reports = [], []
-        for bucket in window.buckets("1h"):
+        first, last = window.aligned("1h")
+        prices = resolve_prices(analytics.distinct_models(self.store, first, last))
+        sample = analytics.canary_sample(self.store, first, last, prices, self.settings.sample_cap)
+        if sample.num_rows == 0:
+            return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
+        feedback_all = pl.from_arrow(analytics.feedback_by_version(self.store, first, last))
+        for (bucket, service), spans in pl.from_arrow(sample).partition_by(
+                ["hour", "service_name"], as_dict=True, maintain_order=True).items():
             end = bucket + timedelta(hours=1)
-            prices = resolve_prices(analytics.distinct_models(self.store, bucket, end))
-            sample = analytics.canary_sample(self.store, bucket, end, prices, self.settings.sample_cap)
-            if sample.num_rows == 0:
+            feedback = feedback_all.filter(pl.col("hour") == bucket)
+            base = spans.filter(pl.col("arm") == "baseline")
+            if base.height == 0:
                 continue
-            feedback = pl.from_arrow(analytics.feedback_by_version(self.store, bucket, end))
-            df = pl.from_arrow(sample)
-            for (service,), spans in df.partition_by(["service_name"], as_dict=True).items():
-                base = spans.filter(pl.col("arm") == "baseline")
-                if base.height == 0:
-                    continue
-                base_versions = base["model_version"].unique().to_list()
-                for (model, version), cand in spans.filter(pl.col("arm") == "canary").partition_by(
-                        ["model", "model_version"], as_dict=True).items():
-                    fb = feedback.filter(pl.col("service_name") == service)
-                    fb_base = fb.filter(pl.col("model_version").is_in(base_versions))
-                    fb_cand = fb.filter(pl.col("model_version") == version)
-                    overrides = (int(fb_base["reviewed"].sum()), int(fb_base["overrides"].sum()),
-                                 int(fb_cand["reviewed"].sum()), int(fb_cand["overrides"].sum()))
-                    verdict, checks = compare(base, cand, overrides, self.settings)
-                    labels = {"service_name": service, "model": model, "model_version": version,
-                              "route": None, "arm": "canary"}
-                    common = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
-                    rows += [{**common, "metric": "canary_verdict", "value": VERDICT_VALUE[verdict]},
-                             {**common, "metric": "canary_failed_checks", "value": float(sum(c["failed"] for c in checks))},
-                             {**common, "metric": "canary_samples", "value": float(cand.height)}]
-                    reports.append({"time": bucket, "window_end": end, "analyzer": self.name, "kind": "canary_evidence",
-                                    **labels, "verdict": verdict, "computed_at": window.computed_at,
-                                    "body": {"baseline_versions": base_versions, "baseline_calls": base.height,
-                                             "canary_calls": cand.height, "alpha": self.settings.canary_alpha,
-                                             "checks": checks}})
+            base_versions = base["model_version"].unique().to_list()
+            for (model, version), cand in spans.filter(pl.col("arm") == "canary").partition_by(
+                    ["model", "model_version"], as_dict=True).items():
+                fb = feedback.filter(pl.col("service_name") == service)
+                fb_base = fb.filter(pl.col("model_version").is_in(base_versions))
+                fb_cand = fb.filter(pl.col("model_version") == version)
+                overrides = (int(fb_base["reviewed"].sum()), int(fb_base["overrides"].sum()),
+                             int(fb_cand["reviewed"].sum()), int(fb_cand["overrides"].sum()))
+                verdict, checks = compare(base, cand, overrides, self.settings)
+                labels = {"service_name": service, "model": model, "model_version": version,
+                          "route": None, "arm": "canary"}
+                common = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
+                rows += [{**common, "metric": "canary_verdict", "value": VERDICT_VALUE[verdict]},
+                         {**common, "metric": "canary_failed_checks", "value": float(sum(c["failed"] for c in checks))},
+                         {**common, "metric": "canary_samples", "value": float(cand.height)}]
+                reports.append({"time": bucket, "window_end": end, "analyzer": self.name, "kind": "canary_evidence",
+                                **labels, "verdict": verdict, "computed_at": window.computed_at,
+                                "body": {"baseline_versions": base_versions, "baseline_calls": base.height,
+                                         "canary_calls": cand.height, "alpha": self.settings.canary_alpha,
+                                         "checks": checks}})
         return Result(analytics.metrics_table(rows), analytics.reports_table(reports))

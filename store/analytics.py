@@ -475,28 +475,32 @@ def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Ta
 
 
 def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[Price], cap: int) -> pa.Table:
-    """Per-call values of baseline and canary spans in services that had canary traffic in the window."""
+    """Per-call values of baseline and canary spans, per hour (`hour`), in the services that had
+    canary traffic in that hour; at most about `cap` calls per hour, service and arm (span-id hash)."""
     cte, params = _prices_cte(prices)
     return store.query(f"""
         WITH {cte},
-        c AS (SELECT DISTINCT service_name FROM spans
+        c AS (SELECT DISTINCT date_trunc('hour', start_time) AS hour, service_name FROM spans
               WHERE start_time >= $start AND start_time < $end AND is_llm AND arm = 'canary'),
-        x AS (SELECT coalesce(s.service_name, '{NONE}') AS service_name, s.arm,
-                     coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+        x AS (SELECT date_trunc('hour', s.start_time) AS hour, coalesce(s.service_name, '{NONE}') AS service_name,
+                     s.arm, coalesce(s.response_model, s.request_model, '{NONE}') AS model,
                      coalesce(s.model_version, '{NONE}') AS model_version,
                      s.duration_ms, (s.status_code = 'error') AS is_err, {_COST} AS cost, s.quality_score,
                      s.confidence, hash(s.trace_id, s.span_id) % 1000003 AS h
               FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
-              WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IN ('baseline', 'canary')
-                AND s.service_name IN (SELECT service_name FROM c)),
-        n AS (SELECT service_name, arm, count(*) AS n FROM x GROUP BY ALL)
-        SELECT x.* EXCLUDE (h) FROM x JOIN n USING (service_name, arm) WHERE x.h < 1000003 * least(1.0, $cap / n.n)
+              SEMI JOIN c ON c.hour = date_trunc('hour', s.start_time) AND c.service_name = s.service_name
+              WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IN ('baseline', 'canary')),
+        n AS (SELECT hour, service_name, arm, count(*) AS n FROM x GROUP BY ALL)
+        SELECT x.* EXCLUDE (h) FROM x JOIN n USING (hour, service_name, arm)
+        WHERE x.h < 1000003 * least(1.0, $cap / n.n)
+        ORDER BY x.hour, x.service_name
         """, {"start": start, "end": end, "cap": cap, **params})
 
 
 def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
-        SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce(model_version, '{NONE}') AS model_version,
+        SELECT date_trunc('hour', time) AS hour, coalesce(service_name, '{NONE}') AS service_name,
+               coalesce(model_version, '{NONE}') AS model_version,
                count(*) AS reviewed, count(*) FILTER (WHERE lower(action) IN ('modified', 'rejected')) AS overrides
         FROM feedback WHERE time >= $start AND time < $end GROUP BY ALL""", {"start": start, "end": end})
 
