@@ -5,6 +5,7 @@ Evidently takes seconds to import and wants pandas, so it is imported here only,
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -66,32 +67,68 @@ def _frame(df: pd.DataFrame, columns: list[DriftColumn]) -> pd.DataFrame:
     return df
 
 
-def save_drift_report(store: Any, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
-                      data_dir: str | Path, service: str | None = None) -> Path:
-    """Write Evidently's HTML drift report for `route` over [start, end) against its reference and
-    record the path in analysis_reports (analyzer 'evidently', kind 'html_report')."""
-    columns = settings.drift_column_specs
+class EmptyWindow(ValueError):
+    """The route has no calls in the window or in its reference period."""
+
+
+@dataclass(frozen=True)
+class SavedReport:
+    id: str
+    path: Path
+    route: str
+    start: datetime
+    end: datetime
+    reference: tuple[datetime, datetime]
+    reference_rows: int
+    current_rows: int
+    columns: list[str]
+
+
+def create_drift_report(store: Any, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
+                        data_dir: str | Path, service: str | None = None,
+                        reference: tuple[datetime, datetime] | None = None,
+                        columns: list[DriftColumn] | None = None) -> SavedReport:
+    """Write Evidently's HTML drift report for `route` over [start, end) against `reference` (default:
+    the analyzers' reference period for `start`) and record it in analysis_reports (analyzer
+    'evidently', kind 'html_report', body: id, path, reference, rows, columns).
+
+    Raises EmptyWindow when either side has no calls, ValueError for an unknown column.
+    """
+    columns = columns or settings.drift_column_specs
     names = [c.name for c in columns]
-    ref_start, ref_end = reference_period(settings, start)
-    ref = analytics.drift_sample(store, ref_start, ref_end, names, settings.sample_cap).to_pandas()
-    cur = analytics.drift_sample(store, start, end, names, settings.sample_cap).to_pandas()
-    pick = lambda df: df[(df.route == route) & ((df.service_name == service) if service else True)]  # noqa: E731
-    ref, cur = pick(ref), pick(cur)
-    if ref.empty or cur.empty:
-        raise ValueError(f"route {route!r} has no spans in the window or in its reference period")
+    ref_start, ref_end = reference or reference_period(settings, start)
+    ref = analytics.drift_sample(store, ref_start, ref_end, names, settings.sample_cap, route=route,
+                                 service=service).to_pandas()
+    cur = analytics.drift_sample(store, start, end, names, settings.sample_cap, route=route,
+                                 service=service).to_pandas()
+    if cur.empty:
+        raise EmptyWindow(f"route {route!r} has no model calls between {start.isoformat()} and {end.isoformat()}")
+    if ref.empty:
+        raise EmptyWindow(f"route {route!r} has no model calls in the reference period "
+                          f"{ref_start.isoformat()} to {ref_end.isoformat()}")
     usable = [c for c in columns if ref[c.name].notna().any() and cur[c.name].notna().any()]
+    if not usable:
+        raise EmptyWindow(f"none of the columns {', '.join(names)} has values on both sides")
     snapshot = _report(_frame(ref, usable), _frame(cur, usable), usable, settings.drift_share)
     out_dir = Path(data_dir) / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in route)
-    path = (out_dir / f"drift-{safe}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.html").resolve()
+    report_id = uuid.uuid4().hex[:16]
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in route)[:60]
+    path = (out_dir / f"drift-{safe}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{report_id}.html").resolve()
     snapshot.save_html(str(path))
-    now = utcnow()
     row = analytics.reports_table([{
         "time": start, "window_end": end, "analyzer": "evidently", "kind": "html_report",
         "service_name": service, "model": None, "model_version": None, "route": route, "arm": None,
-        "verdict": None, "computed_at": now,
-        "body": {"path": str(path), "reference": [ref_start.isoformat(), ref_end.isoformat()],
+        "verdict": None, "computed_at": utcnow(),
+        "body": {"id": report_id, "path": str(path), "url": f"/v1/reports/{report_id}",
+                 "reference": [ref_start.isoformat(), ref_end.isoformat()],
                  "reference_rows": len(ref), "current_rows": len(cur), "columns": [c.name for c in usable]}}])
     store.writer.write(tables={"analysis_reports": row})
-    return path
+    return SavedReport(report_id, path, route, start, end, (ref_start, ref_end), len(ref), len(cur),
+                       [c.name for c in usable])
+
+
+def save_drift_report(store: Any, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
+                      data_dir: str | Path, service: str | None = None) -> Path:
+    """`create_drift_report` for the CLI: the saved file's path."""
+    return create_drift_report(store, settings, route, start, end, data_dir, service).path

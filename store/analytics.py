@@ -349,6 +349,11 @@ def override_metrics(store: Any, start: datetime, end: datetime, grain: str, com
 
 # --- samples for statistical tests ----------------------------------------------------------------
 
+def drift_column_sql(name: str) -> str:
+    """The SQL a drift column reads (ValueError for a name that is no span column nor `attr:<key>`)."""
+    return _column_expr(name)
+
+
 def _column_expr(name: str) -> str:
     """SQL for a drift column: a spans column, `prompt_chars`, or `attr:<key>` from the attributes JSON."""
     if name.startswith("attr:"):
@@ -366,7 +371,8 @@ def _column_expr(name: str) -> str:
 
 
 def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str],
-                  columns: dict[str, str], cap: int, where: str = "TRUE") -> pa.Table:
+                  columns: dict[str, str], cap: int, where: str = "TRUE",
+                  params: dict[str, Any] | None = None) -> pa.Table:
     """Spans in [start, end) with `keys` and `columns` ({alias: 'num'|'cat' expression name}).
 
     At most about `cap` rows per key group, chosen by a hash of the span id, so reruns pick the
@@ -393,7 +399,7 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
         sql = f"""
         WITH counts AS (SELECT count(*) AS n FROM spans s WHERE {scope})
         SELECT {col_sql} FROM spans s, counts c WHERE {scope} AND {h} < 1000003 * least(1.0, $cap / c.n)"""
-    return store.query(sql, {"start": start, "end": end, "cap": cap})
+    return store.query(sql, {"start": start, "end": end, "cap": cap, **(params or {})})
 
 
 def sample_groups(store: Any, start: datetime, end: datetime, keys: Sequence[str],
@@ -459,9 +465,27 @@ def drift_groups(store: Any, start: datetime, end: datetime, columns: Sequence[t
 
 
 def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int,
-                 by_hour: bool = False) -> pa.Table:
+                 by_hour: bool = False, route: str | None = None, service: str | None = None) -> pa.Table:
+    """Sampled drift columns per route (optionally one route, one service) as rows."""
     return sampled_spans(store, start, end, ("service_name", "route") + (("hour",) if by_hour else ()),
-                         {c: _column_expr(c) for c in columns}, cap, "s.arm IS DISTINCT FROM 'shadow'")
+                         {c: _column_expr(c) for c in columns}, cap,
+                         "s.arm IS DISTINCT FROM 'shadow' AND ($route IS NULL OR s.route = $route) "
+                         "AND ($service IS NULL OR s.service_name = $service)", {"route": route, "service": service})
+
+
+def route_exists(store: Any, route: str, service: str | None = None) -> bool:
+    """Whether any model call ever carried this route (and service)."""
+    return store.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM spans WHERE is_llm AND route = $route "
+                        "AND ($service IS NULL OR service_name = $service) LIMIT 1)",
+                        {"route": route, "service": service}) or False
+
+
+def saved_report(store: Any, report_id: str) -> dict[str, Any] | None:
+    """The analysis_reports row of a saved (Evidently HTML) report by its id."""
+    rows = store.query("SELECT * FROM analysis_reports WHERE analyzer = 'evidently' AND kind = 'html_report' "
+                       "AND json_extract_string(body, '$.id') = $id ORDER BY computed_at DESC LIMIT 1",
+                       {"id": report_id}).to_pylist()
+    return rows[0] if rows else None
 
 
 def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Table:
