@@ -1,12 +1,11 @@
 """Drift: per-feature drift scores over time, drill into a window, and the Evidently report."""
 from __future__ import annotations
 
-from pathlib import Path
-
+import httpx
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, frames, ui
+from dashboard import charts, client, frames, ui
 
 ctx = ui.page("Drift", "Input drift per route against the reference window (Evidently's default tests)")
 
@@ -35,15 +34,53 @@ if ui.show(drift, empty_hint=ui.RUN_ANALYZERS, what="drift reports"):
         ui.table(window, ["route", "column", "test", "score", "threshold", "drifted"])
 
 st.subheader("Evidently reports")
+
+
+with st.form("evidently-report"):
+    st.caption("Generate Evidently's full drift report (HTML) for a route and window. The server saves it "
+               "and gives it a link; the reference defaults to the analyzers' reference period.")
+    window_start, window_end = ctx.filters.span()
+    c1, c2, c3 = st.columns(3)
+    route = c1.text_input("Route", value=ctx.filters.route or "")
+    start = c2.text_input("Start (UTC)", value=window_start.strftime("%Y-%m-%dT%H:%M"))
+    end = c3.text_input("End (UTC)", value=window_end.strftime("%Y-%m-%dT%H:%M"))
+    r1, r2, r3 = st.columns(3)
+    ref_start = r1.text_input("Reference start (optional)", value="")
+    ref_end = r2.text_input("Reference end (optional)", value="")
+    columns = r3.text_input("Columns (optional, comma-separated)", value="",
+                            help="e.g. input_tokens, attr:aiwatch.input.language:cat; default: the drift settings")
+    if st.form_submit_button("Generate report"):
+        body = {"route": route.strip(), "start": start.strip(), "end": end.strip(), "service": ctx.filters.service}
+        if ref_start.strip() or ref_end.strip():
+            body |= {"reference_start": ref_start.strip(), "reference_end": ref_end.strip()}
+        if columns.strip():
+            body["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
+        headers = {"Authorization": f"Bearer {ctx.token}"} if ctx.token else {}
+        try:
+            with st.spinner("Evidently is computing the report..."):
+                r = httpx.post(f"{ctx.server_url}/v1/reports/drift", json=body, headers=headers, timeout=600)
+        except httpx.HTTPError as exc:
+            st.error(f"Cannot reach the aiwatch server at {ctx.server_url}: {exc}")
+        else:
+            if r.status_code < 300:
+                out = r.json()
+                client.clear_cache()
+                st.success(f"Report saved: {out['current_rows']:,} calls against {out['reference_rows']:,} "
+                           f"in the reference ({', '.join(out['columns'])}).")
+                st.link_button("Open the report", f"{ctx.server_url}{out['url']}")
+            else:
+                try:
+                    err = r.json()["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    err = r.text[:300]
+                st.error(f"The server could not make the report ({r.status_code}): {err}")
+
 reports = ctx.filtered("reports", keys=("start", "end", "service"), analyzer="evidently", limit=50)
-if ui.show(reports, empty_hint="an Evidently HTML report is saved when the drift analyzer finds drift, "
-                               "or on demand with `aiwatch analyze`", what="saved Evidently reports"):
+if ui.show(reports, empty_hint="generate one above (or with `aiwatch analyze --evidently-report ROUTE`)",
+           what="saved Evidently reports"):
     flat = frames.flatten_reports(reports.frame)
-    ui.table(flat, ["time", "window_end", "route", "body.path", "body.current_rows", "body.reference_rows"])
-    # Reports are files the server saved; on the server's machine the dashboard can open them.
-    for i, rec in enumerate(flat.head(10).to_dict("records")):
-        path = Path(str(rec.get("body.path") or ""))
-        if path.is_file():
-            st.download_button(f"Open {path.name}", path.read_bytes(), path.name, "text/html", key=f"evidently-{i}")
-st.caption("Generate a full Evidently report for a route and window with "
-           "`aiwatch analyze --since START --until END --evidently-report ROUTE`.")
+    if "body.url" in flat.columns:
+        flat = flat.assign(link=[f"{ctx.server_url}{u}" if isinstance(u, str) and u else None
+                                 for u in flat["body.url"]])
+    ui.table(flat, ["time", "window_end", "route", "link", "body.current_rows", "body.reference_rows"],
+             column_config={"link": st.column_config.LinkColumn("report", display_text="open")})

@@ -86,3 +86,26 @@ def test_not_json_and_unknown_reports(server):
     for rid in ("0123456789abcdef", "..aiwatch.duckdb", "x" * 40):
         r = httpx.get(f"{server.url}/v1/reports/{rid}", timeout=30)
         assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_report"
+
+
+def test_the_drift_page_generates_a_report_and_links_to_it(server, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import client
+
+    monkeypatch.setenv("AIWATCH_SERVER_URL", server.url)
+    client.clear_cache()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["start"], at.query_params["end"] = T0.isoformat(), (T0 + 2 * DAY).isoformat()
+    at.run()
+    at.switch_page("views/drift.py").run()
+    fields = {t.label: t for t in at.text_input}
+    fields["Route"].set_value("search")
+    fields["Start (UTC)"].set_value((T0 + DAY).isoformat())
+    fields["End (UTC)"].set_value((T0 + DAY + timedelta(hours=3)).isoformat())
+    next(b for b in at.button if b.label == "Generate report").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Report saved" in at.success[0].value
+    link = next(e for e in at.get("link_button")).proto.url
+    assert link.startswith(f"{server.url}/v1/reports/")
+    assert httpx.get(link, timeout=30).headers["content-type"].startswith("text/html")
