@@ -24,7 +24,11 @@ METRICS = frozenset("""requests rps errors error_rate error_rate_4xx error_rate_
     latency_p50_ms latency_p95_ms latency_p99_ms retries breaker_opens fallback_rate input_tokens output_tokens
     cost_usd cost_per_request_usd format_ok_rate quality_mean confidence_mean confidence_ks_stat
     confidence_ks_pvalue confidence_psi confidence_wasserstein drift_share override_rate reviewed
-    burn_rate_availability burn_rate_latency canary_verdict shadow_agreement_rate""".split())
+    burn_rate_availability burn_rate_latency canary_verdict shadow_agreement_rate
+    content_filtered format_failures latency_mean_ms overrides override_rate_modified override_rate_rejected
+    confidence_shift confidence_trend_slope confidence_trend_pvalue dataset_drift slo_attainment
+    slo_attainment_latency canary_failed_checks shadow_pairs cpu_utilization gpu_utilization
+    memory_utilization queue_depth""".split())
 GRAINS = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
 BUCKET_GRAINS = ("1m", "1h")          # time = bucket start; the other grains are trailing burn windows
 SERIES_LABELS = ("service_name", "model", "model_version", "route", "arm")
@@ -57,7 +61,8 @@ class Baseline:
 
 # Counts add up over a window; rates, means and percentiles are averaged weighted by their denominator.
 COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
-                           "output_tokens", "cost_usd", "reviewed"})
+                           "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
+                           "format_failures"})
 WEIGHTS = {"override_rate": "reviewed"}
 
 
