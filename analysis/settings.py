@@ -86,6 +86,11 @@ class AnalysisSettings:
     burn_windows: tuple[str, ...] = ("5m", "30m", "1h", "6h", "1d", "3d")
     slos: tuple[SLO, ...] = DEFAULT_SLOS
 
+    @classmethod
+    def table(cls) -> list[tuple[str, str, str]]:
+        """(key, default as TOML, meaning) of every setting: the README's "Analysis settings" table."""
+        return [(f.name, toml_value(f.default), SETTINGS_HELP[f.name]) for f in dataclasses.fields(cls)]
+
     @property
     def drift_column_specs(self) -> list[DriftColumn]:
         return [DriftColumn.parse(c) for c in self.drift_columns]
@@ -123,3 +128,50 @@ class AnalysisSettings:
                 except (TypeError, ValueError):
                     raise ConfigError(f"analysis.{key}: bad value {value!r}") from None
         return cls(**values)
+
+
+# What each setting means (README "### Analysis settings" lists them all; a test keeps it so).
+SETTINGS_HELP: dict[str, str] = {
+    "late_window_s": "Spans that arrive after a run and start up to this many seconds before its watermark "
+                     "are folded into their (already analyzed) minutes again.",
+    "grace_s": "Feedback and resource metrics: each run recomputes this many seconds before its watermark.",
+    "initial_lookback_s": "A first incremental run starts at most this far back (older data: `aiwatch analyze`).",
+    "max_window_s": "An incremental run catches up in windows of at most this many seconds.",
+    "baseline_days": "Trailing reference for confidence and drift: the days before the window's day.",
+    "reference_start": "Pin the reference period instead (ISO 8601; with `reference_end`).",
+    "reference_end": "End of the pinned reference period.",
+    "sample_cap": "Most calls per group and side (hash-sampled, repeatable) for drift, confidence and canary tests.",
+    "drift_columns": "Input columns watched for drift: span columns, `prompt_chars`, or `attr:<key>`; suffix "
+                     "`:num` or `:cat`.",
+    "drift_share": "Share of drifted columns at which a route's dataset counts as drifted (Evidently's).",
+    "drift_min_rows": "Calls a route needs in an hour before its drift is judged.",
+    "confidence_psi_alert": "PSI of an hour's confidence against the reference that counts as a shift.",
+    "confidence_ks_alpha": "KS p-value under which an hour's confidence counts as shifted ...",
+    "confidence_ks_min_stat": "... when the KS statistic is also at least this.",
+    "canary_min_samples": "Calls each arm needs in an hour; fewer gives an inconclusive verdict.",
+    "canary_alpha": "Significance level of each canary test (one-sided).",
+    "canary_latency_tolerance": "Relative worsening of the canary's median latency that is tolerated.",
+    "canary_cost_tolerance": "Relative worsening of mean cost per request that is tolerated.",
+    "canary_error_tolerance": "Absolute worsening of the error rate that is tolerated.",
+    "canary_quality_tolerance": "Absolute drop of mean quality or confidence that is tolerated.",
+    "canary_override_tolerance": "Absolute rise of the human override rate that is tolerated.",
+    "shadow_comparator": "How shadow and primary outputs are compared: `exact`, `normalized`, or "
+                         "`module:function(a, b) -> bool`.",
+    "burn_windows": "Windows over which error-budget burn rates are computed (the metric's grain).",
+    "slos": "Objectives, as `[[slos]]` tables: `name`, `kind` (availability or latency), `objective`, "
+            "`service` (`*`: each), `route`, `threshold_ms` (latency).",
+}
+
+
+def toml_value(value: Any) -> str:
+    """A default as it would be written in analysis.toml."""
+    if isinstance(value, SLO):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(SLO)}
+        defaults = {f.name: f.default for f in dataclasses.fields(SLO)}
+        kept = {k: v for k, v in fields.items() if k in ("name", "kind", "objective") or v != defaults[k]}
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in kept.items()) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

@@ -95,3 +95,22 @@ def test_settings_reject_unknown_keys():
     s = AnalysisSettings.from_dict({"slos": [{"name": "fast", "kind": "latency", "objective": 0.9,
                                               "threshold_ms": 800}], "baseline_days": 3})
     assert s.slos[0].threshold_ms == 800 and s.baseline_days == 3.0
+
+
+def test_readme_documents_every_analysis_setting_with_its_default():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("### Analysis settings", 1)[1].split("\n## ", 1)[0]
+    for name, default, meaning in AnalysisSettings.table():
+        assert f"| `{name}` | `{default}` | {meaning} |" in section, name
+
+
+def test_the_readme_example_loads(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = text.split("### Analysis settings", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "analysis.toml").write_text(example)
+    s = AnalysisSettings.load(tmp_path, env={})
+    assert s.baseline_days == 3.0 and s.slos[0].threshold_ms == 2500 and len(s.drift_columns) == 3
