@@ -38,10 +38,16 @@ class SLOAnalyzer:
                 + [(g, start, end) for g in self.settings.burn_windows if g not in ("1m", "1h")])
 
     def run(self, window: Window) -> Result:
-        tables = [t for slo in self.settings.slos for t in self._one(slo, window)]
+        # one read of this analyzer's own stored minutes (every SLO) over the longest burn window
+        start, _ = self._span(window)
+        longest = max(GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows)
+        names = [f"slo_{kind}:{slo.name}" for slo in self.settings.slos for kind in ("total", "bad")]
+        history = pl.from_arrow(analytics.stored_metric(self.store, names, "1m", start - timedelta(minutes=longest),
+                                                        start)) if names else None
+        tables = [t for slo in self.settings.slos for t in self._one(slo, window, history)]
         return Result(pa.concat_tables(tables) if tables else analytics.empty_metrics())
 
-    def _one(self, slo: SLO, window: Window) -> list[pa.Table]:
+    def _one(self, slo: SLO, window: Window, history: pl.DataFrame) -> list[pa.Table]:
         start, end = self._span(window)
         route = slo.route or None
         windows = {g: GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows}
@@ -49,8 +55,8 @@ class SLOAnalyzer:
         history_start = start - timedelta(minutes=longest)
         fresh = pl.from_arrow(analytics.slo_minute_counts(
             self.store, start, end, route, slo.threshold_ms if slo.kind == "latency" else None))
-        hist_total = pl.from_arrow(analytics.stored_metric(self.store, f"slo_total:{slo.name}", "1m", history_start, start))
-        hist_bad = pl.from_arrow(analytics.stored_metric(self.store, f"slo_bad:{slo.name}", "1m", history_start, start))
+        hist_total = history.filter(pl.col("metric") == f"slo_total:{slo.name}")
+        hist_bad = history.filter(pl.col("metric") == f"slo_bad:{slo.name}")
         if slo.service not in ("*", ""):
             fresh = fresh.filter(pl.col("service_name") == slo.service)
         route_match = pl.col("route").is_null() if route is None else pl.col("route") == route

@@ -2,6 +2,7 @@
 cost and output quality per minute and hour, by service, model, version, route and arm."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -9,6 +10,19 @@ import pyarrow as pa
 from analysis.base import Result, Window, minute_and_hour_ranges
 from analysis.prices import resolve_prices
 from store import analytics
+
+
+HOUR_REFRESH_MINUTES = 5
+
+
+def refreshes_hours(window: Window) -> bool:
+    """Whether a run of `window` recomputes its hour buckets too. A minute tick inside the open hour
+    refreshes it only every HOUR_REFRESH_MINUTES minutes (its exact percentiles reread the whole
+    hour); a run that closes an hour, spans several hour buckets or covers more than a few minutes
+    (catch-up, backfill, late data) always does, so every closed hour ends up exact."""
+    first, last = window.aligned("1h")
+    return (last - first > timedelta(hours=1) or window.end - window.start > timedelta(minutes=HOUR_REFRESH_MINUTES)
+            or window.end.minute % HOUR_REFRESH_MINUTES == 0)
 
 
 class TrafficAnalyzer:
@@ -20,12 +34,14 @@ class TrafficAnalyzer:
         self.store = store
 
     def replaces(self, window: Window) -> list:
-        return minute_and_hour_ranges(window)
+        return minute_and_hour_ranges(window) if refreshes_hours(window) else [("1m", *window.aligned("1m"))]
 
     def run(self, window: Window) -> Result:
-        hours = window.aligned("1h")
-        prices = resolve_prices(analytics.distinct_models(self.store, *hours))
-        return Result(analytics.traffic_metrics(self.store, window.aligned("1m"), hours, prices, window.computed_at))
+        minutes, hours = window.aligned("1m"), window.aligned("1h")
+        with_hours = refreshes_hours(window)
+        prices = resolve_prices(analytics.distinct_models(self.store, *(hours if with_hours else minutes)))
+        return Result(analytics.traffic_metrics(self.store, minutes, hours if with_hours else None, prices,
+                                                window.computed_at))
 
 
 class ResourceAnalyzer:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from store.queries import LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, register, span_filter_sql
 
@@ -231,10 +232,10 @@ def _label_join(a: str, b: str) -> str:
     return " AND ".join([f"{a}.time = {b}.time"] + [f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in LABELS])
 
 
-def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime],
+def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
                     prices: Sequence[Price], computed_at: datetime) -> pa.Table:
     """Tall metric rows for model-call spans (shadow calls excluded): 1-minute buckets in `minutes`
-    and 1-hour buckets in `hours` (which contains `minutes`).
+    and 1-hour buckets in `hours` (which contains `minutes`; None: minutes only).
 
     One scan sums the spans per minute and full label set; every rollup of both grains is summed
     from that (small) table. Exact percentiles are holistic, so they take one pass per grain over
@@ -242,7 +243,8 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
     percentiles (the list form of quantile_cont) at once.
     """
     cte, params = _prices_cte(prices)
-    unpivot = ", ".join(_TRAFFIC_METRICS)
+    grains = ("1m", "1h") if hours else ("1m",)
+    scan = hours or minutes
     quantiles = {g: f"""
     q_{g} AS (
       SELECT time, {_rollup_labels(g)}, quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q
@@ -250,13 +252,15 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
             FROM spans s
             WHERE s.start_time >= ${g[-1]}_start AND s.start_time < ${g[-1]}_end AND {_MODEL_CALLS}
               AND s.status_code <> 'error')
-      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in ("1m", "1h")}
+      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in grains}
     rollups = {g: f"""
     r_{g} AS (
       SELECT date_trunc('{_TRUNC[g]}', minute) AS time, {_rollup_labels(g)},
         {_ROLLUP_VALUES.replace("$seconds", "60.0" if g == "1m" else "3600.0")}
       FROM fine {"WHERE minute >= $m_start AND minute < $m_end" if g == "1m" else ""}
-      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in ("1m", "1h")}
+      GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in grains}
+    joined = "\n      UNION ALL BY NAME\n".join(
+        f"""SELECT '{g}' AS grain, r.*, q.q FROM r_{g} r LEFT JOIN q_{g} q ON {_label_join("r", "q")}""" for g in grains)
     sql = f"""
     WITH {cte},
     s AS (
@@ -275,23 +279,35 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
       SELECT date_trunc('minute', start_time) AS minute, service_name, model, model_version, route, arm,{_FINE_SUMS}
       FROM s GROUP BY ALL
     ),
-    {rollups["1m"]},
-    {rollups["1h"]},
-    {quantiles["1m"]},
-    {quantiles["1h"]},
+    {", ".join(rollups[g] + ", " + quantiles[g] for g in grains)},
     wide AS (
-      SELECT '1m' AS grain, r.*, q.q FROM r_1m r LEFT JOIN q_1m q ON {_label_join("r", "q")}
-      UNION ALL BY NAME
-      SELECT '1h' AS grain, r.*, q.q FROM r_1h r LEFT JOIN q_1h q ON {_label_join("r", "q")}
-    ),
-    w2 AS (SELECT * EXCLUDE (q), q[1]::DOUBLE AS latency_p50_ms, q[2]::DOUBLE AS latency_p95_ms,
-                  q[3]::DOUBLE AS latency_p99_ms FROM wide)
-    SELECT time, grain, metric, service_name, model, model_version, route, arm, value,
-           $computed_at::TIMESTAMP AS computed_at
-    FROM w2 UNPIVOT (value FOR metric IN ({unpivot}))
+      {joined}
+    )
+    SELECT * EXCLUDE (q), q[1]::DOUBLE AS latency_p50_ms, q[2]::DOUBLE AS latency_p95_ms,
+           q[3]::DOUBLE AS latency_p99_ms FROM wide
     """
-    return store.query(sql, {"m_start": minutes[0], "m_end": minutes[1], "h_start": hours[0],
-                             "h_end": hours[1], "computed_at": computed_at, **params}).cast(METRICS_SCHEMA)
+    wide = store.query(sql, {"m_start": minutes[0], "m_end": minutes[1], "h_start": scan[0], "h_end": scan[1],
+                             **params})
+    return unpivot(wide, _TRAFFIC_METRICS, computed_at)
+
+
+def unpivot(wide: pa.Table, metrics: Sequence[str], computed_at: datetime) -> pa.Table:
+    """Tall analysis_metrics rows from one row per (time, grain, labels) with a column per metric;
+    NULL values are left out. (Arrow, not SQL UNPIVOT: planning a 27-column UNPIVOT costs DuckDB
+    more than running the whole query for a minute of data.)"""
+    parts = []
+    for metric in metrics:
+        values = wide.column(metric)
+        keep = pc.is_valid(values)
+        part = wide.select(["time", "grain", *LABELS]).filter(keep)
+        n = part.num_rows
+        if n == 0:
+            continue
+        parts.append(pa.Table.from_arrays(
+            [part.column("time").cast(pa.timestamp("us")), part.column("grain"), pa.repeat(pa.scalar(metric), n),
+             *(part.column(label).cast(pa.string()) for label in LABELS), values.filter(keep).cast(pa.float64()),
+             pa.repeat(pa.scalar(computed_at, pa.timestamp("us")), n)], schema=METRICS_SCHEMA))
+    return pa.concat_tables(parts) if parts else empty_metrics()
 
 
 # --- resources (OTLP metrics) -------------------------------------------------------------------
@@ -570,11 +586,14 @@ def slo_minute_counts(store: Any, start: datetime, end: datetime, route: str | N
         GROUP BY ALL""", {"start": start, "end": end, "route": route})
 
 
-def stored_metric(store: Any, metric: str, grain: str, start: datetime, end: datetime) -> pa.Table:
-    """Stored rows of one metric (for analyzers that build on their own earlier output)."""
-    return store.query("""SELECT time, service_name, model, model_version, route, arm, value FROM analysis_metrics
-                          WHERE metric = $metric AND grain = $grain AND time >= $start AND time < $end""",
-                       {"metric": metric, "grain": grain, "start": start, "end": end})
+def stored_metric(store: Any, metric: str | Sequence[str], grain: str, start: datetime, end: datetime) -> pa.Table:
+    """Stored rows of one or more metrics (for analyzers that build on their own earlier output)."""
+    metrics = {f"m{i}": m for i, m in enumerate([metric] if isinstance(metric, str) else metric)}
+    # one equality per branch: DuckDB pushes `metric = constant` into the scan, not an IN list
+    return store.query(" UNION ALL ".join(
+        f"""SELECT time, metric, service_name, model, model_version, route, arm, value FROM analysis_metrics
+            WHERE metric = ${k} AND grain = $grain AND time >= $start AND time < $end""" for k in metrics),
+        {**metrics, "grain": grain, "start": start, "end": end})
 
 
 # --- named read queries (the read API) ------------------------------------------------------------
