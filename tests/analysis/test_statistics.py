@@ -174,3 +174,72 @@ def test_overrides_resources_and_shadow(store):
         metric(store, "shadow_pairs", "1m", route="search", model_version="v9")[0]["value"] == 16
     assert metric(store, "shadow_agreement_rate", "1h", service_name="svc")[0]["value"] == 1.0
 
+
+
+def test_many_sample_statistics_match_scipy_and_numpy():
+    """The hourly analyzers' vectorised path: one sorted reference against many samples at once."""
+    rng = np.random.default_rng(3)
+    ref = rng.normal(0, 1, 20_000).round(1)                      # ties on both sides
+    samples = [rng.normal(0.1, 1.2, m).round(1) for m in (1, 7, 300, 12_000, 0, 4_000)]
+    labels = np.concatenate([np.full(len(v), i) for i, v in enumerate(samples)])
+    reference = stats.SortedReference.of(ref)
+    grouped = stats.Samples.group(np.concatenate(samples), labels, len(samples))
+    d, p = stats.ks_many(reference, grouped)
+    w = stats.wasserstein_many(reference, grouped)
+    q = stats.quantiles_many(grouped, (0.1, 0.5, 0.9))
+    for i, v in enumerate(samples):
+        if not len(v):
+            continue
+        ks = sps.ks_2samp(ref, v)
+        assert (d[i], p[i]) == pytest.approx((ks.statistic, ks.pvalue), rel=1e-12, abs=1e-300)
+        assert w[i] == pytest.approx(sps.wasserstein_distance(ref, v), rel=1e-9)
+        assert q[i] == pytest.approx(np.quantile(v, [0.1, 0.5, 0.9]), rel=1e-15)
+    small_ref = rng.beta(8, 2, 900)                               # exact KS p-values: scipy on the pair
+    conf = [rng.beta(7, 2, 400), rng.beta(8, 2, 60)]
+    g = stats.Samples.group(np.concatenate(conf), np.repeat([0, 1], [400, 60]), 2)
+    d, p = stats.ks_many(stats.SortedReference.of(small_ref), g)
+    assert p == pytest.approx([sps.ks_2samp(small_ref, c).pvalue for c in conf], rel=1e-12)
+    assert stats.psi_many(stats.SortedReference.of(small_ref), g) == pytest.approx(
+        [stats.psi(small_ref, c, 10, 0.0, 1.0) for c in conf], rel=1e-12)
+    counts = np.array([[5.0, 0, 3], [1, 1, 1]])
+    assert stats.jensenshannon_many(np.array([2.0, 1, 1]), counts) == pytest.approx(
+        [distance_js([2, 1, 1], row) for row in counts], rel=1e-12)
+
+
+def distance_js(p, q):
+    from scipy.spatial import distance
+
+    return distance.jensenshannon(np.asarray(p, float) / np.sum(p), np.asarray(q, float) / np.sum(q))
+
+
+def test_the_drift_fast_path_equals_column_by_column_evidently_tests(store):
+    """Every hour at once (analysis.drift) gives the same scores as analysis.stats.column_drift,
+    which the Evidently oracle tests pin, on wide numeric, categorical and small-reference columns."""
+    from analysis.drift import _column_scores
+    from analysis.samples import Column
+    from analysis.settings import DriftColumn
+
+    rng = np.random.default_rng(9)
+    for kind, ref, hours in (
+            ("num", rng.poisson(500, 30_000).astype(float), [rng.poisson(520, m).astype(float) for m in (300, 0, 2000)]),
+            ("num", rng.normal(3, 1, 800), [rng.normal(3.2, 1, m) for m in (50, 400)]),
+            ("cat", rng.choice(["en", "de", "fr"], 20_000), [rng.choice(["en", "de", "es"], m) for m in (500, 90)]),
+            ("cat", rng.choice(["a", "b"], 700), [rng.choice(["a", "b", "c"], 80)])):
+        column = DriftColumn("x", kind)
+        if kind == "num":
+            ref_col = Column("num", np.sort(ref), np.array([len(ref)]))
+            cur = Column("num", np.concatenate([np.sort(h) for h in hours]), np.array([len(h) for h in hours]))
+        else:
+            cats = np.array(sorted(set(ref) | {c for h in hours for c in h}), dtype=object)
+            code = {c: i for i, c in enumerate(cats)}
+            ref_col = Column("cat", np.array([code[c] for c in ref]), np.array([len(ref)]), cats)
+            cur = Column("cat", np.array([code[c] for h in hours for c in h], dtype=np.int64),
+                         np.array([len(h) for h in hours]), cats)
+        fast = _column_scores(ref_col, column, cur)
+        for got, h in zip(fast, hours):
+            want = stats.column_drift("x", kind, ref, h) if len(h) else None
+            if want is None:
+                assert got is None
+                continue
+            assert (got.stattest, got.drifted) == (want.stattest, want.drifted)
+            assert got.score == pytest.approx(want.score, rel=1e-9, abs=1e-12)
