@@ -176,8 +176,9 @@ _MODEL_CALLS = "s.is_llm AND s.arm IS DISTINCT FROM 'shadow'"
 
 # Per minute and full label detail: counts and sums from which every rollup and both grains follow
 # (one scan of the spans). `*_n` columns are the denominators of the averages (non-NULL inputs).
-# Sums of doubles are kept as scaled integers (HUGEINT: ns, 1e-15 score units, 1e-18 USD): integer
-# sums do not depend on the order threads combine them in, so a rerun gives bit-identical rows.
+# Sums of doubles are kept as sums of scaled integers (ns, 1e-15 score units, 1e-12 USD; summed
+# into HUGEINT): integer sums do not depend on the order threads combine them in, so a rerun gives
+# bit-identical rows.
 _FINE_SUMS = """
         count(*) AS n,
         count(is_err) AS err_n, count(*) FILTER (WHERE is_err) AS errors,
@@ -187,7 +188,7 @@ _FINE_SUMS = """
         count(is_timeout OR is_filtered OR format_ok = false) AS mf_n,
         count(*) FILTER (WHERE is_timeout) AS timeouts, count(*) FILTER (WHERE is_filtered) AS content_filtered,
         count(*) FILTER (WHERE format_ok = false) AS format_failures,
-        sum((duration_ms * 1e6)::HUGEINT) FILTER (WHERE NOT is_err) AS dur_sum,
+        sum((duration_ms * 1e6)::BIGINT) FILTER (WHERE NOT is_err) AS dur_sum,
         count(duration_ms) FILTER (WHERE NOT is_err) AS dur_n,
         sum(retry_count) AS retries, count(*) FILTER (WHERE lower(breaker_state) = 'open') AS breaker_opens,
         count(*) FILTER (WHERE fallback_level IS NOT NULL AND fallback_level <> 'primary') AS fb_any,
@@ -195,9 +196,9 @@ _FINE_SUMS = """
         count(*) FILTER (WHERE fallback_level = 'rule_based') AS fb_rule,
         count(*) FILTER (WHERE fallback_level = 'human') AS fb_human,
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        sum((cost * 1e18)::HUGEINT) AS cost,
-        sum(format_ok::INT) AS fo_sum, count(format_ok) AS fo_n, sum((quality_score * 1e15)::HUGEINT) AS q_sum,
-        count(quality_score) AS q_n, sum((confidence * 1e15)::HUGEINT) AS c_sum, count(confidence) AS c_n"""
+        sum((cost * 1e12)::BIGINT) AS cost,
+        sum(format_ok::INT) AS fo_sum, count(format_ok) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
+        count(quality_score) AS q_n, sum((confidence * 1e15)::BIGINT) AS c_sum, count(confidence) AS c_n"""
 
 
 def _ratio(num: str, den: str, scale: str = "") -> str:
@@ -217,7 +218,7 @@ _ROLLUP_VALUES = f"""
         {_ratio("fb_rule", "fb_n")} AS fallback_rule_based, {_ratio("fb_human", "fb_n")} AS fallback_human,
         coalesce(sum(input_tokens), 0)::DOUBLE AS input_tokens,
         coalesce(sum(output_tokens), 0)::DOUBLE AS output_tokens,
-        (sum(cost)::DOUBLE / 1e18)::DOUBLE AS cost_usd, {_ratio("cost", "n", " / 1e18")} AS cost_per_request_usd,
+        (sum(cost)::DOUBLE / 1e12)::DOUBLE AS cost_usd, {_ratio("cost", "n", " / 1e12")} AS cost_per_request_usd,
         {_ratio("fo_sum", "fo_n")} AS format_ok_rate, {_ratio("q_sum", "q_n", " / 1e15")} AS quality_mean,
         {_ratio("c_sum", "c_n", " / 1e15")} AS confidence_mean"""
 
@@ -296,16 +297,20 @@ def unpivot(wide: pa.Table, metrics: Sequence[str], computed_at: datetime) -> pa
     NULL values are left out. (Arrow, not SQL UNPIVOT: planning a 27-column UNPIVOT costs DuckDB
     more than running the whole query for a minute of data.)"""
     parts = []
+    keys = pa.table({"time": wide.column("time").cast(pa.timestamp("us")), "grain": wide.column("grain"),
+                     **{label: wide.column(label).cast(pa.string()) for label in LABELS}})
     for metric in metrics:
-        values = wide.column(metric)
-        keep = pc.is_valid(values)
-        part = wide.select(["time", "grain", *LABELS]).filter(keep)
+        values = wide.column(metric).cast(pa.float64())
+        part = keys
+        if values.null_count:
+            keep = pc.is_valid(values)
+            part, values = keys.filter(keep), values.filter(keep)
         n = part.num_rows
         if n == 0:
             continue
         parts.append(pa.Table.from_arrays(
-            [part.column("time").cast(pa.timestamp("us")), part.column("grain"), pa.repeat(pa.scalar(metric), n),
-             *(part.column(label).cast(pa.string()) for label in LABELS), values.filter(keep).cast(pa.float64()),
+            [part.column("time"), part.column("grain"), pa.repeat(pa.scalar(metric), n),
+             *(part.column(label) for label in LABELS), values,
              pa.repeat(pa.scalar(computed_at, pa.timestamp("us")), n)], schema=METRICS_SCHEMA))
     return pa.concat_tables(parts) if parts else empty_metrics()
 
