@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window, runs
-from analysis.samples import GroupedSample
+from analysis.base import Result, Window, runs, utcnow
+from analysis.samples import GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings
 from store import analytics
@@ -40,6 +40,7 @@ class ConfidenceAnalyzer:
     def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
+        self.cache = ReferenceCache()
 
     def replaces(self, window: Window) -> list:
         return [("1h", *window.aligned("1h"))]
@@ -62,7 +63,8 @@ class ConfidenceAnalyzer:
         for lo, hi in runs(periods):
             key, ref_period = periods[lo]
             if ref_period not in references:
-                references[ref_period] = _references(_sample(self.store, *ref_period, s.sample_cap, by_hour=False))
+                references[ref_period] = self.cache.get(ref_period, s.sample_cap, utcnow(), lambda: _references(
+                    _sample(self.store, *ref_period, s.sample_cap, by_hour=False)))
             ref = references[ref_period].get(key)
             buckets = [k[-1] for k in sample.keys[lo:hi]]
             part = col.slice(lo, hi)

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from analysis import stats
-from analysis.base import Result, Window, runs
-from analysis.samples import Column, GroupedSample
+from analysis.base import Result, Window, runs, utcnow
+from analysis.samples import Column, GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
@@ -69,6 +69,7 @@ class DriftAnalyzer:
     def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
+        self.cache = ReferenceCache()
 
     def replaces(self, window: Window) -> list:
         return [("1h", *window.aligned("1h"))]
@@ -89,7 +90,9 @@ class DriftAnalyzer:
             if not any(lo <= i < hi for i in live):
                 continue
             if ref_period not in references:
-                references[ref_period] = _sample(self.store, *ref_period, columns, s.sample_cap, by_hour=False)
+                references[ref_period] = self.cache.get(
+                    ref_period, (tuple(columns), s.sample_cap), utcnow(),
+                    lambda: _sample(self.store, *ref_period, columns, s.sample_cap, by_hour=False))
             reference = references[ref_period]
             if key not in reference.keys:
                 continue

@@ -19,9 +19,12 @@ def analysis_jobs(settings: Settings) -> list[Job]:
     analysis_settings = AnalysisSettings.load(settings.data_dir)
     jobs = []
     for cadence, interval in registry.CADENCE_SECONDS.items():
-        def run(ctx: Any, cadence: str = cadence) -> dict[str, int]:
-            return runner.run_all_incremental(ctx.store, registry.build(ctx.store, analysis_settings, cadence=cadence),
-                                              analysis_settings)
+        built: list = []   # (store, analyzers): kept across ticks so analyzers keep their reference caches
+
+        def run(ctx: Any, cadence: str = cadence, built: list = built) -> dict[str, int]:
+            if not built or built[0] is not ctx.store:
+                built[:] = [ctx.store, registry.build(ctx.store, analysis_settings, cadence=cadence)]
+            return runner.run_all_incremental(ctx.store, built[1], analysis_settings)
         jobs.append(Job(f"analysis-{cadence}", interval, run,
                         f"Analyzers run every {interval} s: " + ", ".join(
                             n for n, (_, c) in registry.ANALYZERS.items() if c == cadence)))

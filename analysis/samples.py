@@ -6,7 +6,10 @@ each group, categorical ones as integer codes into a per-column list of categori
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import pyarrow as pa
@@ -70,3 +73,29 @@ class GroupedSample:
                 sizes = np.bincount(gid[valid], minlength=n)
                 columns[name] = Column("cat", codes, sizes, np.array(enc.dictionary.to_pylist(), dtype=object))
         return cls(key_values, np.bincount(gid, minlength=n), columns)
+
+
+class ReferenceCache:
+    """The last few reference samples an analyzer read, by (period, what was sampled).
+
+    A window's reference period ends at the start of its day (or is pinned), so the scheduled
+    5-minute runs of a day compare against the same period: reading it once instead of every run
+    saves a scan of `baseline_days` of spans. A period that ended less than `settle` ago is not
+    cached (late spans may still land in it); a backfill walks through days and simply misses.
+    """
+
+    def __init__(self, size: int = 2, settle: timedelta = timedelta(hours=1)) -> None:
+        self.size, self.settle = size, settle
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, period: tuple[datetime, datetime], key: Hashable, now: datetime, load: Callable[[], Any]) -> Any:
+        full_key = (period, key)
+        if full_key in self._items:
+            self._items.move_to_end(full_key)
+            return self._items[full_key]
+        value = load()
+        if period[1] <= now - self.settle:
+            self._items[full_key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value

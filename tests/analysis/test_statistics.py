@@ -243,3 +243,19 @@ def test_the_drift_fast_path_equals_column_by_column_evidently_tests(store):
                 continue
             assert (got.stattest, got.drifted) == (want.stattest, want.drifted)
             assert got.score == pytest.approx(want.score, rel=1e-9, abs=1e-12)
+
+
+def test_scheduled_runs_read_a_settled_reference_once(day_and_shift):
+    """The 5-minute refreshes of a day compare with the same reference period: it is read once."""
+    store = day_and_shift
+    analyzer = ConfidenceAnalyzer(store, AnalysisSettings(baseline_days=1))
+    hour = Window(T0 + DAY + 10 * H, T0 + DAY + 11 * H, T0)
+
+    def against_reference(analyzer: ConfidenceAnalyzer) -> list:
+        rows = analyzer.run(hour).metrics.to_pylist()
+        return [(r["metric"], r["value"]) for r in rows if r["metric"] in ("confidence_ks_stat", "confidence_psi")]
+
+    first = against_reference(analyzer)
+    store.writer.write(fn=lambda con: con.execute("DELETE FROM spans WHERE start_time < ?", [T0 + DAY]))
+    assert len(first) == 2 and against_reference(analyzer) == first       # the cached reference
+    assert against_reference(ConfidenceAnalyzer(store, AnalysisSettings(baseline_days=1))) == []
