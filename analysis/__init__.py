@@ -3,5 +3,6 @@
 
 base.py (Window, Result, Analyzer) -> registry.py (every analyzer, one place) -> runner.py
 (watermarks, late data, idempotent replace) -> register.py (jobs, read queries, `aiwatch analyze`).
-All SQL lives in store/analytics.py; metric names and units in metrics_catalog.py.
+Hourly statistics run vectorised over grouped samples (samples.py, stats.py `*_many`); api.py serves
+Evidently reports on demand. All SQL lives in store/analytics.py; metric names in metrics_catalog.py.
 """

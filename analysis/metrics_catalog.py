@@ -3,7 +3,9 @@
 Labels: service_name, model, model_version, route, arm; NULL means the rollup over all values and
 '(none)' a call that lacked the label. Grains: '1m' and '1h' buckets (time = bucket start, UTC);
 burn rates use the burn window as grain and the evaluated minute as time. Names ending in ':'
-are families with the column or SLO name appended.
+are families with the column or SLO name appended. Traffic rollups: per minute all, service,
+service+route and service+model; per hour also service+model+version+arm and the full detail. The
+open hour's traffic rows are refreshed every 5 minutes (exact once the hour closes).
 """
 from __future__ import annotations
 
