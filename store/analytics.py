@@ -78,9 +78,11 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
     if names:
         conditions.append("metric IN (" + ", ".join(f"${k}" for k in owned_params if k[0] == "n") + ")")
     owned = " OR ".join(conditions) or "FALSE"
-    for grain, start, end in ranges:
-        con.execute(f"DELETE FROM analysis_metrics WHERE grain = $grain AND time >= $start AND time < $end AND ({owned})",
-                    {"grain": grain, "start": start, "end": end, **owned_params})
+    if ranges:   # one statement (one scan of the table) for every range
+        spans = " OR ".join(f"(grain = $g{i} AND time >= $s{i} AND time < $e{i})" for i in range(len(ranges)))
+        range_params = {k: v for i, (g, lo, hi) in enumerate(ranges) for k, v in ((f"g{i}", g), (f"s{i}", lo),
+                                                                                  (f"e{i}", hi))}
+        con.execute(f"DELETE FROM analysis_metrics WHERE ({spans}) AND ({owned})", {**range_params, **owned_params})
     if ranges:
         lo = min(r[1] for r in ranges)
         hi = max(r[2] for r in ranges)
