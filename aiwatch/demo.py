@@ -51,7 +51,8 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
     subprocess.run(_aiwatch("sample", "load", "--data-dir", str(data_dir)), check=True)
     print("running the analyzers over the sample ...", flush=True)
     subprocess.run(_aiwatch("analyze", "--since=-3d", "--until=now", "--data-dir", str(data_dir)), check=True)
-    history = subprocess.run(_aiwatch("alerts", "backfill", "--since=-3d", "--data-dir", str(data_dir)))
+    print("replaying the alert rules over the sample (alert history) ...", flush=True)
+    history = subprocess.run(_aiwatch("alerts", "backfill", "--since=-3d", "--step", "2m", "--data-dir", str(data_dir)))
     if history.returncode not in (0, 2):  # 2: this build has no alert history backfill
         raise SystemExit("aiwatch demo: alert history backfill failed")
 
