@@ -118,7 +118,7 @@ def _drift_report(server: Any, body: dict) -> dict[str, Any]:
             "current_rows": saved.current_rows, "columns": saved.columns}
 
 
-async def create_drift_report(request: Request) -> Response:
+async def post_drift_report(request: Request) -> Response:
     server = request.app.state.aiwatch
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     if not _authorized(request, server):
@@ -166,6 +166,6 @@ async def get_report(request: Request) -> Response:
 
 
 ROUTES: list[Route] = [
-    Route("/v1/reports/drift", create_drift_report, methods=["POST"]),
+    Route("/v1/reports/drift", post_drift_report, methods=["POST"]),
     Route("/v1/reports/{report_id}", get_report, methods=["GET"]),
 ]
