@@ -241,7 +241,7 @@ def _encode_call(req: Requests, i: int, raw_ids: bytes, scope, log_scope) -> int
         _kv(sc.MODEL_VERSION, req.version[i]), _kv(sc.ARM, req.arm[i]), _kv(sc.USER_ID, req.user[i]),
         _kv(sc.GEN_AI_USAGE_INPUT_TOKENS, req.input_tokens[i]), _kv(sc.RETRY_COUNT, req.retries[i]),
         _kv(sc.FALLBACK_LEVEL, req.fallback[i]), _kv(sc.BREAKER_STATE, "closed"),
-        _kv("app.input.language", req.language[i]), _kv("app.input.topic", req.topic[i]),
+        _kv(sc.INPUT_LANGUAGE, req.language[i]), _kv(sc.INPUT_TOPIC, req.topic[i]),
         _kv(sc.HTTP_RESPONSE_STATUS_CODE, int(req.http_status[i])) if req.http_status[i] else None,
     ]
     if ok:

@@ -40,6 +40,8 @@ USER_ID = "aiwatch.user.id"
 TENANT = "aiwatch.tenant"
 ROUTING_DECISION = "aiwatch.routing.decision"
 ROUTING_REASON = "aiwatch.routing.reason"
+INPUT_LANGUAGE = "aiwatch.input.language"  # optional input features a service records: watched
+INPUT_TOPIC = "aiwatch.input.topic"        # for drift by default (analysis drift_columns)
 ATTEMPT = "aiwatch.attempt"              # on per-attempt child spans, 1-based
 ERROR_CLASS = "aiwatch.error.class"      # shim's error classification
 
