@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from concurrent.futures.process import BrokenProcessPool
-import hmac
 import json
 import logging
 import math
+import os
 import time
-import uuid
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -29,6 +27,8 @@ from starlette.routing import Route
 
 from aiwatch import __version__
 from aiwatch.config import Settings
+from aiwatch.httpapi import api_error, authorized
+from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
 from aiwatch.stages import load_stages, stage_routes
@@ -154,7 +154,7 @@ class AiwatchServer:
             kind = media_type(request.headers.get("content-type"))
         except BadPayload as exc:
             return self._otlp_error(exc.status, exc.reason, JSON, signal)
-        if not self._authorized(request, self.settings.ingest_token):
+        if not authorized(request, self.settings.ingest_token):
             return self._otlp_error(401, "missing or wrong bearer token", kind, signal)
         if self.store.writer.pending_rows >= self.settings.queue_max_rows:
             m.inc("aiwatch_shed_total", signal=signal.name)
@@ -196,34 +196,27 @@ class AiwatchServer:
         return Response(serialize(body, kind if kind in (PROTOBUF, JSON) else JSON), status_code=status,
                         media_type=kind if kind in (PROTOBUF, JSON) else JSON, headers=headers)
 
-    def _authorized(self, request: Request, token: str) -> bool:
-        if not token:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-
     # --- read API ---
     async def query(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if not self._authorized(request, self.settings.api_token):
-            return _api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
+        request_id = new_request_id(request)
+        if not authorized(request, self.settings.api_token):
+            return api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
         name = request.path_params["name"]
         query = REGISTRY.get(name)
         if query is None:
-            return _api_error(404, "unknown_query", f"no query named {name!r}; see /v1/queries", request_id)
+            return api_error(404, "unknown_query", f"no query named {name!r}; see /v1/queries", request_id)
         raw = dict(request.query_params)
         fmt = raw.get("format") or ("arrow" if ARROW_STREAM in request.headers.get("accept", "") else "json")
         if fmt not in ("json", "arrow"):
-            return _api_error(400, "bad_parameter", "format must be json or arrow", request_id)
+            return api_error(400, "bad_parameter", "format must be json or arrow", request_id)
         started = time.perf_counter()
         try:
             table = await run_in_threadpool(query.execute, self.store, raw)
         except BadParameter as exc:
-            return _api_error(400, "bad_parameter", str(exc), request_id)
+            return api_error(400, "bad_parameter", str(exc), request_id)
         except Exception as exc:  # noqa: BLE001 - a failed query is a structured 500, not a traceback
             log.exception("query %s failed", name)
-            return _api_error(500, "query_failed", f"{type(exc).__name__}: {exc}", request_id)
+            return api_error(500, "query_failed", f"{type(exc).__name__}: {exc}", request_id)
         headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}"}
         if fmt == "arrow":
             return Response(_arrow_ipc(table), media_type=ARROW_STREAM, headers=headers)
@@ -232,8 +225,8 @@ class AiwatchServer:
         return Response(json.dumps(body, default=_json_default), media_type="application/json", headers=headers)
 
     async def list_queries(self, request: Request) -> Response:
-        if not self._authorized(request, self.settings.api_token):
-            return _api_error(401, "unauthorized", "missing or wrong bearer token", uuid.uuid4().hex)
+        if not authorized(request, self.settings.api_token):
+            return api_error(401, "unauthorized", "missing or wrong bearer token", new_request_id(request))
         return JSONResponse({"queries": [{"name": q.name, "description": q.description,
                                           "params": [p.name for p in q.params]} for q in REGISTRY.values()]})
 
@@ -271,11 +264,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise BadPayload(413, f"body is over the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _api_error(status: int, code: str, message: str, request_id: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id}},
-                        status_code=status, headers={"X-Request-Id": request_id})
 
 
 def _arrow_ipc(table: pa.Table) -> bytes:

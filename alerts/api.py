@@ -8,36 +8,23 @@
 """
 from __future__ import annotations
 
-import hmac
 import json
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aiwatch.httpapi import api_error, authorized, request_id
 from alerts.rules import parse_duration
 from alerts.silences import SilenceError, add_silence, expire_silence
 from store.queries import BadParameter, parse_time
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _authorized(request: Request, server: Any) -> bool:
-    token = getattr(server.settings, "api_token", "")
-    if not token:
-        return True
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-
-
 async def create_silence(request: Request) -> Response:
-    server = request.app.state.aiwatch
-    if not _authorized(request, server):
-        return _error(401, "unauthorized", "missing or wrong bearer token")
+    server, rid = request.app.state.aiwatch, request_id(request)
+    if not authorized(request, server.settings.api_token):
+        return api_error(401, "unauthorized", "missing or wrong bearer token", rid)
     try:
         body = json.loads(await request.body() or b"{}")
         if not isinstance(body, dict):
@@ -55,17 +42,17 @@ async def create_silence(request: Request) -> Response:
         sid = await run_in_threadpool(add_silence, server.store, matchers, ends_at=ends_at, starts_at=starts_at,
                                       created_by=str(body.get("created_by", "")), comment=str(body.get("comment", "")))
     except (ValueError, BadParameter, SilenceError) as exc:
-        return _error(400, "bad_silence", str(exc))
+        return api_error(400, "bad_silence", str(exc), rid)
     return JSONResponse({"id": sid, "ends_at": ends_at.isoformat()}, status_code=201)
 
 
 async def expire(request: Request) -> Response:
-    server = request.app.state.aiwatch
-    if not _authorized(request, server):
-        return _error(401, "unauthorized", "missing or wrong bearer token")
+    server, rid = request.app.state.aiwatch, request_id(request)
+    if not authorized(request, server.settings.api_token):
+        return api_error(401, "unauthorized", "missing or wrong bearer token", rid)
     sid = request.path_params["silence_id"]
     if not await run_in_threadpool(expire_silence, server.store, sid):
-        return _error(404, "unknown_silence", f"no active silence with id {sid!r}")
+        return api_error(404, "unknown_silence", f"no active silence with id {sid!r}", rid)
     return JSONResponse({"id": sid, "expired": True})
 
 

@@ -7,17 +7,17 @@ for good (any other 4xx, with the receiver's error body, e.g. Slack's `invalid_p
 """
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
 from alerts.rules import Receiver
+from shim.errors import parse_retry_after  # one reading of Retry-After for the shim and the alerts
 
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000
@@ -188,23 +188,6 @@ def render(receiver: Receiver, message: dict[str, Any], dedup_key: str | None) -
     if receiver.type == "pagerduty":
         return pagerduty_event(message, dedup_key or message["groupKey"], receiver.routing_key)
     return message
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
 def send(client: httpx.Client, receiver: Receiver, body: dict[str, Any]) -> SendResult:

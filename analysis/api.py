@@ -10,11 +10,9 @@ Errors: {"error": {"code", "message", "request_id"}}; 400 bad input, 404 unknown
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from aiwatch.httpapi import api_error, authorized
+from aiwatch.httpapi import request_id as new_request_id
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
 from store.queries import BadParameter, parse_time
@@ -36,19 +36,6 @@ class _Problem(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def _error(status: int, code: str, message: str, request_id: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id}},
-                        status_code=status, headers={"X-Request-Id": request_id})
-
-
-def _authorized(request: Request, server: Any) -> bool:
-    token = getattr(server.settings, "api_token", "")
-    if not token:
-        return True
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _text(body: dict, key: str, required: bool = False) -> str | None:
@@ -120,22 +107,22 @@ def _drift_report(server: Any, body: dict) -> dict[str, Any]:
 
 async def post_drift_report(request: Request) -> Response:
     server = request.app.state.aiwatch
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    if not _authorized(request, server):
-        return _error(401, "unauthorized", "missing or wrong bearer token", request_id)
+    request_id = new_request_id(request)
+    if not authorized(request, server.settings.api_token):
+        return api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
     try:
         body = json.loads(await request.body() or b"{}")
     except ValueError:
-        return _error(400, "bad_json", "the body must be a JSON object", request_id)
+        return api_error(400, "bad_json", "the body must be a JSON object", request_id)
     if not isinstance(body, dict):
-        return _error(400, "bad_json", "the body must be a JSON object", request_id)
+        return api_error(400, "bad_json", "the body must be a JSON object", request_id)
     try:
         out = await run_in_threadpool(_drift_report, server, body)
     except _Problem as p:
-        return _error(p.status, p.code, p.message, request_id)
+        return api_error(p.status, p.code, p.message, request_id)
     except Exception as exc:  # noqa: BLE001 - a failed report is a structured 500, not a traceback
         log.exception("drift report failed")
-        return _error(500, "report_failed", f"{type(exc).__name__}: {exc}", request_id)
+        return api_error(500, "report_failed", f"{type(exc).__name__}: {exc}", request_id)
     return JSONResponse({**out, "request_id": request_id}, status_code=201,
                         headers={"X-Request-Id": request_id, "Location": out["url"]})
 
@@ -152,15 +139,15 @@ def _report_file(server: Any, report_id: str) -> Path | None:
 
 async def get_report(request: Request) -> Response:
     server = request.app.state.aiwatch
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    if not _authorized(request, server):
-        return _error(401, "unauthorized", "missing or wrong bearer token", request_id)
+    request_id = new_request_id(request)
+    if not authorized(request, server.settings.api_token):
+        return api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
     report_id = request.path_params["report_id"]
     if not _REPORT_ID.match(report_id):
-        return _error(404, "unknown_report", f"no report with id {report_id!r}", request_id)
+        return api_error(404, "unknown_report", f"no report with id {report_id!r}", request_id)
     path = await run_in_threadpool(_report_file, server, report_id)
     if path is None:
-        return _error(404, "unknown_report", f"no report with id {report_id!r}", request_id)
+        return api_error(404, "unknown_report", f"no report with id {report_id!r}", request_id)
     html = await run_in_threadpool(path.read_text, "utf-8")
     return HTMLResponse(html, headers={"X-Request-Id": request_id})
 

@@ -292,7 +292,6 @@ def wasserstein_many(ref: SortedReference, cur: Samples) -> np.ndarray:
     exact, from the reference's prefix sums (no merge of the two samples)."""
     r, n = ref.values - ref.center, len(ref)
     c = cur.values - ref.center
-    sample = cur.sample_of()
     j = cur.index_in_sample()
     m = np.repeat(cur.sizes, cur.sizes)
 
