@@ -33,7 +33,7 @@ class Settings:
     api_token: str = _setting("", "Bearer token required on the read API (empty: no auth).")
     # Writer and back-pressure
     writer_max_rows: int = _setting(50_000, "Writer flushes a group commit at this many rows.", min=1)
-    writer_max_delay_ms: int = _setting(50, "Writer flushes a group commit after this many ms.", min=1)
+    writer_max_delay_ms: int = _setting(5, "Longest wait for more rows before a group commit (ms).", min=0)
     queue_max_rows: int = _setting(400_000, "Rows waiting for the writer before ingest answers 503.", min=1)
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted request body (after gzip inflation): 413 above.", min=1024)
     ingest_workers: int = _setting(-1, "Processes that decode and map OTLP payloads (-1: one per core; 0: in the server process).", min=-1)

@@ -23,7 +23,7 @@ class StoreBusy(RuntimeError):
 
 
 class Store:
-    def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 20,
+    def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 5,
                  queue_max_rows: int = 400_000, threads: int | None = None) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":

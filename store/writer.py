@@ -51,7 +51,7 @@ class WriterStats:
 
 class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, max_rows: int = 50_000,
-                 max_delay_ms: int = 20, queue_max_rows: int = 400_000) -> None:
+                 max_delay_ms: int = 5, queue_max_rows: int = 400_000) -> None:
         self._con = con
         self._max_rows = max_rows
         self._max_delay = max_delay_ms / 1000
