@@ -38,7 +38,6 @@ def prepare(data_dir: Path) -> None:
 
 def incidents(db: Any) -> tuple[datetime, list[dict[str, Any]]]:
     from sample_data.scenario import load_scenario
-    from store import alerting
 
     scenario = load_scenario()
     # the sample ends at load time: its first minute bucket is the scenario's minute 0

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from alerts.engine import AlertEngine, StoreBackend
+from alerts.engine import AlertEngine
 from alerts.rules import AlertsConfig, parse_config
 from store import alerting
 

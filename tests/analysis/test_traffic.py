@@ -4,14 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-import pyarrow.compute as pc
 import pytest
 
 from analysis import runner
 from analysis.base import Window
 from analysis.registry import build
 from analysis.traffic import TrafficAnalyzer
-from store import analytics
 from tests.analysis.gen import T0, minute, spans, write
 
 

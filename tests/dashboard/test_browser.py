@@ -6,7 +6,6 @@ import os
 import subprocess
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 import httpx

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fakes.openai_server import Behavior, FakeOpenAI
-from shim import AuditLog, Backend, ChatClient, PriceTable, Redactor, RetryPolicy, record_feedback, setup_telemetry
+from shim import AuditLog, Backend, ChatClient, PriceTable, Redactor, record_feedback, setup_telemetry
 from shim import semconv as sc
 from shim.pricing import ModelPrice, Usage
 
