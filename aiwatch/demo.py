@@ -58,7 +58,7 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from sample_data.live_traffic import LiveIncident, LiveTraffic
+    from sample_data.live_traffic import BackgroundTraffic, LiveIncident, LiveTraffic
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     env = {**os.environ, "AIWATCH_DATA_DIR": str(data_dir), "AIWATCH_SERVER_URL": server_url,
            "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}"}
     children: list[subprocess.Popen] = []
-    traffic = None
+    traffic = background = None
     inbox = None
     try:
         if not args.no_inbox:
@@ -82,8 +82,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"server:    {server_url}  (OTLP/HTTP ingest and read API)", flush=True)
         traffic = LiveTraffic(server_url, rate_per_s=args.rate,
                               incident=LiveIncident(after_s=args.incident_after, duration_s=args.incident_for)).start()
+        background = BackgroundTraffic(server_url).start()
         print(f"traffic:   support-bot through the shim, {args.rate:g} calls/s; a provider incident starts in "
-              f"{args.incident_after:.0f} s and lasts {args.incident_for:.0f} s", flush=True)
+              f"{args.incident_after:.0f} s and lasts {args.incident_for:.0f} s; search-assist and "
+              "claims-triage keep sending sample traffic", flush=True)
         if not args.no_dashboard:
             dash = subprocess.Popen(_aiwatch("dashboard", "--server", server_url, "--port", str(args.dashboard_port)),
                                     env=env, stdout=subprocess.DEVNULL)
@@ -101,8 +103,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if traffic:
-            traffic.stop()
+        for source in (traffic, background):
+            if source:
+                source.stop()
         for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

@@ -30,6 +30,7 @@ class DemoInbox:
     def __init__(self, port: int = 0) -> None:
         inbox = self
         self.received: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -42,8 +43,9 @@ class DemoInbox:
                 except ValueError:
                     payload = raw.decode(errors="replace")
                 path = self.path.strip("/").split("/")[0] or "webhook"
-                inbox.received.append((path, payload))
-                print(summarize(path, payload), flush=True)
+                with inbox.lock:  # one whole line per delivery, whatever thread delivers it
+                    inbox.received.append((path, payload))
+                    print(summarize(path, payload), flush=True)
                 body = b'{"status": "success"}' if path == "pagerduty" else b"ok"
                 self.send_response(202 if path == "pagerduty" else 200)
                 self.send_header("Content-Length", str(len(body)))

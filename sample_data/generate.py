@@ -69,13 +69,15 @@ class Requests:
         return len(self.t_ns)
 
 
-def draw(scenario: Scenario, start: datetime, seed: int = 7) -> Requests:
+def draw(scenario: Scenario, start: datetime, seed: int = 7) -> Requests | None:
+    """Every call of the scenario's period from `start`; None when the period has none."""
     rng = np.random.default_rng(seed)
     minutes = int(scenario.days * 24 * 60)
     start_ns = int(start.replace(tzinfo=timezone.utc).timestamp() * 1e9) if start.tzinfo is None \
         else int(start.timestamp() * 1e9)
     minute_idx = np.arange(minutes)
-    hour_of_day = (minute_idx / 60) % 24
+    first_minute_of_day = (start_ns // (60 * 10**9)) % (24 * 60)
+    hour_of_day = ((first_minute_of_day + minute_idx) / 60) % 24
     daily = 0.65 + 0.35 * np.sin((hour_of_day - 8) / 24 * 2 * np.pi)   # busiest mid-afternoon UTC
     parts: list[dict[str, np.ndarray]] = []
     for svc in scenario.services:
@@ -89,6 +91,8 @@ def draw(scenario: Scenario, start: datetime, seed: int = 7) -> Requests:
                     continue
                 t_ns = start_ns + (mins * 60 + rng.uniform(0, 60, n)) * 1e9
                 parts.append(_draw_calls(rng, n, t_ns.astype(np.int64), mins, svc, route, m, scenario))
+    if not parts:
+        return None
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.argsort(cols["t_ns"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}

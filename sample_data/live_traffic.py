@@ -32,6 +32,66 @@ class LiveIncident:
         return self.after_s <= elapsed < self.after_s + self.duration_s
 
 
+class BackgroundTraffic:
+    """The sample's other services keep sending, a minute of seeded traffic at a time, so the demo
+    shows one incident rather than every other service falling silent."""
+
+    def __init__(self, server_url: str, exclude: str = "support-bot", seed: int = 12) -> None:
+        from dataclasses import replace
+
+        from sample_data.scenario import load_scenario
+
+        scenario = load_scenario()
+        self.scenario = replace(scenario, days=1 / (24 * 60), incidents=(),
+                                services=tuple(s for s in scenario.services if s.name != exclude))
+        self.server_url = server_url
+        self.seed = seed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aiwatch-demo-background", daemon=True)
+
+    def start(self) -> "BackgroundTraffic":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from datetime import datetime, timezone
+
+        from sample_data.generate import draw, encode
+        from sample_data.loader import HttpSink
+        from sample_data.otlpfile import LOGS, TRACES
+
+        sink = HttpSink(self.server_url)
+        minute = 0
+        try:
+            while not self._stop.is_set():
+                start = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+                calls = self._minute_of_traffic(draw, start, minute)
+                for batch in encode(calls, seed=self.seed + minute) if calls is not None else ():
+                    sink.send(TRACES, batch.traces)
+                    sink.send(LOGS, batch.logs)
+                minute += 1
+                self._stop.wait(60)
+        except Exception:  # noqa: BLE001 - the demo goes on without the background services
+            log.exception("background demo traffic stopped")
+        finally:
+            sink.close()
+
+    def _minute_of_traffic(self, draw, start, minute: int):
+        # At night a service's rate is below one call a minute; a quiet minute for every service in
+        # a short demo would look like an outage, so redraw until each service has a call.
+        wanted = {s.name for s in self.scenario.services}
+        calls = None
+        for attempt in range(20):
+            calls = draw(self.scenario, start, seed=(self.seed + minute) * 100 + attempt)
+            if calls is not None and set(calls.service) >= wanted:
+                break
+        return calls
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
 class LiveTraffic:
     def __init__(self, server_url: str, rate_per_s: float = 3.0, incident: LiveIncident | None = None,
                  seed: int = 11, service: str = "support-bot") -> None:
