@@ -44,39 +44,35 @@ class TrafficAnalyzer:
                                                 window.computed_at))
 
 
-class ResourceAnalyzer:
+class _MinuteAndHourAnalyzer:
+    """An analyzer whose metrics are one store query, run at the minute and at the hour grain."""
+
+    compute: Any  # analytics function (store, start, end, grain, computed_at) -> Table
+
+    def __init__(self, store: Any, settings: Any = None) -> None:
+        self.store = store
+
+    def replaces(self, window: Window) -> list:
+        return minute_and_hour_ranges(window)
+
+    def run(self, window: Window) -> Result:
+        return Result(pa.concat_tables([
+            self.compute(self.store, *window.aligned(grain), grain, window.computed_at) for grain in ("1m", "1h")]))
+
+
+class ResourceAnalyzer(_MinuteAndHourAnalyzer):
     """CPU, GPU, memory utilisation and queue depth from OTLP metrics (mean of the points per bucket)."""
 
     name = "resources"
     source = "resource_metrics"
     owns = analytics.RESOURCE_METRICS
-
-    def __init__(self, store: Any, settings: Any = None) -> None:
-        self.store = store
-
-    def replaces(self, window: Window) -> list:
-        return minute_and_hour_ranges(window)
-
-    def run(self, window: Window) -> Result:
-        return Result(pa.concat_tables([
-            analytics.resource_metrics(self.store, *window.aligned("1m"), "1m", window.computed_at),
-            analytics.resource_metrics(self.store, *window.aligned("1h"), "1h", window.computed_at)]))
+    compute = staticmethod(analytics.resource_metrics)
 
 
-class OverrideAnalyzer:
+class OverrideAnalyzer(_MinuteAndHourAnalyzer):
     """Human override rate: (modified + rejected) / reviewed, by route and model (reasons: `overrides` query)."""
 
     name = "overrides"
     source = "feedback"
     owns = analytics.OVERRIDE_METRICS
-
-    def __init__(self, store: Any, settings: Any = None) -> None:
-        self.store = store
-
-    def replaces(self, window: Window) -> list:
-        return minute_and_hour_ranges(window)
-
-    def run(self, window: Window) -> Result:
-        return Result(pa.concat_tables([
-            analytics.override_metrics(self.store, *window.aligned("1m"), "1m", window.computed_at),
-            analytics.override_metrics(self.store, *window.aligned("1h"), "1h", window.computed_at)]))
+    compute = staticmethod(analytics.override_metrics)
