@@ -152,13 +152,10 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
         if c.min_requests and first in BUCKET_GRAINS:
             if latest.get(("requests", first), {}).get(series, 0) < c.min_requests:
                 continue
-        baseline = None
-        threshold = c.threshold
-        if base_map is not None:
-            baseline = base_map.get(series)
-            if baseline is None or baseline < c.baseline.min_baseline:
-                continue
-            threshold = c.baseline.factor * baseline + c.baseline.delta
+        bound = _threshold(c, base_map, series)
+        if bound is None:
+            continue
+        threshold, baseline = bound
         if not c.compare(value, threshold):
             continue
         if not all(latest.get((c.metric, g), {}).get(series) is not None
@@ -240,12 +237,10 @@ def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Samp
         labels = dict(zip(SERIES_LABELS, series))
         if value is None or not c.matches(labels):
             continue
-        threshold, baseline = c.threshold, None
-        if base_map is not None:
-            baseline = base_map.get(series)
-            if baseline is None or baseline < c.baseline.min_baseline:
-                continue
-            threshold = c.baseline.factor * baseline + c.baseline.delta
+        bound = _threshold(c, base_map, series)
+        if bound is None:
+            continue
+        threshold, baseline = bound
         if not c.compare(value, threshold):
             continue
         if c.min_requests:
@@ -261,3 +256,14 @@ def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Samp
         if ok:
             out.append(Sample(rule, alert_labels(rule, labels), float(value), float(threshold), baseline))
     return out
+
+
+def _threshold(c: Any, base_map: dict | None, series: tuple) -> tuple[float, float | None] | None:
+    """(threshold, baseline) for one series: the fixed threshold, or factor x trailing baseline + delta;
+    None when the series has no usable baseline (too new, or below min_baseline)."""
+    if base_map is None:
+        return c.threshold, None
+    baseline = base_map.get(series)
+    if baseline is None or baseline < c.baseline.min_baseline:
+        return None
+    return c.baseline.factor * baseline + c.baseline.delta, baseline
