@@ -1,4 +1,4 @@
-"""The analyzers' shape: a time `Window` in, a `Result` (tall metric rows + optional reports) out.
+"""The analyzers' shape: a time `Window` in, a `Result` (metric rows + optional reports) out.
 
 Every analyzer reads through store/analytics.py and never writes; the runner (analysis/runner.py)
 replaces its rows for the window in one writer call, so reruns are idempotent.
@@ -55,8 +55,9 @@ class Window:
 
 @dataclass
 class Result:
-    metrics: pa.Table                  # analysis_metrics rows (store.analytics.METRICS_SCHEMA)
+    metrics: pa.Table | None           # tall analysis_metrics rows (store.analytics.METRICS_SCHEMA)
     reports: pa.Table | None = None    # analysis_reports rows (store.analytics.REPORTS_SCHEMA)
+    traffic: pa.Table | None = None    # wide traffic rows (store.analytics.TRAFFIC_SCHEMA), instead of tall ones
 
 
 class Analyzer(Protocol):

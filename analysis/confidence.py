@@ -76,15 +76,18 @@ class ConfidenceAnalyzer:
                 psi = stats.psi_many(ref, cur, bins=10, lo=0.0, hi=1.0)
                 wd = stats.wasserstein_many(ref, cur)
                 cur_means = cur.sums(cur.values) / np.maximum(cur.sizes, 1)
+            # the trend of each bucket: its hourly means over the trailing day
+            hour_t, hour_mean = trends.get(key, (np.array([], "datetime64[us]"), np.array([])))
+            ends = np.array(buckets, dtype="datetime64[us]")
+            since = np.searchsorted(hour_t, ends - np.timedelta64(23, "h"))
+            until = np.searchsorted(hour_t, ends, "right")
+            slopes, slope_ps = stats.linear_trends([hour_mean[a:b] for a, b in zip(since, until)])
             for i, bucket in enumerate(buckets):
                 labels = dict(zip(KEYS, key), route=None, arm=None)
                 base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **labels}
                 for (_, name), value in zip(QUANTILES, qs[i]):
                     rows.append({**base, "metric": name, "value": float(value)})
-                hour_t, hour_mean = trends.get(key, (np.array([], "datetime64[us]"), np.array([])))
-                since = np.searchsorted(hour_t, np.datetime64(bucket - timedelta(hours=23), "us"))
-                until = np.searchsorted(hour_t, np.datetime64(bucket, "us"), "right")
-                slope, slope_p = stats.linear_trend(hour_mean[since:until])
+                slope, slope_p = float(slopes[i]), float(slope_ps[i])
                 rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
                 rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
                 n_cur = int(cur.sizes[i])

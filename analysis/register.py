@@ -43,6 +43,7 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", default="now", help="end (default now)")
     p.add_argument("--analyzers", help=f"comma-separated subset of: {', '.join(registry.ANALYZERS)}")
     p.add_argument("--chunk", type=_duration, default=timedelta(hours=6), help="window per step (default 6h)")
+    p.add_argument("--jobs", type=int, default=2, help="analyzers run at once (default 2)")
     p.add_argument("--data-dir", help="database folder (default from settings); the server must not be running")
     p.add_argument("--evidently-report", metavar="ROUTE",
                    help="also save Evidently's full drift report (HTML) for this route over --since/--until")
@@ -72,7 +73,8 @@ def analyze_command(args: argparse.Namespace, settings: Settings) -> int:
         steps = len(analyzers) * len(runner._chunks(since, until, args.chunk))
         started = time.perf_counter()
         with tqdm(total=steps, unit="window", desc="analyze") as bar:
-            rows = runner.backfill(db, analyzers, since, until, args.chunk, progress=bar.update)
+            rows = runner.backfill(db, analyzers, since, until, args.chunk, progress=bar.update,
+                                   workers=args.jobs)
         print(f"{rows} rows written by {len(analyzers)} analyzers in {time.perf_counter() - started:.1f} s")
         if args.evidently_report:
             from analysis.evidently_report import save_drift_report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -55,7 +56,7 @@ def analyze(store: Any, analyzer: Analyzer, window: Window, watermark: Watermark
     job = state_key(analyzer) if watermark else None
     state = watermark.dumps() if watermark else None
     future = store.writer.submit(fn=lambda con: analytics.replace_outputs(
-        con, analyzer.name, analyzer.owns, ranges, result.metrics, result.reports, job, state))
+        con, analyzer.name, analyzer.owns, ranges, result.metrics, result.reports, job, state, result.traffic))
     return future.result(600) if wait else future
 
 
@@ -144,13 +145,18 @@ def run_all_incremental(store: Any, analyzers: Iterable[Analyzer], settings: Ana
 
 
 def backfill(store: Any, analyzers: list[Analyzer], since: datetime, until: datetime, chunk: timedelta,
-             progress: Callable[[int], None] | None = None, now: datetime | None = None) -> int:
+             progress: Callable[[int], None] | None = None, now: datetime | None = None, workers: int = 1) -> int:
     """Recompute [since, until) chunk by chunk. A watermark only moves forward, and only when the
-    chunk starts at or before it (no gap is skipped); an analyzer without one gets one."""
+    chunk starts at or before it (no gap is skipped); an analyzer without one gets one.
+
+    `workers` > 1 runs that many analyzers at once (each walks its chunks in order). They are
+    independent (none reads another's output) and their queries and numpy work release the GIL,
+    so on two cores the Python-bound statistical analyzers overlap the SQL-bound ones."""
     now = now or utcnow()
     since, until = floor_time(since, "1m"), floor_time(until, "1m")
-    rows = 0
-    for analyzer in analyzers:
+
+    def one(analyzer: Analyzer) -> int:
+        rows = 0
         mark = load_watermark(store, analyzer)
         for lo, hi in _chunks(since, until, chunk):
             advance = mark is None or lo <= mark.until < hi
@@ -160,4 +166,9 @@ def backfill(store: Any, analyzers: list[Analyzer], since: datetime, until: date
                 mark = new_mark
             if progress:
                 progress(1)
-    return rows
+        return rows
+
+    if workers <= 1 or len(analyzers) <= 1:
+        return sum(one(a) for a in analyzers)
+    with ThreadPoolExecutor(min(workers, len(analyzers)), thread_name_prefix="analyze") as pool:
+        return sum(pool.map(one, analyzers))

@@ -40,8 +40,8 @@ class TrafficAnalyzer:
         minutes, hours = window.aligned("1m"), window.aligned("1h")
         with_hours = refreshes_hours(window)
         prices = resolve_prices(analytics.distinct_models(self.store, *(hours if with_hours else minutes)))
-        return Result(analytics.traffic_metrics(self.store, minutes, hours if with_hours else None, prices,
-                                                window.computed_at))
+        return Result(None, traffic=analytics.traffic_metrics(self.store, minutes, hours if with_hours else None,
+                                                              prices, window.computed_at))
 
 
 class _MinuteAndHourAnalyzer:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.schema_analysis import TRAFFIC_COLUMNS
 from store.queries import LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, register, span_filter_sql
 
 METRICS_SCHEMA = pa.schema([
@@ -69,27 +70,32 @@ SPAN_ROLLUPS["1h"] = SPAN_ROLLUPS["1m"] + (("service_name", "model", "model_vers
 
 def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequence[tuple[str, datetime, datetime]],
                     metrics: pa.Table | None, reports: pa.Table | None, job: str | None = None,
-                    state: str | None = None) -> int:
-    """Inside the writer: delete the analyzer's rows for the ranges, insert the new ones, save state."""
-    names = [o for o in owns if not o.endswith(":")]
-    prefixes = [o for o in owns if o.endswith(":")]
-    owned_params = {f"n{i}": n for i, n in enumerate(names)} | {f"p{i}": p for i, p in enumerate(prefixes)}
-    conditions = [f"starts_with(metric, ${k})" for k in owned_params if k[0] == "p"]
-    if names:
-        conditions.append("metric IN (" + ", ".join(f"${k}" for k in owned_params if k[0] == "n") + ")")
-    owned = " OR ".join(conditions) or "FALSE"
-    if ranges:   # one statement (one scan of the table) for every range
+                    state: str | None = None, traffic: pa.Table | None = None) -> int:
+    """Inside the writer: delete the analyzer's rows for the ranges, insert the new ones, save state.
+
+    Tall rows (`metrics`: those of the metrics it `owns`) and wide traffic rows (`traffic`) are each
+    replaced only when given, so an analyzer writing one kind never scans the other's table."""
+    inserted = 0
+    if ranges:   # one statement (one scan of a table) for every range
         spans = " OR ".join(f"(grain = $g{i} AND time >= $s{i} AND time < $e{i})" for i in range(len(ranges)))
         range_params = {k: v for i, (g, lo, hi) in enumerate(ranges) for k, v in ((f"g{i}", g), (f"s{i}", lo),
                                                                                   (f"e{i}", hi))}
-        con.execute(f"DELETE FROM analysis_metrics WHERE ({spans}) AND ({owned})", {**range_params, **owned_params})
-    if ranges:
-        lo = min(r[1] for r in ranges)
-        hi = max(r[2] for r in ranges)
+        if metrics is not None:
+            names = [o for o in owns if not o.endswith(":")]
+            prefixes = [o for o in owns if o.endswith(":")]
+            owned_params = {f"n{i}": n for i, n in enumerate(names)} | {f"p{i}": p for i, p in enumerate(prefixes)}
+            conditions = [f"starts_with(metric, ${k})" for k in owned_params if k[0] == "p"]
+            if names:
+                conditions.append("metric IN (" + ", ".join(f"${k}" for k in owned_params if k[0] == "n") + ")")
+            owned = " OR ".join(conditions) or "FALSE"
+            con.execute(f"DELETE FROM analysis_metric_rows WHERE ({spans}) AND ({owned})",
+                        {**range_params, **owned_params})
+        if traffic is not None:
+            con.execute(f"DELETE FROM traffic_metrics WHERE {spans}", range_params)
         con.execute("DELETE FROM analysis_reports WHERE analyzer = $a AND time >= $start AND time < $end",
-                    {"a": analyzer, "start": lo, "end": hi})
-    inserted = 0
-    for table_name, tbl in (("analysis_metrics", metrics), ("analysis_reports", reports)):
+                    {"a": analyzer, "start": min(r[1] for r in ranges), "end": max(r[2] for r in ranges)})
+    for table_name, tbl in (("analysis_metric_rows", metrics), ("traffic_metrics", traffic),
+                            ("analysis_reports", reports)):
         if tbl is not None and tbl.num_rows:
             view = f"_analysis_{table_name}"
             con.register(view, tbl)
@@ -160,14 +166,11 @@ _COST = """coalesce(s.cost_usd, (
 
 # --- traffic: requests, latency, errors, retries, fallbacks, tokens, cost, quality -------------
 
-_TRAFFIC_METRICS = (
-    "requests", "rps", "errors", "error_rate", "error_rate_4xx", "error_rate_5xx", "model_failure_rate",
-    "timeouts", "content_filtered", "format_failures", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-    "latency_mean_ms", "retries", "breaker_opens", "fallback_rate", "fallback_secondary", "fallback_rule_based",
-    "fallback_human", "input_tokens", "output_tokens", "cost_usd", "cost_per_request_usd", "format_ok_rate",
-    "quality_mean", "confidence_mean",
-)
-TRAFFIC_METRICS = _TRAFFIC_METRICS
+TRAFFIC_METRICS = TRAFFIC_COLUMNS
+# traffic_metrics rows: one per bucket and label set, a column per figure (see store/schema_analysis.py)
+TRAFFIC_SCHEMA = pa.schema([("time", pa.timestamp("us")), ("grain", pa.string()),
+                            *((label, pa.string()) for label in LABELS),
+                            *((m, pa.float64()) for m in TRAFFIC_METRICS), ("computed_at", pa.timestamp("us"))])
 
 
 _SPAN_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name,
@@ -237,8 +240,9 @@ def _label_join(a: str, b: str) -> str:
 
 def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
                     prices: Sequence[Price], computed_at: datetime) -> pa.Table:
-    """Tall metric rows for model-call spans (shadow calls excluded): 1-minute buckets in `minutes`
-    and 1-hour buckets in `hours` (which contains `minutes`; None: minutes only).
+    """traffic_metrics rows (one per bucket and label set, TRAFFIC_SCHEMA) for model-call spans
+    (shadow calls excluded): 1-minute buckets in `minutes` and 1-hour buckets in `hours` (which
+    contains `minutes`; None: minutes only).
 
     One scan sums the spans per minute and full label set; every rollup of both grains is summed
     from that (small) table. Exact percentiles are holistic, so they take one pass per grain over
@@ -291,30 +295,10 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
     """
     wide = store.query(sql, {"m_start": minutes[0], "m_end": minutes[1], "h_start": scan[0], "h_end": scan[1],
                              **params})
-    return unpivot(wide, _TRAFFIC_METRICS, computed_at)
-
-
-def unpivot(wide: pa.Table, metrics: Sequence[str], computed_at: datetime) -> pa.Table:
-    """Tall analysis_metrics rows from one row per (time, grain, labels) with a column per metric;
-    NULL values are left out. (Arrow, not SQL UNPIVOT: planning a 27-column UNPIVOT costs DuckDB
-    more than running the whole query for a minute of data.)"""
-    parts = []
-    keys = pa.table({"time": wide.column("time").cast(pa.timestamp("us")), "grain": wide.column("grain"),
-                     **{label: wide.column(label).cast(pa.string()) for label in LABELS}})
-    for metric in metrics:
-        values = wide.column(metric).cast(pa.float64())
-        part = keys
-        if values.null_count:
-            keep = pc.is_valid(values)
-            part, values = keys.filter(keep), values.filter(keep)
-        n = part.num_rows
-        if n == 0:
-            continue
-        parts.append(pa.Table.from_arrays(
-            [part.column("time"), part.column("grain"), pa.repeat(pa.scalar(metric), n),
-             *(part.column(label) for label in LABELS), values,
-             pa.repeat(pa.scalar(computed_at, pa.timestamp("us")), n)], schema=METRICS_SCHEMA))
-    return pa.concat_tables(parts) if parts else empty_metrics()
+    n = wide.num_rows
+    return pa.Table.from_arrays(
+        [wide.column(f.name).cast(f.type) if f.name != "computed_at" else pa.repeat(pa.scalar(computed_at, f.type), n)
+         for f in TRAFFIC_SCHEMA], schema=TRAFFIC_SCHEMA) if n else TRAFFIC_SCHEMA.empty_table()
 
 
 # --- resources (OTLP metrics) -------------------------------------------------------------------
@@ -596,10 +580,14 @@ def slo_minute_counts(store: Any, start: datetime, end: datetime, route: str | N
 def stored_metric(store: Any, metric: str | Sequence[str], grain: str, start: datetime, end: datetime) -> pa.Table:
     """Stored rows of one or more metrics (for analyzers that build on their own earlier output)."""
     metrics = {f"m{i}": m for i, m in enumerate([metric] if isinstance(metric, str) else metric)}
-    # one equality per branch: DuckDB pushes `metric = constant` into the scan, not an IN list
+    # each from its own table; one equality per branch: DuckDB pushes `metric = constant` into the
+    # scan, not an IN list
     return store.query(" UNION ALL ".join(
-        f"""SELECT time, metric, service_name, model, model_version, route, arm, value FROM analysis_metrics
-            WHERE metric = ${k} AND grain = $grain AND time >= $start AND time < $end""" for k in metrics),
+        f"""SELECT time, ${k} AS metric, service_name, model, model_version, route, arm, {m} AS value
+            FROM traffic_metrics WHERE {m} IS NOT NULL AND grain = $grain AND time >= $start AND time < $end"""
+        if m in TRAFFIC_METRICS else
+        f"""SELECT time, metric, service_name, model, model_version, route, arm, value FROM analysis_metric_rows
+            WHERE metric = ${k} AND grain = $grain AND time >= $start AND time < $end""" for k, m in metrics.items()),
         {**metrics, "grain": grain, "start": start, "end": end})
 
 

@@ -41,7 +41,7 @@ def write_metrics(store: Any, rows: list[dict[str, Any]]) -> None:
             "model": pa.string(), "model_version": pa.string(), "route": pa.string(), "arm": pa.string(),
             "value": pa.float64(), "computed_at": pa.timestamp("us")}
     table = pa.table({c: pa.array([r.get(c) for r in rows], type=t) for c, t in cols.items()})
-    store.writer.write(tables={"analysis_metrics": table})
+    store.writer.write(tables={"analysis_metric_rows": table})
 
 
 def series(metric: str, start: datetime, minutes: int, value: float | Callable[[int], float], *,

@@ -263,3 +263,18 @@ def test_scheduled_runs_read_a_settled_reference_once(day_and_shift):
     store.writer.write(fn=lambda con: con.execute("DELETE FROM spans WHERE start_time < ?", [T0 + DAY]))
     assert len(first) == 2 and against_reference(analyzer) == first       # the cached reference
     assert against_reference(ConfidenceAnalyzer(store, AnalysisSettings(baseline_days=1))) == []
+
+
+def test_linear_trends_match_scipy_linregress():
+    rng = np.random.default_rng(11)
+    series = [rng.normal(0, 1, n) + rng.uniform(-0.2, 0.2) * np.arange(n) for n in (3, 5, 12, 24, 24)]
+    series += [np.arange(10.0), np.full(6, 0.7), np.array([1.0, 2.0]), np.array([])]
+    slopes, pvalues = stats.linear_trends(series)
+    for y, slope, p in zip(series, slopes, pvalues):
+        if len(y) < 3 or np.all(y == y[0]):
+            assert (slope, p) == (0.0, 1.0)
+            continue
+        ref = sps.linregress(np.arange(len(y), dtype=float), y)
+        assert slope == pytest.approx(ref.slope, rel=1e-9, abs=1e-12)
+        assert p == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+    assert stats.linear_trend(series[3]) == (pytest.approx(slopes[3]), pytest.approx(pvalues[3]))

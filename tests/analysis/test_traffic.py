@@ -83,7 +83,7 @@ def test_backfill_equals_incremental(store, settings):
         runner.run_incremental(store, analyzer, settings, now=minute(min(i, 30)))
     runner.run_incremental(store, analyzer, settings, now=minute(30))
     inc = store.query("SELECT * EXCLUDE (computed_at) FROM analysis_metrics ORDER BY ALL")
-    store.writer.write(fn=lambda con: con.execute("DELETE FROM analysis_metrics"))
+    store.writer.write(fn=lambda con: con.execute("DELETE FROM traffic_metrics"))
     runner.backfill(store, [analyzer], T0, minute(30), timedelta(hours=6))
     full = store.query("SELECT * EXCLUDE (computed_at) FROM analysis_metrics ORDER BY ALL")
     assert inc.equals(full)
