@@ -48,6 +48,9 @@ class Settings:
     audit_poll_s: float = _setting(1.0, "How often the audit tailer polls its files.", min=0.05)
     # Retention and scheduling
     retention_days: int = _setting(30, "Rows older than this are deleted by the retention job (0 keeps all).", min=0)
+    analysis_retention_days: int = _setting(
+        400, "Analyzer rows by the hour or day, and reports, are kept this long (0 keeps all); minute rows follow "
+        "retention_days.", min=0)
     scheduler_enabled: bool = _setting(True, "Run scheduled jobs (analyzers, alerts, retention) in the server.")
     # Dashboard
     dashboard_port: int = _setting(8501, "Port of the Streamlit dashboard.", min=0, max=65535)

@@ -80,16 +80,18 @@ class AiwatchServer:
             self.tailer.start()
 
     def jobs(self) -> list[Job]:
-        jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days.")]
+        jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days / analysis_retention_days.")]
         for factory in JOB_FACTORIES:
             jobs.extend(factory(self.settings))
         return jobs
 
     def _retention(self, _ctx: Any) -> dict[str, int] | None:
-        if not self.settings.retention_days:
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        cutoff = retention_cutoff(now, self.settings.retention_days)
+        analysis_cutoff = retention_cutoff(now, self.settings.analysis_retention_days)
+        if cutoff is None and analysis_cutoff is None:
             return None
-        cutoff = retention_cutoff(datetime.now(timezone.utc).replace(tzinfo=None), self.settings.retention_days)
-        return self.store.writer.write(fn=lambda con: delete_older_than(con, cutoff))
+        return self.store.writer.write(fn=lambda con: delete_older_than(con, cutoff, analysis_cutoff))
 
     def close(self) -> None:
         if self.pool:

@@ -52,3 +52,29 @@ def test_retention_deletes_only_old_rows(store):
     deleted = store.writer.write(fn=lambda con: delete_older_than(con, NOW - timedelta(days=30)))
     assert deleted["feedback"] == 1
     assert store.query("SELECT request_id FROM feedback").column(0).to_pylist() == ["new"]
+
+
+def test_retention_keeps_hourly_analyzer_rows_longer_than_minute_rows(store):
+    old, older = NOW - timedelta(days=40), NOW - timedelta(days=500)
+
+    def seed(con):
+        for t in (NOW, old, older):
+            for grain in ("1m", "5m", "1h"):
+                con.execute("INSERT INTO analysis_metric_rows (time, grain, metric, value) VALUES (?, ?, 'slo_attainment', 1)",
+                            [t, grain])
+                con.execute("INSERT INTO traffic_metrics (time, grain, requests) VALUES (?, ?, 1)", [t, grain])
+            con.execute("INSERT INTO analysis_reports (time, analyzer, body) VALUES (?, 'drift', '{}')", [t])
+
+    store.writer.write(fn=seed)
+    deleted = store.writer.write(fn=lambda con: delete_older_than(con, NOW - timedelta(days=30),
+                                                                  NOW - timedelta(days=400)))
+    # minute-resolution rows (1m, burn windows) past 30 days go; hourly rows stay until 400 days
+    assert deleted["traffic_metrics"] == deleted["analysis_metric_rows"] == 2 * 2 + 1
+    assert deleted["analysis_reports"] == 1
+    for table in ("traffic_metrics", "analysis_metric_rows"):
+        kept = store.query(f"SELECT time, grain FROM {table} ORDER BY time, grain").to_pylist()
+        assert kept == [{"time": old, "grain": "1h"}] + [{"time": NOW, "grain": g} for g in ("1h", "1m", "5m")]
+    # through the view the readers use, too
+    assert store.scalar("SELECT count(*) FROM analysis_metrics WHERE time < $t", {"t": NOW}) == 2
+    # no cutoffs: nothing goes
+    assert store.writer.write(fn=lambda con: delete_older_than(con, None, None)) == {}
