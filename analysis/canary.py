@@ -79,7 +79,8 @@ class CanaryAnalyzer:
         rows, reports = [], []
         first, last = window.aligned("1h")
         prices = resolve_prices(analytics.distinct_models(self.store, first, last))
-        sample = analytics.canary_sample(self.store, first, last, prices, self.settings.sample_cap)
+        sample = analytics.canary_sample(self.store, first, last, prices, self.settings.sample_cap,
+                                        self.settings.canary_baseline_ratio)
         if sample.num_rows == 0:
             return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
         feedback_all = pl.from_arrow(analytics.feedback_by_version(self.store, first, last))

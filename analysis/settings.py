@@ -76,6 +76,7 @@ class AnalysisSettings:
     confidence_ks_alpha: float = 0.001
     confidence_ks_min_stat: float = 0.1
     canary_min_samples: int = 50
+    canary_baseline_ratio: float = 5.0        # baseline calls compared per canary call (at least 1,000)
     canary_alpha: float = 0.01
     canary_latency_tolerance: float = 0.10    # relative worsening of median latency allowed
     canary_cost_tolerance: float = 0.10       # relative worsening of mean cost per request
@@ -149,6 +150,8 @@ SETTINGS_HELP: dict[str, str] = {
     "confidence_ks_alpha": "KS p-value under which an hour's confidence counts as shifted ...",
     "confidence_ks_min_stat": "... when the KS statistic is also at least this.",
     "canary_min_samples": "Calls each arm needs in an hour; fewer gives an inconclusive verdict.",
+    "canary_baseline_ratio": "Baseline calls compared per canary call (hash-sampled, at least 1,000 or all): "
+                             "the smaller arm bounds the tests' power, so a bigger baseline adds little.",
     "canary_alpha": "Significance level of each canary test (one-sided).",
     "canary_latency_tolerance": "Relative worsening of the canary's median latency that is tolerated.",
     "canary_cost_tolerance": "Relative worsening of mean cost per request that is tolerated.",

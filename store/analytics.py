@@ -505,9 +505,11 @@ def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Ta
         GROUP BY ALL ORDER BY hour""", {"start": start, "end": end})
 
 
-def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[Price], cap: int) -> pa.Table:
+def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[Price], cap: int,
+                  baseline_ratio: float = 5.0) -> pa.Table:
     """Per-call values of baseline and canary spans, per hour (`hour`), in the services that had
-    canary traffic in that hour; at most about `cap` calls per hour, service and arm (span-id hash)."""
+    canary traffic in that hour; at most about `cap` calls per hour, service and arm, and of the
+    baseline about `baseline_ratio` times the canary's calls (at least 1,000), by span-id hash."""
     cte, params = _prices_cte(prices)
     return store.query(f"""
         WITH {cte},
@@ -521,11 +523,15 @@ def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[P
               FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
               SEMI JOIN c ON c.hour = date_trunc('hour', s.start_time) AND c.service_name = s.service_name
               WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IN ('baseline', 'canary')),
-        n AS (SELECT hour, service_name, arm, count(*) AS n FROM x GROUP BY ALL)
-        SELECT x.* EXCLUDE (h) FROM x JOIN n USING (hour, service_name, arm)
-        WHERE x.h < 1000003 * least(1.0, $cap / n.n)
+        n AS (SELECT hour, service_name, arm, count(*) AS n FROM x GROUP BY ALL),
+        keep AS (SELECT *, CASE WHEN arm = 'canary' THEN $cap
+                                ELSE least($cap, greatest(1000, $ratio * max(n) FILTER (WHERE arm = 'canary')
+                                                                  OVER (PARTITION BY hour, service_name))) END AS k
+                 FROM n)
+        SELECT x.* EXCLUDE (h) FROM x JOIN keep USING (hour, service_name, arm)
+        WHERE x.h < 1000003 * least(1.0, keep.k / keep.n)
         ORDER BY x.hour, x.service_name
-        """, {"start": start, "end": end, "cap": cap, **params})
+        """, {"start": start, "end": end, "cap": cap, "ratio": baseline_ratio, **params})
 
 
 def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
