@@ -114,3 +114,39 @@ def test_the_readme_example_loads(tmp_path):
     (tmp_path / "analysis.toml").write_text(example)
     s = AnalysisSettings.load(tmp_path, env={})
     assert s.baseline_days == 3.0 and s.slos[0].threshold_ms == 2500 and len(s.drift_columns) == 3
+
+
+def test_migration_101_moves_tall_traffic_rows_into_the_wide_table_and_the_view_reads_the_same(tmp_path):
+    """A database written before traffic figures were stored wide reads the same through the view."""
+    import duckdb
+
+    from store.db import Store, migrate
+    from store.schema import ALL_MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR, "
+                "applied_at TIMESTAMP DEFAULT current_timestamp)")
+    for version, description, statements in ALL_MIGRATIONS:
+        if version <= 100 or version >= 200:      # the store as it was before 101
+            for stmt in statements:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [version, description])
+    rows = [(T0, "1m", "requests", "svc", None, None, None, None, 12.0),
+            (T0, "1m", "latency_p95_ms", "svc", None, None, None, None, 840.5),
+            (T0, "1m", "requests", "svc", None, None, "chat", None, 7.0),
+            (T0, "1h", "error_rate", None, None, None, None, None, 0.25),
+            (T0, "1m", "burn_rate_availability", "svc", None, None, None, None, 3.0),
+            (T0, "1h", "drift_share", "svc", None, None, "chat", None, 0.4)]
+    con.executemany("INSERT INTO analysis_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, TIMESTAMP '2026-01-01')", rows)
+    before = con.execute("SELECT * FROM analysis_metrics ORDER BY ALL").fetchall()
+    migrate(con)
+    assert con.execute("SELECT * FROM analysis_metrics ORDER BY ALL").fetchall() == before
+    assert con.execute("SELECT count(*) FROM traffic_metrics").fetchone()[0] == 3       # 3 label sets
+    assert con.execute("SELECT count(*) FROM analysis_metric_rows").fetchone()[0] == 2  # non-traffic rows
+    con.close()
+    store = Store(path)    # opens at the current version
+    try:
+        assert store.scalar("SELECT max(version) FROM schema_version") >= 101
+    finally:
+        store.close()
