@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 
 from alerts.engine import AlertEngine, StoreBackend  # noqa: E402
-from harness import FakeClock, Script, ensure_analysis_table  # noqa: E402
+from harness import FakeClock, Script  # noqa: E402
 from alerts.rules import AlertsConfig  # noqa: E402
 
 
@@ -23,7 +23,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def script_for(store, clock):
     def make(config: AlertsConfig) -> Script:
-        ensure_analysis_table(store)
         return Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
     return make
 

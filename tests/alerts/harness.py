@@ -10,7 +10,6 @@ import pyarrow as pa
 
 from alerts.engine import AlertEngine
 from alerts.rules import AlertsConfig, parse_config
-from store import alerting
 
 T0 = datetime(2026, 3, 2, 12, 0, 0)
 MIN = timedelta(minutes=1)
@@ -29,14 +28,8 @@ class FakeClock:
         return self.now
 
 
-def ensure_analysis_table(store: Any) -> None:
-    """The analyzer stage owns analysis_metrics; until its migration exists, tests create it."""
-    if not alerting.analysis_table_exists(store):
-        store.writer.write(fn=lambda con: con.execute(alerting.ANALYSIS_METRICS_DDL))
-
-
 def write_metrics(store: Any, rows: list[dict[str, Any]]) -> None:
-    ensure_analysis_table(store)
+    """Analyzer rows as the analyzers store them (read back through the analysis_metrics view)."""
     cols = {"time": pa.timestamp("us"), "grain": pa.string(), "metric": pa.string(), "service_name": pa.string(),
             "model": pa.string(), "model_version": pa.string(), "route": pa.string(), "arm": pa.string(),
             "value": pa.float64(), "computed_at": pa.timestamp("us")}

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from alerts.conditions import evaluate
-from harness import MIN, T0, ensure_analysis_table, make_config, series, write_metrics
+from harness import MIN, T0, make_config, series, write_metrics
 
 
 def fired(store, rules, now):
-    ensure_analysis_table(store)
     samples, failed = evaluate(store, make_config(rules=rules), now)
     assert not failed
     return sorted((s.rule.name, s.labels.get("service"), round(s.value, 4)) for s in samples.values())

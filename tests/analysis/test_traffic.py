@@ -87,3 +87,17 @@ def test_backfill_equals_incremental(store, settings):
     runner.backfill(store, [analyzer], T0, minute(30), timedelta(hours=6))
     full = store.query("SELECT * EXCLUDE (computed_at) FROM analysis_metrics ORDER BY ALL")
     assert inc.equals(full)
+
+
+def test_parallel_backfill_writes_what_one_at_a_time_writes(store, settings):
+    from analysis import registry
+
+    write(store, spans(T0, 30, 20, seed=7))
+    analyzers = registry.build(store, settings, ["traffic", "slo", "confidence", "drift"])
+    rows = runner.backfill(store, analyzers, T0, minute(30), timedelta(minutes=10), now=T0)
+    one_by_one = store.query("SELECT * FROM analysis_metrics ORDER BY ALL")
+    again = runner.backfill(store, analyzers, T0, minute(30), timedelta(minutes=10), now=T0, workers=3)
+    assert again == rows > 0
+    assert store.query("SELECT * FROM analysis_metrics ORDER BY ALL").equals(one_by_one)
+    assert {r["metric"] for r in one_by_one.select(["metric"]).to_pylist()} >= {"requests", "burn_rate_availability",
+                                                                                  "confidence_p50"}
