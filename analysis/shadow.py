@@ -43,7 +43,9 @@ class ShadowAnalyzer:
     def run(self, window: Window) -> Result:
         m_start, m_end = window.aligned("1m")
         counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        pairs = analytics.shadow_pairs(self.store, *window.aligned("1h")).to_pylist()
+        hours = window.aligned("1h")
+        pairs = analytics.shadow_pairs(self.store, *hours).to_pylist() \
+            if analytics.has_shadow_calls(self.store, *hours) else []
         for p in pairs:
             if p["shadow_hash"] and p["primary_hash"]:
                 agree = p["shadow_hash"] == p["primary_hash"]

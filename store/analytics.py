@@ -542,6 +542,13 @@ def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
         FROM feedback WHERE time >= $start AND time < $end GROUP BY ALL""", {"start": start, "end": end})
 
 
+def has_shadow_calls(store: Any, start: datetime, end: datetime) -> bool:
+    """Whether any shadow call started in [start, end) (a scan of one column, so windows without
+    shadow traffic skip the pairing join)."""
+    return store.scalar("SELECT 1 FROM spans WHERE start_time >= $start AND start_time < $end AND arm = 'shadow' "
+                        "AND is_llm LIMIT 1", {"start": start, "end": end}) is not None
+
+
 def shadow_pairs(store: Any, start: datetime, end: datetime) -> pa.Table:
     """Shadow calls paired with their primary call (same request id, else same trace), with both outputs."""
     return store.query(f"""
