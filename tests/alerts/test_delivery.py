@@ -27,9 +27,9 @@ def rx():
 def routed_config(rx: FakeReceivers, **extra):
     return make_config(
         receivers={"pagerduty": {"type": "pagerduty", "url": rx.url("pagerduty"), "routing_key": "R0UT1NGKEY",
-                                 "timeout": "0.5s"},
-                   "slack": {"type": "slack", "url": rx.url("slack"), "timeout": "0.5s"},
-                   "webhook": {"type": "webhook", "url": rx.url("webhook"), "timeout": "0.5s"}},
+                                 "timeout": "2s"},
+                   "slack": {"type": "slack", "url": rx.url("slack"), "timeout": "2s"},
+                   "webhook": {"type": "webhook", "url": rx.url("webhook"), "timeout": "2s"}},
         routes=[{"match": {"severity": "P1"}, "receivers": ["pagerduty", "slack", "webhook"]},
                 {"match": {}, "receivers": ["slack"]}], **extra)
 
