@@ -73,6 +73,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "burn_rate_latency": ("x budget", "Same for latency SLOs."),
     "slo_attainment": ("ratio", "1h: good / total for the availability SLO."),
     "slo_attainment_latency": ("ratio", "1h: good / total for the latency SLO."),
+    "slo_objective": ("ratio", "1h: the availability SLO's objective in force (beside slo_attainment)."),
+    "slo_objective_latency": ("ratio", "1h: the latency SLO's objective in force."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),

@@ -22,7 +22,7 @@ class SLOAnalyzer:
     name = "slo"
     source = "spans"
     owns = ("slo_total:", "slo_bad:", "burn_rate_availability", "burn_rate_latency", "slo_attainment",
-            "slo_attainment_latency")
+            "slo_attainment_latency", "slo_objective", "slo_objective_latency")
 
     def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
         self.store = store
@@ -66,6 +66,7 @@ class SLOAnalyzer:
         offset = longest
         metric = f"burn_rate_{slo.kind}"
         attain = "slo_attainment" if slo.kind == "availability" else "slo_attainment_latency"
+        objective = "slo_objective" if slo.kind == "availability" else "slo_objective_latency"
         out: list[pa.Table] = []
         for service in sorted(s for s in services if s is not None):
             total, bad = np.zeros(n_minutes), np.zeros(n_minutes)
@@ -101,6 +102,8 @@ class SLOAnalyzer:
             ok = hour_total > 0
             hour_times = np.datetime64(start, "us") + (np.arange(hours) * 60).astype("timedelta64[m]")
             parts.append((hour_times[ok], "1h", attain, 1 - hour_bad[ok] / hour_total[ok]))
+            # the objective in force, beside its attainment: budgets read both from the same hour
+            parts.append((hour_times[ok], "1h", objective, np.full(int(ok.sum()), slo.objective)))
             for t, grain, name, values in parts:
                 out.append(_table(t, grain, name, values, service, route, window.computed_at))
         return out

@@ -86,7 +86,7 @@ def page_calls(window: str) -> dict[str, list[tuple[str, dict]]]:
     m = {**f, "grain": "1h", "limit": 100000}
     side = [("dimensions", f)]
     return {
-        "overview": side + [("summary", f), ("metrics", {**m, "metric": "slo_attainment,slo_attainment_latency,"
+        "overview": side + [("summary", f), ("metrics", {**m, "metric": "slo_attainment,slo_attainment_latency,slo_objective,"
                                                          "burn_rate_availability,burn_rate_latency", "service": "*"}),
                             ("alerts", {}), ("metrics", {**m, "metric": "requests,latency_p95_ms,error_rate,cost_usd"}),
                             ("summary", {"start": "-24h", "end": "now"}), ("summary", {"start": "-48h", "end": "-24h"})],

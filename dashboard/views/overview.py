@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import charts, frames, ui
 
-AVAILABILITY_TARGET = 0.995
+# Until the SLO analyzer has written an objective (raw spans only), budgets use this one.
+DEFAULT_OBJECTIVE = 0.995
 
 ctx = ui.page("Overview", "SLOs, alerts and traffic at a glance")
 
@@ -20,32 +21,36 @@ if ui.show(summary, what="traffic"):
     c4.metric("Cost", ui.fmt_number(t["cost_usd"], "$"))
 
 st.subheader("SLOs and error budget")
-slo = ctx.metrics(["slo_attainment", "slo_attainment_latency", "burn_rate_availability", "burn_rate_latency"],
-                  grain="1h", by="service_name")
+slo = ctx.metrics(["slo_attainment", "slo_attainment_latency", "slo_objective", "burn_rate_availability",
+                   "burn_rate_latency"], grain="1h", by="service_name")
 if slo.ok:
     tidy = frames.tidy_metrics(slo.frame)
     for service, part in list(tidy.groupby("service_name", dropna=False))[:6]:
         attainment = frames.latest(part, "slo_attainment")
+        objective = frames.latest(part, "slo_objective") or DEFAULT_OBJECTIVE
         cols = st.columns(4)
         cols[0].markdown(f"**`{service}`**")
-        cols[1].metric("Availability SLO", ui.fmt_number(attainment, "%", 2),
-                       help="Share of good requests in the latest hour (analyzers).")
-        cols[2].metric("Latency SLO", ui.fmt_number(frames.latest(part, "slo_attainment_latency"), "%", 2))
-        cols[3].metric("Burn rate (1h window)", ui.fmt_number(frames.latest(part, "burn_rate_availability"), digits=1),
-                       help="1.0 spends the error budget exactly over the SLO period; above 14 pages.")
+        cols[1].metric("Availability, this hour", ui.fmt_number(attainment, "%", 2),
+                       help=f"Share of good requests in the current hour bucket; objective {objective:.2%}.")
+        cols[2].metric("Latency SLO, this hour", ui.fmt_number(frames.latest(part, "slo_attainment_latency"), "%", 2))
+        cols[3].metric("Burn rate, last 60 min", ui.fmt_number(frames.latest(part, "burn_rate_availability"), digits=1),
+                       help="Budget spent over the trailing 60 minutes per budget allowed: 1.0 spends the error "
+                            "budget exactly over the SLO period; 14.4 pages. A trailing window, so it can differ "
+                            "from the hour bucket beside it.")
         if attainment is not None:
-            budget_left = 1 - (1 - attainment) / (1 - AVAILABILITY_TARGET)
+            budget_left = 1 - (1 - attainment) / (1 - objective)
             st.progress(min(max(budget_left, 0.0), 1.0),
-                        text=f"Error budget left this hour at a {AVAILABILITY_TARGET:.1%} objective: "
+                        text=f"Error budget left this hour at the {objective:.2%} objective: "
                              f"{ui.fmt_number(budget_left, '%', 1)}")
 elif summary.ok:
     # Without the analyzers, availability over the window is still known from the raw spans.
     t = frames.totals(summary.frame)
     availability = 1 - t["error_rate"]
-    budget_left = 1 - (1 - availability) / (1 - AVAILABILITY_TARGET)
+    budget_left = 1 - (1 - availability) / (1 - DEFAULT_OBJECTIVE)
     cols = st.columns(2)
     cols[0].metric("Availability (raw spans)", ui.fmt_number(availability, "%", 3),
-                   help=f"Target {AVAILABILITY_TARGET:.1%}; burn rates appear once the analyzers run.")
+                   help=f"Against a default {DEFAULT_OBJECTIVE:.1%} objective; the configured SLOs and burn rates "
+                        "appear once the analyzers run.")
     cols[1].metric("Error budget left", ui.fmt_number(budget_left, "%", 1))
     st.progress(min(max(budget_left, 0.0), 1.0))
     ui.show(slo, empty_hint=ui.RUN_ANALYZERS, what="burn rates")

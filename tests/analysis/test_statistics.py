@@ -136,6 +136,7 @@ def test_burn_rates_by_hand(store):
     burn60 = metric(store, "burn_rate_availability", "1h")
     assert burn60[-1]["value"] == pytest.approx(bad.sum() / counts.sum() / 0.01)
     assert metric(store, "slo_attainment")[0]["value"] == pytest.approx(1 - bad.sum() / counts.sum())
+    assert [r["value"] for r in metric(store, "slo_objective")] == [0.99]
     # an incremental minute later reads the stored minutes back and gives the same rolling value
     write(store, spans(T0 + H, 1, 10, seed=32, error_p=0.0, ids="z"))
     runner.analyze(store, SLOAnalyzer(store, s), Window(T0 + H, T0 + H + timedelta(minutes=1), T0))

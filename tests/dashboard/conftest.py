@@ -38,6 +38,9 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     """A server holding the telemetry of `otlp_data`, with the analyzers' outputs backfilled when
     this checkout has them (pages are checked on raw data either way)."""
     data_dir = tmp_path_factory.mktemp("dash-data")
+    # an objective other than the page's default, so the page shows that it reads the configured one
+    (data_dir / "analysis.toml").write_text(
+        '[[analysis.slos]]\nname = "availability"\nkind = "availability"\nobjective = 0.98\n')
     srv = start_server(data_dir)
     send_all(srv.url)
     deadline = time.monotonic() + 20

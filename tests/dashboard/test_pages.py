@@ -52,6 +52,9 @@ def metric(at: AppTest, label: str) -> str:
 # Page-specific checks of the rendered values against the telemetry that was sent.
 def _overview(at: AppTest) -> None:
     assert metric(at, "Requests") == f"{LLM_CALLS:,}"
+    tiles = [m for m in at.metric if m.label == "Availability, this hour"]
+    if tiles:      # the analyzers ran: budgets use the configured objective, not the page's default
+        assert all("objective 98.00%" in m.proto.help for m in tiles)
     assert metric(at, "Error rate") == f"{FAILED / LLM_CALLS:.2%}"
     assert metric(at, "Cost") == f"${N_SPANS * 0.0125 + 0.02:,.2f}"
 
