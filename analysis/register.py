@@ -42,7 +42,8 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", default="-1d", help="start (ISO 8601, unix seconds or relative like -7d; default -1d)")
     p.add_argument("--until", default="now", help="end (default now)")
     p.add_argument("--analyzers", help=f"comma-separated subset of: {', '.join(registry.ANALYZERS)}")
-    p.add_argument("--chunk", type=_duration, default=timedelta(hours=6), help="window per step (default 6h)")
+    p.add_argument("--chunk", type=_duration, default=timedelta(days=1),
+                   help="window per step (default 1d; 6h steps cost the minute analyzers 1.6x the time)")
     p.add_argument("--jobs", type=int, default=2, help="analyzers run at once (default 2)")
     p.add_argument("--data-dir", help="database folder (default from settings); the server must not be running")
     p.add_argument("--evidently-report", metavar="ROUTE",
