@@ -112,11 +112,21 @@ def cached_store(cache: Path | None, tmp: Path, n: int, days: float) -> Store:
     return store
 
 
+def selected(skip_hourly: bool, only: list[str] | None) -> list[str]:
+    return [n for n, (_, c) in registry.ANALYZERS.items()
+            if not (skip_hourly and c == "hourly") and (only is None or n in only)]
+
+
+def rewind(store: Store, analyzer, now: datetime, back: timedelta, end: datetime) -> None:
+    """Put the analyzer's watermark `back` before `now`, as after the previous tick."""
+    runner.analyze(store, analyzer, Window(now - 2 * back, now - back, end),
+                   runner.Watermark(now - back, store.scalar("SELECT max(received_at) FROM spans")))
+
+
 def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str] | None = None) -> None:
     settings = AnalysisSettings(baseline_days=1)
     end = T0 + timedelta(days=days)
-    names = [n for n, (_, c) in registry.ANALYZERS.items()
-             if not (skip_hourly and c == "hourly") and (only is None or n in only)]
+    names = selected(skip_hourly, only)
     print(f"\nfull pass over {days:g} days (one-day windows):")
     total = 0.0
     for name in names:
@@ -133,15 +143,12 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
     total = 0.0
     for name in minute_names:
         analyzer = registry.build(store, settings, [name])[0]
-        # put the watermark one minute back, as after the previous tick
-        runner.analyze(store, analyzer, Window(end - timedelta(minutes=2), end - timedelta(minutes=1), end),
-                       runner.Watermark(end - timedelta(minutes=1), store.scalar("SELECT max(received_at) FROM spans")))
+        rewind(store, analyzer, end, timedelta(minutes=1), end)
         samples = []
         for _ in range(5):
             secs, windows = timed(lambda: runner.run_incremental(store, analyzer, settings, now=end))
             samples.append(secs)
-            runner.analyze(store, analyzer, Window(end - timedelta(minutes=2), end - timedelta(minutes=1), end),
-                           runner.Watermark(end - timedelta(minutes=1), store.scalar("SELECT max(received_at) FROM spans")))
+            rewind(store, analyzer, end, timedelta(minutes=1), end)
         median = float(np.median(samples))
         total += median
         print(f"  {name:<11} {median * 1000:8.1f} ms (median of 5)")
@@ -153,9 +160,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         samples = []
         for _ in range(5):
             for analyzer in analyzers:
-                runner.analyze(store, analyzer, Window(now - timedelta(minutes=2), now - timedelta(minutes=1), end),
-                               runner.Watermark(now - timedelta(minutes=1),
-                                                store.scalar("SELECT max(received_at) FROM spans")))
+                rewind(store, analyzer, now, timedelta(minutes=1), end)
             secs, done = timed(lambda: runner.run_all_incremental(store, analyzers, settings, now=now))
             assert all(v == 1 for v in done.values()), done
             samples.append(secs)
@@ -169,9 +174,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         samples = []
         for _ in range(4):
             for analyzer in analyzers:
-                runner.analyze(store, analyzer, Window(end - timedelta(minutes=10), end - timedelta(minutes=5), end),
-                               runner.Watermark(end - timedelta(minutes=5),
-                                                store.scalar("SELECT max(received_at) FROM spans")))
+                rewind(store, analyzer, end, timedelta(minutes=5), end)
             secs, done = timed(lambda: runner.run_all_incremental(store, analyzers, settings, now=end))
             samples.append(secs)
         print(f"  {'5-minute tick':<18} {samples[0] * 1000:8.1f} ms first (reads the reference), "
@@ -181,8 +184,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
 def bench_full_pass(store: Store, days: float, skip_hourly: bool, only: list[str] | None, jobs: int) -> None:
     """The whole pass as `aiwatch analyze --chunk 1d --jobs N` runs it, on a store without output."""
     settings = AnalysisSettings(baseline_days=1)
-    names = [n for n, (_, c) in registry.ANALYZERS.items()
-             if not (skip_hourly and c == "hourly") and (only is None or n in only)]
+    names = selected(skip_hourly, only)
     analyzers = registry.build(store, settings, names)
     end = T0 + timedelta(days=days)
     cpu = time.process_time()
