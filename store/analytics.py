@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.schema_analysis import TRAFFIC_COLUMNS
-from store.queries import LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, register, span_filter_sql
+from store.queries import (LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, model_sql, register,
+                           span_filter_sql)
 
 METRICS_SCHEMA = pa.schema([
     ("time", pa.timestamp("us")), ("grain", pa.string()), ("metric", pa.string()),
@@ -32,7 +33,15 @@ LABELS = ("service_name", "model", "model_version", "route", "arm")
 NONE = "(none)"   # a span without the label; NULL is reserved for the rollup "all"
 
 _TRUNC = {"1m": "minute", "1h": "hour", "1d": "day"}
-_MODEL = "coalesce(response_model, request_model)"
+_PRICED_MODEL = "coalesce(response_model, request_model)"   # price lookup: the snapshot that answered
+
+
+def _model_label(alias: str = "s") -> str:
+    """The model label of every analyzer row: the requested model (store.queries.model_sql)."""
+    return f"coalesce({model_sql(alias)}, '{NONE}')"
+
+
+_MODEL_LABEL = _model_label()
 
 
 def empty_metrics() -> pa.Table:
@@ -138,8 +147,8 @@ def first_time(store: Any, source: str, lo: datetime, hi: datetime) -> datetime 
 
 
 def distinct_models(store: Any, start: datetime, end: datetime) -> list[str]:
-    t = store.query(f"SELECT DISTINCT {_MODEL} AS m FROM spans WHERE start_time >= $start AND start_time < $end "
-                    f"AND is_llm AND cost_usd IS NULL AND {_MODEL} IS NOT NULL", {"start": start, "end": end})
+    t = store.query(f"SELECT DISTINCT {_PRICED_MODEL} AS m FROM spans WHERE start_time >= $start AND start_time < $end "
+                    f"AND is_llm AND cost_usd IS NULL AND {_PRICED_MODEL} IS NOT NULL", {"start": start, "end": end})
     return [m for m in t.column("m").to_pylist() if m]
 
 
@@ -174,7 +183,7 @@ TRAFFIC_SCHEMA = pa.schema([("time", pa.timestamp("us")), ("grain", pa.string())
 
 
 _SPAN_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name,
-        coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+        {_MODEL_LABEL} AS model,
         coalesce(s.model_version, '{NONE}') AS model_version, coalesce(s.route, '{NONE}') AS route,
         coalesce(s.arm, '{NONE}') AS arm"""
 _MODEL_CALLS = "s.is_llm AND s.arm IS DISTINCT FROM 'shadow'"
@@ -388,7 +397,7 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
     (JSON attributes among them) are computed only for the rows kept.
     """
     key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')",
-               "model": f"coalesce(s.response_model, s.request_model, '{NONE}')",
+               "model": _MODEL_LABEL,
                "model_version": f"coalesce(s.model_version, '{NONE}')",
                "route": f"coalesce(s.route, '{NONE}')", "arm": f"coalesce(s.arm, '{NONE}')",
                "hour": "date_trunc('hour', s.start_time)"}
@@ -419,7 +428,7 @@ def sample_groups(store: Any, start: datetime, end: datetime, keys: Sequence[str
     left out (their group is unknown), so a rerun on settled data gives the same sample.
     """
     key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')",
-               "model": f"coalesce(s.response_model, s.request_model, '{NONE}')",
+               "model": _MODEL_LABEL,
                "model_version": f"coalesce(s.model_version, '{NONE}')",
                "route": f"coalesce(s.route, '{NONE}')", "hour": "date_trunc('hour', s.start_time)"}
     scope = f"s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})"
@@ -497,7 +506,7 @@ def saved_report(store: Any, report_id: str) -> dict[str, Any] | None:
 
 def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
-        SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({_MODEL}, '{NONE}') AS model,
+        SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({model_sql()}, '{NONE}') AS model,
                coalesce(model_version, '{NONE}') AS model_version, date_trunc('hour', start_time) AS hour,
                avg(confidence) AS mean
         FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND confidence IS NOT NULL
@@ -516,7 +525,7 @@ def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[P
         c AS (SELECT DISTINCT date_trunc('hour', start_time) AS hour, service_name FROM spans
               WHERE start_time >= $start AND start_time < $end AND is_llm AND arm = 'canary'),
         x AS (SELECT date_trunc('hour', s.start_time) AS hour, coalesce(s.service_name, '{NONE}') AS service_name,
-                     s.arm, coalesce(s.response_model, s.request_model, '{NONE}') AS model,
+                     s.arm, {_MODEL_LABEL} AS model,
                      coalesce(s.model_version, '{NONE}') AS model_version,
                      s.duration_ms, (s.status_code = 'error') AS is_err, {_COST} AS cost, s.quality_score,
                      s.confidence, hash(s.trace_id, s.span_id) % 1000003 AS h
@@ -558,7 +567,7 @@ def shadow_pairs(store: Any, start: datetime, end: datetime) -> pa.Table:
                  AND trace_id IN (SELECT trace_id FROM sh)),
         pairs AS (
           SELECT sh.start_time, coalesce(sh.service_name, '{NONE}') AS service_name,
-                 coalesce(sh.response_model, sh.request_model, '{NONE}') AS model,
+                 {_model_label("sh")} AS model,
                  coalesce(sh.model_version, '{NONE}') AS model_version, coalesce(sh.route, '{NONE}') AS route,
                  sh.trace_id AS shadow_trace, sh.span_id AS shadow_span, pr.trace_id AS primary_trace,
                  pr.span_id AS primary_span,

@@ -84,11 +84,21 @@ class Param:
 START = Param("start", "time", "Window start (ISO 8601, unix seconds or relative like -1h).", "-1h")
 END = Param("end", "time", "Window end.", "now")
 SERVICE = Param("service", description="service.name")
-MODEL = Param("model", description="Model (response model, else request model).")
+MODEL = Param("model", description="Model the service asked for (request model, else response model).")
 VERSION = Param("version", description="Model version (aiwatch.model.version).")
 ROUTE = Param("route", description="Route (aiwatch.route).")
 FILTERS = (START, END, SERVICE, MODEL, VERSION, ROUTE)
 LIMIT = Param("limit", "integer", "Most rows returned.", "1000", maximum=100_000)
+
+
+def model_sql(alias: str = "") -> str:
+    """The model a call is attributed to: the one the service asked for, else the one that answered.
+
+    Providers answer with a snapshot name (gpt-4o-mini -> gpt-4o-mini-2024-07-18) and a failed call
+    carries only the requested name, so keying on the response would split one model in two, the
+    requested-name half holding only failures. The snapshot stays its own column (response_model)."""
+    p = f"{alias}." if alias else ""
+    return f"coalesce({p}request_model, {p}response_model)"
 
 
 def span_filter_sql(alias: str = "") -> str:
@@ -96,7 +106,7 @@ def span_filter_sql(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
     return (f"{p}start_time >= $start AND {p}start_time < $end"
             f" AND ($service IS NULL OR {p}service_name = $service)"
-            f" AND ($model IS NULL OR coalesce({p}response_model, {p}request_model) = $model)"
+            f" AND ($model IS NULL OR {model_sql(alias)} = $model)"
             f" AND ($version IS NULL OR {p}model_version = $version)"
             f" AND ($route IS NULL OR {p}route = $route)")
 
@@ -198,19 +208,21 @@ register(NamedQuery(
            AND ($service IS NULL OR service_name = $service) ORDER BY time DESC LIMIT $limit"""))
 
 register(NamedQuery(
-    "dimensions", "Distinct services, models, versions and routes seen in a window (for filters).",
+    "dimensions", "Distinct services, models (requested), versions, routes and response models (the "
+    "provider's snapshot names) seen in a window (for filters).",
     (START, END),
-    sql="""SELECT DISTINCT service_name, coalesce(response_model, request_model) AS model, model_version, route
+    sql=f"""SELECT DISTINCT service_name, {model_sql()} AS model, model_version, route, response_model
            FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm
            ORDER BY ALL LIMIT 10000"""))
 
 register(NamedQuery(
-    "summary", "Per service and model over a window: requests, errors, exact latency percentiles, tokens, cost.",
+    "summary", "Per service and model (requested) over a window, with the response snapshots seen: requests, errors, exact latency percentiles, tokens, cost.",
     FILTERS,
     # One sort per group for all three percentiles (the list form of quantile_cont).
     sql=f"""SELECT service_name, model, model_version, requests, errors, error_rate,
-              q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, input_tokens, output_tokens, cost_usd
-            FROM (SELECT service_name, coalesce(response_model, request_model) AS model, model_version,
+              q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, input_tokens, output_tokens, cost_usd, response_models
+            FROM (SELECT service_name, {model_sql()} AS model, model_version,
+                    string_agg(DISTINCT response_model, ', ' ORDER BY response_model) AS response_models,
                     count(*) AS requests, count(*) FILTER (WHERE status_code = 'error') AS errors,
                     avg((status_code = 'error')::INT) AS error_rate,
                     quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE status_code <> 'error') AS q,
