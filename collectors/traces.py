@@ -1,8 +1,9 @@
 """OTLP trace requests to rows of the `spans` and `span_content` tables.
 
 Every span is kept, LLM or not: non-LLM spans carry the trace. A span that cannot be stored
-(invalid ids) is rejected alone and counted in `partial_success`; wrong-typed attributes are kept
-in the JSON column and reported as a warning.
+(invalid ids) is rejected alone and counted in `partial_success`; wrong-typed attributes and numbers
+outside `SPAN_RANGES` are kept in the JSON column (the typed column is NULL) and reported as a warning:
+the span itself is stored, so it is not counted as rejected.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KI
                                    content_direction, to_str)
 from collectors.content import ContentPolicy, truncate
 from shim.semconv import ATTEMPT
-from store.schema import SPAN_COLUMNS, SPAN_CONTENT_COLUMNS
+from store.schema import SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
 
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _STATUS = ("unset", "ok", "error")
@@ -83,7 +84,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     out = Converted(tables={})
     received = (received_at or datetime.now(timezone.utc)).replace(tzinfo=None)
     limit = policy.max_attribute_chars
-    wrong_types = 0
+    wrong_types = out_of_range = 0
     fast_map = _FAST_MAP
     (c_trace, c_span, c_parent, c_name, c_kind, c_start, c_end, c_dur, c_status, c_msg, c_service, c_version,
      c_env, c_scope, c_llm, c_attrs, c_received) = (cols[n] for n in _DIRECT)
@@ -113,7 +114,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                     if targets is not None:
                         if key in LLM_MARKERS:
                             is_llm = True
-                        for idx, convert, rank, keep in targets:
+                        for idx, convert, rank, keep, bounds in targets:
                             if keep:
                                 extra[key] = _cap(value, limit)
                             if ranks[idx] <= rank:
@@ -132,6 +133,12 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                                     continue
                                 if converted.__class__ is str and len(converted) > limit:
                                     converted = truncate(converted, limit)
+                                elif bounds is not None and not bounds[0] <= converted <= bounds[1]:
+                                    out_of_range += 1
+                                    out.messages.append(f"span {span.name[:80]!r}: attribute {key}={converted!r} "
+                                                        f"is outside {list(bounds)}; kept in attributes")
+                                    extra[key] = _cap(value, limit)
+                                    continue
                             row[idx] = converted
                             ranks[idx] = rank
                         continue
@@ -171,7 +178,13 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                 c_kind.append(_KINDS[span.kind] if 0 <= span.kind < 6 else "unspecified")
                 c_start.append(start_ns // 1000)
                 c_end.append(end_ns // 1000)
-                c_dur.append(max(end_ns - start_ns, 0) / 1e6)
+                duration = max(end_ns - start_ns, 0) / 1e6
+                if duration > _MAX_DURATION_MS:
+                    out_of_range += 1
+                    out.messages.append(f"span {name[:80]!r}: duration {duration:.0f} ms is outside "
+                                        f"{list(SPAN_RANGES['duration_ms'])}; start and end times kept")
+                    duration = None
+                c_dur.append(duration)
                 c_status.append(status)
                 c_msg.append(truncate(span.status.message, limit) or None)
                 c_service.append(service)
@@ -191,6 +204,8 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     out.tables["spans"] = pa.table(cols, schema=_SCHEMA)
     if content["trace_id"]:
         out.tables["span_content"] = pa.table(content, schema=_CONTENT_SCHEMA)
+    if out_of_range:
+        out.messages.insert(0, f"{out_of_range} value(s) out of range were not stored in their columns")
     if wrong_types:
         out.messages.insert(0, f"{wrong_types} attribute(s) of the wrong type were kept in the attributes column")
     return out
@@ -256,6 +271,7 @@ _DIRECT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time"
 _ROW_COLUMNS = sorted({t.column for targets in SPAN_ATTRIBUTE_MAP.values() for t in targets})
 _INDEX = {name: i for i, name in enumerate(_ROW_COLUMNS)}
 _OPERATION, _ERROR_TYPE = _INDEX["operation"], _INDEX["error_type"]
-# attribute -> ((column index, converter, rank, keep), ...)
-_FAST_MAP = {key: tuple((_INDEX[t.column], t.convert, t.rank, t.keep) for t in targets)
+# attribute -> ((column index, converter, rank, keep, (low, high) or None), ...)
+_FAST_MAP = {key: tuple((_INDEX[t.column], t.convert, t.rank, t.keep, SPAN_RANGES.get(t.column)) for t in targets)
              for key, targets in SPAN_ATTRIBUTE_MAP.items()}
+_MAX_DURATION_MS = SPAN_RANGES["duration_ms"][1]

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.schema import SPAN_RANGES
 from store.schema_analysis import TRAFFIC_COLUMNS
 from store.queries import (LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, model_sql, register,
                            span_filter_sql)
@@ -42,6 +43,18 @@ def _model_label(alias: str = "s") -> str:
 
 
 _MODEL_LABEL = _model_label()
+
+
+def _in_range(expr: str, column: str) -> str:
+    """`expr` when it lies in the span column's range, else NULL."""
+    low, high = SPAN_RANGES[column]
+    return f"CASE WHEN {expr} BETWEEN {low!r} AND {high!r} THEN {expr} END"
+
+
+# The spans as the analyzers read them: a number outside its plausible range (stored before ingest
+# checked ranges, or by a bulk load) reads as NULL, like ingest stores it now. This is what keeps
+# the scaled-integer sums below from overflowing, whatever is in the table.
+RANGED_SPANS = f"(SELECT * REPLACE ({', '.join(f'{_in_range(c, c)} AS {c}' for c in SPAN_RANGES)}) FROM spans)"
 
 
 def empty_metrics() -> pa.Table:
@@ -192,8 +205,9 @@ _MODEL_CALLS = "s.is_llm AND s.arm IS DISTINCT FROM 'shadow'"
 # (one scan of the spans). `*_n` columns are the denominators of the averages (non-NULL inputs).
 # Sums of doubles are kept as sums of scaled integers (ns, 1e-15 score units, 1e-12 USD; summed
 # into HUGEINT): integer sums do not depend on the order threads combine them in, so a rerun gives
-# bit-identical rows.
-_FINE_SUMS = """
+# bit-identical rows. Each scaled value fits a BIGINT because RANGED_SPANS bounds it (a month of
+# ns is 2.7e15, a score 1e15, $1M 1e18); a cost from tokens x prices is held to the same range.
+_FINE_SUMS = f"""
         count(*) AS n,
         count(is_err) AS err_n, count(*) FILTER (WHERE is_err) AS errors,
         count(*) FILTER (WHERE coalesce(http_status, 0) BETWEEN 400 AND 499) AS n_4xx,
@@ -210,7 +224,7 @@ _FINE_SUMS = """
         count(*) FILTER (WHERE fallback_level = 'rule_based') AS fb_rule,
         count(*) FILTER (WHERE fallback_level = 'human') AS fb_human,
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        sum((cost * 1e12)::BIGINT) AS cost,
+        sum(({_in_range("cost", "cost_usd")} * 1e12)::BIGINT) AS cost,
         sum(format_ok::INT) AS fo_sum, count(format_ok) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
         count(quality_score) AS q_n, sum((confidence * 1e15)::BIGINT) AS c_sum, count(confidence) AS c_n"""
 
@@ -265,7 +279,7 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
     q_{g} AS (
       SELECT time, {_rollup_labels(g)}, quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q
       FROM (SELECT date_trunc('{_TRUNC[g]}', s.start_time) AS time, {_SPAN_LABELS}, s.duration_ms
-            FROM spans s
+            FROM {RANGED_SPANS} s
             WHERE s.start_time >= ${g[-1]}_start AND s.start_time < ${g[-1]}_end AND {_MODEL_CALLS}
               AND s.status_code <> 'error')
       GROUP BY {_grouping_sets("time", SPAN_ROLLUPS[g])})""" for g in grains}
@@ -288,7 +302,7 @@ def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple
           OR coalesce(s.finish_reasons, '') LIKE '%content_filter%' AS is_filtered,
         s.format_ok, s.retry_count, s.breaker_state, s.fallback_level, s.input_tokens, s.output_tokens,
         s.quality_score, s.confidence, {_COST} AS cost
-      FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+      FROM {RANGED_SPANS} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
       WHERE s.start_time >= $h_start AND s.start_time < $h_end AND {_MODEL_CALLS}
     ),
     fine AS MATERIALIZED (
@@ -509,7 +523,7 @@ def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Ta
         SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({model_sql()}, '{NONE}') AS model,
                coalesce(model_version, '{NONE}') AS model_version, date_trunc('hour', start_time) AS hour,
                avg(confidence) AS mean
-        FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND confidence IS NOT NULL
+        FROM {RANGED_SPANS} WHERE start_time >= $start AND start_time < $end AND is_llm AND confidence IS NOT NULL
           AND arm IS DISTINCT FROM 'shadow'
         GROUP BY ALL ORDER BY hour""", {"start": start, "end": end})
 
@@ -529,7 +543,7 @@ def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[P
                      coalesce(s.model_version, '{NONE}') AS model_version,
                      s.duration_ms, (s.status_code = 'error') AS is_err, {_COST} AS cost, s.quality_score,
                      s.confidence, hash(s.trace_id, s.span_id) % 1000003 AS h
-              FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+              FROM {RANGED_SPANS} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
               SEMI JOIN c ON c.hour = date_trunc('hour', s.start_time) AND c.service_name = s.service_name
               WHERE s.start_time >= $start AND s.start_time < $end AND s.is_llm AND s.arm IN ('baseline', 'canary')),
         n AS (SELECT hour, service_name, arm, count(*) AS n FROM x GROUP BY ALL),

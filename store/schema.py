@@ -54,6 +54,22 @@ SPAN_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("received_at", pa.timestamp("us")),
 ]
 
+# Plausible ranges of the numeric span columns, inclusive. A value outside is not stored in its
+# column (NULL; the raw attribute stays in `attributes`), and the analyzers read anything outside as
+# NULL too, so no hostile or broken value (confidence 1e5, a 292-year span) can overflow their sums.
+SPAN_RANGES: dict[str, tuple[float, float]] = {
+    "confidence": (0.0, 1.0),               # aiwatch.* scores are documented as [0, 1]
+    "quality_score": (0.0, 1.0),
+    "injection_score": (0.0, 1.0),
+    "input_tokens": (0, 1_000_000_000),     # per call; today's largest contexts are ~10M tokens
+    "output_tokens": (0, 1_000_000_000),
+    "cache_read_tokens": (0, 1_000_000_000),
+    "reasoning_tokens": (0, 1_000_000_000),
+    "cost_usd": (0.0, 1_000_000.0),         # per call
+    "retry_count": (0, 1_000),
+    "duration_ms": (0.0, 31 * 24 * 3600 * 1000.0),  # a month
+}
+
 SPAN_CONTENT_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("trace_id", pa.string()),
     ("span_id", pa.string()),

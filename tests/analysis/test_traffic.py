@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from analysis import runner
@@ -101,3 +102,31 @@ def test_parallel_backfill_writes_what_one_at_a_time_writes(store, settings):
     assert store.query("SELECT * FROM analysis_metrics ORDER BY ALL").equals(one_by_one)
     assert {r["metric"] for r in one_by_one.select(["metric"]).to_pylist()} >= {"requests", "burn_rate_availability",
                                                                                   "confidence_p50"}
+
+
+def test_out_of_range_values_already_stored_read_as_null_and_do_not_overflow(store):
+    # Rows stored before ingest checked ranges (or bulk-loaded): confidence 1e5, quality 9224,
+    # $9.3M, 1e10 tokens and a 292-year span each overflowed the BIGINT sums and failed the analyzer.
+    data = spans(T0, 1, 40, seed=9, priced=True)
+    bad = {"confidence": 1e5, "quality_score": 9224.0, "cost_usd": 9.3e6, "input_tokens": 10**10,
+           "duration_ms": 292 * 365.25 * 86_400_000.0}
+    df = data.to_pandas()
+    for i, (col, value) in enumerate(bad.items()):
+        df.loc[i, col] = value
+    df["status_code"] = "ok"
+    write(store, pa.Table.from_pandas(df, schema=data.schema, preserve_index=False))
+    runner.analyze(store, TrafficAnalyzer(store), Window(T0, minute(1), T0))
+    everything = dict(service_name=None, model=None, model_version=None, route=None, arm=None)
+    assert rows(store, "confidence_mean", **everything)[0]["value"] == pytest.approx(
+        df.confidence.drop(index=0).mean(), rel=1e-12)
+    assert rows(store, "quality_mean", **everything)[0]["value"] == pytest.approx(
+        df.quality_score.drop(index=1).mean(), rel=1e-12)
+    assert rows(store, "latency_mean_ms", **everything)[0]["value"] == pytest.approx(
+        df.duration_ms.drop(index=4).mean(), rel=1e-9)
+    assert rows(store, "latency_p99_ms", **everything)[0]["value"] == pytest.approx(
+        np.percentile(df.duration_ms.drop(index=4), 99), rel=1e-12)
+    # a recorded cost out of range counts as none (the price table applies); so do tokens out of range
+    tokens_in = df.input_tokens.where(df.input_tokens <= 10**9, 0)
+    hand = (tokens_in * 0.15 + df.output_tokens * 0.60).sum() / 1e6
+    assert rows(store, "cost_usd", **everything)[0]["value"] == pytest.approx(hand, rel=1e-9)
+    assert rows(store, "input_tokens", **everything)[0]["value"] == tokens_in.sum()

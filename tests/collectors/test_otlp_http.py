@@ -134,6 +134,35 @@ def test_wrong_typed_and_huge_attributes_are_kept_with_a_warning(server):
     assert len(attrs["big"]) < 5_000 and attrs["big"].endswith("[truncated 95904 chars]")
 
 
+def test_out_of_range_numbers_are_kept_in_attributes_with_a_warning(server):
+    # Each of these once blinded the traffic analyzer (its scaled sums overflowed) for every service.
+    service = unique_service()
+    year_ns = 365 * 86_400 * 10**9
+    req = span_request([
+        {"name": "hostile", "duration_ms": 292 * year_ns / 1e6, "attributes": {
+            "gen_ai.request.model": "m", "aiwatch.confidence": 1e5, "aiwatch.quality.score": "9224",
+            "aiwatch.cost.usd": 9.3e6, "gen_ai.usage.input_tokens": 2**62, "aiwatch.retry.count": -1,
+            "gen_ai.usage.output_tokens": 12}},
+        {"name": "fine", "attributes": {"gen_ai.request.model": "m", "aiwatch.confidence": 1.0,
+                                        "aiwatch.quality.score": 0.0}}], service=service)
+    r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(), headers=PB)
+    resp = ExportTraceServiceResponse.FromString(r.content)
+    # both spans are stored, so none is rejected; the message names what was not put in its column
+    assert r.status_code == 200 and resp.partial_success.rejected_spans == 0
+    message = resp.partial_success.error_message
+    assert "6 value(s) out of range" in message and "aiwatch.confidence=100000.0 is outside [0.0, 1.0]" in message
+    rows = {row["name"]: row for row in server.query("spans", service=service)}
+    hostile, fine = rows["hostile"], rows["fine"]
+    for col in ("confidence", "quality_score", "cost_usd", "input_tokens", "retry_count", "duration_ms"):
+        assert hostile[col] is None, col
+    assert hostile["output_tokens"] == 12 and hostile["end_time"] > hostile["start_time"]
+    attrs = json.loads(hostile["attributes"])
+    assert attrs["aiwatch.confidence"] == 1e5 and attrs["aiwatch.quality.score"] == "9224"
+    assert attrs["aiwatch.cost.usd"] == 9.3e6 and attrs["gen_ai.usage.input_tokens"] == 2**62
+    assert attrs["aiwatch.retry.count"] == -1
+    assert (fine["confidence"], fine["quality_score"]) == (1.0, 0.0) and fine["attributes"] is None
+
+
 def test_message_content_is_redacted_and_kept_apart_from_attributes(server):
     service = unique_service()
     trace_id = os.urandom(16)
