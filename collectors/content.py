@@ -11,21 +11,26 @@ def truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
 
 
+def _keep(text: str, limit: int) -> str:
+    return truncate(text, limit)
+
+
 @dataclass(frozen=True)
 class ContentPolicy:
     mode: str = "redact"                  # keep | redact | drop
     max_content_chars: int = 16_384
     max_attribute_chars: int = 4_096
-    redact: Callable[[str], str] = field(default=lambda text: text)
+    # (text, limit) -> the text cut to `limit` characters and redacted. Cutting comes first, so the
+    # work per string is bounded by the limit whatever a client sends.
+    redact: Callable[[str, int], str] = field(default=_keep)
 
     def apply(self, text: str | None) -> tuple[str | None, bool]:
         """The text to store (or None) and whether it was truncated."""
         if text is None or self.mode == "drop":
             return None, False
-        if self.mode == "redact":
-            text = self.redact(text)
-        capped = truncate(text, self.max_content_chars)
-        return capped, capped is not text and len(capped) != len(text)
+        limit = self.max_content_chars
+        stored = self.redact(text, limit) if self.mode == "redact" else truncate(text, limit)
+        return stored, len(text) > limit
 
 
 def default_policy(mode: str = "redact", max_content_chars: int = 16_384,
