@@ -10,6 +10,7 @@ one transaction, so a restart neither repeats nor loses a notification.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -18,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
+
+import re2
 
 from alerts.conditions import Sample, annotations, evaluate
 from alerts.rules import AlertsConfig, Inhibition, Route
@@ -35,6 +38,7 @@ def utcnow() -> datetime:
 # --- silences ---------------------------------------------------------------------------------
 
 MATCH_OPS = ("=", "!=", "=~", "!~")
+MATCHER_MAX_CHARS = 4096
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
 
@@ -49,16 +53,30 @@ def parse_matcher(spec: str | dict[str, Any]) -> dict[str, str]:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or op not in MATCH_OPS:
             raise ValueError(f"{spec!r} is not a matcher {{name, op (= != =~ !~), value}}")
     else:
+        if len(spec) > MATCHER_MAX_CHARS:
+            raise ValueError(f"a matcher is at most {MATCHER_MAX_CHARS} characters")
         m = _MATCHER.match(spec)
         if not m:
             raise ValueError(f"{spec!r} is not a matcher like name=value, name!=value, name=~regex")
         name, op, value = m.groups()
     if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regex {value!r}: {exc}") from None
+        compile_matcher_regex(value)
     return {"name": _LABEL_ALIASES.get(name, name), "op": op, "value": value}
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False   # a bad pattern is the user's 400, not a line on the server's stderr
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_matcher_regex(pattern: str) -> Any:
+    """Alertmanager's regex matchers are RE2, fully anchored: linear time, so a silence such as
+    `(a|a)*b` cannot pin evaluation; Python's backtracking `re` would."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"bad regex {pattern!r}: {reason}") from None
 
 
 def matcher_matches(matcher: dict[str, str], labels: dict[str, str]) -> bool:
@@ -67,7 +85,11 @@ def matcher_matches(matcher: dict[str, str], labels: dict[str, str]) -> bool:
         return have == want
     if op == "!=":
         return have != want
-    full = re.fullmatch(want, have) is not None
+    try:
+        pattern = compile_matcher_regex(want)
+    except ValueError:                # stored before RE2 (e.g. a lookahead): the matcher holds for nothing
+        return False
+    full = pattern.fullmatch(have) is not None
     return full if op == "=~" else not full
 
 
