@@ -14,6 +14,7 @@ from aiwatch.config import Settings
 from sample_data import otlpfile
 from sample_data.generate import draw, encode, period_start, resource_metrics
 from sample_data.loader import HttpSink, StoreSink, deliver
+from sample_data.realistic import realistic_scenario
 from sample_data.scenario import DEFAULT_SCENARIO, Scenario, load_scenario
 
 COMMITTED_SAMPLE = Path(__file__).with_name("sample-3d.otlp.gz")
@@ -47,7 +48,10 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("generate", "load"),
                    help="generate: draw a seeded sample; load: load a recorded sample (default: the committed one)")
     p.add_argument("file", nargs="?", help="load: recording to read (default: the committed 3-day sample)")
-    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="generate: scenario YAML")
+    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
+                   help="generate: scenario YAML, or 'realistic' (the detection benchmark's world, placed by --seed)")
+    p.add_argument("--level", type=float, default=1.0,
+                   help="generate --scenario realistic: traffic x level 1 (about 2 calls/s)")
     p.add_argument("--seed", type=int, default=7, help="generate: random seed")
     p.add_argument("--end", help="period end, ISO 8601 UTC (default: now)")
     p.add_argument("--out", help="generate: write a recording to this file instead of loading")
@@ -61,7 +65,8 @@ def sample(args: argparse.Namespace, settings: Settings) -> int:
     """Generate, record, load or send the seeded sample telemetry with its injected incidents."""
     end = datetime.fromisoformat(args.end).astimezone(timezone.utc) if args.end else datetime.now(timezone.utc)
     if args.action == "generate":
-        scenario = load_scenario(args.scenario)
+        scenario = realistic_scenario(args.seed, args.level) if args.scenario == "realistic" \
+            else load_scenario(args.scenario)
         start = period_start(scenario, end)
         messages = generated_messages(scenario, start, args.seed)
         if args.out:

@@ -30,7 +30,10 @@ TOPICS = np.array(["billing", "account", "technical", "shipping", "other", "prom
 BASE_TOPIC_P = np.array([0.30, 0.25, 0.25, 0.15, 0.05, 0.0])
 DRIFT_TOPIC_P = np.array([0.15, 0.10, 0.15, 0.10, 0.05, 0.45])
 REVIEW_SHARE = 0.25           # share of answers a human reviews
-BASE_OVERRIDE = 0.06          # share of reviewed answers modified or rejected
+# Background failures outside incidents, as real providers fail: (kind, HTTP status, share).
+# Rate limits and 5xx answer fast; a timeout holds the call for the client's deadline.
+BACKGROUND_FAILURES = (("rate_limited", 429, 0.45), ("server_error", 500, 0.30), ("timeout", 0, 0.25))
+TIMEOUT_MS = 60_000
 REASONS = np.array(["wrong facts", "tone", "incomplete", "policy", "wrong category"])
 PROMPTS = ["Where is my order {n}?", "Please reset access for jane.doe{n}@example.com",
            "Summarise ticket {n} for the handover", "Classify claim {n}: water damage, kitchen",
@@ -44,7 +47,8 @@ class Requests:
     service: np.ndarray
     service_version: np.ndarray
     route: np.ndarray
-    model: np.ndarray
+    model: np.ndarray              # the model the service asked for
+    response_model: np.ndarray     # the name the provider answered with ("" on failure: none)
     provider: np.ndarray
     version: np.ndarray
     arm: np.ndarray
@@ -104,7 +108,7 @@ def _draw_calls(rng, n, t_ns, mins, svc, route, m, scenario) -> dict[str, np.nda
     def full(value, dtype=object):
         return np.full(n, value, dtype=dtype)
 
-    latency = rng.lognormal(np.log(m.latency_median_ms), 0.35, n)
+    latency = rng.lognormal(np.log(m.latency_median_ms), m.latency_sigma, n)
     input_tokens = np.maximum(rng.lognormal(np.log(route.prompt_tokens_median), 0.4, n), 20)
     output_tokens = np.maximum(rng.lognormal(np.log(route.output_tokens_median), 0.5, n), 1)
     confidence = rng.beta(9, 2, n)
@@ -112,22 +116,23 @@ def _draw_calls(rng, n, t_ns, mins, svc, route, m, scenario) -> dict[str, np.nda
     format_ok = rng.random(n) > 0.01
     lang = LANGUAGES[rng.choice(len(LANGUAGES), n, p=BASE_LANGUAGE_P)]
     topic = TOPICS[rng.choice(len(TOPICS), n, p=BASE_TOPIC_P)]
-    # Background failures: rate limits mostly absorbed by retries, a few timeouts and 5xx.
+    # Rate limits are mostly absorbed by retries; what is left fails as BACKGROUND_FAILURES says.
     u = rng.random(n)
     retries = np.where(u < 0.03, 1, 0) + np.where(u < 0.005, 1, 0)
     ok = np.ones(n, bool)
     error_type = full("")
     http_status = np.full(n, 200, np.int32)
-    fail = rng.random(n) < 0.004
-    ok[fail] = False
-    error_type[fail] = "timeout"
-    http_status[fail] = 0
-    latency[fail] = 30_000
     fallback = full("primary")
+    fail = rng.random(n) < svc.background_errors
+    kinds = rng.choice(len(BACKGROUND_FAILURES), n, p=[f[2] for f in BACKGROUND_FAILURES])
+    for j, (kind, status, _) in enumerate(BACKGROUND_FAILURES):
+        hit = fail & (kinds == j)
+        ok[hit], error_type[hit], http_status[hit] = False, kind, status
+        latency[hit] = TIMEOUT_MS if kind == "timeout" else rng.lognormal(np.log(250), 0.5, int(hit.sum()))
     fallback[fail] = "fallback"
-    review_p = np.full(n, BASE_OVERRIDE)
+    review_p = np.full(n, route.override_rate)
     for inc in scenario.incidents:
-        if inc.service != svc.name or (inc.route and inc.route != route.name):
+        if not inc.targets(svc.name, route.name, m.name):
             continue
         hit = (mins >= inc.start_min) & (mins < inc.end_min)
         k = int(hit.sum())
@@ -144,7 +149,7 @@ def _draw_calls(rng, n, t_ns, mins, svc, route, m, scenario) -> dict[str, np.nda
             latency[hit] = rng.lognormal(np.log(60), 0.2, k)
             fallback[hit] = "rule_based"
         elif inc.kind == "cost_spike":
-            input_tokens[hit] *= inc.magnitude
+            (output_tokens if inc.tokens == "output" else input_tokens)[hit] *= inc.magnitude
         elif inc.kind == "confidence_drop":
             confidence[hit] = np.clip(confidence[hit] - inc.magnitude, 0, 1)
         elif inc.kind == "format_drop":
@@ -165,7 +170,8 @@ def _draw_calls(rng, n, t_ns, mins, svc, route, m, scenario) -> dict[str, np.nda
     users = np.array([f"user-{i:04d}" for i in range(400)], dtype=object)
     return {
         "t_ns": t_ns, "minute": mins, "service": full(svc.name), "service_version": full(svc.version),
-        "route": full(route.name), "model": full(m.name), "provider": full(m.provider), "version": full(m.version),
+        "route": full(route.name), "model": full(m.name), "response_model": np.where(ok, m.snapshot or m.name, ""),
+        "provider": full(m.provider), "version": full(m.version),
         "arm": full(m.arm), "latency_ms": latency, "ok": ok, "error_type": error_type, "http_status": http_status,
         "input_tokens": input_tokens, "output_tokens": output_tokens, "cost": cost,
         "confidence": np.where(ok, confidence, np.nan), "quality": np.where(ok, quality, np.nan),
@@ -249,7 +255,8 @@ def _encode_call(req: Requests, i: int, raw_ids: bytes, scope, log_scope) -> int
         _kv(sc.HTTP_RESPONSE_STATUS_CODE, int(req.http_status[i])) if req.http_status[i] else None,
     ]
     if ok:
-        attrs += [_kv(sc.GEN_AI_RESPONSE_MODEL, model), _kv(sc.GEN_AI_USAGE_OUTPUT_TOKENS, req.output_tokens[i]),
+        attrs += [_kv(sc.GEN_AI_RESPONSE_MODEL, req.response_model[i]),
+                  _kv(sc.GEN_AI_USAGE_OUTPUT_TOKENS, req.output_tokens[i]),
                   _kv(sc.GEN_AI_RESPONSE_FINISH_REASONS, "stop"), _kv(sc.COST_USD, round(float(req.cost[i]), 8)),
                   _kv(sc.CONFIDENCE, round(float(req.confidence[i]), 4)),
                   _kv(sc.QUALITY_SCORE, round(float(req.quality[i]), 4)), _kv(sc.FORMAT_OK, req.format_ok[i])]
@@ -318,3 +325,68 @@ def period_start(scenario: Scenario, end: datetime | None = None) -> datetime:
     """Start of the period so that it ends at `end` (default now), on a whole minute (naive UTC)."""
     end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
     return end - timedelta(days=scenario.days)
+
+
+def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = None) -> dict[str, "pa.Table"]:
+    """The model-call spans and review events as the collectors store them (store.schema tables),
+    drawn straight from the arrays: the benchmarks' fast path (root spans, audit records and content
+    are left out). tests/sample_data checks these rows against the OTLP path's."""
+    import pyarrow as pa
+
+    from store.schema import arrow_schema
+
+    n = len(req)
+    raw = np.frombuffer(np.random.default_rng(seed + 1).bytes(n * 32), np.uint8).reshape(n, 32) if n else \
+        np.zeros((0, 32), np.uint8)
+    hexed = np.array([row.tobytes().hex() for row in raw], dtype=object)
+    trace_id = np.array([h[:32] for h in hexed], dtype=object)
+    request_id = np.array([str(uuid.UUID(hex=h[:32])) for h in hexed], dtype=object)
+    overhead_ns = 3_000_000
+    start = (req.t_ns + overhead_ns).astype("datetime64[ns]").astype("datetime64[us]")
+    latency_ns = (req.latency_ms * 1e6).astype(np.int64)
+    ok = req.ok
+    received = np.datetime64(received_at or datetime.now(timezone.utc).replace(tzinfo=None), "us")
+    none = np.full(n, None, dtype=object)
+    attrs = np.array([f'{{"aiwatch.input.language": "{lg}", "aiwatch.input.topic": "{tp}"}}'
+                      for lg, tp in zip(req.language, req.topic)], dtype=object)
+    spans = {
+        "trace_id": trace_id, "span_id": np.array([h[48:] for h in hexed], dtype=object),
+        "parent_span_id": np.array([h[32:48] for h in hexed], dtype=object),
+        "name": np.array([f"chat {m}" for m in req.model], dtype=object), "kind": np.full(n, "client", object),
+        "start_time": start,
+        "end_time": (req.t_ns + overhead_ns + latency_ns).astype("datetime64[ns]").astype("datetime64[us]"),
+        "duration_ms": latency_ns / 1e6, "status_code": np.where(ok, "ok", "error").astype(object),
+        "status_message": np.where(ok, None, [f"{e} ({h})" for e, h in zip(req.error_type, req.http_status)]),
+        "service_name": req.service, "service_version": req.service_version,
+        "deployment_environment": np.full(n, "production", object), "scope_name": np.full(n, "aiwatch.shim", object),
+        "is_llm": np.ones(n, bool), "operation": np.full(n, "chat", object), "provider": req.provider,
+        "request_model": req.model, "response_model": np.where(ok, req.response_model, None),
+        "input_tokens": req.input_tokens, "output_tokens": np.where(ok, req.output_tokens, None),
+        "finish_reasons": np.where(ok, "stop", None), "error_type": np.where(ok, None, req.error_type),
+        "http_status": np.where(req.http_status > 0, req.http_status, None), "request_id": request_id,
+        "model_version": req.version, "route": req.route, "arm": req.arm,
+        "confidence": np.where(ok, np.round(req.confidence, 4), None),
+        "quality_score": np.where(ok, np.round(req.quality, 4), None), "format_ok": req.format_ok,
+        "fallback_level": req.fallback, "retry_count": req.retries.astype(np.int32),
+        "breaker_state": np.full(n, "closed", object),
+        "cost_usd": np.where(ok, np.round(req.cost, 8), None), "user_id": req.user, "attributes": attrs,
+        "received_at": np.full(n, received),
+    }
+    schema = arrow_schema("spans")
+    span_table = pa.table({f.name: pa.array(spans[f.name], f.type, from_pandas=True) if f.name in spans
+                           else pa.nulls(n, f.type) for f in schema}, schema=schema)
+    reviewed = np.flatnonzero(req.review != "")
+    feedback = {
+        "time": (req.t_ns[reviewed] + (req.latency_ms[reviewed] * 1e6).astype(np.int64) + 120 * 10**9)
+        .astype("datetime64[ns]").astype("datetime64[us]"),
+        "service_name": req.service[reviewed], "request_id": request_id[reviewed], "trace_id": trace_id[reviewed],
+        "action": req.review[reviewed], "reviewer": np.array([f"reviewer-{i % 7}" for i in reviewed], dtype=object),
+        "reason": np.array([None if req.review[i] == "accepted" else str(REASONS[i % len(REASONS)])
+                            for i in reviewed], dtype=object),
+        "route": req.route[reviewed], "model": req.model[reviewed], "model_version": req.version[reviewed],
+        "source": np.full(len(reviewed), "otlp", object),
+    }
+    fb_schema = arrow_schema("feedback")
+    fb_table = pa.table({f.name: pa.array(feedback[f.name], f.type, from_pandas=True) if f.name in feedback
+                         else pa.nulls(len(reviewed), f.type) for f in fb_schema}, schema=fb_schema)
+    return {"spans": span_table, "feedback": fb_table}

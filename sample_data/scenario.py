@@ -32,6 +32,8 @@ class Model:
     latency_median_ms: float
     arm: str = "baseline"
     traffic_share: float = 1.0
+    snapshot: str = ""           # the name the provider answers with (gpt-4o-mini-2024-07-18); "" = name
+    latency_sigma: float = 0.35  # lognormal sigma: p99 = median x exp(2.33 sigma)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Route:
     weight: float            # share of the service's traffic
     prompt_tokens_median: int
     output_tokens_median: int
+    override_rate: float = 0.06  # share of reviewed answers a human modifies or rejects
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Service:
     version: str
     routes: tuple[Route, ...]
     requests_per_minute: float
+    background_errors: float = 0.004   # share of calls failing outside incidents (429, 500, timeouts)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Incident:
     route: str | None = None
     magnitude: float = 1.0
     description: str = ""
+    model: str | None = None     # confine to one model (of the route, or of the service)
+    tokens: str = "input"        # cost_spike: which tokens grow (input | output)
 
     def window(self, period_start: datetime) -> tuple[datetime, datetime]:
         return (period_start + timedelta(minutes=self.start_min), period_start + timedelta(minutes=self.end_min))
@@ -68,6 +74,10 @@ class Incident:
         return (self.start_min <= minute < self.end_min and service == self.service
                 and (self.route is None or self.route == route))
 
+    def targets(self, service: str, route: str, model: str) -> bool:
+        return (service == self.service and (self.route is None or self.route == route)
+                and (self.model is None or self.model == model))
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -75,6 +85,7 @@ class Scenario:
     days: float
     services: tuple[Service, ...]
     incidents: tuple[Incident, ...] = field(default_factory=tuple)
+    clean_minutes: int = 0       # the first minutes hold no incident (the control period)
 
 
 def _model(d: dict[str, Any]) -> Model:
@@ -83,10 +94,15 @@ def _model(d: dict[str, Any]) -> Model:
 
 def load_scenario(path: str | Path = DEFAULT_SCENARIO) -> Scenario:
     data = yaml.safe_load(Path(path).read_text())
+    return scenario_from_dict(data, str(path))
+
+
+def scenario_from_dict(data: dict[str, Any], path: str = "<scenario>") -> Scenario:
     services = tuple(
         Service(s["name"], s["version"], tuple(
             Route(r["name"], tuple(_model(m) for m in r["models"]), r["weight"], r["prompt_tokens_median"],
-                  r["output_tokens_median"]) for r in s["routes"]), s["requests_per_minute"])
+                  r["output_tokens_median"], r.get("override_rate", 0.06)) for r in s["routes"]),
+                s["requests_per_minute"], s.get("background_errors", 0.004))
         for s in data["services"])
     incidents = tuple(Incident(**i) for i in data.get("incidents", []))
     for inc in incidents:
@@ -94,4 +110,6 @@ def load_scenario(path: str | Path = DEFAULT_SCENARIO) -> Scenario:
             raise ValueError(f"{path}: incident kind {inc.kind!r} is not one of {', '.join(INCIDENT_KINDS)}")
         if inc.service not in {s.name for s in services}:
             raise ValueError(f"{path}: incident service {inc.service!r} is not in the scenario")
-    return Scenario(data["name"], float(data["days"]), services, incidents)
+        if inc.tokens not in ("input", "output"):
+            raise ValueError(f"{path}: incident tokens {inc.tokens!r} is not input or output")
+    return Scenario(data["name"], float(data["days"]), services, incidents, int(data.get("clean_minutes", 0)))
