@@ -1,4 +1,4 @@
-"""Model prices for spans that carry no cost: the shim's versioned price table, by longest prefix."""
+"""Model prices for spans that carry no cost: genai-prices (with overrides), as in the shim (shim/pricing.py)."""
 from __future__ import annotations
 
 import logging

@@ -92,6 +92,9 @@ def bars(frame: pd.DataFrame, x: str, y: str, title: str, color: str | None = No
         fig.add_trace(go.Bar(x=vals if horizontal else cats, y=cats if horizontal else vals, name=str(name),
                              orientation="h" if horizontal else "v"))
     fig.update_layout(barmode=barmode, showlegend=bool(color))
+    # categories in the frame's order (bins stay ordered even when a group lacks some of them)
+    (fig.update_yaxes if horizontal else fig.update_xaxes)(
+        categoryorder="array", categoryarray=list(pd.unique(frame[x].astype(str))))
     fig = _layout(fig, title, "" if horizontal else y_title, y_title if horizontal else "")
     if percent:
         (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".1%")
@@ -170,3 +173,22 @@ def slo_gauge(value: float | None, target: float, title: str) -> go.Figure:
                                            threshold=dict(value=target * 100, line=dict(color="#d62728", width=3)))))
     fig.update_layout(height=200, margin=dict(l=20, r=20, t=50, b=10), template=TEMPLATE)
     return fig
+
+
+def failure_classes(frame: pd.DataFrame, title: str = "Error rate by failure class") -> go.Figure:
+    """Stacked failure-class rates per bucket (from the `failures` query) with the total error rate on
+    top; each point carries its class's newest failing trace id (customdata) so a click opens it."""
+    rows = frame.dropna(subset=["failure_class"]) if not frame.empty else frame
+    if rows.empty:
+        return empty_figure(title, "No failed calls in this window")
+    fig = go.Figure()
+    for key, part in rows.groupby("failure_class"):
+        part = part.sort_values("time")
+        fig.add_trace(go.Scatter(
+            x=part["time"], y=part["rate"], name=str(key), stackgroup="one", mode="lines+markers",
+            customdata=part[["exemplar_trace_id", "count"]].astype(str).values,
+            hovertemplate=f"{key}: %{{y:.2%}} (%{{customdata[1]}} calls)<br>trace %{{customdata[0]}}<extra></extra>"))
+    total = frame.drop_duplicates("time").sort_values("time")
+    fig.add_trace(go.Scatter(x=total["time"], y=total["errors"] / total["requests"], name="all failures",
+                             mode="lines", line=dict(color="#000", width=1, dash="dot")))
+    return _layout(fig, title, percent=True)

@@ -147,7 +147,8 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
                                                                               "min": "attainment_worst_hour"}))
     elif note := _note(attainment, "SLO attainment"):
         slo.notes.append(note)
-    cur, prev = source.query("summary", **this), source.query("summary", **last)
+    # grouped on the server exactly as shown: availability is 1 - errors / calls per service
+    cur, prev = source.query("calls", by="service", **this), source.query("calls", by="service", **last)
     if cur.ok or prev.ok:
         avail = frames.changes(cur.frame, prev.frame, keys=("service_name",), measures=("requests", "error_rate",
                                                                                          "p95_ms"))
@@ -210,8 +211,9 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
 
     # Cost by model and route against last week.
     cost = Section("Cost")
-    if cur.ok or prev.ok:
-        by_model = frames.changes(cur.frame, prev.frame, keys=("model", "model_version"),
+    cur_m, prev_m = source.query("calls", by="model_version", **this), source.query("calls", by="model_version", **last)
+    if cur_m.ok or prev_m.ok:
+        by_model = frames.changes(cur_m.frame, prev_m.frame, keys=("model", "model_version"),
                                   measures=("cost_usd", "requests"))
         cost.tables["cost_by_model"] = by_model
         cost.figures.append(charts.bars(
@@ -240,16 +242,9 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
 
     # Top failing routes: one summary per route seen this week.
     fail = Section("Top failing routes")
-    dims = source.query("dimensions", **this)
+    dims = source.query("calls", by="route", **this)
     if dims.ok:
-        rows = []
-        for route in sorted({r for r in dims.frame["route"].dropna()})[:100]:
-            res = source.query("summary", route=route, **this)
-            if res.ok:
-                t = frames.totals(res.frame)
-                rows.append({"route": route, "requests": t["requests"], "errors": t["errors"],
-                             "error_rate": t["error_rate"], "p95_ms": t["p95_ms"]})
-        top = pd.DataFrame(rows, columns=["route", "requests", "errors", "error_rate", "p95_ms"])
+        top = dims.frame[["route", "requests", "errors", "error_rate", "p95_ms"]]
         fail.tables["failing_routes"] = top.sort_values("errors", ascending=False).head(10).reset_index(drop=True)
         fail.figures.append(charts.bars(fail.tables["failing_routes"], "route", "error_rate",
                                         "Error rate of the most failing routes", percent=True))

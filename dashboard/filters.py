@@ -7,7 +7,7 @@ alert messages and the weekly review.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
@@ -45,7 +45,9 @@ class Filters:
         return {k: str(v) for k, v in asdict(self).items() if v not in (None, "") and v != getattr(defaults, k)}
 
     def span(self, now: datetime | None = None) -> tuple[datetime, datetime]:
-        """The window as naive UTC datetimes (the server's convention)."""
+        """The window as naive UTC datetimes (the server's convention); both ends read the same `now`,
+        so "-6h" to "now" is exactly 6 hours."""
+        now = now or datetime.now(timezone.utc).replace(tzinfo=None)
         return parse_time(self.start, now), parse_time(self.end, now)
 
     def duration(self) -> timedelta:

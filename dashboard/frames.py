@@ -7,7 +7,7 @@ raw rows (override rates, waterfall layout, month-end projection).
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable
 
 import numpy as np
@@ -70,29 +70,45 @@ def latest(frame: pd.DataFrame, metric: str) -> float | None:
     return None if s.empty else float(s["value"].iloc[-1])
 
 
-def totals(summary: pd.DataFrame) -> dict[str, float]:
-    """Headline figures from the `summary` query (per service and model) over its window."""
-    if summary.empty:
-        return {"requests": 0, "errors": 0, "error_rate": 0.0, "p95_ms": float("nan"), "cost_usd": 0.0,
-                "input_tokens": 0, "output_tokens": 0}
-    req = float(summary["requests"].sum())
-    errors = float(summary["errors"].sum())
-    weights = summary["requests"].astype(float)
-    p95 = summary["p95_ms"].astype(float)
-    mask = p95.notna()
-    return {
-        "requests": req, "errors": errors, "error_rate": errors / req if req else 0.0,
-        # A request-weighted mean of per-group p95s: a summary, not an exact overall percentile.
-        "p95_ms": float(np.average(p95[mask], weights=weights[mask])) if mask.any() and weights[mask].sum() else float("nan"),
-        "cost_usd": float(summary["cost_usd"].fillna(0).sum()),
-        "input_tokens": float(summary["input_tokens"].fillna(0).sum()),
-        "output_tokens": float(summary["output_tokens"].fillna(0).sum()),
-    }
+def latest_by_group(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
+    """The newest bucket of each group, one column per metric (wide)."""
+    keys = list(keys)
+    tidy = tidy_metrics(frame)
+    if tidy.empty:
+        return pd.DataFrame(columns=keys + ["time"])
+    tidy = tidy.assign(**{k: tidy[k].fillna("(not set)") for k in keys})
+    newest = tidy.groupby(keys)["time"].transform("max")
+    wide = tidy[tidy["time"] == newest].pivot_table(index=keys + ["time"], columns="metric", values="value",
+                                                    aggfunc="first")
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def totals(calls: pd.DataFrame) -> dict[str, float]:
+    """Headline figures from one row of the `calls` query (no grouping): every figure is computed
+    by the server over the raw calls, so nothing here averages group statistics."""
+    zero = {"requests": 0.0, "errors": 0.0, "ok_calls": 0.0, "error_rate": float("nan"), "p50_ms": float("nan"),
+            "p95_ms": float("nan"), "p99_ms": float("nan"), "cost_usd": float("nan"), "input_tokens": 0.0,
+            "output_tokens": 0.0, "unpriced_calls": 0.0, "unpriced_models": ""}
+    if calls.empty:
+        return zero
+    if len(calls) != 1 or "service_name" in calls.columns or "model" in calls.columns:
+        raise ValueError("totals() takes the ungrouped `calls` query (by=none)")
+    row = calls.iloc[0]
+    out = {k: (float(row[k]) if k in row and pd.notna(row[k]) else v) for k, v in zero.items()
+           if k != "unpriced_models"}
+    out["error_rate"] = out["errors"] / out["requests"] if out["requests"] else float("nan")
+    out["unpriced_models"] = str(row.get("unpriced_models") or "")
+    return out
 
 
 def changes(current: pd.DataFrame, previous: pd.DataFrame, keys: Iterable[str] = ("service_name", "model"),
             measures: Iterable[str] = ("requests", "error_rate", "p95_ms", "cost_usd")) -> pd.DataFrame:
-    """Side by side: this window against the one before, with the relative change per measure."""
+    """Side by side: this window against the one before, with the relative change per measure.
+
+    Both frames must already be grouped by exactly `keys` (the `calls` query with the matching
+    `by`): rates are recomputed as errors / requests and percentiles are the server's exact ones
+    for the group, never averaged over finer groups.
+    """
     keys, measures = list(keys), list(measures)
     empty = pd.DataFrame(columns=keys + [f"{m}{s}" for m in measures for s in ("", "_before", "_change")])
     if current.empty and previous.empty:
@@ -100,23 +116,50 @@ def changes(current: pd.DataFrame, previous: pd.DataFrame, keys: Iterable[str] =
 
     def prep(df: pd.DataFrame) -> pd.DataFrame:
         if df.empty:
-            return pd.DataFrame(columns=keys + measures)
-        agg = {m: ("sum" if m in ("requests", "errors", "cost_usd", "input_tokens", "output_tokens") else "mean")
-               for m in measures if m in df.columns}
-        return df.assign(**{k: df[k].fillna("(none)") for k in keys}).groupby(keys, as_index=False).agg(agg)
+            return pd.DataFrame(columns=keys + measures + ["errors"])
+        if df.duplicated(keys).any():
+            raise ValueError(f"changes() needs one row per {keys}; group on the server")
+        df = df.assign(**{k: df[k].fillna("(not set)") for k in keys})
+        if "errors" in df.columns and "requests" in df.columns:
+            df = df.assign(error_rate=df["errors"].astype(float) / df["requests"].astype(float))
+        return df[[c for c in keys + measures + ["errors"] if c in df.columns]]
 
     merged = prep(current).merge(prep(previous), on=keys, how="outer", suffixes=("", "_before"))
     for m in measures:
+        if m not in merged.columns:
+            merged[m] = np.nan
+        if f"{m}_before" not in merged.columns:
+            merged[f"{m}_before"] = np.nan
         now, before = pd.to_numeric(merged[m], errors="coerce"), pd.to_numeric(merged[f"{m}_before"], errors="coerce")
         merged[f"{m}_change"] = np.where(before.fillna(0) != 0, (now - before) / before.abs(), np.nan)
     return merged.sort_values(measures[0], ascending=False, na_position="last").reset_index(drop=True)
 
 
-def month_end_projection(month_to_date_cost: float, now: datetime) -> float:
-    """Linear projection of this month's cost from what has been spent so far."""
-    days = calendar.monthrange(now.year, now.month)[1]
-    elapsed = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
-    return month_to_date_cost * days / elapsed if elapsed > 0 else month_to_date_cost
+def budget(availability: float | None, objective: float) -> tuple[float | None, str, str]:
+    """(remaining share, text, colour) of the error budget for an availability against an objective.
+
+    Remaining is 1 - bad share / allowed bad share; below zero the budget is exhausted and the text
+    says by how much it is overspent ("exhausted (15.8x over)") instead of a negative percentage.
+    """
+    if availability is None or pd.isna(availability) or objective >= 1:
+        return None, "\u2013", "grey"
+    spent = (1 - availability) / (1 - objective)
+    remaining = 1 - spent
+    if remaining < 0:
+        return remaining, f"exhausted ({spent:.1f}x over)", "red"
+    return remaining, f"{remaining:.1%} left", "green" if remaining >= 0.5 else "orange" if remaining >= 0.2 else "red"
+
+
+def month_end_projection(month_to_date: float, window_cost: float, window_start: datetime,
+                         window_end: datetime) -> float:
+    """This month's cost: spent so far (`month_to_date`, month start to `window_end`) plus the rest of
+    the month at the spend rate of the selected window (`window_cost` over its length)."""
+    seconds = (window_end - window_start).total_seconds()
+    days = calendar.monthrange(window_end.year, window_end.month)[1]
+    month_end = window_end.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days)
+    if seconds <= 0:
+        return float("nan")
+    return month_to_date + window_cost / seconds * (month_end - window_end).total_seconds()
 
 
 def override_rates(feedback: pd.DataFrame, by: Iterable[str] = ("route", "model")) -> pd.DataFrame:
@@ -182,9 +225,13 @@ def binned_shares(windows: dict[str, pd.DataFrame], bin_col: str = "bin_start") 
         if frame.empty or bin_col not in frame.columns:
             continue
         total = frame["count"].sum()
-        parts.append(pd.DataFrame({"bin": frame[bin_col].map(lambda v: f"{v:.2f}"), "window": label,
+        parts.append(pd.DataFrame({"start": frame[bin_col].astype(float), "window": label,
                                    "share": frame["count"] / total if total else 0.0}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["bin", "window", "share"])
+    if not parts:
+        return pd.DataFrame(columns=["bin", "window", "share"])
+    # ordered by the bin's value, not its label, whichever window has which bins
+    out = pd.concat(parts, ignore_index=True).sort_values(["start", "window"], kind="stable")
+    return out.assign(bin=out["start"].map(lambda v: f"{v:.2f}")).drop(columns="start").reset_index(drop=True)
 
 
 def parse_json(value: object) -> dict:

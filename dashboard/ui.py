@@ -6,6 +6,7 @@ data, names a query the server does not offer yet, or cannot reach the server.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -132,6 +133,32 @@ def chart(fig: go.Figure, key: str | None = None, toolbar: bool = True) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False, "displayModeBar": toolbar})
 
 
+def trace_link(trace_id: Any) -> str | None:
+    """Path of the Traces page for one trace (a dataframe LinkColumn shows the id, opens the trace)."""
+    return f"/traces?id={trace_id}" if isinstance(trace_id, str) and trace_id else None
+
+
+def trace_table(frame: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> None:
+    """A table whose trace ids are links to the trace."""
+    if "trace_id" in frame.columns:
+        frame = frame.assign(trace_id=frame["trace_id"].map(trace_link))
+    config = {"trace_id": st.column_config.LinkColumn("trace", display_text=r"/traces\?id=(.*)"),
+              **kwargs.pop("column_config", {})}
+    table(frame, columns, column_config=config, **kwargs)
+
+
+def trace_chart(fig: go.Figure, key: str) -> None:
+    """A chart whose points carry a trace id as customdata[0]: clicking a point opens that trace."""
+    event = st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode="points",
+                            config={"displaylogo": False})
+    points = (getattr(event, "selection", None) or {}).get("points") or []
+    for point in points:
+        custom = point.get("customdata")
+        trace_id = custom[0] if isinstance(custom, (list, tuple)) and custom else None
+        if isinstance(trace_id, str) and len(trace_id) == 32:
+            st.switch_page("views/traces.py", query_params={"id": trace_id})
+
+
 def table(frame: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> None:
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
@@ -146,6 +173,38 @@ def fmt_number(value: float | None, unit: str = "", digits: int = 0) -> str:
     if unit == "$":
         return f"${value:,.{max(digits, 2)}f}"
     return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def cost_metric(col: Any, label: str, t: dict[str, Any]) -> None:
+    """A cost tile that never shows unpriced calls as $0: it says which models had no price."""
+    unpriced = int(t.get("unpriced_calls") or 0)
+    if unpriced and unpriced >= t.get("requests", 0):
+        col.metric(label, "unpriced", help=f"No price for: {t.get('unpriced_models') or 'these models'}. "
+                                           "Add a price override (see README, Prices).")
+        return
+    note = (f"{unpriced:,} call(s) unpriced ({t.get('unpriced_models')}): not included."
+            if unpriced else "Every call priced (its own cost, else tokens x price).")
+    col.metric(label, fmt_number(t.get("cost_usd"), "$"), delta=f"{unpriced:,} unpriced" if unpriced else None,
+               delta_color="off", help=note)
+
+
+_BAR_COLOURS = {"green": "#2e7d32", "orange": "#ef6c00", "red": "#c62828", "grey": "#9e9e9e"}
+
+
+def budget_bar(remaining: float | None, colour: str, label: str) -> None:
+    """Error budget left as a bar in the budget's colour (st.progress is always the theme's red)."""
+    width = 0.0 if remaining is None else min(max(remaining, 0.0), 1.0) * 100
+    st.markdown(f'<div title="{html.escape(label)}" aria-label="{html.escape(label)}" style="background:#e0e0e0;'
+                f'border-radius:4px;height:10px;margin:-6px 0 14px 0"><div style="width:{width:.1f}%;height:10px;'
+                f'border-radius:4px;background:{_BAR_COLOURS.get(colour, "#9e9e9e")}"></div></div>',
+                unsafe_allow_html=True)
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value readable at any size (0.0000 hides 1e-12)."""
+    if value is None or pd.isna(value):
+        return "\u2013"
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def _dimension_options(url: str, token: str, f: Filters, names: dict[str, frozenset[str]] | None) -> dict[str, list[str]]:

@@ -397,6 +397,7 @@ class Engine:
             attrs[sc.BREAKER_STATE] = backend.breaker.state if backend.breaker else "closed"
             if result.cost is not None:
                 attrs[sc.COST_USD] = result.cost
+                attrs[sc.COST_PRICE] = self.prices.source(result.model or backend.model)
         if result.confidence is not None:
             attrs[sc.CONFIDENCE] = float(result.confidence)
         if result.format_ok is not None:

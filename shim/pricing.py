@@ -1,15 +1,18 @@
-"""Cost of a call from a versioned price table shipped with the package (shim/prices.json).
+"""Cost of a call: prices from the maintained `genai-prices` package, user overrides on top.
 
-Prices are per million tokens for input, cached input, output and reasoning tokens. A model name
-matches exactly, else by the longest known prefix ("gpt-4o-2024-08-06" -> "gpt-4o"), so dated
-snapshots need no entry. Users override single models or load a whole table of their own.
+Prices are per million tokens for input, cached input, output and reasoning tokens. genai-prices
+resolves provider snapshot names ("gpt-4o-mini-2024-07-18", "claude-sonnet-4-5-20250929") and is
+updated with each release; an override names a model exactly or by prefix and wins. A model neither
+knows has no price: its cost is None (unpriced), never 0. `PriceTable.source(model)` says which
+price was applied (recorded on the span as aiwatch.cost.price).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,40 +56,96 @@ class ModelPrice:
     reasoning: float | None = None
 
 
+def genai_prices_version() -> str:
+    try:
+        return f"genai-prices {metadata.version('genai-prices')}"
+    except metadata.PackageNotFoundError:
+        return "genai-prices (not installed)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _genai_price(model: str) -> tuple[ModelPrice, str] | None:
+    """The base (lowest-tier) price genai-prices knows for a model name, and its provider/model id."""
+    try:
+        from genai_prices import data_snapshot
+    except ImportError:
+        return None
+    try:
+        provider, info = data_snapshot.get_snapshot().find_provider_model(model, None, None, None)
+    except (LookupError, ValueError):
+        return None
+    prices = info.prices
+    if isinstance(prices, list):  # prices that change over time: the newest applies
+        prices = prices[-1].prices if prices else None
+    if prices is None:
+        return None
+
+    def rate(field: str) -> float | None:
+        value = getattr(prices, field, None)
+        value = getattr(value, "base", value)  # tiered prices: the base tier (prompts under the first tier)
+        return None if value is None else float(value)
+
+    inp, out = rate("input_mtok"), rate("output_mtok")
+    if inp is None and out is None:
+        return None
+    return ModelPrice(input=inp or 0.0, output=out or 0.0, cached_input=rate("cache_read_mtok")), \
+        f"{provider.id}/{info.id}"
+
+
 class PriceTable:
-    """Per-model prices (USD per million tokens) with a version string recorded alongside costs."""
+    """Per-model prices (USD per million tokens): `models` (overrides, exact name or prefix) on top of
+    genai-prices (unless `maintained=False`). `version` names the sources, recorded beside costs."""
 
-    def __init__(self, models: dict[str, ModelPrice], version: str = "custom") -> None:
-        self.version = version
-        self._models = dict(models)
+    def __init__(self, models: dict[str, ModelPrice] | None = None, version: str = "custom",
+                 maintained: bool = True) -> None:
+        self._models = dict(models or {})
         self._by_length = sorted(self._models, key=len, reverse=True)
+        self.maintained = maintained
+        self.version = "+".join(v for v in (genai_prices_version() if maintained else "",
+                                            version if self._models else "") if v) or version
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PriceTable":
+    def from_dict(cls, data: dict[str, Any], maintained: bool = True) -> "PriceTable":
+        """A user table ({"version": ..., "models": {name: {input, output, ...}}}) over genai-prices."""
         models = {name: ModelPrice(**p) for name, p in data["models"].items()}
-        return cls(models, version=str(data.get("version", "custom")))
+        return cls(models, version=str(data.get("version", "custom")), maintained=maintained)
 
     @classmethod
-    def load(cls, path: str | Path) -> "PriceTable":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    def load(cls, path: str | Path, maintained: bool = True) -> "PriceTable":
+        return cls.from_dict(json.loads(Path(path).read_text()), maintained)
 
     @classmethod
     def default(cls) -> "PriceTable":
-        return cls.from_dict(json.loads(resources.files("shim").joinpath("prices.json").read_text()))
+        return cls()
 
     def with_overrides(self, overrides: dict[str, ModelPrice | dict[str, float]]) -> "PriceTable":
         models = dict(self._models)
         for name, price in overrides.items():
             models[name] = price if isinstance(price, ModelPrice) else ModelPrice(**price)
-        return PriceTable(models, version=f"{self.version}+overrides")
+        table = PriceTable(models, maintained=self.maintained)
+        table.version = f"{self.version}+overrides"
+        return table
 
-    def price(self, model: str) -> ModelPrice | None:
+    def _lookup(self, model: str) -> tuple[ModelPrice, str] | None:
         if model in self._models:
-            return self._models[model]
+            return self._models[model], f"override {model}"
         for name in self._by_length:
             if model.startswith(name):
-                return self._models[name]
+                return self._models[name], f"override {name}"
+        if self.maintained and model:
+            found = _genai_price(model)
+            if found is not None:
+                return found[0], f"{genai_prices_version()} {found[1]}"
         return None
+
+    def price(self, model: str) -> ModelPrice | None:
+        found = self._lookup(model)
+        return found[0] if found else None
+
+    def source(self, model: str) -> str | None:
+        """Which price applies to `model` ("genai-prices 0.2.3 openai/gpt-4o-mini", "override my-llama")."""
+        found = self._lookup(model)
+        return found[1] if found else None
 
     def cost(self, model: str, usage: Usage) -> float | None:
         """USD for `usage` on `model`, or None when the model has no price (unknown != free)."""

@@ -35,6 +35,7 @@ FALLBACK_LEVEL = "aiwatch.fallback.level"  # one of FALLBACK_LEVELS
 RETRY_COUNT = "aiwatch.retry.count"      # int: attempts - 1
 BREAKER_STATE = "aiwatch.breaker.state"  # "closed" | "open" | "half_open"
 COST_USD = "aiwatch.cost.usd"            # float
+COST_PRICE = "aiwatch.cost.price"        # which price was applied: source and version (shim/pricing.py)
 INJECTION_SCORE = "aiwatch.injection.score"  # float in [0, 1]
 USER_ID = "aiwatch.user.id"
 TENANT = "aiwatch.tenant"

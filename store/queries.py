@@ -232,6 +232,106 @@ register(NamedQuery(
                   GROUP BY ALL)
             ORDER BY requests DESC"""))
 
+# Groupings `calls` offers (allow-list: a parameter picks one, it never becomes SQL text).
+CALL_GROUPS: dict[str, tuple[str, ...]] = {
+    "none": (), "service": ("service_name",), "model": ("model",), "route": ("route",),
+    "version": ("model_version",), "model_version": ("model", "model_version"), "service_model": ("service_name", "model"),
+    "service_route": ("service_name", "route"), "service_model_version": ("service_name", "model", "model_version"),
+}
+_CALL_GROUP_SQL = {"service_name": "s.service_name", "model": "coalesce(s.response_model, s.request_model)",
+                   "model_version": "s.model_version", "route": "s.route"}
+PERCENTILE_DEFINITION = ("exact percentiles of the successful (non-error) model calls: DuckDB quantile_cont, "
+                         "linear interpolation between closest ranks (numpy.percentile's default 'linear')")
+
+
+def _calls(store: Any, params: dict[str, Any]) -> pa.Table:
+    """Figures over the filtered model calls (shadow calls excluded), from the raw spans.
+
+    Rates are sums over sums and percentiles exact (never a mean of group figures). Cost is the
+    span's own cost, else tokens x the price table; calls neither carries are counted as unpriced.
+    """
+    from analysis.prices import resolve_prices  # the analysis stage owns the price table
+    from store.analytics import _COST, _prices_cte, distinct_models
+
+    cols = CALL_GROUPS[params["by"]]
+    cte, price_params = _prices_cte(resolve_prices(distinct_models(store, params["start"], params["end"])))
+    select = "".join(f"{_CALL_GROUP_SQL[c]} AS {c}, " for c in cols)
+    group = f"GROUP BY {', '.join(_CALL_GROUP_SQL[c] for c in cols)}" if cols else ""
+    sql = f"""WITH {cte}
+      SELECT {select}count(*) AS requests, count(*) FILTER (WHERE s.status_code = 'error') AS errors,
+        (count(*) FILTER (WHERE s.status_code = 'error'))::DOUBLE / count(*) AS error_rate,
+        count(*) FILTER (WHERE s.status_code <> 'error') AS ok_calls,
+        quantile_cont(s.duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE s.status_code <> 'error') AS q,
+        coalesce(sum(s.input_tokens), 0) AS input_tokens, coalesce(sum(s.output_tokens), 0) AS output_tokens,
+        sum({_COST}) AS cost_usd, count(*) FILTER (WHERE {_COST} IS NULL) AS unpriced_calls,
+        string_agg(DISTINCT coalesce(s.response_model, s.request_model, '(no model)'), ', ')
+          FILTER (WHERE {_COST} IS NULL) AS unpriced_models
+      FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+      WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
+      {group} HAVING count(*) > 0"""
+    t = store.query(f"""SELECT * EXCLUDE (q), q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms FROM ({sql})
+                        ORDER BY requests DESC LIMIT 10000""",
+                    {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")},
+                     **price_params})
+    return t
+
+
+register(NamedQuery(
+    "calls", "Model calls in a window, in total or grouped (`by`): requests, errors, error rate (errors / calls), "
+    f"p50/p95/p99 ({PERCENTILE_DEFINITION}), tokens, cost and unpriced calls.",
+    FILTERS + (Param("by", description="Grouping: " + ", ".join(CALL_GROUPS) + ".", default="none",
+                     choices=tuple(CALL_GROUPS)),),
+    run=_calls))
+
+# Failure classes of failed model calls, first match wins (the shim's error.type / aiwatch.error.class,
+# HTTP status, finish reasons, format checks); the classes sum to all failed calls.
+FAILURE_CLASS_SQL = """CASE
+  WHEN lower(coalesce(s.error_type, '')) IN ('circuit_open', 'circuitopenerror') OR ec = 'circuit_open'
+       OR lower(coalesce(s.status_message, '')) LIKE 'circuit open%' THEN 'circuit open'
+  WHEN s.http_status IN (401, 403) OR ec = 'auth' OR lower(coalesce(s.error_type, '')) SIMILAR TO
+       '.*(auth|permission|unauthori[sz]ed|forbidden).*' THEN 'auth'
+  WHEN s.http_status IN (408, 504) OR ec = 'timeout' OR lower(coalesce(s.error_type, '')) SIMILAR TO
+       '.*(timeout|timed.?out).*' THEN 'timeout'
+  WHEN ec = 'content_filter' OR lower(coalesce(s.error_type, '')) SIMILAR TO '.*(content.?filter|injection).*'
+       OR coalesce(s.finish_reasons, '') LIKE '%content_filter%' THEN 'content filter'
+  WHEN s.format_ok = false OR lower(coalesce(s.error_type, '')) IN ('invalid_output', 'format') THEN 'format'
+  WHEN s.http_status = 429 OR ec = 'rate_limit' THEN 'rate limited (429)'
+  WHEN s.http_status BETWEEN 400 AND 499 THEN 'HTTP 4xx'
+  WHEN s.http_status >= 500 OR ec = 'server' THEN 'HTTP 5xx'
+  WHEN ec = 'connection' THEN 'connection'
+  ELSE 'other' END"""
+FAILURE_CLASSES = ("HTTP 4xx", "HTTP 5xx", "rate limited (429)", "timeout", "auth", "circuit open", "content filter",
+                   "format", "connection", "other")
+_BUCKETS = {"1m": "minute", "1h": "hour", "1d": "day"}
+
+
+def _failures(store: Any, params: dict[str, Any]) -> pa.Table:
+    """Per bucket: model calls, failed calls, and failed calls per class with the newest failing trace
+    of the class (the chart's exemplar). Classes of a bucket sum to its failed calls."""
+    unit = _BUCKETS[params["grain"]]
+    where = f"s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}"
+    sql = f"""
+      WITH calls AS (SELECT date_trunc('{unit}', s.start_time) AS time, count(*) AS requests,
+                            count(*) FILTER (WHERE s.status_code = 'error') AS errors
+                     FROM spans s WHERE {where} GROUP BY 1),
+      failed AS (SELECT date_trunc('{unit}', s.start_time) AS time,
+                        json_extract_string(s.attributes, '$."aiwatch.error.class"') AS ec, s.*
+                 FROM spans s WHERE {where} AND s.status_code = 'error'),
+      classes AS (SELECT time, {FAILURE_CLASS_SQL} AS failure_class, count(*) AS count,
+                         arg_max(s.trace_id, s.start_time) AS exemplar_trace_id
+                  FROM failed s GROUP BY ALL)
+      SELECT c.time, c.requests, c.errors, k.failure_class, coalesce(k.count, 0) AS count,
+             coalesce(k.count, 0)::DOUBLE / c.requests AS rate, k.exemplar_trace_id
+      FROM calls c LEFT JOIN classes k USING (time) ORDER BY c.time, k.failure_class LIMIT 200000"""
+    return store.query(sql, {k: params[k] for k in ("start", "end", "service", "model", "version", "route")})
+
+
+register(NamedQuery(
+    "failures", "Failed model calls per time bucket and failure class (" + ", ".join(FAILURE_CLASSES) + "), "
+    "with the calls of the bucket and a failing exemplar trace per class; classes sum to all failures.",
+    FILTERS + (Param("grain", description="Bucket: 1m, 1h or 1d.", default="1m", choices=tuple(_BUCKETS)),),
+    run=_failures))
+
 register(NamedQuery(
     "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
     sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL

@@ -1,34 +1,44 @@
 """Cost and tokens: by model, route and user; per request; trend; month-end projection."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import streamlit as st
 
 from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
 
-ctx = ui.page("Cost & tokens", "Spend from each span's cost (else the price table)")
+ctx = ui.page("Cost & tokens", "Spend from each span's cost, else tokens x genai-prices (with overrides)")
 by = ui.split_by("cost")
 
-summary = ctx.filtered("summary")
-now = datetime.now(timezone.utc).replace(tzinfo=None)
-month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-mtd = ctx.filtered("summary", keys=("service", "model", "version", "route"), start=month_start.isoformat(), end="now")
-if ui.show(summary, what="cost"):
-    t = frames.totals(summary.frame)
+calls = ctx.filtered("calls")
+window_start, window_end = ctx.filters.span()
+month_start = window_end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+mtd = ctx.filtered("calls", keys=("service", "model", "version", "route"), start=month_start.isoformat(),
+                   end=window_end.isoformat())
+if ui.show(calls, what="cost"):
+    t = frames.totals(calls.frame)
+    priced = t["requests"] - t["unpriced_calls"]
     c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Cost", ui.fmt_number(t["cost_usd"], "$"))
-    c2.metric("Cost per request", ui.fmt_number(t["cost_usd"] / t["requests"] if t["requests"] else None, "$", 4))
+    ui.cost_metric(c1, "Cost", t)
+    c2.metric("Cost per request", ui.fmt_number(t["cost_usd"] / priced if priced else None, "$", 4),
+              help="Over the priced calls.")
     c3.metric("Input tokens", ui.fmt_number(t["input_tokens"]))
     c4.metric("Output tokens", ui.fmt_number(t["output_tokens"]))
-    if mtd.ok:
+    if mtd.ok and priced:
         spent = frames.totals(mtd.frame)["cost_usd"]
-        c5.metric("Month-end projection", ui.fmt_number(frames.month_end_projection(spent, now), "$"),
-                  help=f"Linear from {ui.fmt_number(spent, '$')} spent since {month_start:%Y-%m-%d}.")
-    ui.chart(charts.bars(summary.frame.assign(label=summary.frame["model"].fillna("?") + " " +
-                                              summary.frame["model_version"].fillna("")),
-                         "label", "cost_usd", "Cost by model and version", y_title="USD"), key="cost-model")
+        projection = frames.month_end_projection(spent, t["cost_usd"], window_start, window_end)
+        c5.metric("Month-end projection", ui.fmt_number(projection, "$"),
+                  help=f"{ui.fmt_number(spent, '$')} spent since {month_start:%Y-%m-%d}, plus the rest of the month "
+                       f"at this window's rate ({ui.fmt_number(t['cost_usd'], '$')} in {ctx.filters.label().lower()}).")
+    if t["unpriced_calls"]:
+        st.warning(f"{int(t['unpriced_calls']):,} call(s) have no price ({t['unpriced_models']}): they are left out "
+                   "of the cost, not counted as $0. Prices come from genai-prices; add an override for these models.",
+                   icon=":material/price_change:")
+    by_model = ctx.filtered("calls", by="service_model_version")
+    if by_model.ok:
+        m = by_model.frame
+        ui.chart(charts.bars(m.assign(label=m["model"].fillna("?") + " " + m["model_version"].fillna("")),
+                             "label", "cost_usd", "Cost by model and version (unpriced: no bar)", y_title="USD"),
+                 key="cost-model")
 
 st.subheader("Trend")
 ts = ctx.metrics(["cost_usd", "cost_per_request_usd", "input_tokens", "output_tokens"], by=by)

@@ -9,30 +9,32 @@ from dashboard import charts, frames, ui
 ctx = ui.page("Errors & reliability", "Failures, retries, circuit breakers and fallbacks")
 by = ui.split_by("errors")
 
-summary = ctx.filtered("summary")
+calls = ctx.filtered("calls")
 sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
-if ui.show(summary, what="errors"):
-    t = frames.totals(summary.frame)
+if ui.show(calls, what="errors"):
+    t = frames.totals(calls.frame)
     s = sample.frame
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Error rate", ui.fmt_number(t["error_rate"], "%", 2))
+    c1.metric("Error rate", ui.fmt_number(t["error_rate"], "%", 2), help="Failed calls / all calls, every class.")
     c2.metric("Failed calls", ui.fmt_number(t["errors"]))
     if sample.ok:
-        c3.metric("Retried calls", ui.fmt_number(float((s["retry_count"].fillna(0) > 0).sum())))
+        c3.metric("Retried calls", ui.fmt_number(float((s["retry_count"].fillna(0) > 0).sum())),
+                  help=f"Among the newest {len(s):,} calls.")
         c4.metric("Served by a fallback",
-                  ui.fmt_number(float(s["fallback_level"].isin(["fallback", "rule_based", "human"]).mean()), "%", 1))
+                  ui.fmt_number(float(s["fallback_level"].isin(["fallback", "rule_based", "human"]).mean()), "%", 1),
+                  help=f"Among the newest {len(s):,} calls.")
 
 st.subheader("Error rates over time")
-ts = ctx.metrics(["error_rate_4xx", "error_rate_5xx", "model_failure_rate", "timeouts", "retries", "breaker_opens",
-                  "fallback_rate", "fallback_rule_based", "fallback_human"], by=by)
-if ui.show(ts, empty_hint=ui.RUN_ANALYZERS, what="error rates over time"):
+grain = ctx.filters.grain()
+failures = ctx.filtered("failures", grain=grain)
+if ui.show(failures, what="failures over time"):
+    st.caption(f"Every failure class, {'per minute' if grain == '1m' else 'per hour'}; the classes add up to the "
+               "error rate above. Click a point to open its newest failing trace.")
+    ui.trace_chart(charts.failure_classes(failures.frame), key="err-classes")
+ts = ctx.metrics(["timeouts", "retries", "breaker_opens", "fallback_rate", "fallback_rule_based", "fallback_human"],
+                 by=by)
+if ui.show(ts, empty_hint=ui.RUN_ANALYZERS, what="retries and fallbacks over time"):
     f = ts.frame
-    if by:
-        ui.chart(charts.line(frames.series(f, "error_rate_5xx", by), f"5xx rate by {by}", color=by, percent=True))
-    else:
-        ui.chart(charts.multi_line({"4xx": frames.series(f, "error_rate_4xx"), "5xx": frames.series(f, "error_rate_5xx"),
-                                    "model failures": frames.series(f, "model_failure_rate")},
-                                   "Error rates", percent=True))
     c1, c2 = st.columns(2)
     with c1:
         ui.chart(charts.multi_line({"retries": frames.series(f, "retries"), "breaker opens": frames.series(f, "breaker_opens"),
@@ -61,6 +63,6 @@ if sample.ok:
     if errors.empty:
         st.success("No failed calls in this window.")
     else:
-        ui.table(errors.head(200), ["start_time", "service_name", "route", "response_model", "model_version",
-                                    "error_type", "http_status", "status_message", "retry_count", "fallback_level",
-                                    "trace_id"])
+        ui.trace_table(errors.head(200), ["trace_id", "start_time", "service_name", "route", "response_model",
+                                          "model_version", "error_type", "http_status", "status_message",
+                                          "retry_count", "fallback_level"])

@@ -5,57 +5,47 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, frames, ui
+from store.queries import PERCENTILE_DEFINITION
 
 # Until the SLO analyzer has written an objective (raw spans only), budgets use this one.
 DEFAULT_OBJECTIVE = 0.995
 
 ctx = ui.page("Overview", "SLOs, alerts and traffic at a glance")
 
-summary = ctx.filtered("summary")
-if ui.show(summary, what="traffic"):
-    t = frames.totals(summary.frame)
+calls = ctx.filtered("calls")
+if ui.show(calls, what="traffic"):
+    t = frames.totals(calls.frame)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Requests", ui.fmt_number(t["requests"]))
-    c2.metric("Error rate", ui.fmt_number(t["error_rate"], "%", 2))
-    c3.metric("p95 latency", ui.fmt_number(t["p95_ms"], "ms"))
-    c4.metric("Cost", ui.fmt_number(t["cost_usd"], "$"))
+    c2.metric("Error rate", ui.fmt_number(t["error_rate"], "%", 2), help="Failed calls / all calls in the window.")
+    c3.metric("p95 latency", ui.fmt_number(t["p95_ms"], "ms"), help=f"Over the window: {PERCENTILE_DEFINITION}.")
+    ui.cost_metric(c4, "Cost", t)
 
 st.subheader("SLOs and error budget")
-slo = ctx.metrics(["slo_attainment", "slo_attainment_latency", "slo_objective", "burn_rate_availability",
-                   "burn_rate_latency"], grain="1h", by="service_name")
-if slo.ok:
-    tidy = frames.tidy_metrics(slo.frame)
-    for service, part in list(tidy.groupby("service_name", dropna=False))[:6]:
-        attainment = frames.latest(part, "slo_attainment")
+st.caption("Availability, budget and burn rate per service over the selected window, from the raw calls "
+           "(burn rate 1.0 spends the budget exactly over the SLO period).")
+by_service = ctx.filtered("calls", by="service")
+objectives = ctx.metrics(["slo_objective", "slo_attainment_latency"], grain="1h", by="service_name")
+obj = frames.tidy_metrics(objectives.frame) if objectives.ok else frames.tidy_metrics(pd.DataFrame())
+if ui.show(by_service, what="SLO attainment"):
+    for row in by_service.frame.head(8).itertuples(index=False):
+        part = obj[obj["service_name"] == row.service_name]
         objective = frames.latest(part, "slo_objective") or DEFAULT_OBJECTIVE
+        availability = 1 - row.errors / row.requests
+        remaining, text, colour = frames.budget(availability, objective)
         cols = st.columns(4)
-        cols[0].markdown(f"**`{service}`**")
-        cols[1].metric("Availability, this hour", ui.fmt_number(attainment, "%", 2),
-                       help=f"Share of good requests in the current hour bucket; objective {objective:.2%}.")
-        cols[2].metric("Latency SLO, this hour", ui.fmt_number(frames.latest(part, "slo_attainment_latency"), "%", 2))
-        cols[3].metric("Burn rate, last 60 min", ui.fmt_number(frames.latest(part, "burn_rate_availability"), digits=1),
-                       help="Budget spent over the trailing 60 minutes per budget allowed: 1.0 spends the error "
-                            "budget exactly over the SLO period; 14.4 pages. A trailing window, so it can differ "
-                            "from the hour bucket beside it.")
-        if attainment is not None:
-            budget_left = 1 - (1 - attainment) / (1 - objective)
-            st.progress(min(max(budget_left, 0.0), 1.0),
-                        text=f"Error budget left this hour at the {objective:.2%} objective: "
-                             f"{ui.fmt_number(budget_left, '%', 1)}")
-elif summary.ok:
-    # Without the analyzers, availability over the window is still known from the raw spans.
-    t = frames.totals(summary.frame)
-    availability = 1 - t["error_rate"]
-    budget_left = 1 - (1 - availability) / (1 - DEFAULT_OBJECTIVE)
-    cols = st.columns(2)
-    cols[0].metric("Availability (raw spans)", ui.fmt_number(availability, "%", 3),
-                   help=f"Against a default {DEFAULT_OBJECTIVE:.1%} objective; the configured SLOs and burn rates "
-                        "appear once the analyzers run.")
-    cols[1].metric("Error budget left", ui.fmt_number(budget_left, "%", 1))
-    st.progress(min(max(budget_left, 0.0), 1.0))
-    ui.show(slo, empty_hint=ui.RUN_ANALYZERS, what="burn rates")
-else:
-    ui.show(slo, empty_hint=ui.RUN_ANALYZERS, what="SLO attainment")
+        cols[0].markdown(f"**`{row.service_name}`**")
+        cols[1].metric("Availability", ui.fmt_number(availability, "%", 2),
+                       help=f"Successful calls / all calls over the window ({int(row.requests):,} calls); "
+                            f"objective {objective:.2%}.")
+        cols[2].metric("Error budget", text, help=f"At the {objective:.2%} objective, over the window.")
+        cols[3].metric("Burn rate", ui.fmt_number((1 - availability) / (1 - objective), digits=1),
+                       help="Failed share / allowed failed share over the window: above 1 the budget runs out "
+                            "before the SLO period ends.")
+        ui.budget_bar(remaining, colour, f"{row.service_name}: error budget {text} at the {objective:.2%} objective")
+    latency = frames.latest(obj, "slo_attainment_latency") if not obj.empty else None
+    if latency is not None:
+        st.caption(f"Latency SLO attainment, latest hour (analyzers): {ui.fmt_number(latency, '%', 2)}")
 
 st.subheader("Active alerts")
 alerts = ctx.query("alerts")
@@ -82,8 +72,11 @@ if ui.show(spark, empty_hint=ui.RUN_ANALYZERS, what="the time series"):
             ui.chart(charts.sparkline(frames.series(spark.frame, metric), title, percent=pct), key=f"spark-{metric}", toolbar=False)
 
 st.subheader("What changed since yesterday")
-today = ctx.filtered("summary", keys=("service", "model", "version", "route"), start="-24h", end="now")
-yesterday = ctx.filtered("summary", keys=("service", "model", "version", "route"), start="-48h", end="-24h")
+st.caption("Last 24 hours against the 24 hours before, per service and model: error rates are failed calls / "
+           "calls and p95 is exact within each group.")
+today = ctx.filtered("calls", keys=("service", "model", "version", "route"), start="-24h", end="now", by="service_model")
+yesterday = ctx.filtered("calls", keys=("service", "model", "version", "route"), start="-48h", end="-24h",
+                         by="service_model")
 if today.state == "down" or yesterday.state == "down":
     ui.show(today)
 elif today.ok or yesterday.ok:
@@ -91,7 +84,10 @@ elif today.ok or yesterday.ok:
     ui.table(diff, ["service_name", "model", "requests", "requests_before", "requests_change", "error_rate",
                     "error_rate_before", "p95_ms", "p95_ms_before", "p95_ms_change", "cost_usd", "cost_usd_before",
                     "cost_usd_change"],
-             column_config={c: st.column_config.NumberColumn(format="percent") for c in
-                            ("requests_change", "p95_ms_change", "cost_usd_change", "error_rate", "error_rate_before")})
+             column_config={**{c: st.column_config.NumberColumn(format="percent") for c in
+                               ("requests_change", "p95_ms_change", "cost_usd_change", "error_rate",
+                                "error_rate_before")},
+                            **{c: st.column_config.NumberColumn(format="%.0f ms") for c in ("p95_ms", "p95_ms_before")},
+                            **{c: st.column_config.NumberColumn(format="$%.2f") for c in ("cost_usd", "cost_usd_before")}})
 else:
     ui.show(today, what="the last two days")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.ui import SAMPLE
@@ -20,22 +21,37 @@ if ui.show(sample, what="quality"):
     c2.metric("Mean quality score", ui.fmt_number(s["quality_score"].mean(), digits=3))
     c3.metric("Mean confidence", ui.fmt_number(s["confidence"].mean(), digits=3))
 
-shift = ctx.metrics(["format_ok_rate", "quality_mean", "confidence_mean", "confidence_ks_stat", "confidence_ks_pvalue",
-                     "confidence_psi", "confidence_wasserstein"], by=by)
 st.subheader("Confidence shift against the baseline")
+# The confidence analyzer writes hourly rows per service, model and version (no rollup): read those,
+# from the hour the window starts in, so a short window still shows the latest complete hour.
+shift_start = (start.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)).isoformat()
+f = ctx.filters
+shift = ctx.query("metrics", metric="confidence_ks_stat,confidence_ks_pvalue,confidence_psi,confidence_wasserstein",
+                  grain="1h", start=shift_start, end=f.end, service=f.service or "*", model=f.model or "*",
+                  version=f.version or "*", limit=100_000)
 if ui.show(shift, empty_hint=ui.RUN_ANALYZERS, what="confidence shift (KS, PSI, Wasserstein)"):
-    f = shift.frame
+    latest = frames.latest_by_group(shift.frame, ("service_name", "model", "model_version"))
+    worst = latest.sort_values("confidence_psi", ascending=False, na_position="last").iloc[0]
+    st.caption(f"Latest hour ({pd.Timestamp(worst['time']):%Y-%m-%d %H:00} UTC); tiles: the group with the "
+               f"largest PSI, `{worst['service_name']}` / `{worst['model']}` / `{worst['model_version']}`.")
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("KS statistic", ui.fmt_number(frames.latest(f, "confidence_ks_stat"), digits=3))
-    c2.metric("KS p-value", ui.fmt_number(frames.latest(f, "confidence_ks_pvalue"), digits=4))
-    c3.metric("PSI", ui.fmt_number(frames.latest(f, "confidence_psi"), digits=3))
-    c4.metric("Wasserstein", ui.fmt_number(frames.latest(f, "confidence_wasserstein"), digits=3))
+    c1.metric("KS statistic", ui.fmt_number(worst.get("confidence_ks_stat"), digits=3))
+    c2.metric("KS p-value", ui.fmt_p(worst.get("confidence_ks_pvalue")))
+    c3.metric("PSI", ui.fmt_number(worst.get("confidence_psi"), digits=3))
+    c4.metric("Wasserstein", ui.fmt_number(worst.get("confidence_wasserstein"), digits=3))
+    if len(latest) > 1:
+        ui.table(latest, ["service_name", "model", "model_version", "time", "confidence_ks_stat",
+                          "confidence_ks_pvalue", "confidence_psi", "confidence_wasserstein"])
+
+trend = ctx.metrics(["format_ok_rate", "quality_mean", "confidence_mean"], by=by)
+if ui.show(trend, empty_hint=ui.RUN_ANALYZERS, what="quality over time"):
+    tf = trend.frame
     c1, c2 = st.columns(2)
     with c1:
-        ui.chart(charts.line(frames.series(f, "format_ok_rate", by), "Format compliance", color=by, percent=True))
+        ui.chart(charts.line(frames.series(tf, "format_ok_rate", by), "Format compliance", color=by, percent=True))
     with c2:
-        ui.chart(charts.line(frames.series(f, "confidence_mean", by), "Mean confidence", color=by))
-    ui.chart(charts.line(frames.series(f, "quality_mean", by), "Mean quality score", color=by))
+        ui.chart(charts.line(frames.series(tf, "confidence_mean", by), "Mean confidence", color=by))
+    ui.chart(charts.line(frames.series(tf, "quality_mean", by), "Mean quality score", color=by))
 
 st.subheader("Confidence distribution")
 dist = ctx.filtered("confidence_distribution")

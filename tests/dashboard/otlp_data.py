@@ -135,3 +135,19 @@ def send_all(url: str) -> None:
     for path, msg in (("/v1/traces", traces(now_ns)), ("/v1/logs", logs(now_ns)), ("/v1/metrics", metrics(now_ns))):
         r = httpx.post(f"{url}{path}", content=msg.SerializeToString(), headers=PROTOBUF, timeout=30)
         r.raise_for_status()
+
+
+def model_calls() -> list[dict[str, Any]]:
+    """The model calls `traces` sends, read back from the protobuf (the tests' independent oracle)."""
+    calls = []
+    for span in traces(time.time_ns()).resource_spans[0].scope_spans[0].spans:
+        attrs = {kv.key: kv.value for kv in span.attributes}
+        if "gen_ai.operation.name" not in attrs:
+            continue
+        calls.append({"duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+                      "failed": span.status.code == Status.STATUS_CODE_ERROR,
+                      "route": attrs["aiwatch.route"].string_value,
+                      "model": attrs["gen_ai.request.model"].string_value,
+                      "http_status": attrs["http.response.status_code"].int_value
+                      if "http.response.status_code" in attrs else None})
+    return calls

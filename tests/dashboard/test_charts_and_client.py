@@ -51,7 +51,8 @@ def test_override_rates_and_projection() -> None:
                        "action": ["accepted", "modified", "rejected", "accepted"], "reason": [None, "x", "y", None]})
     out = frames.override_rates(fb)
     assert out["override_rate"].tolist() == [0.5]
-    assert frames.month_end_projection(10.0, datetime(2026, 11, 16)) == 20.0  # half of November gone
+    # 10 spent by Nov 16 00:00, 2 spent over the last day: 15 days left at 2 a day
+    assert frames.month_end_projection(10.0, 2.0, datetime(2026, 11, 15), datetime(2026, 11, 16)) == 40.0
 
 
 def _arrow(table: pa.Table) -> bytes:

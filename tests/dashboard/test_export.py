@@ -11,6 +11,7 @@ import pytest
 
 from dashboard import export
 from dashboard.client import QueryResult
+from store.queries import CALL_GROUPS
 
 EVIL = "</script><script>alert('pwned')</script>"
 
@@ -26,8 +27,11 @@ class FakeSource:
         if name not in self.frames:
             return QueryResult(name, "missing")
         frame = self.frames[name]
-        if name == "summary" and params.get("route"):
-            frame = frame[frame["route"] == params["route"]] if "route" in frame else frame
+        if name == "calls":  # what the server computes: counts summed per group, rates as their ratio
+            keys = list(CALL_GROUPS[str(params.get("by", "none"))])
+            frame = frame.groupby(keys, as_index=False).agg(
+                requests=("requests", "sum"), errors=("errors", "sum"), p95_ms=("p95_ms", "max"),
+                cost_usd=("cost_usd", "sum")).assign(error_rate=lambda f: f["errors"] / f["requests"])
         return QueryResult(name, "ok" if len(frame) else "empty", frame)
 
 
@@ -39,7 +43,7 @@ def summary_rows(route: str, errors: int, cost: float) -> dict:
 
 def fake_source() -> FakeSource:
     return FakeSource({
-        "summary": pd.DataFrame([summary_rows("/a", 5, 1.5), summary_rows(EVIL, 20, 2.5)]),
+        "calls": pd.DataFrame([summary_rows("/a", 5, 1.5), summary_rows(EVIL, 20, 2.5)]),
         "dimensions": pd.DataFrame({"service_name": ["svc", "svc"], "model": ["gpt-x"] * 2,
                                     "model_version": ["v1"] * 2, "route": ["/a", EVIL]}),
         "alert_history": pd.DataFrame([
@@ -76,6 +80,15 @@ def test_review_contents_from_a_source() -> None:
     # Every read is for this week or the one before, never more.
     starts = {p.get("start") for _, p in review_calls(fake_source())}
     assert starts == {"2026-11-16T00:00:00", "2026-11-09T00:00:00"}
+
+
+def test_availability_is_errors_over_calls_never_a_mean_of_group_rates() -> None:
+    # a big healthy version and a tiny broken one: the mean of their rates would say 50% errors
+    rows = [summary_rows("/a", 10, 1.0) | {"requests": 1000, "model_version": "v1"},
+            summary_rows("/a", 3, 1.0) | {"requests": 3, "model_version": None}]
+    review = export.build_weekly_review(FakeSource({"calls": pd.DataFrame(rows)}), "2026-W47")
+    [avail] = review.tables()["availability"]["availability"].tolist()
+    assert avail == pytest.approx(1 - 13 / 1003)
 
 
 def review_calls(source: FakeSource) -> list:

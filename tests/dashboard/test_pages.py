@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, TRACE_ID
+import numpy as np
+
+from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, TRACE_ID, model_calls
 
 from dashboard import client
 
@@ -50,17 +52,31 @@ def metric(at: AppTest, label: str) -> str:
 
 
 # Page-specific checks of the rendered values against the telemetry that was sent.
+def ok_durations() -> np.ndarray:
+    return np.array([c["duration_ms"] for c in model_calls() if not c["failed"]])
+
+
 def _overview(at: AppTest) -> None:
     assert metric(at, "Requests") == f"{LLM_CALLS:,}"
-    tiles = [m for m in at.metric if m.label == "Availability, this hour"]
-    if tiles:      # the analyzers ran: budgets use the configured objective, not the page's default
-        assert all("objective 98.00%" in m.proto.help for m in tiles)
+    # exact p95 of the successful calls, against numpy on the calls that were sent
+    assert metric(at, "p95 latency") == f"{np.percentile(ok_durations(), 95):,.0f} ms"
     assert metric(at, "Error rate") == f"{FAILED / LLM_CALLS:.2%}"
     assert metric(at, "Cost") == f"${N_SPANS * 0.0125 + 0.02:,.2f}"
+    [tile] = [m for m in at.metric if m.label == "Availability"]
+    assert tile.value == f"{1 - FAILED / LLM_CALLS:.2%}"
+    # the analyzers ran: the budget uses the configured objective (98%), shown as overspent, never negative
+    assert "objective 98.00%" in tile.proto.help
+    spent = (FAILED / LLM_CALLS) / (1 - 0.98)
+    assert metric(at, "Error budget") == f"exhausted ({spent:.1f}x over)"
+    assert metric(at, "Burn rate") == f"{spent:.1f}"
+    changes = next(df.value for df in at.dataframe if "error_rate_before" in df.value.columns)
+    [row] = changes.to_dict("records")   # one service and model: no phantom '(none)' groups
+    assert row["error_rate"] == pytest.approx(FAILED / LLM_CALLS)
 
 
 def _latency(at: AppTest) -> None:
-    assert metric(at, "p95 (request-weighted)").endswith(" ms")
+    for label, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+        assert metric(at, label) == f"{np.percentile(ok_durations(), q):,.0f} ms", label
     assert len(at.dataframe) >= 1
 
 

@@ -61,6 +61,7 @@ def test_success_spans_and_metadata(server: FakeOpenAI, clock: Any, spans: Any) 
     assert a[sc.ROUTE] == "geo-qa" and a[sc.ARM] == "baseline" and a[sc.MODEL_VERSION] == "gpt-4o-mini@v1"
     assert a[sc.FALLBACK_LEVEL] == "primary" and a[sc.RETRY_COUNT] == 0 and a[sc.BREAKER_STATE] == "closed"
     assert a[sc.COST_USD] == pytest.approx(result.cost) and a[sc.INJECTION_SCORE] == 0.0
+    assert a[sc.COST_PRICE].startswith("genai-prices ") and a[sc.COST_PRICE].endswith("openai/gpt-4o-mini")
     assert children[0].parent.span_id == parent.context.span_id
     assert children[0].attributes[sc.ATTEMPT] == 1 and children[0].attributes[sc.SERVER_ADDRESS] == "127.0.0.1"
 

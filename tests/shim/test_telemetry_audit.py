@@ -69,12 +69,19 @@ def test_record_feedback(logs: Any, tmp_path: Path) -> None:
 
 def test_price_table_override_and_unknown_model() -> None:
     table = PriceTable.default()
-    assert table.version == "2025-06-01"
-    assert table.cost("gpt-4o-2024-08-06", Usage(1_000_000, 0)) == pytest.approx(2.50)   # prefix match
-    assert table.cost("gpt-4o-mini", Usage(0, 1_000_000, 0, 400_000)) == pytest.approx(0.60)
+    assert table.version.startswith("genai-prices ")
+    # provider snapshot names resolve through genai-prices (the old prefix table priced Sonnet 4.5 as 4)
+    assert table.cost("gpt-4o-2024-08-06", Usage(1_000_000, 0)) == pytest.approx(2.50)
+    assert table.cost("gpt-4o-mini-2024-07-18", Usage(0, 1_000_000, 0, 400_000)) == pytest.approx(0.60)
+    assert table.cost("claude-sonnet-4-5-20250929", Usage(1_000_000, 1_000_000)) == pytest.approx(18.0)
+    assert table.source("claude-sonnet-4-5-20250929").endswith("anthropic/claude-sonnet-4-5")
     assert table.cost("my-llama", Usage(10, 10)) is None          # unknown is not free
-    custom = table.with_overrides({"my-llama": ModelPrice(input=0.1, output=0.2)})
+    assert table.source("my-llama") is None
+    custom = table.with_overrides({"my-llama": ModelPrice(input=0.1, output=0.2),
+                                   "gpt-4o-mini": ModelPrice(input=1.0, output=1.0)})
     assert custom.cost("my-llama", Usage(1_000_000, 1_000_000)) == pytest.approx(0.3)
+    assert custom.cost("gpt-4o-mini-2024-07-18", Usage(1_000_000, 0)) == pytest.approx(1.0)  # overrides win
+    assert custom.source("gpt-4o-mini-2024-07-18") == "override gpt-4o-mini"
     assert custom.version.endswith("+overrides")
 
 
