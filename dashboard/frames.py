@@ -211,6 +211,50 @@ def waterfall_layout(spans: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_SPAN_FIELDS = ("kind", "status_code", "status_message", "http_status", "error_type", "service_name",
+                "service_version", "operation", "provider", "request_model", "response_model", "model_version",
+                "route", "arm", "request_id", "response_id", "finish_reasons", "input_tokens", "output_tokens",
+                "cache_read_tokens", "reasoning_tokens", "cost_usd", "retry_count", "fallback_level",
+                "breaker_state", "confidence", "quality_score", "format_ok", "injection_score", "user_id", "tenant")
+
+
+def span_details(layout: pd.DataFrame) -> pd.DataFrame:
+    """Spans of a trace with what an on-call reads first: role (the call, attempt N, or other),
+    status, HTTP status, error type and status message."""
+    if layout.empty:
+        return layout.assign(span=[], role=[], status=[])
+    attempts = [parse_json(a).get("aiwatch.attempt") for a in layout.get("attributes", [None] * len(layout))]
+
+    def role(row: dict, attempt: object) -> str:
+        if attempt is not None:
+            return f"attempt {attempt}"
+        if row.get("is_llm") or row.get("request_model") or row.get("operation"):
+            return "model call"
+        return str(row.get("kind") or "span").lower()
+
+    recs = layout.to_dict("records")
+    return layout.assign(span=layout["label"] if "label" in layout else layout["name"],
+                         role=[role(r, a) for r, a in zip(recs, attempts)],
+                         status=layout["status_code"].fillna("unset"),
+                         http_status=layout["http_status"].astype("Int64") if "http_status" in layout else None)
+
+
+def attribute_rows(span: dict) -> pd.DataFrame:
+    """One span's typed fields and stored attributes as (attribute, value) rows, empty ones left out."""
+    rows = [(k, span.get(k)) for k in _SPAN_FIELDS]
+    rows += sorted(parse_json(span.get("attributes")).items())
+    return pd.DataFrame([(k, str(v)) for k, v in rows if _present(v)], columns=["attribute", "value"])
+
+
+def _present(value: object) -> bool:
+    if value is None or (isinstance(value, str) and not value):
+        return False
+    try:
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and arrays
+        return True
+
+
 def counts_by(frame: pd.DataFrame, column: str, label: str = "count") -> pd.DataFrame:
     if frame.empty or column not in frame.columns:
         return pd.DataFrame(columns=[column, label])

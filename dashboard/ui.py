@@ -18,6 +18,7 @@ from aiwatch.config import ConfigError, Settings
 from dashboard import client, filters
 from dashboard.client import QueryResult
 from dashboard.filters import FILTER_KEYS, TIME_PRESETS, Filters
+from store.queries import CALL_SERIES
 
 # Newest model calls a page reads when it summarises raw spans itself (bounded for 10M-span stores).
 SAMPLE = 5000
@@ -75,9 +76,20 @@ class PageContext:
         one dimension (a frame column such as `route` or `model_version`).
         """
         split = {LABEL_PARAMS[by]: "*"} if by in LABEL_PARAMS else {}
-        params = dict(metric=",".join(names), grain=grain or self.filters.grain(), limit=100_000, **split, **extra)
+        grain = grain or self.filters.grain()
+        names = list(names)
+        f = self.filters
+        # The analyzers keep rollups over all, per service, service+route and service+model. A filter
+        # without its service (a model alone) or a split they do not keep is computed from the raw calls
+        # instead, exactly (a mean of per-service rates would not be the rate).
+        raw = [n for n in names if n in CALL_SERIES]
+        alone = not f.service and any((f.model, f.version, f.route))
+        if (raw and grain in ("1m", "1h") and not extra and self.has("call_series")
+                and (alone or (split and len(raw) == len(names)))):
+            return self.filtered("call_series", metric=",".join(raw), grain=grain, **({"by": by} if by else {}))
+        params = dict(metric=",".join(names), grain=grain, limit=100_000, **split, **extra)
         result = self.filtered("metrics", **params)
-        if result.state == "empty" and split and "service" not in split and not self.filters.service:
+        if result.state == "empty" and split and "service" not in split and not f.service:
             # Some breakdowns are only kept per service (no all-services rollup): read them per service.
             result = self.filtered("metrics", **params, service="*")
         return result

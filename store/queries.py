@@ -332,6 +332,55 @@ register(NamedQuery(
     FILTERS + (Param("grain", description="Bucket: 1m, 1h or 1d.", default="1m", choices=tuple(_BUCKETS)),),
     run=_failures))
 
+_SERIES_SPLITS = {"service_name": "s.service_name", "model": "coalesce(s.response_model, s.request_model)",
+                  "model_version": "s.model_version", "route": "s.route", "arm": "s.arm"}
+# figure -> SQL over one bucket's model calls (the same definitions as the traffic analyzer's)
+CALL_SERIES = {
+    "requests": "count(*)::DOUBLE", "errors": "(count(*) FILTER (WHERE s.status_code = 'error'))::DOUBLE",
+    "error_rate": "avg((s.status_code = 'error')::INT)::DOUBLE",
+    "latency_p50_ms": "quantile_cont(s.duration_ms, 0.5) FILTER (WHERE s.status_code <> 'error')",
+    "latency_p95_ms": "quantile_cont(s.duration_ms, 0.95) FILTER (WHERE s.status_code <> 'error')",
+    "latency_p99_ms": "quantile_cont(s.duration_ms, 0.99) FILTER (WHERE s.status_code <> 'error')",
+    "input_tokens": "coalesce(sum(s.input_tokens), 0)::DOUBLE",
+    "output_tokens": "coalesce(sum(s.output_tokens), 0)::DOUBLE", "retries": "coalesce(sum(s.retry_count), 0)::DOUBLE",
+    "fallback_rate": "avg((s.fallback_level IS NOT NULL AND s.fallback_level <> 'primary')::INT)::DOUBLE",
+    "format_ok_rate": "avg(s.format_ok::INT)::DOUBLE", "quality_mean": "avg(s.quality_score)::DOUBLE",
+    "confidence_mean": "avg(s.confidence)::DOUBLE",
+}
+
+
+def _call_series(store: Any, params: dict[str, Any]) -> pa.Table:
+    """The `metrics` shape (time, metric, value, labels) computed from the raw calls for any filter
+    combination, e.g. a model alone, which the analyzers keep no rollup for."""
+    wanted = [m for m in dict.fromkeys(params["metric"].replace(" ", "").split(",")) if m in CALL_SERIES]
+    if not wanted:
+        raise BadParameter("parameter 'metric' names no figure of call_series: " + ", ".join(CALL_SERIES))
+    unit, split = _BUCKETS[params["grain"]], params["by"]
+    label = f"{_SERIES_SPLITS[split]}" if split else "NULL::VARCHAR"
+    figures = ", ".join(f"{CALL_SERIES[m]} AS {m}" for m in wanted)
+    sql = f"""
+      WITH b AS (SELECT date_trunc('{unit}', s.start_time) AS time, {label} AS split, {figures}
+                 FROM spans s WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
+                 GROUP BY ALL)
+      SELECT time, $grain AS grain, metric, value, split FROM (UNPIVOT b ON {", ".join(wanted)}
+                                                             INTO NAME metric VALUE value)
+      ORDER BY time, metric LIMIT 200000"""
+    t = store.query(sql, {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")},
+                          "grain": params["grain"]})
+    labels = {c: (t.column("split") if c == split else pa.nulls(t.num_rows, pa.string())) for c in _SERIES_SPLITS}
+    return pa.table({"time": t.column("time"), "grain": t.column("grain"), "metric": t.column("metric"),
+                     **{c: labels[c] for c in _SERIES_SPLITS}, "value": t.column("value")})
+
+
+register(NamedQuery(
+    "call_series", "Traffic figures per time bucket computed from the raw model calls (" + ", ".join(CALL_SERIES)
+    + "), in the `metrics` shape; any filter combination, optionally split by one label (`by`).",
+    FILTERS + (Param("metric", required=True, description="Comma-separated figure names."),
+               Param("grain", description="Bucket: 1m, 1h or 1d.", default="1m", choices=tuple(_BUCKETS)),
+               Param("by", description="Split by: " + ", ".join(_SERIES_SPLITS) + ".",
+                     choices=tuple(_SERIES_SPLITS))),
+    run=_call_series))
+
 register(NamedQuery(
     "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
     sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL

@@ -25,7 +25,9 @@ st.subheader("SLOs and error budget")
 st.caption("Availability, budget and burn rate per service over the selected window, from the raw calls "
            "(burn rate 1.0 spends the budget exactly over the SLO period).")
 by_service = ctx.filtered("calls", by="service")
-objectives = ctx.metrics(["slo_objective", "slo_attainment_latency"], grain="1h", by="service_name")
+# objectives are per service: read them without the model / route filters
+objectives = ctx.filtered("metrics", keys=("start", "end"), metric="slo_objective,slo_attainment_latency", grain="1h",
+                          service="*", limit=100_000)
 obj = frames.tidy_metrics(objectives.frame) if objectives.ok else frames.tidy_metrics(pd.DataFrame())
 if ui.show(by_service, what="SLO attainment"):
     for row in by_service.frame.head(8).itertuples(index=False):

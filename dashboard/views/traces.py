@@ -21,17 +21,26 @@ elif "id" in st.query_params:
     del st.query_params["id"]
 
 if not needle:
-    recent = ctx.filtered("spans", llm_only="true", limit=50)
+    status = st.segmented_control("Status", ["error", "ok"], key="trace_status",
+                                  format_func={"error": "Failed", "ok": "Succeeded"}.get,
+                                  help="Filter the list; the sidebar's route, model and version filters apply too.")
+    recent = ctx.filtered("spans", llm_only="true", limit=200, **({"status": status} if status else {}))
     if ui.show(recent, what="recent requests"):
-        st.caption("Newest model calls in the window: copy a request id or trace id above.")
-        ui.table(recent.frame, ["start_time", "service_name", "route", "response_model", "status_code", "duration_ms",
-                                "request_id", "trace_id"])
+        st.caption("Newest model calls in the window: click a trace id to open it, or paste a request id above.")
+        ui.trace_table(recent.frame, ["trace_id", "start_time", "service_name", "route", "request_model",
+                                      "response_model", "status_code", "http_status", "error_type", "duration_ms",
+                                      "request_id"])
     st.stop()
 
+# The shim's request ids are 32 hex characters too: a 32-hex needle is tried as a trace id, then as a
+# request id.
 is_trace = bool(TRACE_ID.match(needle))
 spans = ctx.query("trace", trace_id=needle) if is_trace else ctx.query("request", request_id=needle)
+if is_trace and spans.state == "empty":
+    spans = ctx.query("request", request_id=needle)
+    is_trace = spans.state != "ok"
 if spans.state == "empty":
-    st.warning(f"No spans found for {'trace' if is_trace else 'request'} id `{needle}`. Check the id; spans older "
+    st.warning(f"No spans found for trace or request id `{needle}`. Check the id; spans older "
                "than the retention period are deleted.")
     st.stop()
 if not ui.show(spans, what="the trace"):
@@ -49,9 +58,20 @@ c4.metric("Service", str(root["service_name"]))
 st.markdown(f"Trace `{trace_id}`" + (f" \u00b7 request {', '.join(f'`{r}`' for r in request_ids)}" if request_ids else ""))
 
 ui.chart(charts.waterfall(layout), key="waterfall")
-ui.table(layout, ["label", "kind", "status_code", "duration_ms", "offset_ms", "response_model", "request_model",
-                  "input_tokens", "output_tokens", "cost_usd", "error_type", "span_id", "parent_span_id"],
-         column_config={"label": st.column_config.TextColumn("span")})
+ui.table(frames.span_details(layout), ["span", "role", "status", "http_status", "error_type", "status_message",
+                                       "duration_ms", "offset_ms", "request_model", "response_model", "input_tokens",
+                                       "output_tokens", "cost_usd", "span_id"],
+         column_config={"duration_ms": st.column_config.NumberColumn(format="%.1f ms"),
+                        "offset_ms": st.column_config.NumberColumn(format="%.1f ms")})
+
+st.subheader("Span attributes")
+for rec in frames.span_details(layout).to_dict("records"):
+    with st.expander(f"{rec['span']} · {rec['role']} · {rec['status']}"
+                     + (f" · {rec['error_type']}" if rec.get("error_type") else ""),
+                     expanded=rec["status"] == "error"):
+        if rec.get("status_message"):
+            st.text(f"Status message: {rec['status_message']}")
+        ui.table(frames.attribute_rows(rec), ["attribute", "value"])
 
 st.subheader("Message content (redacted at ingest)")
 content = ctx.query("span_content", trace_id=trace_id)

@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 SERVICE = "checkout-assistant"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 REQUEST_ID = "req-dash-0001"
+SHIM_REQUEST_ID = "5c1e2b7f9a0d4e3c8b6a1f2e3d4c5b6a"   # the shim's ids are 32 hex characters, like trace ids
 SECRET_EMAIL = "alice.smith@example.com"
 ROUTES = ("/summarize", "/classify")
 MODELS = (("gpt-4o-mini", "v1"), ("gpt-4o-mini", "v2-canary"))
@@ -62,7 +63,8 @@ def traces(now_ns: int) -> ExportTraceServiceRequest:
                  "aiwatch.confidence": round(rng.betavariate(8, 2), 4), "aiwatch.quality.score": round(rng.random(), 3),
                  "aiwatch.format_ok": i % 7 != 0, "aiwatch.fallback.level": "fallback" if i % 11 == 0 else "primary",
                  "aiwatch.retry.count": 1 if i % 9 == 0 else 0, "aiwatch.cost.usd": 0.0125,
-                 "aiwatch.request.id": f"req-{i:04d}", "aiwatch.user.id": f"user-{i % 5}"}
+                 "aiwatch.request.id": SHIM_REQUEST_ID if i == 3 else f"req-{i:04d}",
+                 "aiwatch.user.id": f"user-{i % 5}"}
         if failed:
             attrs.update({"error.type": "RateLimitError" if i % 20 == 3 else "InternalServerError",
                           "http.response.status_code": 429 if i % 20 == 3 else 500})
@@ -144,7 +146,8 @@ def model_calls() -> list[dict[str, Any]]:
         attrs = {kv.key: kv.value for kv in span.attributes}
         if "gen_ai.operation.name" not in attrs:
             continue
-        calls.append({"duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        calls.append({"trace_id": span.trace_id.hex(), "request_id": attrs["aiwatch.request.id"].string_value,
+                      "duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
                       "failed": span.status.code == Status.STATUS_CODE_ERROR,
                       "route": attrs["aiwatch.route"].string_value,
                       "model": attrs["gen_ai.request.model"].string_value,

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import numpy as np
 
-from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, TRACE_ID, model_calls
+from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, SHIM_REQUEST_ID, TRACE_ID, model_calls
 
 from dashboard import client
 
@@ -196,3 +196,35 @@ def test_create_and_expire_a_silence(data_server, monkeypatch: pytest.MonkeyPatc
     next(b for b in at.button if b.label == "Expire now").click()
     at.run()
     assert any("expired" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_shim_request_id_opens_the_failing_call_with_its_details(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    call = next(c for c in model_calls() if c["request_id"] == SHIM_REQUEST_ID)   # i = 3: a failed call
+    at = open_page(data_server.url, "traces", monkeypatch, id=SHIM_REQUEST_ID)
+    assert not any("No spans found" in w.value for w in at.warning)
+    details = next(df.value for df in at.dataframe if "role" in df.value.columns)
+    [row] = details.to_dict("records")
+    assert row["role"] == "model call" and row["status"] == "error"
+    assert row["http_status"] == call["http_status"] == 429 and row["error_type"] == "RateLimitError"
+    attrs = next(df.value for df in at.dataframe if "attribute" in df.value.columns)
+    assert dict(zip(attrs["attribute"], attrs["value"]))["request_id"] == SHIM_REQUEST_ID
+
+
+@pytest.mark.parametrize("page", ["latency", "errors", "cost", "overview"])
+def test_a_model_filter_alone_shows_data(page: str, data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(data_server.url, page, monkeypatch, model="gpt-4o-mini")
+    body = texts(at).replace("No data for alerts", "")
+    assert "No data for" not in body and "aiwatch analyze" not in body, body
+    if page == "overview":
+        assert "objective 98.00%" in next(m for m in at.metric if m.label == "Availability").proto.help
+
+
+def test_trace_list_filters_by_status_and_links_every_trace(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(data_server.url, "traces", monkeypatch, route="/summarize")
+    listing = next(df.value for df in at.dataframe if "trace_id" in df.value.columns)
+    assert set(listing["route"]) == {"/summarize"}
+    assert all(link.startswith("/traces?id=") for link in listing["trace_id"])
+    at.get("button_group")[0].set_value("error").run()
+    listing = next(df.value for df in at.dataframe if "trace_id" in df.value.columns)
+    assert set(listing["status_code"]) == {"error"} and len(listing) == sum(
+        c["failed"] and c["route"] == "/summarize" for c in model_calls())

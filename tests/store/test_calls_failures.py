@@ -85,3 +85,15 @@ def test_failure_classes_sum_to_the_error_rate(store):
     # per bucket, the class rates add up to the bucket's error rate
     by_time = rows.groupby("time").agg(rate=("rate", "sum"), errors=("errors", "first"), requests=("requests", "first"))
     assert np.allclose(by_time["rate"], by_time["errors"] / by_time["requests"])
+
+
+def test_call_series_for_a_model_alone_matches_pandas(store):
+    f = _spans(store)
+    t = REGISTRY["call_series"].execute(store, {**WINDOW, "grain": "1h", "model": "local-llama",
+                                                "metric": "requests,error_rate,latency_p95_ms", "by": "service_name"})
+    rows = pd.DataFrame(t.to_pylist())
+    mine = f[f["request_model"] == "local-llama"]
+    for service, g in mine.groupby("service_name"):
+        got = rows[rows["service_name"] == service].set_index("metric")["value"]
+        assert got["requests"] == len(g) and abs(got["error_rate"] - g["error"].mean()) < 1e-12
+        assert abs(got["latency_p95_ms"] - np.percentile(g.loc[~g["error"], "duration_ms"], 95)) < 1e-6
