@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Iterable
 
 
 class SelfMetrics:
@@ -12,6 +12,7 @@ class SelfMetrics:
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
         self._help: dict[str, tuple[str, str]] = {}
         self._gauges: dict[str, Callable[[], float]] = {}
+        self._families: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
 
     def describe(self, name: str, kind: str, help: str) -> None:
         self._help[name] = (kind, help)
@@ -25,6 +26,12 @@ class SelfMetrics:
         """A value read at scrape time (kind "counter" for monotonic ones kept elsewhere)."""
         self._help[name] = (kind, help)
         self._gauges[name] = read
+
+    def family(self, name: str, help: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]],
+               kind: str = "counter") -> None:
+        """Labelled values read at scrape time from counts kept elsewhere: (labels, value) pairs."""
+        self._help[name] = (kind, help)
+        self._families[name] = read
 
     def value(self, name: str, **labels: str) -> float:
         return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -41,6 +48,13 @@ class SelfMetrics:
             try:
                 by_name[name].append(f"{name} {read():g}")
             except Exception:  # noqa: BLE001 - a failing gauge must not break the scrape
+                continue
+        for name, read_family in self._families.items():
+            try:
+                for labels, value in sorted(read_family(), key=lambda lv: sorted(lv[0].items())):
+                    label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                    by_name[name].append(f"{name}{{{label_text}}} {value:g}")
+            except Exception:  # noqa: BLE001 - a failing reader must not break the scrape
                 continue
         for name in sorted(by_name):
             kind, help_text = self._help.get(name, ("untyped", ""))

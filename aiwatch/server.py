@@ -32,6 +32,7 @@ from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
 from aiwatch.stages import load_stages, stage_routes
+from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy, default_policy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
@@ -55,6 +56,7 @@ class AiwatchServer:
         self.policy = policy or default_policy(settings.content_mode, settings.max_content_chars,
                                                settings.max_attribute_chars)
         self.metrics = SelfMetrics()
+        self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
         self._describe_metrics()
         self.scheduler = Scheduler(self)
         self.tailer = None
@@ -116,6 +118,13 @@ class AiwatchServer:
         m.gauge("aiwatch_writer_commit_ms_avg", "Mean group-commit duration.",
                 lambda: self.store.writer.stats.commit_ms_total / max(self.store.writer.stats.commits, 1))
         m.gauge("aiwatch_database_bytes", "Size of the database file and its WAL.", self.store.size_bytes)
+        health = self.analysis_health
+        m.family("aiwatch_analyzer_failures_total", "Analyzer runs that failed, by analyzer.",
+                 lambda: [({"analyzer": a}, n) for a, n in dict(health.failures).items()])
+        m.family("aiwatch_analyzer_quarantined_total", "Minutes an analyzer could not compute and skipped.",
+                 lambda: [({"analyzer": a}, n) for a, n in dict(health.quarantined).items()])
+        m.gauge("aiwatch_analyzers_failing", "Analyzers whose last run failed or quarantined data.",
+                lambda: len(health.failing))
         m.gauge("aiwatch_uptime_seconds", "Seconds since the server started.", lambda: time.time() - self.started_at)
 
     # --- ASGI ---
@@ -239,13 +248,21 @@ class AiwatchServer:
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(self, request: Request) -> Response:
+        """503 while ingest cannot work (database unreadable, queue full); 200 "degraded" while it
+        can but an analyzer is failing (taking the server out of a load balancer would stop ingest
+        too). Error text stays in the log: the body names states, never the database's messages."""
         try:
             await run_in_threadpool(self.store.scalar, "SELECT 1")
-        except Exception as exc:  # noqa: BLE001
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        except Exception:  # noqa: BLE001
+            log.exception("readiness check: the database cannot be read")
+            return JSONResponse({"status": "unavailable", "reason": "database unreadable"}, status_code=503)
         if self.store.writer.pending_rows >= self.settings.queue_max_rows:
             return JSONResponse({"status": "overloaded"}, status_code=503,
                                 headers={"Retry-After": str(self.settings.retry_after_s)})
+        failing = sorted(self.analysis_health.failing)
+        if failing:
+            return JSONResponse({"status": "degraded", "analyzers_failing": failing,
+                                 "queue_rows": self.store.writer.pending_rows})
         return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows})
 
     async def prometheus(self, request: Request) -> Response:

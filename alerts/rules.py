@@ -28,7 +28,7 @@ METRICS = frozenset("""requests rps errors error_rate error_rate_4xx error_rate_
     content_filtered format_failures latency_mean_ms overrides override_rate_modified override_rate_rejected
     confidence_shift confidence_trend_slope confidence_trend_pvalue dataset_drift slo_attainment
     slo_attainment_latency canary_failed_checks shadow_pairs cpu_utilization gpu_utilization
-    memory_utilization queue_depth""".split())
+    memory_utilization queue_depth analyzer_failures""".split())
 GRAINS = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
 BUCKET_GRAINS = ("1m", "1h")          # time = bucket start; the other grains are trailing burn windows
 SERIES_LABELS = ("service_name", "model", "model_version", "route", "arm")
@@ -62,7 +62,7 @@ class Baseline:
 # Counts add up over a window; rates, means and percentiles are averaged weighted by their denominator.
 COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
                            "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
-                           "format_failures"})
+                           "format_failures", "analyzer_failures"})
 WEIGHTS = {"override_rate": "reviewed"}
 
 

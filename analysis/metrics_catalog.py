@@ -81,6 +81,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "canary_samples": ("count", "Candidate calls in the comparison."),
     "shadow_agreement_rate": ("ratio", "arm shadow: share of shadow outputs that agree with the primary's."),
     "shadow_pairs": ("count", "Shadow calls paired with a primary output."),
+    # aiwatch's own health (the runner; service_name 'aiwatch', route = the analyzer)
+    "analyzer_failures": ("count", "1m: the analyzer's failed runs plus minutes it quarantined in that minute's tick."),
 }
 
 

@@ -24,7 +24,8 @@ def analysis_jobs(settings: Settings) -> list[Job]:
         def run(ctx: Any, cadence: str = cadence, built: list = built) -> dict[str, int]:
             if not built or built[0] is not ctx.store:
                 built[:] = [ctx.store, registry.build(ctx.store, analysis_settings, cadence=cadence)]
-            return runner.run_all_incremental(ctx.store, built[1], analysis_settings)
+            return runner.run_all_incremental(ctx.store, built[1], analysis_settings,
+                                              health=getattr(ctx, "analysis_health", None))
         jobs.append(Job(f"analysis-{cadence}", interval, run,
                         f"Analyzers run every {interval} s: " + ", ".join(
                             n for n, (_, c) in registry.ANALYZERS.items() if c == cadence)))

@@ -132,6 +132,30 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
     return inserted
 
 
+def quarantine_window(con: Any, analyzer: str, start: datetime, end: datetime, error: str, computed_at: datetime,
+                      job: str, state: str) -> None:
+    """Inside the writer: record a window the analyzer could not compute and move its watermark past.
+    The record is an analysis_reports row of the analyzer, so a later successful rerun of the window
+    (a backfill once the cause is fixed) replaces it like any other output."""
+    con.execute("""INSERT INTO analysis_reports (time, window_end, analyzer, kind, verdict, body, computed_at)
+                   VALUES ($start, $end, $analyzer, 'quarantine', 'quarantined', $body, $computed_at)""",
+                {"start": start, "end": end, "analyzer": analyzer, "body": json.dumps({"error": error}),
+                 "computed_at": computed_at})
+    con.execute("INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)",
+                [job, state])
+
+
+SELF_SERVICE = "aiwatch"   # the service label of aiwatch's own rows (analyzer health)
+
+
+def record_analyzer_failures(con: Any, minute: datetime, failures: dict[str, int], computed_at: datetime) -> None:
+    """Inside the writer: `analyzer_failures` rows (service 'aiwatch', route = analyzer) for the minute:
+    what the built-in rule AiwatchAnalyzerFailing reads."""
+    con.executemany("""INSERT INTO analysis_metric_rows (time, grain, metric, service_name, route, value, computed_at)
+                       VALUES (?, '1m', 'analyzer_failures', ?, ?, ?, ?)""",
+                    [[minute, SELF_SERVICE, name, float(n), computed_at] for name, n in sorted(failures.items())])
+
+
 def job_state(store: Any, job: str) -> str | None:
     return store.scalar("SELECT state FROM job_state WHERE job = ?", [job])
 
@@ -759,4 +783,13 @@ register(NamedQuery(
                    any_value(q.qs[2]) AS p25, any_value(q.qs[3]) AS p50, any_value(q.qs[4]) AS p75,
                    any_value(q.qs[5]) AS p95
             FROM c, q GROUP BY 1, 2 ORDER BY 1""",
+    tags=("analysis",)))
+
+register(NamedQuery(
+    "quarantined_windows", "Minutes an analyzer could not compute and skipped, with the error (newest first).",
+    (Param("start", "time", "Window start.", "-7d"), END, LIMIT),
+    sql="""SELECT time AS window_start, window_end, analyzer, json_extract_string(body, '$.error') AS error,
+                  computed_at AS quarantined_at
+           FROM analysis_reports WHERE kind = 'quarantine' AND time >= $start AND time < $end
+           ORDER BY time DESC, analyzer LIMIT $limit""",
     tags=("analysis",)))

@@ -10,7 +10,7 @@ def test_shipped_defaults_follow_the_practice():
     config = load_config(DEFAULT_RULES, env={})
     by_sev = {s: {r.name for r in config.rules if r.severity == s} for s in ("P1", "P2", "P3")}
     assert by_sev["P1"] == {"HighErrorRate", "LatencySLABreach", "LatencySpike", "TotalFailure", "ServiceSilent",
-                            "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h"}
+                            "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
                             "CostSpike", "ErrorBudgetSlowBurn"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}

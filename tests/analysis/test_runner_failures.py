@@ -1,0 +1,132 @@
+"""A failing analyzer: it quarantines the minutes it cannot compute and moves on, never holds back the
+others, retries machine failures, and is counted, reported by /readyz and paged on."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from starlette.testclient import TestClient
+
+from alerts.conditions import evaluate
+from alerts.rules import load_config
+from analysis import runner
+from analysis.base import Result, Window, floor_time, utcnow
+from analysis.traffic import TrafficAnalyzer
+from store import analytics
+from store.queries import REGISTRY
+from tests.analysis.gen import T0, minute, spans, write
+
+
+class ScaledConfidenceSum:
+    """An analyzer with the SQL that once blinded the traffic analyzer: confidence summed as scaled
+    BIGINTs over the raw spans, so one confidence of 1e5 overflows its minute."""
+
+    name = "scaled_sum"
+    source = "spans"
+    owns = ("scaled_confidence_sum",)
+
+    def __init__(self, store):
+        self.store = store
+
+    def replaces(self, window: Window) -> list:
+        return [("1m", *window.aligned("1m"))]
+
+    def run(self, window: Window) -> Result:
+        t = self.store.query("""
+            SELECT date_trunc('minute', start_time) AS time, '1m' AS grain, 'scaled_confidence_sum' AS metric,
+                   sum((confidence * 1e15)::BIGINT)::DOUBLE / 1e15 AS value, $now AS computed_at
+            FROM spans WHERE start_time >= $start AND start_time < $end GROUP BY 1 ORDER BY 1""",
+                             {"start": window.start, "end": window.end, "now": window.computed_at})
+        return Result(pa.Table.from_arrays([t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+                                            for f in analytics.METRICS_SCHEMA], schema=analytics.METRICS_SCHEMA))
+
+
+class DiskGone(ScaledConfidenceSum):
+    name = "disk_gone"
+
+    def run(self, window: Window) -> Result:
+        raise OSError(28, "No space left on device")
+
+
+def poisoned(store):
+    data = spans(T0, 10, 20, seed=11)
+    df = data.to_pandas()
+    poison = df.index[(df.start_time >= minute(3)) & (df.start_time < minute(4))][0]
+    df.loc[poison, "confidence"] = 1e5
+    write(store, pa.Table.from_pandas(df, schema=data.schema, preserve_index=False))
+    return df, poison
+
+
+def test_a_minute_that_fails_is_quarantined_and_the_rest_is_computed(store, settings):
+    df, poison = poisoned(store)
+    health = runner.AnalyzerHealth()
+    now = minute(10) + timedelta(seconds=30)
+    done = runner.run_all_incremental(store, [ScaledConfidenceSum(store), TrafficAnalyzer(store)], settings,
+                                      now=now, health=health)
+    assert done == {"scaled_sum": 1, "traffic": 1}
+    # the watermark moved past the poisoned minute; every other minute has its exact sum
+    assert runner.load_watermark(store, ScaledConfidenceSum(store)).until == minute(10)
+    got = store.query("SELECT time, value FROM analysis_metrics WHERE metric = 'scaled_confidence_sum' "
+                      "ORDER BY time").to_pylist()
+    assert [r["time"] for r in got] == [minute(i) for i in range(10) if i != 3]
+    for r in got:
+        expected = df.confidence[(df.start_time >= r["time"]) & (df.start_time < r["time"] + timedelta(minutes=1))]
+        assert r["value"] == pytest.approx(np.sum(expected), rel=1e-12)
+    [q] = REGISTRY["quarantined_windows"].execute(store, {"start": T0.isoformat(), "end": minute(60).isoformat()}
+                                                  ).to_pylist()
+    assert (q["analyzer"], q["window_start"], q["window_end"]) == ("scaled_sum", minute(3), minute(4))
+    assert "out of range" in q["error"]
+    # the other analyzer saw every minute, the poisoned span included
+    requests = store.query("SELECT time, value FROM analysis_metrics WHERE metric = 'requests' AND grain = '1m' "
+                           "AND service_name IS NULL ORDER BY time").to_pylist()
+    assert [r["value"] for r in requests] == [float(((df.start_time >= minute(i)) & (df.start_time < minute(i + 1))).sum())
+                                              for i in range(10)]
+    # counted, reported, and the built-in rule fires for it
+    assert health.failing == {"scaled_sum": "quarantined"} and health.quarantined["scaled_sum"] == 1
+    samples, failed = evaluate(store, load_config(), now + timedelta(seconds=5))
+    fired = [s for s in samples.values() if s.rule.name == "AiwatchAnalyzerFailing"]
+    assert not failed and [(s.labels["service"], s.labels["route"], s.labels["severity"]) for s in fired] == \
+        [("aiwatch", "scaled_sum", "P1")]
+    # the next tick has nothing to redo: healthy again
+    assert runner.run_all_incremental(store, [ScaledConfidenceSum(store)], settings,
+                                      now=minute(10) + timedelta(seconds=50), health=health) == {"scaled_sum": 0}
+    assert health.failing == {}
+
+
+def test_a_machine_failure_quarantines_nothing_and_is_retried(store, settings):
+    poisoned(store)
+    health = runner.AnalyzerHealth()
+    now = minute(10) + timedelta(seconds=30)
+    done = runner.run_all_incremental(store, [DiskGone(store), TrafficAnalyzer(store)], settings, now=now,
+                                      health=health)
+    assert done == {"disk_gone": -1, "traffic": 1}
+    assert runner.load_watermark(store, DiskGone(store)) is None
+    assert REGISTRY["quarantined_windows"].execute(store, {"start": T0.isoformat()}).num_rows == 0
+    assert health.failing == {"disk_gone": "OSError"} and health.failures["disk_gone"] == 1
+    row = store.query("SELECT service_name, route, value FROM analysis_metrics WHERE metric = 'analyzer_failures'")
+    assert row.to_pylist() == [{"service_name": "aiwatch", "route": "disk_gone", "value": 1.0}]
+
+
+def test_readyz_says_degraded_and_metrics_count_while_an_analyzer_fails(tmp_path):
+    from aiwatch.config import Settings
+    from aiwatch.server import AiwatchServer
+    from analysis.register import analysis_jobs
+
+    settings = Settings(data_dir=str(tmp_path), scheduler_enabled=False, ingest_workers=0)
+    server = AiwatchServer(settings)
+    with TestClient(server.app()) as client:   # its lifespan closes the server
+        assert client.get("/readyz").json()["status"] == "ready"
+        write(server.store, spans(floor_time(utcnow(), "1m") - timedelta(minutes=3), 2, 5, seed=1))
+        # a real fault: the traffic analyzer's output table is gone, so its write fails every tick
+        server.store.writer.write(fn=lambda con: con.execute("DROP TABLE traffic_metrics CASCADE"))
+        minute_job = next(j for j in analysis_jobs(settings) if j.name == "analysis-minute")
+        done = minute_job.run(server)
+        assert done["traffic"] == -1
+        r = client.get("/readyz")
+        assert r.status_code == 200 and r.json()["status"] == "degraded"
+        assert r.json()["analyzers_failing"] == ["traffic"] and "traffic_metrics" not in r.text
+        metrics = client.get("/metrics").text
+        assert 'aiwatch_analyzer_failures_total{analyzer="traffic"} 1' in metrics
+        assert "aiwatch_analyzers_failing 1" in metrics
