@@ -10,7 +10,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+if TYPE_CHECKING:
+    from collectors.content import ContentPolicy, RedactionConfig
 
 ENV_PREFIX = "AIWATCH_"
 
@@ -43,6 +46,18 @@ class Settings:
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))
     max_content_chars: int = _setting(16_384, "Message content kept per span and direction (rest truncated).", min=0)
     max_attribute_chars: int = _setting(4_096, "Longest attribute value stored; longer ones truncated with a marker.", min=64)
+    # Redaction
+    redact_strings: bool = _setting(
+        True, "Also redact every other stored string at ingest: attributes, span names, status messages, log "
+        "bodies, resource attributes, feedback reasons.")
+    redact_replacement: str = _setting(
+        "mask", "What replaces a finding: mask ([REDACTED:email]) or hash ([email:<salted sha256>], joinable).",
+        choices=("mask", "hash"))
+    redact_salt: str = _setting("", "Salt of hash replacements (set one: unsalted hashes of phone numbers can be brute-forced).")
+    redact_keep_keys: str = _setting("", "Comma-separated attribute keys stored as sent, never redacted.")
+    redact_drop_keys: str = _setting("", "Comma-separated attribute keys dropped at ingest, never stored.")
+    redact_patterns: str = _setting(
+        "", "Extra redaction kinds, one `kind=regex` per line (or separated by ;;); they win over the built-in rules.")
     # Audit files
     audit_paths: str = _setting("", "Comma-separated globs of JSONL audit files to tail (empty: none).")
     audit_poll_s: float = _setting(1.0, "How often the audit tailer polls its files.", min=0.05)
@@ -94,6 +109,41 @@ class Settings:
                 raise ConfigError(f"{f.name}: {value!r} is above the maximum {meta['max']}")
             if "choices" in meta and value not in meta["choices"]:
                 raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}")
+        self.redaction_patterns()
+
+    def redaction_patterns(self) -> dict[str, str]:
+        """`redact_patterns` as {kind: regex}; a ConfigError names a bad line."""
+        import re
+
+        patterns: dict[str, str] = {}
+        for line in self.redact_patterns.replace(";;", "\n").splitlines():
+            if not line.strip():
+                continue
+            kind, sep, regex = line.strip().partition("=")
+            if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", kind.strip()) or not regex:
+                raise ConfigError(f"redact_patterns: {line.strip()!r} is not kind=regex")
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise ConfigError(f"redact_patterns: {kind.strip()}: {exc}") from None
+            patterns[kind.strip()] = regex
+        return patterns
+
+    def redaction(self) -> "RedactionConfig":
+        """The redaction settings as the collectors take them."""
+        from collectors.content import RedactionConfig
+
+        def keys(text: str) -> frozenset[str]:
+            return frozenset(k.strip() for k in text.split(",") if k.strip())
+
+        return RedactionConfig(self.redact_strings, self.redact_replacement, self.redact_salt,
+                               keys(self.redact_keep_keys), keys(self.redact_drop_keys),
+                               tuple(self.redaction_patterns().items()))
+
+    def content_policy(self) -> "ContentPolicy":
+        from collectors.content import build_policy
+
+        return build_policy(self.content_mode, self.max_content_chars, self.max_attribute_chars, self.redaction())
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -33,7 +33,7 @@ from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
 from aiwatch.stages import load_stages, stage_routes
 from analysis.runner import AnalyzerHealth
-from collectors.content import ContentPolicy, default_policy
+from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from store.db import Store
@@ -53,8 +53,7 @@ class AiwatchServer:
         self.store = Store(settings.db_path, writer_max_rows=settings.writer_max_rows,
                            writer_max_delay_ms=settings.writer_max_delay_ms,
                            queue_max_rows=settings.queue_max_rows)
-        self.policy = policy or default_policy(settings.content_mode, settings.max_content_chars,
-                                               settings.max_attribute_chars)
+        self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
         self._describe_metrics()
@@ -67,8 +66,7 @@ class AiwatchServer:
     def start_background(self) -> None:
         s = self.settings
         workers = s.ingest_workers if s.ingest_workers >= 0 else (os.cpu_count() or 1)
-        self.pool = ConversionPool(workers, self.policy, s.content_mode, s.max_content_chars,
-                                   s.max_attribute_chars, s.max_body_bytes)
+        self.pool = ConversionPool(workers, self.policy, s.redaction(), s.max_body_bytes)
         if self.settings.scheduler_enabled:
             for job in self.jobs():
                 self.scheduler.add(job)

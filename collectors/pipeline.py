@@ -21,10 +21,11 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
-from collectors.content import ContentPolicy, default_policy
+from collectors.content import ContentPolicy, RedactionConfig, build_policy
 from collectors.decode import BadPayload, inflate, parse
 from collectors.logs import convert_logs
 from collectors.metrics import convert_metrics
+from collectors.scrub import scrub_logs, scrub_metrics, scrub_traces
 from collectors.traces import Converted, convert_traces
 
 
@@ -35,15 +36,16 @@ class Signal:
     response_cls: type[Message]
     rejected_field: str        # the partial_success counter of this signal's response
     convert: Callable[[Message, ContentPolicy], Converted]
+    scrub: Callable[[Message, ContentPolicy], None]     # redacts every string it would store, in place
 
 
 SIGNALS = {
     "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
-                     "rejected_spans", convert_traces),
+                     "rejected_spans", convert_traces, scrub_traces),
     "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
-                   "rejected_log_records", convert_logs),
+                   "rejected_log_records", convert_logs, scrub_logs),
     "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
-                      "rejected_data_points", lambda msg, _policy: convert_metrics(msg)),
+                      "rejected_data_points", lambda msg, _policy: convert_metrics(msg), scrub_metrics),
 }
 
 
@@ -53,7 +55,9 @@ def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str |
     signal = SIGNALS[signal_name]
     try:
         raw = inflate(body, encoding, max_bytes)
-        return signal.convert(parse(raw, kind, signal.request_cls), policy)
+        message = parse(raw, kind, signal.request_cls)
+        signal.scrub(message, policy)
+        return signal.convert(message, policy)
     except BadPayload:
         raise
     except RecursionError:
@@ -65,9 +69,10 @@ def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str |
 _worker_policy: ContentPolicy | None = None
 
 
-def _init_worker(parent_pid: int, mode: str, max_content_chars: int, max_attribute_chars: int) -> None:
+def _init_worker(parent_pid: int, mode: str, max_content_chars: int, max_attribute_chars: int,
+                 redaction: RedactionConfig, database: bytes | None) -> None:
     global _worker_policy
-    _worker_policy = default_policy(mode, max_content_chars, max_attribute_chars)
+    _worker_policy = build_policy(mode, max_content_chars, max_attribute_chars, redaction, database)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -90,11 +95,13 @@ def _convert_in_worker(signal_name: str, body: bytes, kind: str, encoding: str |
 class ConversionPool:
     """Runs decode_and_convert in worker processes (workers > 0) or in a thread of this process."""
 
-    def __init__(self, workers: int, policy: ContentPolicy, mode: str, max_content_chars: int,
-                 max_attribute_chars: int, max_bytes: int) -> None:
+    def __init__(self, workers: int, policy: ContentPolicy, redaction: RedactionConfig, max_bytes: int) -> None:
         self._workers = workers
         self._policy = policy
-        self._init_args = (os.getpid(), mode, max_content_chars, max_attribute_chars)
+        # Workers load the compiled prefilter instead of compiling it again (seconds each).
+        serialized = getattr(policy.redactor, "serialized", None)
+        self._init_args = (os.getpid(), policy.mode, policy.max_content_chars, policy.max_attribute_chars,
+                           redaction, serialized() if serialized else None)
         self._max_bytes = max_bytes
         self._pool: ProcessPoolExecutor | None = None
         if workers:

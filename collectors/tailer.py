@@ -19,6 +19,7 @@ from typing import Any
 from collectors.content import ContentPolicy
 from collectors.events import BadEvent, audit_row, feedback_row
 from collectors.logs import rows_to_table
+from collectors.scrub import scrub_mapping
 from shim import semconv as sc
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def parse_line(line: bytes, source: str, policy: ContentPolicy) -> tuple[str, di
     time_us = _time_us(data.pop("time", None) or datetime.now(timezone.utc).isoformat())
     service = data.pop("service", None)
     trace_id, span_id = data.pop("trace_id", None), data.pop("span_id", None)
+    data = scrub_mapping(data, policy)
     event = data.get(sc.EVENT_NAME, sc.EVENT_AUDIT)
     if event == sc.EVENT_FEEDBACK:
         return "feedback", feedback_row(data, time_us, service, trace_id, source, policy)

@@ -81,6 +81,9 @@ _ID_BEFORE = re.compile(r"(?i:order|tracking|invoice|\bref|reference|\bid|\bno\.
                         re.A)
 
 
+_IBAN_HEAD = re.compile(r"[A-Za-z]{2}\d\d[ \-](?:[A-Za-z0-9]{4}[ \-]){0,2}$", re.A)
+
+
 def _card(text: str, start: int, end: int) -> int:
     value = text[start:end]
     digits = value.replace(" ", "").replace("-", "")
@@ -91,6 +94,8 @@ def _card(text: str, start: int, end: int) -> int:
     if (len(digits) == len(value) and _ID_BEFORE.search(text, max(0, start - 16), start)
             and not _CARD_CONTEXT.search(text, max(0, start - 40), start)):
         return 0
+    if _IBAN_HEAD.search(text, max(0, start - 20), start):
+        return 0                            # digits inside an IBAN (a wrong one, or the IBAN rule had it)
     return end
 
 
@@ -158,6 +163,14 @@ _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|ver\.?|release|build|firmware|
                              r"figure|fig\.|table|clause|step|item|para\.?|§)[ :=]*$", re.A)
 
 
+_MESSAGE_ID_LOCAL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-|[0-9a-fA-F]{16}|[0-9a-fA-F.\-]{20,}@", re.A)
+
+
+def _email(text: str, start: int, end: int) -> int:
+    # A UUID or long hex before the @ is a Message-ID or a generated address, not a person's.
+    return 0 if _MESSAGE_ID_LOCAL.match(text, start) else end
+
+
 def _ipv4(text: str, start: int, end: int) -> int:
     if _VERSION_BEFORE.search(text, max(0, start - 12), start):
         return 0
@@ -179,14 +192,14 @@ def _ipv6(text: str, start: int, end: int) -> int:
 _PHONE_CONTEXT = re.compile(
     r"(?i:phone|\btel\b|tel:|mobile|\bmob\b|cell|\bfax|call me|call us|call him|call her|call at|call on|"
     r"whatsapp|\bsms|text me|telefon|t[ée]l[ée]phone|handy|hotline|\bdial|\bph\b|\bm:|\bt:)", re.A)
-_DATE_LIKE = re.compile(r"\d{4}[-./ ]\d\d[-./ ]\d\d|\d\d[-./]\d\d[-./]\d{2,4}(?!\d)", re.A)
+_DATE_LIKE = re.compile(r"\d{4}[-./]\d\d[-./]\d\d|\d\d[-./]\d\d[-./]\d{2,4}(?!\d)", re.A)
 _GROUP_SEP = re.compile(r"[ .\-()]+", re.A)
 _NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "ES", "IT", "NL", "BR", "CH", "AT", "BE", "IE", "SE",
                      "MX", "JP", "PL")
 _phonenumbers = None
 
 
-def _phone_possible(candidate: str, regions: tuple[str | None, ...]) -> bool:
+def _phone_possible(candidate: str, regions: tuple[str | None, ...], local_ok: bool = False) -> bool:
     """libphonenumber's length rules for the country (possible, not assigned: documentation
     numbers such as 07700 900123 are not "valid" but are written like any other)."""
     global _phonenumbers
@@ -200,7 +213,8 @@ def _phone_possible(candidate: str, regions: tuple[str | None, ...]) -> bool:
             number = pn.parse(candidate, region)
         except pn.NumberParseException:
             continue
-        if pn.is_possible_number_with_reason(number) == pn.ValidationResult.IS_POSSIBLE:
+        reason = pn.is_possible_number_with_reason(number)
+        if reason == pn.ValidationResult.IS_POSSIBLE or local_ok and reason == pn.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
             return True
     return False
 
@@ -209,7 +223,7 @@ def _phone(text: str, start: int, end: int) -> int:
     # Trim trailing digit groups one at a time: "call 415 555 2671 2 times" ends at 2671.
     for _ in range(3):
         value = text[start:end]
-        digits = sum(c.isdigit() for c in value)
+        digits = sum(map(str.isdigit, value))
         if digits < 7:
             return 0
         if digits <= 15 and _phone_one(text, start, value, digits):
@@ -221,20 +235,30 @@ def _phone(text: str, start: int, end: int) -> int:
     return 0
 
 
-_NOT_PHONE_BEFORE = re.compile(r"(?i:isbn|issn|doi|serial|s/n|sku|order|invoice|tracking|ticket|build|version)\W{0,8}$", re.A)
+_NOT_PHONE_BEFORE = re.compile(r"(?i:isbn|issn|doi|serial|s/n|sku|order|invoice|tracking|ticket|build|version)\W{0,8}$"
+                               r"|[A-Za-z]{2}\d\d(?: [A-Za-z0-9]{4})* $", re.A)   # the tail of an IBAN
+
+
+_SSN_OR_CARD_SHAPE = re.compile(r"\d{3}-\d\d-\d{4}|\d{4}(?:[ \-]\d{4}){2,}", re.A)
+_AREA_IN_PARENS = re.compile(r"\(\+?\d{1,4}\)", re.A)
 
 
 def _phone_one(text: str, start: int, value: str, digits: int) -> bool:
-    if _DATE_LIKE.match(value) or _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start):
+    if (_DATE_LIKE.match(value) or _SSN_OR_CARD_SHAPE.fullmatch(value)
+            or _NOT_PHONE_BEFORE.search(text, max(0, start - 24), start)):
         return False
-    groups = len(_GROUP_SEP.split(value.strip("+()")))
-    labelled = _PHONE_CONTEXT.search(text, max(0, start - 32), start) is not None
+    parts = [p for p in _GROUP_SEP.split(value.strip("+")) if p]
+    groups = len(parts)
+    if groups > 1 and len(parts[-1]) == 1:
+        return False                        # phone numbers do not end in a one-digit group
+    label = _PHONE_CONTEXT.search(text, max(0, start - 24), start)
+    labelled = label is not None and not any(c.isdigit() for c in text[label.end():start])
     if value.startswith("+") or value.startswith("00") and groups >= 3:
         plus = "+" + value[2:] if value.startswith("00") else value
-        return digits >= 8 and (groups >= 2 or labelled or digits >= 11) and _phone_possible(plus, (None,))
+        return digits >= 8 and (groups >= 2 or labelled or digits >= 10) and _phone_possible(plus, (None,), True)
     if value.count(".") >= 2 and not labelled and not re.fullmatch(r"\(?\d{3}\)?\.\d{3}\.\d{4}|0\d(?:\.\d\d){4}", value):
         return False                        # dotted groups are versions and amounts far more often
-    shaped = (groups >= 3 or value.startswith("(") or value[0] == "0" and groups >= 2) and digits >= 9
+    shaped = (groups >= 3 or _AREA_IN_PARENS.match(value) or value[0] == "0" and groups >= 2) and digits >= 8
     if not (shaped or labelled and digits >= 9):
         return False                        # a bare run of digits is an id, a count or a timestamp
     return _phone_possible(value, _NATIONAL_REGIONS)
@@ -262,7 +286,7 @@ def _secret_value(text: str, start: int, end: int, password: bool) -> int:
         return 0
     classes = sum((any(c.isdigit() for c in value), any(c.islower() for c in value),
                    any(c.isupper() for c in value), any(not c.isalnum() for c in value)))
-    return end if classes >= 2 and _entropy(value) >= 3.0 else 0
+    return end if classes >= 3 or classes == 2 and _entropy(value) >= min(3.0, 0.8 * math.log2(len(value))) else 0
 
 
 def _generic_secret(text: str, start: int, end: int) -> int:
@@ -280,7 +304,8 @@ def _said_password(text: str, start: int, end: int) -> int:
 
 
 def _bearer(text: str, start: int, end: int) -> int:
-    value = text[start:end]
+    value = text[start:end].rstrip(".")
+    end = start + len(value)
     if value.isalpha() and (value.islower() or len(value) < 16):
         return 0                            # "bearer authentication", "Bearer token"
     return end
@@ -336,14 +361,14 @@ RULES: tuple[Rule, ...] = (
     Rule("azure_key",
          r"(?:(?i:accountkey|sharedaccesskey|sharedaccesssignature|primarykey|secondarykey)[ \t]*=[ \t]*"
          rf"(?P<_s>[{_B64}]{{20,}}={{0,2}})"
-         r"|(?P<_a>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})(?![A-Za-z0-9_~.\-]))",
+         r"|(?P<_a>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})(?![A-Za-z0-9_~\-]|\.[A-Za-z0-9_~\-]))",
          None, ("_s", "_a"), ("key", "sharedaccess", "q~"), True),
     Rule("twilio_key", r"SK(?<![A-Za-z0-9]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])"),
     Rule("sendgrid_key", rf"SG\.(?<![{_T}]SG\.)[{_T}]{{22}}\.[{_T}]{{43}}(?![{_T}])"),
     Rule("huggingface_token", rf"(?:hf_(?<![{_T}]hf_)|api_org_(?<![{_T}]api_org_))[A-Za-z0-9]{{30,}}(?![{_T}])"),
     Rule("npm_token", rf"npm_(?<![{_T}]npm_)[A-Za-z0-9]{{36}}(?![{_T}])"),
     Rule("pypi_token", rf"pypi-(?<![{_T}]pypi-)AgE[{_T}]{{50,}}"),
-    Rule("url_credentials", r"://(?P<_s>[^\s:/?#@\"'<>\[\]]*:[^\s/?#\"'<>]+)@(?=[A-Za-z0-9\[])"),
+    Rule("url_credentials", r"://(?P<_s>[^\s:/?#@\"'<>\[\]]*:[^\s/?#\"'<>]+)@(?=[A-Za-z0-9\[])", None, ("_s",)),
     Rule("bearer_token", r"(?i:bearer)(?<![A-Za-z0-9]......)[ \t]+(?P<_s>[A-Za-z0-9\-._~+/]{8,}=*)",
          _bearer, ("_s",), ("bearer",), True),
     Rule("basic_auth", rf"(?i:basic)(?<![A-Za-z0-9].....)[ \t]+(?P<_s>[{_B64}]{{8,}}={{0,2}})(?![{_B64}=])",
@@ -352,22 +377,24 @@ RULES: tuple[Rule, ...] = (
          rf"(?i:authorization|x-auth-token|x-access-token){_ASSIGN}(?!(?i:bearer|basic)[ \t])"
          r"(?:(?i:token|apikey|api-key|sso-key|key)[ \t]+)?(?P<_s>[A-Za-z0-9\-._~+/:]{12,}=*)",
          _bearer, ("_s",), ("authorization", "x-auth-token", "x-access-token"), True),
-    Rule("us_ssn", r"\d(?<![\w.\-+/]\d)\d\d(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w]|[.\-]\d)", _ssn),
-    Rule("card_number", r"\d(?<![\w.\-]\d)(?:[ \-]?\d){11,18}(?![\w]|[.\-]\d)", _card),
-    Rule("iban", r"[A-Za-z]{2}(?<![A-Za-z0-9]..)\d\d(?:[ \-]?[A-Za-z0-9]){11,30}", _iban),
+    # Number-shaped kinds start with their boundary lookbehind: the server's prefilter keeps a leading
+    # one, so it does not fire inside every longer number.
+    Rule("us_ssn", r"(?<![\w.\-+/])\d{3}(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w]|[.\-]\d)", _ssn),
+    Rule("card_number", r"(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w]|[.\-]\d)", _card),
+    Rule("iban", r"(?<![A-Za-z0-9])[A-Za-z]{2}\d\d(?:[ \-]?[A-Za-z0-9]){11,30}", _iban),
     Rule("ipv4", r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                  r"(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w]|\.\d)", _ipv4),
     Rule("ipv6", r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})"
                  r"(?:\.\d{1,3}){0,3}(?:%[A-Za-z0-9_.\-]+)?(?![\w:]|\.\d)", _ipv6, (), (":",)),
     Rule("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
-         None, (), ("@",)),
-    Rule("phone", r"(?<![\w.+\-/])(?:\+|\(\+?)?\d(?:[ .\-()]{0,2}\d){6,19}(?![\w]|[.\-/]\d)", _phone),
-    Rule("secret", rf"(?i:(?<![a-z0-9])(?:{_SECRET_KEYS}))[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*"
+         _email, (), ("@",)),
+    Rule("phone", r"(?<![\w.+\-/])(?:\+|\(\+?|(?<!\d[ .\-]))\d(?:[ .\-()]{0,2}\d){6,19}(?![\w]|[.\-/]\d)", _phone),
+    Rule("secret", rf"(?<![A-Za-z0-9])(?i:{_SECRET_KEYS})[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*"
                    r"(?:\"(?P<_q>[^\"\n]{4,256})\"|'(?P<_r>[^'\n]{4,256})'|(?P<_s>[^\s\"'`,;&<>]{4,}))",
          _generic_secret, ("_q", "_r", "_s"),
          ("key", "secret", "token", "pass", "pwd", "credential", "sig"), True),
-    Rule("secret", r"(?i:(?<![a-z0-9])(?:password|passcode|passphrase)[ \t]+(?:is|was)[ \t]*:?[ \t]+)(?P<_s>\S{6,})",
+    Rule("secret", r"(?<![A-Za-z0-9])(?i:(?:password|passcode|passphrase)[ \t]+(?:is|was)[ \t]*:?[ \t]+)(?P<_s>\S{6,})",
          _said_password, ("_s",), ("pass",), True),
 )
 

@@ -1,0 +1,143 @@
+"""Redaction of every string a request would store, before it is mapped to rows.
+
+One call per request (`SCRUBBERS[signal](message, policy)`, from the pipeline; `scrub_mapping` for
+JSONL audit lines): it gathers the string values of span names, status messages, attributes
+(nested lists and maps too), resource attributes and log bodies, cuts each to the stored length,
+redacts them together (one prefilter pass per batch on the server) and writes back only what
+changed. Keys in the policy's drop list are removed, keys in its keep list are stored as sent.
+Message content (GenAI input/output, audit input/output) is left to `ContentPolicy.apply`, which
+follows `content_mode`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from google.protobuf.message import Message
+
+from collectors.attributes import content_direction
+from collectors.content import ContentPolicy
+from shim import semconv as sc
+
+# Identity of the sender: stored as sent, so a service keeps its name in every table.
+IDENTITY_KEYS = frozenset({"service.name", "service.version", "deployment.environment",
+                           "deployment.environment.name"})
+_AUDIT_CONTENT = frozenset({sc.AUDIT_INPUT, sc.AUDIT_OUTPUT})
+
+
+class _Batch:
+    """String slots to redact together: (text, write-back) pairs, by length limit."""
+
+    def __init__(self, policy: ContentPolicy) -> None:
+        self.policy = policy
+        self.slots: dict[int, list[tuple[str, Callable[[str], None]]]] = {}
+
+    def add(self, text: str, limit: int, write: Callable[[str], None]) -> None:
+        if text:
+            self.slots.setdefault(limit, []).append((text, write))
+
+    def attributes(self, kvs: Any, limit: int, skip: Callable[[str], bool] | None = None) -> None:
+        """A repeated KeyValue field: drop listed keys, queue the string values of the others."""
+        policy = self.policy
+        if policy.drop_keys:
+            for i in range(len(kvs) - 1, -1, -1):
+                if kvs[i].key in policy.drop_keys:
+                    del kvs[i]
+        for kv in kvs:
+            key = kv.key
+            if key in policy.keep_keys or key in IDENTITY_KEYS or (skip is not None and skip(key)):
+                continue
+            self.value(kv.value, limit)
+
+    def value(self, v: Any, limit: int) -> None:
+        which = v.WhichOneof("value")
+        if which == "string_value":
+            self.add(v.string_value, limit, lambda new, v=v: setattr(v, "string_value", new))
+        elif which == "array_value":
+            for item in v.array_value.values:
+                self.value(item, limit)
+        elif which == "kvlist_value":
+            self.attributes(v.kvlist_value.values, limit)
+
+    def run(self) -> None:
+        redact_many = self.policy.redactor.redact_many  # type: ignore[union-attr]
+        for limit, slots in self.slots.items():
+            texts = [text for text, _ in slots]
+            for (text, write), new in zip(slots, redact_many(texts, limit)):
+                if new is not text:
+                    write(new)
+
+
+def scrub_traces(req: Message, policy: ContentPolicy) -> None:
+    if not policy.scrubs:
+        return
+    batch = _Batch(policy)
+    limit = policy.max_attribute_chars
+    for rs in req.resource_spans:
+        batch.attributes(rs.resource.attributes, limit)
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                batch.add(span.name, limit, lambda new, s=span: setattr(s, "name", new))
+                batch.add(span.status.message, limit, lambda new, s=span.status: setattr(s, "message", new))
+                batch.attributes(span.attributes, limit, skip=content_direction)
+    batch.run()
+
+
+def scrub_logs(req: Message, policy: ContentPolicy) -> None:
+    if not policy.scrubs:
+        return
+    batch = _Batch(policy)
+    limit = policy.max_attribute_chars
+    for rl in req.resource_logs:
+        batch.attributes(rl.resource.attributes, limit)
+        for sl in rl.scope_logs:
+            for rec in sl.log_records:
+                batch.attributes(rec.attributes, limit, skip=_AUDIT_CONTENT.__contains__)
+                if rec.HasField("body") and policy.mode == "keep":
+                    # With content_mode=redact the body is redacted as content (ContentPolicy.apply).
+                    batch.value(rec.body, policy.max_content_chars)
+    batch.run()
+
+
+def scrub_metrics(req: Message, policy: ContentPolicy) -> None:
+    if not policy.scrubs:
+        return
+    batch = _Batch(policy)
+    limit = policy.max_attribute_chars
+    for rm in req.resource_metrics:
+        batch.attributes(rm.resource.attributes, limit)
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                which = metric.WhichOneof("data")
+                if which is None:
+                    continue
+                for point in getattr(metric, which).data_points:
+                    batch.attributes(point.attributes, limit)
+    batch.run()
+
+
+def scrub_mapping(data: dict[str, Any], policy: ContentPolicy) -> dict[str, Any]:
+    """A JSONL event's fields with the same treatment (audit input/output left to the policy)."""
+    if not policy.scrubs:
+        return data
+    slots: list[tuple[str, Callable[[str], None]]] = []
+
+    def walk(value: Any, write: Callable[[Any], None]) -> None:
+        if isinstance(value, str):
+            if value:
+                slots.append((value, write))
+        elif isinstance(value, dict):
+            for k in [k for k in value if k in policy.drop_keys]:
+                del value[k]
+            for k, v in value.items():
+                if k not in policy.keep_keys and k not in IDENTITY_KEYS and k not in _AUDIT_CONTENT:
+                    walk(v, lambda new, d=value, k=k: d.__setitem__(k, new))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, lambda new, lst=value, i=i: lst.__setitem__(i, new))
+
+    walk(data, lambda new: None)
+    texts = [text for text, _ in slots]
+    for (text, write), new in zip(slots, policy.redactor.redact_many(texts, policy.max_attribute_chars)):  # type: ignore[union-attr]
+        if new is not text:
+            write(new)
+    return data
