@@ -49,7 +49,7 @@ def alert_labels(rule: Rule, series: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def annotations(sample: Sample, dashboard_url: str) -> dict[str, Any]:
+def annotations(sample: Sample, dashboard_url: str, now: datetime | None = None) -> dict[str, Any]:
     rule, labels = sample.rule, sample.labels
     fields = {**labels, "value": sample.value, "threshold": sample.threshold,
               "baseline": sample.baseline if sample.baseline is not None else float("nan"),
@@ -60,10 +60,17 @@ def annotations(sample: Sample, dashboard_url: str) -> dict[str, Any]:
     page = next((page for fragment, page in DASHBOARD_PAGES.items() if fragment in rule.condition.metric), "")
     out = {"summary": render(rule.summary, fields)[:1000], "description": render(rule.description, fields)[:2000],
            "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/{page}?{query}",
+           "view": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains), "op": rule.condition.op,
            "value": sample.value, "threshold": sample.threshold}
     if sample.baseline is not None:
         out["baseline"] = sample.baseline
+    if labels.get("service") and now is not None:
+        # The incident page finds the incident (this service's overlapping alerts) containing `now`;
+        # messages link there first (it links on to the metric's page).
+        out["dashboard"] = out["incident"] = (f"{dashboard_url.rstrip('/')}/incident?"
+                                              + urlencode({"service": labels["service"],
+                                                           "at": now.isoformat(timespec="seconds")}))
     return out
 
 

@@ -305,7 +305,7 @@ class AlertEngine:
         for fp, sample in samples.items():
             rule = sample.rule
             state = snap.states.get(fp)
-            notes = annotations(sample, self.config.dashboard_url)
+            notes = annotations(sample, self.config.dashboard_url, now)
             if state is None or state["state"] == "resolved":
                 state = {"fingerprint": fp, "rule": rule.name, "severity": rule.severity, "labels": sample.labels,
                          "state": state["state"] if state else None, "active_at": now, "fired_at": None,

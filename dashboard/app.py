@@ -36,6 +36,7 @@ PAGES = {
     ],
     "Operate": [
         st.Page(VIEWS / "alerts.py", title="Alerts", icon=":material/notifications:", url_path="alerts"),
+        st.Page(VIEWS / "incident.py", title="Incidents", icon=":material/crisis_alert:", url_path="incident"),
         st.Page(VIEWS / "traces.py", title="Traces", icon=":material/account_tree:", url_path="traces"),
         st.Page(VIEWS / "weekly.py", title="Weekly review", icon=":material/summarize:", url_path="weekly"),
     ],

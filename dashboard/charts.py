@@ -192,3 +192,22 @@ def failure_classes(frame: pd.DataFrame, title: str = "Error rate by failure cla
     fig.add_trace(go.Scatter(x=total["time"], y=total["errors"] / total["requests"], name="all failures",
                              mode="lines", line=dict(color="#000", width=1, dash="dot")))
     return _layout(fig, title, percent=True)
+
+
+_SEVERITY_COLORS = {"P1": "#c62828", "P2": "#ef6c00", "P3": "#1565c0"}
+
+
+def alert_timeline(intervals: pd.DataFrame, end: pd.Timestamp, title: str = "Alert timeline") -> go.Figure:
+    """One bar per alert firing (rule and labels on the y axis) from fired_at to resolved_at (or `end`)."""
+    if intervals.empty:
+        return empty_figure(title, "No alert fired")
+    fig = go.Figure()
+    for sev, part in intervals.groupby("severity"):
+        start = pd.to_datetime(part["fired_at"])
+        stop = pd.to_datetime(part["resolved_at"]).fillna(end)
+        fig.add_trace(go.Bar(y=part["alert"], x=(stop - start).dt.total_seconds() * 1000, base=start,
+                             orientation="h", name=str(sev), marker_color=_SEVERITY_COLORS.get(str(sev), "#777"),
+                             hovertemplate="%{y}<br>%{base|%H:%M:%S} for %{x:,.0f} ms<extra></extra>"))
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=max(200, 80 + 30 * len(intervals)))

@@ -11,6 +11,7 @@ from typing import Any
 from aiwatch.cli import command
 from aiwatch.config import Settings
 from aiwatch.jobs import Job, job_factory
+import store.incidents  # noqa: F401 - registers the incident read queries
 
 APP = Path(__file__).resolve().parent / "app.py"
 log = logging.getLogger("aiwatch.dashboard")

@@ -108,3 +108,8 @@ def view_url(base_url: str, page: str, filters: Filters | Mapping[str, Any] | No
     qs = filters.query_string() if filters else ""
     path = "" if page == "overview" else page  # the default page lives at the root
     return f"{base_url.rstrip('/')}/{path}" + (f"?{qs}" if qs else "")
+
+
+def incident_link(incident_id: str, base_url: str = "") -> str:
+    """Link to one incident's page."""
+    return f"{base_url.rstrip('/')}/incident?{urlencode({'id': incident_id})}"

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
 
-from otlp_data import SERVICE, send_all  # noqa: E402
+from otlp_data import SERVICE, send_all, write_incident  # noqa: E402
 
 
 from server_harness import RunningServer, free_port, start_server, stop_server  # noqa: E402,F401
@@ -53,6 +53,7 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         analyzed, output = _analyze(data_dir)
         if not analyzed:
             warnings.warn(f"aiwatch analyze failed; analyzer-fed charts are not checked:\n{output}")
+        write_incident(data_dir / "aiwatch.duckdb")
         srv = start_server(data_dir)
     srv.analyzed = analyzed
     yield srv

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -154,3 +155,39 @@ def model_calls() -> list[dict[str, Any]]:
                       "http_status": attrs["http.response.status_code"].int_value
                       if "http.response.status_code" in attrs else None})
     return calls
+
+
+# An incident in the data window: two overlapping alerts of SERVICE (one still firing) and one notification.
+INCIDENT_ALERTS = (("fp-err", "HighErrorRate", "P1", 40, 20), ("fp-burn", "ErrorBudgetBurn", "P2", 30, None))
+
+
+def write_incident(db_path: Any) -> datetime:
+    """Alert history straight into the store (the server must be stopped); returns the first firing."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    import pyarrow as pa
+
+    from store.db import Store
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    rows = []
+    for fp, rule, sev, fired_ago, resolved_ago in INCIDENT_ALERTS:
+        labels = json.dumps({"alertname": rule, "service": SERVICE, "route": "/summarize"})
+        base = {"fingerprint": fp, "rule": rule, "severity": sev, "labels": labels, "value": 0.2, "threshold": 0.05}
+        rows.append({**base, "time": now - timedelta(minutes=fired_ago), "from_state": "pending", "to_state": "firing"})
+        if resolved_ago is not None:
+            rows.append({**base, "time": now - timedelta(minutes=resolved_ago), "from_state": "firing",
+                         "to_state": "resolved"})
+    store = Store(db_path)
+    try:
+        store.writer.write(tables={
+            "alert_history": pa.Table.from_pylist(rows),
+            "alert_outbox": pa.table({"id": ["ob-1"], "receiver": ["slack"],
+                                      "payload": [json.dumps({"alerts": [{"fingerprint": "fp-err"}]})]}),
+            "alert_notifications": pa.table({"time": pa.array([now - timedelta(minutes=39)], pa.timestamp("us")),
+                                             "outbox_id": ["ob-1"], "receiver": ["slack"], "outcome": ["delivered"],
+                                             "http_status": pa.array([200], pa.int32())})})
+    finally:
+        store.close()
+    return now - timedelta(minutes=40)

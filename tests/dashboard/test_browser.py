@@ -13,7 +13,9 @@ import pytest
 
 from browser import Browser, find_chromium
 from server_harness import ROOT, free_port
-from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL
+import numpy as np
+
+from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, model_calls
 
 from dashboard.commands import streamlit_command
 
@@ -22,11 +24,17 @@ THIS_WEEK = datetime.now(timezone.utc).strftime("%G-W%V")  # the data server's t
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 SHOTS = ROOT / "artifacts" / "screenshots"
 
-# url path -> texts the rendered page must show (values from the telemetry the data server holds)
+# url path -> texts the rendered page must show (values from the telemetry the data server holds,
+# computed independently with numpy over the calls that were sent)
+_OK = np.array([c["duration_ms"] for c in model_calls() if not c["failed"]])
+_FAILED = sum(c["failed"] for c in model_calls())
+P50, P95, P99 = (f"{np.percentile(_OK, q):,.0f} ms" for q in (50, 95, 99))
 PAGES: dict[str, tuple[str, ...]] = {
-    "": ("Overview", "Requests", f"{N_SPANS + 1}", "SLOs and error budget", "What changed since yesterday"),
-    "latency": ("Latency", "Percentiles over time", "p95 (request-weighted)", "Distribution"),
-    "errors": ("Errors & reliability", "Failed calls", f"{N_SPANS // 10 * 2}", "Recent failed calls"),
+    "": ("Overview", "Requests", f"{N_SPANS + 1}", P95, f"{_FAILED / (N_SPANS + 1):.2%}", "SLOs and error budget",
+         "What changed since yesterday"),
+    "latency": ("Latency", "Percentiles over time", P50, P95, P99, "Distribution"),
+    "errors": ("Errors & reliability", "Failed calls", f"{_FAILED}", f"{_FAILED / (N_SPANS + 1):.2%}",
+               "Recent failed calls"),
     "cost": ("Cost & tokens", f"${N_SPANS * 0.0125 + 0.02:,.2f}", "Month-end projection", "Top spenders"),
     "resources": ("Resources", "CPU", "46.0%", "Queue depth"),
     "quality": ("Quality & confidence", "Format compliance", "Confidence distribution"),

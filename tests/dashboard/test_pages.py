@@ -15,6 +15,7 @@ from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, SHIM_REQUEST_ID, TRACE_
 from dashboard import client
 
 PAGES = {  # view file -> title
+    "incident": "Incident",
     "overview": "Overview", "latency": "Latency", "errors": "Errors & reliability", "cost": "Cost & tokens",
     "resources": "Resources", "quality": "Quality & confidence", "drift": "Drift", "review": "Human review",
     "canary": "Canary & shadow", "alerts": "Alerts", "traces": "Traces", "weekly": "Weekly review",
@@ -132,8 +133,32 @@ def _weekly(at: AppTest) -> None:
 WITH_DATA: dict[str, Callable[[AppTest], None]] = {
     "overview": _overview, "latency": _latency, "errors": _errors, "cost": _cost, "resources": _resources,
     "quality": _quality, "drift": _drift, "review": _review, "canary": _canary, "alerts": _alerts,
-    "traces": _traces, "weekly": _weekly,
+    "traces": _traces, "weekly": _weekly, "incident": lambda at: _incident_list(at),
 }
+
+
+def _incident_list(at: AppTest) -> None:
+    listing = next(df.value for df in at.dataframe if "rules" in df.value.columns)
+    [row] = listing.to_dict("records")   # two overlapping alerts: one incident
+    assert row["alerts"] == 2 and row["rules"] == "ErrorBudgetBurn, HighErrorRate" and row["state"] == "open"
+    assert row["open"].startswith("/incident?id=checkout-assistant%40")
+
+
+def test_incident_page_from_an_alert_link(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    # what an alert message links to: the service and a moment of the alert
+    at_time = (datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=25)).isoformat(timespec="seconds")
+    at = open_page(data_server.url, "incident", monkeypatch, service="checkout-assistant", at=at_time)
+    assert metric(at, "Severity") == "P1" and metric(at, "State") == "open"
+    frames_ = {tuple(df.value.columns): df.value for df in at.dataframe}
+    sent = next(v for k, v in frames_.items() if "receiver" in k)
+    assert sent["receiver"].tolist() == ["slack"]
+    routes = next(v for k, v in frames_.items() if "route" in k and "requests" in k)
+    assert set(routes["route"]) <= {"/summarize", "/classify"} and routes["errors"].sum() > 0
+    failing = next(v for k, v in frames_.items() if "trace_id" in k and "error_type" in k)
+    assert len(failing) and all(t.startswith("/traces?id=") for t in failing["trace_id"])
+    assert len(at.get("plotly_chart")) >= 1   # the timeline
 
 
 @pytest.mark.parametrize("page", list(PAGES))
