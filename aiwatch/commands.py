@@ -17,16 +17,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 @command("serve", _serve_args)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the server: OTLP ingest, read API, scheduled jobs."""
-    import uvicorn
-
+    from aiwatch.serving import run
     from aiwatch.server import build_app
 
     settings = Settings.load(args.config, host=args.host, port=args.port, data_dir=args.data_dir)
     server, app = build_app(settings)
     print(f"aiwatch server on http://{settings.host}:{settings.port} (data in {settings.db_path})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
-                limit_concurrency=settings.max_concurrent_requests)
+    run(app, settings)
     return 0
 
 

@@ -40,7 +40,14 @@ class Settings:
     queue_max_rows: int = _setting(400_000, "Rows waiting for the writer before ingest answers 503.", min=1)
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted request body (after gzip inflation): 413 above.", min=1024)
     ingest_workers: int = _setting(-1, "Processes that decode and map OTLP payloads (-1: one per core; 0: in the server process).", min=-1)
-    max_concurrent_requests: int = _setting(256, "Open requests the server serves at once; beyond it answers 503.", min=1)
+    max_concurrent_requests: int = _setting(
+        256, "Requests in progress at once (idle connections do not count); beyond it answers 503 with Retry-After "
+        "(/healthz, /readyz and /metrics are not limited).", min=1)
+    header_timeout_s: float = _setting(10.0, "A connection that has not sent a request's headers within this many "
+                                       "seconds is closed.", min=0.1)
+    body_timeout_s: float = _setting(30.0, "A request whose body has not arrived within this many seconds of its "
+                                     "headers is answered 408 and closed.", min=0.1)
+    keep_alive_s: float = _setting(5.0, "An idle keep-alive connection is closed after this many seconds.", min=0.1)
     retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
     # Content handling
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from google.rpc import status_pb2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -31,6 +32,7 @@ from aiwatch.httpapi import api_error, authorized
 from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
+from aiwatch.serving import InFlight, InFlightLimit
 from aiwatch.stages import load_stages, stage_routes
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
@@ -56,6 +58,7 @@ class AiwatchServer:
         self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
+        self.in_flight = InFlight()
         self._describe_metrics()
         self.scheduler = Scheduler(self)
         self.tailer = None
@@ -108,6 +111,8 @@ class AiwatchServer:
         m.describe("aiwatch_rejected_total", "counter", "Items rejected (partial success or 4xx), by signal.")
         m.describe("aiwatch_requests_total", "counter", "HTTP requests to the receivers, by signal and status code.")
         m.describe("aiwatch_shed_total", "counter", "Requests refused with 503 because the write queue was full.")
+        m.gauge("aiwatch_requests_in_progress", "Requests being served (counted against max_concurrent_requests).",
+                lambda: self.in_flight.count)
         m.gauge("aiwatch_queue_rows", "Rows waiting for the writer.", lambda: self.store.writer.pending_rows)
         m.gauge("aiwatch_writer_commits_total", "Group commits done by the writer.",
                 lambda: self.store.writer.stats.commits, kind="counter")
@@ -147,7 +152,9 @@ class AiwatchServer:
             Route("/metrics", self.prometheus, methods=["GET"]),
             *stage_routes(),
         ]
-        app = Starlette(routes=routes, lifespan=lifespan)
+        limit = Middleware(InFlightLimit, limit=self.settings.max_concurrent_requests,
+                           retry_after_s=self.settings.retry_after_s, counter=self.in_flight)
+        app = Starlette(routes=routes, lifespan=lifespan, middleware=[limit])
         app.state.aiwatch = self
         return app
 
