@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 STAGE_MODULES = (
+    "collectors.commands",
     "sample_data.commands",
     "analysis.register",
     "alerts.register",
