@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwatch.config import ConfigError
+from store.analytics import drift_column_sql
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class DriftColumn:
 
     @classmethod
     def parse(cls, spec: str) -> "DriftColumn":
+        """ValueError for anything but a known span column, `prompt_chars` or `attr:<key>` with a plain key."""
         name, _, kind = spec.rpartition(":") if spec.endswith((":num", ":cat")) else (spec, "", "num")
+        drift_column_sql(name)
         return cls(name, kind)
 
 
@@ -120,7 +123,16 @@ class AnalysisSettings:
         for key, value in data.items():
             if key == "slos":
                 values[key] = tuple(SLO(**s) for s in value)
-            elif key in ("drift_columns", "burn_windows"):
+            elif key == "drift_columns":
+                if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                    raise ConfigError("analysis.drift_columns: a list of strings like \"attr:tier:cat\"")
+                for spec in value:
+                    try:
+                        DriftColumn.parse(spec)
+                    except ValueError as exc:
+                        raise ConfigError(f"analysis.drift_columns: {exc}") from None
+                values[key] = tuple(value)
+            elif key == "burn_windows":
                 values[key] = tuple(value)
             else:
                 default = known[key].default

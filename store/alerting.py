@@ -14,6 +14,8 @@ from typing import Any, Iterable, Sequence
 import duckdb
 import pyarrow as pa
 
+from store.sql import connect
+
 # --- analyzer outputs -------------------------------------------------------------------------
 
 # When a row is visible at `now`: once its bucket is complete (1m and 1h rows: time = bucket start;
@@ -116,7 +118,7 @@ ANALYSIS_METRICS_DDL = """CREATE TABLE IF NOT EXISTS analysis_metrics (
 
 def memory_copy(rows: pa.Table) -> "MemoryDB":
     """An in-memory analysis_metrics holding `rows`, for backtests away from the server's file."""
-    con = duckdb.connect(":memory:")
+    con = connect(":memory:")
     _run(con, ANALYSIS_METRICS_DDL)
     if rows.num_rows:
         con.register("_rows", rows)
@@ -135,7 +137,7 @@ class MemoryDB:
 
 
 def open_read_only(path: str) -> MemoryDB:
-    return MemoryDB(duckdb.connect(path, read_only=True))
+    return MemoryDB(connect(path, read_only=True))
 
 
 # --- alert state ------------------------------------------------------------------------------

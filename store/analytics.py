@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.schema import SPAN_RANGES
+from store.sql import json_path, quote_ident
 from store.schema_analysis import TRAFFIC_COLUMNS
 from store.queries import (LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, model_sql, register,
                            span_filter_sql)
@@ -411,8 +412,7 @@ def drift_column_sql(name: str) -> str:
 def _column_expr(name: str) -> str:
     """SQL for a drift column: a spans column, `prompt_chars`, or `attr:<key>` from the attributes JSON."""
     if name.startswith("attr:"):
-        key = name[5:].replace("'", "''").replace('"', '')
-        return f"""json_extract_string(s.attributes, '$."{key}"')"""
+        return f"json_extract_string(s.attributes, {json_path(name[5:])})"
     if name == "prompt_chars":
         return ("coalesce(TRY_CAST(json_extract_string(s.attributes, '$.\"aiwatch.input.chars\"') AS DOUBLE), "
                 "TRY_CAST(json_extract_string(s.attributes, '$.\"aiwatch.prompt.chars\"') AS DOUBLE))")
@@ -440,7 +440,7 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
                "route": f"coalesce(s.route, '{NONE}')", "arm": f"coalesce(s.arm, '{NONE}')",
                "hour": "date_trunc('hour', s.start_time)"}
     key_cols = "".join(f"{key_sql[k]} AS {k}, " for k in keys)
-    col_sql = ", ".join(f'{expr} AS "{alias}"' for alias, expr in columns.items())
+    col_sql = ", ".join(f"{expr} AS {quote_ident(alias)}" for alias, expr in columns.items())
     scope = f"s.start_time >= $start AND s.start_time < $end AND s.is_llm AND ({where})"
     h = "hash(s.trace_id, s.span_id) % 1000003"
     if keys:
@@ -483,7 +483,8 @@ def sample_groups(store: Any, start: datetime, end: datetime, keys: Sequence[str
 
     exprs = {alias: (_JSON_ATTR.sub(one_parse, expr), kind) for alias, (expr, kind) in columns.items()}
     attrs = f", json_extract_string(s.attributes, [{', '.join(paths)}]) AS _attrs" if paths else ""
-    picked = ", ".join(f'TRY_CAST({expr} AS DOUBLE) AS "{alias}"' if kind == "num" else f'({expr})::VARCHAR AS "{alias}"'
+    picked = ", ".join(f"TRY_CAST({expr} AS DOUBLE) AS {quote_ident(alias)}" if kind == "num"
+                       else f"({expr})::VARCHAR AS {quote_ident(alias)}"
                        for alias, (expr, kind) in exprs.items())
     unnest = ", ".join(f"unnest($k{i}) AS {k}" for i, k in enumerate(keys))
     sql = f"""

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import duckdb
 import pyarrow as pa
 
+from store.sql import connect
 from store.schema import ALL_MIGRATIONS, SCHEMA_VERSION
 from store.writer import Writer
 
@@ -28,9 +29,8 @@ class Store:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        config = {"threads": threads} if threads else {}
         try:
-            self._con = duckdb.connect(str(path), config=config)
+            self._con = connect(path, threads=threads)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy(f"{path} is open in another process (is `aiwatch serve` running? DuckDB allows "

@@ -30,9 +30,14 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         return now
     m = _RELATIVE.match(raw)
     if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+        except OverflowError:
+            raise BadParameter(f"{text!r} reaches outside the years 1-9999") from None
     try:
         return datetime.fromtimestamp(float(raw), timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError):
+        raise BadParameter(f"{text!r} reaches outside the years 1-9999") from None
     except ValueError:
         pass
     try:
