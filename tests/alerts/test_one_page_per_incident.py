@@ -1,0 +1,34 @@
+"""One page per incident: the error-rate and burn-rate rules of one service share one notification
+group (one PagerDuty dedup key), so they page once; the shipped rules route P1/P2 that way."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from alerts.engine import dedup_key
+from harness import BASE_CONFIG, MIN, T0, make_config, series, write_metrics
+
+SHIPPED = Path(__file__).resolve().parents[2] / "alerts" / "default_rules.yaml"
+
+
+def test_shipped_rules_group_p1_and_p2_by_service_alone():
+    routes = yaml.safe_load(SHIPPED.read_text())["routes"]
+    for sev in ("P1", "P2"):
+        [route] = [r for r in routes if r["match"] == {"severity": sev}]
+        assert route["group_by"] == ["service"]
+
+
+def test_error_rate_and_burn_rate_rules_page_once(store, script_for):
+    write_metrics(store, series("error_rate", T0, 60, lambda i: 0.3 if i >= 10 else 0.01)
+                  + series("burn_rate_availability", T0, 60, lambda i: 40.0 if i >= 10 else 0.5))
+    rules = BASE_CONFIG["rules"][:1] + [{"name": "ErrorBudgetFastBurn", "severity": "P1", "for": "2m",
+                                         "condition": {"metric": "burn_rate_availability", "op": ">",
+                                                       "threshold": 14.4}}]
+    s = script_for(make_config(rules=rules, routes=[{"match": {}, "receivers": ["ops"], "group_by": ["service"]}]))
+    s.run_until(T0 + 30 * MIN)
+    firing = s.notified("firing")
+    assert {a["labels"]["alertname"] for _, m in firing for a in m["alerts"]} == {"HighErrorRate",
+                                                                                  "ErrorBudgetFastBurn"}
+    assert len({dedup_key(m["groupKey"]) for _, m in firing}) == 1   # one incident
+    assert len(firing) == 1   # both rules fire together: one notification carries both
