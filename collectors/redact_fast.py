@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from typing import Any
 
-from shim.redact import Finding, RedactionMode, Redactor
+from shim.redact import _BATCH, _STRADDLE, Finding, RedactionMode, Redactor
 
 
 _BOUND = re.compile(r"\{(\d+)(?:,\d*)?\}")
 
 
 def prefilter_pattern(pattern: str) -> str:
-    """`pattern` loosened for a byte-wise prefilter: lookarounds removed and repeat counts given no
-    upper bound. Both only widen what matches; the second keeps it a superset when one character
-    of the text is several UTF-8 bytes."""
+    """`pattern` loosened for a byte-wise prefilter: lookarounds removed, and repeats of what can
+    match a non-ASCII character given no upper bound. Both only widen what matches; the second
+    keeps it a superset when one character of the text is several UTF-8 bytes."""
     out: list[str] = []
     i, n = 0, len(pattern)
     in_class = False
@@ -56,13 +57,28 @@ def prefilter_pattern(pattern: str) -> str:
             i = end + 1
             continue
         bound = _BOUND.match(pattern, i) if ch == "{" else None
-        if bound:
+        if bound and _may_span_bytes(out):
             out.append("{" + bound.group(1) + ",}")
             i = bound.end()
             continue
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _may_span_bytes(emitted: list[str]) -> bool:
+    """Whether the atom just emitted can match a non-ASCII character (several bytes): a negated
+    class, `.`, a negated escape or a group. Positive ASCII classes and literals count the same
+    in characters and bytes, so their bounds stay (loosening them makes the prefilter slower)."""
+    last = emitted[-1] if emitted else ""
+    if last in (".", ")") or last in ("\\S", "\\W", "\\D", "\\B"):
+        return True
+    if last == "]":                         # find where this class opened
+        depth = len(emitted) - 1
+        while depth > 0 and not emitted[depth].startswith("["):
+            depth -= 1
+        return emitted[depth].startswith("[^")
+    return False
 
 
 def _group_end(pattern: str, i: int) -> int:
@@ -109,50 +125,126 @@ class FastRedactor(Redactor):
 
     def _compile(self) -> tuple[Any, frozenset[int]]:
         hs = self._hs
-        # Bytes, not UTF-8 mode: 5x faster to compile and 2x to scan; prefilter_pattern keeps it a superset.
-        flags = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_SINGLEMATCH | hs.HS_FLAG_ALLOWEMPTY
-        exprs, ids, always = [], [], set()
+        # Bytes, not UTF-8 mode: 5x faster to compile and 2x to scan; prefilter_pattern keeps it a
+        # superset. Every match end is reported: it places the texts of a batch that a rule must
+        # check, and for rules of bounded width the windows where their matches may start.
+        base = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
+        exprs, ids, flags, always = [], [], [], set()
         for i, rule in enumerate(self.rules):
             if not rule.pattern.isascii():  # a class of non-ASCII characters is not one byte
                 always.add(i)
                 continue
             expr = prefilter_pattern(rule.pattern).encode()
+            flag = base
             try:  # a user pattern Hyperscan cannot take is simply always run
-                hs.Database().compile(expressions=[expr], ids=[i], elements=1, flags=[flags])
+                hs.Database().compile(expressions=[expr], ids=[i], elements=1, flags=[flag])
             except hs.error:
                 always.add(i)
                 continue
             exprs.append(expr)
             ids.append(i)
+            flags.append(flag)
         db = hs.Database()
-        db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=[flags] * len(exprs))
+        db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
         return db, frozenset(always)
 
     def serialized(self) -> bytes:
         """The compiled database, for worker processes (compiling takes seconds, loading does not)."""
         return self._hs.dumpb(self._db)
 
-    def rules_that_may_match(self, text: str) -> frozenset[int]:
-        data = text.encode("utf-8", "surrogatepass")
+    def _scan(self, data: bytes) -> dict[int, list[int]]:
+        """Rule -> byte offsets in `data` where a match of it may end, in increasing order."""
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:                 # one scratch space per thread (Hyperscan's rule)
             scratch = self._local.scratch = self._hs.Scratch(self._db)
-        hits: set[int] = set(self._always)
-        self._db.scan(data, match_event_handler=_collect, context=hits, scratch=scratch)
-        return frozenset(hits)
+        ends: dict[int, list[int]] = {}
+        self._db.scan(data, match_event_handler=_collect, context=ends, scratch=scratch)
+        return ends
 
-    def _may_match(self, text: str) -> frozenset[int] | None:
-        return self.rules_that_may_match(text)
+    def rules_that_may_match(self, text: str) -> frozenset[int]:
+        return frozenset(self._scan(text.encode("utf-8", "surrogatepass")).keys() | self._always)
 
-    def find(self, text: str, only: frozenset[int] | None = None) -> list[Finding]:
-        may = self.rules_that_may_match(text)
-        if not may:
+    def find(self, text: str, only: frozenset[int] | None = None,
+             windows: dict[int, list[tuple[int, int]]] | None = None) -> list[Finding]:
+        data = text.encode("utf-8", "surrogatepass")
+        return self._confirm(text, self._scan(data), data, only)
+
+    def redact_many(self, texts: list[str], limit: int | None = None) -> list[str]:
+        """`redact` of each text, with one Hyperscan scan per batch of texts."""
+        out = list(texts)
+        for lo in range(0, len(texts), _BATCH):
+            originals = texts[lo:lo + _BATCH]
+            cut = [t if limit is None or len(t) <= limit + _STRADDLE else t[:limit + _STRADDLE] for t in originals]
+            encoded = [t.encode("utf-8", "surrogatepass") for t in cut]
+            offsets, pos = [], 0
+            for e in encoded:
+                offsets.append(pos)
+                pos += len(e) + 1
+            per_text: list[dict[int, list[int]]] = [{} for _ in cut]
+            for rule, ends in self._scan(b"\x00".join(encoded)).items():
+                for end in ends:            # which text the match ends in, and where
+                    i = bisect_right(offsets, end) - 1
+                    per_text[i].setdefault(rule, []).append(end - offsets[i])
+            for i, text in enumerate(cut):
+                findings = self._confirm(text, per_text[i], encoded[i], None) if per_text[i] or self._always else []
+                if findings or (limit is not None and len(originals[i]) > limit):
+                    out[lo + i] = self.apply(originals[i], findings, limit)
+        return out
+
+    def _confirm(self, text: str, ends: dict[int, list[int]], data: bytes, only: frozenset[int] | None) -> list[Finding]:
+        """Run the rules the prefilter flagged: bounded ones only where their matches may start."""
+        if not ends and not self._always:
             return []
-        return super().find(text, may if only is None else may & only)
+        to_char = _char_offsets(data, ends).__getitem__ if len(data) != len(text) else None
+        anywhere = set(self._always)
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for rule, offsets in ends.items():
+            if only is not None and rule not in only:
+                continue
+            reach = self._reach[rule]
+            if reach is None:
+                anywhere.add(rule)
+            else:
+                spans[rule] = _windows(offsets, reach, to_char)
+        return Redactor.find(self, text, frozenset(anywhere), spans)
 
 
-def _collect(rule: int, _start: int, _end: int, _flags: int, hits: set[int]) -> None:
-    hits.add(rule)
+def _windows(ends: list[int], reach: int, to_char: Any) -> list[tuple[int, int]]:
+    """Merged ranges of start positions for matches ending at `ends` (byte offsets)."""
+    out: list[tuple[int, int]] = []
+    for end in ends:                        # Hyperscan reports in order of end offset
+        e = to_char(end) if to_char else end
+        lo = max(0, e - reach)
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((lo, e))
+    return out
+
+
+def _char_offsets(data: bytes, ends: dict[int, list[int]]) -> dict[int, int]:
+    """Byte offset -> character offset (rounded up inside a character) for the offsets in `ends`."""
+    # Continuation bytes (10xxxxxx) do not start a character: count them before each offset, in
+    # one pass over the offsets in order.
+    marks = data.translate(_CONTINUATION)
+    out: dict[int, int] = {}
+    prev = seen = 0
+    for offset in sorted({o for offsets in ends.values() for o in offsets}):
+        seen += marks.count(1, prev, offset)
+        prev = offset
+        out[offset] = offset - seen
+    return out
+
+
+_CONTINUATION = bytes(1 if 0x80 <= b < 0xC0 else 0 for b in range(256))
+
+
+def _collect(rule: int, _start: int, end: int, _flags: int, ends: dict[int, list[int]]) -> None:
+    hits = ends.get(rule)
+    if hits is None:
+        ends[rule] = [end]
+    else:
+        hits.append(end)
 
 
 def fast_redactor(mode: RedactionMode = "mask", extra_patterns: dict[str, str] | None = None, *,

@@ -67,17 +67,27 @@ class Redactor:
         # User patterns go first: a user who names a pattern means it to win over the defaults.
         self.rules: tuple[Rule, ...] = tuple(Rule(kind, pattern) for kind, pattern in (extra_patterns or {}).items()) + RULES
         self._compiled = [(rule, re.compile(rule.pattern, re.ASCII)) for rule in self.rules]
+        # How far past the start of a match a windowed search must see: the longest match plus
+        # lookahead context (None: unbounded, such a rule is always searched whole).
+        self._reach: list[int | None] = [_reach(rule.pattern) for rule in self.rules]
 
-    def find(self, text: str, only: frozenset[int] | None = None) -> list[Finding]:
+    def find(self, text: str, only: frozenset[int] | None = None,
+             windows: dict[int, list[tuple[int, int]]] | None = None) -> list[Finding]:
         """All sensitive spans in `text`, left to right, non-overlapping.
 
-        `only` restricts the scan to those rule indexes (a prefilter found nothing for the others);
-        the result is the same as a full scan whenever the prefilter never misses a match.
+        A prefilter may narrow the work: `only` lists the rules to run over the whole text, and
+        `windows` the rules to run only where a match may start ((lo, hi) ranges of start
+        positions, sorted, for rules of bounded width). The result is the same as a full scan
+        whenever the prefilter never misses a match.
         """
         candidates: list[tuple[int, int, int, str]] = []
         lowered: str | None = None
         compiled = self._compiled
-        for priority in range(len(compiled)) if only is None else sorted(only):
+        if only is None and windows is None:
+            order: Any = range(len(compiled))
+        else:
+            order = sorted((only or frozenset()) | (windows.keys() if windows else frozenset()))
+        for priority in order:
             rule, regex = compiled[priority]
             if rule.triggers:
                 if rule.lower:
@@ -87,10 +97,12 @@ class Redactor:
                     hay = text
                 if not any(t in hay for t in rule.triggers):
                     continue
+            spans = windows.get(priority) if windows else None
+            search = regex.search if spans is None else _WindowedSearch(regex, text, spans, self._reach[priority])
             validate, groups = rule.validate, rule.groups
             pos = 0
             while True:
-                m = regex.search(text, pos)
+                m = search(text, pos)
                 if m is None:
                     break
                 start, end = m.span()
@@ -186,6 +198,69 @@ class Redactor:
         return f"[REDACTED:{kind}]"
 
 
+class _WindowedSearch:
+    """`regex.search(text, pos)` for a rule whose matches can only start inside `spans`.
+
+    Each window is searched with an end position far enough past it (the longest match plus
+    lookahead context) that a match starting inside it is the one a whole-text search finds."""
+
+    def __init__(self, regex: "re.Pattern[str]", text: str, spans: list[tuple[int, int]], reach: int | None) -> None:
+        assert reach is not None
+        self._search, self._spans, self._reach, self._n, self._k = regex.search, spans, reach, len(text), 0
+
+    def __call__(self, text: str, pos: int) -> "re.Match[str] | None":
+        spans, k = self._spans, self._k
+        while k < len(spans):
+            lo, hi = spans[k]
+            if hi >= pos:
+                m = self._search(text, max(lo, pos), min(self._n, hi + self._reach))
+                if m is not None and m.start() <= hi:
+                    self._k = k
+                    return m
+            k += 1
+        self._k = k
+        return None
+
+
+def _reach(pattern: str) -> int | None:
+    """Longest match of `pattern` plus its longest lookahead, plus 2 (`$` before a final newline);
+    None when unbounded or when the pattern looks past the match in ways this cannot bound."""
+    from re import _parser  # the parser of the `re` in use: widths as the engine counts them
+
+    try:
+        tree = _parser.parse(pattern, re.ASCII)
+    except re.error:
+        return None
+    longest = tree.getwidth()[1]
+    ahead = _lookahead(tree)
+    if longest >= _UNBOUNDED or ahead is None:
+        return None
+    return longest + ahead + 2
+
+
+def _lookahead(node: Any) -> int | None:
+    widest = 0
+    for op, av in getattr(node, "data", node):
+        name = str(op)
+        if name in ("ASSERT", "ASSERT_NOT"):
+            direction, sub = av
+            if direction == 1:
+                width = sub.getwidth()[1]
+                if width >= _UNBOUNDED:
+                    return None
+                widest = max(widest, width)
+        for child in av if isinstance(av, (list, tuple)) else (av,):
+            kids = [child] if hasattr(child, "data") else (child if isinstance(child, list) else [])
+            for kid in kids:
+                if hasattr(kid, "data"):
+                    sub_width = _lookahead(kid)
+                    if sub_width is None:
+                        return None
+                    widest = max(widest, sub_width)
+    return widest
+
+
+_UNBOUNDED = 10_000
 _default: Redactor | None = None
 
 

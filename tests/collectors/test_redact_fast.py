@@ -40,9 +40,11 @@ def test_same_findings_on_random_mixtures(parts: list[str]) -> None:
 
 
 def test_prefilter_pattern_only_loosens() -> None:
-    assert prefilter_pattern(r"(?<![\w.])\d{3}(?![\w])") == r"(?:^|[^\w.])\d{3,}"
-    assert prefilter_pattern(r"ab(?<![x]ab)c{2,5}[{(]") == r"abc{2,}[{(]"
-    assert prefilter_pattern(r"x(?=y(?:z))[)\]]{1}") == r"x[)\]]{1,}"
+    assert prefilter_pattern(r"(?<![\w.])\d{3}(?![\w])") == r"(?:^|[^\w.])\d{3}"
+    assert prefilter_pattern(r"ab(?<![x]ab)c{2,5}[{(]") == r"abc{2,5}[{(]"
+    assert prefilter_pattern(r"x(?=y(?:z))[)\]]{1}") == r"x[)\]]{1}"
+    # What can match a non-ASCII character (several bytes) loses its upper bound.
+    assert prefilter_pattern(r'"[^"\n]{4,256}".{2,3}(?:ab){1,2}') == r'"[^"\n]{4,}".{2,}(?:ab){1,}'
 
 
 def test_user_patterns_hyperscan_cannot_take_still_run() -> None:
