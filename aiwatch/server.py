@@ -41,7 +41,7 @@ from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from store.db import Store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import delete_older_than, retention_cutoff
-from store.writer import Overloaded, WriterClosed
+from store.writer import Overloaded, WriterBroken, WriterClosed
 
 log = logging.getLogger("aiwatch.server")
 
@@ -120,6 +120,8 @@ class AiwatchServer:
                 lambda: self.store.writer.stats.last_commit_ms)
         m.gauge("aiwatch_writer_commit_ms_avg", "Mean group-commit duration.",
                 lambda: self.store.writer.stats.commit_ms_total / max(self.store.writer.stats.commits, 1))
+        m.gauge("aiwatch_writer_broken", "1 while the database refuses writes (disk full, I/O errors), else 0.",
+                lambda: float(self.store.writer.broken is not None))
         m.gauge("aiwatch_database_bytes", "Size of the database file and its WAL.", self.store.size_bytes)
         health = self.analysis_health
         m.family("aiwatch_analyzer_failures_total", "Analyzer runs that failed, by analyzer.",
@@ -191,9 +193,12 @@ class AiwatchServer:
             return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
         except (WriterClosed, BrokenProcessPool):
             return self._otlp_error(503, "server is restarting a component; retry later", kind, signal, retry=True)
-        except Exception as exc:  # noqa: BLE001 - the store refused the batch: nothing acknowledged
+        except WriterBroken as exc:   # nothing of the batch was committed
+            return self._otlp_error(503, f"the database cannot take writes ({exc}); retry later", kind, signal,
+                                    retry=True)
+        except Exception:  # noqa: BLE001 - the store refused the batch: nothing acknowledged
             log.exception("write failed")
-            return self._otlp_error(503, f"write failed: {exc}", kind, signal, retry=True)
+            return self._otlp_error(503, "write failed; retry later", kind, signal, retry=True)
         m.inc("aiwatch_accepted_total", converted.accepted, signal=signal.name)
         m.inc("aiwatch_rejected_total", converted.rejected, signal=signal.name)
         m.inc("aiwatch_requests_total", signal=signal.name, code="200")
@@ -261,6 +266,10 @@ class AiwatchServer:
         except Exception:  # noqa: BLE001
             log.exception("readiness check: the database cannot be read")
             return JSONResponse({"status": "unavailable", "reason": "database unreadable"}, status_code=503)
+        broken = self.store.writer.broken   # a fixed phrase such as "disk full", never DuckDB's text
+        if broken:
+            return JSONResponse({"status": "unavailable", "reason": f"database writes failing: {broken}"},
+                                status_code=503, headers={"Retry-After": str(self.settings.retry_after_s)})
         if self.store.writer.pending_rows >= self.settings.queue_max_rows:
             return JSONResponse({"status": "overloaded"}, status_code=503,
                                 headers={"Retry-After": str(self.settings.retry_after_s)})

@@ -29,17 +29,34 @@ class Store:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._threads = threads
+        self._con = self._open()
+        self.writer = Writer(self._con.cursor(), max_rows=writer_max_rows,
+                             max_delay_ms=writer_max_delay_ms, queue_max_rows=queue_max_rows,
+                             reopen=None if str(path) == ":memory:" else self._reopen)
+        self.writer.start()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
         try:
-            self._con = connect(path, threads=threads)
+            con = connect(self.path, threads=self._threads)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise StoreBusy(f"{path} is open in another process (is `aiwatch serve` running? DuckDB allows "
-                                "one writing process: stop it, or send data to it over OTLP)") from None
+                raise StoreBusy(f"{self.path} is open in another process (is `aiwatch serve` running? DuckDB "
+                                "allows one writing process: stop it, or send data to it over OTLP)") from None
             raise
-        migrate(self._con)
-        self.writer = Writer(self._con.cursor(), max_rows=writer_max_rows,
-                             max_delay_ms=writer_max_delay_ms, queue_max_rows=queue_max_rows)
-        self.writer.start()
+        migrate(con)
+        return con
+
+    def _reopen(self) -> duckdb.DuckDBPyConnection:
+        """Called by the writer after DuckDB invalidated the database (a fatal I/O error, such as a
+        full disk at checkpoint): close it and open it again. Returns a new write connection."""
+        try:
+            self._con.close()
+        except Exception:  # noqa: BLE001 - it is being replaced
+            pass
+        self._con = self._open()
+        log.warning("reopened %s", self.path)
+        return self._con.cursor()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run a read-only statement on its own cursor and return an Arrow table."""

@@ -5,13 +5,21 @@ groups whatever is queued into one transaction (flush at `max_rows` or `max_dela
 then resolves each caller's future. A caller that sees its future succeed knows its rows are
 committed: that is what lets the collectors answer 2xx only for durable data. The queue is bounded
 by rows, so an overloaded server refuses work (`Overloaded`) instead of growing without bound.
+
+When the disk fails (full, I/O errors) the writer is `broken`: it refuses work (`WriterBroken`, a
+503) and probes the database every `retry_s`, reopening it when DuckDB invalidated it, until a
+write and a checkpoint succeed again. Each transaction also records its batch id in `job_state`,
+so a commit that raised after its data was durable (a failed checkpoint) is told apart from one
+that did not happen: the first is acknowledged, never answered 503 and duplicated by the retry.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 import time
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -30,6 +38,25 @@ class Overloaded(Exception):
 
 class WriterClosed(Exception):
     """The writer is stopping and takes no more work."""
+
+
+class WriterBroken(Exception):
+    """The database cannot take writes now (disk full, I/O error); nothing was committed: retry later."""
+
+
+class _CommitFailed(Exception):
+    """COMMIT raised: the batch may or may not be durable (see the ledger)."""
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__("commit failed")
+        self.results = results
+
+
+# Errors of the disk or the database file, not of one request: a batch that meets one is not split
+# (every request would meet it again) and the writer turns broken until a probe write succeeds.
+STORAGE_ERRORS = (duckdb.IOException, duckdb.FatalException, duckdb.TransactionException, OSError)
+LEDGER = "writer.last_commit"   # job_state key: the id of the last committed batch
+_PROBE = "writer.probe"
 
 
 @dataclass
@@ -51,8 +78,13 @@ class WriterStats:
 
 class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, max_rows: int = 50_000,
-                 max_delay_ms: int = 5, queue_max_rows: int = 400_000) -> None:
+                 max_delay_ms: int = 5, queue_max_rows: int = 400_000,
+                 reopen: Callable[[], duckdb.DuckDBPyConnection] | None = None, retry_s: float = 2.0) -> None:
         self._con = con
+        self._reopen = reopen       # closes and reopens the database; returns a new write connection
+        self._retry_s = retry_s
+        self.broken: str | None = None   # why writes fail now (a short reason, no file contents)
+        self._batch_ids = (f"{uuid.uuid4().hex[:12]}-{i}" for i in itertools.count(1))
         self._max_rows = max_rows
         self._max_delay = max_delay_ms / 1000
         self._queue_max_rows = queue_max_rows
@@ -78,6 +110,8 @@ class Writer:
         with self._lock:
             if self._closed:
                 raise WriterClosed("the writer is shutting down")
+            if self.broken:
+                raise WriterBroken(self.broken)
             # One request larger than the whole queue is still admitted when the queue is empty.
             if self._pending_rows and self._pending_rows + rows > self._queue_max_rows:
                 raise Overloaded(f"{self._pending_rows} rows are waiting to be written")
@@ -105,7 +139,11 @@ class Writer:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._retry_s) if self.broken else self._queue.get()
+            except queue.Empty:
+                self._recover()
+                continue
             if first is None:
                 break
             batch, rows = [first], first.rows
@@ -121,20 +159,41 @@ class Writer:
                     break
                 batch.append(item)
                 rows += item.rows
-            self._commit(batch)
+            if self.broken and not self._recover():
+                self._finish(batch, exc=WriterBroken(self.broken))
+                continue
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # noqa: BLE001 - the writer thread must outlive any batch
+                log.exception("writer: unexpected failure")
+                self._finish([r for r in batch if not r.future.done()], exc=exc)
 
     def _commit(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
+        batch_id = next(self._batch_ids)
         try:
-            results = self._apply(batch)
-        except Exception as exc:  # noqa: BLE001 - isolate the bad request, keep the good ones
-            if len(batch) > 1:
-                for req in batch:
-                    self._commit([req])
+            results = self._apply(batch, batch_id)
+        except _CommitFailed as failed:
+            cause = failed.__cause__ or failed
+            committed = self._committed(batch_id)
+            if committed is True:   # durable: acknowledge (a retry would duplicate it)
+                log.warning("commit raised (%s) after the batch was durable: acknowledged", cause)
+                if isinstance(cause, STORAGE_ERRORS):
+                    self._set_broken(cause)
+                results = failed.results
+            elif committed is None or isinstance(cause, STORAGE_ERRORS):
+                self._set_broken(cause)
+                self._fail(batch, cause)
                 return
-            log.warning("write failed: %s", exc)
-            self._finish(batch, exc=exc)
-            self.stats.failed_requests += 1
+            else:
+                self._isolate(batch, cause)
+                return
+        except STORAGE_ERRORS as exc:
+            self._set_broken(exc)
+            self._fail(batch, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - isolate the bad request, keep the good ones
+            self._isolate(batch, exc)
             return
         elapsed = (time.perf_counter() - started) * 1000
         self.stats.commits += 1
@@ -143,7 +202,20 @@ class Writer:
         self.stats.commit_ms_total += elapsed
         self._finish(batch, results=results)
 
-    def _apply(self, batch: list[_Request]) -> list[Any]:
+    def _isolate(self, batch: list[_Request], exc: BaseException) -> None:
+        """A request made the batch fail: commit the others alone, fail only it."""
+        if len(batch) > 1:
+            for req in batch:
+                if self.broken:   # the disk failed meanwhile: the rest waits for a retry
+                    self._fail([req], WriterBroken(self.broken))
+                else:
+                    self._commit([req])
+            return
+        log.warning("write failed: %s", exc)
+        self._finish(batch, exc=exc)
+        self.stats.failed_requests += 1
+
+    def _apply(self, batch: list[_Request], batch_id: str) -> list[Any]:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -159,11 +231,75 @@ class Writer:
                 finally:
                     con.unregister("_aiwatch_batch")
             results = [req.fn(con) if req.fn else None for req in batch]
-            con.execute("COMMIT")
-            return results
+            con.execute(_LEDGER_SQL, [LEDGER, batch_id])
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
+        try:
+            con.execute("COMMIT")
+        except Exception as exc:
+            _rollback(con)
+            raise _CommitFailed(results) from exc
+        return results
+
+    # --- a broken disk ---
+    def _set_broken(self, exc: BaseException) -> None:
+        if self.broken is None:
+            log.error("the database cannot take writes; refusing them until a probe write succeeds: %s", exc)
+        self.broken = _reason(exc)
+
+    def _fail(self, batch: list[_Request], exc: BaseException) -> None:
+        self.stats.failed_requests += len(batch)
+        self._finish(batch, exc=WriterBroken(_reason(exc)))
+
+    def _reconnect(self) -> bool:
+        """Reopen the database (DuckDB invalidates it after a fatal I/O error)."""
+        if self._reopen is None:
+            return False
+        try:
+            self._con.close()
+        except Exception:  # noqa: BLE001 - it is being replaced
+            pass
+        try:
+            self._con = self._reopen()
+            return True
+        except Exception as exc:  # noqa: BLE001 - still unusable: the next probe tries again
+            log.warning("could not reopen the database: %s", exc)
+            return False
+
+    def _usable(self) -> bool:
+        try:
+            self._con.execute("SELECT count(*) FROM job_state").fetchall()
+            return True
+        except Exception:  # noqa: BLE001 - invalidated or closed
+            return self._reconnect()
+
+    def _committed(self, batch_id: str) -> bool | None:
+        """Whether the batch is in the database (None: the database cannot be read to tell)."""
+        if not self._usable():
+            return None
+        try:
+            row = self._con.execute("SELECT state FROM job_state WHERE job = ?", [LEDGER]).fetchone()
+        except Exception:  # noqa: BLE001
+            return None
+        return bool(row) and row[0] == batch_id
+
+    def _recover(self) -> bool:
+        """Probe: a small write and a checkpoint (the file, not only the WAL, must take data)."""
+        if not self._usable():
+            return False
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            self._con.execute(_LEDGER_SQL, [_PROBE, str(time.time())])
+            self._con.execute("COMMIT")
+            self._con.execute("CHECKPOINT")
+        except Exception as exc:  # noqa: BLE001 - still broken
+            _rollback(self._con)
+            self.broken = _reason(exc)
+            return False
+        log.warning("the database takes writes again")
+        self.broken = None
+        return True
 
     def _finish(self, batch: list[_Request], results: list[Any] | None = None,
                 exc: BaseException | None = None) -> None:
@@ -174,3 +310,24 @@ class Writer:
                 req.future.set_exception(exc)
             else:
                 req.future.set_result(results[i] if results else None)
+
+
+_LEDGER_SQL = "INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)"
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    # A failed COMMIT, or an invalidated database, leaves no transaction to roll back: that must not
+    # hide the error that matters.
+    try:
+        con.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "no space left" in text or "disk full" in text:
+        return "disk full"
+    if isinstance(exc, (duckdb.IOException, OSError)) or "could not write" in text or "i/o" in text:
+        return "disk write error"
+    return "database write error"

@@ -103,3 +103,51 @@ def test_a_second_process_gets_a_clear_error(tmp_path):
         assert out.startswith("BUSY") and "aiwatch serve" in out
     finally:
         holder.close()
+
+
+class FailingCommit:
+    """A write connection whose next COMMIT reports an I/O error, either after the commit landed (a
+    checkpoint that fails once the WAL is written) or instead of it: the disk, simulated at its edge."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lands: bool) -> None:
+        self._con, self._lands, self.armed = con, lands, True
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            if self._lands:
+                self._con.execute(sql)
+            raise duckdb.IOException('Could not write file "x.duckdb": No space left on device')
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_a_commit_that_raises_is_acknowledged_exactly_when_it_landed(tmp_path, lands):
+    from store.writer import WriterBroken
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(con)
+    writer = Writer(FailingCommit(con.cursor(), lands), retry_s=0.05)
+    writer.start()
+    try:
+        future = writer.submit({"spans": spans(10, "a")})
+        if lands:
+            future.result(10)    # durable: acknowledged, so the client does not send it twice
+        else:
+            with pytest.raises(WriterBroken, match="disk full"):
+                future.result(10)
+        assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == (10 if lands else 0)
+        # the writer was broken until its probe write (and checkpoint) succeeded; then it takes work again
+        for _ in range(200):
+            if writer.broken is None:
+                break
+            threading.Event().wait(0.05)
+        assert writer.broken is None
+        writer.submit({"spans": spans(5, "b")}).result(10)
+        assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == (15 if lands else 5)
+    finally:
+        writer.stop()
+        con.close()
