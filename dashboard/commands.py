@@ -43,9 +43,9 @@ def dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("report", choices=["weekly"], help="which report")
-    p.add_argument("--week", help="ISO week such as 2026-W47 (default: the last complete week)")
+    p.add_argument("--week", help="ISO week such as 2026-W47 (default: the last complete week with data)")
     p.add_argument("--format", default="html,md,csv,parquet", help="comma-separated: html, md, csv, parquet")
-    p.add_argument("--out", help="output folder (default: <data_dir>/reports)")
+    p.add_argument("--out", help="output folder (default: <the server's data dir>/reports)")
     p.add_argument("--server", help="aiwatch server URL (default: the server_url setting)")
 
 
@@ -72,10 +72,19 @@ def export_report(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             print(f"aiwatch: {exc}", file=sys.stderr)
             return 2
-    out = Path(args.out) if args.out else Path(settings.data_dir) / "reports"
+        out = Path(args.out) if args.out else _reports_dir(api, settings)
     for path in write(review, out, formats):
         print(path)
     return 0
+
+
+def _reports_dir(api: Any, settings: Settings) -> Path:
+    """<data dir>/reports of the server the review was read from (when that folder is on this
+    machine), else of the data_dir setting."""
+    res = api.query("data_range")
+    if res.ok and res.frame["data_dir"].iloc[0] and Path(str(res.frame["data_dir"].iloc[0])).is_dir():
+        return Path(str(res.frame["data_dir"].iloc[0])) / "reports"
+    return Path(settings.data_dir) / "reports"
 
 
 @job_factory

@@ -15,13 +15,12 @@ from typing import Any, Iterable, Protocol
 
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
 
-from dashboard import charts, frames
+from dashboard import frames
 from dashboard.client import QueryResult
+import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
 
 FORMATS = ("html", "md", "csv", "parquet")
-INCIDENT_SEVERITIES = ("P1", "P2")
 
 
 class Source(Protocol):
@@ -68,6 +67,23 @@ def iso_week(week: str | None, today: date | None = None) -> tuple[str, datetime
     return f"{iso.year}-W{iso.week:02d}", start, start + timedelta(days=7)
 
 
+def default_week(source: Source, today: date | None = None) -> str:
+    """The last complete week with data; when no complete week has any (all data is in the current
+    week), the week of the newest data."""
+    today = today or datetime.now(timezone.utc).date()
+    rng = source.query("data_range")
+    if not rng.ok or pd.isna(rng.frame["last_span"].iloc[0]):
+        return iso_week(None, today)[0]
+    first, last = (pd.Timestamp(rng.frame[c].iloc[0]).to_pydatetime() for c in ("first_span", "last_span"))
+    for weeks_back in range(60):
+        label, start, end = iso_week(None, today - timedelta(days=7 * weeks_back))
+        if end <= first:
+            break                     # data begins after this week: nothing complete has any
+        if start <= last:
+            return label              # a complete week overlapping the data
+    return iso_week(last.strftime("%G-W%V"))[0]
+
+
 @dataclass
 class Section:
     title: str
@@ -83,6 +99,7 @@ class WeeklyReview:
     end: datetime
     generated_at: datetime
     sections: list[Section]
+    summary: dict[str, list[str]] = field(default_factory=dict)   # the one-screen summary: heading -> lines
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: frame for s in self.sections for name, frame in s.tables.items()}
@@ -102,157 +119,275 @@ def _note(result: QueryResult, what: str) -> str | None:
     return None
 
 
-def incidents(history: pd.DataFrame, end: datetime) -> pd.DataFrame:
-    """P1/P2 incidents from alert transitions: firing time, resolution time, duration in minutes."""
-    cols = ["rule", "severity", "labels", "fired_at", "resolved_at", "duration_min"]
-    if history.empty or not {"fingerprint", "to_state", "time"} <= set(history.columns):
-        return pd.DataFrame(columns=cols)
-    h = history.sort_values("time")
-    if "severity" in h.columns:
-        h = h[h["severity"].isin(INCIDENT_SEVERITIES)]
-    rows, open_ = [], {}
-    for rec in h.to_dict("records"):
-        fp = rec["fingerprint"]
-        if rec["to_state"] == "firing" and fp not in open_:
-            open_[fp] = rec
-        elif rec["to_state"] == "resolved" and fp in open_:
-            start = open_.pop(fp)
-            rows.append({**{k: start.get(k) for k in ("rule", "severity", "labels")}, "fired_at": start["time"],
-                         "resolved_at": rec["time"]})
-    for start in open_.values():
-        rows.append({**{k: start.get(k) for k in ("rule", "severity", "labels")}, "fired_at": start["time"],
-                     "resolved_at": None})
-    out = pd.DataFrame(rows, columns=cols[:-1])
-    if out.empty:
-        return pd.DataFrame(columns=cols)
-    ends = pd.to_datetime(out["resolved_at"]).fillna(pd.Timestamp(end))
-    out["duration_min"] = ((ends - pd.to_datetime(out["fired_at"])).dt.total_seconds() / 60).round(1)
-    return out.sort_values(["severity", "fired_at"]).reset_index(drop=True)
+# --- human formatting -----------------------------------------------------------------------------
+
+def pct(x: Any, digits: int = 2) -> str:
+    return "\u2013" if x is None or pd.isna(x) else f"{x * 100:.{digits}f}%"
+
+
+def ms(x: Any) -> str:
+    return "\u2013" if x is None or pd.isna(x) else f"{x:,.0f} ms"
+
+
+def usd(x: Any) -> str:
+    return "\u2013" if x is None or pd.isna(x) else f"${x:,.2f}"
+
+
+def duration(minutes: Any) -> str:
+    if minutes is None or pd.isna(minutes):
+        return "\u2013"
+    m = int(round(float(minutes)))
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def when(t: Any) -> str:
+    return "\u2013" if t is None or pd.isna(t) else pd.Timestamp(t).strftime("%a %d %b %H:%M")
+
+
+def signed(x: Any, kind: str) -> str:
+    if x is None or pd.isna(x):
+        return "\u2013"
+    return f"{x * 100:+.1f}%" if kind == "rel" else f"{x * 100:+.2f} pp"
+
+
+def humanize(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table for people: rates as percentages, durations in ms, money in $, counts with separators,
+    times as 'Tue 18 Nov 10:00', changes signed; column names in words."""
+    out = frame.copy()
+    for col in out.columns:
+        name = str(col)
+        series = out[col]
+        if pd.api.types.is_datetime64_any_dtype(series) or name.endswith("_at") or name in ("time", "window_end"):
+            out[col] = series.map(when)
+        elif not pd.api.types.is_numeric_dtype(series):
+            continue
+        elif name.endswith("_change"):
+            out[col] = series.map(lambda v: signed(v, "rel"))
+        elif name.endswith("_pp"):
+            out[col] = series.map(lambda v: signed(v, "pp"))
+        elif "rate" in name or "availability" in name or "share" in name or "attainment" in name \
+                or name.startswith("objective") or name.startswith("budget"):
+            out[col] = series.map(pct)
+        elif name.endswith("_ms"):
+            out[col] = series.map(ms)
+        elif "cost" in name or name.endswith("_usd"):
+            out[col] = series.map(usd)
+        elif name.endswith("_min"):
+            out[col] = series.map(duration)
+        elif name in ("requests", "errors", "reviewed", "alerts", "calls") or name.startswith(("requests", "errors")):
+            out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.0f}")
+        else:
+            out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.3g}")
+    out.columns = [str(c).replace("_usd", "").replace("_ms", "").replace("_min", "").replace("_pp", "")
+                   .replace("_", " ") for c in out.columns]
+    return out
+
+
+def _labels_text(value: Any) -> str:
+    labels = frames.parse_json(value)
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k not in ("alertname", "severity"))
+
+
+def _canary_text(body: Any) -> str:
+    failed = [c.get("metric") for c in frames.parse_json(body).get("checks", []) if c.get("failed")]
+    return "failed: " + ", ".join(str(m) for m in failed) if failed else "no check failed"
+
+
+# --- building -------------------------------------------------------------------------------------
+
+def _objectives(source: Source, window: dict[str, str]) -> dict[str, float]:
+    res = source.query("metrics", metric="slo_objective", grain="1h", service="*", limit=100000, **window)
+    if not res.ok:
+        return {}
+    t = frames.tidy_metrics(res.frame)
+    return {str(k): float(v) for k, v in t.sort_values("time").groupby("service_name")["value"].last().items()}
+
+
+DEFAULT_OBJECTIVE = 0.995
 
 
 def build_weekly_review(source: Source, week: str | None = None, today: date | None = None) -> WeeklyReview:
+    if week is None:
+        week = default_week(source, today)
     label, start, end = iso_week(week, today)
     prev_start = start - timedelta(days=7)
     this = {"start": _iso(start), "end": _iso(end)}
     last = {"start": _iso(prev_start), "end": _iso(start)}
     sections: list[Section] = []
+    summary: dict[str, list[str]] = {}
+    changes_found: list[tuple[float, str]] = []   # (score, line): the top changes of the summary
 
-    # SLO attainment (analyzers) and availability from the raw spans, this week against last.
-    slo = Section("SLO attainment")
-    attainment = source.query("metrics", metric="slo_attainment", grain="1h", service="*", limit=100000, **this)
-    if attainment.ok:
-        a = frames.tidy_metrics(attainment.frame)
-        slo.tables["slo_attainment"] = (a.groupby(["service_name", "route"], dropna=False, as_index=False)["value"]
-                                        .agg(["mean", "min"]).rename(columns={"mean": "attainment_mean",
-                                                                              "min": "attainment_worst_hour"}))
-    elif note := _note(attainment, "SLO attainment"):
-        slo.notes.append(note)
-    # grouped on the server exactly as shown: availability is 1 - errors / calls per service
+    # SLOs: availability = 1 - errors / calls per service (from the raw calls), against the objective.
+    slo = Section("SLOs and error budget")
     cur, prev = source.query("calls", by="service", **this), source.query("calls", by="service", **last)
+    objectives = _objectives(source, this)
+    lines = []
     if cur.ok or prev.ok:
-        avail = frames.changes(cur.frame, prev.frame, keys=("service_name",), measures=("requests", "error_rate",
-                                                                                         "p95_ms"))
+        avail = frames.changes(cur.frame, prev.frame, keys=("service_name",),
+                               measures=("requests", "error_rate", "p95_ms"))
         avail.insert(1, "availability", 1 - pd.to_numeric(avail["error_rate"], errors="coerce"))
-        slo.tables["availability"] = avail
+        avail.insert(2, "availability_last_week", 1 - pd.to_numeric(avail["error_rate_before"], errors="coerce"))
+        avail.insert(3, "objective", [objectives.get(s, DEFAULT_OBJECTIVE) for s in avail["service_name"]])
+        budgets = [frames.budget(a, o) for a, o in zip(avail["availability"], avail["objective"])]
+        avail.insert(4, "error_budget", [b[1] for b in budgets])
+        slo.tables["availability"] = avail[["service_name", "availability", "availability_last_week", "objective",
+                                            "error_budget", "requests", "requests_before", "p95_ms", "p95_ms_before",
+                                            "p95_ms_change"]].rename(columns={"requests_before": "requests_last_week",
+                                                                              "p95_ms_before": "p95_ms_last_week"})
+        for r in avail.itertuples():
+            if pd.isna(r.availability):
+                continue
+            lines.append(f"{r.service_name}: availability {pct(r.availability)} (objective {pct(r.objective)}), "
+                         f"error budget {r.error_budget}; last week {pct(r.availability_last_week)}")
+            if pd.notna(r.p95_ms_change) and abs(r.p95_ms_change) >= 0.1:
+                changes_found.append((abs(r.p95_ms_change), f"Latency: {r.service_name} p95 {ms(r.p95_ms_before)} "
+                                                            f"\u2192 {ms(r.p95_ms)} ({signed(r.p95_ms_change, 'rel')})"))
+            delta = (r.availability_last_week - r.availability) if pd.notna(r.availability_last_week) else None
+            if delta is not None and abs(delta) >= 0.001:
+                changes_found.append((abs(delta) * 100, f"Errors: {r.service_name} error rate "
+                                                         f"{pct(1 - r.availability_last_week)} \u2192 "
+                                                         f"{pct(1 - r.availability)} ({signed(delta, 'pp')})"))
     elif note := _note(cur, "Availability"):
         slo.notes.append(note)
+    summary["SLOs and error budget"] = lines or ["No model calls this week."]
     sections.append(slo)
 
-    # Incidents: P1 and P2 with durations.
-    inc = Section("P1 / P2 incidents")
-    history = source.query("alert_history", limit=100000, **this)
-    if history.ok:
-        inc.tables["incidents"] = incidents(history.frame, end)
-        if inc.tables["incidents"].empty:
-            inc.notes.append("No P1 or P2 incident this week.")
-    elif note := _note(history, "Incidents"):
-        inc.notes.append(note if history.state != "empty" else "No P1 or P2 incident this week.")
+    # Incidents: overlapping P1/P2 alerts of a service, deduplicated, with durations.
+    inc = Section("Incidents (P1 / P2)")
+    found = source.query("incidents", severity="P2", limit=1000, **this)
+    if found.ok:
+        f = found.frame.sort_values("started_at")
+        inc.tables["incidents"] = f[["started_at", "ended_at", "duration_min", "service", "severity", "alerts",
+                                     "rules", "routes", "models"]].reset_index(drop=True)
+        by_sev = f["severity"].value_counts().sort_index()
+        lines = [f"{len(f)} incident(s) ({', '.join(f'{k} {v}' for k, v in by_sev.items())}), "
+                 f"{duration(f['duration_min'].sum())} in total"]
+        for r in f.sort_values("duration_min", ascending=False).head(5).itertuples():
+            lines.append(f"{when(r.started_at)} {r.service} {r.severity}, {duration(r.duration_min)}: {r.rules}")
+        summary["Incidents"] = lines
+    else:
+        summary["Incidents"] = ["No P1 or P2 incident this week." if found.state in ("empty", "missing")
+                                else f"Incidents could not be read ({found.message})."]
+        if note := _note(found, "Incidents"):
+            inc.notes.append(note if found.state != "empty" else "No P1 or P2 incident this week.")
     sections.append(inc)
 
-    # P3 review items: drift trend, override increases, confidence decline.
-    p3 = Section("P3 review items")
-    review = source.query("alert_review", limit=10000, **this)
-    if review.ok:
-        p3.tables["p3_alerts"] = review.frame
-    drift = source.query("metrics", metric="drift_share", grain="1h", route="*", limit=100000, **this)
-    if drift.ok:
-        d = frames.series(drift.frame, "drift_share", "route")
-        p3.tables["drift_trend"] = (d.groupby("route", as_index=False)["value"].agg(["mean", "max", "last"])
-                                    .rename(columns={"mean": "drift_share_mean", "max": "drift_share_max",
-                                                     "last": "drift_share_last"}))
-        p3.figures.append(charts.line(d, "Drift share by route", color="route", percent=True))
-    elif note := _note(drift, "Drift trend"):
-        p3.notes.append(note)
-    ov_now, ov_before = source.query("overrides", limit=10000, **this), source.query("overrides", limit=10000, **last)
-    if ov_now.ok or ov_before.ok:
-        def rate(df: pd.DataFrame) -> pd.DataFrame:
-            if df.empty:
-                return pd.DataFrame(columns=["route", "model", "reviewed", "override_rate"])
-            g = df.groupby(["route", "model"], dropna=False, as_index=False)[["reviewed", "modified", "rejected"]].sum()
-            g["override_rate"] = (g["modified"] + g["rejected"]) / g["reviewed"]
-            return g[["route", "model", "reviewed", "override_rate"]]
-        merged = rate(ov_now.frame).merge(rate(ov_before.frame), on=["route", "model"], how="outer",
-                                          suffixes=("", "_last_week"))
-        merged["change"] = merged["override_rate"] - merged["override_rate_last_week"]
-        p3.tables["override_changes"] = merged.sort_values("change", ascending=False, na_position="last")
-    elif note := _note(ov_now, "Override rates"):
-        p3.notes.append(note)
-    conf = source.query("metrics", metric="confidence_mean", grain="1h", limit=100000, **this)
-    conf_before = source.query("metrics", metric="confidence_mean", grain="1h", limit=100000, **last)
-    if conf.ok:
-        now_mean = frames.series(conf.frame, "confidence_mean")["value"].mean()
-        before_mean = frames.series(conf_before.frame, "confidence_mean")["value"].mean() if conf_before.ok else None
-        p3.tables["confidence"] = pd.DataFrame([{"confidence_mean": now_mean, "confidence_mean_last_week": before_mean,
-                                                 "change": None if before_mean is None else now_mean - before_mean}])
-        p3.figures.append(charts.line(frames.series(conf.frame, "confidence_mean"), "Mean confidence (hourly)"))
-    elif note := _note(conf, "Confidence trend"):
-        p3.notes.append(note)
-    sections.append(p3)
-
-    # Cost by model and route against last week.
+    # Cost by model and version, and by route, against last week.
     cost = Section("Cost")
     cur_m, prev_m = source.query("calls", by="model_version", **this), source.query("calls", by="model_version", **last)
     if cur_m.ok or prev_m.ok:
         by_model = frames.changes(cur_m.frame, prev_m.frame, keys=("model", "model_version"),
                                   measures=("cost_usd", "requests"))
-        cost.tables["cost_by_model"] = by_model
-        cost.figures.append(charts.bars(
-            by_model.melt(id_vars=["model"], value_vars=["cost_usd", "cost_usd_before"], var_name="week",
-                          value_name="usd").replace({"cost_usd": "this week", "cost_usd_before": "last week"}),
-            "model", "usd", "Cost by model: this week and last", color="week", y_title="USD"))
+        cost.tables["cost_by_model"] = by_model.rename(columns={"cost_usd_before": "cost_usd_last_week",
+                                                                "requests_before": "requests_last_week"})
+        total_now, total_before = by_model["cost_usd"].sum(), by_model["cost_usd_before"].sum()
+        if total_before:
+            change = (total_now - total_before) / total_before
+            if abs(change) >= 0.1:
+                changes_found.append((abs(change), f"Cost: {usd(total_before)} \u2192 {usd(total_now)} "
+                                                   f"({signed(change, 'rel')})"))
+        for r in by_model.itertuples():
+            if pd.notna(r.cost_usd_change) and abs(r.cost_usd_change) >= 0.25 and (r.cost_usd or 0) >= 1:
+                changes_found.append((abs(r.cost_usd_change) * 0.9, f"Cost: {r.model} {r.model_version or ''} "
+                                                                    f"{usd(r.cost_usd_before)} \u2192 {usd(r.cost_usd)}"))
     spend_now = source.query("top_spenders", by="route", limit=50, **this)
     spend_before = source.query("top_spenders", by="route", limit=50, **last)
     if spend_now.ok or spend_before.ok:
         cost.tables["cost_by_route"] = frames.changes(spend_now.frame, spend_before.frame, keys=("route",),
-                                                      measures=("cost_usd", "requests"))
+                                                      measures=("cost_usd", "requests")).rename(
+            columns={"cost_usd_before": "cost_usd_last_week", "requests_before": "requests_last_week"})
     elif note := _note(spend_now, "Cost by route"):
         cost.notes.append(note)
     sections.append(cost)
 
-    # Canary outcomes.
+    # Quality, drift and human overrides: the P3 review items.
+    p3 = Section("Quality, drift and overrides")
+    review = source.query("alert_review", limit=10000, **this)
+    if review.ok:
+        r = review.frame
+        p3.tables["p3_alerts"] = r.assign(labels=r["labels"].map(_labels_text))[
+            [c for c in ("time", "rule", "status", "summary", "labels", "value", "threshold") if c in r.columns]]
+    drift = source.query("metrics", metric="drift_share", grain="1h", route="*", service="*", limit=100000, **this)
+    if drift.ok:
+        d = frames.tidy_metrics(drift.frame)
+        trend = (d.groupby("route", as_index=False)["value"].agg(["mean", "max", "last"])
+                 .rename(columns={"mean": "drift_share_mean", "max": "drift_share_max", "last": "drift_share_last"}))
+        p3.tables["drift_by_route"] = trend
+        for t in trend.itertuples():
+            if t.drift_share_max >= 0.5:
+                changes_found.append((t.drift_share_max, f"Drift: {t.route} up to {pct(t.drift_share_max, 0)} of "
+                                                         f"its input columns drifted in an hour"))
+    elif note := _note(drift, "Drift"):
+        p3.notes.append(note)
+    ov_now, ov_before = source.query("overrides", limit=10000, **this), source.query("overrides", limit=10000, **last)
+    if ov_now.ok or ov_before.ok:
+        def rate(df: pd.DataFrame) -> pd.DataFrame:
+            if df.empty:
+                return pd.DataFrame(columns=["route", "reviewed", "override_rate"])
+            g = df.groupby("route", dropna=False, as_index=False)[["reviewed", "modified", "rejected"]].sum()
+            g["override_rate"] = (g["modified"] + g["rejected"]) / g["reviewed"]
+            return g[["route", "reviewed", "override_rate"]]
+        merged = rate(ov_now.frame).merge(rate(ov_before.frame), on="route", how="outer", suffixes=("", "_last_week"))
+        merged["override_rate_change_pp"] = merged["override_rate"] - merged["override_rate_last_week"]
+        p3.tables["override_rates"] = merged.sort_values("override_rate_change_pp", ascending=False,
+                                                         na_position="last")
+        for m in merged.itertuples():
+            if pd.notna(m.override_rate_change_pp) and abs(m.override_rate_change_pp) >= 0.02:
+                changes_found.append((abs(m.override_rate_change_pp) * 10,
+                                      f"Overrides: {m.route} {pct(m.override_rate_last_week, 1)} \u2192 "
+                                      f"{pct(m.override_rate, 1)} ({signed(m.override_rate_change_pp, 'pp')})"))
+    quality = {k: source.query("call_series", metric="quality_mean,confidence_mean", grain="1h", **w)
+               for k, w in (("now", this), ("before", last))}
+    if quality["now"].ok:
+        def means(res: QueryResult) -> dict[str, float]:
+            if not res.ok:
+                return {}
+            t = res.frame
+            return {m: float(t.loc[t["metric"] == m, "value"].mean()) for m in ("quality_mean", "confidence_mean")}
+        now_q, before_q = means(quality["now"]), means(quality["before"])
+        p3.tables["quality"] = pd.DataFrame([{"figure": m.replace("_", " "), "this_week": now_q.get(m),
+                                              "last_week": before_q.get(m)} for m in ("quality_mean", "confidence_mean")])
+        for m, v in now_q.items():
+            b = before_q.get(m)
+            if b is not None and pd.notna(b) and pd.notna(v) and abs(v - b) >= 0.02:
+                changes_found.append((abs(v - b) * 10, f"Quality: {m.replace('_', ' ')} {b:.3f} \u2192 {v:.3f}"))
+    sections.append(p3)
+
+    # Canary outcomes: the verdicts of each candidate version this week.
     can = Section("Canary outcomes")
     canary = source.query("canary", limit=1000, **this)
+    lines = []
     if canary.ok:
-        c = canary.frame
-        can.tables["canary"] = c[[col for col in ("time", "window_end", "service_name", "model", "model_version",
-                                                  "verdict", "body") if col in c.columns]]
+        c = canary.frame.sort_values("time")
+        c = c.assign(detail=c["body"].map(_canary_text) if "body" in c.columns else "")
+        outcome = (c.groupby(["service_name", "model_version"], dropna=False)
+                   .agg(hours=("verdict", "size"), failed=("verdict", lambda v: int((v == "fail").sum())),
+                        passed=("verdict", lambda v: int((v == "pass").sum())), last_verdict=("verdict", "last"),
+                        last_detail=("detail", "last"), last_at=("time", "last")).reset_index())
+        can.tables["canary"] = outcome
+        for r in outcome.itertuples():
+            lines.append(f"{r.service_name} {r.model_version}: last verdict {r.last_verdict} ({r.last_detail}); "
+                         f"{r.failed} of {r.hours} hours failed, {r.passed} passed")
     elif note := _note(canary, "Canary outcomes"):
         can.notes.append(note)
+    summary["Canary outcomes"] = lines or ["No canary ran this week."]
     sections.append(can)
 
-    # Top failing routes: one summary per route seen this week.
+    # Failing routes: one grouped read.
     fail = Section("Top failing routes")
-    dims = source.query("calls", by="route", **this)
-    if dims.ok:
-        top = dims.frame[["route", "requests", "errors", "error_rate", "p95_ms"]]
+    routes = source.query("calls", by="route", **this)
+    if routes.ok:
+        top = routes.frame[["route", "requests", "errors", "error_rate", "p95_ms"]]
         fail.tables["failing_routes"] = top.sort_values("errors", ascending=False).head(10).reset_index(drop=True)
-        fail.figures.append(charts.bars(fail.tables["failing_routes"], "route", "error_rate",
-                                        "Error rate of the most failing routes", percent=True))
-    elif note := _note(dims, "Failing routes"):
+    elif note := _note(routes, "Failing routes"):
         fail.notes.append(note)
     sections.append(fail)
 
-    return WeeklyReview(label, start, end, datetime.now(timezone.utc).replace(tzinfo=None), sections)
+    summary["Top changes against last week"] = (
+        [line for _, line in sorted(changes_found, key=lambda c: -c[0])[:6]] or ["No material change."])
+    order = ["SLOs and error budget", "Incidents", "Top changes against last week", "Canary outcomes"]
+    return WeeklyReview(label, start, end, datetime.now(timezone.utc).replace(tzinfo=None), sections,
+                        {k: summary[k] for k in order})
 
 
 # --- writers -------------------------------------------------------------------------------------
@@ -260,41 +395,35 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
 color:#222}h1{margin-bottom:0}table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f5f5f5}
-.note{color:#666;font-style:italic}.meta{color:#666}"""
+.note{color:#666;font-style:italic}.meta{color:#666}.summary{display:grid;grid-template-columns:1fr 1fr;gap:.5rem 2rem;
+border:1px solid #ddd;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}.summary h3{margin:.5rem 0 .25rem}
+.summary ul{margin:0;padding-left:1.1rem}.summary li{margin:.15rem 0}"""
 
-
-def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(4)
-    return out
-
-
-def _figure_html(fig: go.Figure, first: bool) -> str:
-    # plotly.js is inlined once (self-contained file); later figures reuse it.
-    text = pio.to_html(fig, full_html=False, include_plotlyjs=True if first else False,
-                       config={"displaylogo": False})
-    return text
+MAX_HTML_ROWS = 200
 
 
 def to_html(review: WeeklyReview) -> str:
+    """One self-contained page: the summary (one screen), then the details as formatted tables; no
+    scripts, so it stays small (tens of KB) and opens anywhere."""
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>aiwatch weekly review {html.escape(review.week)}</title><style>{_CSS}</style></head><body>",
              f"<h1>aiwatch weekly review {html.escape(review.week)}</h1>",
-             f"<p class='meta'>{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC) "
-             f"\u00b7 generated {review.generated_at:%Y-%m-%d %H:%M} UTC</p>"]
-    first = True
+             f"<p class='meta'>{review.start:%a %d %b %Y} to {review.end - timedelta(days=1):%a %d %b %Y} (UTC) "
+             f"\u00b7 generated {review.generated_at:%Y-%m-%d %H:%M} UTC</p>", "<div class='summary'>"]
+    for heading, lines in review.summary.items():
+        parts.append(f"<div><h3>{html.escape(heading)}</h3><ul>"
+                     + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul></div>")
+    parts.append("</div><h2>Details</h2>")
     for s in review.sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         for note in s.notes:
             parts.append(f"<p class='note'>{html.escape(note)}</p>")
         for name, frame in s.tables.items():
-            parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
-            parts.append(_display(frame).to_html(index=False, escape=True, na_rep="\u2013", border=0))
-        for fig in s.figures:
-            parts.append(_figure_html(fig, first))
-            first = False
+            parts.append(f"<h3>{html.escape(name.replace('_', ' ').capitalize())}</h3>")
+            shown = humanize(frame.head(MAX_HTML_ROWS))
+            parts.append(shown.to_html(index=False, escape=True, na_rep="\u2013", border=0))
+            if len(frame) > MAX_HTML_ROWS:
+                parts.append(f"<p class='note'>{len(frame) - MAX_HTML_ROWS:,} more rows in the CSV export.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -321,13 +450,16 @@ def _md_table(frame: pd.DataFrame, max_rows: int = 50) -> str:
 
 def to_markdown(review: WeeklyReview) -> str:
     out = [f"# aiwatch weekly review {review.week}", "",
-           f"{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC), generated "
+           f"{review.start:%a %d %b %Y} to {review.end - timedelta(days=1):%a %d %b %Y} (UTC), generated "
            f"{review.generated_at:%Y-%m-%d %H:%M} UTC.", ""]
+    for heading, lines in review.summary.items():
+        out += [f"**{heading}**", ""] + [f"- {_md_cell(line)}" for line in lines] + [""]
+    out += ["## Details", ""]
     for s in review.sections:
         out += [f"## {s.title}", ""]
         out += [f"_{n}_" for n in s.notes] + ([""] if s.notes else [])
         for name, frame in s.tables.items():
-            out += [f"### {name.replace('_', ' ')}", "", _md_table(frame), ""]
+            out += [f"### {name.replace('_', ' ').capitalize()}", "", _md_table(humanize(frame)), ""]
     return "\n".join(out)
 
 

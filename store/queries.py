@@ -386,6 +386,16 @@ register(NamedQuery(
                      choices=tuple(_SERIES_SPLITS))),
     run=_call_series))
 
+def _data_range(store: Any, params: dict[str, Any]) -> pa.Table:
+    t = store.query("SELECT min(start_time) AS first_span, max(start_time) AS last_span FROM spans WHERE is_llm")
+    folder = str(store.path.parent) if getattr(store, "path", None) is not None else None
+    return t.append_column("data_dir", pa.array([folder], pa.string()))
+
+
+register(NamedQuery(
+    "data_range", "First and last model call in the store, and the server's data folder (where reports go).",
+    (), run=_data_range, tags=("admin",)))
+
 register(NamedQuery(
     "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
     sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL

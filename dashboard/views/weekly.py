@@ -22,8 +22,17 @@ if linked and linked not in options:
     except ValueError:
         st.warning(f"`week={linked}` in the link is not an ISO week like 2026-W47; showing the last complete week.")
         linked = None
-default = options.index(export.iso_week(linked)[0]) if linked else options.index(weeks[0])
-week = st.selectbox("Week", options, index=default, help="ISO week; the default is the last complete week.")
+@st.cache_data(ttl=300, show_spinner=False)
+def week_with_data(server_url: str, token: str) -> str:
+    return export.default_week(client.client_for(server_url, token))
+
+
+fallback = week_with_data(ctx.server_url, ctx.token)
+if fallback not in options:
+    options.append(fallback)
+default = options.index(export.iso_week(linked)[0]) if linked else options.index(fallback)
+week = st.selectbox("Week", options, index=default,
+                    help="ISO week; the default is the last complete week with data.")
 
 
 @st.cache_data(ttl=300, show_spinner="Building the weekly review\u2026")
@@ -48,12 +57,17 @@ c2.download_button("Download Markdown", md_text, f"weekly-review-{review.week}.m
 c3.download_button("Download tables (CSV, zip)", buffer.getvalue(), f"weekly-review-{review.week}-csv.zip",
                    "application/zip")
 
+cols = st.columns(2)
+for i, (heading, lines) in enumerate(review.summary.items()):
+    with cols[i % 2]:
+        st.markdown(f"**{heading}**")
+        st.text("\n".join(f"\u2022 {line}" for line in lines))   # telemetry text: never Markdown
+
+st.header("Details")
 for section in review.sections:
     st.subheader(section.title)
     for note in section.notes:
         st.caption(note)
     for name, frame in section.tables.items():
-        st.markdown(f"**{name.replace('_', ' ')}**")
-        ui.table(frame)
-    for i, fig in enumerate(section.figures):
-        ui.chart(fig, key=f"weekly-{section.title}-{i}")
+        st.markdown(f"**{name.replace('_', ' ').capitalize()}**")
+        ui.table(export.humanize(frame))

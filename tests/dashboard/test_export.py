@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,13 @@ class FakeSource:
 
     def query(self, name: str, **params: object) -> QueryResult:
         self.calls.append((name, params))
+        if name == "incidents" and "alert_history" in self.frames:   # the server's grouping, in-process
+            from store.incidents import firing_intervals, group_incidents
+
+            end = datetime.fromisoformat(str(params["end"]))
+            rows = [r for r in group_incidents(firing_intervals(self.frames["alert_history"].to_dict("records"), end),
+                                               end) if r["severity"] in ("P1", "P2")]
+            return QueryResult(name, "ok" if rows else "empty", pd.DataFrame(rows))
         if name not in self.frames:
             return QueryResult(name, "missing")
         frame = self.frames[name]
@@ -51,11 +58,16 @@ def fake_source() -> FakeSource:
              "labels": '{"service": "svc"}', "from_state": "pending", "to_state": "firing"},
             {"time": datetime(2026, 11, 17, 10, 45), "fingerprint": "f1", "rule": "HighErrorRate", "severity": "P1",
              "labels": '{"service": "svc"}', "from_state": "firing", "to_state": "resolved"},
+            {"time": datetime(2026, 11, 17, 10, 30), "fingerprint": "f3", "rule": "ErrorBudgetFastBurn",
+             "severity": "P1", "labels": '{"service": "svc"}', "from_state": "pending", "to_state": "firing"},
+            {"time": datetime(2026, 11, 17, 10, 40), "fingerprint": "f3", "rule": "ErrorBudgetFastBurn",
+             "severity": "P1", "labels": '{"service": "svc"}', "from_state": "firing", "to_state": "resolved"},
             {"time": datetime(2026, 11, 18, 9, 0), "fingerprint": "f2", "rule": "DriftDetected", "severity": "P3",
              "labels": "{}", "from_state": "pending", "to_state": "firing"},
         ]),
         "canary": pd.DataFrame([{"time": datetime(2026, 11, 18), "service_name": "svc", "model_version": "v2",
-                                 "verdict": "fail", "body": '{"checks": []}'}]),
+                                 "verdict": "fail",
+                                 "body": '{"checks": [{"metric": "error_rate", "failed": true}]}'}]),
     })
 
 
@@ -70,11 +82,11 @@ def test_iso_week_bounds_and_default() -> None:
 def test_review_contents_from_a_source() -> None:
     review = export.build_weekly_review(fake_source(), "2026-W47")
     tables = review.tables()
-    inc = tables["incidents"]
-    assert list(inc["rule"]) == ["HighErrorRate"] and inc["duration_min"].iloc[0] == 45.0  # P3 is not an incident
+    inc = tables["incidents"]   # two overlapping P1 alerts are one incident; P3 is not an incident
+    assert inc["rules"].tolist() == ["ErrorBudgetFastBurn, HighErrorRate"] and inc["duration_min"].iloc[0] == 45.0
     failing = tables["failing_routes"]
     assert failing["route"].iloc[0] == EVIL and failing["errors"].iloc[0] == 20
-    assert tables["canary"]["verdict"].tolist() == ["fail"]
+    assert tables["canary"]["last_verdict"].tolist() == ["fail"]
     notes = " ".join(n for s in review.sections for n in s.notes)
     assert "not available on this server yet" in notes  # e.g. drift metrics on an older server
     # Every read is for this week or the one before, never more.
@@ -91,17 +103,34 @@ def test_availability_is_errors_over_calls_never_a_mean_of_group_rates() -> None
     assert avail == pytest.approx(1 - 13 / 1003)
 
 
+def test_default_week_is_the_last_complete_week_with_data() -> None:
+    def source(first: datetime, last: datetime) -> FakeSource:
+        return FakeSource({"data_range": pd.DataFrame({"first_span": [first], "last_span": [last], "data_dir": [None]})})
+
+    thursday = date(2026, 11, 26)   # W48; last complete week W47
+    assert export.default_week(source(datetime(2026, 11, 1), datetime(2026, 11, 26)), thursday) == "2026-W47"
+    # data stopped two weeks ago: the last week that has any
+    assert export.default_week(source(datetime(2026, 11, 1), datetime(2026, 11, 11)), thursday) == "2026-W46"
+    # all data is from this (incomplete) week: that week
+    assert export.default_week(source(datetime(2026, 11, 24), datetime(2026, 11, 26)), thursday) == "2026-W48"
+
+
 def review_calls(source: FakeSource) -> list:
     export.build_weekly_review(source, "2026-W47")
     return source.calls
 
 
-def test_html_is_self_contained_and_escapes_text() -> None:
+def test_html_is_small_self_contained_and_escapes_text() -> None:
     page = export.to_html(export.build_weekly_review(fake_source(), "2026-W47"))
     assert EVIL not in page and "alert('pwned')</script>" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(" in page  # the route name, escaped in the table
-    assert page.count("<script") >= 2 and "<script src=" not in page  # plotly.js inlined, nothing fetched
-    assert len(page) > 1_000_000  # ... which is why the file is big
+    assert "<script" not in page and "http" not in page   # nothing runs, nothing is fetched
+    assert len(page) < 300_000
+    # the summary comes first, human-formatted: no JSON, no raw ratios
+    summary = page[:page.index("<h2>Details</h2>")]
+    assert "svc: availability 87.50%" in summary and "1 incident(s) (P1 1), 45 min in total" in summary
+    assert "svc v2: last verdict fail (failed: error_rate)" in summary
+    assert '{"' not in page and "Tue 17 Nov 10:00" in page
 
 
 def test_every_format_is_written(tmp_path: Path) -> None:
@@ -112,7 +141,7 @@ def test_every_format_is_written(tmp_path: Path) -> None:
             "weekly-review-2026-W47-csv/incidents.csv", "weekly-review-2026-W47-parquet/failing_routes.parquet"} <= names
     assert pd.read_parquet(tmp_path / "weekly-review-2026-W47-parquet/failing_routes.parquet")["route"].iloc[0] == EVIL
     md = (tmp_path / "weekly-review-2026-W47.md").read_text()
-    assert "## P1 / P2 incidents" in md and "HighErrorRate" in md
+    assert "## Incidents (P1 / P2)" in md and "HighErrorRate" in md
 
 
 def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
@@ -125,6 +154,19 @@ def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
     assert "/summarize" in html and "checkout-assistant" in html
     routes = pd.read_csv(tmp_path / f"weekly-review-{week}-csv" / "failing_routes.csv")
     assert set(routes["route"]) == {"/summarize", "/classify"}
+
+
+def test_cli_defaults_write_under_the_servers_data_dir_for_the_week_with_data(data_server, tmp_path: Path) -> None:
+    # run from another folder: the default data_dir setting (./aiwatch-data) is not the server's
+    proc = subprocess.run([sys.executable, "-m", "aiwatch", "export", "weekly", "--server", data_server.url,
+                           "--format", "html"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert proc.returncode == 0, proc.stderr
+    # the test data spans the last hour: this week, or the week before when it began then (and is complete)
+    week = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%G-W%V")
+    path = data_server.data_dir / "reports" / f"weekly-review-{week}.html"
+    assert proc.stdout.strip() == str(path) and path.stat().st_size < 300_000
+    assert not (tmp_path / "aiwatch-data").exists()
 
 
 def test_cli_says_when_the_server_is_down(down_url: str, tmp_path: Path) -> None:
