@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:
-        from store.db import StoreBusy
+        from store.db import StoreBusy, StoreCorrupt
 
-        if isinstance(exc, StoreBusy):
+        if isinstance(exc, (StoreBusy, StoreCorrupt)):
             print(f"aiwatch: {exc}", file=sys.stderr)
             return 1
         raise

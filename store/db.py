@@ -23,6 +23,17 @@ class StoreBusy(RuntimeError):
     """Another process owns the database file."""
 
 
+class StoreCorrupt(RuntimeError):
+    """The database file is damaged (truncated, or not a DuckDB file): the server must not start on it."""
+
+
+# A DuckDB file is three 4 KiB headers, then `total_blocks` blocks (tests/store check this layout
+# against the DuckDB in use, so an upgrade that changes it fails there, not in production).
+HEADER_BYTES = 3 * 4096
+# What DuckDB says when it cannot open a damaged file (missing bytes, bad checksums, not its format).
+_DAMAGE_SIGNS = ("could not read enough bytes", "corrupt", "checksum", "not a valid duckdb database")
+
+
 class Store:
     def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 5,
                  queue_max_rows: int = 400_000, threads: int | None = None) -> None:
@@ -43,6 +54,13 @@ class Store:
             if "lock" in str(exc).lower():
                 raise StoreBusy(f"{self.path} is open in another process (is `aiwatch serve` running? DuckDB "
                                 "allows one writing process: stop it, or send data to it over OTLP)") from None
+            if any(sign in str(exc).lower() for sign in _DAMAGE_SIGNS):
+                raise StoreCorrupt(_damaged(self.path, str(exc))) from None
+            raise
+        try:
+            check_intact(con, self.path)
+        except BaseException:
+            con.close()
             raise
         migrate(con)
         return con
@@ -74,6 +92,25 @@ class Store:
     def close(self) -> None:
         self.writer.stop()
         self._con.close()
+
+
+def check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a truncated file. DuckDB opens one happily and fails only when a query reaches a missing
+    block (so the server would start "ready" while every analyzer fails): compare the file's size
+    with the blocks its header counts. Data still in the WAL is not in that count."""
+    if str(path) == ":memory:":
+        return
+    block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                                     "WHERE database_name = current_database()").fetchone()
+    expected, actual = HEADER_BYTES + blocks * block_size, path.stat().st_size
+    if actual < expected:
+        raise StoreCorrupt(_damaged(path, f"the file has {actual} bytes but its header counts {blocks} blocks "
+                                          f"of {block_size} bytes ({expected} bytes): it was truncated"))
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"the database file {path} is damaged: {why}. Restore it from a backup, or move it aside "
+            "to start with an empty database.")
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
