@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable
+from typing import Callable, Iterable
 
 from aiwatch.config import ConfigError, Settings
 
@@ -20,23 +20,76 @@ def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
     return register
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from aiwatch import commands  # noqa: F401 - registers the sub-commands
+def declared_commands() -> dict[str, tuple[str, str]]:
+    """name -> (module, one-line help) of every `@command`, read from the command modules' source
+    (aiwatch/commands.py and the stages), so `aiwatch --help` lists them without importing any stage
+    and its heavy packages; a command's module is imported only when that command runs."""
+    import ast
+    import importlib.util
 
+    from aiwatch.stages import STAGE_MODULES
+
+    found: dict[str, tuple[str, str]] = {}
+    for module in ("aiwatch.commands", *STAGE_MODULES):
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin:
+            continue
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), spec.origin)
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for dec in node.decorator_list:
+                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name) and dec.func.id == "command"
+                        and dec.args and isinstance(dec.args[0], ast.Constant)):
+                    doc = (ast.get_docstring(node) or "").strip().splitlines()
+                    found[str(dec.args[0].value)] = (module, doc[0] if doc else "")
+    return found
+
+
+def _chosen(argv: list[str], names: Iterable[str]) -> str | None:
+    """The sub-command named on the command line (after the global options), if any."""
+    names, i = set(names), 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--config", "--log-level"):
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return arg if arg in names else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser of the sub-command `argv` names (its module imported); the others get a
+    one-line entry from their source, so help and errors elsewhere stay fast."""
+    import importlib
+
+    declared = declared_commands()
+    chosen = _chosen(sys.argv[1:] if argv is None else argv, declared)
+    if chosen is not None:
+        importlib.import_module(declared[chosen][0])  # registers its commands
     parser = argparse.ArgumentParser(prog="aiwatch", description=__doc__)
     parser.add_argument("--config", help="TOML settings file (default: $AIWATCH_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (configure, fn) in COMMANDS.items():
-        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else None)
-        configure(p)
-        p.set_defaults(func=fn)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in declared.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen and name in COMMANDS:
+            configure, fn = COMMANDS[name]
+            configure(p)
+            p.set_defaults(func=fn)
+            parser.set_defaults(command_parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a bad flag gets the usage of the sub-command it was given to
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "apscheduler"):  # a line per request or job run is noise here
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -5,7 +5,6 @@ import argparse
 
 from aiwatch.cli import command
 from aiwatch.config import Settings
-from aiwatch.stages import load_stages
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -49,5 +48,3 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
 
     return run_demo(args, settings)
 
-
-load_stages()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -63,6 +64,10 @@ def analyze_command(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.replace(data_dir=args.data_dir)
     analysis_settings = AnalysisSettings.load(settings.data_dir)
     since, until = parse_time(args.since), parse_time(args.until)
+    if not settings.db_path.exists():  # never create an empty database by mistake
+        print(f"aiwatch analyze: no aiwatch database in {settings.data_dir} ({settings.db_path.name} is missing); "
+              "pass --data-dir with the folder `aiwatch serve` uses", file=sys.stderr)
+        return 1
     try:
         db = Store(settings.db_path)
     except Exception as exc:  # noqa: BLE001 - DuckDB allows one process: say why

@@ -30,8 +30,16 @@ LABEL_PARAMS = {"service_name": "service", "model": "model", "model_version": "v
 # What to tell an SRE looking at an empty view.
 SEND_DATA = ("send spans to the server over OTLP/HTTP (point your OpenTelemetry exporter at the server, "
              "or load the sample data with `aiwatch demo`), or widen the time range")
-RUN_ANALYZERS = ("the analyzers compute this: run `aiwatch analyze --since -24h` for a backfill, "
-                 "or wait for the scheduled run of `aiwatch serve`")
+RUN_ANALYZERS = ("the analyzers compute this: `aiwatch serve` runs them every minute; for older data stop the "
+                 "server and run `aiwatch analyze --since=-24h --data-dir <the server's data folder>`")
+
+
+def _run_analyzers_hint(data_dir: str | None) -> str:
+    folder = data_dir or "<the server's data folder>"
+    return ("the analyzers compute this: `aiwatch serve` runs them every minute; for older data stop the "
+            f"server and run `aiwatch analyze --since=-24h --data-dir {folder}`")
+
+
 ANALYZERS_MISSING = "it comes with the analyzers (`analysis/`): upgrade the server, then run `aiwatch analyze`"
 ALERTS_MISSING = "it comes with the alerting stage (`alerts/`): upgrade the server and configure alert rules"
 
@@ -114,6 +122,10 @@ def page(title: str, caption: str = "") -> PageContext:
     if catalog is None:
         server_down(url)
         st.stop()
+    if "data_range" in catalog:   # hints name the folder the server really uses
+        rng = client.cached_query(url, "data_range", {}, token)
+        global RUN_ANALYZERS
+        RUN_ANALYZERS = _run_analyzers_hint(str(rng.frame["data_dir"].iloc[0]) if rng.ok else None)
     return PageContext(url, token, f, catalog)
 
 

@@ -253,3 +253,9 @@ def test_trace_list_filters_by_status_and_links_every_trace(data_server, monkeyp
     listing = next(df.value for df in at.dataframe if "trace_id" in df.value.columns)
     assert set(listing["status_code"]) == {"error"} and len(listing) == sum(
         c["failed"] and c["route"] == "/summarize" for c in model_calls())
+
+
+def test_empty_state_hint_works_as_printed(empty_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(empty_server.url, "latency", monkeypatch)
+    # `--since=-24h` (a bare -24h is read as an option) and the folder this server really uses
+    assert f"`aiwatch analyze --since=-24h --data-dir {empty_server.data_dir}`" in texts(at)

@@ -1,0 +1,46 @@
+"""The `aiwatch` command line: help without the heavy packages, each sub-command's usage on a bad flag,
+and `analyze` on a folder without a database."""
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiwatch.cli import COMMANDS, declared_commands, main
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "scipy", "polars", "streamlit", "httpx", "evidently")
+
+
+def test_help_lists_every_command_without_importing_heavy_packages():
+    code = ("import sys\nfrom aiwatch.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"print('LOADED:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    *help_lines, loaded = proc.stdout.strip().splitlines()
+    assert loaded == "LOADED:"
+    for name in ("serve", "demo", "analyze", "alerts", "silence", "sample", "dashboard", "export", "redact"):
+        assert any(line.strip().startswith(name + " ") for line in help_lines), name
+
+
+def test_declared_commands_are_the_registered_ones():
+    for module, _ in set(declared_commands().values()):
+        importlib.import_module(module)
+    assert set(declared_commands()) == set(COMMANDS)
+
+
+def test_bad_flag_prints_the_subcommand_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--no-such-flag"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aiwatch analyze") and "unrecognized arguments: --no-such-flag" in err
+
+
+def test_analyze_on_a_folder_without_a_database_says_so(tmp_path, capsys):
+    assert main(["analyze", "--since=-1h", "--data-dir", str(tmp_path)]) == 1
+    assert "no aiwatch database" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []          # nothing created
