@@ -177,6 +177,9 @@ class AiwatchServer:
         if self.store.writer.pending_rows >= self.settings.queue_max_rows:
             m.inc("aiwatch_shed_total", signal=signal.name)
             return self._otlp_error(503, "write queue is full; retry later", kind, signal, retry=True)
+        if self.store.writer.broken:   # no use decoding a body that cannot be written
+            return self._otlp_error(503, f"the database cannot take writes ({self.store.writer.broken}); retry later",
+                                    kind, signal, retry=True)
         try:
             body = await _read_body(request, self.settings.max_body_bytes)
             converted = await self.pool.convert(signal.name, body, kind, request.headers.get("content-encoding"))

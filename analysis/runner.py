@@ -30,13 +30,13 @@ from analysis.base import GRAIN_SECONDS, Analyzer, Window, floor_time, utcnow
 from analysis.registry import ANALYZERS
 from analysis.settings import AnalysisSettings
 from store import analytics
-from store.writer import Overloaded, WriterClosed
+from store.writer import Overloaded, WriterBroken, WriterClosed
 
 log = logging.getLogger(__name__)
 
 
 # Failures of the machine, not of the data: retried next tick, never quarantined.
-ENVIRONMENT_ERRORS = (OSError, MemoryError, Overloaded, WriterClosed, duckdb.IOException,
+ENVIRONMENT_ERRORS = (OSError, MemoryError, Overloaded, WriterClosed, WriterBroken, duckdb.IOException,
                       duckdb.OutOfMemoryException, duckdb.FatalException, duckdb.InternalException,
                       duckdb.InterruptException, duckdb.ConnectionException, duckdb.TransactionException)
 _CADENCE = {name: cadence for name, (_cls, cadence) in ANALYZERS.items()}
