@@ -34,6 +34,9 @@ class Settings:
     data_dir: str = _setting("./aiwatch-data", "Folder for the DuckDB file and generated reports.")
     ingest_token: str = _setting("", "Bearer token required on /v1/traces, /v1/logs, /v1/metrics (empty: no auth).")
     api_token: str = _setting("", "Bearer token required on the read API (empty: no auth).")
+    metrics_token: str = _setting(
+        "", "Bearer token a Prometheus scraper gives for /metrics, so it need not hold api_token; /metrics takes "
+        "either token, and is open only when both are empty. /healthz and /readyz are always open.")
     # Writer and back-pressure
     writer_max_rows: int = _setting(50_000, "Writer flushes a group commit at this many rows.", min=1)
     writer_max_delay_ms: int = _setting(5, "Longest wait for more rows before a group commit (ms).", min=0)

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from aiwatch import __version__
 from aiwatch.config import Settings
-from aiwatch.httpapi import api_error, authorized
+from aiwatch.httpapi import api_error, authorized, internal_error
 from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics
@@ -156,7 +156,8 @@ class AiwatchServer:
         ]
         limit = Middleware(InFlightLimit, limit=self.settings.max_concurrent_requests,
                            retry_after_s=self.settings.retry_after_s, counter=self.in_flight)
-        app = Starlette(routes=routes, lifespan=lifespan, middleware=[limit])
+        app = Starlette(routes=routes, lifespan=lifespan, middleware=[limit],
+                        exception_handlers={Exception: internal_error})
         app.state.aiwatch = self
         return app
 
@@ -283,6 +284,13 @@ class AiwatchServer:
         return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows})
 
     async def prometheus(self, request: Request) -> Response:
+        # Self-metrics name services and queue depths: a reader of the API may see them, and so
+        # may a scraper holding only metrics_token.
+        s = self.settings
+        if (s.api_token or s.metrics_token) and not any(
+                token and authorized(request, token) for token in (s.metrics_token, s.api_token)):
+            return api_error(401, "unauthorized", "missing or wrong bearer token (metrics_token or api_token)",
+                             new_request_id(request))
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

@@ -8,14 +8,12 @@
 """
 from __future__ import annotations
 
-import json
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aiwatch.httpapi import api_error, authorized, request_id
+from aiwatch.httpapi import ApiError, api_error, authorized, json_object, request_id
 from alerts.rules import parse_duration
 from alerts.silences import SilenceError, add_silence, expire_silence
 from store.queries import BadParameter, parse_time
@@ -26,9 +24,7 @@ async def create_silence(request: Request) -> Response:
     if not authorized(request, server.settings.api_token):
         return api_error(401, "unauthorized", "missing or wrong bearer token", rid)
     try:
-        body = json.loads(await request.body() or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError("the body must be a JSON object")
+        body = await json_object(request)
         matchers = body.get("matchers") or []
         if not isinstance(matchers, list) or not all(isinstance(m, (str, dict)) for m in matchers):
             raise ValueError("matchers must be a list like [\"service=checkout\"] or [{name, op, value}]")
@@ -41,6 +37,10 @@ async def create_silence(request: Request) -> Response:
             raise ValueError("give ends_at or duration")
         sid = await run_in_threadpool(add_silence, server.store, matchers, ends_at=ends_at, starts_at=starts_at,
                                       created_by=str(body.get("created_by", "")), comment=str(body.get("comment", "")))
+    except ApiError as exc:
+        return api_error(exc.status, exc.code, exc.message, rid)
+    except OverflowError:  # a start or duration that puts the end past any date
+        return api_error(400, "bad_silence", "the silence ends too far in the future", rid)
     except (ValueError, BadParameter, SilenceError) as exc:
         return api_error(400, "bad_silence", str(exc), rid)
     except (TypeError, AttributeError, OverflowError):   # a field of the wrong JSON type or an absurd time

@@ -22,10 +22,26 @@ _RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+# Times a window may name: wide enough for any telemetry, narrow enough that window arithmetic
+# (baselines a year back, buckets ahead) never leaves Python's or DuckDB's range.
+MIN_TIME, MAX_TIME = datetime(1900, 1, 1), datetime(9000, 1, 1)
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """ISO 8601, unix seconds, `now`, or relative (`-15m`, `now-2h`, `-7d`) to naive UTC."""
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    """ISO 8601, unix seconds, `now`, or relative (`-15m`, `now-2h`, `-7d`) to naive UTC.
+
+    BadParameter for anything else, including times outside [MIN_TIME, MAX_TIME)."""
+    if not isinstance(text, str):
+        raise BadParameter(f"{text!r} is not a time: give a string (ISO 8601, unix seconds, 'now' or '-15m')")
+    dt = _parse_time(text, now or datetime.now(timezone.utc).replace(tzinfo=None))
+    if not MIN_TIME <= dt < MAX_TIME:
+        raise BadParameter(f"{text[:64]!r} is outside {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d}")
+    return dt
+
+
+def _parse_time(text: str, now: datetime) -> datetime:
     raw = text.strip()
+    out_of_range = BadParameter(f"{text[:64]!r} is outside {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d}")
     if raw == "now":
         return now
     m = _RELATIVE.match(raw)
@@ -33,18 +49,21 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         try:
             return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
         except OverflowError:
-            raise BadParameter(f"{text!r} reaches outside the years 1-9999") from None
+            raise out_of_range from None
     try:
-        return datetime.fromtimestamp(float(raw), timezone.utc).replace(tzinfo=None)
-    except (OverflowError, OSError):
-        raise BadParameter(f"{text!r} reaches outside the years 1-9999") from None
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):  # 1e20, inf, nan: no such time
+            raise out_of_range from None
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadParameter(f"{text!r} is not a time (ISO 8601, unix seconds, 'now' or '-15m')") from None
-    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+        return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+    except (ValueError, OverflowError):
+        raise BadParameter(f"{text[:64]!r} is not a time (ISO 8601, unix seconds, 'now' or '-15m')") from None
 
 
 @dataclass(frozen=True)

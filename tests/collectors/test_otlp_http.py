@@ -269,7 +269,7 @@ def test_prometheus_metrics_count_ingest(server):
 def guarded_server(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("guarded"), env={
         "AIWATCH_INGEST_TOKEN": "in-secret", "AIWATCH_API_TOKEN": "read-secret",
-        "AIWATCH_MAX_BODY_BYTES": "65536"})
+        "AIWATCH_METRICS_TOKEN": "scrape-secret", "AIWATCH_MAX_BODY_BYTES": "65536"})
     yield srv
     stop_server(srv)
 
@@ -286,6 +286,19 @@ def test_bearer_tokens_guard_ingest_and_read_api(guarded_server):
     r = httpx.get(f"{url}/v1/query/table_counts", headers={"authorization": "Bearer read-secret"})
     assert r.status_code == 200
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_metrics_need_a_token_and_probes_stay_open(guarded_server):
+    url = guarded_server.url
+    for headers in ({}, {"authorization": "Bearer in-secret"}, {"authorization": "Bearer wrong"}):
+        r = httpx.get(f"{url}/metrics", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    for token in ("scrape-secret", "read-secret"):
+        r = httpx.get(f"{url}/metrics", headers={"authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and "aiwatch_requests_in_progress" in r.text
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    r = httpx.get(f"{url}/readyz")
+    assert r.status_code == 200 and set(r.json()) <= {"status", "queue_rows", "analyzers_failing"}
 
 
 def test_oversized_bodies_and_gzip_bombs_get_413(guarded_server):
