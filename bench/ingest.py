@@ -155,6 +155,8 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=2, help="sender processes")
     ap.add_argument("--threads", type=int, default=4, help="concurrent requests per sender process")
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--compare-redaction", action="store_true",
+                    help="also run the server with redact_strings=false (message content stays redacted)")
     args = ap.parse_args()
     bodies = batches(args.batch, 40)
     print(f"{len(bodies)} distinct batches of {args.batch} spans, {np.mean([len(b) for b in bodies]) / 1024:.0f} KiB each; "
@@ -170,27 +172,34 @@ def main() -> None:
         ceiling.terminate()
         ceiling.wait()
 
-    # The real server, fresh database.
-    with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false"}
-        server = subprocess.Popen([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port",
-                                   str(port), "--data-dir", data], cwd=ROOT, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(url, server)
-            real = drive(url, bodies, args.seconds, args.senders, args.threads, args.batch)
-            rss = peak_rss_mb(server.pid)
-            stored = httpx.get(f"{url}/v1/query/table_counts").json()["data"][0]["rows"]
-        finally:
-            server.terminate()
-            server.wait()
+    # The real server, fresh database (and, to compare, without redacting every stored string).
+    runs = {"aiwatch serve (durable, 2xx)": "true"}
+    if args.compare_redaction:
+        runs["  same, redact_strings=false"] = "false"
+    results = {}
+    for label, redact_strings in runs.items():
+        with tempfile.TemporaryDirectory() as data:
+            port = free_port()
+            env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", "AIWATCH_REDACT_STRINGS": redact_strings}
+            server = subprocess.Popen([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port",
+                                       str(port), "--data-dir", data], cwd=ROOT, env=env)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_ready(url, server)
+                results[label] = drive(url, bodies, args.seconds, args.senders, args.threads, args.batch)
+                results[label]["rss"] = peak_rss_mb(server.pid)
+                results[label]["stored"] = httpx.get(f"{url}/v1/query/table_counts").json()["data"][0]["rows"]
+            finally:
+                server.terminate()
+                server.wait()
+    real = results["aiwatch serve (durable, 2xx)"]
+    rss, stored = real["rss"], real["stored"]
 
     print(f"{'receiver':<34}{'spans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'503s':>7}")
     print(f"{'parse only (ceiling)':<34}{parse_only['spans_per_s']:>10,.0f}{parse_only['p50_ms']:>9.1f}"
           f"{parse_only['p99_ms']:>9.1f}{parse_only['shed']:>7}")
-    print(f"{'aiwatch serve (durable, 2xx)':<34}{real['spans_per_s']:>10,.0f}{real['p50_ms']:>9.1f}"
-          f"{real['p99_ms']:>9.1f}{real['shed']:>7}")
+    for label, run in results.items():
+        print(f"{label:<34}{run['spans_per_s']:>10,.0f}{run['p50_ms']:>9.1f}{run['p99_ms']:>9.1f}{run['shed']:>7}")
     print(f"ratio aiwatch / ceiling: {real['spans_per_s'] / parse_only['spans_per_s']:.2f}")
     print(f"server peak RSS: {rss:.0f} MiB; spans in the store: {stored:,} "
           f"(acknowledged: {real['requests'] * args.batch:,})")

@@ -22,10 +22,15 @@ _BOUND = re.compile(r"\{(\d+)(?:,\d*)?\}")
 def prefilter_pattern(pattern: str) -> str:
     """`pattern` loosened for a byte-wise prefilter: lookarounds removed, and repeats of what can
     match a non-ASCII character given no upper bound. Both only widen what matches; the second
-    keeps it a superset when one character of the text is several UTF-8 bytes."""
+    keeps it a superset when one character of the text is several UTF-8 bytes.
+
+    A leading "not after one of these characters" and a final "not before one of these" stay, as
+    "start (end) or another character": they keep the prefilter from firing inside every longer
+    number or word. (A reported match end then moves one character on; windows allow for it.)"""
     out: list[str] = []
     i, n = 0, len(pattern)
     in_class = False
+    depth = 0
     while i < n:
         ch = pattern[i]
         if ch == "\\":
@@ -47,13 +52,12 @@ def prefilter_pattern(pattern: str) -> str:
             continue
         if pattern.startswith(("(?<!", "(?<=", "(?!", "(?="), i):
             end = _group_end(pattern, i)
-            body = pattern[i + 4:end]
-            # A leading "not after one of these characters" can stay, as "start or another character":
-            # it keeps the prefilter from firing inside every longer number or word.
-            if i == 0 and pattern.startswith("(?<![", i) and body[:1] == "[" and body[1:2] != "^" \
-                    and _group_end("(" + body + ")", 0) == len(body) + 1 and body.endswith("]") \
-                    and body.count("[") == 1:
-                out.append("(?:^|[^" + body[1:] + ")")
+            if i == 0 and pattern.startswith("(?<![", i) and _one_class(pattern[i + 4:end]):
+                out.append("(?:^|[^" + pattern[i + 5:end + 1])
+            elif (depth == 0 and pattern.startswith("(?![", i) and _one_class(pattern[i + 3:end])
+                  and _only_lookarounds(pattern[end + 1:])):
+                out.append("(?:$|[^" + pattern[i + 4:end + 1])
+                break
             i = end + 1
             continue
         bound = _BOUND.match(pattern, i) if ch == "{" else None
@@ -61,9 +65,37 @@ def prefilter_pattern(pattern: str) -> str:
             out.append("{" + bound.group(1) + ",}")
             i = bound.end()
             continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _one_class(body: str) -> bool:
+    """Whether `body` is exactly one positive character class, such as [\\w.\\-]."""
+    if not body.startswith("[") or body[1:2] == "^" or not body.endswith("]"):
+        return False
+    i = 1 + (body[1:2] == "]")
+    while i < len(body):
+        if body[i] == "\\":
+            i += 2
+            continue
+        if body[i] == "]":
+            return i == len(body) - 1
+        i += 1
+    return False
+
+
+def _only_lookarounds(rest: str) -> bool:
+    i = 0
+    while i < len(rest):
+        if not rest.startswith(("(?<!", "(?<=", "(?!", "(?="), i):
+            return False
+        i = _group_end(rest, i) + 1
+    return True
 
 
 def _may_span_bytes(emitted: list[str]) -> bool:
@@ -182,8 +214,8 @@ class FastRedactor(Redactor):
                 pos += len(e) + 1
             per_text: list[dict[int, list[int]]] = [{} for _ in cut]
             for rule, ends in self._scan(b"\x00".join(encoded)).items():
-                for end in ends:            # which text the match ends in, and where
-                    i = bisect_right(offsets, end) - 1
+                for end in ends:            # which text the match's last byte is in, and where it ends
+                    i = bisect_right(offsets, end - 1) - 1
                     per_text[i].setdefault(rule, []).append(end - offsets[i])
             for i, text in enumerate(cut):
                 findings = self._confirm(text, per_text[i], encoded[i], None) if per_text[i] or self._always else []

@@ -379,17 +379,17 @@ RULES: tuple[Rule, ...] = (
          _bearer, ("_s",), ("authorization", "x-auth-token", "x-access-token"), True),
     # Number-shaped kinds start with their boundary lookbehind: the server's prefilter keeps a leading
     # one, so it does not fire inside every longer number.
-    Rule("us_ssn", r"(?<![\w.\-+/])\d{3}(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w]|[.\-]\d)", _ssn),
-    Rule("card_number", r"(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w]|[.\-]\d)", _card),
-    Rule("iban", r"(?<![A-Za-z0-9])[A-Za-z]{2}\d\d(?:[ \-]?[A-Za-z0-9]){11,30}", _iban),
+    Rule("us_ssn", r"(?<![\w.\-+/])\d{3}(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w])(?![.\-]\d)", _ssn),
+    Rule("card_number", r"(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w])(?![.\-]\d)", _card),
+    Rule("iban", rf"(?<![A-Za-z0-9])(?i:{'|'.join(sorted(IBAN_LENGTHS))})\d\d(?:[ \-]?[A-Za-z0-9]){{11,30}}", _iban),
     Rule("ipv4", r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                 r"(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w]|\.\d)", _ipv4),
+                 r"(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w])(?!\.\d)", _ipv4),
     Rule("ipv6", r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})"
-                 r"(?:\.\d{1,3}){0,3}(?:%[A-Za-z0-9_.\-]{1,15})?(?![\w:]|\.\d)", _ipv6, (), (":",)),
+                 r"(?:\.\d{1,3}){0,3}(?:%[A-Za-z0-9_.\-]{1,15})?(?![\w:])(?!\.\d)", _ipv6, (), (":",)),
     Rule("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
          _email, (), ("@",)),
-    Rule("phone", r"(?<![\w.+\-/])(?:\+|\(\+?|(?<!\d[ .\-]))\d(?:[ .\-()]{0,2}\d){6,19}(?![\w]|[.\-/]\d)", _phone),
+    Rule("phone", r"(?<![\w.+\-/])(?!\d{4}-\d\d-\d\d|\d\d?[./-]\d\d?[./-]\d{2,4}(?!\d))(?:\+|\(\+?|(?<!\d[ .\-]))\d(?:[ .\-()]{0,2}\d){6,19}(?![\w])(?![.\-/]\d)", _phone),
     Rule("secret", rf"(?<![A-Za-z0-9])(?i:{_SECRET_KEYS})[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*"
                    r"(?:\"(?P<_q>[^\"\n]{4,256})\"|'(?P<_r>[^'\n]{4,256})'|(?P<_s>[^\s\"'`,;&<>]{4,}))",
          _generic_secret, ("_q", "_r", "_s"),
