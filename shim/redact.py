@@ -20,9 +20,6 @@ RedactionMode = Literal["mask", "hash", "drop"]
 DROPPED = "[REDACTED]"
 # With a length limit, scan this far past the cut so a value straddling it is still recognised.
 _STRADDLE = 512
-# Texts prefiltered together by redact_many: enough to amortise a scan, few enough that one hit
-# does not send many clean texts through the rules.
-_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,22 +140,8 @@ class Redactor:
         return self.apply(text, self.find(text if limit is None else text[:limit + _STRADDLE]), limit)
 
     def redact_many(self, texts: list[str], limit: int | None = None) -> list[str]:
-        """`redact` of each text; engines with a prefilter scan the texts together first."""
-        out = list(texts)
-        for lo in range(0, len(texts), _BATCH):
-            chunk = [t if limit is None or len(t) <= limit + _STRADDLE else t[:limit + _STRADDLE]
-                     for t in texts[lo:lo + _BATCH]]
-            may = self._may_match("\x00".join(chunk))
-            for i, window in enumerate(chunk):
-                # An empty `may` (nothing in the whole chunk can match) is the common case.
-                findings = Redactor.find(self, window, may) if may is None or may else []
-                if findings or (limit is not None and len(texts[lo + i]) > limit):
-                    out[lo + i] = self.apply(texts[lo + i], findings, limit)
-        return out
-
-    def _may_match(self, text: str) -> frozenset[int] | None:
-        """Indexes of the rules that can match somewhere in `text` (None: any rule can)."""
-        return None
+        """`redact` of each text (the server's engine scans a batch of texts at once)."""
+        return [self.redact(text, limit) if text else text for text in texts]
 
     def apply(self, text: str, findings: list[Finding], limit: int | None = None) -> str:
         """`text` with `findings` replaced (and cut at `limit`, see `redact`)."""

@@ -332,6 +332,7 @@ _SECRET_KEYS = (r"api[_.\-]?key|apikey|secret|client[_.\-]?secret|secret[_.\-]?k
                 r"token|password|passwd|pwd|passphrase|pass|private[_.\-]?key[_.\-]?id|private[_.\-]?key|"
                 r"credentials?|signature|sig|encryption[_.\-]?key|signing[_.\-]?key|master[_.\-]?key|"
                 r"account[_.\-]?key|x[_.\-]?api[_.\-]?key|webhook[_.\-]?secret|db[_.\-]?pass")
+_SECRET_FIRST = "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")} | {k[0].upper() for k in _SECRET_KEYS.split("|")}))
 _ASSIGN = r"[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*[\"']?"
 _B64 = r"A-Za-z0-9+/"
 
@@ -358,11 +359,11 @@ RULES: tuple[Rule, ...] = (
                        rf"whsec_(?<![{_T}]whsec_)[A-Za-z0-9]{{24,}})(?![{_T}])"),
     Rule("google_api_key", rf"AIza(?<![{_T}]AIza)[{_T}]{{35}}(?![{_T}])"),
     Rule("google_oauth_secret", rf"GOCSPX-(?<![{_T}]GOCSPX-)[{_T}]{{24,40}}(?![{_T}])"),
-    Rule("azure_key",
-         r"(?:(?i:accountkey|sharedaccesskey|sharedaccesssignature|primarykey|secondarykey)[ \t]*=[ \t]*"
-         rf"(?P<_s>[{_B64}]{{20,}}={{0,2}})"
-         r"|(?P<_a>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})(?![A-Za-z0-9_~\-]|\.[A-Za-z0-9_~\-]))",
-         None, ("_s", "_a"), ("key", "sharedaccess", "q~"), True),
+    Rule("azure_key", r"(?=[A-Za-z])(?i:accountkey|sharedaccesskey|sharedaccesssignature|primarykey|secondarykey)"
+                      rf"[ \t]*=[ \t]*(?P<_s>[{_B64}]{{20,}}={{0,2}})",
+         None, ("_s",), ("accountkey", "sharedaccess", "primarykey", "secondarykey"), True),
+    Rule("azure_key", r"(?=[A-Za-z0-9_~.])(?<![A-Za-z0-9_~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}"
+                      r"(?![A-Za-z0-9_~\-])(?!\.[A-Za-z0-9_~\-])", None, (), ("Q~",)),   # Azure AD client secret
     Rule("twilio_key", r"SK(?<![A-Za-z0-9]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])"),
     Rule("sendgrid_key", rf"SG\.(?<![{_T}]SG\.)[{_T}]{{22}}\.[{_T}]{{43}}(?![{_T}])"),
     Rule("huggingface_token", rf"(?:hf_(?<![{_T}]hf_)|api_org_(?<![{_T}]api_org_))[A-Za-z0-9]{{30,}}(?![{_T}])"),
@@ -377,24 +378,25 @@ RULES: tuple[Rule, ...] = (
          rf"(?i:authorization|x-auth-token|x-access-token){_ASSIGN}(?!(?i:bearer|basic)[ \t])"
          r"(?:(?i:token|apikey|api-key|sso-key|key)[ \t]+)?(?P<_s>[A-Za-z0-9\-._~+/:]{12,}=*)",
          _bearer, ("_s",), ("authorization", "x-auth-token", "x-access-token"), True),
-    # Number-shaped kinds start with their boundary lookbehind: the server's prefilter keeps a leading
-    # one, so it does not fire inside every longer number.
-    Rule("us_ssn", r"(?<![\w.\-+/])\d{3}(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w])(?![.\-]\d)", _ssn),
-    Rule("card_number", r"(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w])(?![.\-]\d)", _card),
-    Rule("iban", rf"(?<![A-Za-z0-9])(?i:{'|'.join(sorted(IBAN_LENGTHS))})\d\d(?:[ \-]?[A-Za-z0-9]){{11,30}}", _iban),
-    Rule("ipv4", r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+    # Kinds without a literal start open with (?=<first characters>), which lets `re` skip ahead in
+    # C (2-5x faster than a leading lookbehind), then their boundary lookbehind, which the server's
+    # prefilter keeps, so it does not fire inside every longer number or word.
+    Rule("us_ssn", r"(?=\d)(?<![\w.\-+/])\d{3}(?:-\d\d-| \d\d |\d\d)\d{4}(?![\w])(?![.\-]\d)", _ssn),
+    Rule("card_number", r"(?=\d)(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w])(?![.\-]\d)", _card),
+    Rule("iban", rf"(?=[A-Za-z]{{2}}\d\d)(?<![A-Za-z0-9])(?i:{'|'.join(sorted(IBAN_LENGTHS))})\d\d(?:[ \-]?[A-Za-z0-9]){{11,30}}", _iban),
+    Rule("ipv4", r"(?=\d)(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                  r"(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w])(?!\.\d)", _ipv4),
-    Rule("ipv6", r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})"
+    Rule("ipv6", r"(?=[0-9A-Fa-f:])(?<![\w:.])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})"
                  r"(?:\.\d{1,3}){0,3}(?:%[A-Za-z0-9_.\-]{1,15})?(?![\w:])(?!\.\d)", _ipv6, (), (":",)),
-    Rule("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
+    Rule("email", r"(?=[A-Za-z0-9._%+\-])(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
          _email, (), ("@",)),
-    Rule("phone", r"(?<![\w.+\-/])(?!\d{4}-\d\d-\d\d|\d\d?[./-]\d\d?[./-]\d{2,4}(?!\d))(?:\+|\(\+?|(?<!\d[ .\-]))\d(?:[ .\-()]{0,2}\d){6,19}(?![\w])(?![.\-/]\d)", _phone),
-    Rule("secret", rf"(?<![A-Za-z0-9])(?i:{_SECRET_KEYS})[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*"
+    Rule("phone", r"(?=[+(\d])(?<![\w.+\-/])(?!\d{4}-\d\d-\d\d|\d\d?[./-]\d\d?[./-]\d{2,4}(?!\d))(?:\+|\(\+?|(?<!\d[ .\-]))\d(?:[ .\-()]{0,2}\d){6,19}(?![\w])(?![.\-/]\d)", _phone),
+    Rule("secret", rf"(?=[{_SECRET_FIRST}])(?<![A-Za-z0-9])(?i:{_SECRET_KEYS})[\"']?[ \t]*(?:[:=]|=>|:=)[ \t]*"
                    r"(?:\"(?P<_q>[^\"\n]{4,256})\"|'(?P<_r>[^'\n]{4,256})'|(?P<_s>[^\s\"'`,;&<>]{4,}))",
          _generic_secret, ("_q", "_r", "_s"),
          ("key", "secret", "token", "pass", "pwd", "credential", "sig"), True),
-    Rule("secret", r"(?<![A-Za-z0-9])(?i:(?:password|passcode|passphrase)[ \t]+(?:is|was)[ \t]*:?[ \t]+)(?P<_s>\S{6,})",
+    Rule("secret", r"(?=[Pp])(?<![A-Za-z0-9])(?i:(?:password|passcode|passphrase)[ \t]+(?:is|was)[ \t]*:?[ \t]+)(?P<_s>\S{6,})",
          _said_password, ("_s",), ("pass",), True),
 )
 
