@@ -27,6 +27,7 @@ class Job:
     interval_s: float
     run: Callable[[JobContext], Any]
     description: str = ""
+    stop: Callable[[], None] | None = None   # for a job that keeps work running between runs (delivery)
 
 
 JOB_FACTORIES: list[Callable[[Any], list[Job]]] = []
@@ -67,5 +68,11 @@ class Scheduler:
         self._scheduler.start()
 
     def stop(self) -> None:
+        for job in self.jobs:       # first, so no run in progress waits on what they hold
+            if job.stop:
+                try:
+                    job.stop()
+                except Exception:  # noqa: BLE001 - the other jobs still stop
+                    log.exception("stopping job %s failed", job.name)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)

@@ -1,5 +1,9 @@
 """The outbox deliverer: sends what the dispatcher decided, at least once.
 
+Each receiver is worked by its own task with a total deadline per send (the receiver's `timeout`),
+so one slow or unreachable receiver never holds back another's pages, and shutdown never waits on
+a receiver: what was not sent stays in the outbox.
+
 Rows are taken in order per (receiver, group), so a resolve never overtakes its trigger. A failed
 attempt is retried with exponential backoff and jitter (or after the receiver's Retry-After) on
 5xx, 429, 408, timeouts and connection errors; other 4xx fail for good and the receiver's error
@@ -8,10 +12,12 @@ re-sends it, and PagerDuty's stable dedup_key folds the repeat into the same inc
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import random
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,64 +59,59 @@ class Outcome:
 
 
 class Deliverer:
-    def __init__(self, store: Any, config: AlertsConfig, clock: Clock = utcnow, client: httpx.Client | None = None,
-                 policy: RetryPolicy | None = None, rng: random.Random | None = None) -> None:
+    """Sends due outbox rows, one receiver at a time; `DeliveryService` runs it continuously."""
+
+    def __init__(self, store: Any, config: AlertsConfig, clock: Clock = utcnow, policy: RetryPolicy | None = None,
+                 rng: random.Random | None = None) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.client = client or httpx.Client(follow_redirects=False)
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
 
-    def close(self) -> None:
-        self.client.close()
-
     def run_once(self, now: datetime | None = None) -> list[Outcome]:
-        """Attempt every due outbox row once; receivers in parallel, each receiver's rows in order."""
-        now = now or self.clock()
-        by_receiver: dict[str, list[dict[str, Any]]] = {}
-        blocked: set[tuple[str, str]] = set()
-        for row in alerting.pending_outbox(self.store):
-            key = (row["receiver"], row["group_key"])
-            if key in blocked:
-                continue
-            if row["next_attempt_at"] and row["next_attempt_at"] > now:
-                blocked.add(key)          # keep order: nothing of this group overtakes a waiting row
-                continue
-            by_receiver.setdefault(row["receiver"], []).append(row)
-        if not by_receiver:
-            return []
-        if len(by_receiver) == 1:
-            return self._deliver_receiver(next(iter(by_receiver.values())), now)
-        with ThreadPoolExecutor(max_workers=min(8, len(by_receiver)), thread_name_prefix="aiwatch-notify") as pool:
-            results = pool.map(lambda rows: self._deliver_receiver(rows, now), by_receiver.values())
-            return [o for chunk in results for o in chunk]
+        """Attempt every due outbox row once, receivers concurrently (tests drive this on a fake clock)."""
+        async def every_receiver() -> list[Outcome]:
+            names = set(self.config.receivers) | {r["receiver"] for r in
+                                                  await asyncio.to_thread(alerting.pending_outbox, self.store)}
+            async with _client() as client:
+                chunks = await asyncio.gather(*(self.deliver_receiver(client, n, now) for n in sorted(names)))
+            return [o for chunk in chunks for o in chunk]
+        return asyncio.run(every_receiver())
 
-    def _deliver_receiver(self, rows: list[dict[str, Any]], now: datetime) -> list[Outcome]:
+    async def deliver_receiver(self, client: httpx.AsyncClient, receiver: str,
+                               now: datetime | None = None) -> list[Outcome]:
+        """One pass over a receiver's due rows in decision order: a group's rows never overtake one
+        that waits for its retry, so a resolve never arrives before its trigger."""
+        rows = await asyncio.to_thread(alerting.pending_outbox, self.store, 500, receiver)
         outcomes: list[Outcome] = []
-        failed_groups: set[str] = set()
+        blocked: set[str] = set()
         for row in rows:
-            if row["group_key"] in failed_groups:
+            at = now or self.clock()
+            if row["group_key"] in blocked:
                 continue
-            outcome = self._deliver(row, now)
+            if row["next_attempt_at"] and row["next_attempt_at"] > at:
+                blocked.add(row["group_key"])
+                continue
+            outcome = await self._deliver(client, row, at)
             outcomes.append(outcome)
             if outcome.outcome == "retry":
-                failed_groups.add(row["group_key"])
+                blocked.add(row["group_key"])
         return outcomes
 
-    def _deliver(self, row: dict[str, Any], now: datetime) -> Outcome:
+    async def _deliver(self, client: httpx.AsyncClient, row: dict[str, Any], now: datetime) -> Outcome:
         receiver = self.config.receivers.get(row["receiver"])
         message = json.loads(row["payload"])
         attempt = (row["attempts"] or 0) + 1
         review: list[dict[str, Any]] = []
         if receiver is None or not receiver.configured:
-            result = SendResult(False, True, None, f"receiver {row['receiver']!r} is not configured")
+            result = SendResult(False, False, None, f"receiver {row['receiver']!r} is not configured")
         elif receiver.type == "review":
             review = review_rows(row, message, now)
             result = SendResult(True)
         else:
             body = notifiers.render(receiver, message, row["dedup_key"])
-            result = notifiers.send(self.client, receiver, body)
+            result = await notifiers.send_async(client, receiver, body)
         if result.ok:
             state, outcome, next_at, delivered = "delivered", "delivered", None, now
         elif not result.retryable:
@@ -130,10 +131,80 @@ class Deliverer:
                         "receiver_type": row["receiver_type"], "group_key": row["group_key"],
                         "status": row["status"], "attempt": attempt, "outcome": outcome,
                         "http_status": result.http_status, "error": result.error, "duration_ms": result.duration_ms}
-        self.store.writer.write(fn=lambda con: alerting.record_attempt(
+        await asyncio.to_thread(self.store.writer.write, fn=lambda con: alerting.record_attempt(
             con, row["id"], state=state, attempts=attempt, next_attempt_at=next_at, delivered_at=delivered,
             last_status=result.http_status, last_error=result.error, notification=notification, review=review))
         return Outcome(row["id"], row["receiver"], outcome, result.http_status, result.error)
+
+
+def _client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False)
+
+
+class DeliveryService:
+    """Delivers the outbox continuously: one asyncio task per receiver on a background thread, so a
+    slow or down receiver only ever delays its own notifications. `stop` cancels sends in flight;
+    their rows stay pending in the outbox and go out after the next start (at least once)."""
+
+    def __init__(self, deliverer: Deliverer, interval_s: float = 2.0) -> None:
+        self.deliverer = deliverer
+        self.interval_s = interval_s
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="aiwatch-delivery", daemon=True)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake: dict[str, asyncio.Event] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start_workers(), self._loop).result(timeout=30)
+
+    async def _start_workers(self) -> None:
+        names = list(self.deliverer.config.receivers)
+        self._wake = {n: asyncio.Event() for n in names}
+        self._tasks = [asyncio.create_task(self._worker(n), name=f"deliver-{n}") for n in names]
+        self._tasks.append(asyncio.create_task(self._orphans(set(names))))
+
+    async def _worker(self, receiver: str) -> None:
+        async with _client() as client:
+            while True:
+                try:
+                    await self.deliverer.deliver_receiver(client, receiver)
+                except Exception:  # noqa: BLE001 - e.g. the store is busy: try again next round
+                    log.exception("delivery to %s failed", receiver)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake[receiver].wait(), self.interval_s)
+                self._wake[receiver].clear()
+
+    async def _orphans(self, known: set[str]) -> None:
+        """Rows for receivers no longer in the rules file are marked failed once, at start."""
+        rows = await asyncio.to_thread(alerting.pending_outbox, self.deliverer.store)
+        async with _client() as client:
+            for name in sorted({r["receiver"] for r in rows} - known):
+                await self.deliverer.deliver_receiver(client, name)
+
+    def wake(self) -> None:
+        """New rows are in the outbox: look now rather than at the next poll."""
+        def set_all() -> None:
+            for event in self._wake.values():
+                event.set()
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(set_all)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if not self._thread.is_alive():
+            return
+
+        async def cancel() -> None:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel(), self._loop).result(timeout=timeout_s)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            self._loop.close()
+        log.info("alert delivery stopped; undelivered notifications stay in the outbox for the next start")
 
 
 def review_rows(row: dict[str, Any], message: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -156,8 +227,7 @@ def _parse(iso: str) -> datetime | None:
     return datetime.fromisoformat(iso.rstrip("Z"))
 
 
-def send_test(config: AlertsConfig, receiver_name: str, client: httpx.Client | None = None,
-              now: datetime | None = None) -> SendResult:
+def send_test(config: AlertsConfig, receiver_name: str, now: datetime | None = None) -> SendResult:
     """Send one synthetic alert straight to a receiver (not through the outbox): `aiwatch alerts test`."""
     receiver: Receiver | None = config.receivers.get(receiver_name)
     if receiver is None:
@@ -179,10 +249,4 @@ def send_test(config: AlertsConfig, receiver_name: str, client: httpx.Client | N
                "alerts": [{"status": "firing", "labels": labels, "annotations": notes,
                            "startsAt": now.isoformat() + "Z", "endsAt": "0001-01-01T00:00:00Z",
                            "generatorURL": config.dashboard_url, "fingerprint": "test"}]}
-    own = client is None
-    client = client or httpx.Client()
-    try:
-        return notifiers.send(client, receiver, notifiers.render(receiver, message, "aiwatch-test"))
-    finally:
-        if own:
-            client.close()
+    return notifiers.send(receiver, notifiers.render(receiver, message, "aiwatch-test"))

@@ -7,6 +7,7 @@ for good (any other 4xx, with the receiver's error body, e.g. Slack's `invalid_p
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -190,22 +191,46 @@ def render(receiver: Receiver, message: dict[str, Any], dedup_key: str | None) -
     return message
 
 
-def send(client: httpx.Client, receiver: Receiver, body: dict[str, Any]) -> SendResult:
+RESPONSE_MAX_BYTES = 64 * 1024   # a receiver's answer is read this far (error bodies are logged clipped)
+
+
+async def send_async(client: httpx.AsyncClient, receiver: Receiver, body: dict[str, Any]) -> SendResult:
+    """POST `body` with a total deadline of the receiver's `timeout`: connect, headers and body
+    together. httpx's own timeouts are per read, so a receiver trickling a byte a second would
+    otherwise hold the send for as long as it likes."""
     started = time.perf_counter()
+
+    def took() -> float:
+        return (time.perf_counter() - started) * 1000
+
     try:
-        response = client.post(receiver.url, json=body, timeout=receiver.timeout_s,
-                                headers={"User-Agent": "aiwatch-alerts"})
+        async with asyncio.timeout(receiver.timeout_s):
+            async with client.stream("POST", receiver.url, json=body, timeout=receiver.timeout_s,
+                                     headers={"User-Agent": "aiwatch-alerts"}) as response:
+                raw = bytearray()
+                async for chunk in response.aiter_raw():
+                    raw += chunk
+                    if len(raw) >= RESPONSE_MAX_BYTES:
+                        break
     except httpx.TimeoutException as exc:
-        return SendResult(False, True, None, f"timeout: {type(exc).__name__}",
-                          duration_ms=(time.perf_counter() - started) * 1000)
+        return SendResult(False, True, None, f"timeout: {type(exc).__name__}", duration_ms=took())
+    except TimeoutError:
+        return SendResult(False, True, None, f"timeout: no complete answer within the {receiver.timeout_s:g} s "
+                                             "deadline", duration_ms=took())
     except httpx.HTTPError as exc:
-        return SendResult(False, True, None, f"{type(exc).__name__}: {exc}"[:500],
-                          duration_ms=(time.perf_counter() - started) * 1000)
-    elapsed = (time.perf_counter() - started) * 1000
+        return SendResult(False, True, None, f"{type(exc).__name__}: {exc}"[:500], duration_ms=took())
     code = response.status_code
     if 200 <= code < 300:
-        return SendResult(True, http_status=code, duration_ms=elapsed)
-    error = response.text[:500] or response.reason_phrase
+        return SendResult(True, http_status=code, duration_ms=took())
+    error = bytes(raw[:500]).decode(errors="replace") or response.reason_phrase
     retryable = code in (408, 429) or code >= 500
     return SendResult(False, retryable, code, error, parse_retry_after(response.headers.get("retry-after")),
-                      duration_ms=elapsed)
+                      duration_ms=took())
+
+
+def send(receiver: Receiver, body: dict[str, Any]) -> SendResult:
+    """`send_async` from synchronous code (the CLI's `aiwatch alerts test`)."""
+    async def once() -> SendResult:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            return await send_async(client, receiver, body)
+    return asyncio.run(once())

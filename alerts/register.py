@@ -39,13 +39,15 @@ def _env_float(name: str, default: float) -> float:
 
 
 class AlertsRuntime:
-    """The evaluator and deliverer of one server process, created on their first run."""
+    """The evaluator and the delivery service of one server process, created on their first run."""
 
-    def __init__(self) -> None:
+    def __init__(self, deliver_interval_s: float = 2.0) -> None:
         self.config = load_config()
+        self.deliver_interval_s = deliver_interval_s
         self._lock = threading.Lock()
         self.engine = None
-        self.deliverer = None
+        self.delivery = None
+        self._stopped = False
 
     def evaluate(self, ctx: Any) -> dict[str, int]:
         from alerts.engine import AlertEngine, StoreBackend
@@ -54,30 +56,46 @@ class AlertsRuntime:
             if self.engine is None:
                 self.engine = AlertEngine(self.config, StoreBackend(ctx.store), ctx.store)
         result = self.engine.tick()
+        if result.notifications and self.delivery is not None:
+            self.delivery.wake()
         return {"transitions": len(result.transitions), "notifications": len(result.notifications)}
 
-    def deliver(self, ctx: Any) -> int:
-        from alerts.delivery import Deliverer
+    def deliver(self, ctx: Any) -> None:
+        """Start the delivery service once (it then runs on its own); later runs only nudge it."""
+        from alerts.delivery import Deliverer, DeliveryService
 
         with self._lock:
-            if self.deliverer is None:
-                self.deliverer = Deliverer(ctx.store, self.config)
-        return len(self.deliverer.run_once())
+            if self._stopped:
+                return
+            if self.delivery is None:
+                self.delivery = DeliveryService(Deliverer(ctx.store, self.config), self.deliver_interval_s)
+                self.delivery.start()
+                return
+        self.delivery.wake()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            delivery, self.delivery = self.delivery, None
+        if delivery is not None:
+            delivery.stop()
 
 
 @job_factory
 def alert_jobs(settings: Settings) -> list[Job]:
     if os.environ.get("AIWATCH_ALERTS_ENABLED", "true").lower() in ("0", "false", "no", "off"):
         return []
+    deliver_every = _env_float("AIWATCH_ALERTS_DELIVER_INTERVAL_S", 2)
     try:
-        runtime = AlertsRuntime()
+        runtime = AlertsRuntime(deliver_every)
     except RulesError as exc:
         raise ConfigError(f"alert rules: {exc}") from None
     return [
         Job("alerts-evaluate", _env_float("AIWATCH_ALERTS_EVAL_INTERVAL_S", 15), runtime.evaluate,
             "Evaluate alert rules, group, silence, inhibit and decide notifications (into the outbox)."),
-        Job("alerts-deliver", _env_float("AIWATCH_ALERTS_DELIVER_INTERVAL_S", 2), runtime.deliver,
-            "Deliver the notification outbox to PagerDuty, Slack, webhooks and the weekly review."),
+        Job("alerts-deliver", deliver_every, runtime.deliver,
+            "Deliver the notification outbox to PagerDuty, Slack, webhooks and the weekly review: one worker "
+            "per receiver, a deadline per send.", stop=runtime.stop),
     ]
 
 

@@ -243,9 +243,11 @@ def garbage_collect(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
 
 # --- outbox and deliveries --------------------------------------------------------------------
 
-def pending_outbox(db: Any, limit: int = 500) -> list[dict[str, Any]]:
+def pending_outbox(db: Any, limit: int = 500, receiver: str | None = None) -> list[dict[str, Any]]:
+    """Pending rows in decision order; per receiver, so a backlog for one never hides another's."""
     return db.query(f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM alert_outbox WHERE state = 'pending' "
-                    "ORDER BY seq LIMIT $limit", {"limit": limit}).to_pylist()
+                    "AND ($receiver IS NULL OR receiver = $receiver) ORDER BY seq LIMIT $limit",
+                    {"limit": limit, "receiver": receiver}).to_pylist()
 
 
 def outbox_rows(db: Any) -> list[dict[str, Any]]:

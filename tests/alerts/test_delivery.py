@@ -7,7 +7,6 @@ import json
 import random
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from alerts.delivery import Deliverer, RetryPolicy
@@ -39,7 +38,7 @@ def incident(store, start=5, end=300):
 
 
 def deliverer(store, config, clock):
-    return Deliverer(store, config, clock, client=httpx.Client(), rng=random.Random(7),
+    return Deliverer(store, config, clock, rng=random.Random(7),
                      policy=RetryPolicy(base_s=2, max_backoff_s=60, max_attempts=6))
 
 
@@ -200,7 +199,7 @@ def test_crash_between_send_and_commit_resends_with_the_same_dedup_key(tmp_path,
 
     row = next(r for r in alerting.pending_outbox(store) if r["receiver"] == "pagerduty")
     body = notifiers.render(config.receivers["pagerduty"], json.loads(row["payload"]), row["dedup_key"])
-    notifiers.send(httpx.Client(), config.receivers["pagerduty"], body)   # sent ... and the process dies
+    notifiers.send(config.receivers["pagerduty"], body)   # sent ... and the process dies
     store.close()
     store = Store(path, writer_max_delay_ms=1)
     try:
@@ -242,3 +241,62 @@ def test_p3_is_recorded_for_review_and_digested_weekly(store, script_for, clock,
     digest = rx.payloads("slack")                       # ... except in the weekly digest
     assert len(digest) == 1 and "weekly review" in digest[0]["text"]
     assert "DriftTrend" in json.dumps(digest[0]["blocks"])
+
+
+def test_a_trickling_receiver_hits_its_total_deadline(store, script_for, clock):
+    """Headers, then a byte every 0.2 s: no single read times out, the send's deadline does. The
+    other receivers of the same pass are delivered."""
+    with FakeReceivers(hang_s=60, trickle_s=0.2) as rx:
+        rx.script("slack", "trickle")
+        incident(store)
+        config = routed_config(rx)
+        s, d = script_for(config), deliverer(store, config, clock)
+        s.run_until(T0 + 9 * MIN)
+        outcomes = {o.receiver: o for o in d.run_once()}
+        assert outcomes["slack"].outcome == "retry" and "deadline" in outcomes["slack"].error
+        assert outcomes["pagerduty"].outcome == "delivered" and rx.pages() == 1
+        assert outcomes["webhook"].outcome == "delivered"
+
+
+def test_a_slow_receiver_never_delays_another(store, clock):
+    """The delivery service works each receiver on its own: while Slack trickles its answer to the
+    first notification, PagerDuty gets the pages of two incidents decided one after the other.
+    On stop, the Slack rows stay pending in the outbox."""
+    from alerts.delivery import DeliveryService
+
+    with FakeReceivers(hang_s=120, trickle_s=0.5) as rx:
+        rx.default["slack"] = "trickle"
+        write_metrics(store, series("error_rate", T0, 40, 0.3, service="checkout")
+                      + series("error_rate", T0 + 10 * MIN, 30, 0.3, service="search"))
+        # P1 rule, for: 2m, group_wait 30s: checkout is decided by 3 min, search by 13 min
+        config = make_config(
+            receivers={"pagerduty": {"type": "pagerduty", "url": rx.url("pagerduty"), "routing_key": "K",
+                                     "timeout": "60s"},
+                       "slack": {"type": "slack", "url": rx.url("slack"), "timeout": "60s"}},
+            routes=[{"match": {}, "receivers": ["slack", "pagerduty"]}])
+        script = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+        service = DeliveryService(deliverer(store, config, clock), interval_s=0.2)
+        service.start()
+        try:
+            script.run_until(T0 + 5 * MIN)
+            service.wake()
+            wait_for(lambda: rx.pages() == 1 and rx.received("slack"))
+            script.run_until(T0 + 15 * MIN)           # a second incident, for another service
+            service.wake()
+            wait_for(lambda: rx.pages() == 2)
+            assert len(rx.received("slack")) == 1     # Slack is still answering the first one
+            assert store.scalar("SELECT count(*) FROM alert_notifications WHERE receiver = 'slack'") == 0
+        finally:
+            service.stop(timeout_s=5)
+        assert not service._thread.is_alive()
+        assert store.scalar("SELECT count(*) FROM alert_outbox WHERE receiver = 'slack' AND state = 'pending'") == 2
+
+
+def wait_for(condition, limit_s: float = 30) -> None:
+    """Poll a condition about the loopback receivers; a bound, not a timing assertion."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)

@@ -12,8 +12,9 @@ One HTTP server on 127.0.0.1 (free port) answers on three paths and records ever
 Paths: /slack (answers `ok` like Slack), /pagerduty (202 and a JSON status like Events API v2),
 /webhook (200). Behaviours: ok; 500 (or any 5xx); 429 (Retry-After: `retry_after`, default 1);
 400_invalid_payload, 404_channel_not_found (Slack-style error bodies); 400 (PagerDuty invalid
-event); hang (hold the request for `hang_s`, default 30, without answering). Hanging handlers are
-released on close().
+event); hang (hold the request for `hang_s`, default 30, without answering); trickle (send 200
+headers, then one body byte every `trickle_s` for `hang_s`, so no single read ever times out).
+Hanging and trickling handlers are released on close() or release().
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class Recorded:
 class FakeReceivers:
     retry_after: float = 1
     hang_s: float = 30
+    trickle_s: float = 0.5
     requests: list[Recorded] = field(default_factory=list)
     default: dict[str, str] = field(default_factory=lambda: {k: "ok" for k in KINDS})
 
@@ -71,6 +73,9 @@ class FakeReceivers:
                     fake._release.wait(fake.hang_s)
                     self.close_connection = True
                     return
+                if behavior == "trickle":
+                    fake._trickle(self, status, payload)
+                    return
                 data = payload.encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -85,6 +90,25 @@ class FakeReceivers:
         self._thread = threading.Thread(target=self.server.serve_forever, name="fake-receivers", daemon=True)
         self._thread.start()
 
+    def _trickle(self, handler: BaseHTTPRequestHandler, status: int, payload: str) -> None:
+        steps = max(1, int(self.hang_s / self.trickle_s))
+        data = b" " * steps + payload.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.flush()
+        try:
+            for i in range(steps):
+                handler.wfile.write(data[i:i + 1])
+                handler.wfile.flush()
+                if self._release.wait(self.trickle_s):
+                    break
+            else:
+                handler.wfile.write(data[steps:])
+        except OSError:      # the client gave up: what a deadline is for
+            pass
+        handler.close_connection = True
+
     # --- scripting ---
     def script(self, kind: str, *behaviors: str) -> None:
         with self._lock:
@@ -98,7 +122,7 @@ class FakeReceivers:
             return self.default.get(kind, "ok")
 
     def _answer(self, kind: str, behavior: str) -> tuple[int, str, dict[str, str]]:
-        if behavior == "ok" or behavior == "hang":
+        if behavior in ("ok", "hang", "trickle"):
             if kind == "pagerduty":
                 return 202, json.dumps({"status": "success", "message": "Event processed"}), \
                     {"Content-Type": "application/json"}
@@ -123,7 +147,7 @@ class FakeReceivers:
 
     def payloads(self, kind: str) -> list[Any]:
         """Bodies the receiver accepted (2xx)."""
-        return [r.body for r in self.received(kind) if 200 <= r.status < 300 and r.behavior != "hang"]
+        return [r.body for r in self.received(kind) if 200 <= r.status < 300 and r.behavior not in ("hang", "trickle")]
 
     def pages(self) -> int:
         """Incidents PagerDuty would have opened: a trigger for a dedup_key that is not already open."""
@@ -137,6 +161,10 @@ class FakeReceivers:
             elif action == "resolve":
                 open_keys.discard(key)
         return pages
+
+    def release(self) -> None:
+        """End every hanging or trickling answer now."""
+        self._release.set()
 
     def close(self) -> None:
         self._release.set()
