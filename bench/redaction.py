@@ -184,8 +184,17 @@ def main() -> None:
             print(f"{name:34s} {scope:12s} {recall:7.4f} {precision:9.4f} {altered:10.2%} "
                   f"{prose_speed:10.1f} {logs_speed:9.1f} {corpus_speed:11.2f}")
     from collectors.redact_fast import FastRedactor
+    from redaction_gen import score as strict_score
 
     r = FastRedactor()
+    held_out = [e for seed in (13, 29) for e in corpus(seed=seed) if e.split == "holdout"]
+    s = strict_score(held_out, lambda text: [(f.kind, f.start, f.end) for f in r.find(text)])
+    print(f"\naiwatch per kind, held-out ({len(held_out)} texts), strict (kind and exact span):")
+    print(f"{'kind':20s} {'labels':>6s} {'recall':>7s} {'precision':>9s}")
+    for kind in sorted(s.tp):
+        print(f"{kind:20s} {s.tp[kind] + s.fn[kind]:6d} {s.recall(kind):7.4f} {s.precision(kind):9.4f}")
+    print(f"{'all':20s} {sum(s.tp.values()) + sum(s.fn.values()):6d} {s.recall():7.4f} {s.precision():9.4f}"
+          f"  clean texts altered: {s.clean_altered}/{s.clean_lines}")
     for kind, texts in mixed.items():
         t0 = time.process_time()
         r.redact_many(texts, 16_384)

@@ -205,23 +205,38 @@ class FastRedactor(Redactor):
     def redact_many(self, texts: list[str], limit: int | None = None) -> list[str]:
         """`redact` of each text, with one Hyperscan scan per batch of texts."""
         out = list(texts)
+        reach = limit + _STRADDLE if limit is not None else None
         for lo in range(0, len(texts), _BATCH):
             originals = texts[lo:lo + _BATCH]
-            cut = [t if limit is None or len(t) <= limit + _STRADDLE else t[:limit + _STRADDLE] for t in originals]
-            encoded = [t.encode("utf-8", "surrogatepass") for t in cut]
+            cut = originals if reach is None else [t if len(t) <= reach else t[:reach] for t in originals]
+            joined = "\x00".join(cut)
             offsets, pos = [], 0
-            for e in encoded:
-                offsets.append(pos)
-                pos += len(e) + 1
-            per_text: list[dict[int, list[int]]] = [{} for _ in cut]
-            for rule, ends in self._scan(b"\x00".join(encoded)).items():
+            if joined.isascii():            # the common case: one encode, offsets from lengths
+                data = joined.encode()
+                for t in cut:
+                    offsets.append(pos)
+                    pos += len(t) + 1
+            else:
+                encoded = [t.encode("utf-8", "surrogatepass") for t in cut]
+                data = b"\x00".join(encoded)
+                for e in encoded:
+                    offsets.append(pos)
+                    pos += len(e) + 1
+            per_text: dict[int, dict[int, list[int]]] = {}
+            for rule, ends in self._scan(data).items():
                 for end in ends:            # which text the match's last byte is in, and where it ends
                     i = bisect_right(offsets, end - 1) - 1
-                    per_text[i].setdefault(rule, []).append(end - offsets[i])
-            for i, text in enumerate(cut):
-                findings = self._confirm(text, per_text[i], encoded[i], None) if per_text[i] or self._always else []
-                if findings or (limit is not None and len(originals[i]) > limit):
+                    per_text.setdefault(i, {}).setdefault(rule, []).append(end - offsets[i])
+            todo = range(len(cut)) if self._always else sorted(per_text)
+            for i in todo:
+                text = cut[i]
+                findings = self._confirm(text, per_text.get(i, {}), text.encode("utf-8", "surrogatepass"), None)
+                if findings:
                     out[lo + i] = self.apply(originals[i], findings, limit)
+            if limit is not None:
+                for i, original in enumerate(originals):
+                    if len(original) > limit and out[lo + i] is original:
+                        out[lo + i] = self.apply(original, [], limit)
         return out
 
     def _confirm(self, text: str, ends: dict[int, list[int]], data: bytes, only: frozenset[int] | None) -> list[Finding]:

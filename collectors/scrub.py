@@ -25,33 +25,51 @@ _AUDIT_CONTENT = frozenset({sc.AUDIT_INPUT, sc.AUDIT_OUTPUT})
 
 
 class _Batch:
-    """String slots to redact together: (text, write-back) pairs, by length limit."""
+    """String slots to redact together, by length limit: (text, object, field) to write back to.
+
+    This walk runs for every attribute of every span, so it is kept lean: no closure per slot,
+    and the content-key test is remembered per key (keys repeat across spans)."""
 
     def __init__(self, policy: ContentPolicy) -> None:
         self.policy = policy
-        self.slots: dict[int, list[tuple[str, Callable[[str], None]]]] = {}
+        self.passed = policy.keep_keys | IDENTITY_KEYS
+        self.slots: dict[int, list[tuple[str, Any, str]]] = {}
+        self._skip_cache: dict[str, bool] = {}
 
-    def add(self, text: str, limit: int, write: Callable[[str], None]) -> None:
+    def add(self, text: str, limit: int, obj: Any, field: str) -> None:
         if text:
-            self.slots.setdefault(limit, []).append((text, write))
+            self.slots.setdefault(limit, []).append((text, obj, field))
 
-    def attributes(self, kvs: Any, limit: int, skip: Callable[[str], bool] | None = None) -> None:
+    def attributes(self, kvs: Any, limit: int, skip: Callable[[str], Any] | None = None) -> None:
         """A repeated KeyValue field: drop listed keys, queue the string values of the others."""
-        policy = self.policy
-        if policy.drop_keys:
+        drop = self.policy.drop_keys
+        if drop:
             for i in range(len(kvs) - 1, -1, -1):
-                if kvs[i].key in policy.drop_keys:
+                if kvs[i].key in drop:
                     del kvs[i]
+        passed, cache = self.passed, self._skip_cache
+        slots = self.slots.setdefault(limit, [])
         for kv in kvs:
             key = kv.key
-            if key in policy.keep_keys or key in IDENTITY_KEYS or (skip is not None and skip(key)):
+            if key in passed:
                 continue
-            self.value(kv.value, limit)
+            if skip is not None:
+                skipped = cache.get(key)
+                if skipped is None:
+                    skipped = cache[key] = bool(skip(key))
+                if skipped:
+                    continue
+            v = kv.value
+            text = v.string_value           # "" for every other kind of value
+            if text:
+                slots.append((text, v, "string_value"))
+            elif v.HasField("array_value") or v.HasField("kvlist_value"):
+                self.value(v, limit)
 
     def value(self, v: Any, limit: int) -> None:
         which = v.WhichOneof("value")
         if which == "string_value":
-            self.add(v.string_value, limit, lambda new, v=v: setattr(v, "string_value", new))
+            self.add(v.string_value, limit, v, "string_value")
         elif which == "array_value":
             for item in v.array_value.values:
                 self.value(item, limit)
@@ -61,10 +79,12 @@ class _Batch:
     def run(self) -> None:
         redact_many = self.policy.redactor.redact_many  # type: ignore[union-attr]
         for limit, slots in self.slots.items():
-            texts = [text for text, _ in slots]
-            for (text, write), new in zip(slots, redact_many(texts, limit)):
+            if not slots:
+                continue
+            texts = [text for text, _, _ in slots]
+            for (text, obj, field), new in zip(slots, redact_many(texts, limit)):
                 if new is not text:
-                    write(new)
+                    setattr(obj, field, new)
 
 
 def scrub_traces(req: Message, policy: ContentPolicy) -> None:
@@ -76,8 +96,9 @@ def scrub_traces(req: Message, policy: ContentPolicy) -> None:
         batch.attributes(rs.resource.attributes, limit)
         for ss in rs.scope_spans:
             for span in ss.spans:
-                batch.add(span.name, limit, lambda new, s=span: setattr(s, "name", new))
-                batch.add(span.status.message, limit, lambda new, s=span.status: setattr(s, "message", new))
+                batch.add(span.name, limit, span, "name")
+                if span.HasField("status"):
+                    batch.add(span.status.message, limit, span.status, "message")
                 batch.attributes(span.attributes, limit, skip=content_direction)
     batch.run()
 

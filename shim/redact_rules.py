@@ -298,7 +298,7 @@ def _generic_secret(text: str, start: int, end: int) -> int:
 def _said_password(text: str, start: int, end: int) -> int:
     # "my password is Tr0ub4dor&3": prose, so demand a value that does not read as a word.
     value = text[start:end].rstrip(".,)!?")
-    if len(value) < 6 or value.isalpha() or value.isdigit() and len(value) < 6:
+    if len(value) < 6 or value.isalpha():
         return 0
     return start + len(value)
 
