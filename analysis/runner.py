@@ -178,9 +178,10 @@ def run_incremental(store: Any, analyzer: Analyzer, settings: AnalysisSettings, 
 
 
 def _settle(store: Any, analyzer: Analyzer, window: Window, received_before: datetime | None,
-            mark_after: Watermark, error: Exception) -> list[Window]:
+            mark_after: Watermark | None, error: Exception) -> list[Window]:
     """Run a window that failed half by half; a single minute that fails is quarantined (recorded,
     skipped, the watermark moved past it). Returns the quarantined windows, oldest first.
+    `mark_after` None (a backfill behind the watermark): no watermark moves.
 
     The hourly analyzers compute whole hours whatever the window, so for them the unit is the hour
     (60 one-minute runs of a failing hour would fail alike)."""
@@ -189,15 +190,15 @@ def _settle(store: Any, analyzer: Analyzer, window: Window, received_before: dat
         text = f"{type(error).__name__}: {error}"[:2000]
         log.error("analyzer %s: quarantined %s..%s: %s", analyzer.name, window.start, window.end, text)
         store.writer.write(fn=lambda con: analytics.quarantine_window(
-            con, analyzer.name, window.start, window.end, text, window.computed_at, state_key(analyzer),
-            mark_after.dumps()))
+            con, analyzer.name, window.start, window.end, text, window.computed_at,
+            state_key(analyzer) if mark_after else None, mark_after.dumps() if mark_after else None))
         return [window]
     mid = floor_time(window.start + (window.end - window.start) / 2, grain)
     mid = mid if mid > window.start else floor_time(window.start, grain) + timedelta(seconds=GRAIN_SECONDS[grain])
     skipped: list[Window] = []
     for lo, hi in ((window.start, mid), (mid, window.end)):
         half = Window(lo, hi, window.computed_at)
-        mark = mark_after if hi == window.end else Watermark(hi, received_before)
+        mark = mark_after if hi == window.end or mark_after is None else Watermark(hi, received_before)
         try:
             result = analyzer.run(half)
         except ENVIRONMENT_ERRORS:
@@ -278,7 +279,16 @@ def backfill(store: Any, analyzers: list[Analyzer], since: datetime, until: date
         for lo, hi in _chunks(since, until, chunk):
             advance = mark is None or lo <= mark.until < hi
             new_mark = Watermark(hi, mark.received if mark else None) if advance else None
-            rows += analyze(store, analyzer, Window(lo, hi, now), new_mark)
+            window = Window(lo, hi, now)
+            try:
+                result = analyzer.run(window)
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - quarantine what fails, as the scheduled runs do
+                log.warning("analyzer %s failed on %s..%s (%s); retrying in parts", analyzer.name, lo, hi, exc)
+                _settle(store, analyzer, window, mark.received if mark else None, new_mark, exc)
+            else:
+                rows += write(store, analyzer, window, result, new_mark)
             if new_mark:
                 mark = new_mark
             if progress:

@@ -115,7 +115,8 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
                         {**range_params, **owned_params})
         if traffic is not None:
             con.execute(f"DELETE FROM traffic_metrics WHERE {spans}", range_params)
-        con.execute("DELETE FROM analysis_reports WHERE analyzer = $a AND time >= $start AND time < $end",
+        con.execute("DELETE FROM analysis_reports WHERE analyzer = $a AND time >= $start AND time < $end "
+                    "AND kind IS DISTINCT FROM 'quarantine'",
                     {"a": analyzer, "start": min(r[1] for r in ranges), "end": max(r[2] for r in ranges)})
     for table_name, tbl in (("analysis_metric_rows", metrics), ("traffic_metrics", traffic),
                             ("analysis_reports", reports)):
@@ -134,16 +135,17 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
 
 
 def quarantine_window(con: Any, analyzer: str, start: datetime, end: datetime, error: str, computed_at: datetime,
-                      job: str, state: str) -> None:
+                      job: str | None = None, state: str | None = None) -> None:
     """Inside the writer: record a window the analyzer could not compute and move its watermark past.
-    The record is an analysis_reports row of the analyzer, so a later successful rerun of the window
-    (a backfill once the cause is fixed) replaces it like any other output."""
+    The record (an analysis_reports row of kind 'quarantine') is history: reruns of the window leave
+    it, retention removes it."""
     con.execute("""INSERT INTO analysis_reports (time, window_end, analyzer, kind, verdict, body, computed_at)
                    VALUES ($start, $end, $analyzer, 'quarantine', 'quarantined', $body, $computed_at)""",
                 {"start": start, "end": end, "analyzer": analyzer, "body": json.dumps({"error": error}),
                  "computed_at": computed_at})
-    con.execute("INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)",
-                [job, state])
+    if job is not None:
+        con.execute("INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)",
+                    [job, state])
 
 
 SELF_SERVICE = "aiwatch"   # the service label of aiwatch's own rows (analyzer health)

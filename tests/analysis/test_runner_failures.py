@@ -150,3 +150,15 @@ def test_the_shipped_rule_pages_on_call_for_a_failing_analyzer(store, settings):
     pages = [(n["receiver"], n["message"]["status"]) for n in sent
              if any(a["labels"]["alertname"] == "AiwatchAnalyzerFailing" for a in n["message"]["alerts"])]
     assert ("pagerduty", "firing") in pages and ("slack", "firing") in pages
+
+
+def test_a_backfill_quarantines_the_failing_minute_and_finishes(store):
+    df, _ = poisoned(store)
+    rows = runner.backfill(store, [ScaledConfidenceSum(store), TrafficAnalyzer(store)], T0, minute(10),
+                           timedelta(hours=1), now=minute(11))
+    assert rows > 0
+    got = store.query("SELECT time FROM analysis_metrics WHERE metric = 'scaled_confidence_sum' ORDER BY time")
+    assert got.column("time").to_pylist() == [minute(i) for i in range(10) if i != 3]
+    [q] = REGISTRY["quarantined_windows"].execute(store, {"start": T0.isoformat()}).to_pylist()
+    assert (q["analyzer"], q["window_start"]) == ("scaled_sum", minute(3))
+    assert runner.load_watermark(store, ScaledConfidenceSum(store)).until == minute(10)
