@@ -32,6 +32,8 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=4318, help="server port (default 4318)")
     p.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (default 8501)")
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    p.add_argument("--provider-port", type=int, default=8600,
+                   help="port of the fake OpenAI-compatible provider (default 8600; the README's shim example uses it)")
     p.add_argument("--rate", type=float, default=3.0, help="live calls per second (default 3)")
     p.add_argument("--incident-after", type=float, default=180, help="seconds until the live incident (default 180)")
     p.add_argument("--incident-for", type=float, default=300, help="seconds the live incident lasts (default 300)")

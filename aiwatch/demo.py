@@ -1,9 +1,10 @@
 """`aiwatch demo`: the whole product on one machine, from a fresh clone.
 
 Loads the committed three-day sample (moved to end now) into a demo database, backfills the
-analyzers over it, starts the server, keeps live traffic flowing through the shim against a
-loopback fake provider (with a live incident a few minutes in), starts the dashboard and prints
-its URL. Ctrl-C stops everything.
+analyzers over it, starts the server and the dashboard and prints its URL; then keeps live traffic
+flowing through the shim against a loopback fake provider (with a live incident a few minutes in)
+while the server replays the alert rules over the sample into the alert history (progress on the
+console). Ctrl-C stops everything without tracebacks.
 """
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ def _aiwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", *args]
 
 
+def _run(cmd: list[str]) -> None:
+    """A preparation step in its own session: Ctrl-C reaches the demo only, which stops the step."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        if proc.wait() != 0:
+            raise SystemExit(f"aiwatch demo: `{' '.join(cmd[3:])}` failed (exit {proc.returncode})")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(20)
+
+
 def prepare_data(data_dir: Path, fresh: bool) -> None:
     """Load the committed sample and backfill the analyzers, unless the demo database has data."""
     db = data_dir / "aiwatch.duckdb"
@@ -48,24 +61,29 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
         print(f"using the existing demo database {db} (pass --fresh to reload the sample)", flush=True)
         return
     print("loading the 3-day sample (3 services, 8 injected incidents) ...", flush=True)
-    subprocess.run(_aiwatch("sample", "load", "--data-dir", str(data_dir)), check=True)
+    _run(_aiwatch("sample", "load", "--data-dir", str(data_dir)))
     print("running the analyzers over the sample ...", flush=True)
-    subprocess.run(_aiwatch("analyze", "--since=-3d", "--until=now", "--data-dir", str(data_dir)), check=True)
-    print("replaying the alert rules over the sample (alert history) ...", flush=True)
-    history = subprocess.run(_aiwatch("alerts", "backfill", "--since=-3d", "--step", "2m", "--data-dir", str(data_dir)))
-    if history.returncode not in (0, 2):  # 2: this build has no alert history backfill
-        raise SystemExit("aiwatch demo: alert history backfill failed")
+    _run(_aiwatch("analyze", "--since=-3d", "--until=now", "--data-dir", str(data_dir)))
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from sample_data.live_traffic import BackgroundTraffic, LiveIncident, LiveTraffic
 
+    started = time.monotonic()
+    # A supervisor's SIGTERM stops the demo like Ctrl-C (the children run in their own sessions).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    prepare_data(data_dir, args.fresh)
+    try:
+        prepare_data(data_dir, args.fresh)
+    except KeyboardInterrupt:
+        print("\naiwatch demo: stopped while preparing the data", file=sys.stderr)
+        return 130
     server_url = f"http://127.0.0.1:{args.port}"
+    # The server replays the alert rules over the sample into an empty alert history once it is up
+    # (a few minutes of work, shown as progress), so the dashboard does not wait for it.
     env = {**os.environ, "AIWATCH_DATA_DIR": str(data_dir), "AIWATCH_SERVER_URL": server_url,
-           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}"}
+           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}", "AIWATCH_ALERTS_REPLAY": "3d"}
     children: list[subprocess.Popen] = []
     traffic = background = None
     inbox = None
@@ -76,23 +94,33 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             inbox = DemoInbox(args.inbox_port).start()
             env.update(inbox.env())
             print(f"inbox:     {inbox.url} stands in for Slack and PagerDuty; deliveries print here", flush=True)
-        server = subprocess.Popen(_aiwatch("serve", "--port", str(args.port), "--data-dir", str(data_dir)), env=env)
+        # Children get their own session: Ctrl-C reaches the demo alone, which stops them in order.
+        # Their stdout (start-up banners) is dropped: the demo prints each address once.
+        server = subprocess.Popen(_aiwatch("serve", "--port", str(args.port), "--data-dir", str(data_dir)), env=env,
+                                  stdout=subprocess.DEVNULL, start_new_session=True)
         children.append(server)
+        dash = None
+        if not args.no_dashboard:  # starts while the server does
+            dash_log = (data_dir / "dashboard.log").open("ab")   # Streamlit's own start-up lines go here
+            dash = subprocess.Popen(_aiwatch("dashboard", "--server", server_url, "--port", str(args.dashboard_port)),
+                                    env=env, stdout=dash_log, stderr=subprocess.STDOUT, start_new_session=True)
+            children.append(dash)
         _wait_ready(server_url, server, "server")
         print(f"server:    {server_url}  (OTLP/HTTP ingest and read API)", flush=True)
-        traffic = LiveTraffic(server_url, rate_per_s=args.rate,
+        if dash is not None:
+            _wait_ready(f"http://127.0.0.1:{args.dashboard_port}", dash, "dashboard", path="/_stcore/health")
+            print(f"dashboard: http://127.0.0.1:{args.dashboard_port}   <- open this "
+                  f"({time.monotonic() - started:.0f} s after the command)", flush=True)
+        traffic = LiveTraffic(server_url, rate_per_s=args.rate, provider_port=args.provider_port,
                               incident=LiveIncident(after_s=args.incident_after, duration_s=args.incident_for)).start()
         background = BackgroundTraffic(server_url).start()
+        print(f"provider:  {traffic.fake.base_url}  (OpenAI-compatible fake; the README's shim example calls it)",
+              flush=True)
         print(f"traffic:   support-bot through the shim, {args.rate:g} calls/s; a provider incident starts in "
               f"{args.incident_after:.0f} s and lasts {args.incident_for:.0f} s; search-assist and "
               "claims-triage keep sending sample traffic", flush=True)
-        if not args.no_dashboard:
-            dash = subprocess.Popen(_aiwatch("dashboard", "--server", server_url, "--port", str(args.dashboard_port)),
-                                    env=env, stdout=subprocess.DEVNULL)
-            children.append(dash)
-            _wait_ready(f"http://127.0.0.1:{args.dashboard_port}", dash, "dashboard", path="/_stcore/health")
-            print(f"dashboard: http://127.0.0.1:{args.dashboard_port}   <- open this", flush=True)
-        print("Ctrl-C stops the demo.", flush=True)
+        print("alerts:    the server replays the rules over the sample into the alert history (progress "
+              "below); Ctrl-C stops the demo.", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(min(15, args.duration or 15))
@@ -101,8 +129,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             print(traffic.status(), flush=True)
     except KeyboardInterrupt:
-        pass
+        print("\nstopping the demo ...", flush=True)
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
         for source in (traffic, background):
             if source:
                 source.stop()

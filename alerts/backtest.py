@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from alerts.engine import AlertEngine, MemoryBackend
 from alerts.rules import AlertsConfig
@@ -97,20 +97,54 @@ def dumps(result: Backtest) -> str:
     return json.dumps(result.to_json(), indent=2, default=str)
 
 
+class HistoryReplay:
+    """A backtest kept as alert history, replayed a chunk at a time (one state carried across
+    chunks): each `step` replays and writes the next chunk, so a server can interleave it with other
+    work and stop between chunks."""
+
+    def __init__(self, store: Any, config: AlertsConfig, since: datetime, until: datetime,
+                 step: timedelta = timedelta(minutes=1), chunk: timedelta | None = None) -> None:
+        self.store, self.config, self.since, self.until, self.step_size = store, config, since, until, step
+        self.chunk = chunk or (until - since)
+        self.backend = MemoryBackend()
+        self.result = Backtest(since, until, step)
+        self.at = since
+        self._written = 0
+
+    @property
+    def done(self) -> bool:
+        return self.at >= self.until
+
+    def step(self) -> datetime:
+        """Replay and write the next chunk; returns how far the replay got."""
+        lo, hi = self.at, min(self.at + self.chunk, self.until)
+        part = run_backtest(self.store, self.config, lo, hi, self.step_size, backend=self.backend)
+        self.result.events += part.events
+        self.result.notifications += part.notifications
+        new, self._written = self.backend.history[self._written:], len(self.backend.history)
+        states = []
+        for state in self.backend.snapshot.states.values():
+            row = {**state, "labels": json.dumps(state["labels"], sort_keys=True),
+                   "annotations": json.dumps(state["annotations"], sort_keys=True, default=str)}
+            if row["state"] == "resolved":
+                row["resolve_flushed"] = True
+            states.append(row)
+        self.store.writer.write(fn=lambda con: alerting.replace_history(con, lo, hi, new, states))
+        self.at = hi
+        return hi
+
+
 def backfill_history(store: Any, config: AlertsConfig, since: datetime, until: datetime,
-                     step: timedelta = timedelta(minutes=1)) -> Backtest:
+                     step: timedelta = timedelta(minutes=1), chunk: timedelta | None = None,
+                     progress: Callable[[datetime], None] | None = None) -> Backtest:
     """Run a backtest over the store and keep its result as alert history (for a freshly loaded
     database, e.g. the demo): the window's history is replaced; alerts still pending or firing at
     `until` become the current state (the evaluator picks them up; already-resolved ones are not
-    announced)."""
-    backend = MemoryBackend()
-    result = run_backtest(store, config, since, until, step, backend=backend)
-    states = []
-    for state in backend.snapshot.states.values():
-        row = {**state, "labels": json.dumps(state["labels"], sort_keys=True),
-               "annotations": json.dumps(state["annotations"], sort_keys=True, default=str)}
-        if row["state"] == "resolved":
-            row["resolve_flushed"] = True
-        states.append(row)
-    store.writer.write(fn=lambda con: alerting.replace_history(con, since, until, backend.history, states))
-    return result
+    announced). With `chunk`, each chunk is written as soon as it is replayed and `progress` is told
+    how far the replay got."""
+    replay = HistoryReplay(store, config, since, until, step, chunk)
+    while not replay.done:
+        at = replay.step()
+        if progress is not None:
+            progress(at)
+    return replay.result

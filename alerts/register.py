@@ -48,10 +48,17 @@ class AlertsRuntime:
         self.engine = None
         self.delivery = None
         self._stopped = False
+        self.replay: Any = None      # AIWATCH_ALERTS_REPLAY: history replay before live evaluation
 
     def evaluate(self, ctx: Any) -> dict[str, int]:
         from alerts.engine import AlertEngine, StoreBackend
 
+        if self.engine is None:   # only this job evaluates: the replay needs no lock (delivery keeps going)
+            if self.replay is None:
+                self.replay = _history_replay(ctx.store, self.config)
+            if self.replay and not self.replay.done:
+                _replay_for(self.replay, seconds=10)   # bounded runs: the server can stop between them
+                return {"transitions": 0, "notifications": 0}
         with self._lock:
             if self.engine is None:
                 self.engine = AlertEngine(self.config, StoreBackend(ctx.store), ctx.store)
@@ -79,6 +86,45 @@ class AlertsRuntime:
             delivery, self.delivery = self.delivery, None
         if delivery is not None:
             delivery.stop()
+
+
+_REPLAY_LOG = "aiwatch.alerts.replay"
+
+
+def _history_replay(store: Any, config: Any) -> Any:
+    """AIWATCH_ALERTS_REPLAY (e.g. 3d, set by the demo): a store with analyzer output and no alert
+    history first gets the rules replayed over that much of it into the history (alerts.backtest
+    HistoryReplay), about 10 s of it per evaluation run with progress logged; then live evaluation starts.
+    False when there is nothing to replay."""
+    import logging
+
+    from alerts.backtest import HistoryReplay
+    from alerts.engine import utcnow
+
+    window = os.environ.get("AIWATCH_ALERTS_REPLAY", "").strip()
+    if not window or not alerting.analysis_table_exists(store) or \
+            store.scalar("SELECT count(*) FROM alert_history") > 0:
+        return False
+    log = logging.getLogger(_REPLAY_LOG)
+    log.setLevel(logging.INFO)   # progress shows even when the server logs warnings only
+    log.info("replaying the alert rules over the last %s into the alert history; live alerting starts after", window)
+    until = utcnow()
+    return HistoryReplay(store, config, until - parse_duration(window), until, timedelta(minutes=2),
+                         chunk=timedelta(hours=1))
+
+
+def _replay_for(replay: Any, seconds: float) -> None:
+    """Replay chunks for about `seconds`, then log how far it got."""
+    import logging
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not replay.done and time.monotonic() < deadline:
+        at = replay.step()
+    share = (at - replay.since) / (replay.until - replay.since)
+    fired = sum(e["to_state"] == "firing" for e in replay.result.events)
+    logging.getLogger(_REPLAY_LOG).info("alert history replay: %3.0f%%, %d alerts fired so far%s", 100 * share,
+                                        fired, "; live alerting starts now" if replay.done else "")
 
 
 @job_factory

@@ -81,7 +81,7 @@ class RecordedRequest:
 class FakeOpenAI:
     """A threaded HTTP server on 127.0.0.1 speaking /v1/chat/completions (see module docstring)."""
 
-    def __init__(self, default: Behavior | str = "ok", record: bool = True) -> None:
+    def __init__(self, default: Behavior | str = "ok", record: bool = True, port: int = 0) -> None:
         self.default: Behavior = default if isinstance(default, Behavior) else Behavior(default)
         # Decides per request once the script is empty (the demo draws latency and incidents here).
         self.chooser: Callable[[dict[str, Any]], Behavior] | None = None
@@ -91,7 +91,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._counter = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._make_handler())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -94,7 +94,7 @@ class BackgroundTraffic:
 
 class LiveTraffic:
     def __init__(self, server_url: str, rate_per_s: float = 3.0, incident: LiveIncident | None = None,
-                 seed: int = 11, service: str = "support-bot") -> None:
+                 seed: int = 11, service: str = "support-bot", provider_port: int = 0) -> None:
         self.server_url = server_url
         self.rate = rate_per_s
         self.incident = incident or LiveIncident()
@@ -105,7 +105,7 @@ class LiveTraffic:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = 0.0
-        self.fake = FakeOpenAI(record=False)
+        self.fake = FakeOpenAI(record=False, port=provider_port)
         self.fake.chooser = self._behavior
 
     def _behavior(self, body: dict) -> Behavior:

@@ -14,12 +14,14 @@ def test_demo_runs_end_to_end_and_leaves_nothing_running(tmp_path):
     port, dash_port = free_port(), free_port()
     proc = subprocess.run(
         [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "demo", "--fresh", "--data-dir", str(data),
-         "--port", str(port), "--dashboard-port", str(dash_port), "--duration", "25", "--rate", "6",
+         "--port", str(port), "--dashboard-port", str(dash_port), "--provider-port", str(free_port()),
+         "--duration", "25", "--rate", "6",
          "--incident-after", "5", "--incident-for", "600"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert f"dashboard: http://127.0.0.1:{dash_port}" in out and f"server:    http://127.0.0.1:{port}" in out
+    assert out.count(f"127.0.0.1:{port}") == 1 and "Traceback" not in proc.stderr   # the address once
     assert "INCIDENT" in out  # the live incident was on when the status line printed
     con = duckdb.connect(str(data / "aiwatch.duckdb"), read_only=True)
     sample = con.execute("SELECT count(DISTINCT service_name) FROM spans WHERE is_llm").fetchone()[0]
