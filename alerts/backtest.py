@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from alerts.engine import AlertEngine, MemoryBackend
 from alerts.rules import AlertsConfig
@@ -67,6 +67,115 @@ class Backtest:
         return "\n".join(lines)
 
 
+FLAP_WINDOW = timedelta(minutes=15)   # a firing within this of the same alert's resolution is a flap
+SEVERITY_DEADLINE = {"P1": timedelta(minutes=5), "P2": timedelta(minutes=15), "P3": timedelta(minutes=60)}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A period the user marks: clean (nothing should fire) or an incident of a severity."""
+    start: datetime
+    end: datetime
+    severity: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, incident: bool = False) -> "Mark":
+        """START/END (clean) or START/END/SEVERITY (incident); times as the query API reads them."""
+        from store.queries import parse_time
+
+        parts = text.split("/")
+        if len(parts) != (3 if incident else 2):
+            raise ValueError(f"{text!r}: expected START/END{'/SEVERITY' if incident else ''}")
+        start, end = parse_time(parts[0]), parse_time(parts[1])
+        if end <= start:
+            raise ValueError(f"{text!r}: the end is not after the start")
+        severity = parts[2].upper() if incident else None
+        if incident and severity not in SEVERITY_DEADLINE:
+            raise ValueError(f"{text!r}: severity must be P1, P2 or P3")
+        return cls(start, end, severity)
+
+
+def episodes(events: Sequence[dict[str, Any]], until: datetime) -> list[dict[str, Any]]:
+    """Each firing with its end: when it resolved, else None (still firing at `until`)."""
+    out: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for e in sorted(events, key=lambda e: e["time"]):
+        fp = e["fingerprint"]
+        if e["to_state"] == "firing":
+            open_[fp] = {"event": e, "start": e["time"], "end": None}
+            out.append(open_[fp])
+        elif e["to_state"] in ("resolved", "inactive") and fp in open_:
+            open_.pop(fp)["end"] = e["time"]
+    return out
+
+
+def rule_report(result: "Backtest", config: AlertsConfig, clean: Sequence[Mark] = (),
+                incidents: Sequence[Mark] = ()) -> dict[str, Any]:
+    """Per rule: firings, firings per day, flaps (a firing within FLAP_WINDOW of the same alert's
+    resolution), firings inside marked clean periods; per marked incident: the first firing of its
+    severity from its start, and the time to detect against the severity's deadline."""
+    days = max((result.until - result.since).total_seconds() / 86400, 1 / 1440)
+    eps = episodes(result.events, result.until)
+    rules = []
+    for rule in config.rules:
+        mine = [ep for ep in eps if ep["event"]["rule"] == rule.name]
+        last_end: dict[str, datetime] = {}
+        flaps = 0
+        for ep in mine:
+            fp = ep["event"]["fingerprint"]
+            if fp in last_end and ep["start"] - last_end[fp] <= FLAP_WINDOW:
+                flaps += 1
+            if ep["end"] is not None:
+                last_end[fp] = ep["end"]
+        in_clean = sum(1 for ep in mine if any(m.start <= ep["start"] < m.end for m in clean))
+        rules.append({"rule": rule.name, "severity": rule.severity, "firings": len(mine),
+                      "per_day": round(len(mine) / days, 2), "flaps": flaps, "clean_firings": in_clean})
+    marked = []
+    for m in incidents:
+        hits = [ep for ep in eps if ep["event"]["severity"] == m.severity and m.start <= ep["start"] < m.end
+                + SEVERITY_DEADLINE[m.severity]]
+        first = min(hits, key=lambda ep: ep["start"]) if hits else None
+        detect = (first["start"] - m.start) if first else None
+        marked.append({"start": m.start.isoformat(), "end": m.end.isoformat(), "severity": m.severity,
+                       "first_rule": first["event"]["rule"] if first else None,
+                       "labels": first["event"]["labels"] if first else None,
+                       "time_to_detect_s": detect.total_seconds() if detect is not None else None,
+                       "in_time": detect is not None and detect <= SEVERITY_DEADLINE[m.severity]})
+    return {"days": round(days, 3), "rules": rules, "incidents": marked}
+
+
+def alertmanager_alerts(result: "Backtest") -> list[dict[str, Any]]:
+    """The fired alerts in the Alertmanager v2 API shape (labels, annotations, startsAt, endsAt; no
+    endsAt while still firing at the end of the replay)."""
+    def iso(t: datetime) -> str:
+        return t.isoformat(timespec="seconds") + "Z"
+    out = []
+    for ep in episodes(result.events, result.until):
+        e = ep["event"]
+        notes = {k: (v if isinstance(v, str) else json.dumps(v, default=str)) for k, v in e["annotations"].items()
+                 if v is not None}
+        alert = {"labels": {k: str(v) for k, v in e["labels"].items()}, "annotations": notes,
+                 "startsAt": iso(ep["start"]), "fingerprint": e["fingerprint"],
+                 "generatorURL": notes.get("dashboard", "")}
+        if ep["end"] is not None:
+            alert["endsAt"] = iso(ep["end"])
+        out.append(alert)
+    return out
+
+
+def report_table(report: dict[str, Any]) -> str:
+    lines = [f"{'rule':28} sev  firings  per day  flaps  in clean"]
+    for r in report["rules"]:
+        lines.append(f"{r['rule']:28} {r['severity']:4} {r['firings']:>7} {r['per_day']:>8} {r['flaps']:>6} "
+                     f"{r['clean_firings']:>9}")
+    for m in report["incidents"]:
+        detect = "not detected" if m["time_to_detect_s"] is None else \
+            f"detected in {m['time_to_detect_s'] / 60:.1f} min by {m['first_rule']}"
+        late = "" if m["in_time"] else f" (deadline {SEVERITY_DEADLINE[m['severity']].total_seconds() / 60:.0f} min)"
+        lines.append(f"incident {m['start']} .. {m['end']} {m['severity']}: {detect}{late}")
+    return "\n".join(lines)
+
+
 def run_backtest(db: Any, config: AlertsConfig, since: datetime, until: datetime,
                  step: timedelta = timedelta(minutes=1), copy: bool = True,
                  backend: MemoryBackend | None = None) -> Backtest:
@@ -74,7 +183,8 @@ def run_backtest(db: Any, config: AlertsConfig, since: datetime, until: datetime
     longest baseline lookback) are copied into memory first, so the replay never touches the store."""
     source = db
     if copy:
-        rows = alerting.analysis_window(db, since - config.max_lookback, until + timedelta(hours=1))
+        rows = alerting.analysis_window(db, since - config.max_lookback, until + timedelta(hours=1),
+                                        sorted(config.metrics))
         source = alerting.memory_copy(rows)
     backend = backend or MemoryBackend()
     engine = AlertEngine(config, backend, source, all_receivers=True)
@@ -85,7 +195,8 @@ def run_backtest(db: Any, config: AlertsConfig, since: datetime, until: datetime
         for t in tick.transitions:
             result.events.append({"time": t["time"], "rule": t["rule"], "severity": t["severity"],
                                   "from_state": t["from_state"], "to_state": t["to_state"], "labels": t["labels"],
-                                  "value": t["value"], "threshold": t["threshold"], "fingerprint": t["fingerprint"]})
+                                  "value": t["value"], "threshold": t["threshold"], "fingerprint": t["fingerprint"],
+                                  "annotations": t.get("annotations") or {}})
         for n in tick.notifications:
             result.notifications.append({"time": now, "receiver": n["receiver"], "status": n["status"],
                                          "group_key": n["group_key"], "alerts": len(n["message"]["alerts"])})

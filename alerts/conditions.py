@@ -29,6 +29,7 @@ class Sample:
     value: float
     threshold: float
     baseline: float | None = None
+    fields: tuple[tuple[str, Any], ...] = ()    # more template fields and annotations (count tests)
 
     @property
     def fingerprint(self) -> str:
@@ -54,7 +55,7 @@ def annotations(sample: Sample, dashboard_url: str, now: datetime | None = None)
     fields = {**labels, "value": sample.value, "threshold": sample.threshold,
               "baseline": sample.baseline if sample.baseline is not None else float("nan"),
               "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains),
-              "for": format_duration(rule.for_), "rule": rule.name}
+              "for": format_duration(rule.for_), "rule": rule.name, "maturity": "", **dict(sample.fields)}
     query = urlencode({"start": "-6h", **{k: labels[v] for k, v in (("service", "service"), ("model", "model"),
                        ("version", "model_version"), ("route", "route")) if labels.get(v)}})
     page = next((page for fragment, page in DASHBOARD_PAGES.items() if fragment in rule.condition.metric), "")
@@ -71,6 +72,7 @@ def annotations(sample: Sample, dashboard_url: str, now: datetime | None = None)
         out["dashboard"] = out["incident"] = (f"{dashboard_url.rstrip('/')}/incident?"
                                               + urlencode({"service": labels["service"],
                                                            "at": now.isoformat(timespec="seconds")}))
+    out.update(dict(sample.fields))
     return out
 
 
@@ -85,7 +87,8 @@ def _series(row: dict[str, Any]) -> Series:
     return tuple(row[c] for c in SERIES_LABELS)
 
 
-BASELINE_TTL_S = 900   # a trailing mean over days moves little in 15 minutes: recompute that often
+BASELINE_TTL_S = 900
+MATURITY_METRIC = "route_baseline_hours"   # hours of history behind an analyzer's learned rate   # a trailing mean over days moves little in 15 minutes: recompute that often
 
 
 def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = None
@@ -99,6 +102,8 @@ def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = 
         c = rule.condition
         if c.absent:
             continue
+        if c.evidence and c.evidence.rate:
+            keys.update((f"{c.evidence.rate}|1h", f"{MATURITY_METRIC}|1h"))
         if c.over:
             continue
         keys.update(f"{c.metric}|{g}" for g in c.grains)
@@ -111,6 +116,7 @@ def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = 
             latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
     baselines: dict[Any, Any] = {}    # per tick memo: windows; baselines come from `cache`
     baselines["cache"] = cache if cache is not None else {}
+    baselines["latest"] = latest
     _load_minute_rows(db, config, now, baselines)
     samples: dict[str, Sample] = {}
     failed: set[str] = set()
@@ -140,6 +146,8 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
                     c.matches({**series, "arm": None}) or all(k != "service_name" for k, _ in c.match)):
                 out.append(Sample(rule, alert_labels(rule, series), 0.0, 0.0))
         return out
+    if c.evidence:
+        return _evidence_samples(db, rule, now, baselines)
     if c.over:
         return _window_samples(db, rule, now, baselines)
     first = c.grains[0]
@@ -203,24 +211,27 @@ def _window(db: Any, now: datetime, metric: str, over_s: float, memo: dict) -> d
 
 
 def _load_minute_rows(db: Any, config: AlertsConfig, now: datetime, memo: dict) -> None:
-    """One scan per evaluation for every windowed condition (and their weights and clauses)."""
-    metrics: set[str] = set()
-    longest = 0.0
+    """One scan per evaluation for every windowed condition (and their weights and clauses): each
+    metric is read over the longest window a rule asks of it, not over the longest of all."""
+    longest: dict[str, float] = {}
     for rule in config.rules:
         c = rule.condition
         if not c.over:
             continue
-        longest = max(longest, c.over.total_seconds())
-        for name in [c.metric, *(a.metric for a in c.also)]:
-            metrics.add(name)
-            if window_weight(name):
-                metrics.add(window_weight(name))
+        names = [c.metric, *(a.metric for a in c.also)]
+        names += [window_weight(n) for n in names if window_weight(n)]
         if c.min_requests:
-            metrics.add("requests")
+            names.append("requests")
+        if c.evidence:
+            names.append(c.evidence.total)
+        for name in names:
+            longest[name] = max(longest.get(name, 0.0), c.over.total_seconds())
     rows: dict[tuple[str, Series], dict[datetime, float]] = {}
-    if metrics:
-        for r in alerting.minute_rows(db, now, sorted(metrics), longest).to_pylist():
-            rows.setdefault((r["metric"], _series(r)), {})[r["time"]] = r["value"]
+    if longest:
+        table = alerting.minute_rows(db, now, longest)
+        cols = [table.column(c).to_pylist() for c in ("metric", *SERIES_LABELS, "time", "value")]
+        for metric, *labels, t, value in zip(*cols):
+            rows.setdefault((metric, tuple(labels)), {})[t] = value
     memo["minute_rows"] = rows
 
 
@@ -274,3 +285,62 @@ def _threshold(c: Any, base_map: dict | None, series: tuple) -> tuple[float, flo
     if baseline is None or baseline < c.baseline.min_baseline:
         return None
     return c.baseline.factor * baseline + c.baseline.delta, baseline
+
+
+def _evidence_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
+    """The count test of `rule.condition.evidence` for every matching series (rules.Evidence)."""
+    from scipy.stats import binom
+
+    c = rule.condition
+    ev = c.evidence
+    over_s = c.over.total_seconds()
+    bad = _window(db, now, ev.bad, over_s, memo)
+    total = _window(db, now, ev.total, over_s, memo)
+    normal, hours = _normal_rates(db, now, ev, over_s, memo)
+    out = []
+    for series, (k, _) in bad.items():
+        labels = dict(zip(SERIES_LABELS, series))
+        n = (total.get(series) or (0.0, 0.0))[0]
+        if not c.matches(labels) or not n or k is None or k < max(ev.min_bad, 1):
+            continue
+        rate = normal.get(series)
+        tolerated = ev.tolerated(rate or 0.0)
+        k, n = int(round(k)), int(round(n))
+        if k / n <= tolerated:
+            continue
+        p = float(binom.sf(k - 1, n, tolerated))
+        if p >= ev.p_value:
+            continue
+        history = hours.get(series)
+        immature = history is None or history < ev.min_history.total_seconds() / 3600
+        maturity = ("; baseline immature: no history yet, floor used" if history is None else
+                    f"; baseline immature: {history:.0f} h of history (minimum {format_duration(ev.min_history)})"
+                    if immature else "")
+        fields = (("bad", k), ("total", n), ("p_value", p), ("history_hours", history), ("maturity", maturity))
+        out.append(Sample(rule, alert_labels(rule, labels), k / n, tolerated, rate, fields))
+    return out
+
+
+def _normal_rates(db: Any, now: datetime, ev: Any, over_s: float, memo: dict
+                  ) -> tuple[dict[Series, float], dict[Series, float]]:
+    """Per series: the normal rate the test is against, and the hours of history behind it."""
+    if ev.rate:   # read with the other newest values (evaluate)
+        latest = memo["latest"]
+        return latest.get((ev.rate, "1h"), {}), latest.get((MATURITY_METRIC, "1h"), {})
+    cache = memo["cache"]
+    key = ("evidence-learned", ev.bad, ev.total, ev.baseline_window.total_seconds(), over_s)
+    hit = cache.get(key)
+    if hit is None or not (hit[0] <= now < hit[0] + timedelta(seconds=BASELINE_TTL_S)):
+        sums: dict[tuple[str, Series], tuple[float, datetime]] = {}
+        # the buckets before the test window (_window: starts in (now - over - 1m, now - 1m])
+        for row in alerting.trailing_sums(db, now, [ev.bad, ev.total], ev.baseline_window.total_seconds(),
+                                          over_s + 60).to_pylist():
+            sums[(row["metric"], _series(row))] = (row["total"], row["first"])
+        rates, hours = {}, {}
+        for (metric, series), (value, first) in sums.items():
+            if metric != ev.total or not value:
+                continue
+            rates[series] = (sums.get((ev.bad, series)) or (0.0, first))[0] / value
+            hours[series] = (now - timedelta(seconds=over_s) - first).total_seconds() / 3600   # to the last bucket's end
+        hit = cache[key] = (now, (rates, hours))
+    return hit[1]

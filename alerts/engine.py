@@ -298,7 +298,7 @@ class AlertEngine:
                      "from_state": state.get("state") or "inactive", "to_state": to, "value": _clean(value),
                      "threshold": _clean(state.get("threshold"))}
             changes.history.append(event)
-            out.append({**event, "labels": state["labels"]})
+            out.append({**event, "labels": state["labels"], "annotations": state.get("annotations") or {}})
             state["state"] = to
             state["_moved"] = True
 

@@ -22,7 +22,7 @@ from aiwatch.config import ConfigError, Settings
 from aiwatch.jobs import Job, job_factory
 from alerts.rules import RulesError, load_config, parse_duration
 from store import alerting
-from store.queries import END, LIMIT, SERVICE, START, NamedQuery, Param, parse_time, register
+from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
 
 
 def _env_float(name: str, default: float) -> float:
@@ -201,7 +201,13 @@ def _alerts_args(p: argparse.ArgumentParser) -> None:
     bt.add_argument("--until", default="now", help="end (default now)")
     bt.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
     bt.add_argument("--step", default="1m", help="simulated evaluation interval (default 1m)")
-    bt.add_argument("--json", action="store_true", help="print JSON instead of the timeline")
+    bt.add_argument("--json", action="store_true",
+                    help="print JSON (events, notifications, the per-rule report and the fired alerts in the "
+                         "Alertmanager v2 shape) instead of the timeline")
+    bt.add_argument("--clean", action="append", default=[], metavar="START/END",
+                    help="a period where nothing should fire (repeatable): firings in it are counted per rule")
+    bt.add_argument("--incident", action="append", default=[], metavar="START/END/SEVERITY",
+                    help="an incident and the severity it should raise (repeatable): time to detect is reported")
     bt.add_argument("--data-dir", help="read this database directly (the server must not be running)")
     bt.add_argument("--server", help="read through this server's API instead (default: the file)")
     bf = sub.add_parser("backfill", help="Backtest a stopped server's database and keep the result as alert history.")
@@ -280,10 +286,16 @@ def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
     import httpx
     import pyarrow as pa
 
-    from alerts.backtest import dumps, run_backtest
+    from alerts.backtest import Mark, alertmanager_alerts, report_table, rule_report, run_backtest
 
     since, until = parse_time(args.since), parse_time(args.until)
     step = parse_duration(args.step)
+    try:
+        clean = [Mark.parse(m) for m in args.clean]
+        incidents = [Mark.parse(m, incident=True) for m in args.incident]
+    except (ValueError, BadParameter) as exc:
+        print(f"aiwatch alerts backtest: {exc}", file=sys.stderr)
+        return 2
     if until <= since:
         print("--until must be after --since", file=sys.stderr)
         return 2
@@ -312,7 +324,13 @@ def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
         print("no analyzer output (analysis_metrics) in this database", file=sys.stderr)
         return 1
     result = run_backtest(db, config, since, until, step)
-    print(dumps(result) if args.json else result.timeline())
+    report = rule_report(result, config, clean, incidents)
+    if args.json:
+        print(json.dumps({**result.to_json(), "report": report, "alerts": alertmanager_alerts(result)}, indent=2,
+                         default=str))
+    else:
+        print(result.timeline())
+        print(report_table(report))
     return 0
 
 

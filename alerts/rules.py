@@ -28,7 +28,8 @@ METRICS = frozenset("""requests rps errors error_rate error_rate_4xx error_rate_
     content_filtered format_failures latency_mean_ms overrides override_rate_modified override_rate_rejected
     confidence_shift confidence_trend_slope confidence_trend_pvalue dataset_drift slo_attainment
     slo_attainment_latency canary_failed_checks shadow_pairs cpu_utilization gpu_utilization
-    memory_utilization queue_depth analyzer_failures""".split())
+    memory_utilization queue_depth route_calls route_errors route_slow_calls route_slow_threshold_ms
+    route_slow_budget route_error_baseline route_baseline_hours analyzer_failures""".split())
 GRAINS = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
 BUCKET_GRAINS = ("1m", "1h")          # time = bucket start; the other grains are trailing burn windows
 SERIES_LABELS = ("service_name", "model", "model_version", "route", "arm")
@@ -40,7 +41,8 @@ OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a <
 SEVERITIES = ("P1", "P2", "P3")
 RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "review")
 TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
-                   "alertname", "service", "model", "model_version", "route", "arm"}
+                   "alertname", "service", "model", "model_version", "route", "arm",
+                   "bad", "total", "p_value", "history_hours", "maturity"}
 
 
 class RulesError(ValueError):
@@ -62,7 +64,8 @@ class Baseline:
 # Counts add up over a window; rates, means and percentiles are averaged weighted by their denominator.
 COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
                            "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
-                           "format_failures", "analyzer_failures"})
+                           "format_failures", "analyzer_failures", "route_calls", "route_errors",
+                           "route_slow_calls"})
 WEIGHTS = {"override_rate": "reviewed"}
 
 
@@ -76,6 +79,30 @@ class Clause:
     metric: str
     op: str
     threshold: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A count test: `bad` of `total` calls over the window against the series' normal rate.
+
+    It holds when P(X >= bad | total calls, tolerated rate) < p_value (binomial tail) and at least
+    `min_bad` calls were bad, where tolerated = max(factor x normal, normal + delta, floor). The
+    normal rate is the 1h metric `rate` in force for the series (an analyzer's learned baseline or
+    an SLO budget), else learned here: bad / total over the trailing `baseline_window` before the
+    test window, reported immature under `min_history`."""
+    bad: str
+    total: str
+    rate: str | None = None
+    factor: float = 1.0
+    delta: float = 0.0
+    floor: float = 0.0
+    p_value: float = 1e-4
+    min_bad: float = 1.0
+    baseline_window: timedelta = timedelta(days=1)
+    min_history: timedelta = timedelta(hours=3)
+
+    def tolerated(self, normal: float) -> float:
+        return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)
 
 
 @dataclass(frozen=True)
@@ -93,6 +120,7 @@ class Condition:
     min_expected: float = 10.0          # absence: silent long enough to have expected this many requests
     over: timedelta | None = None       # aggregate the trailing window of 1m buckets instead of the newest
     also: tuple[Clause, ...] = ()
+    evidence: Evidence | None = None
 
     def matches(self, series: dict[str, Any]) -> bool:
         for name, want in self.match:
@@ -183,6 +211,18 @@ class AlertsConfig:
         return next((r for r in self.routes if r.matches(labels)), None)
 
     @property
+    def metrics(self) -> frozenset[str]:
+        """Every analyzer metric a rule reads (what a backtest needs to copy)."""
+        out = {"requests"}
+        for r in self.rules:
+            c = r.condition
+            out.update((c.metric, *(a.metric for a in c.also)))
+            if c.evidence:
+                out.update(m for m in (c.evidence.bad, c.evidence.total, c.evidence.rate) if m)
+        out.update(w for m in list(out) if (w := window_weight(m)))
+        return frozenset(out | {"route_baseline_hours"})
+
+    @property
     def max_lookback(self) -> timedelta:
         spans = [timedelta(hours=2)]
         for r in self.rules:
@@ -191,6 +231,8 @@ class AlertsConfig:
                 spans.append(c.baseline.window + timedelta(hours=2))
             if c.absent:
                 spans.append(c.had_traffic_within + c.window)
+            if c.evidence:
+                spans.append(c.evidence.baseline_window + (c.over or timedelta(0)) + timedelta(hours=2))
         return max(spans)
 
 
@@ -306,10 +348,13 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         p.add(where, "condition", "is required and must be a mapping")
         return None
     _check_keys(raw, {"metric", "grain", "grains", "op", "threshold", "match", "baseline", "min_requests",
-                      "absent", "window", "had_traffic_within", "over", "also", "min_expected"}, where, "condition.", p)
+                      "absent", "window", "had_traffic_within", "over", "also", "min_expected", "evidence"},
+                where, "condition.", p)
     match = _matchers(raw.get("match", {"arm": None}), where, "condition.match", p, SERIES_LABELS)
     if "match" in raw and not any(k == "arm" for k, _ in match):
         match = match + (("arm", None),)
+    if "evidence" in raw:
+        return _evidence_condition(raw, match, where, p)
     if "absent" in raw:
         metric = raw["absent"]
         if metric != "requests":
@@ -378,6 +423,45 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
     return Condition(metric=str(metric), grains=tuple(str(g) for g in grains), op=str(op),
                      threshold=threshold or 0.0, match=match, baseline=baseline, min_requests=min_requests or 0.0,
                      over=over, also=tuple(also))
+
+
+_EVIDENCE_KEYS = {"bad", "total", "rate", "factor", "delta", "floor", "p_value", "min_bad", "baseline_window",
+                  "min_history"}
+
+
+def _evidence_condition(raw: dict, match: tuple, where: str, p: _Problems) -> Condition | None:
+    e = raw["evidence"]
+    if not isinstance(e, dict):
+        p.add(where, "condition.evidence", "must be a mapping (bad, total, rate, factor, floor, p_value, ...)")
+        return None
+    _check_keys(e, _EVIDENCE_KEYS, where, "condition.evidence.", p)
+    for key in ("metric", "grain", "grains", "threshold", "baseline", "min_requests", "also", "op"):
+        if key in raw:
+            p.add(where, f"condition.{key}", "does not go with evidence (the count test is the comparison)")
+    for key in ("bad", "total", "rate"):
+        if key in e and e[key] not in METRICS:
+            p.add(where, f"condition.evidence.{key}", f"{e[key]!r} is not an analyzer metric")
+    for key in ("bad", "total"):
+        if key not in e:
+            p.add(where, f"condition.evidence.{key}", "is required")
+        elif e[key] not in COUNT_METRICS:
+            p.add(where, f"condition.evidence.{key}", f"{e[key]!r} is not a count")
+    if "over" not in raw:
+        p.add(where, "condition.over", "is required with evidence (the test window of 1m buckets)")
+    p_value = _number(e, "p_value", where, "condition.evidence.p_value", p, 1e-4)
+    if p_value is not None and not 0 < p_value < 1:
+        p.add(where, "condition.evidence.p_value", "must be between 0 and 1")
+    ev = Evidence(
+        bad=str(e.get("bad")), total=str(e.get("total")), rate=str(e["rate"]) if e.get("rate") else None,
+        factor=_number(e, "factor", where, "condition.evidence.factor", p, 1.0) or 0.0,
+        delta=_number(e, "delta", where, "condition.evidence.delta", p, 0.0) or 0.0,
+        floor=_number(e, "floor", where, "condition.evidence.floor", p, 0.0) or 0.0,
+        p_value=p_value or 1e-4, min_bad=_number(e, "min_bad", where, "condition.evidence.min_bad", p, 1.0) or 0.0,
+        baseline_window=_duration(e, "baseline_window", where, "condition.evidence.baseline_window", p,
+                                  timedelta(days=1)),
+        min_history=_duration(e, "min_history", where, "condition.evidence.min_history", p, timedelta(hours=3)))
+    return Condition(metric=ev.bad, grains=("1m",), op=">", match=match,
+                     over=_duration(raw, "over", where, "condition.over", p, timedelta(minutes=5)), evidence=ev)
 
 
 def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:

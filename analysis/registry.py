@@ -7,6 +7,7 @@ from analysis.base import Analyzer
 from analysis.canary import CanaryAnalyzer
 from analysis.confidence import ConfidenceAnalyzer
 from analysis.drift import DriftAnalyzer
+from analysis.route_health import RouteHealthAnalyzer
 from analysis.settings import AnalysisSettings
 from analysis.shadow import ShadowAnalyzer
 from analysis.slo import SLOAnalyzer
@@ -19,6 +20,7 @@ ANALYZERS: dict[str, tuple[type, str]] = {
     "resources": (ResourceAnalyzer, "minute"),
     "overrides": (OverrideAnalyzer, "minute"),
     "slo": (SLOAnalyzer, "minute"),
+    "route_health": (RouteHealthAnalyzer, "minute"),
     "shadow": (ShadowAnalyzer, "minute"),
     "confidence": (ConfidenceAnalyzer, "hourly"),
     "drift": (DriftAnalyzer, "hourly"),

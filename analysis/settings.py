@@ -51,9 +51,11 @@ class DriftColumn:
         return cls(name, kind)
 
 
+# Availability per service only: a latency threshold differs per route (a long-output route's
+# normal p99 is 10-30 s), so routes without a configured latency SLO are judged against their own
+# learned p99 (analysis/route_health.py).
 DEFAULT_SLOS = (
-    SLO("availability", "availability", 0.995),
-    SLO("latency", "latency", 0.99, threshold_ms=5000.0),
+    SLO("availability", "availability", 0.99),
 )
 
 DEFAULT_DRIFT_COLUMNS = (
@@ -88,6 +90,7 @@ class AnalysisSettings:
     canary_override_tolerance: float = 0.02
     shadow_comparator: str = "normalized"     # exact | normalized | module:function(a, b) -> bool
     burn_windows: tuple[str, ...] = ("5m", "30m", "1h", "6h", "1d", "3d")
+    route_baseline_hours: int = 24     # a route's normal failure rate and p99: its trailing hours
     slos: tuple[SLO, ...] = DEFAULT_SLOS
 
     @classmethod
@@ -173,6 +176,8 @@ SETTINGS_HELP: dict[str, str] = {
     "shadow_comparator": "How shadow and primary outputs are compared: `exact`, `normalized`, or "
                          "`module:function(a, b) -> bool`.",
     "burn_windows": "Windows over which error-budget burn rates are computed (the metric's grain).",
+    "route_baseline_hours": "Per route and model, the normal failure rate and the learned slow-call threshold "
+                            "(median of the hourly p99s) come from this many trailing hours.",
     "slos": "Objectives, as `[[slos]]` tables: `name`, `kind` (availability or latency), `objective`, "
             "`service` (`*`: each), `route`, `threshold_ms` (latency).",
 }

@@ -54,17 +54,22 @@ def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
     return pa.concat_tables(parts) if len(parts) > 1 else (parts[0] if parts else pa.table({"metric": []}))
 
 
-def minute_rows(db: Any, now: datetime, metrics: Sequence[str], over_s: float) -> pa.Table:
-    """Complete 1m buckets of `metrics` in the trailing `over_s` seconds (newest computation per
-    bucket): what windowed conditions aggregate, fetched once per evaluation."""
+def minute_rows(db: Any, now: datetime, windows: dict[str, float]) -> pa.Table:
+    """Complete 1m buckets of each metric in its trailing window (`windows`: metric -> seconds;
+    newest computation per bucket): what windowed conditions aggregate, fetched in one scan per
+    evaluation."""
+    longest = max(windows.values(), default=0.0)
     return db.query("""
-        SELECT metric, service_name, model, model_version, route, arm, time, value
-        FROM analysis_metrics
-        WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($over) - INTERVAL 1 MINUTE
-          AND grain = '1m' AND list_contains($metrics, metric)
-        QUALIFY row_number() OVER (PARTITION BY metric, time, service_name, model, model_version, route, arm
+        WITH w AS (SELECT unnest($metrics) AS metric, unnest($overs)::DOUBLE AS over_s)
+        SELECT m.metric, service_name, model, model_version, route, arm, time, value
+        FROM analysis_metrics m JOIN w ON w.metric = m.metric
+        WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($longest) - INTERVAL 1 MINUTE
+          AND time > $now - to_seconds(w.over_s) - INTERVAL 1 MINUTE
+          AND grain = '1m' AND list_contains($metrics, m.metric)
+        QUALIFY row_number() OVER (PARTITION BY m.metric, time, service_name, model, model_version, route, arm
                                    ORDER BY computed_at DESC NULLS LAST) = 1""",
-                    {"now": now, "over": over_s, "metrics": list(metrics)})
+                    {"now": now, "longest": longest, "metrics": list(windows),
+                     "overs": [float(v) for v in windows.values()]})
 
 
 def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
@@ -77,6 +82,19 @@ def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: fl
               QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
                                          ORDER BY computed_at DESC NULLS LAST) = 1)
         GROUP BY ALL""", {"metric": metric, "grain": grain, "now": now, "window": window_s})
+
+
+def trailing_sums(db: Any, now: datetime, metrics: Sequence[str], window_s: float, exclude_s: float) -> pa.Table:
+    """Per metric and series: the sum of the 1m buckets starting in [now - window_s - exclude_s,
+    now - exclude_s] (the history before a test window) and the first bucket's time."""
+    return db.query("""
+        SELECT metric, service_name, model, model_version, route, arm, sum(value) AS total, min(time) AS first
+        FROM (SELECT * FROM analysis_metrics
+              WHERE time >= $now - to_seconds($window + $exclude) AND time <= $now - to_seconds($exclude)
+                AND grain = '1m' AND list_contains($metrics, metric)
+              QUALIFY row_number() OVER (PARTITION BY metric, time, service_name, model, model_version, route, arm
+                                         ORDER BY computed_at DESC NULLS LAST) = 1)
+        GROUP BY ALL""", {"now": now, "window": window_s, "exclude": exclude_s, "metrics": list(metrics)})
 
 
 def traffic_last_seen(db: Any, now: datetime, had_traffic_s: float) -> pa.Table:
@@ -100,10 +118,11 @@ def traffic_last_seen(db: Any, now: datetime, had_traffic_s: float) -> pa.Table:
         GROUP BY service_name HAVING sum(value) > 0""", {"now": now, "had": had_traffic_s})
 
 
-def analysis_window(db: Any, start: datetime, end: datetime) -> pa.Table:
-    """Every analyzer row in [start, end): what a backtest replays."""
-    return db.query("SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end",
-                    {"start": start, "end": end})
+def analysis_window(db: Any, start: datetime, end: datetime, metrics: Sequence[str] | None = None) -> pa.Table:
+    """Every analyzer row in [start, end) (of `metrics`, when given): what a backtest replays."""
+    return db.query("SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end "
+                    "AND ($all OR list_contains($metrics, metric))",
+                    {"start": start, "end": end, "all": metrics is None, "metrics": list(metrics or [])})
 
 
 def analysis_extent(db: Any) -> tuple[datetime | None, datetime | None]:

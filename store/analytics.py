@@ -796,3 +796,42 @@ register(NamedQuery(
            FROM analysis_reports WHERE kind = 'quarantine' AND time >= $start AND time < $end
            ORDER BY time DESC, analyzer LIMIT $limit""",
     tags=("analysis",)))
+
+# --- route health: per route and model, calls, failures and slow calls against learned baselines ---
+
+ROUTE_KEYS = ("service_name", "route", "model")
+_ROUTE_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name, coalesce(s.route, '{NONE}') AS route,
+        {_MODEL_LABEL} AS model"""
+
+
+def route_hourly_stats(store: Any, start: datetime, end: datetime) -> pa.Table:
+    """Per hour, service, route and model (model calls, shadow excluded): calls, failures, and the
+    exact p99 and count of the successful calls' durations."""
+    return store.query(f"""
+        SELECT date_trunc('hour', s.start_time) AS hour, {_ROUTE_LABELS},
+               count(*)::DOUBLE AS calls, count(*) FILTER (WHERE s.status_code = 'error')::DOUBLE AS errors,
+               count(s.duration_ms) FILTER (WHERE s.status_code <> 'error')::DOUBLE AS ok_calls,
+               quantile_cont(s.duration_ms, 0.99) FILTER (WHERE s.status_code <> 'error') AS p99_ms
+        FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS}
+        GROUP BY ALL ORDER BY ALL""", {"start": start, "end": end})
+
+
+def route_minute_counts(store: Any, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
+    """Per minute, service, route and model: calls, failures, and successful calls slower than the
+    threshold in force for their hour (`thresholds`: hour, service_name, route, model, threshold_ms;
+    NULL slow count where the route has none yet)."""
+    con_params = {"start": start, "end": end, **{f"t_{c}": thresholds.column(c).to_pylist()
+                                                 for c in ("hour", "service_name", "route", "model", "threshold_ms")}}
+    return store.query(f"""
+        WITH t AS (SELECT unnest($t_hour)::TIMESTAMP AS hour, unnest($t_service_name) AS service_name,
+                          unnest($t_route) AS route, unnest($t_model) AS model,
+                          unnest($t_threshold_ms)::DOUBLE AS threshold_ms),
+        c AS (SELECT s.start_time, {_ROUTE_LABELS}, s.status_code = 'error' AS is_err, s.duration_ms
+              FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS})
+        SELECT date_trunc('minute', c.start_time) AS time, c.service_name, c.route, c.model,
+               count(*)::DOUBLE AS calls, count(*) FILTER (WHERE c.is_err)::DOUBLE AS errors,
+               CASE WHEN any_value(t.threshold_ms) IS NULL THEN NULL ELSE
+                 count(*) FILTER (WHERE NOT c.is_err AND c.duration_ms > t.threshold_ms)::DOUBLE END AS slow
+        FROM c LEFT JOIN t ON t.hour = date_trunc('hour', c.start_time) AND t.service_name = c.service_name
+                          AND t.route = c.route AND t.model = c.model
+        GROUP BY ALL ORDER BY ALL""", con_params)

@@ -65,10 +65,13 @@ def test_alerts_test_sends_to_the_receiver():
 
 
 def seed(path):
+    """One route: half its calls fail in minutes 10-19, and again in 40-44 (a flap of the same alert)."""
     store = Store(path, writer_max_delay_ms=1)
-    write_metrics(store, series("error_rate", T0, 60, lambda i: 0.5 if 10 <= i < 20 else 0.0)
-                  + series("errors", T0, 60, lambda i: 50.0 if 10 <= i < 20 else 0.0)
-                  + series("requests", T0, 60, 100.0))
+    bad = lambda i: 50.0 if 10 <= i < 20 or 40 <= i < 45 else 0.0  # noqa: E731
+    write_metrics(store, series("error_rate", T0, 60, lambda i: bad(i) / 100)
+                  + series("errors", T0, 60, bad) + series("requests", T0, 60, 100.0)
+                  + series("route_errors", T0, 60, bad) + series("route_calls", T0, 60, 100.0)
+                  + series("route_error_baseline", T0 - 60 * MIN, 2, 0.01, grain="1h", step=60 * MIN))
     store.close()
 
 
@@ -79,12 +82,26 @@ def test_backtest_prints_the_timeline_and_json(tmp_path):
             "--data-dir", str(data))
     out = aiwatch(*args)
     assert out.returncode == 0, out.stderr
-    assert "FIRING    P1 HighErrorRate" in out.stdout and "RESOLVED" in out.stdout
+    assert "FIRING    P1 RouteErrorBurst" in out.stdout and "RESOLVED" in out.stdout
     assert "NOTIFY" in out.stdout and "service=checkout" in out.stdout
-    doc = json.loads(aiwatch(*args, "--json").stdout)
-    states = [e["to_state"] for e in doc["events"] if e["rule"] == "HighErrorRate"]
+    marks = ("--clean", f"{T0.isoformat()}/{(T0 + 10 * MIN).isoformat()}",
+             "--clean", f"{(T0 + 30 * MIN).isoformat()}/{(T0 + 60 * MIN).isoformat()}",
+             "--incident", f"{(T0 + 10 * MIN).isoformat()}/{(T0 + 20 * MIN).isoformat()}/P1",
+             "--incident", f"{(T0 + 50 * MIN).isoformat()}/{(T0 + 55 * MIN).isoformat()}/P2")
+    table = aiwatch(*args, *marks).stdout
+    row = next(line for line in table.splitlines() if line.startswith("RouteErrorBurst"))
+    assert row.split()[1:] == ["P1", "2", "48.0", "1", "1"]      # 2 firings, 48/day, 1 flap, 1 in clean
+    assert "P1: detected in 1.0 min by RouteErrorBurst" in table and "P2: not detected (deadline 15 min)" in table
+    doc = json.loads(aiwatch(*args, *marks, "--json").stdout)
+    states = [e["to_state"] for e in doc["events"] if e["rule"] == "RouteErrorBurst"]
     assert states[:3] == ["pending", "firing", "resolved"]
-    assert doc["summary"]["HighErrorRate"]["firing"] >= 1
+    assert doc["summary"]["RouteErrorBurst"]["firing"] == 2
+    assert doc["report"]["incidents"][0]["time_to_detect_s"] == 60 and not doc["report"]["incidents"][1]["in_time"]
+    first = doc["alerts"][0]     # Alertmanager v2 alert shape
+    assert first["labels"]["alertname"] == "RouteErrorBurst" and first["labels"]["route"] == "/answer"
+    assert first["startsAt"] == (T0 + 11 * MIN).isoformat() + "Z" and first["endsAt"].endswith("Z")
+    assert "50 of 500 calls failed in 5 minutes" in first["annotations"]["summary"]
+    assert aiwatch(*args, "--incident", "yesterday/P1").returncode == 2
     # notifies nobody, writes nothing
     store = Store(data / "aiwatch.duckdb")
     try:
@@ -112,7 +129,7 @@ def test_backfill_keeps_history(tmp_path):
     store = Store(data / "aiwatch.duckdb")
     try:
         rows = store.query("SELECT rule, to_state FROM alert_history ORDER BY time").to_pylist()
-        assert {"rule": "HighErrorRate", "to_state": "firing"} in rows
+        assert {"rule": "RouteErrorBurst", "to_state": "firing"} in rows
         assert store.scalar("SELECT count(*) FROM alert_outbox") == 0
     finally:
         store.close()

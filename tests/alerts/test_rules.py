@@ -9,21 +9,28 @@ from alerts.rules import DEFAULT_RULES, RulesError, expand_env, load_config, par
 def test_shipped_defaults_follow_the_practice():
     config = load_config(DEFAULT_RULES, env={})
     by_sev = {s: {r.name for r in config.rules if r.severity == s} for s in ("P1", "P2", "P3")}
-    assert by_sev["P1"] == {"HighErrorRate", "LatencySLABreach", "LatencySpike", "TotalFailure", "ServiceSilent",
-                            "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "AiwatchAnalyzerFailing"}
+    assert by_sev["P1"] == {"RouteErrorBurst", "RouteSlowCalls", "ServiceSilent", "ErrorBudgetFastBurn",
+                            "ErrorBudgetFastBurn6h", "LatencyBudgetFastBurn", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
                             "CostSpike", "ErrorBudgetSlowBurn"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}
     rules = {r.name: r for r in config.rules}
-    assert rules["HighErrorRate"].condition.threshold == 0.05
-    assert rules["LatencySLABreach"].condition.metric == "latency_p99_ms"      # successful calls only
+    # failures and slow calls: count tests per route and model against the route's normal rate
+    errors, slow = rules["RouteErrorBurst"].condition, rules["RouteSlowCalls"].condition
+    assert (errors.evidence.bad, errors.evidence.total, errors.evidence.rate) == (
+        "route_errors", "route_calls", "route_error_baseline")
+    assert (slow.evidence.bad, slow.evidence.rate) == ("route_slow_calls", "route_slow_budget")
+    assert dict(errors.match) == {"service_name": "*", "route": "*", "model": "*", "arm": None}
+    assert errors.evidence.min_bad == 5 and errors.over.total_seconds() == 300
+    assert rules["RouteErrorBurst"].keep_firing_for.total_seconds() == 600      # no flapping
+    assert config.routes[0].group_by == ("service",)                            # one page per service
     burns = {n: (rules[n].condition.grains, rules[n].condition.threshold) for n in
              ("ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "ErrorBudgetSlowBurn", "ErrorBudgetSlowBurn3d")}
     assert burns == {"ErrorBudgetFastBurn": (("1h", "5m"), 14.4), "ErrorBudgetFastBurn6h": (("6h", "30m"), 6.0),
                      "ErrorBudgetSlowBurn": (("1d", "2h"), 3.0), "ErrorBudgetSlowBurn3d": (("3d", "6h"), 1.0)}
     cost = rules["CostSpike"].condition
     assert cost.baseline.factor == 2 and cost.baseline.window.days == 7
-    assert rules["TotalFailure"].condition.threshold == 1.0
+    assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"
     assert rules["ServiceSilent"].condition.absent
     assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook"), ("slack", "webhook"),
                                                     ("review", "webhook")]

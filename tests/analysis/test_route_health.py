@@ -1,0 +1,67 @@
+"""Route health: minute counts and the learned baselines against numpy on the same spans."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from analysis import runner
+from analysis.base import Window
+from analysis.route_health import RouteHealthAnalyzer
+from analysis.settings import SLO, AnalysisSettings
+from tests.analysis.gen import T0, Shift, spans, write
+
+HOUR = timedelta(hours=1)
+
+
+def values(store, metric, grain, route):
+    return {r["time"]: r["value"] for r in store.query(
+        "SELECT time, value FROM analysis_metrics WHERE metric = $m AND grain = $g AND route = $r "
+        "AND service_name = 'svc' AND model = 'gpt-4o-mini'", {"m": metric, "g": grain, "r": route}).to_pylist()}
+
+
+def test_counts_and_learned_baselines_match_numpy(store):
+    spike = Shift(T0 + 4 * HOUR + timedelta(minutes=10), T0 + 4 * HOUR + timedelta(minutes=30), "duration_ms", 4.0,
+                  route="chat")
+    data = spans(T0, 5 * 60, 6, seed=8, shifts=(spike,))
+    write(store, data)
+    settings = AnalysisSettings(route_baseline_hours=3)
+    runner.analyze(store, RouteHealthAnalyzer(store, settings), Window(T0, T0 + 5 * HOUR, T0))
+    df = data.to_pandas()
+    df = df[df.route == "chat"]
+    df["hour"] = df.start_time.dt.floor("h")
+    ok = df[df.status_code != "error"]
+    p99 = ok.groupby("hour").duration_ms.apply(lambda d: np.percentile(d, 99))
+    threshold = values(store, "route_slow_threshold_ms", "1h", "chat")
+    hour4 = T0 + 4 * HOUR
+    assert T0 not in threshold                      # no history before the first hour
+    assert threshold[hour4] == pytest.approx(np.median(p99[[T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]]), rel=1e-12)
+    assert values(store, "route_baseline_hours", "1h", "chat")[hour4] == 3
+    past = df[(df.start_time >= T0 + HOUR) & (df.start_time < hour4)]
+    assert values(store, "route_error_baseline", "1h", "chat")[hour4] == pytest.approx(
+        (past.status_code == "error").mean(), rel=1e-12)
+    # slow calls per minute of hour 4: over that hour's threshold, successful calls only
+    in4 = ok[ok.hour == hour4]
+    slow = in4[in4.duration_ms > threshold[hour4]].groupby(in4.start_time.dt.floor("min")).size()
+    stored = values(store, "route_slow_calls", "1m", "chat")
+    assert {t: v for t, v in stored.items() if t >= hour4 and v} == {t.to_pydatetime(): float(n)
+                                                                    for t, n in slow.items()}
+    assert sum(stored[t] for t in stored if spike.start <= t < spike.end) > 0.3 * len(   # ~1% outside
+        in4[(in4.start_time >= spike.start) & (in4.start_time < spike.end)])
+    calls = values(store, "route_calls", "1m", "chat")
+    errors = values(store, "route_errors", "1m", "chat")
+    by_minute = df.groupby(df.start_time.dt.floor("min"))
+    assert calls == {t.to_pydatetime(): float(n) for t, n in by_minute.size().items()}
+    assert errors == {t.to_pydatetime(): float(n) for t, n in by_minute.apply(
+        lambda g: (g.status_code == "error").sum()).items()}
+
+
+def test_a_configured_latency_slo_sets_the_threshold_and_budget(store):
+    write(store, spans(T0, 120, 5, seed=9))
+    settings = AnalysisSettings(slos=(SLO("chat-latency", "latency", 0.95, service="svc", route="chat",
+                                          threshold_ms=700.0),))
+    runner.analyze(store, RouteHealthAnalyzer(store, settings), Window(T0 + HOUR, T0 + 2 * HOUR, T0))
+    assert values(store, "route_slow_threshold_ms", "1h", "chat") == {T0 + HOUR: 700.0}
+    assert values(store, "route_slow_budget", "1h", "chat") == {T0 + HOUR: pytest.approx(0.05)}
+    assert values(store, "route_slow_budget", "1h", "search") == {T0 + HOUR: 0.01}
