@@ -313,6 +313,8 @@ def _evidence_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sa
             continue
         history = hours.get(series)
         immature = history is None or history < ev.min_history.total_seconds() / 3600
+        if immature and not ev.rate and not ev.floor:
+            continue      # a rate learned from minutes, with no floor under it, is no evidence
         maturity = ("; baseline immature: no history yet, floor used" if history is None else
                     f"; baseline immature: {history:.0f} h of history (minimum {format_duration(ev.min_history)})"
                     if immature else "")

@@ -18,6 +18,9 @@ from analysis.settings import SLO, AnalysisSettings
 from store import analytics
 
 
+MIN_COVERAGE_MIN = 360    # minutes of history before a burn window longer than that is judged
+
+
 class SLOAnalyzer:
     name = "slo"
     source = "spans"
@@ -88,10 +91,14 @@ class SLOAnalyzer:
             live = total[idx] > 0
             parts = [(times[live], "1m", f"slo_total:{slo.name}", total[idx][live]),
                      (times[live], "1m", f"slo_bad:{slo.name}", bad[idx][live])]
+            # A window is judged once the service's history covers it, or MIN_COVERAGE_MIN of it for
+            # long windows: a 3-day burn over the first minutes of a deployment is those minutes' noise.
+            seen = np.flatnonzero(total > 0)
+            covered = idx - (seen[0] if len(seen) else n_minutes) + 1
             for grain, k in windows.items():
                 tot = cs_total[idx + 1] - cs_total[np.maximum(idx + 1 - k, 0)]
                 bd = cs_bad[idx + 1] - cs_bad[np.maximum(idx + 1 - k, 0)]
-                ok = tot > 0
+                ok = (tot > 0) & (covered >= min(k, MIN_COVERAGE_MIN))
                 parts.append((times[ok], grain, metric, bd[ok] / tot[ok] / (1 - slo.objective)))
             hours = (n_minutes - offset + 59) // 60
             padded = np.zeros(hours * 60)

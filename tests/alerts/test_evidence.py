@@ -100,3 +100,10 @@ def test_rules_file_problems_name_the_key():
     text = str(err.value)
     assert "condition.evidence.bad" in text and "condition.over" in text and "condition.evidence.p_value" in text
     assert "condition.threshold" in text
+
+
+def test_a_learned_rate_with_minutes_of_history_and_no_floor_is_not_evidence(store):
+    start = T0 - 20 * MIN
+    write_metrics(store, series("reviewed", start, 80, 2.0, route="/young")
+                  + series("overrides", start, 80, lambda i: 0.0 if i < 20 else 1.0, route="/young"))
+    assert fired(store, OVERRIDES, T0 + HOUR) == {}       # 20 minutes of 0% then 50%: too little history
