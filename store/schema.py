@@ -168,6 +168,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # Generic key-value state for scheduled jobs (watermarks and the like).
         "CREATE TABLE job_state (job VARCHAR PRIMARY KEY, state VARCHAR, updated_at TIMESTAMP)",
     ]),
+    # One row: the id of the writer's last committed batch, updated inside every transaction, so a
+    # COMMIT that raised can be checked (landed or not). No key: an update costs next to nothing.
+    (2, "writer ledger", [
+        "CREATE TABLE writer_ledger (batch VARCHAR)",
+        "INSERT INTO writer_ledger VALUES (NULL)",
+    ]),
 ]
 
 def _all_migrations() -> list[tuple[int, str, list[str]]]:

@@ -8,7 +8,7 @@ by rows, so an overloaded server refuses work (`Overloaded`) instead of growing 
 
 When the disk fails (full, I/O errors) the writer is `broken`: it refuses work (`WriterBroken`, a
 503) and probes the database every `retry_s`, reopening it when DuckDB invalidated it, until a
-write and a checkpoint succeed again. Each transaction also records its batch id in `job_state`,
+write and a checkpoint succeed again. Each transaction also records its batch id in `writer_ledger`,
 so a commit that raised after its data was durable (a failed checkpoint) is told apart from one
 that did not happen: the first is acknowledged, never answered 503 and duplicated by the retry.
 """
@@ -55,8 +55,7 @@ class _CommitFailed(Exception):
 # Errors of the disk or the database file, not of one request: a batch that meets one is not split
 # (every request would meet it again) and the writer turns broken until a probe write succeeds.
 STORAGE_ERRORS = (duckdb.IOException, duckdb.FatalException, duckdb.TransactionException, OSError)
-LEDGER = "writer.last_commit"   # job_state key: the id of the last committed batch
-_PROBE = "writer.probe"
+_PROBE = "writer.probe"   # job_state key the recovery probe writes
 
 
 @dataclass
@@ -231,7 +230,7 @@ class Writer:
                 finally:
                     con.unregister("_aiwatch_batch")
             results = [req.fn(con) if req.fn else None for req in batch]
-            con.execute(_LEDGER_SQL, [LEDGER, batch_id])
+            con.execute(_LEDGER_SQL, [batch_id])
         except BaseException:
             _rollback(con)
             raise
@@ -279,7 +278,7 @@ class Writer:
         if not self._usable():
             return None
         try:
-            row = self._con.execute("SELECT state FROM job_state WHERE job = ?", [LEDGER]).fetchone()
+            row = self._con.execute("SELECT batch FROM writer_ledger").fetchone()
         except Exception:  # noqa: BLE001
             return None
         return bool(row) and row[0] == batch_id
@@ -290,7 +289,7 @@ class Writer:
             return False
         try:
             self._con.execute("BEGIN TRANSACTION")
-            self._con.execute(_LEDGER_SQL, [_PROBE, str(time.time())])
+            self._con.execute(_PROBE_SQL, [_PROBE, str(time.time())])
             self._con.execute("COMMIT")
             self._con.execute("CHECKPOINT")
         except Exception as exc:  # noqa: BLE001 - still broken
@@ -312,7 +311,8 @@ class Writer:
                 req.future.set_result(results[i] if results else None)
 
 
-_LEDGER_SQL = "INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)"
+_LEDGER_SQL = "UPDATE writer_ledger SET batch = ?"
+_PROBE_SQL = "INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)"
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
