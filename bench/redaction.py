@@ -147,6 +147,30 @@ def mb_per_s(find: Find, texts: list[str]) -> float:
     return sum(len(t) for t in texts) / (time.process_time() - t0) / 1e6
 
 
+def ingest_cost() -> None:
+    """CPU per span of mapping bench/ingest.py's batches to rows, with and without redacting every
+    stored string (message content is redacted in both)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ingest import batches
+
+    from collectors.content import RedactionConfig, build_policy
+    from collectors.decode import PROTOBUF
+    from collectors.pipeline import decode_and_convert
+
+    bodies = batches(500, 20)
+    policies = {"redact_strings=true": build_policy(config=RedactionConfig(strings=True)),
+                "redact_strings=false": build_policy(config=RedactionConfig(strings=False))}
+    for policy in policies.values():                   # warm up (first phone candidate imports libphonenumber)
+        decode_and_convert("traces", bodies[0], PROTOBUF, None, 1 << 26, policy)
+    print()
+    for name, policy in policies.items():
+        t0 = time.process_time()
+        for body in bodies:
+            decode_and_convert("traces", body, PROTOBUF, None, 1 << 26, policy)
+        per_span = (time.process_time() - t0) / (len(bodies) * 500) * 1e6
+        print(f"ingest mapping, {name}: {per_span:.1f} us CPU per span ({1e6 / per_span:,.0f} spans/s per core)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="use only the first N corpus texts")
@@ -195,6 +219,7 @@ def main() -> None:
         print(f"{kind:20s} {s.tp[kind] + s.fn[kind]:6d} {s.recall(kind):7.4f} {s.precision(kind):9.4f}")
     print(f"{'all':20s} {sum(s.tp.values()) + sum(s.fn.values()):6d} {s.recall():7.4f} {s.precision():9.4f}"
           f"  clean texts altered: {s.clean_altered}/{s.clean_lines}")
+    ingest_cost()
     for kind, texts in mixed.items():
         t0 = time.process_time()
         r.redact_many(texts, 16_384)

@@ -81,10 +81,14 @@ class _Batch:
         for limit, slots in self.slots.items():
             if not slots:
                 continue
-            texts = [text for text, _, _ in slots]
-            for (text, obj, field), new in zip(slots, redact_many(texts, limit)):
-                if new is not text:
-                    setattr(obj, field, new)
+            # Names, models, routes and statuses repeat across the spans of a request: redact each once.
+            unique = list(dict.fromkeys(text for text, _, _ in slots))
+            changed = {text: new for text, new in zip(unique, redact_many(unique, limit)) if new is not text}
+            if changed:
+                for text, obj, field in slots:
+                    new = changed.get(text)
+                    if new is not None:
+                        setattr(obj, field, new)
 
 
 def scrub_traces(req: Message, policy: ContentPolicy) -> None:

@@ -271,8 +271,8 @@ def _entropy(value: str) -> float:
 
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:\$|%|<|\{|\[|\*{3,}|x{4,}|\.{3}|null|none|nil|true|false|undefined|redacted|hidden|masked|"
-    r"string|str|required|optional|example|your[_\-]|my[_\-]?|env\b|os\.|process\.|settings\.|config\.|"
-    r"getenv|secret(?:s)?\.|vault:|<|\(|self\.)", re.A)
+    r"string|str|required|optional|example|(?:your|my)[_\-]?(?:api|secret|token|key|pass|own)|env\b|os\.|"
+    r"process\.|settings\.|config\.|getenv|secrets?\.|vault:|\(|self\.)", re.A)
 
 
 def _secret_value(text: str, start: int, end: int, password: bool) -> int:
