@@ -2,7 +2,7 @@
 others, retries machine failures, and is counted, reported by /readyz and paged on."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -162,3 +162,33 @@ def test_a_backfill_quarantines_the_failing_minute_and_finishes(store):
     [q] = REGISTRY["quarantined_windows"].execute(store, {"start": T0.isoformat()}).to_pylist()
     assert (q["analyzer"], q["window_start"]) == ("scaled_sum", minute(3))
     assert runner.load_watermark(store, ScaledConfidenceSum(store)).until == minute(10)
+
+
+def test_the_hostile_span_of_the_report_no_longer_blinds_the_analyzers(tmp_path):
+    # The attack end to end: OTLP in, the scheduled minute job, /readyz and the figures out.
+    from aiwatch.config import Settings
+    from aiwatch.server import AiwatchServer
+    from analysis.register import analysis_jobs
+    from tests.otlp_builders import span_request
+
+    settings = Settings(data_dir=str(tmp_path), scheduler_enabled=False, ingest_workers=0)
+    server = AiwatchServer(settings)
+    start = floor_time(utcnow(), "1m") - timedelta(minutes=2)
+    start_ns = int((start - datetime(1970, 1, 1)).total_seconds()) * 10**9
+    hostile = {"gen_ai.request.model": "m", "aiwatch.confidence": 1e5, "aiwatch.quality.score": 9224.0,
+               "aiwatch.cost.usd": 9.2e6, "gen_ai.usage.input_tokens": 2**62}
+    with TestClient(server.app()) as client:
+        body = span_request([{"start_ns": start_ns, "attributes": hostile},
+                             {"start_ns": start_ns, "attributes": {"gen_ai.request.model": "m",
+                                                                   "aiwatch.confidence": 0.5}}],
+                            service="victim").SerializeToString()
+        assert client.post("/v1/traces", content=body,
+                           headers={"content-type": "application/x-protobuf"}).status_code == 200
+        minute_job = next(j for j in analysis_jobs(settings) if j.name == "analysis-minute")
+        done = minute_job.run(server)
+        assert done["traffic"] >= 1 and all(n >= 0 for n in done.values()), done
+        assert client.get("/readyz").json()["status"] == "ready"
+        rows = server.store.query("SELECT metric, value FROM analysis_metrics WHERE service_name = 'victim' "
+                                  "AND route IS NULL AND model IS NULL AND grain = '1m'").to_pylist()
+        figures = {r["metric"]: r["value"] for r in rows}
+        assert figures["requests"] == 2 and figures["confidence_mean"] == 0.5
