@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
@@ -32,6 +33,10 @@ def convert_metrics(req: ExportMetricsServiceRequest) -> Converted:
                     out.messages.append(f"metric {metric.name!r} has no data")
                     continue
                 for point, value in points:
+                    if not math.isfinite(value):   # a NaN or infinity would poison every mean it enters
+                        out.rejected += 1
+                        out.messages.append(f"metric {metric.name!r}: value {value} is not a finite number")
+                        continue
                     attrs = {kv.key: any_value(kv.value) for kv in point.attributes}
                     rows.append({"time": point.time_unix_nano // 1000, "service_name": service,
                                  "name": metric.name, "kind": kind, "value": value, "unit": metric.unit or None,

@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -210,6 +211,16 @@ def test_metrics_land_in_resource_metrics(server):
     assert r.status_code == 200
     rows = server.query("resource_metrics", service=service, start="-1h")
     assert [row["value"] for row in rows] == [0.5, 0.75]
+
+
+def test_non_finite_metric_points_are_rejected_alone(server):
+    service = unique_service()
+    r = httpx.post(f"{server.url}/v1/metrics", content=gauge_request(
+        "gpu.utilization", [float("nan"), 0.5, float("inf")], service).SerializeToString(), headers=PB)
+    resp = ExportMetricsServiceResponse.FromString(r.content)
+    assert r.status_code == 200 and resp.partial_success.rejected_data_points == 2
+    assert "not a finite number" in resp.partial_success.error_message
+    assert [row["value"] for row in server.query("resource_metrics", service=service, start="-1h")] == [0.5]
 
 
 @pytest.mark.parametrize("headers,body,status,reason", [
