@@ -18,6 +18,10 @@ from shim.redact_rules import RULES, Rule
 RedactionMode = Literal["mask", "hash", "drop"]
 
 DROPPED = "[REDACTED]"
+# Matches (findings or near misses) examined per text before the whole text is redacted as
+# UNSCANNED: bounds the work per text whatever it holds. Below it both engines find the same.
+MAX_CANDIDATES = 256
+UNSCANNED = "unscanned"
 # With a length limit, scan this far past the cut so a value straddling it is still recognised.
 _STRADDLE = 512
 
@@ -75,10 +79,12 @@ class Redactor:
         A prefilter may narrow the work: `only` lists the rules to run over the whole text, and
         `windows` the rules to run only where a match may start ((lo, hi) ranges of start
         positions, sorted, for rules of bounded width). The result is the same as a full scan
-        whenever the prefilter never misses a match.
+        whenever the prefilter never misses a match. A text with more than MAX_CANDIDATES matches
+        to examine comes back as one UNSCANNED finding over all of it.
         """
         candidates: list[tuple[int, int, int, str]] = []
         lowered: str | None = None
+        budget = MAX_CANDIDATES
         compiled = self._compiled
         if only is None and windows is None:
             order: Any = range(len(compiled))
@@ -102,6 +108,11 @@ class Redactor:
                 m = search(text, pos)
                 if m is None:
                     break
+                budget -= 1
+                if budget < 0:
+                    # A text made of near misses (or of thousands of findings) would cost
+                    # milliseconds per kilobyte: redact it whole rather than stall ingest.
+                    return [Finding(UNSCANNED, (0, len(text)))]
                 start, end = m.span()
                 for name in groups:
                     if m.start(name) >= 0:

@@ -140,3 +140,32 @@ def test_hash_replacement_is_joinable_across_texts() -> None:
     a = r.redact("from 203.0.113.9 as jane@example.com")
     b = r.redact("jane@example.com logged in")
     assert a.split(" as ")[1] == b.split(" logged")[0] and "jane" not in a
+
+
+def test_text_of_near_misses_is_redacted_whole_not_scanned_for_long() -> None:
+    """Thousands of candidates in one string ("1 1 1 ...", "::1 ::1 ...") each cost a validator
+    call: past MAX_CANDIDATES the text is redacted whole, so the work per string is bounded."""
+    from shim.redact import MAX_CANDIDATES, UNSCANNED
+
+    calls = 0
+
+    class Counting(Redactor):
+        def __init__(self) -> None:
+            super().__init__()
+            for i, (rule, regex) in enumerate(self._compiled):
+                self._compiled[i] = (rule, regex)
+                if rule.validate is not None:
+                    original = rule.validate
+
+                    def counted(text: str, start: int, end: int, _v=original) -> int:
+                        nonlocal calls
+                        calls += 1
+                        return _v(text, start, end)
+                    self._compiled[i] = (type(rule)(rule.kind, rule.pattern, counted, rule.groups, rule.triggers,
+                                                    rule.lower), regex)
+
+    for text in ("1 " * 5000, "::1 " * 3000, "x@y.co " * 2000):
+        calls = 0
+        assert Counting().redact(text) == f"[REDACTED:{UNSCANNED}]"
+        assert calls <= MAX_CANDIDATES
+    assert Redactor().redact("call +1 415 555 2671") == "call [REDACTED:phone]"
