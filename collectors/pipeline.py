@@ -54,10 +54,13 @@ def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str |
     """Inflate, parse and map one request body; BadPayload (a 4xx) for anything malformed."""
     signal = SIGNALS[signal_name]
     try:
-        raw = inflate(body, encoding, max_bytes)
-        message = parse(raw, kind, signal.request_cls)
-        signal.scrub(message, policy)
-        return signal.convert(message, policy)
+        parsed = parse(inflate(body, encoding, max_bytes), kind, signal.request_cls)
+        signal.scrub(parsed.message, policy)
+        out = signal.convert(parsed.message, policy)
+        if parsed.rejected:  # items that did not parse alone (invalid UTF-8, ...) were left out
+            out.rejected += parsed.rejected
+            out.messages[:0] = parsed.reasons
+        return out
     except BadPayload:
         raise
     except RecursionError:

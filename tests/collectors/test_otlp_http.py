@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 import uuid
 
 import httpx
@@ -116,6 +117,46 @@ def test_invalid_ids_are_rejected_alone_with_partial_success(server):
     assert "trace_id must be 16" in resp.partial_success.error_message
     assert "span_id must be 8" in resp.partial_success.error_message
     assert [row["name"] for row in server.query("spans", service=service)] == ["good"]
+
+
+def test_every_member_of_a_multi_member_gzip_body_is_read(server):
+    service = unique_service()
+    # Concatenated protobuf messages merge, and concatenated gzip members are one gzip body (RFC 1952).
+    parts = [span_request([{"name": f"part-{i}"}], service=service).SerializeToString() for i in range(3)]
+    body = b"".join(gzip.compress(p) for p in parts)
+    r = httpx.post(f"{server.url}/v1/traces", content=body, headers={**PB, "content-encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert sorted(row["name"] for row in server.query("spans", service=service)) == ["part-0", "part-1", "part-2"]
+
+
+def test_invalid_utf8_rejects_only_its_own_item(server):
+    service = unique_service()
+    req = span_request([{"name": "good-1"}, {"name": "BAD-NAME"}, {"name": "good-2"}], service=service)
+    body = req.SerializeToString().replace(b"BAD-NAME", b"BAD\xffNAME")
+    r = httpx.post(f"{server.url}/v1/traces", content=body, headers=PB)
+    assert r.status_code == 200, r.text
+    resp = ExportTraceServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_spans == 1 and "UTF-8" in resp.partial_success.error_message
+    assert sorted(row["name"] for row in server.query("spans", service=service)) == ["good-1", "good-2"]
+    # The same over OTLP/JSON, where the bad byte sits inside a JSON string.
+    service = unique_service()
+    now_ns = time.time_ns()
+    spans = [{"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(), "name": name,
+              "startTimeUnixNano": str(now_ns), "endTimeUnixNano": str(now_ns + 10**6)}
+             for name in ("good-1", "BAD-NAME", "good-2")]
+    body = json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"spans": spans}]}]}).encode().replace(b"BAD-NAME", b"BAD\xffNAME")
+    r = httpx.post(f"{server.url}/v1/traces", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert sorted(row["name"] for row in server.query("spans", service=service)) == ["good-1", "good-2"]
+    # A log record too: the batch's other record is kept.
+    service = unique_service()
+    body = log_request([{"note": "kept"}, {"note": "BAD-NOTE"}], service=service).SerializeToString()
+    r = httpx.post(f"{server.url}/v1/logs", content=body.replace(b"BAD-NOTE", b"BAD\xffNOTE"), headers=PB)
+    assert r.status_code == 200, r.text
+    assert [json.loads(row["attributes"]) for row in server.query("logs", service=service)] == [{"note": "kept"}]
 
 
 def test_wrong_typed_and_huge_attributes_are_kept_with_a_warning(server):
