@@ -38,6 +38,10 @@ class Window:
     start: datetime
     end: datetime
     computed_at: datetime
+    # A last retry of a minute that failed (analysis/runner.py): compute the window's own buckets
+    # only, not wider ones an analyzer would refresh on the way (traffic's open hour), so a bad row
+    # elsewhere in the hour cannot make an innocent minute fail.
+    narrow: bool = False
 
     def aligned(self, grain: str) -> tuple[datetime, datetime]:
         """The buckets of `grain` that the window touches, as [first bucket start, last bucket end)."""

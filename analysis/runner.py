@@ -184,9 +184,22 @@ def _settle(store: Any, analyzer: Analyzer, window: Window, received_before: dat
     `mark_after` None (a backfill behind the watermark): no watermark moves.
 
     The hourly analyzers compute whole hours whatever the window, so for them the unit is the hour
-    (60 one-minute runs of a failing hour would fail alike)."""
+    (60 one-minute runs of a failing hour would fail alike). A failing minute is tried once more
+    narrow, so a bad row elsewhere in its hour does not quarantine it: only the hour buckets it
+    would have refreshed are left stale."""
     grain = "1h" if _CADENCE.get(analyzer.name) == "hourly" else "1m"
     if floor_time(window.start, grain) >= floor_time(window.end - timedelta(microseconds=1), grain):
+        if grain == "1m" and not window.narrow:   # first, without wider refreshes (see Window.narrow)
+            narrow = Window(window.start, window.end, window.computed_at, narrow=True)
+            try:
+                result = analyzer.run(narrow)
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the window's own data fails: quarantine it
+                error = exc
+            else:
+                write(store, analyzer, narrow, result, mark_after)
+                return []
         text = f"{type(error).__name__}: {error}"[:2000]
         log.error("analyzer %s: quarantined %s..%s: %s", analyzer.name, window.start, window.end, text)
         store.writer.write(fn=lambda con: analytics.quarantine_window(

@@ -20,6 +20,8 @@ def refreshes_hours(window: Window) -> bool:
     refreshes it only every HOUR_REFRESH_MINUTES minutes (its exact percentiles reread the whole
     hour); a run that closes an hour, spans several hour buckets or covers more than a few minutes
     (catch-up, backfill, late data) always does, so every closed hour ends up exact."""
+    if window.narrow:
+        return False
     first, last = window.aligned("1h")
     return (last - first > timedelta(hours=1) or window.end - window.start > timedelta(minutes=HOUR_REFRESH_MINUTES)
             or window.end.minute % HOUR_REFRESH_MINUTES == 0)
