@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from google.protobuf.message import Message
 
-from collectors.attributes import content_direction
+from collectors.attributes import CONTENT_EVENTS, content_direction
 from collectors.content import ContentPolicy
 from shim import semconv as sc
 
@@ -104,6 +104,9 @@ def scrub_traces(req: Message, policy: ContentPolicy) -> None:
                 if span.HasField("status"):
                     batch.add(span.status.message, limit, span.status, "message")
                 batch.attributes(span.attributes, limit, skip=content_direction)
+                for event in span.events:   # exception.type becomes error_type; content events are content
+                    if event.name not in CONTENT_EVENTS:
+                        batch.attributes(event.attributes, limit)
     batch.run()
 
 

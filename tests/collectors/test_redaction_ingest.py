@@ -35,7 +35,9 @@ def _post(server, path: str, req) -> None:
 
 def test_span_names_status_attributes_and_resource_are_redacted(server):
     service = _service()
-    req = span_request([{"name": f"GET /users/{EMAIL}", "error": True, "attributes": {
+    req = span_request([{"name": f"GET /users/{EMAIL}", "error": True,
+                         "events": [("exception", {"exception.type": f"Err{EMAIL}", "exception.message": CARD})],
+                         "attributes": {
         "http.url": f"https://api.example.com/v1/pay?card=4111111111111111&token={KEY}&page=2",
         "user.tags": ["vip", EMAIL],
         "client.address": "203.0.113.7", "net.peer.ip6": "[2001:db8::7]:443",
@@ -55,6 +57,7 @@ def test_span_names_status_attributes_and_resource_are_redacted(server):
     attrs = json.loads(row["attributes"])
     assert row["name"] == "GET /users/[REDACTED:email]"
     assert row["status_message"] == "charge failed for [REDACTED:card_number]"
+    assert row["error_type"] == "[REDACTED:email]"         # from the exception event
     assert attrs["http.url"] == ("https://api.example.com/v1/pay?card=[REDACTED:card_number]"
                                  "&token=[REDACTED:openai_key]&page=2")
     assert attrs["user.tags"] == ["vip", "[REDACTED:email]"]
