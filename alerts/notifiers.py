@@ -62,6 +62,12 @@ def format_value(metric: str, value: Any) -> str:
     return f"{v:,.3g}"
 
 
+def slack_escape(text: Any) -> str:
+    """Slack's rule for mrkdwn: `&`, `<` and `>` become entities, so a service or route named
+    `<!channel>` or `<https://evil|click>` shows as text instead of pinging or linking."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _where(labels: dict[str, str]) -> str:
     parts = [f"{k}={labels[k]}" for k in ("service", "model", "model_version", "route", "arm") if labels.get(k)]
     return ", ".join(parts) or "all services"
@@ -94,22 +100,24 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
     header = _clip(f"[{status}{count}] {severity} {labels.get('alertname', '')} — {labels.get('service', '')}",
                    SLACK_HEADER_MAX)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}]
+    esc = slack_escape  # every label and annotation is user data by the time it reaches Slack
     for alert in alerts[:SLACK_ALERTS_SHOWN]:
         a_labels, a_notes = alert["labels"], alert["annotations"]
         ts, human = _since(alert["startsAt"])
         metric = a_notes.get("metric", "")
         value = f"{format_value(metric, a_notes.get('value'))} {a_notes.get('op', '')} " \
                 f"{format_value(metric, a_notes.get('threshold'))}"
-        fields = [f"*Severity*\n{emoji} {a_labels.get('severity', '')} ({alert['status']})",
-                  f"*What*\n{a_labels.get('alertname', '')}: {metric} ({a_notes.get('grain', '')})",
-                  f"*Where*\n{_where(a_labels)}",
-                  f"*Since*\n<!date^{ts}^{{date_short_pretty}} {{time}}|{human}>" if ts else f"*Since*\n{human}",
-                  f"*Value vs threshold*\n{value}"]
+        fields = [f"*Severity*\n{emoji} {esc(a_labels.get('severity', ''))} ({esc(alert['status'])})",
+                  f"*What*\n{esc(a_labels.get('alertname', ''))}: {esc(metric)} ({esc(a_notes.get('grain', ''))})",
+                  f"*Where*\n{esc(_where(a_labels))}",
+                  f"*Since*\n<!date^{ts}^{{date_short_pretty}} {{time}}|{esc(human)}>" if ts
+                  else f"*Since*\n{esc(human)}",
+                  f"*Value vs threshold*\n{esc(value)}"]
         if alert["status"] == "resolved":
-            fields.append(f"*Resolved*\n{_since(alert['endsAt'])[1]}")
-        text = f"*{a_notes.get('summary', '')}*"
+            fields.append(f"*Resolved*\n{esc(_since(alert['endsAt'])[1])}")
+        text = f"*{esc(a_notes.get('summary', ''))}*"
         if a_notes.get("description"):
-            text += f"\n{a_notes['description']}"
+            text += f"\n{esc(a_notes['description'])}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SLACK_TEXT_MAX)},
                        "fields": [{"type": "mrkdwn", "text": _clip(f, SLACK_FIELD_MAX)} for f in fields[:10]]})
     if len(alerts) > SLACK_ALERTS_SHOWN:
@@ -125,17 +133,19 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     blocks = blocks[:SLACK_MAX_BLOCKS]
-    return {"text": _clip(f"{header}: {notes.get('summary', '')}", SLACK_TEXT_MAX), "blocks": blocks}
+    return {"text": _clip(esc(f"{header}: {notes.get('summary', '')}"), SLACK_TEXT_MAX), "blocks": blocks}
 
 
 def slack_digest(message: dict[str, Any]) -> dict[str, Any]:
     items = message["items"]
-    lines = [f"• *{i['rule']}* {_where(json.loads(i['labels']) if isinstance(i['labels'], str) else i['labels'])}"
-             f": {i.get('summary') or ''}" for i in items]
+    esc = slack_escape
+    lines = [f"• *{esc(i['rule'])}* "
+             f"{esc(_where(json.loads(i['labels']) if isinstance(i['labels'], str) else i['labels']))}"
+             f": {esc(i.get('summary') or '')}" for i in items]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "aiwatch weekly review (P3)"}},
         {"type": "section", "text": {"type": "mrkdwn", "text":
-            f"{len(items)} P3 alerts between {message['since'][:10]} and {message['until'][:10]}."}}]
+            f"{len(items)} P3 alerts between {esc(message['since'][:10])} and {esc(message['until'][:10])}."}}]
     chunk = ""
     for line in lines[:200]:
         if len(chunk) + len(line) + 1 > SLACK_TEXT_MAX:

@@ -5,6 +5,7 @@ Evidently takes seconds to import and wants pandas, so it is imported here only,
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,36 @@ def _frame(df: pd.DataFrame, columns: list[DriftColumn]) -> pd.DataFrame:
     return df
 
 
+# Evidently embeds the report's data as `var name = {json};` lines inside an inline <script>.
+_DATA_LINE = re.compile(r"^(\s*var [A-Za-z_$][A-Za-z0-9_$]* = )(\{.*\})(;?\s*)$")
+
+
+def inert_script_data(html: str) -> tuple[str, int]:
+    """Column names and category values (span attributes: hostile input) reach the report as JSON
+    inside <script>; a value holding `</script><script>...` would end the block and run. JSON's
+    escapes for < > & keep every string identical to the reader's JavaScript and inert to HTML.
+    Returns the page and how many data lines were escaped."""
+    out, escaped = [], 0
+    for line in html.split("\n"):
+        m = _DATA_LINE.match(line)
+        if m:
+            data = m.group(2).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            line = m.group(1) + data + m.group(3)
+            escaped += 1
+        out.append(line)
+    return "\n".join(out), escaped
+
+
+def save_inert_html(snapshot: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    snapshot.save_html(str(tmp))
+    html, escaped = inert_script_data(tmp.read_text(encoding="utf-8"))
+    tmp.unlink()
+    if not escaped:   # fail closed: Evidently changed how it embeds data, so nothing was made inert
+        raise RuntimeError("the Evidently report's data block was not found; report not saved")
+    path.write_text(html, encoding="utf-8")
+
+
 class EmptyWindow(ValueError):
     """The route has no calls in the window or in its reference period."""
 
@@ -115,7 +146,7 @@ def create_drift_report(store: Any, settings: AnalysisSettings, route: str, star
     report_id = uuid.uuid4().hex[:16]
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in route)[:60]
     path = (out_dir / f"drift-{safe}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{report_id}.html").resolve()
-    snapshot.save_html(str(path))
+    save_inert_html(snapshot, path)
     row = analytics.reports_table([{
         "time": start, "window_end": end, "analyzer": "evidently", "kind": "html_report",
         "service_name": service, "model": None, "model_version": None, "route": route, "arm": None,

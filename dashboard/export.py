@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import frames
+from dashboard.markdown import md_text
 from dashboard.client import QueryResult
 import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
 
@@ -433,7 +434,20 @@ def _md_cell(value: Any) -> str:
         return "\u2013"
     if isinstance(value, float):
         value = round(value, 4)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return md_text(value)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+    leading apostrophe, OWASP's guard for CSV injection; numbers are left as numbers."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+    return out
 
 
 def _md_table(frame: pd.DataFrame, max_rows: int = 50) -> str:
@@ -457,7 +471,7 @@ def to_markdown(review: WeeklyReview) -> str:
     out += ["## Details", ""]
     for s in review.sections:
         out += [f"## {s.title}", ""]
-        out += [f"_{n}_" for n in s.notes] + ([""] if s.notes else [])
+        out += [f"_{md_text(n)}_" for n in s.notes] + ([""] if s.notes else [])
         for name, frame in s.tables.items():
             out += [f"### {name.replace('_', ' ').capitalize()}", "", _md_table(humanize(frame)), ""]
     return "\n".join(out)
@@ -495,7 +509,7 @@ def write(review: WeeklyReview, out_dir: str | Path, formats: Iterable[str] = FO
             for name, frame in review.tables().items():
                 path = table_dir / f"{name}.{fmt}"
                 if fmt == "csv":
-                    frame.to_csv(path, index=False)
+                    csv_safe(frame).to_csv(path, index=False)
                 else:
                     _arrow_safe(frame).to_parquet(path, index=False)
                 written.append(path)

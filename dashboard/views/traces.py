@@ -6,6 +6,7 @@ import re
 import streamlit as st
 
 from dashboard import charts, frames, ui
+from dashboard.markdown import md_code, md_text
 
 ctx = ui.page("Traces", "Look up one request end to end")
 
@@ -40,7 +41,7 @@ if is_trace and spans.state == "empty":
     spans = ctx.query("request", request_id=needle)
     is_trace = spans.state != "ok"
 if spans.state == "empty":
-    st.warning(f"No spans found for trace or request id `{needle}`. Check the id; spans older "
+    st.warning(f"No spans found for trace or request id {md_code(needle)}. Check the id; spans older "
                "than the retention period are deleted.")
     st.stop()
 if not ui.show(spans, what="the trace"):
@@ -55,7 +56,8 @@ c1.metric("Spans", len(layout))
 c2.metric("Duration", ui.fmt_number(float((layout["offset_ms"] + layout["duration_ms"]).max()), "ms"))
 c3.metric("Errors", int((layout["status_code"] == "error").sum()))
 c4.metric("Service", str(root["service_name"]))
-st.markdown(f"Trace `{trace_id}`" + (f" \u00b7 request {', '.join(f'`{r}`' for r in request_ids)}" if request_ids else ""))
+st.markdown(f"Trace {md_code(trace_id)}"
+            + (f" \u00b7 request {', '.join(md_code(r) for r in request_ids)}" if request_ids else ""))
 
 ui.chart(charts.waterfall(layout), key="waterfall")
 ui.table(frames.span_details(layout), ["span", "role", "status", "http_status", "error_type", "status_message",
@@ -66,8 +68,8 @@ ui.table(frames.span_details(layout), ["span", "role", "status", "http_status", 
 
 st.subheader("Span attributes")
 for rec in frames.span_details(layout).to_dict("records"):
-    with st.expander(f"{rec['span']} · {rec['role']} · {rec['status']}"
-                     + (f" · {rec['error_type']}" if rec.get("error_type") else ""),
+    with st.expander(f"{md_text(rec['span'], streamlit=True)} · {rec['role']} · {rec['status']}"
+                     + (f" · {md_text(rec['error_type'], streamlit=True)}" if rec.get("error_type") else ""),
                      expanded=rec["status"] == "error"):
         if rec.get("status_message"):
             st.text(f"Status message: {rec['status_message']}")
@@ -90,11 +92,13 @@ if found:
     for a in found:
         for rec in a.frame.to_dict("records"):
             with st.container(border=True):
-                # Telemetry values go in code spans: never interpreted as Markdown.
-                st.markdown(f"`{rec.get('request_id')}` \u00b7 {rec.get('time')} \u00b7 user `{rec.get('user_id')}` "
-                            f"\u00b7 `{rec.get('model')} {rec.get('model_version') or ''}` \u00b7 `{rec.get('route')}`")
-                st.caption(f"Decision path: `{rec.get('decision_path') or DASH}` \u00b7 "
-                           f"latency {ui.fmt_number(rec.get('latency_ms'), 'ms')} \u00b7 source `{rec.get('source')}`")
+                # Telemetry values go in code spans that no backtick inside can close.
+                model = f"{rec.get('model')} {rec.get('model_version') or ''}"
+                st.markdown(f"{md_code(rec.get('request_id'))} \u00b7 {rec.get('time')} \u00b7 user "
+                            f"{md_code(rec.get('user_id'))} \u00b7 {md_code(model)} \u00b7 {md_code(rec.get('route'))}")
+                st.caption(f"Decision path: {md_code(rec.get('decision_path') or DASH)} \u00b7 "
+                           f"latency {ui.fmt_number(rec.get('latency_ms'), 'ms')} \u00b7 source "
+                           f"{md_code(rec.get('source'))}")
                 st.text("Input:\n" + (rec.get("input_text") or DASH))
                 st.text("Output:\n" + (rec.get("output_text") or DASH))
 elif any(a.state == "down" for a in audits):

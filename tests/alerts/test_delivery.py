@@ -300,3 +300,30 @@ def wait_for(condition, limit_s: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def test_user_data_cannot_ping_or_link_in_slack(store, script_for, clock, rx):
+    """Service and route names are user data: Slack's control sequences in them arrive escaped."""
+    write_metrics(store, series("error_rate", T0, 30, 0.4, service="<!channel> & co",
+                                route="<https://evil.example|click here>"))
+    config = routed_config(rx, rules=[{"name": "HighErrorRate", "severity": "P1",
+                                       "summary": "{service} failing on {route}",
+                                       "condition": {"metric": "error_rate", "op": ">", "threshold": 0.05}}])
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 3 * MIN)
+    msg = rx.payloads("slack")[0]
+    mrkdwn = [msg["text"]] + [t for b in msg["blocks"] for t in _mrkdwn_texts(b)]
+    assert len(mrkdwn) > 3
+    for text in mrkdwn:
+        assert "<!channel>" not in text and "<https://evil" not in text, text
+    joined = "\n".join(mrkdwn)
+    assert "&lt;!channel&gt; &amp; co" in joined and "&lt;https://evil.example|click here&gt;" in joined
+    assert "<!date^" in joined                      # aiwatch's own control sequences still work
+
+
+def _mrkdwn_texts(block: dict) -> list[str]:
+    out = []
+    for part in [block.get("text")] + block.get("fields", []) + block.get("elements", []):
+        if isinstance(part, dict) and part.get("type") == "mrkdwn":
+            out.append(part["text"])
+    return out
