@@ -44,10 +44,10 @@ def fill(disk: Path, leave_bytes: int) -> Path:
 
 
 def batch(i: int) -> tuple[bytes, list[str]]:
-    ids = [os.urandom(8) for _ in range(2000)]
+    ids = [os.urandom(8) for _ in range(400)]   # few spans, long attributes: ~1 MB of WAL a batch
     body = span_request([{"span_id": s, "name": f"chat {i}", "attributes": {
-        "gen_ai.request.model": "m", "aiwatch.route": f"route-{i % 7}", "note": s.hex() * 8}} for s in ids],
-        service="diskfull").SerializeToString()
+        "gen_ai.request.model": "m", "aiwatch.route": f"route-{i % 7}", "note": os.urandom(1200).hex()}}
+        for s in ids], service="diskfull").SerializeToString()
     return body, [s.hex() for s in ids]
 
 
@@ -58,7 +58,7 @@ def test_a_full_disk_refuses_writes_then_recovers_and_stores_every_span_once(sma
         sent: list[str] = []
         refused: list[bytes] = []
         with httpx.Client(timeout=60) as client:
-            for i in range(60):      # ~0.9 MB of WAL each: the disk fills within 25 batches
+            for i in range(60):      # the disk fills within 25 batches
                 body, ids = batch(i)
                 sent += ids
                 r = client.post(f"{srv.url}/v1/traces", content=body, headers=PB)
