@@ -15,6 +15,7 @@ from bisect import bisect_right
 from typing import Any
 
 from shim.redact import _STRADDLE, Finding, RedactionMode, Redactor
+from shim.redact_rules import RULES
 
 # Texts prefiltered together by redact_many: enough to amortise a scan, few enough that one hit
 # does not spread windows over many texts.
@@ -165,23 +166,25 @@ class FastRedactor(Redactor):
         # superset. Every match end is reported: it places the texts of a batch that a rule must
         # check, and for rules of bounded width the windows where their matches may start.
         base = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_ALLOWEMPTY
-        exprs, ids, flags, always = [], [], [], set()
+        exprs: list[bytes] = []
+        ids: list[int] = []
+        always: set[int] = set()
+        n_user = len(self.rules) - len(RULES)
         for i, rule in enumerate(self.rules):
             if not rule.pattern.isascii():  # a class of non-ASCII characters is not one byte
                 always.add(i)
                 continue
             expr = prefilter_pattern(rule.pattern).encode()
-            flag = base
-            try:  # a user pattern Hyperscan cannot take is simply always run
-                hs.Database().compile(expressions=[expr], ids=[i], elements=1, flags=[flag])
-            except hs.error:
-                always.add(i)
-                continue
+            if i < n_user:
+                try:  # a user pattern Hyperscan cannot take is simply always run
+                    hs.Database().compile(expressions=[expr], ids=[i], elements=1, flags=[base])
+                except hs.error:
+                    always.add(i)
+                    continue
             exprs.append(expr)
             ids.append(i)
-            flags.append(flag)
         db = hs.Database()
-        db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
+        db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=[base] * len(exprs))
         return db, frozenset(always)
 
     def serialized(self) -> bytes:
