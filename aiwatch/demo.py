@@ -74,11 +74,6 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        prepare_data(data_dir, args.fresh)
-    except KeyboardInterrupt:
-        print("\naiwatch demo: stopped while preparing the data", file=sys.stderr)
-        return 130
     server_url = f"http://127.0.0.1:{args.port}"
     # The server replays the alert rules over the sample into an empty alert history once it is up
     # (a few minutes of work, shown as progress), so the dashboard does not wait for it.
@@ -88,23 +83,25 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     traffic = background = None
     inbox = None
     try:
+        # Children get their own session: Ctrl-C reaches the demo alone, which stops them in order.
+        # The dashboard starts first (it needs no server to start) while the data is prepared; its
+        # start-up lines go to a log file, so the demo prints each address once.
+        dash = None
+        if not args.no_dashboard:
+            dash_log = (data_dir / "dashboard.log").open("ab")
+            dash = subprocess.Popen(_aiwatch("dashboard", "--server", server_url, "--port", str(args.dashboard_port)),
+                                    env=env, stdout=dash_log, stderr=subprocess.STDOUT, start_new_session=True)
+            children.append(dash)
+        prepare_data(data_dir, args.fresh)
         if not args.no_inbox:
             from aiwatch.inbox import DemoInbox
 
             inbox = DemoInbox(args.inbox_port).start()
             env.update(inbox.env())
             print(f"inbox:     {inbox.url} stands in for Slack and PagerDuty; deliveries print here", flush=True)
-        # Children get their own session: Ctrl-C reaches the demo alone, which stops them in order.
-        # Their stdout (start-up banners) is dropped: the demo prints each address once.
         server = subprocess.Popen(_aiwatch("serve", "--port", str(args.port), "--data-dir", str(data_dir)), env=env,
                                   stdout=subprocess.DEVNULL, start_new_session=True)
         children.append(server)
-        dash = None
-        if not args.no_dashboard:  # starts while the server does
-            dash_log = (data_dir / "dashboard.log").open("ab")   # Streamlit's own start-up lines go here
-            dash = subprocess.Popen(_aiwatch("dashboard", "--server", server_url, "--port", str(args.dashboard_port)),
-                                    env=env, stdout=dash_log, stderr=subprocess.STDOUT, start_new_session=True)
-            children.append(dash)
         _wait_ready(server_url, server, "server")
         print(f"server:    {server_url}  (OTLP/HTTP ingest and read API)", flush=True)
         if dash is not None:

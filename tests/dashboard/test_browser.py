@@ -42,6 +42,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "review": ("Human review", "Override rate", "50.0%", "hallucinated order number"),
     "canary": ("Canary & shadow", "Arms side by side"),
     "alerts": ("Alerts",),
+    "incident": ("Incident", "ErrorBudgetBurn, HighErrorRate", "open"),
     f"traces?id={REQUEST_ID}": ("Traces", "Span waterfall", "[REDACTED:email]", "Audit record",
                                  "route:primary>primary:ok"),
     f"weekly?week={THIS_WEEK}": ("Weekly review", "Download HTML", "availability", "failing routes", "/summarize"),
