@@ -176,6 +176,8 @@ def _coerce(name: str, typ: Any, value: Any) -> Any:
                 raise ValueError("expected an integer")
             return int(value)
         if typ is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
             return float(value)
         if typ is str:
             if not isinstance(value, (str, int, float)):

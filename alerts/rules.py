@@ -17,20 +17,14 @@ from typing import Any
 
 import yaml
 
+from analysis.base import GRAIN_SECONDS
+from analysis.metrics_catalog import CATALOG, describe
+
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
-METRICS = frozenset("""requests rps errors error_rate error_rate_4xx error_rate_5xx model_failure_rate timeouts
-    latency_p50_ms latency_p95_ms latency_p99_ms retries breaker_opens fallback_rate input_tokens output_tokens
-    cost_usd cost_per_request_usd format_ok_rate quality_mean confidence_mean confidence_ks_stat
-    confidence_ks_pvalue confidence_psi confidence_wasserstein drift_share override_rate reviewed
-    burn_rate_availability burn_rate_latency canary_verdict shadow_agreement_rate
-    content_filtered format_failures latency_mean_ms overrides override_rate_modified override_rate_rejected
-    confidence_shift confidence_trend_slope confidence_trend_pvalue dataset_drift slo_attainment
-    slo_attainment_latency canary_failed_checks shadow_pairs cpu_utilization gpu_utilization
-    memory_utilization queue_depth route_calls route_errors route_slow_calls route_slow_threshold_ms
-    route_slow_budget route_error_baseline route_baseline_hours analyzer_failures""".split())
-GRAINS = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
+# Derived from the analyzers' own catalog and grains, so a rule can name exactly what they write.
+GRAINS = dict(GRAIN_SECONDS)
 BUCKET_GRAINS = ("1m", "1h")          # time = bucket start; the other grains are trailing burn windows
 SERIES_LABELS = ("service_name", "model", "model_version", "route", "arm")
 # analysis_metrics column -> alert label name
@@ -67,6 +61,11 @@ COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker
                            "format_failures", "analyzer_failures", "route_calls", "route_errors",
                            "route_slow_calls"})
 WEIGHTS = {"override_rate": "reviewed"}
+
+
+def is_metric(name: Any) -> bool:
+    """A catalog metric, or a member of a catalog family (`drift_score:input_tokens`, `slo_bad:availability`)."""
+    return isinstance(name, str) and not name.endswith(":") and describe(name) is not None
 
 
 def window_weight(metric: str) -> str | None:
@@ -365,7 +364,7 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         return Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
                          window=window, had_traffic_within=had, min_expected=expected or 0.0)
     metric = raw.get("metric")
-    if metric not in METRICS:
+    if not is_metric(metric):
         p.add(where, "condition.metric", f"{metric!r} is not an analyzer metric" if metric else "is required")
     if "grain" in raw and "grains" in raw:
         p.add(where, "condition.grains", "give grain or grains, not both")
@@ -412,7 +411,7 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
         if not isinstance(clause, dict) or set(clause) - {"metric", "op", "threshold"}:
             p.add(where, key, "must be a mapping of metric, op, threshold")
             continue
-        if clause.get("metric") not in METRICS:
+        if not is_metric(clause.get("metric")):
             p.add(where, f"{key}.metric", f"{clause.get('metric')!r} is not an analyzer metric")
         if clause.get("op", ">") not in OPS:
             p.add(where, f"{key}.op", f"{clause.get('op')!r} is not one of {' '.join(OPS)}")
@@ -439,7 +438,7 @@ def _evidence_condition(raw: dict, match: tuple, where: str, p: _Problems) -> Co
         if key in raw:
             p.add(where, f"condition.{key}", "does not go with evidence (the count test is the comparison)")
     for key in ("bad", "total", "rate"):
-        if key in e and e[key] not in METRICS:
+        if key in e and not is_metric(e[key]):
             p.add(where, f"condition.evidence.{key}", f"{e[key]!r} is not an analyzer metric")
     for key in ("bad", "total"):
         if key not in e:

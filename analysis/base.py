@@ -12,7 +12,7 @@ from typing import Protocol
 import pyarrow as pa
 
 GRAIN_SECONDS: dict[str, int] = {
-    "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600, "1d": 86_400, "3d": 259_200,
+    "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21_600, "1d": 86_400, "3d": 259_200,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwatch.config import ConfigError
+from analysis.base import GRAIN_SECONDS
 from store.analytics import drift_column_sql
 
 
@@ -89,7 +90,7 @@ class AnalysisSettings:
     canary_quality_tolerance: float = 0.02    # absolute drop of mean quality / confidence
     canary_override_tolerance: float = 0.02
     shadow_comparator: str = "normalized"     # exact | normalized | module:function(a, b) -> bool
-    burn_windows: tuple[str, ...] = ("5m", "30m", "1h", "6h", "1d", "3d")
+    burn_windows: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")   # 2h: the default 1d/2h slow-burn rule
     route_baseline_hours: int = 24     # a route's normal failure rate and p99: its trailing hours
     slos: tuple[SLO, ...] = DEFAULT_SLOS
 
@@ -114,7 +115,10 @@ class AnalysisSettings:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"analysis config {path}: {exc}") from exc
-        return cls.from_dict(data.get("analysis", data))
+        try:
+            return cls.from_dict(data.get("analysis", data))
+        except ConfigError as exc:
+            raise ConfigError(f"analysis config {path}: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnalysisSettings":
@@ -125,7 +129,9 @@ class AnalysisSettings:
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key == "slos":
-                values[key] = tuple(SLO(**s) for s in value)
+                if not isinstance(value, list):
+                    raise ConfigError("analysis.slos: a list of [[slos]] tables")
+                values[key] = tuple(_slo(i, s) for i, s in enumerate(value))
             elif key == "drift_columns":
                 if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
                     raise ConfigError("analysis.drift_columns: a list of strings like \"attr:tier:cat\"")
@@ -136,14 +142,44 @@ class AnalysisSettings:
                         raise ConfigError(f"analysis.drift_columns: {exc}") from None
                 values[key] = tuple(value)
             elif key == "burn_windows":
+                if not isinstance(value, list) or not value or not all(g in GRAIN_SECONDS for g in value):
+                    raise ConfigError(f"analysis.burn_windows: {value!r} is not a non-empty list of "
+                                      f"{', '.join(GRAIN_SECONDS)}")
                 values[key] = tuple(value)
             else:
-                default = known[key].default
-                try:
-                    values[key] = type(default)(value)
-                except (TypeError, ValueError):
-                    raise ConfigError(f"analysis.{key}: bad value {value!r}") from None
+                values[key] = _scalar(f"analysis.{key}", known[key].default, value)
         return cls(**values)
+
+
+def _scalar(key: str, default: Any, value: Any) -> Any:
+    """`value` as the default's type; a bool is no number (TOML `true` must not read as 1)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{key}: bad value {value!r}: expected {type(default).__name__}")
+    return type(default)(value)
+
+
+def _slo(i: int, raw: Any) -> SLO:
+    """One [[slos]] table; unknown keys and wrong types are ConfigErrors naming the key."""
+    where = f"analysis.slos[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a table with name, kind, objective, ...")
+    known = {f.name: f for f in dataclasses.fields(SLO)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{where} ({raw.get('name', '?')}): unknown key(s) {', '.join(sorted(unknown))}")
+    missing = [k for k in ("name", "kind", "objective") if k not in raw]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+    types = {"name": "", "kind": "", "objective": 0.0, "service": "", "route": "", "threshold_ms": 0.0}
+    return SLO(**{k: _scalar(f"{where}.{k}", types[k], v) for k, v in raw.items()})
 
 
 # What each setting means (README "### Analysis settings" lists them all; a test keeps it so).

@@ -656,7 +656,7 @@ def stored_metric(store: Any, metric: str | Sequence[str], grain: str, start: da
 
 # --- named read queries (the read API) ------------------------------------------------------------
 
-GRAIN = Param("grain", description="Bucket size: 1m, 1h, or a burn window (5m, 30m, 6h, 1d, 3d).", default="1m")
+GRAIN = Param("grain", description="Bucket size: 1m, 1h, or a burn window (5m, 30m, 2h, 6h, 1d, 3d).", default="1m")
 ARM = Param("arm", description="Canary arm: baseline, canary or shadow.")
 _LABEL_HELP = " Omitted: the rollup over all; '*': every value (breakdown)."
 

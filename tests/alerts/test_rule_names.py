@@ -1,0 +1,45 @@
+"""Rule metric names and grains come from the analyzers' catalog, so `aiwatch alerts check` cannot drift."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from alerts.rules import GRAINS, RulesError, parse_config
+from analysis.base import GRAIN_SECONDS
+from analysis.metrics_catalog import CATALOG
+
+
+def rule(condition: dict) -> dict:
+    return {"rules": [{"name": "R", "severity": "P3", "condition": condition}]}
+
+
+@pytest.mark.parametrize("metric", sorted(m for m in CATALOG if not m.endswith(":")))
+def test_every_catalog_metric_is_accepted(metric):
+    parse_config(rule({"metric": metric, "grain": "1h", "threshold": 1}))
+
+
+def test_family_members_are_accepted_and_bare_families_and_typos_are_not():
+    parse_config(rule({"metric": "drift_score:input_tokens", "grain": "1h", "threshold": 1}))
+    for bad in ("drift_score:", "confidence_p51", 3):
+        with pytest.raises(RulesError, match="condition.metric"):
+            parse_config(rule({"metric": bad, "grain": "1h", "threshold": 1}))
+
+
+def test_grains_are_the_analysis_grains():
+    assert GRAINS == GRAIN_SECONDS
+    with pytest.raises(RulesError, match="condition.grain"):
+        parse_config(rule({"metric": "requests", "grain": "7h", "threshold": 1}))
+
+
+def test_alerts_check_accepts_confidence_p50_and_fallback_human(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("""rules:
+  - {name: LowConfidence, severity: P3, condition: {metric: confidence_p50, grain: 1h, op: "<", threshold: 0.5}}
+  - {name: Humans, severity: P3, condition: {metric: fallback_human, threshold: 0.2}}
+""")
+    done = subprocess.run([sys.executable, "-m", "aiwatch", "alerts", "check", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "OK: 2 rules" in done.stdout
