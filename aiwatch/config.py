@@ -56,6 +56,13 @@ class Settings:
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))
     max_content_chars: int = _setting(16_384, "Message content kept per span and direction (rest truncated).", min=0)
     max_attribute_chars: int = _setting(4_096, "Longest attribute value stored; longer ones truncated with a marker.", min=64)
+    max_span_attribute_bytes: int = _setting(
+        64 * 1024, "Attribute JSON stored per span, and per distinct resource (resource attributes are stored once "
+        "per resource); whole attributes past it are left out and counted in aiwatch.attributes.dropped, with a "
+        "partial_success warning.", min=1024)
+    max_request_attribute_bytes: int = _setting(
+        8 * 1024 * 1024, "Attribute JSON one OTLP request may store in all; spans past it keep their columns but "
+        "no attributes (counted, with a warning).", min=1024)
     # Redaction
     redact_strings: bool = _setting(
         True, "Also redact every other stored string at ingest: attributes, span names, status messages, log "

@@ -38,6 +38,7 @@ from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
+from collectors.traces import AttributeLimits
 from store.db import Store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import delete_older_than, retention_cutoff
@@ -69,7 +70,8 @@ class AiwatchServer:
     def start_background(self) -> None:
         s = self.settings
         workers = s.ingest_workers if s.ingest_workers >= 0 else (os.cpu_count() or 1)
-        self.pool = ConversionPool(workers, self.policy, s.redaction(), s.max_body_bytes)
+        self.pool = ConversionPool(workers, self.policy, s.redaction(), s.max_body_bytes,
+                                   AttributeLimits(s.max_span_attribute_bytes, s.max_request_attribute_bytes))
         if self.settings.scheduler_enabled:
             for job in self.jobs():
                 self.scheduler.add(job)

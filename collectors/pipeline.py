@@ -26,7 +26,7 @@ from collectors.decode import BadPayload, inflate, parse
 from collectors.logs import convert_logs
 from collectors.metrics import convert_metrics
 from collectors.scrub import scrub_logs, scrub_metrics, scrub_traces
-from collectors.traces import Converted, convert_traces
+from collectors.traces import AttributeLimits, Converted, convert_traces
 
 
 @dataclass(frozen=True)
@@ -35,28 +35,30 @@ class Signal:
     request_cls: type[Message]
     response_cls: type[Message]
     rejected_field: str        # the partial_success counter of this signal's response
-    convert: Callable[[Message, ContentPolicy], Converted]
+    convert: Callable[[Message, ContentPolicy, AttributeLimits], Converted]
     scrub: Callable[[Message, ContentPolicy], None]     # redacts every string it would store, in place
 
 
 SIGNALS = {
     "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
-                     "rejected_spans", convert_traces, scrub_traces),
+                     "rejected_spans", lambda msg, policy, limits: convert_traces(msg, policy, limits=limits),
+                     scrub_traces),
     "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
-                   "rejected_log_records", convert_logs, scrub_logs),
+                   "rejected_log_records", lambda msg, policy, _limits: convert_logs(msg, policy), scrub_logs),
     "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
-                      "rejected_data_points", lambda msg, _policy: convert_metrics(msg), scrub_metrics),
+                      "rejected_data_points", lambda msg, _policy, _limits: convert_metrics(msg),
+                      scrub_metrics),
 }
 
 
 def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int,
-                       policy: ContentPolicy) -> Converted:
+                       policy: ContentPolicy, limits: AttributeLimits = AttributeLimits()) -> Converted:
     """Inflate, parse and map one request body; BadPayload (a 4xx) for anything malformed."""
     signal = SIGNALS[signal_name]
     try:
         parsed = parse(inflate(body, encoding, max_bytes), kind, signal.request_cls)
         signal.scrub(parsed.message, policy)
-        out = signal.convert(parsed.message, policy)
+        out = signal.convert(parsed.message, policy, limits)
         if parsed.rejected:  # items that did not parse alone (invalid UTF-8, ...) were left out
             out.rejected += parsed.rejected
             out.messages[:0] = parsed.reasons
@@ -90,16 +92,19 @@ def _ready() -> bool:
     return True
 
 
-def _convert_in_worker(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Converted:
+def _convert_in_worker(signal_name: str, body: bytes, kind: str, encoding: str | None, max_bytes: int,
+                       limits: AttributeLimits) -> Converted:
     assert _worker_policy is not None
-    return decode_and_convert(signal_name, body, kind, encoding, max_bytes, _worker_policy)
+    return decode_and_convert(signal_name, body, kind, encoding, max_bytes, _worker_policy, limits)
 
 
 class ConversionPool:
     """Runs decode_and_convert in worker processes (workers > 0) or in a thread of this process."""
 
-    def __init__(self, workers: int, policy: ContentPolicy, redaction: RedactionConfig, max_bytes: int) -> None:
+    def __init__(self, workers: int, policy: ContentPolicy, redaction: RedactionConfig, max_bytes: int,
+                 limits: AttributeLimits = AttributeLimits()) -> None:
         self._workers = workers
+        self._limits = limits
         self._policy = policy
         # Workers load the compiled prefilter instead of compiling it again (seconds each).
         serialized = getattr(policy.redactor, "serialized", None)
@@ -123,10 +128,10 @@ class ConversionPool:
         loop = asyncio.get_running_loop()
         if self._pool is None:
             return await loop.run_in_executor(None, decode_and_convert, signal_name, body, kind, encoding,
-                                              self._max_bytes, self._policy)
+                                              self._max_bytes, self._policy, self._limits)
         try:
             return await loop.run_in_executor(self._pool, _convert_in_worker, signal_name, body, kind, encoding,
-                                              self._max_bytes)
+                                              self._max_bytes, self._limits)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): replace the pool; this request is retried by the client.
             self._pool = self._new_pool()

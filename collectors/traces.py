@@ -4,9 +4,15 @@ Every span is kept, LLM or not: non-LLM spans carry the trace. A span that canno
 (invalid ids) is rejected alone and counted in `partial_success`; wrong-typed attributes and numbers
 outside `SPAN_RANGES` are kept in the JSON column (the typed column is NULL) and reported as a warning:
 the span itself is stored, so it is not counted as rejected.
+
+Resource attributes are stored once per distinct resource (`resources`, keyed by a hash of them) and
+spans point to their resource (`resource_id`). Attribute JSON is capped per span (and per resource)
+and per request (`AttributeLimits`): whole attributes past a cap are left out and counted under
+`aiwatch.attributes.dropped`, with a warning in `partial_success`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,13 +26,22 @@ from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KI
                                    content_direction, to_str)
 from collectors.content import ContentPolicy, truncate
 from shim.semconv import ATTEMPT
-from store.schema import SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
+from store.schema import RESOURCE_COLUMNS, SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
 
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _STATUS = ("unset", "ok", "error")
 _TYPED = [name for name, _ in SPAN_COLUMNS]
 _SCHEMA = pa.schema(SPAN_COLUMNS)
 _CONTENT_SCHEMA = pa.schema(SPAN_CONTENT_COLUMNS)
+_RESOURCE_SCHEMA = pa.schema(RESOURCE_COLUMNS)
+DROPPED_KEY = "aiwatch.attributes.dropped"
+
+
+@dataclass(frozen=True)
+class AttributeLimits:
+    """Caps on stored attribute JSON (UTF-8 bytes): one span's or resource's, and one request's in all."""
+    per_item_bytes: int = 64 * 1024
+    per_request_bytes: int = 8 * 1024 * 1024
 _MAX_REASONS = 5
 
 
@@ -53,6 +68,72 @@ def _resource_fields(resource: Any, policy: ContentPolicy) -> tuple[str | None, 
             None if env is None else str(env), extra)
 
 
+class _Budget:
+    """Attribute bytes one request may still store, and what the caps left out."""
+
+    def __init__(self, limits: AttributeLimits) -> None:
+        self.per_item = limits.per_item_bytes
+        self.left = limits.per_request_bytes
+        self.cut = self.emptied = 0
+
+    def fit(self, attrs: dict[str, Any], text: str | None = None) -> str:
+        """The JSON to store for `attrs`, within the per-item cap and what is left of the request's."""
+        text = _dumps(attrs) if text is None else text
+        size = _utf8_len(text)
+        if size <= self.per_item and size <= self.left:
+            self.left -= size
+            return text
+        if self.left < 1024:  # the request's budget is spent
+            self.emptied += 1
+            text = _dumps({DROPPED_KEY: len(attrs)})
+        else:
+            self.cut += 1
+            text = _trim(attrs, min(self.per_item, self.left))
+        self.left = max(self.left - _utf8_len(text), 0)
+        return text
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.cut:
+            out.append(f"{self.cut} span(s) or resource(s) had attributes over the per-item cap; whole attributes "
+                       f"past it were left out (count in {DROPPED_KEY})")
+        if self.emptied:
+            out.append(f"{self.emptied} span(s) or resource(s) past the request's attribute cap kept no attributes "
+                       f"(count in {DROPPED_KEY})")
+        return out
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _trim(attrs: dict[str, Any], limit: int) -> str:
+    """Whole attributes, in order, while they fit in `limit` bytes with the dropped count."""
+    kept: dict[str, Any] = {}
+    size, dropped = 64, 0  # room for the braces and the dropped-count entry
+    for key, value in attrs.items():
+        piece = _utf8_len(_dumps({key: value}))  # its entry costs its own JSON: braces in place of ", "
+        if size + piece <= limit:
+            kept[key] = value
+            size += piece
+        else:
+            dropped += 1
+    kept[DROPPED_KEY] = dropped
+    return _dumps(kept)
+
+
+def _resource_row(extra: dict[str, Any], budget: _Budget, rows: dict[str, str]) -> str | None:
+    """The id of this resource's row (added to `rows` once per request); None when it has no attributes."""
+    if not extra:
+        return None
+    # Sorted keys: the same resource attributes in another order are the same resource.
+    canonical = _json_sorted(extra)
+    resource_id = hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    if resource_id not in rows:
+        rows[resource_id] = budget.fit(extra, canonical)
+    return resource_id
+
+
 def _cap(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return truncate(value, limit)
@@ -74,7 +155,7 @@ def _content_text(parts: list[tuple[str, Any]]) -> str | None:
 
 
 def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
-                   received_at: datetime | None = None) -> Converted:
+                   received_at: datetime | None = None, limits: AttributeLimits = AttributeLimits()) -> Converted:
     # The hot path of ingest: plain lists indexed by column, scalar values read inline, and
     # function calls only for what is unusual (lists, maps, wrong types, long strings).
     cols: dict[str, list] = {name: [] for name in _TYPED}
@@ -85,11 +166,16 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     received = (received_at or datetime.now(timezone.utc)).replace(tzinfo=None)
     limit = policy.max_attribute_chars
     wrong_types = out_of_range = 0
+    budget = _Budget(limits)
+    per_item = limits.per_item_bytes
+    resources: dict[str, str] = {}
+    c_resource = cols["resource_id"]
     fast_map = _FAST_MAP
     (c_trace, c_span, c_parent, c_name, c_kind, c_start, c_end, c_dur, c_status, c_msg, c_service, c_version,
      c_env, c_scope, c_llm, c_attrs, c_received) = (cols[n] for n in _DIRECT)
     for rs in req.resource_spans:
         service, version, env, res_extra = _resource_fields(rs.resource, policy)
+        resource_id = _resource_row(res_extra, budget, resources)
         for ss in rs.scope_spans:
             scope = ss.scope.name or None
             for span in ss.spans:
@@ -192,9 +278,16 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                 c_env.append(env)
                 c_scope.append(scope)
                 c_llm.append(is_llm and not is_attempt)
-                if res_extra:
-                    extra["resource"] = res_extra
-                c_attrs.append(_dumps(extra) if extra else None)
+                c_resource.append(resource_id)
+                if extra:
+                    text = _dumps(extra)
+                    if len(text) * 4 <= per_item and len(text) * 4 <= budget.left:  # far below both caps
+                        budget.left -= len(text) if text.isascii() else _utf8_len(text)
+                    else:
+                        text = budget.fit(extra, text)
+                    c_attrs.append(text)
+                else:
+                    c_attrs.append(None)
                 c_received.append(received)
                 for col, value in zip(mapped_cols, row):
                     col.append(value)
@@ -202,6 +295,10 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                     _add_content(content, policy, tid, sid, start_ns, inputs, outputs)
                 out.accepted += 1
     out.tables["spans"] = pa.table(cols, schema=_SCHEMA)
+    if resources:
+        out.tables["resources"] = pa.table({"resource_id": list(resources), "attributes": list(resources.values()),
+                                            "first_seen": [received] * len(resources)}, schema=_RESOURCE_SCHEMA)
+    out.messages[:0] = budget.warnings()
     if content["trace_id"]:
         out.tables["span_content"] = pa.table(content, schema=_CONTENT_SCHEMA)
     if out_of_range:
@@ -260,6 +357,14 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 _json_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+_json_sorted_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, sort_keys=True).encode
+
+
+def _json_sorted(value: dict[str, Any]) -> str:
+    try:
+        return _json_sorted_encode(value)
+    except (TypeError, ValueError):
+        return json.dumps(value, default=str, sort_keys=True)
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _ZERO16, _ZERO8 = bytes(16), bytes(8)
 _DIRECT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time", "duration_ms",

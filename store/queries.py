@@ -172,31 +172,44 @@ def register(query: NamedQuery) -> NamedQuery:
     return query
 
 
-_SPAN_LIST_COLUMNS = """trace_id, span_id, parent_span_id, name, kind, start_time, end_time, duration_ms,
+_SPAN_FIELDS = """trace_id, span_id, parent_span_id, name, kind, start_time, end_time, duration_ms,
     status_code, status_message, service_name, service_version, deployment_environment, is_llm, operation,
     provider, request_model, response_model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
     finish_reasons, response_id, error_type, http_status, request_id, model_version, route, arm, confidence,
     quality_score, format_ok, fallback_level, retry_count, breaker_state, cost_usd, injection_score, user_id,
-    tenant, attributes"""
+    tenant"""
+# Resource attributes are stored once (`resources`); the read API shows them under the span's
+# attributes as "resource", as when each span carried a copy (older rows still do).
+SPAN_ATTRIBUTES_SQL = """CASE WHEN r.attributes IS NULL THEN s.attributes
+    ELSE json_merge_patch(coalesce(s.attributes, '{}'), json_object('resource', json(r.attributes)))::VARCHAR
+    END AS attributes"""
+
+
+def spans_with_resources(selected_spans: str, order: str) -> str:
+    """The span list columns for the spans `selected_spans` picks (a SELECT over spans), in `order`."""
+    fields = ", ".join(f"s.{c.strip()}" for c in _SPAN_FIELDS.split(","))
+    return (f"SELECT {fields}, {SPAN_ATTRIBUTES_SQL} FROM ({selected_spans}) s"
+            f" LEFT JOIN resources r ON r.resource_id = s.resource_id ORDER BY {order}")
+
 
 register(NamedQuery(
     "spans", "Spans in a window, newest first.", FILTERS + (
         Param("llm_only", "boolean", "Only model-call spans.", "false"),
         Param("status", description="unset, ok or error.", choices=("unset", "ok", "error")), LIMIT),
-    sql=f"""SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE {span_filter_sql()}
+    sql=spans_with_resources(f"""SELECT * FROM spans WHERE {span_filter_sql()}
             AND (NOT $llm_only OR is_llm) AND ($status IS NULL OR status_code = $status)
-            ORDER BY start_time DESC LIMIT $limit"""))
+            ORDER BY start_time DESC LIMIT $limit""", "s.start_time DESC")))
 
 register(NamedQuery(
     "trace", "Every span of one trace, in start order (the waterfall).",
     (Param("trace_id", required=True, description="32 hex characters."),),
-    sql=f"SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE trace_id = lower($trace_id) ORDER BY start_time, span_id"))
+    sql=spans_with_resources("SELECT * FROM spans WHERE trace_id = lower($trace_id)", "s.start_time, s.span_id")))
 
 register(NamedQuery(
     "request", "The spans of one request id (aiwatch.request.id) with their trace.",
     (Param("request_id", required=True),),
-    sql=f"""SELECT {_SPAN_LIST_COLUMNS} FROM spans WHERE trace_id IN
-            (SELECT trace_id FROM spans WHERE request_id = $request_id) ORDER BY start_time, span_id"""))
+    sql=spans_with_resources("""SELECT * FROM spans WHERE trace_id IN
+            (SELECT trace_id FROM spans WHERE request_id = $request_id)""", "s.start_time, s.span_id")))
 
 register(NamedQuery(
     "span_content", "Stored (redacted, size-capped) message content of a trace's spans.",
@@ -418,6 +431,7 @@ register(NamedQuery(
 register(NamedQuery(
     "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
     sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL
+           SELECT 'resources', count(*) FROM resources UNION ALL
            SELECT 'span_content', count(*) FROM span_content UNION ALL
            SELECT 'audit_events', count(*) FROM audit_events UNION ALL
            SELECT 'feedback', count(*) FROM feedback UNION ALL

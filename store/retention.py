@@ -33,6 +33,8 @@ def delete_older_than(con: duckdb.DuckDBPyConnection, cutoff: datetime | None,
     if cutoff is not None:
         for table, column in RETAINED.items():
             delete(table, f"{column} < ?", [cutoff])
+        # A resource goes with the last span that points to it.
+        delete("resources", "NOT EXISTS (SELECT 1 FROM spans s WHERE s.resource_id = resources.resource_id)", [])
         for table in ANALYSIS_TABLES:
             delete(table, f"time < ? AND grain NOT IN ({coarse})", [cutoff])
     if analysis_cutoff is not None:

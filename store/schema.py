@@ -52,6 +52,15 @@ SPAN_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("tenant", pa.string()),
     ("attributes", pa.string()),        # every other attribute, JSON object
     ("received_at", pa.timestamp("us")),
+    ("resource_id", pa.string()),       # resources.resource_id: the span's resource attributes, stored once
+]
+
+# One row per distinct set of resource attributes (other than service.name, service.version and
+# deployment.environment, which are span columns): spans point here instead of each carrying a copy.
+RESOURCE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("resource_id", pa.string()),       # blake2b-128 of the attributes' canonical JSON, hex
+    ("attributes", pa.string()),        # JSON object
+    ("first_seen", pa.timestamp("us")),
 ]
 
 # Plausible ranges of the numeric span columns, inclusive. A value outside is not stored in its
@@ -140,7 +149,11 @@ TABLES: dict[str, list[tuple[str, pa.DataType]]] = {
     "feedback": FEEDBACK_COLUMNS,
     "logs": LOG_COLUMNS,
     "resource_metrics": METRIC_COLUMNS,
+    "resources": RESOURCE_COLUMNS,
 }
+
+# Tables whose rows are keyed: the writer inserts a row only when its key is not stored yet.
+KEYED_TABLES: dict[str, str] = {"resources": "resource_id"}
 
 
 def arrow_schema(table: str) -> pa.Schema:
@@ -173,6 +186,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (2, "writer ledger", [
         "CREATE TABLE writer_ledger (batch VARCHAR)",
         "INSERT INTO writer_ledger VALUES (NULL)",
+    ]),
+    # Resource attributes stored once per resource, not copied into every span. IF NOT EXISTS:
+    # migration 1 is generated from TABLES, so a new database already has both.
+    (3, "resources stored once", [
+        f"{_create('resources').replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS', 1)}",
+        "ALTER TABLE spans ADD COLUMN IF NOT EXISTS resource_id VARCHAR",
     ]),
 ]
 

@@ -27,6 +27,8 @@ from typing import Any, Callable
 import duckdb
 import pyarrow as pa
 
+from store.schema import KEYED_TABLES
+
 log = logging.getLogger(__name__)
 
 WriteFn = Callable[[duckdb.DuckDBPyConnection], Any]
@@ -226,7 +228,7 @@ class Writer:
                 merged = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
                 con.register("_aiwatch_batch", merged)
                 try:
-                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _aiwatch_batch")
+                    con.execute(_insert_sql(name))
                 finally:
                     con.unregister("_aiwatch_batch")
             results = [req.fn(con) if req.fn else None for req in batch]
@@ -331,3 +333,13 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (duckdb.IOException, OSError)) or "could not write" in text or "i/o" in text:
         return "disk write error"
     return "database write error"
+
+
+def _insert_sql(table: str) -> str:
+    """Appends, or for a keyed table (KEYED_TABLES) only the rows whose key is not stored yet."""
+    key = KEYED_TABLES.get(table)
+    if key is None:
+        return f"INSERT INTO {table} BY NAME SELECT * FROM _aiwatch_batch"
+    return (f"INSERT INTO {table} BY NAME SELECT * FROM _aiwatch_batch b"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = b.{key})"
+            f" QUALIFY row_number() OVER (PARTITION BY b.{key}) = 1")
