@@ -51,6 +51,9 @@ class Settings:
     body_timeout_s: float = _setting(30.0, "A request whose body has not arrived within this many seconds of its "
                                      "headers is answered 408 and closed.", min=0.1)
     keep_alive_s: float = _setting(5.0, "An idle keep-alive connection is closed after this many seconds.", min=0.1)
+    max_response_bytes: int = _setting(
+        64 * 1024 * 1024, "Largest read-API answer: rows past it are left out, and the answer says so "
+        "(X-Truncated: true, and \"truncated\": true in JSON); narrow the window or lower limit.", min=65536)
     retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
     # Content handling
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))

@@ -237,19 +237,22 @@ class AiwatchServer:
         if fmt not in ("json", "arrow"):
             return api_error(400, "bad_parameter", "format must be json or arrow", request_id)
         started = time.perf_counter()
+        cap = self.settings.max_response_bytes
         try:
-            table = await run_in_threadpool(query.execute, self.store, raw)
+            table, truncated = await run_in_threadpool(query.execute_capped, self.store, raw, cap)
         except BadParameter as exc:
             return api_error(400, "bad_parameter", str(exc), request_id)
         except Exception as exc:  # noqa: BLE001 - a failed query is a structured 500, not a traceback
             log.exception("query %s failed", name)
             return api_error(500, "query_failed", f"{type(exc).__name__}: {exc}", request_id)
-        headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}"}
         if fmt == "arrow":
-            return Response(_arrow_ipc(table), media_type=ARROW_STREAM, headers=headers)
-        body = {"request_id": request_id, "query": name, "columns": table.column_names,
-                "data": _jsonable_rows(table)}
-        return Response(json.dumps(body, default=_json_default), media_type="application/json", headers=headers)
+            body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
+        else:
+            body, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap, truncated)
+        truncated = truncated or cut
+        headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
+                   "X-Rows": str(rows), "X-Truncated": "true" if truncated else "false"}
+        return Response(body, media_type=ARROW_STREAM if fmt == "arrow" else "application/json", headers=headers)
 
     async def list_queries(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_token):
@@ -312,11 +315,46 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _arrow_ipc(table: pa.Table) -> bytes:
+def _arrow_ipc(table: pa.Table, max_bytes: int) -> tuple[bytes, int, bool]:
+    """The Arrow IPC stream of the rows that fit in `max_bytes` (whole batches); rows sent, whether cut."""
     sink = pa.BufferOutputStream()
+    rows, cut = 0, False
     with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+        for batch in table.to_batches(max_chunksize=64):  # small batches: the cut lands near the cap
+            if rows and sink.tell() + batch.nbytes > max_bytes:
+                cut = True
+                break
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return sink.getvalue().to_pybytes(), rows, cut
+
+
+def _json_rows_body(request_id: str, name: str, table: pa.Table, max_bytes: int,
+                    truncated: bool) -> tuple[bytes, int, bool]:
+    """The JSON answer with as many whole rows as fit in `max_bytes`, encoded a slice at a time so
+    memory stays near the cap: `truncated` says whether rows were left out, `rows` how many are sent."""
+    parts: list[str] = []
+    size, rows, cut = 0, 0, False
+    for offset in range(0, table.num_rows, 2000):
+        chunk = _jsonable_rows(table.slice(offset, 2000))
+        text = json.dumps(chunk, default=_json_default)[1:-1]
+        if size + len(text) + 1 > max_bytes:
+            for row in chunk:  # the slice that crosses the cap: whole rows while they fit
+                piece = json.dumps(row, default=_json_default)
+                if rows and size + len(piece) + 1 > max_bytes:
+                    break
+                parts.append(piece)
+                size += len(piece) + 1
+                rows += 1
+            cut = rows < table.num_rows
+            break
+        if text:
+            parts.append(text)
+        size += len(text) + 1
+        rows += len(chunk)
+    head = json.dumps({"request_id": request_id, "query": name, "columns": table.column_names})[:-1]
+    tail = json.dumps({"rows": rows, "truncated": truncated or cut})[1:]
+    return f'{head}, "data": [{", ".join(parts)}], {tail}'.encode(), rows, cut
 
 
 def _jsonable_rows(table: pa.Table) -> list[dict[str, Any]]:

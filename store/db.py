@@ -81,6 +81,21 @@ class Store:
         with self._con.cursor() as cur:
             return cur.sql(sql, params=params or None).to_arrow_table()
 
+    def query_capped(self, sql: str, params: Sequence[Any] | dict[str, Any] | None,
+                     max_bytes: int, batch_rows: int = 256) -> tuple[pa.Table, bool]:
+        """Like `query`, but reads batch by batch and stops once `max_bytes` of Arrow data are held:
+        (the rows read, whether more were left unread). Memory stays near `max_bytes` whatever matches."""
+        batches, size = [], 0
+        with self._con.cursor() as cur:
+            reader = cur.sql(sql, params=params or None).to_arrow_reader(batch_rows)
+            schema = reader.schema
+            for batch in reader:
+                if batches and size + batch.nbytes > max_bytes:
+                    return pa.Table.from_batches(batches, schema), True
+                batches.append(batch)
+                size += batch.nbytes
+        return pa.Table.from_batches(batches, schema), False
+
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         table = self.query(sql, params)
         return table.column(0)[0].as_py() if table.num_rows else None

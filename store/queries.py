@@ -158,8 +158,17 @@ class NamedQuery:
         params = self.coerce(raw)
         if self.run is not None:
             return self.run(store, params)
-        used = {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in self.sql}
-        return store.query(self.sql, used)
+        return store.query(self.sql, self._used(params))
+
+    def execute_capped(self, store: Any, raw: dict[str, str], max_bytes: int) -> tuple[pa.Table, bool]:
+        """(rows, truncated): SQL queries stop reading once `max_bytes` of rows are held."""
+        params = self.coerce(raw)
+        if self.run is not None:  # multi-step reads return small, aggregated tables
+            return self.run(store, params), False
+        return store.query_capped(self.sql, self._used(params), max_bytes)
+
+    def _used(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in self.sql}
 
 
 REGISTRY: dict[str, NamedQuery] = {}
@@ -466,7 +475,10 @@ def openapi(version: str) -> dict[str, Any]:
             "Rows": {"type": "object", "properties": {
                 "request_id": {"type": "string"}, "query": {"type": "string"},
                 "columns": {"type": "array", "items": {"type": "string"}},
-                "data": {"type": "array", "items": {"type": "object"}}}},
+                "data": {"type": "array", "items": {"type": "object"}},
+                "rows": {"type": "integer", "description": "Rows in data."},
+                "truncated": {"type": "boolean", "description": "True when rows were left out to keep the "
+                              "answer under max_response_bytes (also the X-Truncated header)."}}},
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                 "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
         }},
