@@ -273,6 +273,7 @@ class AlertEngine:
             transitions = self._transition(now, samples, failed, snap, changes)
             notifications = self._dispatch(now, snap, changes)
             self._digest(now, changes)
+            self._watchdog(now, changes)
             if _has_changes(changes):
                 self.backend.save(changes, now)
         except BaseException:
@@ -449,6 +450,36 @@ class AlertEngine:
                                "state": "pending", "attempts": 0, "next_attempt_at": now})
 
 
+    # -- dead man's switch --
+    def _watchdog(self, now: datetime, changes: Changes) -> None:
+        """Queue the always-firing Watchdog alert every `watchdog.every`. It is decided here, by the
+        evaluator, so the heartbeats stop when evaluation stops (a crash, a hang, a stopped server)
+        and the dead man's switch on the other end pages."""
+        watchdog = self.config.watchdog
+        if not watchdog or self.all_receivers:          # a backtest sends no heartbeats
+            return
+        receiver = self.config.receivers.get(watchdog.receiver)
+        if receiver is None or not receiver.configured:
+            return
+        last = self.backend.get_kv("watchdog_at")
+        if last is not None and now - datetime.fromisoformat(last) < watchdog.every:
+            return
+        changes.kv["watchdog_at"] = now.isoformat()
+        labels = {"alertname": WATCHDOG, "severity": "none", "service": "aiwatch"}
+        notes = {"summary": "aiwatch is evaluating alert rules (this alert always fires)",
+                 "description": f"A heartbeat every {watchdog.every}. If it stops, aiwatch has stopped "
+                                "evaluating alerts: check the server.",
+                 "dashboard": self.config.dashboard_url}
+        group = {"group_labels": {"alertname": WATCHDOG}}
+        state = {"state": "firing", "labels": labels, "annotations": notes, "fired_at": now, "fingerprint": WATCHDOG}
+        message = build_message(WATCHDOG, group, receiver.name, [state], [], self.config.dashboard_url)
+        changes.outbox.append({"id": uuid.uuid4().hex, "created_at": now, "receiver": receiver.name,
+                               "receiver_type": receiver.type, "group_key": WATCHDOG, "status": "firing",
+                               "dedup_key": dedup_key(WATCHDOG), "payload": json.dumps(message, default=str),
+                               "state": "pending", "attempts": 0, "next_attempt_at": now})
+
+
+WATCHDOG = "Watchdog"
 PERSIST_EVERY = timedelta(seconds=60)
 FORGET_AFTER = timedelta(days=1)
 

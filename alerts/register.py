@@ -4,7 +4,7 @@ Settings of the stage (environment): AIWATCH_ALERTS_RULES (rules file; default t
 alerts/default_rules.yaml), AIWATCH_ALERTS_ENABLED (true), AIWATCH_ALERTS_EVAL_INTERVAL_S (15),
 AIWATCH_ALERTS_DELIVER_INTERVAL_S (2), and the receivers' AIWATCH_SLACK_WEBHOOK_URL,
 AIWATCH_PAGERDUTY_URL, AIWATCH_PAGERDUTY_ROUTING_KEY, AIWATCH_ALERTS_WEBHOOK_URL,
-AIWATCH_SLACK_DIGEST_URL, AIWATCH_DASHBOARD_URL (used by the shipped rules file).
+AIWATCH_SLACK_DIGEST_URL, AIWATCH_WATCHDOG_URL, AIWATCH_DASHBOARD_URL (used by the shipped rules file).
 """
 from __future__ import annotations
 

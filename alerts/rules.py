@@ -197,12 +197,21 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Watchdog:
+    """Alertmanager's Watchdog: an always-firing heartbeat sent every `every` while evaluation runs,
+    for a dead man's switch that pages when the heartbeats stop."""
+    receiver: str
+    every: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     rules: tuple[Rule, ...]
     receivers: dict[str, Receiver]
     routes: tuple[Route, ...]
     inhibitions: tuple[Inhibition, ...] = ()
     digest: Digest | None = None
+    watchdog: Watchdog | None = None
     dashboard_url: str = "http://127.0.0.1:8501"
     source: str = "<memory>"
 
@@ -507,7 +516,7 @@ def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None
     p = _Problems(source)
     if not isinstance(data, dict):
         raise RulesError([f"{source}: the file must be a mapping with a 'rules' list"])
-    _check_keys(data, {"defaults", "receivers", "routes", "inhibit_rules", "weekly_digest", "rules"},
+    _check_keys(data, {"defaults", "receivers", "routes", "inhibit_rules", "weekly_digest", "watchdog", "rules"},
                 "top level", "", p)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -578,6 +587,15 @@ def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None
         else:
             digest = Digest(d["receiver"], _duration(d, "every", "weekly_digest", "every", p, timedelta(days=7)))
 
+    watchdog = None
+    if data.get("watchdog"):
+        w = data["watchdog"]
+        if not isinstance(w, dict) or w.get("receiver") not in receivers:
+            p.add("watchdog", "receiver", "must name a receiver")
+        else:
+            _check_keys(w, {"receiver", "every"}, "watchdog", "watchdog.", p)
+            watchdog = Watchdog(w["receiver"], _duration(w, "every", "watchdog", "every", p, timedelta(minutes=1)))
+
     rules: list[Rule] = []
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list):
@@ -595,7 +613,7 @@ def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None
     if p.items:
         raise RulesError(p.items)
     return AlertsConfig(rules=tuple(rules), receivers=receivers, routes=tuple(routes),
-                        inhibitions=tuple(inhibitions), digest=digest,
+                        inhibitions=tuple(inhibitions), digest=digest, watchdog=watchdog,
                         dashboard_url=expand_env(str(defaults.get("dashboard_url", "http://127.0.0.1:8501")), env),
                         source=source)
 

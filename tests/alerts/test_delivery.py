@@ -327,3 +327,31 @@ def _mrkdwn_texts(block: dict) -> list[str]:
         if isinstance(part, dict) and part.get("type") == "mrkdwn":
             out.append(part["text"])
     return out
+
+
+def test_watchdog_heartbeats_while_evaluating_and_stops_when_evaluation_stops(store, script_for, clock, rx):
+    """Alertmanager's Watchdog: an always-firing alert every `every`, decided by the evaluator, so a
+    dead man's switch at the receiver learns when aiwatch stops evaluating."""
+    config = routed_config(rx, watchdog={"receiver": "webhook", "every": "1m"})
+    s, d = script_for(config), deliverer(store, config, clock)
+    drive(s, d, T0 + 5 * MIN)                         # evaluating: no incident, only heartbeats
+    beats = rx.payloads("webhook")
+    assert len(beats) == 6                            # at 0, 1, ..., 5 minutes
+    assert {b["alerts"][0]["labels"]["alertname"] for b in beats} == {"Watchdog"}
+    assert {b["status"] for b in beats} == {"firing"} and rx.payloads("pagerduty") == []
+    for _ in range(60):                               # evaluation stops; delivery goes on for 10 min
+        clock.advance(10 * SEC)
+        d.run_once()
+    assert len(rx.payloads("webhook")) == 6
+    s.run_until(clock.now + 30 * SEC)                 # evaluation is back: so is the heartbeat
+    d.run_once()
+    assert len(rx.payloads("webhook")) == 7
+
+
+def test_the_shipped_watchdog_is_off_without_its_url_and_on_with_it():
+    from alerts.rules import load_config
+
+    assert not load_config(env={}).receivers["deadmans_switch"].configured
+    config = load_config(env={"AIWATCH_WATCHDOG_URL": "http://127.0.0.1:9/beat"})
+    assert config.watchdog.receiver == "deadmans_switch" and config.watchdog.every == timedelta(minutes=1)
+    assert config.receivers["deadmans_switch"].configured
