@@ -19,11 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.rpc import status_pb2
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aiwatch import __version__
@@ -31,7 +32,7 @@ from aiwatch.config import Settings
 from aiwatch.httpapi import api_error, authorized, internal_error
 from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
-from aiwatch.selfmetrics import SelfMetrics
+from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
 from aiwatch.stages import load_stages, stage_routes
 from analysis.runner import AnalyzerHealth
@@ -47,6 +48,7 @@ from store.writer import Overloaded, WriterBroken, WriterClosed
 log = logging.getLogger("aiwatch.server")
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+REQUEST_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class AiwatchServer:
@@ -108,22 +110,17 @@ class AiwatchServer:
 
     def _describe_metrics(self) -> None:
         m = self.metrics
-        m.describe("aiwatch_received_total", "counter", "Items received by the OTLP receivers, by signal.")
-        m.describe("aiwatch_accepted_total", "counter", "Items committed to the store, by signal.")
-        m.describe("aiwatch_rejected_total", "counter", "Items rejected (partial success or 4xx), by signal.")
-        m.describe("aiwatch_requests_total", "counter", "HTTP requests to the receivers, by signal and status code.")
-        m.describe("aiwatch_shed_total", "counter", "Requests refused with 503 because the write queue was full.")
+        m.counter("aiwatch_received_total", "Items received by the OTLP receivers, by signal.", ("signal",))
+        m.counter("aiwatch_accepted_total", "Items committed to the store, by signal.", ("signal",))
+        m.counter("aiwatch_rejected_total", "Items rejected (partial success or 4xx), by signal.", ("signal",))
+        m.counter("aiwatch_requests_total", "HTTP requests to the receivers, by signal and status code.",
+                  ("code", "signal"))
+        m.counter("aiwatch_shed_total", "Requests refused with 503 because the write queue was full.", ("signal",))
+        m.histogram("aiwatch_request_duration_seconds", "Time to answer an OTLP request, by signal.",
+                    REQUEST_SECONDS_BUCKETS, ("signal",))
         m.gauge("aiwatch_requests_in_progress", "Requests being served (counted against max_concurrent_requests).",
                 lambda: self.in_flight.count)
-        m.gauge("aiwatch_queue_rows", "Rows waiting for the writer.", lambda: self.store.writer.pending_rows)
-        m.gauge("aiwatch_writer_commits_total", "Group commits done by the writer.",
-                lambda: self.store.writer.stats.commits, kind="counter")
-        m.gauge("aiwatch_writer_last_commit_ms", "Duration of the last group commit.",
-                lambda: self.store.writer.stats.last_commit_ms)
-        m.gauge("aiwatch_writer_commit_ms_avg", "Mean group-commit duration.",
-                lambda: self.store.writer.stats.commit_ms_total / max(self.store.writer.stats.commits, 1))
-        m.gauge("aiwatch_writer_broken", "1 while the database refuses writes (disk full, I/O errors), else 0.",
-                lambda: float(self.store.writer.broken is not None))
+        m.registry.register(WriterCollector(lambda: self.store.writer))
         m.gauge("aiwatch_database_bytes", "Size of the database file and its WAL.", self.store.size_bytes)
         health = self.analysis_health
         m.family("aiwatch_analyzer_failures_total", "Analyzer runs that failed, by analyzer.",
@@ -166,7 +163,11 @@ class AiwatchServer:
     # --- ingest ---
     def _ingest_route(self, signal: str):
         async def handler(request: Request) -> Response:
-            return await self.ingest(request, SIGNALS[signal])
+            started = time.perf_counter()
+            try:
+                return await self.ingest(request, SIGNALS[signal])
+            finally:
+                self.metrics.observe("aiwatch_request_duration_seconds", time.perf_counter() - started, signal=signal)
         return handler
 
     async def ingest(self, request: Request, signal: Signal) -> Response:
@@ -296,7 +297,7 @@ class AiwatchServer:
                 token and authorized(request, token) for token in (s.metrics_token, s.api_token)):
             return api_error(401, "unauthorized", "missing or wrong bearer token (metrics_token or api_token)",
                              new_request_id(request))
-        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_PLAIN_0_0_4)   # what every Prometheus reads
 
 
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}

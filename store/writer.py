@@ -14,6 +14,7 @@ that did not happen: the first is acknowledged, never answered 503 and duplicate
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import queue
@@ -68,13 +69,35 @@ class _Request:
     future: Future = field(default_factory=Future)
 
 
+COMMIT_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_ROWS_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 400_000)
+
+
+@dataclass
+class Buckets:
+    """A histogram kept by the writer thread (Prometheus `le` buckets); /metrics reads it."""
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)   # per bucket, the last one above every bound
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.counts = self.counts or [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[int]:
+        return list(itertools.accumulate(self.counts))
+
+
 @dataclass
 class WriterStats:
     commits: int = 0
     rows_committed: int = 0
     failed_requests: int = 0
-    last_commit_ms: float = 0.0
-    commit_ms_total: float = 0.0
+    commit_seconds: Buckets = field(default_factory=lambda: Buckets(COMMIT_SECONDS_BUCKETS))
+    batch_rows: Buckets = field(default_factory=lambda: Buckets(BATCH_ROWS_BUCKETS))
 
 
 class Writer:
@@ -196,11 +219,11 @@ class Writer:
         except Exception as exc:  # noqa: BLE001 - isolate the bad request, keep the good ones
             self._isolate(batch, exc)
             return
-        elapsed = (time.perf_counter() - started) * 1000
+        rows = sum(r.rows for r in batch)
         self.stats.commits += 1
-        self.stats.rows_committed += sum(r.rows for r in batch)
-        self.stats.last_commit_ms = elapsed
-        self.stats.commit_ms_total += elapsed
+        self.stats.rows_committed += rows
+        self.stats.commit_seconds.observe(time.perf_counter() - started)
+        self.stats.batch_rows.observe(rows)
         self._finish(batch, results=results)
 
     def _isolate(self, batch: list[_Request], exc: BaseException) -> None:
