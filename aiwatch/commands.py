@@ -27,7 +27,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default="./aiwatch-demo", help="demo database folder (default ./aiwatch-demo)")
+    p.add_argument("--data-dir", help="database folder (default: the data_dir setting, as for serve and analyze)")
     p.add_argument("--fresh", action="store_true", help="reload the sample even if the demo database exists")
     p.add_argument("--port", type=int, default=4318, help="server port (default 4318)")
     p.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (default 8501)")

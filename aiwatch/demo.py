@@ -51,9 +51,16 @@ def _run(cmd: list[str]) -> None:
             proc.wait(20)
 
 
+# The demo made this folder's database: only then may --fresh delete it and live demo traffic go into it.
+DEMO_MARKER = ".aiwatch-demo"
+
+
 def prepare_data(data_dir: Path, fresh: bool) -> None:
     """Load the committed sample and backfill the analyzers, unless the demo database has data."""
     db = data_dir / "aiwatch.duckdb"
+    if db.exists() and not (data_dir / DEMO_MARKER).exists():
+        raise SystemExit(f"aiwatch demo: {db} holds data the demo did not load; pass --data-dir with another "
+                         "folder (the demo adds sample and live traffic, and --fresh deletes the database)")
     if fresh and data_dir.exists():
         for f in data_dir.glob("aiwatch.duckdb*"):
             f.unlink()
@@ -61,9 +68,15 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
         print(f"using the existing demo database {db} (pass --fresh to reload the sample)", flush=True)
         return
     print("loading the 3-day sample (3 services, 8 injected incidents) ...", flush=True)
+    (data_dir / DEMO_MARKER).write_text("this database was loaded by `aiwatch demo`\n")
     _run(_aiwatch("sample", "load", "--data-dir", str(data_dir)))
     print("running the analyzers over the sample ...", flush=True)
     _run(_aiwatch("analyze", "--since=-3d", "--until=now", "--data-dir", str(data_dir)))
+
+
+def data_folder(args: argparse.Namespace, settings: Settings) -> Path:
+    """The data_dir setting unless --data-dir: one default, so `aiwatch analyze` and `serve` find the demo's data."""
+    return Path(args.data_dir or settings.data_dir)
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,7 +85,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     # A supervisor's SIGTERM stops the demo like Ctrl-C (the children run in their own sessions).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    data_dir = Path(args.data_dir)
+    data_dir = data_folder(args, settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     server_url = f"http://127.0.0.1:{args.port}"
     # The server replays the alert rules over the sample into an empty alert history once it is up
