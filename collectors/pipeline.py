@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
 from collectors.content import ContentPolicy, RedactionConfig, build_policy
-from collectors.decode import BadPayload, inflate, parse
+from collectors.decode import PROTOBUF, BadPayload, inflate, parse
 from collectors.logs import convert_logs
 from collectors.metrics import convert_metrics
 from collectors.scrub import scrub_logs, scrub_metrics, scrub_traces
@@ -71,6 +71,28 @@ def decode_and_convert(signal_name: str, body: bytes, kind: str, encoding: str |
         raise BadPayload(400, f"could not convert {signal_name} payload: {type(exc).__name__}: {exc}") from None
 
 
+def _warm_up_bodies() -> dict[str, bytes]:
+    """One tiny request of each signal."""
+    traces = trace_pb.ExportTraceServiceRequest()
+    traces.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=b"\x01" * 16, span_id=b"\x01" * 8, name="warm-up", start_time_unix_nano=1, end_time_unix_nano=2)
+    logs = logs_pb.ExportLogsServiceRequest()
+    logs.resource_logs.add().scope_logs.add().log_records.add(time_unix_nano=1).body.string_value = "warm-up"
+    metrics = metrics_pb.ExportMetricsServiceRequest()
+    metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="warm-up").gauge.data_points.add(
+        time_unix_nano=1, as_double=1.0)
+    return {"traces": traces.SerializeToString(), "logs": logs.SerializeToString(),
+            "metrics": metrics.SerializeToString()}
+
+
+def warm_up(policy: ContentPolicy, limits: AttributeLimits = AttributeLimits()) -> None:
+    """Convert one tiny request of each signal, so the lazy imports of the first conversion
+    (pyarrow loads pandas on its first table: seconds on a loaded machine) happen before a worker
+    takes requests, not while a request, and every request queued behind it, waits."""
+    for name, body in _warm_up_bodies().items():
+        decode_and_convert(name, body, PROTOBUF, None, len(body) + 1024, policy, limits)
+
+
 _worker_policy: ContentPolicy | None = None
 
 
@@ -78,6 +100,7 @@ def _init_worker(parent_pid: int, mode: str, max_content_chars: int, max_attribu
                  redaction: RedactionConfig, database: bytes | None) -> None:
     global _worker_policy
     _worker_policy = build_policy(mode, max_content_chars, max_attribute_chars, redaction, database)
+    warm_up(_worker_policy)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -114,6 +137,8 @@ class ConversionPool:
         self._pool: ProcessPoolExecutor | None = None
         if workers:
             self._pool = self._new_pool()
+        else:
+            warm_up(policy, limits)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server holds threads (writer, scheduler) and a DuckDB handle.
