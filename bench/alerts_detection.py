@@ -145,7 +145,10 @@ def main() -> int:
         for f in futures:
             r = f.result()
             reports.append(r)
-            if not args.json:
+            if args.json:     # a line per recording as it completes (the document comes at the end)
+                print(json.dumps({k: r[k] for k in ("seed", "level", "clean")} | {
+                    "caught": sum(i["in_time"] for i in r["incidents"])}), file=sys.stderr, flush=True)
+            else:
                 caught = sum(i["in_time"] for i in r["incidents"])
                 missed = ", ".join(f"{i['kind']}({'late ' + format(i['delay_min'], '.0f') + 'm' if i['delay_min'] is not None else 'missed'})"
                                    for i in r["incidents"] if not i["in_time"])

@@ -23,6 +23,8 @@ def test_shipped_defaults_follow_the_practice():
     assert dict(errors.match) == {"service_name": "*", "route": "*", "model": "*", "arm": None}
     assert errors.evidence.min_bad == 5 and errors.over.total_seconds() == 300
     assert rules["RouteErrorBurst"].keep_firing_for.total_seconds() == 600      # no flapping
+    assert all(r.keep_firing_for.total_seconds() >= {"P1": 600, "P2": 900, "P3": 3600}[r.severity]
+               for r in config.rules if not r.condition.absent)
     assert config.routes[0].group_by == ("service",)                            # one page per service
     burns = {n: (rules[n].condition.grains, rules[n].condition.threshold) for n in
              ("ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "ErrorBudgetSlowBurn", "ErrorBudgetSlowBurn3d")}
