@@ -14,7 +14,7 @@ import polars as pl
 
 from analysis import stats
 from analysis.base import Result, Window
-from analysis.prices import resolve_prices
+from store.prices import resolve_prices
 from analysis.settings import AnalysisSettings
 from store import analytics
 

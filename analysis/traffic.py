@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from analysis.base import Result, Window, minute_and_hour_ranges
-from analysis.prices import resolve_prices
+from store.prices import resolve_prices
 from store import analytics
 
 

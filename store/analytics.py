@@ -740,7 +740,7 @@ register(NamedQuery(
 
 
 def _top_spenders(store: Any, params: dict[str, Any]) -> pa.Table:
-    from analysis.prices import resolve_prices
+    from store.prices import resolve_prices
 
     prices = resolve_prices(distinct_models(store, params["start"], params["end"]))
     cte, price_params = _prices_cte(prices)

@@ -296,8 +296,8 @@ def _calls(store: Any, params: dict[str, Any]) -> pa.Table:
     Rates are sums over sums and percentiles exact (never a mean of group figures). Cost is the
     span's own cost, else tokens x the price table; calls neither carries are counted as unpriced.
     """
-    from analysis.prices import resolve_prices  # the analysis stage owns the price table
     from store.analytics import _COST, _prices_cte, distinct_models
+    from store.prices import resolve_prices
 
     cols = CALL_GROUPS[params["by"]]
     cte, price_params = _prices_cte(resolve_prices(distinct_models(store, params["start"], params["end"])))

@@ -1,4 +1,8 @@
-"""Model prices for spans that carry no cost: genai-prices (with overrides), as in the shim (shim/pricing.py)."""
+"""Model prices for spans that carry no cost: genai-prices (with overrides), as in the shim (shim/pricing.py).
+
+In the store, not in analysis: the read queries and the analyzers both price calls, and the store must
+not import the analysis stage.
+"""
 from __future__ import annotations
 
 import logging

@@ -1,0 +1,75 @@
+"""The pipeline's layering holds at import time: each stage, loaded alone in a fresh interpreter, loads
+only the stages before it (shim -> collectors -> store -> analysis -> alerts), and an ingest worker
+does not pay for the shim's client (httpx, openai)."""
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server_harness import ROOT
+
+PROJECT = ("shim", "collectors", "store", "analysis", "alerts", "dashboard", "aiwatch")
+HEAVY = ("shim.client", "shim.engine", "httpx", "openai")   # the shim's client side
+
+# package -> project packages it may load (aiwatch: the shared settings and its ConfigError)
+ALLOWED = {
+    "shim": {"shim"},
+    "collectors": {"collectors", "shim", "store"},
+    "store": {"store"},
+    "analysis": {"analysis", "store", "shim", "aiwatch"},
+    "alerts": {"alerts", "analysis", "store", "shim", "aiwatch"},
+}
+# `commands` / `register` plug a stage into the aiwatch CLI and server: wiring, not the stage.
+PROBE = """
+import importlib, json, pkgutil, sys
+pkg = importlib.import_module(sys.argv[1])
+for m in pkgutil.iter_modules(pkg.__path__):
+    if m.name not in ("commands", "register"):
+        importlib.import_module(f"{pkg.__name__}.{m.name}")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded(code: str, *args: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_a_stage_loads_only_the_stages_before_it(package):
+    modules = loaded(PROBE, package)
+    assert {m.split(".")[0] for m in modules} & set(PROJECT) <= ALLOWED[package]
+    if package in ("collectors", "store"):
+        assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_an_ingest_worker_loads_no_client_and_no_analysis():
+    modules = loaded("import json, sys, collectors.pipeline; print(json.dumps(sorted(sys.modules)))")
+    assert not modules & {*HEAVY, "analysis", "alerts", "dashboard", "aiwatch"}
+
+
+def test_the_shims_public_names_still_load_on_use():
+    modules = loaded("import json, sys, shim; from shim import ChatClient, AIClient, Redactor; "
+                     "assert AIClient is ChatClient and 'ChatClient' in dir(shim); print(json.dumps(sorted(sys.modules)))")
+    assert "shim.client" in modules
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_no_import_reaches_a_later_stage_even_inside_a_function(package):
+    # store may price calls with shim.pricing's table (loaded on use), never through analysis
+    allowed = ALLOWED[package] | ({"shim"} if package == "store" else set())
+    wrong = []
+    for path in sorted((ROOT / package).glob("*.py")):
+        if path.stem in ("commands", "register"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+            wrong += [f"{path.name}: {n}" for n in names if n.split(".")[0] in PROJECT and n.split(".")[0] not in allowed]
+    assert not wrong
