@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from aiwatch import __version__
@@ -250,10 +250,14 @@ class AiwatchServer:
             body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
         else:
             body, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap, truncated)
+        del table  # only the encoded answer is held while it is sent
         truncated = truncated or cut
         headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
                    "X-Rows": str(rows), "X-Truncated": "true" if truncated else "false"}
-        return Response(body, media_type=ARROW_STREAM if fmt == "arrow" else "application/json", headers=headers)
+        if fmt == "arrow":
+            return Response(body, media_type=ARROW_STREAM, headers=headers)
+        # Sent piece by piece: no second copy of a large answer is made to join them.
+        return StreamingResponse(iter(body), media_type="application/json", headers=headers)
 
     async def list_queries(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_token):
@@ -331,31 +335,32 @@ def _arrow_ipc(table: pa.Table, max_bytes: int) -> tuple[bytes, int, bool]:
 
 
 def _json_rows_body(request_id: str, name: str, table: pa.Table, max_bytes: int,
-                    truncated: bool) -> tuple[bytes, int, bool]:
-    """The JSON answer with as many whole rows as fit in `max_bytes`, encoded a slice at a time so
-    memory stays near the cap: `truncated` says whether rows were left out, `rows` how many are sent."""
-    parts: list[str] = []
+                    truncated: bool) -> tuple[list[bytes], int, bool]:
+    """The JSON answer, in pieces, with as many whole rows as fit in `max_bytes`, encoded a slice at a
+    time so memory stays near the cap: `truncated` says whether rows were left out, `rows` how many are sent."""
+    parts: list[bytes] = [b""]  # the head, once the columns are known
     size, rows, cut = 0, 0, False
     for offset in range(0, table.num_rows, 2000):
         chunk = _jsonable_rows(table.slice(offset, 2000))
-        text = json.dumps(chunk, default=_json_default)[1:-1]
-        if size + len(text) + 1 > max_bytes:
+        text = json.dumps(chunk, default=_json_default)[1:-1].encode()
+        if size + len(text) + 2 > max_bytes:
             for row in chunk:  # the slice that crosses the cap: whole rows while they fit
-                piece = json.dumps(row, default=_json_default)
-                if rows and size + len(piece) + 1 > max_bytes:
+                piece = json.dumps(row, default=_json_default).encode()
+                if rows and size + len(piece) + 2 > max_bytes:
                     break
-                parts.append(piece)
-                size += len(piece) + 1
+                parts.append(b", " + piece if rows else piece)
+                size += len(piece) + 2
                 rows += 1
             cut = rows < table.num_rows
             break
         if text:
-            parts.append(text)
-        size += len(text) + 1
+            parts.append(b", " + text if rows else text)
+        size += len(text) + 2
         rows += len(chunk)
-    head = json.dumps({"request_id": request_id, "query": name, "columns": table.column_names})[:-1]
-    tail = json.dumps({"rows": rows, "truncated": truncated or cut})[1:]
-    return f'{head}, "data": [{", ".join(parts)}], {tail}'.encode(), rows, cut
+    parts[0] = (json.dumps({"request_id": request_id, "query": name, "columns": table.column_names})[:-1]
+                + ', "data": [').encode()
+    parts.append(("], " + json.dumps({"rows": rows, "truncated": truncated or cut})[1:]).encode())
+    return parts, rows, cut
 
 
 def _jsonable_rows(table: pa.Table) -> list[dict[str, Any]]:
