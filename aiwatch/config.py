@@ -90,6 +90,9 @@ class Settings:
     # Dashboard
     dashboard_port: int = _setting(8501, "Port of the Streamlit dashboard.", min=0, max=65535)
     server_url: str = _setting("http://127.0.0.1:4318", "Server URL that the dashboard and CLI read from.")
+    dashboard_password: str = _setting(
+        "", "Shared secret to sign in to the dashboard (small teams; OIDC: [auth] in .streamlit/secrets.toml). "
+        "Required when a token is set and OIDC is not configured.")
 
     @property
     def db_path(self) -> Path:

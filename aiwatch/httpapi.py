@@ -1,9 +1,11 @@
 """What every JSON endpoint of the server shares: bearer-token checks and structured errors."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -35,6 +37,32 @@ def authorized(request: Request, token: str) -> bool:
         return True
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+SIGNED_LINK_TTL_S = 600
+
+
+def _link_signature(token: str, path: str, expires: int) -> str:
+    key = hmac.new(token.encode(), b"aiwatch signed link", hashlib.sha256).digest()
+    return hmac.new(key, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_link(token: str, path: str, ttl_s: int = SIGNED_LINK_TTL_S, now: float | None = None) -> str:
+    """`path` with an expiry and an HMAC of the API token: a browser link to a GET that needs the
+    token (a saved report), minted by whoever holds the token (the dashboard). No token: `path`."""
+    if not token:
+        return path
+    expires = int((time.time() if now is None else now) + ttl_s)
+    return f"{path}?expires={expires}&signature={_link_signature(token, path, expires)}"
+
+
+def signed_link_valid(request: Request, token: str, now: float | None = None) -> bool:
+    expires, signature = request.query_params.get("expires", ""), request.query_params.get("signature", "")
+    if not token or not expires.isdigit() or not signature:
+        return False
+    if int(expires) < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(signature.encode(), _link_signature(token, request.url.path, int(expires)).encode())
 
 
 def api_error(status: int, code: str, message: str, rid: str) -> Response:

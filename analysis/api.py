@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from aiwatch.httpapi import api_error, authorized
+from aiwatch.httpapi import api_error, authorized, signed_link_valid
 from aiwatch.httpapi import request_id as new_request_id
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
@@ -141,8 +141,9 @@ def _report_file(server: Any, report_id: str) -> Path | None:
 async def get_report(request: Request) -> Response:
     server = request.app.state.aiwatch
     request_id = new_request_id(request)
-    if not authorized(request, server.settings.api_token):
-        return api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
+    token = server.settings.api_token
+    if not (authorized(request, token) or signed_link_valid(request, token)):   # browsers get signed links
+        return api_error(401, "unauthorized", "missing or wrong bearer token, or an expired link", request_id)
     report_id = request.path_params["report_id"]
     if not _REPORT_ID.match(report_id):
         return api_error(404, "unknown_report", f"no report with id {report_id!r}", request_id)

@@ -15,6 +15,7 @@ if str(_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checko
 import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
+from dashboard.auth import require_sign_in  # noqa: E402
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -42,6 +43,7 @@ PAGES = {
     ],
 }
 
+require_sign_in(ui.settings())
 navigation = st.navigation(PAGES)
 ui.sidebar_filters()
 navigation.run()

@@ -44,12 +44,17 @@ ANALYZERS_MISSING = "it comes with the analyzers (`analysis/`): upgrade the serv
 ALERTS_MISSING = "it comes with the alerting stage (`alerts/`): upgrade the server and configure alert rules"
 
 
-def _settings() -> tuple[str, str]:
+def settings() -> Settings:
     try:
-        s = Settings.load()
+        return Settings.load()
     except ConfigError as exc:
         st.error(f"aiwatch configuration error: {exc}")
         st.stop()
+        raise
+
+
+def _settings() -> tuple[str, str]:
+    s = settings()
     return s.server_url.rstrip("/"), s.api_token
 
 

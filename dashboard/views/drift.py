@@ -5,6 +5,7 @@ import httpx
 import pandas as pd
 import streamlit as st
 
+from aiwatch.httpapi import signed_link
 from dashboard import charts, client, frames, ui
 
 ctx = ui.page("Drift", "Input drift per route against the reference window (Evidently's default tests)")
@@ -67,7 +68,8 @@ with st.form("evidently-report"):
                 client.clear_cache()
                 st.success(f"Report saved: {out['current_rows']:,} calls against {out['reference_rows']:,} "
                            f"in the reference ({', '.join(out['columns'])}).")
-                st.link_button("Open the report", f"{ctx.server_url}{out['url']}")
+                # a browser link carries no bearer token: the dashboard signs a short-lived one
+                st.link_button("Open the report", f"{ctx.server_url}{signed_link(ctx.token, out['url'])}")
             else:
                 try:
                     err = r.json()["error"]["message"]
@@ -80,7 +82,7 @@ if ui.show(reports, empty_hint="generate one above (or with `aiwatch analyze --e
            what="saved Evidently reports"):
     flat = frames.flatten_reports(reports.frame)
     if "body.url" in flat.columns:
-        flat = flat.assign(link=[f"{ctx.server_url}{u}" if isinstance(u, str) and u else None
-                                 for u in flat["body.url"]])
+        flat = flat.assign(link=[f"{ctx.server_url}{signed_link(ctx.token, u)}" if isinstance(u, str) and u
+                                 else None for u in flat["body.url"]])
     ui.table(flat, ["time", "window_end", "route", "link", "body.current_rows", "body.reference_rows"],
              column_config={"link": st.column_config.LinkColumn("report", display_text="open")})
