@@ -223,7 +223,10 @@ def run_attack(name: str, target: Target, attack: Callable[[Target, Result], Non
         res.broken.append("server died")
     log = target.server.log()[log_mark:]
     if "Traceback" in log:
-        res.notes.append(f"{log.count('Traceback')} traceback(s) in the server log")
+        lines = log.splitlines()
+        errors = [next((x for x in lines[i + 1:] if x and not x.startswith(" ")), "?")
+                  for i, x in enumerate(lines) if x.startswith("Traceback")]
+        res.notes.append(f"{len(errors)} traceback(s) in the server log: {'; '.join(errors)[:300]}")
     return res
 
 
@@ -544,16 +547,30 @@ def prepare_alerts(data: Path, rules: Path, rx: Any) -> None:
         store.close()
 
 
-def attack_receivers(t: Target, r: Result, rx: Any, started: float) -> None:
+def watch_receivers(rx: Any, seen: dict[str, float], stop: threading.Event) -> None:
+    """When Slack's first request and PagerDuty's first page arrived (monotonic time)."""
+    while not stop.wait(0.05):
+        if "slack" not in seen and rx.received("slack"):
+            seen["slack"] = time.monotonic()
+        if "page" not in seen and rx.pages():
+            seen["page"] = time.monotonic()
+
+
+def attack_receivers(t: Target, r: Result, rx: Any, seen: dict[str, float]) -> None:
     r.sent = "Slack receiver sends headers then 1 byte / 2 s (300 s); PagerDuty for another service is due"
     deadline = time.monotonic() + 60
-    while rx.pages() < 1 and time.monotonic() < deadline:
+    while "page" not in seen and time.monotonic() < deadline:
         time.sleep(0.1)
-    page_s = time.monotonic() - started
-    r.answers.append(f"PagerDuty page {'arrived' if rx.pages() else 'MISSING'} {page_s:.1f} s after start; "
+    ready = seen["ready"]
+
+    def since_ready(key: str) -> str:
+        return f"{seen[key] - ready:+.1f} s" if key in seen else "never"
+    r.answers.append(f"PagerDuty page {since_ready('page')} from server ready, Slack's first request "
+                     f"{since_ready('slack')} (server start took {ready - seen['spawn']:.1f} s); "
                      f"Slack requests {len(rx.received('slack'))}, accepted {len(rx.payloads('slack'))}")
-    r.expect(rx.pages() >= 1, "no PagerDuty page while Slack trickled")
-    time.sleep(max(0.0, 12 - (time.monotonic() - started)))   # past Slack's 10 s send deadline
+    r.expect("page" in seen, "no PagerDuty page while Slack trickled")
+    r.expect("page" in seen and seen["page"] - ready < 15, "PagerDuty page late")
+    time.sleep(max(0.0, 12 - (time.monotonic() - ready)))   # past Slack's 10 s send deadline
     out = t.client.get(f"{t.url}/v1/query/notifications", headers=API, params={"receiver": "slack"})
     outcomes = sorted({row.get("outcome") for row in out.json().get("data", [])})
     r.answers.append(f"slack outcomes so far {outcomes}")
@@ -658,10 +675,12 @@ def main() -> None:
                 data, rules = Path(tmp) / "paging", Path(tmp) / "rules.yaml"
                 data.mkdir()
                 prepare_alerts(data, rules, rx)
-                started = time.monotonic()
+                seen, stop = {"spawn": time.monotonic()}, threading.Event()
+                threading.Thread(target=watch_receivers, args=(rx, seen, stop), daemon=True).start()
                 t = serve(data, {"AIWATCH_ALERTS_RULES": str(rules)})
+                seen["ready"] = time.monotonic()
                 try:
-                    steps = {"receivers": lambda tt, rr: attack_receivers(tt, rr, rx, started),
+                    steps = {"receivers": lambda tt, rr: attack_receivers(tt, rr, rx, seen),
                              "silence": attack_silence,
                              "sigterm": lambda tt, rr: attack_sigterm(tt, rr, rx)}
                     for name in paging:
@@ -669,6 +688,7 @@ def main() -> None:
                         print(f"  {name}: {results[-1].seconds:.1f} s, "
                               f"{'ok' if not results[-1].broken else 'BROKEN'}", flush=True)
                 finally:
+                    stop.set()
                     rx.release()
                     shut(t)
     print(f"\n{load()} at the end\n")
