@@ -70,7 +70,7 @@ def slack_escape(text: Any) -> str:
 
 def _where(labels: dict[str, str]) -> str:
     parts = [f"{k}={labels[k]}" for k in ("service", "model", "model_version", "route", "arm") if labels.get(k)]
-    return ", ".join(parts) or "all services"
+    return ", ".join(parts) or ("the whole service" if "service" not in labels else "all services")
 
 
 def _since(iso: str) -> tuple[int, str]:
@@ -109,13 +109,16 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
                 f"{format_value(metric, a_notes.get('threshold'))}"
         fields = [f"*Severity*\n{emoji} {esc(a_labels.get('severity', ''))} ({esc(alert['status'])})",
                   f"*What*\n{esc(a_labels.get('alertname', ''))}: {esc(metric)} ({esc(a_notes.get('grain', ''))})",
-                  f"*Where*\n{esc(_where(a_labels))}",
+                  f"*Where*\n{esc(_where({k: v for k, v in a_labels.items() if k != 'service'}))}",
                   f"*Since*\n<!date^{ts}^{{date_short_pretty}} {{time}}|{esc(human)}>" if ts
                   else f"*Since*\n{esc(human)}",
                   f"*Value vs threshold*\n{esc(value)}"]
         if alert["status"] == "resolved":
             fields.append(f"*Resolved*\n{esc(_since(alert['endsAt'])[1])}")
-        text = f"*{esc(a_notes.get('summary', ''))}*"
+        summary = str(a_notes.get("summary", ""))
+        if a_labels.get("service") and summary.startswith(f"{a_labels['service']}: "):
+            summary = summary[len(a_labels["service"]) + 2:]   # the header names the service already
+        text = f"*{esc(summary)}*"
         if a_notes.get("description"):
             text += f"\n{esc(a_notes['description'])}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SLACK_TEXT_MAX)},

@@ -32,3 +32,17 @@ def test_error_rate_and_burn_rate_rules_page_once(store, script_for):
                                                                                   "ErrorBudgetFastBurn"}
     assert len({dedup_key(m["groupKey"]) for _, m in firing}) == 1   # one incident
     assert len(firing) == 1   # both rules fire together: one notification carries both
+
+
+def test_slack_text_names_the_service_once_in_its_header():
+    from alerts.notifiers import slack_message
+
+    labels = {"alertname": "HighErrorRate", "severity": "P1", "service": "checkout", "route": "/pay"}
+    message = {"status": "firing", "alerts": [{"status": "firing", "labels": labels, "startsAt": "2026-11-20T10:00:00Z",
+                                                "annotations": {"summary": "checkout: error rate 30.0% over 5 minutes",
+                                                                "metric": "error_rate", "value": 0.3,
+                                                                "threshold": 0.05, "op": ">"}}]}
+    blocks = slack_message(message)["blocks"]
+    assert "checkout" in blocks[0]["text"]["text"]
+    assert blocks[1]["text"]["text"] == "*error rate 30.0% over 5 minutes*"
+    assert "checkout" not in str(blocks[1:])   # header only
