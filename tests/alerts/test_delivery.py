@@ -356,3 +356,15 @@ def test_the_shipped_watchdog_is_off_without_its_url_and_on_with_it():
     config = load_config(env={"AIWATCH_WATCHDOG_URL": "http://127.0.0.1:9/beat"})
     assert config.watchdog.receiver == "deadmans_switch" and config.watchdog.every == timedelta(minutes=1)
     assert config.receivers["deadmans_switch"].configured
+
+
+def test_weekly_digest_escapes_user_data():
+    from alerts.notifiers import slack_message
+
+    msg = slack_message({"type": "digest", "since": "2026-11-16T00:00:00", "until": "2026-11-23T00:00:00",
+                         "dashboard": "http://127.0.0.1:8501", "items": [
+                             {"rule": "Drift<!here>", "labels": '{"service": "<https://evil|x>"}',
+                              "summary": "a <!channel> b"}]})
+    texts = [t for b in msg["blocks"] for t in _mrkdwn_texts(b)]
+    assert texts and all("<!" not in t and "<https" not in t for t in texts)
+    assert "Drift&lt;!here&gt;" in "\n".join(texts)

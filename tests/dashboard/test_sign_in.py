@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from aiwatch.httpapi import signed_link
 from browser import Browser, find_chromium
 from dashboard import client
 from dashboard.commands import streamlit_command
@@ -38,6 +40,24 @@ _SUBMIT = """(() => {
 
 
 _OPEN_DRIFT = """document.querySelector('a[href$="/drift"]').click()"""
+
+
+def save_report(data_dir: Path) -> str:
+    """A report as the server saves one (file under reports/, row in analysis_reports): its path."""
+    from store import analytics
+    from store.db import Store
+
+    report_id = "0123456789abcdef"
+    (data_dir / "reports").mkdir(parents=True)
+    page = data_dir / "reports" / f"drift-{report_id}.html"
+    page.write_text("<html><body><h1>saved drift report</h1></body></html>")
+    store = Store(data_dir / "aiwatch.duckdb", writer_max_delay_ms=1)
+    store.writer.write(tables={"analysis_reports": analytics.reports_table([{
+        "time": datetime(2026, 11, 1), "window_end": datetime(2026, 11, 2), "analyzer": "evidently",
+        "kind": "html_report", "route": "/r", "computed_at": datetime(2026, 11, 2),
+        "body": {"id": report_id, "path": str(page.resolve()), "url": f"/v1/reports/{report_id}"}}])})
+    store.close()
+    return f"/v1/reports/{report_id}"
 
 
 def page_text(browser: Browser) -> str:
@@ -68,6 +88,7 @@ def sign_in(browser: Browser, password: str) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_password_sign_in_in_a_real_browser(tmp_path):
     env = {"AIWATCH_API_TOKEN": TOKEN}
+    report = save_report(tmp_path / "data")
     server = start_server(tmp_path / "data", env=env)
     port = free_port()
     log = (tmp_path / "streamlit.log").open("wb")
@@ -98,6 +119,13 @@ def test_password_sign_in_in_a_real_browser(tmp_path):
         assert "Overview" in text
         browser.call("Runtime.evaluate", expression=_OPEN_DRIFT)   # in-app navigation keeps the sign-in
         wait_text(browser, "Evidently reports")
+        # A saved report opens from the browser with the dashboard's signed link, not with a bare one.
+        browser.call("Page.navigate", url=server.url + report)
+        text = wait_text(browser, "unauthorized", limit_s=20)     # the server's JSON 401
+        assert "saved drift report" not in text
+        text, _ = browser.render(server.url + signed_link(TOKEN, report), SHOTS / "report-signed.png",
+                                 timeout=10, settle_s=0)
+        assert "saved drift report" in text
     finally:
         if browser is not None:
             browser.close()
