@@ -191,9 +191,10 @@ def test_page_server_down_is_a_clear_message(page: str, down_url: str, monkeypat
 def test_trace_lookup_by_trace_id_shows_the_waterfall(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(data_server.url, "traces", monkeypatch, id=TRACE_ID)
     assert metric(at, "Spans") == "3"
-    spans = next(df.value for df in at.dataframe if "label" in df.value.columns)
+    spans = next(df.value for df in at.dataframe if "role" in df.value.columns)
     # Depth is shown by indentation: root, its model call, the tool call under the model call.
-    assert [label.count("\u2003") for label in spans["label"]] == [0, 1, 2]
+    assert [label.count("\u2003") for label in spans["span"]] == [0, 1, 2]
+    assert spans["role"].tolist()[1] == "model call"
 
 
 def test_unknown_trace_id_says_so(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
