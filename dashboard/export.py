@@ -47,7 +47,8 @@ class StoreSource:
             return QueryResult(name, "error", message=f"{type(exc).__name__}: {exc}")
         frame = table.to_pandas()
         for col in frame.columns:
-            if frame[col].dtype == object and len(frame) and type(frame[col].dropna().iloc[0]).__name__ == "Decimal":
+            present = frame[col].dropna() if frame[col].dtype == object else ()
+            if len(present) and type(present.iloc[0]).__name__ == "Decimal":   # an all-NULL column has none
                 frame[col] = frame[col].astype(float)
         return QueryResult(name, "ok" if len(frame) else "empty", frame)
 

@@ -174,3 +174,18 @@ def test_cli_says_when_the_server_is_down(down_url: str, tmp_path: Path) -> None
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "cannot reach the aiwatch server" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_store_source_reads_a_column_that_is_all_null(store) -> None:
+    import pyarrow as pa
+
+    from store.schema import arrow_schema
+
+    schema = arrow_schema("spans")
+    cols = {f.name: pa.nulls(3, f.type) for f in schema}
+    cols.update({"trace_id": pa.array(["a" * 32] * 3), "is_llm": pa.array([True] * 3),
+                 "start_time": pa.array([datetime(2026, 11, 17, 10)] * 3, pa.timestamp("us")),
+                 "status_code": pa.array(["ok"] * 3), "duration_ms": pa.array([1.0, 2.0, 3.0])})
+    store.writer.write({"spans": pa.table(cols, schema=schema)})
+    res = export.StoreSource(store).query("calls", by="route", start="2026-11-16T00:00:00", end="2026-11-23T00:00:00")
+    assert res.ok and res.frame["route"].isna().all() and res.frame["requests"].tolist() == [3]
