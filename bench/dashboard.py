@@ -86,21 +86,26 @@ def page_calls(window: str) -> dict[str, list[tuple[str, dict]]]:
     m = {**f, "grain": "1h", "limit": 100000}
     side = [("dimensions", f)]
     return {
-        "overview": side + [("summary", f), ("metrics", {**m, "metric": "slo_attainment,slo_attainment_latency,slo_objective,"
-                                                         "burn_rate_availability,burn_rate_latency", "service": "*"}),
+        "overview": side + [("calls", f), ("calls", {**f, "by": "service"}),
+                            ("metrics", {**m, "metric": "slo_objective,slo_attainment_latency", "service": "*"}),
                             ("alerts", {}), ("metrics", {**m, "metric": "requests,latency_p95_ms,error_rate,cost_usd"}),
-                            ("summary", {"start": "-24h", "end": "now"}), ("summary", {"start": "-48h", "end": "-24h"})],
-        "latency": side + [("summary", f), ("metrics", {**m, "metric": "latency_p50_ms,latency_p95_ms,latency_p99_ms"}),
-                           ("latency_distribution", f)],
-        "errors": side + [("summary", f), ("spans", {**f, "llm_only": "true", "limit": 5000}),
-                          ("metrics", {**m, "metric": "error_rate_4xx,error_rate_5xx,model_failure_rate,timeouts,"
-                                                      "retries,breaker_opens,fallback_rate"})],
-        "cost": side + [("summary", f), ("summary", {"start": datetime.now(timezone.utc).strftime("%Y-%m-01T00:00:00"),
-                                                     "end": "now"}),
+                            ("calls", {"start": "-24h", "end": "now", "by": "service_model"}),
+                            ("calls", {"start": "-48h", "end": "-24h", "by": "service_model"})],
+        "latency": side + [("calls", f), ("metrics", {**m, "metric": "latency_p50_ms,latency_p95_ms,latency_p99_ms"}),
+                           ("latency_distribution", f), ("calls", {**f, "by": "service_model_version"})],
+        "errors": side + [("calls", f), ("spans", {**f, "llm_only": "true", "limit": 5000}),
+                          ("failures", {**f, "grain": "1h"}),
+                          ("metrics", {**m, "metric": "timeouts,retries,breaker_opens,fallback_rate,"
+                                                      "fallback_rule_based,fallback_human"})],
+        "cost": side + [("calls", f), ("calls", {"start": datetime.now(timezone.utc).strftime("%Y-%m-01T00:00:00"),
+                                                 "end": "now"}), ("calls", {**f, "by": "service_model_version"}),
                         ("metrics", {**m, "metric": "cost_usd,cost_per_request_usd,input_tokens,output_tokens"}),
                         ("top_spenders", {**f, "by": "route"})],
         "resources": side + [("resource_metrics", {**f, "limit": 100000})],
         "quality": side + [("spans", {**f, "llm_only": "true", "limit": 5000}),
+                           ("metrics", {**m, "metric": "confidence_ks_stat,confidence_ks_pvalue,confidence_psi,"
+                                                       "confidence_wasserstein", "service": "*", "model": "*",
+                                                       "version": "*"}),
                            ("metrics", {**m, "metric": "format_ok_rate,quality_mean,confidence_mean"}),
                            ("confidence_distribution", f), ("confidence_distribution", {"start": "-8d", "end": window})],
         "drift": side + [("metrics", {**m, "metric": "drift_share", "route": "*"}), ("drift", {**f, "limit": 5000}),
