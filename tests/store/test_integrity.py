@@ -30,6 +30,25 @@ def test_the_file_layout_the_check_relies_on_holds_for_this_duckdb(tmp_path):
     assert blocks > 1 and size == HEADER_BYTES + blocks * block_size
 
 
+def test_a_file_whose_trailing_free_blocks_duckdb_cut_off_opens(tmp_path):
+    """A checkpoint cuts free blocks off the end of the file while the header still counts them; a
+    server stopped cleanly after heavy ingest left such a file, and the size check refused to start."""
+    path = tmp_path / "a.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE a AS SELECT range AS x FROM range(1000)")
+    con.execute("CHECKPOINT")
+    con.execute("CREATE TABLE b AS SELECT range AS x, repeat('y', 200) AS s FROM range(200000)")
+    con.execute("CHECKPOINT")
+    con.execute("DROP TABLE b")   # its blocks, the last ones in the file, become free
+    con.execute("CHECKPOINT")
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    con.close()
+    assert path.stat().st_size < HEADER_BYTES + blocks * block_size   # the layout once taken for damage
+    Store(path).close()
+
+
 @pytest.mark.parametrize("keep", [0.9, 0.1])   # 0.9: DuckDB opens it; 0.1: it cannot read its metadata
 def test_a_truncated_database_file_stops_the_server_with_a_clear_message(tmp_path, keep):
     data = tmp_path / "data"
