@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, register, span_filter_sql
+from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, model_sql, register, span_filter_sql
 
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 INCIDENT_COLUMNS = ("incident_id", "service", "severity", "state", "started_at", "ended_at", "duration_min",
@@ -153,13 +153,13 @@ register(NamedQuery(
      Param("limit", "integer", "Calls of each kind.", "10", maximum=100)),
     sql=f"""SELECT * FROM (
               (SELECT 'failing' AS kind, trace_id, request_id, start_time, service_name, route,
-                      coalesce(response_model, request_model) AS model, model_version, duration_ms, http_status,
+                      {model_sql()} AS model, model_version, duration_ms, http_status,
                       error_type, status_message
                FROM spans WHERE is_llm AND status_code = 'error' AND {span_filter_sql()}
                ORDER BY start_time DESC LIMIT $limit)
               UNION ALL
               (SELECT 'slow', trace_id, request_id, start_time, service_name, route,
-                      coalesce(response_model, request_model), model_version, duration_ms, http_status,
+                      {model_sql()}, model_version, duration_ms, http_status,
                       error_type, status_message
                FROM spans WHERE is_llm AND status_code <> 'error' AND {span_filter_sql()}
                ORDER BY duration_ms DESC LIMIT $limit))""",

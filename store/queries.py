@@ -284,7 +284,7 @@ CALL_GROUPS: dict[str, tuple[str, ...]] = {
     "version": ("model_version",), "model_version": ("model", "model_version"), "service_model": ("service_name", "model"),
     "service_route": ("service_name", "route"), "service_model_version": ("service_name", "model", "model_version"),
 }
-_CALL_GROUP_SQL = {"service_name": "s.service_name", "model": "coalesce(s.response_model, s.request_model)",
+_CALL_GROUP_SQL = {"service_name": "s.service_name", "model": model_sql("s"),
                    "model_version": "s.model_version", "route": "s.route"}
 PERCENTILE_DEFINITION = ("exact percentiles of the successful (non-error) model calls: DuckDB quantile_cont, "
                          "linear interpolation between closest ranks (numpy.percentile's default 'linear')")
@@ -378,7 +378,7 @@ register(NamedQuery(
     FILTERS + (Param("grain", description="Bucket: 1m, 1h or 1d.", default="1m", choices=tuple(_BUCKETS)),),
     run=_failures))
 
-_SERIES_SPLITS = {"service_name": "s.service_name", "model": "coalesce(s.response_model, s.request_model)",
+_SERIES_SPLITS = {"service_name": "s.service_name", "model": model_sql("s"),
                   "model_version": "s.model_version", "route": "s.route", "arm": "s.arm"}
 # figure -> SQL over one bucket's model calls (the same definitions as the traffic analyzer's)
 CALL_SERIES = {

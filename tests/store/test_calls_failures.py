@@ -97,3 +97,24 @@ def test_call_series_for_a_model_alone_matches_pandas(store):
         got = rows[rows["service_name"] == service].set_index("metric")["value"]
         assert got["requests"] == len(g) and abs(got["error_rate"] - g["error"].mean()) < 1e-12
         assert abs(got["latency_p95_ms"] - np.percentile(g.loc[~g["error"], "duration_ms"], 95)) < 1e-6
+
+
+def test_calls_answered_by_a_snapshot_count_under_the_requested_model(store):
+    """Successes carry the provider's snapshot name, failures only the requested one: one model, not
+    a phantom 100%-error group beside a 0%-error one."""
+    n = 200
+    errors = np.arange(n) % 10 == 0
+    schema = arrow_schema("spans")
+    cols = {f.name: pa.nulls(n, f.type) for f in schema}
+    cols.update({
+        "trace_id": pa.array([f"{i:032x}" for i in range(n)]), "service_name": pa.array(["a"] * n),
+        "request_model": pa.array(["gpt-4o-mini"] * n), "is_llm": pa.array([True] * n),
+        "response_model": pa.array([None if e else "gpt-4o-mini-2024-07-18" for e in errors], pa.string()),
+        "start_time": pa.array([T0 + timedelta(seconds=i) for i in range(n)], pa.timestamp("us")),
+        "duration_ms": pa.array(np.full(n, 100.0)), "status_code": pa.array(np.where(errors, "error", "ok")),
+    })
+    store.writer.write({"spans": pa.table(cols, schema=schema)})
+    [group] = REGISTRY["calls"].execute(store, {**WINDOW, "by": "model"}).to_pylist()
+    assert group["model"] == "gpt-4o-mini" and group["requests"] == n and abs(group["error_rate"] - 0.1) < 1e-12
+    models = {r["model"] for r in REGISTRY["exemplars"].execute(store, {**WINDOW, "service": "a"}).to_pylist()}
+    assert models == {"gpt-4o-mini"}
