@@ -28,6 +28,8 @@ _VISIBLE = f"(time + to_seconds({_VISIBLE_S}) <= $now OR (computed_at <= $now AN
 
 
 def analysis_table_exists(db: Any) -> bool:
+    if getattr(db, "has_analysis", False):     # a backtest's copy: made with the table, asked every tick
+        return True
     t = db.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'analysis_metrics'")
     return bool(t.column("n")[0].as_py())
 
@@ -144,12 +146,13 @@ def memory_copy(rows: pa.Table) -> "MemoryDB":
         # time order lets DuckDB's zone maps skip everything outside each step's window
         _run(con, "INSERT INTO analysis_metrics BY NAME SELECT * FROM _rows ORDER BY time")
         con.unregister("_rows")
-    return MemoryDB(con)
+    return MemoryDB(con, has_analysis=True)
 
 
 class MemoryDB:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, has_analysis: bool = False) -> None:
         self.con = con
+        self.has_analysis = has_analysis
 
     def query(self, sql: str, params: Any = None) -> pa.Table:
         return self.con.sql(sql, params=params or None).to_arrow_table()
