@@ -54,6 +54,9 @@ class Settings:
     max_response_bytes: int = _setting(
         64 * 1024 * 1024, "Largest read-API answer: rows past it are left out, and the answer says so "
         "(X-Truncated: true, and \"truncated\": true in JSON); narrow the window or lower limit.", min=65536)
+    max_concurrent_queries: int = _setting(
+        4, "Read-API queries computed at once (each may hold a large result while it is encoded); others wait up "
+        "to 30 s, then get 503 with Retry-After.", min=1)
     retry_after_s: int = _setting(2, "Retry-After seconds sent with 429/503 when overloaded.", min=1)
     # Content handling
     content_mode: str = _setting("redact", "Message content at ingest: keep, redact or drop.", choices=("keep", "redact", "drop"))

@@ -65,10 +65,10 @@ def signed_link_valid(request: Request, token: str, now: float | None = None) ->
     return hmac.compare_digest(signature.encode(), _link_signature(token, request.url.path, int(expires)).encode())
 
 
-def api_error(status: int, code: str, message: str, rid: str) -> Response:
+def api_error(status: int, code: str, message: str, rid: str, headers: dict[str, str] | None = None) -> Response:
     """`{"error": {"code", "message", "request_id"}}` with a stable code."""
     return JSONResponse({"error": {"code": code, "message": message, "request_id": rid}},
-                        status_code=status, headers={"X-Request-Id": rid})
+                        status_code=status, headers={"X-Request-Id": rid, **(headers or {})})
 
 
 async def json_object(request: Request, limit: int = MAX_JSON_BODY_BYTES) -> dict[str, Any]:

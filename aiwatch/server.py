@@ -46,6 +46,7 @@ from store.retention import delete_older_than, retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
 
 log = logging.getLogger("aiwatch.server")
+QUERY_SLOT_WAIT_S = 30.0   # a read waits this long for a free query slot before a 503
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 REQUEST_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -62,6 +63,8 @@ class AiwatchServer:
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
         self.in_flight = InFlight()
+        # bounds the memory of concurrent large reads: a result, its sort and its encoding live only inside
+        self.query_slots = asyncio.Semaphore(settings.max_concurrent_queries)
         self._describe_metrics()
         self.scheduler = Scheduler(self)
         self.tailer = None
@@ -240,17 +243,26 @@ class AiwatchServer:
         started = time.perf_counter()
         cap = self.settings.max_response_bytes
         try:
+            await asyncio.wait_for(self.query_slots.acquire(), QUERY_SLOT_WAIT_S)
+        except TimeoutError:
+            return api_error(503, "busy", "too many queries at once; retry later", request_id,
+                             headers={"Retry-After": str(self.settings.retry_after_s)})
+        try:
             table, truncated = await run_in_threadpool(query.execute_capped, self.store, raw, cap)
+            if fmt == "arrow":
+                body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
+            else:
+                body, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap, truncated)
+            del table  # only the encoded answer is held while it is sent
         except BadParameter as exc:
             return api_error(400, "bad_parameter", str(exc), request_id)
-        except Exception as exc:  # noqa: BLE001 - a failed query is a structured 500, not a traceback
-            log.exception("query %s failed", name)
-            return api_error(500, "query_failed", f"{type(exc).__name__}: {exc}", request_id)
-        if fmt == "arrow":
-            body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
-        else:
-            body, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap, truncated)
-        del table  # only the encoded answer is held while it is sent
+        except Exception:  # noqa: BLE001 - a failed query is a structured 500, not a traceback
+            # the exception's text stays in the log: a database error can quote data or paths
+            log.exception("query %s failed (request %s)", name, request_id)
+            return api_error(500, "query_failed", f"query {name} failed; the server log has the cause under "
+                             f"request id {request_id}", request_id)
+        finally:
+            self.query_slots.release()
         truncated = truncated or cut
         headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
                    "X-Rows": str(rows), "X-Truncated": "true" if truncated else "false"}

@@ -17,7 +17,7 @@ PB = {"content-type": "application/x-protobuf"}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("cap"), env={"AIWATCH_MAX_RESPONSE_BYTES": str(CAP)})
+    server = start_server(tmp_path_factory.mktemp("cap"), env={"AIWATCH_MAX_RESPONSE_BYTES": str(CAP), "AIWATCH_MAX_CONCURRENT_QUERIES": "1"})
     now = time.time_ns()
     # 600 spans of ~1 KiB of attributes each: about 3x the cap as JSON.
     spans = [{"name": f"s{i:03d}", "start_ns": now - i * 10**6, "attributes": {"note": "x" * 1000}}
@@ -54,3 +54,17 @@ def test_an_arrow_answer_over_the_cap_is_cut_and_says_so(srv):
     table = pa.ipc.open_stream(r.content).read_all()
     assert 0 < table.num_rows == int(r.headers["x-rows"]) < 600
     assert len(r.content) <= CAP + 64 * 1024
+
+
+def test_concurrent_reads_take_turns_and_every_outcome_frees_its_slot(srv):
+    """One query slot (AIWATCH_MAX_CONCURRENT_QUERIES=1): large reads, bad parameters and small reads
+    sent at once all get their own answer, so no path leaves the slot taken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> int:
+        params = ({"service": "wide", "limit": "100000"}, {"start": "1e20"}, {"service": "wide", "limit": "1"})[i % 3]
+        return httpx.get(f"{srv.url}/v1/query/spans", params=params, timeout=60).status_code
+
+    with ThreadPoolExecutor(9) as pool:
+        codes = list(pool.map(one, range(18)))
+    assert codes == [200, 400, 200] * 6
