@@ -18,7 +18,7 @@ from analysis.settings import SLO, AnalysisSettings
 from store import analytics
 
 
-MIN_COVERAGE_MIN = 360    # minutes of history before a burn window longer than that is judged
+MIN_COVERAGE_MIN = 1440   # minutes of history before a burn window longer than that is judged
 
 
 class SLOAnalyzer:
