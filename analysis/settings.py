@@ -58,6 +58,8 @@ class DriftColumn:
 DEFAULT_SLOS = (
     SLO("availability", "availability", 0.99),
 )
+# what budgets are measured against before the SLO analyzer has recorded the objective in force
+DEFAULT_AVAILABILITY_OBJECTIVE = next(s.objective for s in DEFAULT_SLOS if s.kind == "availability")
 
 DEFAULT_DRIFT_COLUMNS = (
     "input_tokens:num", "output_tokens:num", "prompt_chars:num",

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Protocol
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
 from dashboard import frames
 from dashboard.markdown import md_text
 from dashboard.client import QueryResult
@@ -205,9 +206,6 @@ def _objectives(source: Source, window: dict[str, str]) -> dict[str, float]:
     return {str(k): float(v) for k, v in t.sort_values("time").groupby("service_name")["value"].last().items()}
 
 
-DEFAULT_OBJECTIVE = 0.995
-
-
 def build_weekly_review(source: Source, week: str | None = None, today: date | None = None) -> WeeklyReview:
     if week is None:
         week = default_week(source, today)
@@ -229,7 +227,7 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
                                measures=("requests", "error_rate", "p95_ms"))
         avail.insert(1, "availability", 1 - pd.to_numeric(avail["error_rate"], errors="coerce"))
         avail.insert(2, "availability_last_week", 1 - pd.to_numeric(avail["error_rate_before"], errors="coerce"))
-        avail.insert(3, "objective", [objectives.get(s, DEFAULT_OBJECTIVE) for s in avail["service_name"]])
+        avail.insert(3, "objective", [objectives.get(s, DEFAULT_AVAILABILITY_OBJECTIVE) for s in avail["service_name"]])
         budgets = [frames.budget(a, o) for a, o in zip(avail["availability"], avail["objective"])]
         avail.insert(4, "error_budget", [b[1] for b in budgets])
         slo.tables["availability"] = avail[["service_name", "availability", "availability_last_week", "objective",

@@ -5,10 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, frames, ui
+from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
 from store.queries import PERCENTILE_DEFINITION
 
-# Until the SLO analyzer has written an objective (raw spans only), budgets use this one.
-DEFAULT_OBJECTIVE = 0.995
 
 ctx = ui.page("Overview", "SLOs, alerts and traffic at a glance")
 
@@ -32,7 +31,7 @@ obj = frames.tidy_metrics(objectives.frame) if objectives.ok else frames.tidy_me
 if ui.show(by_service, what="SLO attainment"):
     for row in by_service.frame.head(8).itertuples(index=False):
         part = obj[obj["service_name"] == row.service_name]
-        objective = frames.latest(part, "slo_objective") or DEFAULT_OBJECTIVE
+        objective = frames.latest(part, "slo_objective") or DEFAULT_AVAILABILITY_OBJECTIVE
         availability = 1 - row.errors / row.requests
         remaining, text, colour = frames.budget(availability, objective)
         cols = st.columns(4)
