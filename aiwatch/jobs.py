@@ -60,10 +60,6 @@ class Scheduler:
                 log.exception("job %s failed", job.name)
         return run
 
-    def run_now(self, name: str) -> Any:
-        job = next(j for j in self.jobs if j.name == name)
-        return job.run(self._ctx)
-
     def start(self) -> None:
         self._scheduler.start()
 

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from concurrent.futures.process import BrokenProcessPool
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -40,6 +40,7 @@ from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
+from store.clock import utcnow
 from store.db import Store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import delete_older_than, retention_cutoff
@@ -96,7 +97,7 @@ class AiwatchServer:
         return jobs
 
     def _retention(self, _ctx: Any) -> dict[str, int] | None:
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = utcnow()
         cutoff = retention_cutoff(now, self.settings.retention_days)
         analysis_cutoff = retention_cutoff(now, self.settings.analysis_retention_days)
         if cutoff is None and analysis_cutoff is None:

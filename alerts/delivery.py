@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class DeliveryRetry:
+    """Backoff of alert deliveries (the shim's own `RetryPolicy` retries model calls)."""
     base_s: float = 2.0
     max_backoff_s: float = 300.0
     max_retry_after_s: float = 3600.0
@@ -61,12 +62,12 @@ class Outcome:
 class Deliverer:
     """Sends due outbox rows, one receiver at a time; `DeliveryService` runs it continuously."""
 
-    def __init__(self, store: Any, config: AlertsConfig, clock: Clock = utcnow, policy: RetryPolicy | None = None,
+    def __init__(self, store: Any, config: AlertsConfig, clock: Clock = utcnow, policy: DeliveryRetry | None = None,
                  rng: random.Random | None = None) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or DeliveryRetry()
         self.rng = rng or random.Random()
 
     def run_once(self, now: datetime | None = None) -> list[Outcome]:

@@ -17,7 +17,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 import re2
@@ -25,14 +25,11 @@ import re2
 from alerts.conditions import Sample, annotations, evaluate
 from alerts.rules import AlertsConfig, Inhibition, Route
 from store import alerting
+from store.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 # --- silences ---------------------------------------------------------------------------------

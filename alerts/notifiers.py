@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -37,10 +37,6 @@ class SendResult:
     error: str | None = None
     retry_after_s: float | None = None
     duration_ms: float = 0.0
-
-
-class Notifier(Protocol):
-    def render(self, message: dict[str, Any], receiver: Receiver) -> dict[str, Any]: ...
 
 
 def _clip(text: str, limit: int) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from analysis.base import GRAIN_SECONDS
-from analysis.metrics_catalog import CATALOG, describe
+from analysis.metrics_catalog import describe
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"

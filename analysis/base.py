@@ -6,18 +6,16 @@ replaces its rows for the window in one writer call, so reruns are idempotent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import pyarrow as pa
 
+from store.clock import utcnow  # noqa: F401 - the analyzers' clock, re-exported
+
 GRAIN_SECONDS: dict[str, int] = {
     "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21_600, "1d": 86_400, "3d": 259_200,
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def floor_time(t: datetime, grain: str) -> datetime:

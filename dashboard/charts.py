@@ -124,12 +124,6 @@ def histogram(current: Sequence[float] | pd.Series, title: str, x_title: str = "
     return _layout(fig, title, "share" if norm else "count", x_title)
 
 
-def binned_histogram(frame: pd.DataFrame, title: str, x: str, y: str, color: str | None = None,
-                     x_title: str = "") -> go.Figure:
-    """A histogram the server already binned (bin edge or centre in `x`, count or share in `y`)."""
-    return bars(frame, x, y, title, color=color, y_title=y, barmode="overlay" if color else "group")
-
-
 def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str, z_title: str = "") -> go.Figure:
     if frame.empty:
         return empty_figure(title)
@@ -137,17 +131,6 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, z: str, title: str, z_title: st
     fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=[str(v) for v in grid.index],
                                colorscale="YlOrRd", colorbar=dict(title=z_title or z)))
     return _layout(fig, title, height=max(HEIGHT, 40 + 28 * len(grid.index)))
-
-
-def stacked_area(frame: pd.DataFrame, title: str, color: str, x: str = "time", y: str = "value",
-                 y_title: str = "", percent: bool = False) -> go.Figure:
-    if frame.empty:
-        return empty_figure(title)
-    fig = go.Figure()
-    for key, part in frame.groupby(color, dropna=False):
-        part = part.sort_values(x)
-        fig.add_trace(go.Scatter(x=part[x], y=part[y], name=str(key), stackgroup="one", mode="lines"))
-    return _layout(fig, title, y_title, percent=percent)
 
 
 def waterfall(layout: pd.DataFrame, title: str = "Span waterfall") -> go.Figure:
@@ -163,16 +146,6 @@ def waterfall(layout: pd.DataFrame, title: str = "Span waterfall") -> go.Figure:
             hovertemplate="%{y}<br>span %{customdata[0]} (%{customdata[1]})<br>%{customdata[2]} ms<extra></extra>"))
     fig.update_yaxes(categoryorder="array", categoryarray=list(layout["label"])[::-1])
     return _layout(fig, title, x_title="ms since trace start", height=max(220, 60 + 26 * len(layout)))
-
-
-def slo_gauge(value: float | None, target: float, title: str) -> go.Figure:
-    """A bullet gauge of an attainment ratio against its target."""
-    fig = go.Figure(go.Indicator(
-        mode="gauge+number", value=(value or 0) * 100, number=dict(suffix="%", valueformat=".2f"),
-        title=dict(text=title), gauge=dict(axis=dict(range=[max(0, target * 100 - 5), 100]),
-                                           threshold=dict(value=target * 100, line=dict(color="#d62728", width=3)))))
-    fig.update_layout(height=200, margin=dict(l=20, r=20, t=50, b=10), template=TEMPLATE)
-    return fig
 
 
 def failure_classes(frame: pd.DataFrame, title: str = "Error rate by failure class") -> go.Figure:

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import httpx
 
-from shim.engine import AttemptTimeouts, CallSpec, Engine, Outcome, Response, run_async, run_sync
+from shim.engine import AttemptTimeouts, CallSpec, Engine, CallOutcome, Response, run_async, run_sync
 from shim.errors import ShimError, classify_exception, classify_http
 from shim.pricing import Usage
 from shim.result import CallResult
@@ -205,7 +205,7 @@ class ChatClient:
             raise
         return state.response(stream=(r, lines, state))
 
-    def _shadow_sync(self, outcome: Outcome) -> None:
+    def _shadow_sync(self, outcome: CallOutcome) -> None:
         shadow = self.engine.shadow
         if shadow is None or outcome.result.fallback_level != "primary":
             return
@@ -259,7 +259,7 @@ class ChatClient:
             raise
         return state.response(stream=(r, lines, state))
 
-    def _shadow_async(self, outcome: Outcome) -> None:
+    def _shadow_async(self, outcome: CallOutcome) -> None:
         shadow = self.engine.shadow
         if shadow is None or outcome.result.fallback_level != "primary":
             return
@@ -292,7 +292,7 @@ def _stall(exc: BaseException) -> ShimError:
 class ChatStream:
     """Iterate for text deltas; `result` is the CallResult once the stream has ended."""
 
-    def __init__(self, client: ChatClient, outcome: Outcome) -> None:
+    def __init__(self, client: ChatClient, outcome: CallOutcome) -> None:
         self._client = client
         self._outcome = outcome
         self.result: CallResult | None = None
@@ -349,7 +349,7 @@ class ChatStream:
 class AsyncChatStream:
     """`async for` text deltas; `result` is the CallResult once the stream has ended."""
 
-    def __init__(self, client: ChatClient, outcome: Outcome) -> None:
+    def __init__(self, client: ChatClient, outcome: CallOutcome) -> None:
         self._client = client
         self._outcome = outcome
         self.result: CallResult | None = None
@@ -392,7 +392,7 @@ class AsyncChatStream:
             self._finish(None, None)
 
 
-def _finish_stream(engine: Engine, outcome: Outcome, state: Any, error: BaseException | None) -> CallResult:
+def _finish_stream(engine: Engine, outcome: CallOutcome, state: Any, error: BaseException | None) -> CallResult:
     response = None
     if state is not None:
         response = state.response()

@@ -97,7 +97,7 @@ class Hook:
 
 
 @dataclass
-class Outcome:
+class CallOutcome:
     """What the generator returns: the result and the still-open parent span (streams end it later)."""
 
     result: CallResult
@@ -179,7 +179,7 @@ class Engine:
         self.route = route
 
     # ------------------------------------------------------------------ decision procedure
-    def plan(self, spec: CallSpec) -> Generator[Any, Any, Outcome]:
+    def plan(self, spec: CallSpec) -> Generator[Any, Any, CallOutcome]:
         clock = self.clock
         started = clock.now()
         deadline = started + self.timeouts.total
@@ -239,7 +239,7 @@ class Engine:
                 routing_decision=decision.backend if decision else None,
                 routing_reason=decision.reason if decision else None, injection_score=score,
                 output=response.output)
-            outcome = Outcome(result, span, spec, backend, response, started, path)
+            outcome = CallOutcome(result, span, spec, backend, response, started, path)
             if not spec.stream:
                 self.finish(outcome, response)
             return outcome
@@ -266,7 +266,7 @@ class Engine:
                 routing_reason=decision.reason if decision else None, injection_score=score)
             if self.validator is not None and not spec.stream and value is not None:
                 result.format_ok = self.validator.check(result.content)
-            outcome = Outcome(result, span, spec, None, None, started, path)
+            outcome = CallOutcome(result, span, spec, None, None, started, path)
             if not spec.stream:
                 self.finish(outcome, None)
             return outcome
@@ -375,7 +375,7 @@ class Engine:
         return (yield Hook(human, (ticket,), {}))
 
     # ------------------------------------------------------------------ finishing
-    def finish(self, outcome: Outcome, response: Response | None, error: BaseException | None = None) -> CallResult:
+    def finish(self, outcome: CallOutcome, response: Response | None, error: BaseException | None = None) -> CallResult:
         """Compute metadata, set the parent span's attributes, end it, write the audit event."""
         result, span, spec = outcome.result, outcome.span, outcome.spec
         result.latency_ms = (self.clock.now() - outcome.started) * 1000
@@ -532,7 +532,7 @@ class Engine:
 
 
 # ---------------------------------------------------------------------- drivers
-def run_sync(gen: Generator[Any, Any, Outcome], transport: Transport, clock: Clock) -> Outcome:
+def run_sync(gen: Generator[Any, Any, CallOutcome], transport: Transport, clock: Clock) -> CallOutcome:
     """Perform the generator's effects with blocking calls."""
     send: Any = None
     throw: BaseException | None = None
@@ -555,7 +555,7 @@ def run_sync(gen: Generator[Any, Any, Outcome], transport: Transport, clock: Clo
             throw = exc
 
 
-async def run_async(gen: Generator[Any, Any, Outcome], transport: Callable[..., Any], clock: Clock) -> Outcome:
+async def run_async(gen: Generator[Any, Any, CallOutcome], transport: Callable[..., Any], clock: Clock) -> CallOutcome:
     """Perform the generator's effects with awaitable calls (hooks may be sync or async)."""
     send: Any = None
     throw: BaseException | None = None

@@ -127,11 +127,6 @@ def analysis_window(db: Any, start: datetime, end: datetime, metrics: Sequence[s
                     {"start": start, "end": end, "all": metrics is None, "metrics": list(metrics or [])})
 
 
-def analysis_extent(db: Any) -> tuple[datetime | None, datetime | None]:
-    t = db.query("SELECT min(time) AS lo, max(time) AS hi FROM analysis_metrics")
-    return t.column("lo")[0].as_py(), t.column("hi")[0].as_py()
-
-
 ANALYSIS_METRICS_DDL = """CREATE TABLE IF NOT EXISTS analysis_metrics (
     time TIMESTAMP, grain VARCHAR, metric VARCHAR, service_name VARCHAR, model VARCHAR,
     model_version VARCHAR, route VARCHAR, arm VARCHAR, value DOUBLE, computed_at TIMESTAMP)"""
@@ -272,10 +267,6 @@ def pending_outbox(db: Any, limit: int = 500, receiver: str | None = None) -> li
                     {"limit": limit, "receiver": receiver}).to_pylist()
 
 
-def outbox_rows(db: Any) -> list[dict[str, Any]]:
-    return db.query(f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM alert_outbox ORDER BY seq").to_pylist()
-
-
 def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str, attempts: int,
                    next_attempt_at: datetime | None, delivered_at: datetime | None, last_status: int | None,
                    last_error: str | None, notification: dict[str, Any],
@@ -286,11 +277,6 @@ def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str
                  "status": last_status, "error": last_error, "id": outbox_id})
     _insert(con, "alert_notifications", [notification], NOTIFICATION_COLUMNS)
     _insert(con, "alert_review", review, REVIEW_COLUMNS)
-
-
-def insert_outbox(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> None:
-    base = _run(con, "SELECT coalesce(max(seq), 0) FROM alert_outbox")[0][0]
-    _insert(con, "alert_outbox", [{**r, "seq": base + i + 1} for i, r in enumerate(rows)], OUTBOX_COLUMNS)
 
 
 def review_since(db: Any, since: datetime) -> list[dict[str, Any]]:

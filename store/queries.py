@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from store.clock import utcnow
+
 
 class BadParameter(ValueError):
     """A query parameter is missing or malformed; the message names it."""
@@ -33,7 +35,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     BadParameter for anything else, including times outside [MIN_TIME, MAX_TIME)."""
     if not isinstance(text, str):
         raise BadParameter(f"{text!r} is not a time: give a string (ISO 8601, unix seconds, 'now' or '-15m')")
-    dt = _parse_time(text, now or datetime.now(timezone.utc).replace(tzinfo=None))
+    dt = _parse_time(text, now or utcnow())
     if not MIN_TIME <= dt < MAX_TIME:
         raise BadParameter(f"{text[:64]!r} is outside {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d}")
     return dt
@@ -483,3 +485,8 @@ def openapi(version: str) -> dict[str, Any]:
                 "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
         }},
     }
+
+
+# The analyzer-output queries register themselves; loading them here keeps REGISTRY complete
+# whichever module is imported first (last, so the names they import from here exist).
+from store import analytics  # noqa: E402,F401

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from alerts.delivery import Deliverer, RetryPolicy
+from alerts.delivery import Deliverer, DeliveryRetry
 from alerts.engine import AlertEngine, StoreBackend
 from alerts.notifiers import SLACK_HEADER_MAX, SLACK_MAX_BLOCKS, SLACK_TEXT_MAX
 from fakes.receivers import FakeReceivers
@@ -39,7 +39,7 @@ def incident(store, start=5, end=300):
 
 def deliverer(store, config, clock):
     return Deliverer(store, config, clock, rng=random.Random(7),
-                     policy=RetryPolicy(base_s=2, max_backoff_s=60, max_attempts=6))
+                     policy=DeliveryRetry(base_s=2, max_backoff_s=60, max_attempts=6))
 
 
 def drive(script: Script, d: Deliverer, until, step=10 * SEC):
@@ -147,7 +147,7 @@ def test_resolve_waits_for_its_trigger(store, script_for, clock, rx):
     incident(store, 5, 12)
     config = routed_config(rx)
     s = script_for(config)
-    d = Deliverer(store, config, clock, rng=random.Random(1), policy=RetryPolicy(base_s=2, max_backoff_s=60, max_attempts=100))
+    d = Deliverer(store, config, clock, rng=random.Random(1), policy=DeliveryRetry(base_s=2, max_backoff_s=60, max_attempts=100))
     drive(s, d, T0 + 30 * MIN)
     assert rx.payloads("pagerduty") == []
     rx.default["pagerduty"] = "ok"
