@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 class JobContext(Protocol):
     """What a job may use: the store (reads + single writer) and the settings."""
 
-    store: Any
+    store: Store
     settings: Any
 
 

@@ -43,7 +43,7 @@ from collectors.traces import AttributeLimits
 from store.clock import utcnow
 from store.db import Store
 from store.queries import REGISTRY, BadParameter, openapi
-from store.retention import delete_older_than, retention_cutoff
+from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
 
 log = logging.getLogger("aiwatch.server")
@@ -102,7 +102,7 @@ class AiwatchServer:
         analysis_cutoff = retention_cutoff(now, self.settings.analysis_retention_days)
         if cutoff is None and analysis_cutoff is None:
             return None
-        return self.store.writer.write(fn=lambda con: delete_older_than(con, cutoff, analysis_cutoff))
+        return self.store.delete_older_than(cutoff, analysis_cutoff)
 
     def close(self) -> None:
         if self.pool:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from alerts.engine import AlertEngine, MemoryBackend
 from alerts.rules import AlertsConfig
 from store import alerting
+from store.base import Reader, Store
 
 
 @dataclass
@@ -176,7 +177,7 @@ def report_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_backtest(db: Any, config: AlertsConfig, since: datetime, until: datetime,
+def run_backtest(db: Reader, config: AlertsConfig, since: datetime, until: datetime,
                  step: timedelta = timedelta(minutes=1), copy: bool = True,
                  backend: MemoryBackend | None = None) -> Backtest:
     """Replay [since, until). `db` is anything with `.query`; with `copy` the needed rows (plus the
@@ -213,7 +214,7 @@ class HistoryReplay:
     chunks): each `step` replays and writes the next chunk, so a server can interleave it with other
     work and stop between chunks."""
 
-    def __init__(self, store: Any, config: AlertsConfig, since: datetime, until: datetime,
+    def __init__(self, store: Store, config: AlertsConfig, since: datetime, until: datetime,
                  step: timedelta = timedelta(minutes=1), chunk: timedelta | None = None) -> None:
         self.store, self.config, self.since, self.until, self.step_size = store, config, since, until, step
         self.chunk = chunk or (until - since)
@@ -245,7 +246,7 @@ class HistoryReplay:
         return hi
 
 
-def backfill_history(store: Any, config: AlertsConfig, since: datetime, until: datetime,
+def backfill_history(store: Store, config: AlertsConfig, since: datetime, until: datetime,
                      step: timedelta = timedelta(minutes=1), chunk: timedelta | None = None,
                      progress: Callable[[datetime], None] | None = None) -> Backtest:
     """Run a backtest over the store and keep its result as alert history (for a freshly loaded

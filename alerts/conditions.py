@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from alerts.rules import (BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, format_duration, render,
                           window_weight)
 from store import alerting
+from store.base import Reader
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ BASELINE_TTL_S = 900
 MATURITY_METRIC = "route_baseline_hours"   # hours of history behind an analyzer's learned rate   # a trailing mean over days moves little in 15 minutes: recompute that often
 
 
-def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = None
+def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None = None
              ) -> tuple[dict[str, Sample], set[str]]:
     """Alerts whose condition holds at `now` (by fingerprint), and the rules that could not be evaluated.
     `cache` (kept by the caller across ticks) holds the trailing baselines for BASELINE_TTL_S."""
@@ -130,7 +131,7 @@ def evaluate(db: Any, config: AlertsConfig, now: datetime, cache: dict | None = 
     return samples, failed
 
 
-def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: dict) -> list[Sample]:
+def _rule_samples(db: Reader, rule: Rule, now: datetime, latest: dict, baselines: dict) -> list[Sample]:
     c = rule.condition
     out: list[Sample] = []
     if c.absent:
@@ -183,7 +184,7 @@ def _rule_samples(db: Any, rule: Rule, now: datetime, latest: dict, baselines: d
     return out
 
 
-def _window(db: Any, now: datetime, metric: str, over_s: float, memo: dict) -> dict[Series, tuple[float, float]]:
+def _window(db: Reader, now: datetime, metric: str, over_s: float, memo: dict) -> dict[Series, tuple[float, float]]:
     """metric per series over the window: (value, weight total); counts summed, others weighted."""
     key = ("window", metric, over_s)
     if key in memo:
@@ -210,7 +211,7 @@ def _window(db: Any, now: datetime, metric: str, over_s: float, memo: dict) -> d
     return out
 
 
-def _load_minute_rows(db: Any, config: AlertsConfig, now: datetime, memo: dict) -> None:
+def _load_minute_rows(db: Reader, config: AlertsConfig, now: datetime, memo: dict) -> None:
     """One scan per evaluation for every windowed condition (and their weights and clauses): each
     metric is read over the longest window a rule asks of it, not over the longest of all."""
     longest: dict[str, float] = {}
@@ -235,7 +236,7 @@ def _load_minute_rows(db: Any, config: AlertsConfig, now: datetime, memo: dict) 
     memo["minute_rows"] = rows
 
 
-def _window_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
+def _window_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
     """The condition over the trailing window of 1m buckets (counts summed, rates request-weighted)."""
     c = rule.condition
     over_s = c.over.total_seconds()
@@ -287,7 +288,7 @@ def _threshold(c: Any, base_map: dict | None, series: tuple) -> tuple[float, flo
     return c.baseline.factor * baseline + c.baseline.delta, baseline
 
 
-def _evidence_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
+def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
     """The count test of `rule.condition.evidence` for every matching series (rules.Evidence)."""
     from scipy.stats import binom
 
@@ -323,7 +324,7 @@ def _evidence_samples(db: Any, rule: Rule, now: datetime, memo: dict) -> list[Sa
     return out
 
 
-def _normal_rates(db: Any, now: datetime, ev: Any, over_s: float, memo: dict
+def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
                   ) -> tuple[dict[Series, float], dict[Series, float]]:
     """Per series: the normal rate the test is against, and the hours of history behind it."""
     if ev.rate:   # read with the other newest values (evaluate)

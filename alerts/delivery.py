@@ -29,6 +29,7 @@ from alerts.engine import Clock, utcnow
 from alerts.notifiers import SendResult
 from alerts.rules import AlertsConfig, Receiver
 from store import alerting
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Outcome:
 class Deliverer:
     """Sends due outbox rows, one receiver at a time; `DeliveryService` runs it continuously."""
 
-    def __init__(self, store: Any, config: AlertsConfig, clock: Clock = utcnow, policy: DeliveryRetry | None = None,
+    def __init__(self, store: Store, config: AlertsConfig, clock: Clock = utcnow, policy: DeliveryRetry | None = None,
                  rng: random.Random | None = None) -> None:
         self.store = store
         self.config = config

@@ -26,6 +26,7 @@ from alerts.conditions import Sample, annotations, evaluate
 from alerts.rules import AlertsConfig, Inhibition, Route
 from store import alerting
 from store.clock import utcnow
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class StateBackend(Protocol):
 class StoreBackend:
     """Alert state in the store: read with queries, written in one writer transaction per tick."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def load(self) -> Snapshot:

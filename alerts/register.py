@@ -23,6 +23,7 @@ from aiwatch.jobs import Job, job_factory
 from alerts.rules import RulesError, load_config, parse_duration
 from store import alerting
 from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
+from store.base import Store
 
 
 def _env_float(name: str, default: float) -> float:
@@ -91,7 +92,7 @@ class AlertsRuntime:
 _REPLAY_LOG = "aiwatch.alerts.replay"
 
 
-def _history_replay(store: Any, config: Any) -> Any:
+def _history_replay(store: Store, config: Any) -> Any:
     """AIWATCH_ALERTS_REPLAY (e.g. 3d, set by the demo): a store with analyzer output and no alert
     history first gets the rules replayed over that much of it into the history (alerts.backtest
     HistoryReplay), about 10 s of it per evaluation run with progress logged; then live evaluation starts.

@@ -8,13 +8,14 @@ from typing import Any
 
 from alerts.engine import parse_matcher, utcnow
 from store import alerting
+from store.base import Store
 
 
 class SilenceError(ValueError):
     pass
 
 
-def add_silence(store: Any, matchers: list[str | dict[str, Any]], *, ends_at: datetime, created_by: str, comment: str,
+def add_silence(store: Store, matchers: list[str | dict[str, Any]], *, ends_at: datetime, created_by: str, comment: str,
                 starts_at: datetime | None = None, now: datetime | None = None) -> str:
     now = now or utcnow()
     starts_at = starts_at or now
@@ -37,6 +38,6 @@ def add_silence(store: Any, matchers: list[str | dict[str, Any]], *, ends_at: da
     return sid
 
 
-def expire_silence(store: Any, silence_id: str, now: datetime | None = None) -> bool:
+def expire_silence(store: Store, silence_id: str, now: datetime | None = None) -> bool:
     now = now or utcnow()
     return bool(store.writer.write(fn=lambda con: alerting.expire_silence(con, silence_id, now)))

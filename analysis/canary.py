@@ -17,6 +17,7 @@ from analysis.base import Result, Window
 from store.prices import resolve_prices
 from analysis.settings import AnalysisSettings
 from store import analytics
+from store.base import Store
 
 VERDICT_VALUE = {"pass": 1.0, "inconclusive": 0.0, "fail": -1.0}
 
@@ -67,7 +68,7 @@ class CanaryAnalyzer:
     source = "spans"
     owns = ("canary_verdict", "canary_failed_checks", "canary_samples")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
 

@@ -14,6 +14,7 @@ from analysis.samples import GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings
 from store import analytics
+from store.base import Store
 
 KEYS = ("service_name", "model", "model_version")
 MIN_ROWS = 30
@@ -25,7 +26,7 @@ def _references(sample: GroupedSample) -> dict[tuple, stats.SortedReference]:
     return {key: stats.SortedReference.of(col.group(i)) for i, key in enumerate(sample.keys)}
 
 
-def _sample(store: Any, start: datetime, end: datetime, cap: int, by_hour: bool) -> GroupedSample:
+def _sample(store: Store, start: datetime, end: datetime, cap: int, by_hour: bool) -> GroupedSample:
     return GroupedSample.from_tables(*analytics.confidence_groups(store, start, end, cap, by_hour),
                                      KEYS + (("hour",) if by_hour else ()), {"confidence": "num"})
 
@@ -37,7 +38,7 @@ class ConfidenceAnalyzer:
             "confidence_shift", "confidence_p10", "confidence_p50", "confidence_p90",
             "confidence_trend_slope", "confidence_trend_pvalue")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
         self.cache = ReferenceCache()

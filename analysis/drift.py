@@ -13,11 +13,12 @@ from analysis.samples import Column, GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
+from store.base import Store
 
 KEYS = ("service_name", "route")
 
 
-def _sample(store: Any, start: datetime, end: datetime, columns: list[DriftColumn], cap: int,
+def _sample(store: Store, start: datetime, end: datetime, columns: list[DriftColumn], cap: int,
             by_hour: bool) -> GroupedSample:
     groups, values = analytics.drift_groups(store, start, end, [(c.name, c.kind) for c in columns], cap, by_hour)
     return GroupedSample.from_tables(groups, values, KEYS + (("hour",) if by_hour else ()),
@@ -66,7 +67,7 @@ class DriftAnalyzer:
     source = "spans"
     owns = ("drift_share", "dataset_drift", "drift_score:", "drift_detected:")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
         self.cache = ReferenceCache()

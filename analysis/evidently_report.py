@@ -18,6 +18,7 @@ from analysis.base import utcnow
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics
+from store.base import Store
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class SavedReport:
     columns: list[str]
 
 
-def create_drift_report(store: Any, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
+def create_drift_report(store: Store, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
                         data_dir: str | Path, service: str | None = None,
                         reference: tuple[datetime, datetime] | None = None,
                         columns: list[DriftColumn] | None = None) -> SavedReport:
@@ -159,7 +160,7 @@ def create_drift_report(store: Any, settings: AnalysisSettings, route: str, star
                        [c.name for c in usable])
 
 
-def save_drift_report(store: Any, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
+def save_drift_report(store: Store, settings: AnalysisSettings, route: str, start: datetime, end: datetime,
                       data_dir: str | Path, service: str | None = None) -> Path:
     """`create_drift_report` for the CLI: the saved file's path."""
     return create_drift_report(store, settings, route, start, end, data_dir, service).path

@@ -12,6 +12,7 @@ from analysis.settings import AnalysisSettings
 from analysis.shadow import ShadowAnalyzer
 from analysis.slo import SLOAnalyzer
 from analysis.traffic import OverrideAnalyzer, ResourceAnalyzer, TrafficAnalyzer
+from store.base import Store
 
 # name -> (class, cadence). "minute" analyzers run every minute; "hourly" ones (statistical tests
 # over hour buckets) every five minutes, refreshing the current hour.
@@ -29,7 +30,7 @@ ANALYZERS: dict[str, tuple[type, str]] = {
 CADENCE_SECONDS = {"minute": 60, "hourly": 300}
 
 
-def build(store: Any, settings: AnalysisSettings | None = None, names: list[str] | None = None,
+def build(store: Store, settings: AnalysisSettings | None = None, names: list[str] | None = None,
           cadence: str | None = None) -> list[Analyzer]:
     settings = settings or AnalysisSettings()
     unknown = set(names or ()) - set(ANALYZERS)

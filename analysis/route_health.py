@@ -22,6 +22,7 @@ import pyarrow as pa
 from analysis.base import Result, Window
 from analysis.settings import SLO, AnalysisSettings
 from store import analytics
+from store.base import Store
 
 LEARNED_BUDGET = 0.01     # share of calls over a learned p99, by construction
 MIN_OK_PER_HOUR = 20      # an hour with fewer successful calls has no p99 of its own
@@ -35,7 +36,7 @@ class RouteHealthAnalyzer:
     owns = ("route_calls", "route_errors", "route_slow_calls", "route_slow_threshold_ms", "route_slow_budget",
             "route_error_baseline", "route_baseline_hours")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
 

@@ -31,6 +31,7 @@ from analysis.registry import ANALYZERS
 from analysis.settings import AnalysisSettings
 from store import analytics
 from store.writer import Overloaded, WriterBroken, WriterClosed
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +86,18 @@ class Watermark:
         return cls(datetime.fromisoformat(data["until"]), datetime.fromisoformat(received) if received else None)
 
 
-def load_watermark(store: Any, analyzer: Analyzer) -> Watermark | None:
+def load_watermark(store: Store, analyzer: Analyzer) -> Watermark | None:
     return Watermark.loads(analytics.job_state(store, state_key(analyzer)))
 
 
-def analyze(store: Any, analyzer: Analyzer, window: Window, watermark: Watermark | None = None,
+def analyze(store: Store, analyzer: Analyzer, window: Window, watermark: Watermark | None = None,
             wait: bool = True) -> Any:
     """Compute one window and replace its rows (and the watermark, when given) in one transaction.
     Returns the rows written, or with wait=False the writer's future for them."""
     return write(store, analyzer, window, analyzer.run(window), watermark, wait)
 
 
-def write(store: Any, analyzer: Analyzer, window: Window, result: Any, watermark: Watermark | None = None,
+def write(store: Store, analyzer: Analyzer, window: Window, result: Any, watermark: Watermark | None = None,
           wait: bool = True) -> Any:
     """Replace the window's rows with `result` (and move the watermark) in one writer transaction."""
     ranges = analyzer.replaces(window)
@@ -118,7 +119,7 @@ def _chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[datet
 _UNSET: Any = object()
 
 
-def run_incremental(store: Any, analyzer: Analyzer, settings: AnalysisSettings, now: datetime | None = None,
+def run_incremental(store: Store, analyzer: Analyzer, settings: AnalysisSettings, now: datetime | None = None,
                     received: Any = _UNSET, pending: list | None = None,
                     quarantined: list[Window] | None = None) -> list[Window]:
     """Analyze complete minutes since the analyzer's watermark (plus late data); returns the windows run.
@@ -177,7 +178,7 @@ def run_incremental(store: Any, analyzer: Analyzer, settings: AnalysisSettings, 
     return windows
 
 
-def _settle(store: Any, analyzer: Analyzer, window: Window, received_before: datetime | None,
+def _settle(store: Store, analyzer: Analyzer, window: Window, received_before: datetime | None,
             mark_after: Watermark | None, error: Exception) -> list[Window]:
     """Run a window that failed half by half; a single minute that fails is quarantined (recorded,
     skipped, the watermark moved past it). Returns the quarantined windows, oldest first.
@@ -223,7 +224,7 @@ def _settle(store: Any, analyzer: Analyzer, window: Window, received_before: dat
     return skipped
 
 
-def run_all_incremental(store: Any, analyzers: Iterable[Analyzer], settings: AnalysisSettings,
+def run_all_incremental(store: Store, analyzers: Iterable[Analyzer], settings: AnalysisSettings,
                         now: datetime | None = None, health: AnalyzerHealth | None = None) -> dict[str, int]:
     """One scheduled tick: every analyzer catches up; one failing analyzer does not stop the others.
 
@@ -275,7 +276,7 @@ def run_all_incremental(store: Any, analyzers: Iterable[Analyzer], settings: Ana
     return done
 
 
-def backfill(store: Any, analyzers: list[Analyzer], since: datetime, until: datetime, chunk: timedelta,
+def backfill(store: Store, analyzers: list[Analyzer], since: datetime, until: datetime, chunk: timedelta,
              progress: Callable[[int], None] | None = None, now: datetime | None = None, workers: int = 1) -> int:
     """Recompute [since, until) chunk by chunk. A watermark only moves forward, and only when the
     chunk starts at or before it (no gap is skipped); an analyzer without one gets one.

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from analysis.base import Result, Window, floor_time, minute_and_hour_ranges
 from analysis.settings import AnalysisSettings
 from store import analytics
+from store.base import Store
 
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -33,7 +34,7 @@ class ShadowAnalyzer:
     source = "spans"
     owns = ("shadow_agreement_rate", "shadow_pairs")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.same = comparator((settings or AnalysisSettings()).shadow_comparator)
 

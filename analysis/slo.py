@@ -16,6 +16,7 @@ import pyarrow as pa
 from analysis.base import GRAIN_SECONDS, Result, Window, ceil_time, floor_time
 from analysis.settings import SLO, AnalysisSettings
 from store import analytics
+from store.base import Store
 
 
 MIN_COVERAGE_MIN = 1440   # minutes of history before a burn window longer than that is judged
@@ -27,7 +28,7 @@ class SLOAnalyzer:
     owns = ("slo_total:", "slo_bad:", "burn_rate_availability", "burn_rate_latency", "slo_attainment",
             "slo_attainment_latency", "slo_objective", "slo_objective_latency")
 
-    def __init__(self, store: Any, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
 

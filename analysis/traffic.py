@@ -10,6 +10,7 @@ import pyarrow as pa
 from analysis.base import Result, Window, minute_and_hour_ranges
 from store.prices import resolve_prices
 from store import analytics
+from store.base import Store
 
 
 HOUR_REFRESH_MINUTES = 5
@@ -32,7 +33,7 @@ class TrafficAnalyzer:
     source = "spans"
     owns = analytics.TRAFFIC_METRICS
 
-    def __init__(self, store: Any, settings: Any = None) -> None:
+    def __init__(self, store: Store, settings: Any = None) -> None:
         self.store = store
 
     def replaces(self, window: Window) -> list:
@@ -51,7 +52,7 @@ class _MinuteAndHourAnalyzer:
 
     compute: Any  # analytics function (store, start, end, grain, computed_at) -> Table
 
-    def __init__(self, store: Any, settings: Any = None) -> None:
+    def __init__(self, store: Store, settings: Any = None) -> None:
         self.store = store
 
     def replaces(self, window: Window) -> list:

@@ -21,6 +21,7 @@ from collectors.events import BadEvent, audit_row, feedback_row
 from collectors.logs import rows_to_table
 from collectors.scrub import scrub_mapping
 from shim import semconv as sc
+from store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def parse_line(line: bytes, source: str, policy: ContentPolicy) -> tuple[str, di
 
 
 class AuditTailer:
-    def __init__(self, store: Any, globs: list[str], policy: ContentPolicy, poll_s: float = 1.0,
+    def __init__(self, store: Store, globs: list[str], policy: ContentPolicy, poll_s: float = 1.0,
                  metrics: Any = None) -> None:
         self._store = store
         self._globs = globs

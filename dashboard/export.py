@@ -21,6 +21,7 @@ from dashboard import frames
 from dashboard.markdown import md_text
 from dashboard.client import QueryResult
 import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
+from store.base import Store
 
 FORMATS = ("html", "md", "csv", "parquet")
 
@@ -32,7 +33,7 @@ class Source(Protocol):
 class StoreSource:
     """Named queries run in-process against the server's store (for the scheduled export job)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def query(self, name: str, **params: Any) -> QueryResult:

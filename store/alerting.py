@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from store.sql import connect
+from store.base import Reader
 
 # --- analyzer outputs -------------------------------------------------------------------------
 
@@ -27,14 +28,14 @@ _STALE_S = "(CASE WHEN metric LIKE 'burn_rate%' THEN 300 WHEN grain = '1h' THEN 
 _VISIBLE = f"(time + to_seconds({_VISIBLE_S}) <= $now OR (computed_at <= $now AND time <= $now))"
 
 
-def analysis_table_exists(db: Any) -> bool:
+def analysis_table_exists(db: Reader) -> bool:
     if getattr(db, "has_analysis", False):     # a backtest's copy: made with the table, asked every tick
         return True
     t = db.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'analysis_metrics'")
     return bool(t.column("n")[0].as_py())
 
 
-def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
+def latest_values(db: Reader, now: datetime, keys: Sequence[str]) -> pa.Table:
     """The newest visible, still-current row per series for each 'metric|grain' in `keys`."""
     hourly = [k for k in keys if k.endswith("|1h") and not k.startswith("burn_rate")]
     recent = [k for k in keys if k not in hourly]
@@ -56,7 +57,7 @@ def latest_values(db: Any, now: datetime, keys: Sequence[str]) -> pa.Table:
     return pa.concat_tables(parts) if len(parts) > 1 else (parts[0] if parts else pa.table({"metric": []}))
 
 
-def minute_rows(db: Any, now: datetime, windows: dict[str, float]) -> pa.Table:
+def minute_rows(db: Reader, now: datetime, windows: dict[str, float]) -> pa.Table:
     """Complete 1m buckets of each metric in its trailing window (`windows`: metric -> seconds;
     newest computation per bucket): what windowed conditions aggregate, fetched in one scan per
     evaluation."""
@@ -74,7 +75,7 @@ def minute_rows(db: Any, now: datetime, windows: dict[str, float]) -> pa.Table:
                      "overs": [float(v) for v in windows.values()]})
 
 
-def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
+def baseline_means(db: Reader, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
     """Mean of `metric` per series over the trailing window, excluding the newest visible bucket."""
     return db.query(f"""
         SELECT service_name, model, model_version, route, arm, avg(value) AS baseline, count(*) AS n
@@ -86,7 +87,7 @@ def baseline_means(db: Any, now: datetime, metric: str, grain: str, window_s: fl
         GROUP BY ALL""", {"metric": metric, "grain": grain, "now": now, "window": window_s})
 
 
-def trailing_sums(db: Any, now: datetime, metrics: Sequence[str], window_s: float, exclude_s: float) -> pa.Table:
+def trailing_sums(db: Reader, now: datetime, metrics: Sequence[str], window_s: float, exclude_s: float) -> pa.Table:
     """Per metric and series: the sum of the 1m buckets starting in [now - window_s - exclude_s,
     now - exclude_s] (the history before a test window) and the first bucket's time."""
     return db.query("""
@@ -99,7 +100,7 @@ def trailing_sums(db: Any, now: datetime, metrics: Sequence[str], window_s: floa
         GROUP BY ALL""", {"now": now, "window": window_s, "exclude": exclude_s, "metrics": list(metrics)})
 
 
-def traffic_last_seen(db: Any, now: datetime, had_traffic_s: float) -> pa.Table:
+def traffic_last_seen(db: Reader, now: datetime, had_traffic_s: float) -> pa.Table:
     """Per service (its rollup row): requests in the trailing `had_traffic_s` and the start of the
     newest minute with any, provided the analyzers are alive (a minute bucket or a computation
     within the last 5 minutes), so a stopped analyzer does not look like silent services."""
@@ -120,7 +121,7 @@ def traffic_last_seen(db: Any, now: datetime, had_traffic_s: float) -> pa.Table:
         GROUP BY service_name HAVING sum(value) > 0""", {"now": now, "had": had_traffic_s})
 
 
-def analysis_window(db: Any, start: datetime, end: datetime, metrics: Sequence[str] | None = None) -> pa.Table:
+def analysis_window(db: Reader, start: datetime, end: datetime, metrics: Sequence[str] | None = None) -> pa.Table:
     """Every analyzer row in [start, end) (of `metrics`, when given): what a backtest replays."""
     return db.query("SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end "
                     "AND ($all OR list_contains($metrics, metric))",
@@ -151,6 +152,10 @@ class MemoryDB:
 
     def query(self, sql: str, params: Any = None) -> pa.Table:
         return self.con.sql(sql, params=params or None).to_arrow_table()
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        table = self.query(sql, params)
+        return table.column(0)[0].as_py() if table.num_rows else None
 
 
 def open_read_only(path: str) -> MemoryDB:
@@ -205,15 +210,15 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str,
         con.unregister("_alert_rows")
 
 
-def load_states(db: Any) -> list[dict[str, Any]]:
+def load_states(db: Reader) -> list[dict[str, Any]]:
     return db.query(f"SELECT {', '.join(STATE_COLUMNS)} FROM alert_state").to_pylist()
 
 
-def load_groups(db: Any) -> list[dict[str, Any]]:
+def load_groups(db: Reader) -> list[dict[str, Any]]:
     return db.query(f"SELECT {', '.join(GROUP_COLUMNS)} FROM alert_groups").to_pylist()
 
 
-def load_nflog(db: Any) -> list[dict[str, Any]]:
+def load_nflog(db: Reader) -> list[dict[str, Any]]:
     return db.query(f"SELECT {', '.join(NFLOG_COLUMNS)} FROM alert_nflog").to_pylist()
 
 
@@ -246,7 +251,7 @@ def replace_history(con: duckdb.DuckDBPyConnection, since: datetime, until: date
     _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
 
 
-def get_kv(db: Any, key: str) -> str | None:
+def get_kv(db: Reader, key: str) -> str | None:
     t = db.query("SELECT value FROM alert_kv WHERE key = $key", {"key": key})
     return t.column("value")[0].as_py() if t.num_rows else None
 
@@ -260,7 +265,7 @@ def garbage_collect(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
 
 # --- outbox and deliveries --------------------------------------------------------------------
 
-def pending_outbox(db: Any, limit: int = 500, receiver: str | None = None) -> list[dict[str, Any]]:
+def pending_outbox(db: Reader, limit: int = 500, receiver: str | None = None) -> list[dict[str, Any]]:
     """Pending rows in decision order; per receiver, so a backlog for one never hides another's."""
     return db.query(f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM alert_outbox WHERE state = 'pending' "
                     "AND ($receiver IS NULL OR receiver = $receiver) ORDER BY seq LIMIT $limit",
@@ -279,7 +284,7 @@ def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str
     _insert(con, "alert_review", review, REVIEW_COLUMNS)
 
 
-def review_since(db: Any, since: datetime) -> list[dict[str, Any]]:
+def review_since(db: Reader, since: datetime) -> list[dict[str, Any]]:
     return db.query("SELECT * FROM alert_review WHERE time >= $since ORDER BY time", {"since": since}).to_pylist()
 
 
@@ -302,7 +307,7 @@ def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: str, now: datetim
     return True
 
 
-def active_silences(db: Any, now: datetime) -> list[dict[str, Any]]:
+def active_silences(db: Reader, now: datetime) -> list[dict[str, Any]]:
     rows = db.query("SELECT * FROM alert_silences WHERE starts_at <= $now AND ends_at > $now",
                     {"now": now}).to_pylist()
     for r in rows:

@@ -19,6 +19,7 @@ from store.sql import json_path, quote_ident
 from store.schema_analysis import TRAFFIC_COLUMNS
 from store.queries import (LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, model_sql, register,
                            span_filter_sql)
+from store.base import Store
 
 METRICS_SCHEMA = pa.schema([
     ("time", pa.timestamp("us")), ("grain", pa.string()), ("metric", pa.string()),
@@ -159,7 +160,7 @@ def record_analyzer_failures(con: Any, minute: datetime, failures: dict[str, int
                     [[minute, SELF_SERVICE, name, float(n), computed_at] for name, n in sorted(failures.items())])
 
 
-def job_state(store: Any, job: str) -> str | None:
+def job_state(store: Store, job: str) -> str | None:
     return store.scalar("SELECT state FROM job_state WHERE job = ?", [job])
 
 
@@ -168,17 +169,17 @@ def job_state(store: Any, job: str) -> str | None:
 _SOURCE_TIME = {"spans": "start_time", "feedback": "time", "resource_metrics": "time"}
 
 
-def max_received_at(store: Any) -> datetime | None:
+def max_received_at(store: Store) -> datetime | None:
     return store.scalar("SELECT max(received_at) FROM spans")
 
 
-def late_span_start(store: Any, received_after: datetime, lo: datetime, hi: datetime) -> datetime | None:
+def late_span_start(store: Store, received_after: datetime, lo: datetime, hi: datetime) -> datetime | None:
     """Earliest start time in [lo, hi) among spans received after `received_after` (late arrivals)."""
     return store.scalar("SELECT min(start_time) FROM spans WHERE received_at > ? AND start_time >= ? AND start_time < ?",
                         [received_after, lo, hi])
 
 
-def first_time(store: Any, source: str, lo: datetime, hi: datetime) -> datetime | None:
+def first_time(store: Store, source: str, lo: datetime, hi: datetime) -> datetime | None:
     col = _SOURCE_TIME[source]
     return store.scalar(f"SELECT min({col}) FROM {source} WHERE {col} >= ? AND {col} < ?", [lo, hi])
 
@@ -186,7 +187,7 @@ def first_time(store: Any, source: str, lo: datetime, hi: datetime) -> datetime 
 # --- prices -----------------------------------------------------------------------------------
 
 
-def distinct_models(store: Any, start: datetime, end: datetime) -> list[str]:
+def distinct_models(store: Store, start: datetime, end: datetime) -> list[str]:
     t = store.query(f"SELECT DISTINCT {_PRICED_MODEL} AS m FROM spans WHERE start_time >= $start AND start_time < $end "
                     f"AND is_llm AND cost_usd IS NULL AND {_PRICED_MODEL} IS NOT NULL", {"start": start, "end": end})
     return [m for m in t.column("m").to_pylist() if m]
@@ -288,7 +289,7 @@ def _label_join(a: str, b: str) -> str:
     return " AND ".join([f"{a}.time = {b}.time"] + [f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in LABELS])
 
 
-def traffic_metrics(store: Any, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
+def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
                     prices: Sequence[Price], computed_at: datetime) -> pa.Table:
     """traffic_metrics rows (one per bucket and label set, TRAFFIC_SCHEMA) for model-call spans
     (shadow calls excluded): 1-minute buckets in `minutes` and 1-hour buckets in `hours` (which
@@ -364,7 +365,7 @@ _RESOURCE_NAME = """CASE
 END"""
 
 
-def resource_metrics(store: Any, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+def resource_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
     sql = f"""
     WITH r AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
                       {_RESOURCE_NAME} AS metric, value
@@ -384,7 +385,7 @@ _FEEDBACK_ROLLUPS = ((), ("service_name",), ("service_name", "route"), ("service
                      ("service_name", "model", "model_version"), ("service_name", "model", "model_version", "route"))
 
 
-def override_metrics(store: Any, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+def override_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
     sql = f"""
     WITH f AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
                       coalesce(model, '{NONE}') AS model, coalesce(model_version, '{NONE}') AS model_version,
@@ -426,7 +427,7 @@ def _column_expr(name: str) -> str:
     return f"s.{name}"
 
 
-def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str],
+def sampled_spans(store: Store, start: datetime, end: datetime, keys: Sequence[str],
                   columns: dict[str, str], cap: int, where: str = "TRUE",
                   params: dict[str, Any] | None = None) -> pa.Table:
     """Spans in [start, end) with `keys` and `columns` ({alias: 'num'|'cat' expression name}).
@@ -458,7 +459,7 @@ def sampled_spans(store: Any, start: datetime, end: datetime, keys: Sequence[str
     return store.query(sql, {"start": start, "end": end, "cap": cap, **(params or {})})
 
 
-def sample_groups(store: Any, start: datetime, end: datetime, keys: Sequence[str],
+def sample_groups(store: Store, start: datetime, end: datetime, keys: Sequence[str],
                   columns: dict[str, tuple[str, str]], cap: int, where: str = "TRUE") -> tuple[pa.Table, pa.Table]:
     """The sample of `sampled_spans` in two tables, for statistics over many groups at once:
 
@@ -506,14 +507,14 @@ CONFIDENCE_KEYS = ("service_name", "model", "model_version")
 DRIFT_KEYS = ("service_name", "route")
 
 
-def confidence_groups(store: Any, start: datetime, end: datetime, cap: int,
+def confidence_groups(store: Store, start: datetime, end: datetime, cap: int,
                       by_hour: bool = False) -> tuple[pa.Table, pa.Table]:
     return sample_groups(store, start, end, CONFIDENCE_KEYS + (("hour",) if by_hour else ()),
                          {"confidence": ("s.confidence", "num")}, cap,
                          "s.confidence IS NOT NULL AND s.arm IS DISTINCT FROM 'shadow'")
 
 
-def drift_groups(store: Any, start: datetime, end: datetime, columns: Sequence[tuple[str, str]], cap: int,
+def drift_groups(store: Store, start: datetime, end: datetime, columns: Sequence[tuple[str, str]], cap: int,
                  by_hour: bool = False) -> tuple[pa.Table, pa.Table]:
     """`columns`: (name, 'num'|'cat') pairs, a spans column, `prompt_chars` or `attr:<key>`."""
     return sample_groups(store, start, end, DRIFT_KEYS + (("hour",) if by_hour else ()),
@@ -521,7 +522,7 @@ def drift_groups(store: Any, start: datetime, end: datetime, columns: Sequence[t
                          "s.arm IS DISTINCT FROM 'shadow'")
 
 
-def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[str], cap: int,
+def drift_sample(store: Store, start: datetime, end: datetime, columns: Sequence[str], cap: int,
                  by_hour: bool = False, route: str | None = None, service: str | None = None) -> pa.Table:
     """Sampled drift columns per route (optionally one route, one service) as rows."""
     return sampled_spans(store, start, end, ("service_name", "route") + (("hour",) if by_hour else ()),
@@ -530,14 +531,14 @@ def drift_sample(store: Any, start: datetime, end: datetime, columns: Sequence[s
                          "AND ($service IS NULL OR s.service_name = $service)", {"route": route, "service": service})
 
 
-def route_exists(store: Any, route: str, service: str | None = None) -> bool:
+def route_exists(store: Store, route: str, service: str | None = None) -> bool:
     """Whether any model call ever carried this route (and service)."""
     return store.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM spans WHERE is_llm AND route = $route "
                         "AND ($service IS NULL OR service_name = $service) LIMIT 1)",
                         {"route": route, "service": service}) or False
 
 
-def saved_report(store: Any, report_id: str) -> dict[str, Any] | None:
+def saved_report(store: Store, report_id: str) -> dict[str, Any] | None:
     """The analysis_reports row of a saved (Evidently HTML) report by its id."""
     rows = store.query("SELECT * FROM analysis_reports WHERE analyzer = 'evidently' AND kind = 'html_report' "
                        "AND json_extract_string(body, '$.id') = $id ORDER BY computed_at DESC LIMIT 1",
@@ -545,7 +546,7 @@ def saved_report(store: Any, report_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Table:
+def hourly_confidence_means(store: Store, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
         SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({model_sql()}, '{NONE}') AS model,
                coalesce(model_version, '{NONE}') AS model_version, date_trunc('hour', start_time) AS hour,
@@ -555,7 +556,7 @@ def hourly_confidence_means(store: Any, start: datetime, end: datetime) -> pa.Ta
         GROUP BY ALL ORDER BY hour""", {"start": start, "end": end})
 
 
-def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[Price], cap: int,
+def canary_sample(store: Store, start: datetime, end: datetime, prices: Sequence[Price], cap: int,
                   baseline_ratio: float = 5.0) -> pa.Table:
     """Per-call values of baseline and canary spans, per hour (`hour`), in the services that had
     canary traffic in that hour; at most about `cap` calls per hour, service and arm, and of the
@@ -584,7 +585,7 @@ def canary_sample(store: Any, start: datetime, end: datetime, prices: Sequence[P
         """, {"start": start, "end": end, "cap": cap, "ratio": baseline_ratio, **params})
 
 
-def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
+def feedback_by_version(store: Store, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
         SELECT date_trunc('hour', time) AS hour, coalesce(service_name, '{NONE}') AS service_name,
                coalesce(model_version, '{NONE}') AS model_version,
@@ -592,14 +593,14 @@ def feedback_by_version(store: Any, start: datetime, end: datetime) -> pa.Table:
         FROM feedback WHERE time >= $start AND time < $end GROUP BY ALL""", {"start": start, "end": end})
 
 
-def has_shadow_calls(store: Any, start: datetime, end: datetime) -> bool:
+def has_shadow_calls(store: Store, start: datetime, end: datetime) -> bool:
     """Whether any shadow call started in [start, end) (a scan of one column, so windows without
     shadow traffic skip the pairing join)."""
     return store.scalar("SELECT 1 FROM spans WHERE start_time >= $start AND start_time < $end AND arm = 'shadow' "
                         "AND is_llm LIMIT 1", {"start": start, "end": end}) is not None
 
 
-def shadow_pairs(store: Any, start: datetime, end: datetime) -> pa.Table:
+def shadow_pairs(store: Store, start: datetime, end: datetime) -> pa.Table:
     """Shadow calls paired with their primary call (same request id, else same trace), with both outputs."""
     return store.query(f"""
         WITH sh AS (SELECT * FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm AND arm = 'shadow'),
@@ -627,7 +628,7 @@ def shadow_pairs(store: Any, start: datetime, end: datetime) -> pa.Table:
 
 # --- SLOs and burn rates -----------------------------------------------------------------------
 
-def slo_minute_counts(store: Any, start: datetime, end: datetime, route: str | None,
+def slo_minute_counts(store: Store, start: datetime, end: datetime, route: str | None,
                       threshold_ms: float | None) -> pa.Table:
     """Per minute and service: total calls and bad calls (errors, or slower than threshold_ms)."""
     bad = "status_code = 'error'" if threshold_ms is None else \
@@ -640,7 +641,7 @@ def slo_minute_counts(store: Any, start: datetime, end: datetime, route: str | N
         GROUP BY ALL""", {"start": start, "end": end, "route": route})
 
 
-def stored_metric(store: Any, metric: str | Sequence[str], grain: str, start: datetime, end: datetime) -> pa.Table:
+def stored_metric(store: Store, metric: str | Sequence[str], grain: str, start: datetime, end: datetime) -> pa.Table:
     """Stored rows of one or more metrics (for analyzers that build on their own earlier output)."""
     metrics = {f"m{i}": m for i, m in enumerate([metric] if isinstance(metric, str) else metric)}
     # each from its own table; one equality per branch: DuckDB pushes `metric = constant` into the
@@ -739,7 +740,7 @@ register(NamedQuery(
     tags=("analysis",)))
 
 
-def _top_spenders(store: Any, params: dict[str, Any]) -> pa.Table:
+def _top_spenders(store: Store, params: dict[str, Any]) -> pa.Table:
     from store.prices import resolve_prices
 
     prices = resolve_prices(distinct_models(store, params["start"], params["end"]))
@@ -804,7 +805,7 @@ _ROUTE_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name, coalesce
         {_MODEL_LABEL} AS model"""
 
 
-def route_hourly_stats(store: Any, start: datetime, end: datetime) -> pa.Table:
+def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table:
     """Per hour, service, route and model (model calls, shadow excluded): calls, failures, and the
     exact p99 and count of the successful calls' durations."""
     return store.query(f"""
@@ -816,7 +817,7 @@ def route_hourly_stats(store: Any, start: datetime, end: datetime) -> pa.Table:
         GROUP BY ALL ORDER BY ALL""", {"start": start, "end": end})
 
 
-def route_minute_counts(store: Any, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
+def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
     """Per minute, service, route and model: calls, failures, and successful calls slower than the
     threshold in force for their hour (`thresholds`: hour, service_name, route, model, threshold_ms;
     NULL slow count where the route has none yet)."""

@@ -1,4 +1,5 @@
-"""The embedded DuckDB store: opens the file, applies migrations, owns the single writer.
+"""The embedded DuckDB store (the default backend): opens the file, applies migrations, owns the
+single writer. It satisfies the `store.base.Store` protocol.
 
 Only the server process opens a `Store`. Reads run on per-call cursors (DuckDB's MVCC lets them
 proceed while the writer commits); writes go through `store.writer`.
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from datetime import datetime
+from typing import Any, Mapping
 
 import duckdb
 import pyarrow as pa
 
+from store.base import Dialect, Params
+from store.retention import delete_older_than
 from store.sql import connect
 from store.schema import ALL_MIGRATIONS, SCHEMA_VERSION
 from store.writer import Writer
@@ -35,6 +39,10 @@ _DAMAGE_SIGNS = ("could not read enough bytes", "corrupt", "checksum", "not a va
 
 
 class Store:
+    """The DuckDB backend (`store = "duckdb"`): one file, one writing process."""
+
+    dialect: Dialect = "duckdb"
+
     def __init__(self, path: str | Path, *, writer_max_rows: int = 50_000, writer_max_delay_ms: int = 5,
                  queue_max_rows: int = 400_000, threads: int | None = None) -> None:
         self.path = Path(path)
@@ -76,12 +84,12 @@ class Store:
         log.warning("reopened %s", self.path)
         return self._con.cursor()
 
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+    def query(self, sql: str, params: Params = None) -> pa.Table:
         """Run a read-only statement on its own cursor and return an Arrow table."""
         with self._con.cursor() as cur:
             return cur.sql(sql, params=params or None).to_arrow_table()
 
-    def query_capped(self, sql: str, params: Sequence[Any] | dict[str, Any] | None,
+    def query_capped(self, sql: str, params: Params,
                      max_bytes: int, batch_rows: int = 256) -> tuple[pa.Table, bool]:
         """Like `query`, but reads batch by batch and stops once `max_bytes` of Arrow data are held:
         (the rows read, whether more were left unread). Memory stays near `max_bytes` whatever matches."""
@@ -96,9 +104,19 @@ class Store:
                 size += batch.nbytes
         return pa.Table.from_batches(batches, schema), False
 
-    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+    def scalar(self, sql: str, params: Params = None) -> Any:
         table = self.query(sql, params)
         return table.column(0)[0].as_py() if table.num_rows else None
+
+    def append(self, tables: Mapping[str, pa.Table], timeout: float | None = 60) -> None:
+        self.writer.write(dict(tables), timeout=timeout)
+
+    def migrate(self) -> int:
+        """Migrations ran at open (before the writer took the connection); the version in force."""
+        return SCHEMA_VERSION
+
+    def delete_older_than(self, cutoff: datetime | None, analysis_cutoff: datetime | None = None) -> dict[str, int]:
+        return self.writer.write(fn=lambda con: delete_older_than(con, cutoff, analysis_cutoff))
 
     def size_bytes(self) -> int:
         files = [self.path, self.path.with_name(self.path.name + ".wal")]

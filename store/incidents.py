@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, model_sql, register, span_filter_sql
+from store.base import Store
 
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 INCIDENT_COLUMNS = ("incident_id", "service", "severity", "state", "started_at", "ended_at", "duration_min",
@@ -88,7 +89,7 @@ def group_incidents(intervals: list[dict[str, Any]], now: datetime) -> list[dict
     return sorted(rows, key=lambda r: r["started_at"], reverse=True)
 
 
-def _history(store: Any, start: datetime, end: datetime, service: str | None) -> list[dict[str, Any]]:
+def _history(store: Store, start: datetime, end: datetime, service: str | None) -> list[dict[str, Any]]:
     # Intervals that began before the window but are still open in it: read a day of lead-in.
     t = store.query("""SELECT time, fingerprint, rule, severity, labels, to_state, value, threshold
                        FROM alert_history WHERE time >= $lead AND time < $end
@@ -97,7 +98,7 @@ def _history(store: Any, start: datetime, end: datetime, service: str | None) ->
     return t.to_pylist()
 
 
-def _incidents(store: Any, params: dict[str, Any]) -> pa.Table:
+def _incidents(store: Store, params: dict[str, Any]) -> pa.Table:
     start, end = params["start"], params["end"]
     worst = SEVERITY_RANK[params["severity"]]
     intervals = [i for i in firing_intervals(_history(store, start, end, params["service"]), end)
@@ -126,7 +127,7 @@ register(NamedQuery(
     run=_incidents, tags=("alerts",)))
 
 
-def _incident_notifications(store: Any, params: dict[str, Any]) -> pa.Table:
+def _incident_notifications(store: Store, params: dict[str, Any]) -> pa.Table:
     fingerprints = [f for f in (params["fingerprints"] or "").split(",") if f][:200]
     if not fingerprints:
         raise BadParameter("parameter 'fingerprints' is required")

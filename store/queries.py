@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from store.clock import utcnow
+from store.base import Store
 
 
 class BadParameter(ValueError):
@@ -156,13 +157,13 @@ class NamedQuery:
             raise BadParameter(f"unknown parameter(s) {', '.join(sorted(unknown))} for query {self.name!r}")
         return {p.name: p.coerce(raw.get(p.name)) for p in self.params}
 
-    def execute(self, store: Any, raw: dict[str, str]) -> pa.Table:
+    def execute(self, store: Store, raw: dict[str, str]) -> pa.Table:
         params = self.coerce(raw)
         if self.run is not None:
             return self.run(store, params)
         return store.query(self.sql, self._used(params))
 
-    def execute_capped(self, store: Any, raw: dict[str, str], max_bytes: int) -> tuple[pa.Table, bool]:
+    def execute_capped(self, store: Store, raw: dict[str, str], max_bytes: int) -> tuple[pa.Table, bool]:
         """(rows, truncated): SQL queries stop reading once `max_bytes` of rows are held."""
         params = self.coerce(raw)
         if self.run is not None:  # multi-step reads return small, aggregated tables
@@ -292,7 +293,7 @@ PERCENTILE_DEFINITION = ("exact percentiles of the successful (non-error) model 
                          "linear interpolation between closest ranks (numpy.percentile's default 'linear')")
 
 
-def _calls(store: Any, params: dict[str, Any]) -> pa.Table:
+def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
     """Figures over the filtered model calls (shadow calls excluded), from the raw spans.
 
     Rates are sums over sums and percentiles exact (never a mean of group figures). Cost is the
@@ -353,7 +354,7 @@ FAILURE_CLASSES = ("HTTP 4xx", "HTTP 5xx", "rate limited (429)", "timeout", "aut
 _BUCKETS = {"1m": "minute", "1h": "hour", "1d": "day"}
 
 
-def _failures(store: Any, params: dict[str, Any]) -> pa.Table:
+def _failures(store: Store, params: dict[str, Any]) -> pa.Table:
     """Per bucket: model calls, failed calls, and failed calls per class with the newest failing trace
     of the class (the chart's exemplar). Classes of a bucket sum to its failed calls."""
     unit = _BUCKETS[params["grain"]]
@@ -397,7 +398,7 @@ CALL_SERIES = {
 }
 
 
-def _call_series(store: Any, params: dict[str, Any]) -> pa.Table:
+def _call_series(store: Store, params: dict[str, Any]) -> pa.Table:
     """The `metrics` shape (time, metric, value, labels) computed from the raw calls for any filter
     combination, e.g. a model alone, which the analyzers keep no rollup for."""
     wanted = [m for m in dict.fromkeys(params["metric"].replace(" ", "").split(",")) if m in CALL_SERIES]
@@ -429,7 +430,7 @@ register(NamedQuery(
                      choices=tuple(_SERIES_SPLITS))),
     run=_call_series))
 
-def _data_range(store: Any, params: dict[str, Any]) -> pa.Table:
+def _data_range(store: Store, params: dict[str, Any]) -> pa.Table:
     t = store.query("SELECT min(start_time) AS first_span, max(start_time) AS last_span FROM spans WHERE is_llm")
     folder = str(store.path.parent) if getattr(store, "path", None) is not None else None
     return t.append_column("data_dir", pa.array([folder], pa.string()))

@@ -23,7 +23,7 @@ import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import duckdb
 import pyarrow as pa
@@ -127,7 +127,7 @@ class Writer:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def submit(self, tables: dict[str, pa.Table] | None = None, fn: WriteFn | None = None) -> Future:
+    def submit(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None) -> Future:
         """Queue a write; the returned future resolves after commit (result: fn's return value)."""
         tables = {name: t for name, t in (tables or {}).items() if t.num_rows}
         rows = sum(t.num_rows for t in tables.values())
@@ -144,7 +144,7 @@ class Writer:
         self._queue.put(req)
         return req.future
 
-    def write(self, tables: dict[str, pa.Table] | None = None, fn: WriteFn | None = None,
+    def write(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None,
               timeout: float | None = 60) -> Any:
         """Submit and wait for the commit."""
         return self.submit(tables, fn).result(timeout)
