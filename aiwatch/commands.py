@@ -11,6 +11,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 4318)")
     p.add_argument("--data-dir", help="database folder (default ./aiwatch-data)")
+    p.add_argument("--store", help="duckdb (default), clickhouse://user:password@host:8123/DB or chdb:///path?database=DB")
 
 
 @command("serve", _serve_args)
@@ -19,9 +20,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiwatch.serving import run
     from aiwatch.server import build_app
 
-    settings = Settings.load(args.config, host=args.host, port=args.port, data_dir=args.data_dir)
+    settings = Settings.load(args.config, host=args.host, port=args.port, data_dir=args.data_dir, store=args.store)
     server, app = build_app(settings)
-    print(f"aiwatch server on http://{settings.host}:{settings.port} (data in {settings.db_path})", flush=True)
+    from store.clickhouse import parse_store
+
+    where = settings.db_path if settings.store == "duckdb" else parse_store(settings.store).describe()
+    print(f"aiwatch server on http://{settings.host}:{settings.port} (data in {where})", flush=True)
     run(app, settings)
     return 0
 

@@ -32,6 +32,14 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the server binds to.")
     port: int = _setting(4318, "Port for OTLP/HTTP ingest and the read API (4318 is OTLP's).", min=0, max=65535)
     data_dir: str = _setting("./aiwatch-data", "Folder for the DuckDB file and generated reports.")
+    store: str = _setting(
+        "duckdb", "Where telemetry and analyses live: duckdb (the data dir's file), "
+        "clickhouse://user:password@host:8123/DATABASE (a ClickHouse server, reading the OpenTelemetry Collector's "
+        "tables) or chdb:///absolute/path?database=DATABASE (the same engine in-process).")
+    traces_table: str = _setting("otel_traces", "ClickHouse backend: the Collector's traces table.")
+    logs_table: str = _setting("otel_logs", "ClickHouse backend: the Collector's logs table.")
+    clickhouse_cluster: str = _setting("", "ClickHouse backend: run migrations ON CLUSTER this cluster, on replicated "
+                                       "engines (empty: one server).")
     ingest_token: str = _setting("", "Bearer token required on /v1/traces, /v1/logs, /v1/metrics (empty: no auth).")
     api_token: str = _setting("", "Bearer token required on the read API (empty: no auth).")
     metrics_token: str = _setting(
@@ -136,6 +144,15 @@ class Settings:
             if "choices" in meta and value not in meta["choices"]:
                 raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}")
         self.redaction_patterns()
+        from store.clickhouse import StoreSettingError, identifier, parse_store
+
+        try:
+            parse_store(self.store)
+            for name in ("traces_table", "logs_table", "clickhouse_cluster"):
+                if name != "clickhouse_cluster" or getattr(self, name):
+                    identifier(getattr(self, name), name)
+        except StoreSettingError as exc:
+            raise ConfigError(str(exc)) from None
 
     def redaction_patterns(self) -> dict[str, str]:
         """`redact_patterns` as {kind: regex}; a ConfigError names a bad line."""

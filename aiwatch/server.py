@@ -41,7 +41,7 @@ from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
 from store.clock import utcnow
-from store.db import Store
+from aiwatch.storage import open_store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
@@ -57,9 +57,9 @@ class AiwatchServer:
     def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
         load_stages()
         self.settings = settings
-        self.store = Store(settings.db_path, writer_max_rows=settings.writer_max_rows,
-                           writer_max_delay_ms=settings.writer_max_delay_ms,
-                           queue_max_rows=settings.queue_max_rows)
+        self.store = open_store(settings, writer_max_rows=settings.writer_max_rows,
+                                writer_max_delay_ms=settings.writer_max_delay_ms,
+                                queue_max_rows=settings.queue_max_rows)
         self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)

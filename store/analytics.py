@@ -1,15 +1,17 @@
 """All SQL the analyzers run, plus the analysis read queries, for the embedded DuckDB store.
 
-Analyzers call these functions and get Arrow tables back; they never see SQL. A second backend
-(ClickHouse) would supply the same functions. Reads use `store.query` (a cursor, never blocking
+Analyzers call these functions and get Arrow tables back; they never see SQL. On the ClickHouse
+backend each `@by_dialect` function runs its twin in store/analytics_clickhouse.py instead (the
+store, or the writer's connection, names its `dialect`). Reads use `store.query` (a cursor, never blocking
 ingest); the only write is `replace_outputs`, which runs inside the single writer.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,6 +61,26 @@ def _in_range(expr: str, column: str) -> str:
 RANGED_SPANS = f"(SELECT * REPLACE ({', '.join(f'{_in_range(c, c)} AS {c}' for c in SPAN_RANGES)}) FROM spans)"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def by_dialect(fn: F) -> F:
+    """Run `fn`'s ClickHouse twin (same name in store/analytics_clickhouse.py) when the first
+    argument (a store or a write connection) speaks ClickHouse. One without a twin fails with a
+    clear message instead of sending DuckDB SQL to ClickHouse."""
+    @functools.wraps(fn)
+    def dispatch(target: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(target, "dialect", "duckdb") == "clickhouse":
+            from store import analytics_clickhouse
+
+            twin = getattr(analytics_clickhouse, fn.__name__, None)
+            if twin is None:
+                raise NotImplementedError(f"{fn.__name__} does not run on the ClickHouse backend yet")
+            return twin(target, *args, **kwargs)
+        return fn(target, *args, **kwargs)
+    return dispatch  # type: ignore[return-value]
+
+
 def empty_metrics() -> pa.Table:
     return METRICS_SCHEMA.empty_table()
 
@@ -92,6 +114,7 @@ SPAN_ROLLUPS["1h"] = SPAN_ROLLUPS["1m"] + (("service_name", "model", "model_vers
 # --- the one write ----------------------------------------------------------------------------
 
 
+@by_dialect
 def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequence[tuple[str, datetime, datetime]],
                     metrics: pa.Table | None, reports: pa.Table | None, job: str | None = None,
                     state: str | None = None, traffic: pa.Table | None = None) -> int:
@@ -135,6 +158,7 @@ def replace_outputs(con: Any, analyzer: str, owns: Sequence[str], ranges: Sequen
     return inserted
 
 
+@by_dialect
 def quarantine_window(con: Any, analyzer: str, start: datetime, end: datetime, error: str, computed_at: datetime,
                       job: str | None = None, state: str | None = None) -> None:
     """Inside the writer: record a window the analyzer could not compute and move its watermark past.
@@ -152,6 +176,7 @@ def quarantine_window(con: Any, analyzer: str, start: datetime, end: datetime, e
 SELF_SERVICE = "aiwatch"   # the service label of aiwatch's own rows (analyzer health)
 
 
+@by_dialect
 def record_analyzer_failures(con: Any, minute: datetime, failures: dict[str, int], computed_at: datetime) -> None:
     """Inside the writer: `analyzer_failures` rows (service 'aiwatch', route = analyzer) for the minute:
     what the built-in rule AiwatchAnalyzerFailing reads."""
@@ -160,6 +185,7 @@ def record_analyzer_failures(con: Any, minute: datetime, failures: dict[str, int
                     [[minute, SELF_SERVICE, name, float(n), computed_at] for name, n in sorted(failures.items())])
 
 
+@by_dialect
 def job_state(store: Store, job: str) -> str | None:
     return store.scalar("SELECT state FROM job_state WHERE job = ?", [job])
 
@@ -169,16 +195,19 @@ def job_state(store: Store, job: str) -> str | None:
 _SOURCE_TIME = {"spans": "start_time", "feedback": "time", "resource_metrics": "time"}
 
 
+@by_dialect
 def max_received_at(store: Store) -> datetime | None:
     return store.scalar("SELECT max(received_at) FROM spans")
 
 
+@by_dialect
 def late_span_start(store: Store, received_after: datetime, lo: datetime, hi: datetime) -> datetime | None:
     """Earliest start time in [lo, hi) among spans received after `received_after` (late arrivals)."""
     return store.scalar("SELECT min(start_time) FROM spans WHERE received_at > ? AND start_time >= ? AND start_time < ?",
                         [received_after, lo, hi])
 
 
+@by_dialect
 def first_time(store: Store, source: str, lo: datetime, hi: datetime) -> datetime | None:
     col = _SOURCE_TIME[source]
     return store.scalar(f"SELECT min({col}) FROM {source} WHERE {col} >= ? AND {col} < ?", [lo, hi])
@@ -187,6 +216,7 @@ def first_time(store: Store, source: str, lo: datetime, hi: datetime) -> datetim
 # --- prices -----------------------------------------------------------------------------------
 
 
+@by_dialect
 def distinct_models(store: Store, start: datetime, end: datetime) -> list[str]:
     t = store.query(f"SELECT DISTINCT {_PRICED_MODEL} AS m FROM spans WHERE start_time >= $start AND start_time < $end "
                     f"AND is_llm AND cost_usd IS NULL AND {_PRICED_MODEL} IS NOT NULL", {"start": start, "end": end})
@@ -289,6 +319,7 @@ def _label_join(a: str, b: str) -> str:
     return " AND ".join([f"{a}.time = {b}.time"] + [f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in LABELS])
 
 
+@by_dialect
 def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
                     prices: Sequence[Price], computed_at: datetime) -> pa.Table:
     """traffic_metrics rows (one per bucket and label set, TRAFFIC_SCHEMA) for model-call spans
@@ -365,6 +396,7 @@ _RESOURCE_NAME = """CASE
 END"""
 
 
+@by_dialect
 def resource_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
     sql = f"""
     WITH r AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
@@ -385,6 +417,7 @@ _FEEDBACK_ROLLUPS = ((), ("service_name",), ("service_name", "route"), ("service
                      ("service_name", "model", "model_version"), ("service_name", "model", "model_version", "route"))
 
 
+@by_dialect
 def override_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
     sql = f"""
     WITH f AS (SELECT date_trunc('{_TRUNC[grain]}', time) AS time, coalesce(service_name, '{NONE}') AS service_name,
@@ -427,6 +460,7 @@ def _column_expr(name: str) -> str:
     return f"s.{name}"
 
 
+@by_dialect
 def sampled_spans(store: Store, start: datetime, end: datetime, keys: Sequence[str],
                   columns: dict[str, str], cap: int, where: str = "TRUE",
                   params: dict[str, Any] | None = None) -> pa.Table:
@@ -459,6 +493,7 @@ def sampled_spans(store: Store, start: datetime, end: datetime, keys: Sequence[s
     return store.query(sql, {"start": start, "end": end, "cap": cap, **(params or {})})
 
 
+@by_dialect
 def sample_groups(store: Store, start: datetime, end: datetime, keys: Sequence[str],
                   columns: dict[str, tuple[str, str]], cap: int, where: str = "TRUE") -> tuple[pa.Table, pa.Table]:
     """The sample of `sampled_spans` in two tables, for statistics over many groups at once:
@@ -531,6 +566,7 @@ def drift_sample(store: Store, start: datetime, end: datetime, columns: Sequence
                          "AND ($service IS NULL OR s.service_name = $service)", {"route": route, "service": service})
 
 
+@by_dialect
 def route_exists(store: Store, route: str, service: str | None = None) -> bool:
     """Whether any model call ever carried this route (and service)."""
     return store.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM spans WHERE is_llm AND route = $route "
@@ -538,6 +574,7 @@ def route_exists(store: Store, route: str, service: str | None = None) -> bool:
                         {"route": route, "service": service}) or False
 
 
+@by_dialect
 def saved_report(store: Store, report_id: str) -> dict[str, Any] | None:
     """The analysis_reports row of a saved (Evidently HTML) report by its id."""
     rows = store.query("SELECT * FROM analysis_reports WHERE analyzer = 'evidently' AND kind = 'html_report' "
@@ -546,6 +583,7 @@ def saved_report(store: Store, report_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+@by_dialect
 def hourly_confidence_means(store: Store, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
         SELECT coalesce(service_name, '{NONE}') AS service_name, coalesce({model_sql()}, '{NONE}') AS model,
@@ -556,6 +594,7 @@ def hourly_confidence_means(store: Store, start: datetime, end: datetime) -> pa.
         GROUP BY ALL ORDER BY hour""", {"start": start, "end": end})
 
 
+@by_dialect
 def canary_sample(store: Store, start: datetime, end: datetime, prices: Sequence[Price], cap: int,
                   baseline_ratio: float = 5.0) -> pa.Table:
     """Per-call values of baseline and canary spans, per hour (`hour`), in the services that had
@@ -585,6 +624,7 @@ def canary_sample(store: Store, start: datetime, end: datetime, prices: Sequence
         """, {"start": start, "end": end, "cap": cap, "ratio": baseline_ratio, **params})
 
 
+@by_dialect
 def feedback_by_version(store: Store, start: datetime, end: datetime) -> pa.Table:
     return store.query(f"""
         SELECT date_trunc('hour', time) AS hour, coalesce(service_name, '{NONE}') AS service_name,
@@ -593,6 +633,7 @@ def feedback_by_version(store: Store, start: datetime, end: datetime) -> pa.Tabl
         FROM feedback WHERE time >= $start AND time < $end GROUP BY ALL""", {"start": start, "end": end})
 
 
+@by_dialect
 def has_shadow_calls(store: Store, start: datetime, end: datetime) -> bool:
     """Whether any shadow call started in [start, end) (a scan of one column, so windows without
     shadow traffic skip the pairing join)."""
@@ -600,6 +641,7 @@ def has_shadow_calls(store: Store, start: datetime, end: datetime) -> bool:
                         "AND is_llm LIMIT 1", {"start": start, "end": end}) is not None
 
 
+@by_dialect
 def shadow_pairs(store: Store, start: datetime, end: datetime) -> pa.Table:
     """Shadow calls paired with their primary call (same request id, else same trace), with both outputs."""
     return store.query(f"""
@@ -628,6 +670,7 @@ def shadow_pairs(store: Store, start: datetime, end: datetime) -> pa.Table:
 
 # --- SLOs and burn rates -----------------------------------------------------------------------
 
+@by_dialect
 def slo_minute_counts(store: Store, start: datetime, end: datetime, route: str | None,
                       threshold_ms: float | None) -> pa.Table:
     """Per minute and service: total calls and bad calls (errors, or slower than threshold_ms)."""
@@ -641,6 +684,7 @@ def slo_minute_counts(store: Store, start: datetime, end: datetime, route: str |
         GROUP BY ALL""", {"start": start, "end": end, "route": route})
 
 
+@by_dialect
 def stored_metric(store: Store, metric: str | Sequence[str], grain: str, start: datetime, end: datetime) -> pa.Table:
     """Stored rows of one or more metrics (for analyzers that build on their own earlier output)."""
     metrics = {f"m{i}": m for i, m in enumerate([metric] if isinstance(metric, str) else metric)}
@@ -805,6 +849,7 @@ _ROUTE_LABELS = f"""coalesce(s.service_name, '{NONE}') AS service_name, coalesce
         {_MODEL_LABEL} AS model"""
 
 
+@by_dialect
 def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table:
     """Per hour, service, route and model (model calls, shadow excluded): calls, failures, and the
     exact p99 and count of the successful calls' durations."""
@@ -817,6 +862,7 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
         GROUP BY ALL ORDER BY ALL""", {"start": start, "end": end})
 
 
+@by_dialect
 def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
     """Per minute, service, route and model: calls, failures, and successful calls slower than the
     threshold in force for their hour (`thresholds`: hour, service_name, route, model, threshold_ms;

@@ -1,0 +1,27 @@
+"""Opens the backend the `store` setting names. The one place that knows both backends exist:
+everything else holds a `store.base.Store`."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiwatch.config import Settings
+from store.base import Store
+
+
+def open_store(settings: Settings, **writer: Any) -> Store:
+    """The DuckDB file in data_dir (`store = "duckdb"`), or ClickHouse (server or chdb) reading the
+    Collector's tables through the collectors' attribute map. `writer`: DuckDB writer options."""
+    from store.clickhouse import parse_store
+
+    target = parse_store(settings.store)
+    if target.kind == "duckdb":
+        from store.db import Store as DuckDBStore
+
+        return DuckDBStore(settings.db_path, **writer)
+    from collectors.otel_clickhouse import OtelMapping
+    from store.clickhouse import ClickHouseStore
+
+    return ClickHouseStore(target, OtelMapping(), traces_table=settings.traces_table, logs_table=settings.logs_table,
+                           cluster=settings.clickhouse_cluster, retention_days=settings.retention_days,
+                           analysis_retention_days=settings.analysis_retention_days,
+                           queue_max_rows=settings.queue_max_rows)

@@ -1,0 +1,278 @@
+"""The analyzers' SQL in ClickHouse's dialect: what store/analytics.py runs on DuckDB, run where the
+data is. Same inputs, same Arrow outputs (TRAFFIC_SCHEMA, METRICS_SCHEMA), same arithmetic:
+exact percentiles (quantilesExactInclusive is numpy's and DuckDB's linear interpolation), sums of
+doubles as sums of scaled integers (order-free, so reruns are bit-identical), rates as sums over
+sums, NULL for a label a rollup leaves out.
+
+store/analytics.py dispatches here by the store's (or write connection's) `dialect`; a function
+without a ClickHouse version fails loudly there rather than running DuckDB SQL on ClickHouse.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from store.base import Store
+from store.clickhouse import ClickHouseConnection
+from store.queries import model_sql
+from store.schema import SPAN_RANGES
+
+NONE = "(none)"
+LABELS = ("service_name", "model", "model_version", "route", "arm")
+_TRUNC = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
+_SECONDS = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
+TS = "DateTime64(6)"
+
+
+def _t(store: Any, name: str) -> str:
+    return store.table(name)
+
+
+# --- writes (inside the ClickHouse writer) ------------------------------------------------------
+
+
+def replace_outputs(con: ClickHouseConnection, analyzer: str, owns: Sequence[str],
+                    ranges: Sequence[tuple[str, datetime, datetime]], metrics: pa.Table | None,
+                    reports: pa.Table | None, job: str | None = None, state: str | None = None,
+                    traffic: pa.Table | None = None) -> int:
+    """Delete the analyzer's rows for the ranges, insert the new ones, save state. The tables are
+    ReplacingMergeTree on bucket and labels, so even a second instance's concurrent rerun of the
+    same window leaves one row per key, and FINAL reads see it."""
+    store = con.store
+    inserted = 0
+    if ranges:
+        params: dict[str, Any] = {}
+        spans = []
+        for i, (grain, lo, hi) in enumerate(ranges):
+            spans.append(f"(grain = {{g{i}:String}} AND time >= {{s{i}:{TS}}} AND time < {{e{i}:{TS}}})")
+            params |= {f"g{i}": grain, f"s{i}": lo, f"e{i}": hi}
+        where = " OR ".join(spans)
+        if metrics is not None:
+            names = [o for o in owns if not o.endswith(":")]
+            prefixes = [o for o in owns if o.endswith(":")]
+            owned = [f"startsWith(metric, {{p{i}:String}})" for i in range(len(prefixes))]
+            if names:
+                owned.append("metric IN {names:Array(String)}")
+            params |= {f"p{i}": p for i, p in enumerate(prefixes)} | {"names": names}
+            _delete(con, "analysis_metric_rows", f"({where}) AND ({' OR '.join(owned) or 'false'})", params)
+        if traffic is not None:
+            _delete(con, "traffic_metrics", where, params)
+        _delete(con, "analysis_reports", f"analyzer = {{a:String}} AND time >= {{lo:{TS}}} AND time < {{hi:{TS}}} "
+                "AND (kind IS NULL OR kind != 'quarantine')",
+                {"a": analyzer, "lo": min(r[1] for r in ranges), "hi": max(r[2] for r in ranges)})
+    for name, table in (("analysis_metric_rows", metrics), ("traffic_metrics", traffic), ("analysis_reports", reports)):
+        if table is not None and table.num_rows:
+            con.insert(name, table)
+            inserted += table.num_rows
+    if job is not None:
+        save_job_state(con, job, state)
+    return inserted
+
+
+def _delete(con: ClickHouseConnection, table: str, where: str, params: dict[str, Any]) -> None:
+    name = con.store.table(table)
+    if con.store.scalar(f"SELECT count() FROM {name} WHERE {where}", params):
+        con.execute(f"DELETE FROM {name} WHERE {where}", params)
+
+
+def save_job_state(con: ClickHouseConnection, job: str, state: str | None) -> None:
+    con.execute(f"INSERT INTO {con.store.table('job_state')} (job, state, updated_at) "
+                "VALUES ({job:String}, {state:Nullable(String)}, now64(6))", {"job": job, "state": state})
+
+
+def quarantine_window(con: ClickHouseConnection, analyzer: str, start: datetime, end: datetime, error: str,
+                      computed_at: datetime, job: str | None = None, state: str | None = None) -> None:
+    con.execute(f"""INSERT INTO {con.store.table('analysis_reports')} (time, window_end, analyzer, kind, verdict, body,
+                    computed_at) VALUES ({{start:{TS}}}, {{end:{TS}}}, {{analyzer:String}}, 'quarantine', 'quarantined',
+                    {{body:String}}, {{computed_at:{TS}}})""",
+                {"start": start, "end": end, "analyzer": analyzer, "body": json.dumps({"error": error}),
+                 "computed_at": computed_at})
+    if job is not None:
+        save_job_state(con, job, state)
+
+
+def record_analyzer_failures(con: ClickHouseConnection, minute: datetime, failures: dict[str, int],
+                             computed_at: datetime) -> None:
+    from store.analytics import SELF_SERVICE, metrics_table
+
+    con.insert("analysis_metric_rows", metrics_table(
+        {"time": minute, "grain": "1m", "metric": "analyzer_failures", "service_name": SELF_SERVICE, "route": name,
+         "value": float(n), "computed_at": computed_at} for name, n in sorted(failures.items())))
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def job_state(store: Store, job: str) -> str | None:
+    return store.scalar(f"SELECT argMax(state, updated_at) FROM {_t(store, 'job_state')} WHERE job = {{job:String}}",
+                        {"job": job})
+
+
+def max_received_at(store: Store) -> datetime | None:
+    return store.scalar(f"SELECT max(received_at) FROM {_t(store, 'spans')}")
+
+
+def late_span_start(store: Store, received_after: datetime, lo: datetime, hi: datetime) -> datetime | None:
+    return store.scalar(f"SELECT min(start_time) FROM {_t(store, 'spans')} WHERE received_at > {{after:{TS}}} "
+                        f"AND start_time >= {{lo:{TS}}} AND start_time < {{hi:{TS}}}",
+                        {"after": received_after, "lo": lo, "hi": hi})
+
+
+_SOURCE_TIME = {"spans": "start_time", "feedback": "time", "resource_metrics": "time"}
+
+
+def first_time(store: Store, source: str, lo: datetime, hi: datetime) -> datetime | None:
+    col = _SOURCE_TIME[source]
+    return store.scalar(f"SELECT min({col}) FROM {_t(store, source)} WHERE {col} >= {{lo:{TS}}} AND {col} < {{hi:{TS}}}",
+                        {"lo": lo, "hi": hi})
+
+
+_PRICED_MODEL = "coalesce(response_model, request_model)"
+
+
+def distinct_models(store: Store, start: datetime, end: datetime) -> list[str]:
+    t = store.query(f"SELECT DISTINCT {_PRICED_MODEL} AS m FROM {_t(store, 'spans')} WHERE start_time >= {{lo:{TS}}} "
+                    f"AND start_time < {{hi:{TS}}} AND is_llm AND cost_usd IS NULL AND {_PRICED_MODEL} IS NOT NULL",
+                    {"lo": start, "hi": end})
+    return [m for m in t.column("m").to_pylist() if m]
+
+
+def _prices(prices: Sequence[tuple[str, float, float, float, float]]) -> tuple[str, dict[str, Any]]:
+    """The price table as arrays bound as parameters (no model name is spelled in SQL)."""
+    cols = ("pm", "p_in", "p_cached", "p_out", "p_reason")
+    params = {c: [p[i] if i == 0 else float(p[i]) for p in prices] for i, c in enumerate(cols)}
+    sql = ("prices AS (SELECT pm, p_in, p_cached, p_out, p_reason FROM (SELECT arrayJoin(arrayZip("
+           "{pm:Array(String)}, {p_in:Array(Float64)}, {p_cached:Array(Float64)}, {p_out:Array(Float64)}, "
+           "{p_reason:Array(Float64)})) AS t, t.1 AS pm, t.2 AS p_in, t.3 AS p_cached, t.4 AS p_out, t.5 AS p_reason))")
+    return sql, params
+
+
+def _in_range(expr: str, column: str) -> str:
+    low, high = SPAN_RANGES[column]
+    return f"if(({expr}) BETWEEN {low!r} AND {high!r}, {expr}, NULL)"
+
+
+# The span's own cost, else tokens x price (cached and reasoning tokens at their own rates).
+_COST = """coalesce(s.cost_usd, (
+    (coalesce(s.input_tokens, 0) - least(coalesce(s.cache_read_tokens, 0), coalesce(s.input_tokens, 0))) * p.p_in
+  + least(coalesce(s.cache_read_tokens, 0), coalesce(s.input_tokens, 0)) * p.p_cached
+  + (coalesce(s.output_tokens, 0) - least(coalesce(s.reasoning_tokens, 0), coalesce(s.output_tokens, 0))) * p.p_out
+  + least(coalesce(s.reasoning_tokens, 0), coalesce(s.output_tokens, 0)) * p.p_reason) / 1e6)"""
+
+
+def _scaled(expr: str, scale: str) -> str:
+    """A double as a scaled integer (rounded), so its sum does not depend on summation order."""
+    return f"toInt64(round(({expr}) * {scale}))"
+
+
+def _ratio(num: str, den: str, scale: str = "") -> str:
+    return f"toFloat64(toFloat64({num}){scale} / nullIf({den}, 0))"
+
+
+def _rollup_labels(sets: Sequence[Sequence[str]]) -> str:
+    kept = {label for labels in sets for label in labels}
+    return ", ".join(label if label in kept else f"CAST(NULL AS Nullable(String)) AS {label}" for label in LABELS)
+
+
+def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
+                    prices: Sequence[tuple[str, float, float, float, float]], computed_at: datetime) -> pa.Table:
+    """store.analytics.traffic_metrics on ClickHouse: one GROUPING SETS pass per grain over the
+    model calls, every figure and all three exact percentiles at once."""
+    from store.analytics import SPAN_ROLLUPS, TRAFFIC_SCHEMA
+
+    cte, params = _prices(prices)
+    spans = _t(store, "spans")
+    model = f"coalesce({model_sql('s')}, '{NONE}')"
+    parts = []
+    for grain, (lo, hi) in (("1m", minutes), ("1h", hours)) if hours else (("1m", minutes),):
+        sets = SPAN_ROLLUPS[grain]
+        grouping = ", ".join("(" + ", ".join(("time", *s)) + ")" for s in sets)
+        sql = f"""
+        WITH {cte},
+        s AS (
+          SELECT {_TRUNC[grain]}(s.start_time) AS time, coalesce(s.service_name, '{NONE}') AS service_name,
+            {model} AS model, coalesce(s.model_version, '{NONE}') AS model_version,
+            coalesce(s.route, '{NONE}') AS route, coalesce(s.arm, '{NONE}') AS arm,
+            {_in_range("s.duration_ms", "duration_ms")} AS duration_ms, s.status_code = 'error' AS is_err,
+            s.http_status AS http_status,
+            s.error_type IS NOT NULL AND (lower(s.error_type) LIKE '%timeout%' OR lower(s.error_type) LIKE '%timed%out%')
+              OR s.http_status IN (408, 504) AS is_timeout,
+            lower(coalesce(s.error_type, '')) LIKE '%content%filter%'
+              OR coalesce(s.finish_reasons, '') LIKE '%content_filter%' AS is_filtered,
+            s.format_ok AS format_ok, {_in_range("s.retry_count", "retry_count")} AS retry_count,
+            s.breaker_state AS breaker_state, s.fallback_level AS fallback_level,
+            {_in_range("s.input_tokens", "input_tokens")} AS input_tokens,
+            {_in_range("s.output_tokens", "output_tokens")} AS output_tokens,
+            {_in_range("s.quality_score", "quality_score")} AS quality_score,
+            {_in_range("s.confidence", "confidence")} AS confidence,
+            {_in_range(_COST, "cost_usd")} AS cost
+          FROM {spans} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+          WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND s.is_llm
+            AND (s.arm IS NULL OR s.arm != 'shadow')
+        )
+        SELECT '{grain}' AS grain, time, {_rollup_labels(sets)},
+          toFloat64(count()) AS requests, count() / {_SECONDS[grain]} AS rps,
+          toFloat64(countIf(is_err)) AS errors, {_ratio("countIf(is_err)", "count(is_err)")} AS error_rate,
+          {_ratio("countIf(coalesce(http_status, 0) BETWEEN 400 AND 499)", "count()")} AS error_rate_4xx,
+          {_ratio("countIf(coalesce(http_status, 0) >= 500)", "count()")} AS error_rate_5xx,
+          {_ratio("sum(toInt64(is_timeout OR is_filtered OR format_ok = false))",
+                  "count(is_timeout OR is_filtered OR format_ok = false)")} AS model_failure_rate,
+          toFloat64(countIf(is_timeout)) AS timeouts, toFloat64(countIf(is_filtered)) AS content_filtered,
+          toFloat64(countIf(format_ok = false)) AS format_failures,
+          quantilesExactInclusiveIf(0.5, 0.95, 0.99)(duration_ms, NOT is_err) AS q,
+          {_ratio(f"sumIf({_scaled('duration_ms', '1e6')}, NOT is_err)", "countIf(duration_ms IS NOT NULL AND NOT is_err)",
+                  " / 1e6")} AS latency_mean_ms,
+          toFloat64(coalesce(sum(retry_count), 0)) AS retries,
+          toFloat64(countIf(lower(breaker_state) = 'open')) AS breaker_opens,
+          {_ratio("countIf(fallback_level IS NOT NULL AND fallback_level != 'primary')", "count()")} AS fallback_rate,
+          {_ratio("countIf(fallback_level = 'fallback')", "count(fallback_level)")} AS fallback_secondary,
+          {_ratio("countIf(fallback_level = 'rule_based')", "count(fallback_level)")} AS fallback_rule_based,
+          {_ratio("countIf(fallback_level = 'human')", "count(fallback_level)")} AS fallback_human,
+          toFloat64(coalesce(sum(input_tokens), 0)) AS input_tokens,
+          toFloat64(coalesce(sum(output_tokens), 0)) AS output_tokens,
+          toFloat64(toFloat64(sum({_scaled("cost", "1e12")})) / 1e12) AS cost_usd,
+          {_ratio(f"sum({_scaled('cost', '1e12')})", "count()", " / 1e12")} AS cost_per_request_usd,
+          {_ratio("sum(toInt64(format_ok))", "count(format_ok)")} AS format_ok_rate,
+          {_ratio(f"sum({_scaled('quality_score', '1e15')})", "count(quality_score)", " / 1e15")} AS quality_mean,
+          {_ratio(f"sum({_scaled('confidence', '1e15')})", "count(confidence)", " / 1e15")} AS confidence_mean
+        FROM s GROUP BY GROUPING SETS ({grouping})"""
+        table = store.query(sql, {**params, "lo": lo, "hi": hi})
+        q = table.column("q").to_pylist()
+        for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
+            table = table.append_column(name, pa.array([v[i] if v else None for v in q], pa.float64()))
+        parts.append(table.drop_columns(["q"]))
+    n = sum(p.num_rows for p in parts)
+    if not n:
+        return TRAFFIC_SCHEMA.empty_table()
+    wide = pa.concat_tables([p.select([f.name for f in TRAFFIC_SCHEMA if f.name != "computed_at"])
+                             .cast(pa.schema([f for f in TRAFFIC_SCHEMA if f.name != "computed_at"])) for p in parts])
+    return wide.append_column(TRAFFIC_SCHEMA.field("computed_at"),
+                              pa.repeat(pa.scalar(computed_at, pa.timestamp("us")), n).cast(pa.timestamp("us")))
+
+
+def override_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+    """Human override rates ((modified + rejected) / reviewed) per bucket and rollup, tall rows."""
+    from store.analytics import _FEEDBACK_ROLLUPS, METRICS_SCHEMA, OVERRIDE_METRICS
+
+    grouping = ", ".join("(" + ", ".join(("time", *s)) + ")" for s in _FEEDBACK_ROLLUPS)
+    sql = f"""
+    WITH f AS (SELECT {_TRUNC[grain]}(time) AS time, coalesce(service_name, '{NONE}') AS service_name,
+                      coalesce(model, '{NONE}') AS model, coalesce(model_version, '{NONE}') AS model_version,
+                      coalesce(route, '{NONE}') AS route, lower(action) AS action
+               FROM {_t(store, 'feedback')}
+               WHERE time >= {{lo:{TS}}} AND time < {{hi:{TS}}} AND action IS NOT NULL),
+    wide AS (SELECT time, service_name, model, model_version, route,
+               toFloat64(count()) AS reviewed,
+               toFloat64(countIf(action IN ('modified', 'rejected'))) AS overrides,
+               avg(toInt64(action IN ('modified', 'rejected'))) AS override_rate,
+               avg(toInt64(action = 'modified')) AS override_rate_modified,
+               avg(toInt64(action = 'rejected')) AS override_rate_rejected
+             FROM f GROUP BY GROUPING SETS ({grouping}))
+    SELECT time, '{grain}' AS grain, m.1 AS metric, service_name, model, model_version, route,
+           CAST(NULL AS Nullable(String)) AS arm, m.2 AS value, {{computed_at:{TS}}} AS computed_at
+    FROM wide ARRAY JOIN [{", ".join(f"('{m}', toNullable({m}))" for m in OVERRIDE_METRICS)}] AS m"""
+    table = store.query(sql, {"lo": start, "hi": end, "computed_at": computed_at})
+    return table.select(METRICS_SCHEMA.names).cast(METRICS_SCHEMA)

@@ -1,0 +1,449 @@
+"""The ClickHouse backend: the same `Store` seam over a ClickHouse server (clickhouse-connect, HTTP)
+or the same engine in-process on a local directory (chdb).
+
+Both transports run the same SQL (ClickHouse dialect, values bound as `{name:Type}` parameters,
+never spliced) and move Arrow tables in and out. The telemetry is read from the OpenTelemetry
+Collector's `otel_traces` / `otel_logs` tables (store/clickhouse_schema.py); a `SourceMapping`
+given at open time (the collectors' attribute map) turns them into aiwatch's `spans` view and
+turns aiwatch's own ingest into rows of the same tables.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyarrow as pa
+
+from store.base import Dialect, Params, WriteFn
+from store.writer import Overloaded, WriterBroken, WriterClosed, WriterStats
+
+log = logging.getLogger(__name__)
+
+# Database, table and cluster names as settings accept them: plain identifiers only, so a name is
+# safe to spell in SQL (backquoted) without escaping.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?")   # Nested: Events.Name
+
+# Session settings both transports run with: SQL NULL semantics where DuckDB has them (a rollup's
+# "all" label is NULL, an aggregate over no rows is NULL, an outer join's missing side is NULL),
+# UTC times, and mutations (retention deletes) that finish before the call returns.
+SESSION_SETTINGS: dict[str, Any] = {
+    "group_by_use_nulls": 1, "aggregate_functions_null_for_empty": 1, "join_use_nulls": 1,
+    "session_timezone": "UTC", "mutations_sync": 1,
+}
+
+
+class StoreSettingError(ValueError):
+    """The `store` setting cannot be used; the message says why (never echoing a password)."""
+
+
+def identifier(name: str, what: str = "name") -> str:
+    """`name` checked against IDENTIFIER and backquoted for SQL."""
+    if not IDENTIFIER.fullmatch(name or ""):
+        raise StoreSettingError(f"{what} {name!r} is not allowed: use 1-64 letters, digits or '_', not starting "
+                                "with a digit")
+    return f"`{name}`"
+
+
+def column_name(name: str) -> str:
+    """A column of an insert (checked against COLUMN), backquoted."""
+    if not COLUMN.fullmatch(name):
+        raise ValueError(f"column {name!r} is not a plain column name")
+    return f"`{name}`"
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """The parsed `store` setting."""
+
+    kind: str                     # duckdb | clickhouse | chdb
+    database: str = "default"
+    host: str = ""
+    port: int = 8123
+    user: str = "default"
+    password: str = field(default="", repr=False)
+    path: str = ""                # chdb: the engine's directory
+    secure: bool = False          # clickhouses:// (HTTPS)
+
+    def describe(self) -> str:
+        """For logs and /readyz: no password."""
+        if self.kind == "duckdb":
+            return "duckdb"
+        if self.kind == "chdb":
+            return f"chdb://{self.path}?database={self.database}"
+        return f"{'clickhouses' if self.secure else 'clickhouse'}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def parse_store(value: str) -> StoreTarget:
+    """`duckdb`, `clickhouse://user:password@host:8123/DATABASE` (clickhouses:// for HTTPS) or
+    `chdb:///absolute/path?database=DATABASE`. The database defaults to `default`."""
+    text = (value or "duckdb").strip()
+    if text == "duckdb":
+        return StoreTarget("duckdb")
+    parts = urlsplit(text)
+    if parts.scheme in ("clickhouse", "clickhouses"):
+        if not parts.hostname:
+            raise StoreSettingError("store: a clickhouse:// URL needs a host (clickhouse://user:password@host:8123/db)")
+        try:
+            port = parts.port or (8443 if parts.scheme == "clickhouses" else 8123)
+        except ValueError:
+            raise StoreSettingError("store: the port is not a number in 1-65535") from None
+        database = parts.path.strip("/") or "default"
+        identifier(database, "store: database")
+        return StoreTarget("clickhouse", database, parts.hostname, port, unquote(parts.username or "default"),
+                           unquote(parts.password or ""), secure=parts.scheme == "clickhouses")
+    if parts.scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise StoreSettingError("store: chdb needs an absolute path: chdb:///absolute/path?database=NAME")
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"database"}
+        if unknown:
+            raise StoreSettingError(f"store: unknown chdb option(s) {', '.join(sorted(unknown))} (only database)")
+        database = (query.get("database") or ["default"])[-1]
+        identifier(database, "store: database")
+        return StoreTarget("chdb", database, path=unquote(parts.path))
+    raise StoreSettingError("store: expected duckdb, clickhouse://user:password@host:8123/DATABASE or "
+                            "chdb:///absolute/path?database=DATABASE")
+
+
+# --- transports: the same SQL over HTTP or in-process -------------------------------------------
+
+
+class Transport(Protocol):
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table: ...
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+    def insert(self, table: str, data: pa.Table) -> None: ...
+    def use(self, database: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _param_text(value: Any) -> str:
+    """A bound value in the text form ClickHouse parses for a `{name:Type}` parameter."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_quoted(v) for v in value) + "]"
+    return str(value)
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _param_text(value)
+
+
+class ChdbTransport:
+    """The ClickHouse engine in this process, on a local directory (one session, used by one thread
+    at a time)."""
+
+    def __init__(self, path: str) -> None:
+        from chdb import session
+
+        self._session = session.Session(path)
+        self._lock = threading.RLock()
+        for name, value in SESSION_SETTINGS.items():
+            self._session.query(f"SET {name} = {_quoted(value)}")
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        with self._lock:
+            return self._session.query(sql, "ArrowTable", params=_texts(params))
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            self._session.query(sql, "Null", params=_texts(params))
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        columns = ", ".join(column_name(c) for c in data.column_names)
+        _aiwatch_rows = data  # noqa: F841 - chdb's Python() table function reads this local by name
+        with self._lock:
+            self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(_aiwatch_rows)", "Null")
+
+    def use(self, database: str) -> None:
+        with self._lock:
+            self._session.query(f"USE {identifier(database)}", "Null")
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+def _texts(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    return {k: _param_text(v) for k, v in params.items()} if params else None
+
+
+class HttpTransport:
+    """A ClickHouse server through clickhouse-connect (HTTP): the same statements, bound server-side."""
+
+    def __init__(self, target: StoreTarget, connect_timeout_s: float = 10, query_timeout_s: float = 300) -> None:
+        import clickhouse_connect
+
+        self._client = clickhouse_connect.get_client(
+            host=target.host, port=target.port, username=target.user, password=target.password,
+            secure=target.secure, connect_timeout=connect_timeout_s,
+            send_receive_timeout=query_timeout_s, settings=SESSION_SETTINGS, autogenerate_session_id=False)
+        self._lock = threading.Lock()   # one HTTP connection pool, but settings stay per request
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        return self._client.query_arrow(sql, parameters=dict(params or {}), use_strings=True)
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._client.command(sql, parameters=dict(params or {}))
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        database, name = (part.strip("`") for part in table.split(".", 1))
+        self._client.insert_arrow(name, data, database=database)
+
+    def use(self, database: str) -> None:
+        self._client.database = database
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _naive(table: pa.Table) -> pa.Table:
+    """ClickHouse answers times as UTC-zoned Arrow timestamps and low-cardinality strings as
+    dictionaries; aiwatch's readers take naive UTC microseconds and plain strings (as DuckDB gives)."""
+    columns, changed = [], False
+    for col in table.columns:
+        typ = col.type
+        if pa.types.is_dictionary(typ):
+            col, changed = col.cast(typ.value_type), True
+            typ = col.type
+        if pa.types.is_timestamp(typ) and (typ.tz is not None or typ.unit != "us"):
+            col, changed = col.cast(pa.timestamp(typ.unit)).cast(pa.timestamp("us"), safe=False), True
+        elif pa.types.is_large_string(typ):
+            col, changed = col.cast(pa.string()), True
+        columns.append(col)
+    if not changed:
+        return table
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+# --- what the collectors supply: their schema of a span, both ways --------------------------------
+
+
+class SourceMapping(Protocol):
+    """How the Collector's tables read as aiwatch's `spans` (and back). Supplied by collectors/ (the
+    one attribute map), so the store holds no vocabulary of its own."""
+
+    def spans_view(self, traces_table: str) -> str:
+        """A SELECT over `traces_table` (a quoted name) with aiwatch's span columns."""
+        ...
+
+    def to_otel_traces(self, spans: pa.Table, resources: pa.Table | None) -> pa.Table:
+        """aiwatch span rows (and their request's resources) as rows of the Collector's traces table."""
+        ...
+
+    def to_otel_logs(self, logs: pa.Table) -> pa.Table:
+        """aiwatch log rows as rows of the Collector's logs table."""
+        ...
+
+
+# --- the writer: one thread, in order, the `TableWriter` interface ---------------------------------
+
+
+@dataclass
+class _Request:
+    tables: dict[str, pa.Table]
+    fn: WriteFn | None
+    rows: int
+    future: Future = field(default_factory=Future)
+
+
+class ClickHouseWriter:
+    """Writes in submission order on one thread. An insert is atomic per table (one block); there
+    are no multi-statement transactions, so output tables are ReplacingMergeTree and a rerun
+    replaces rather than duplicates."""
+
+    def __init__(self, apply: Callable[[dict[str, pa.Table], WriteFn | None], Any], queue_max_rows: int) -> None:
+        self._apply = apply
+        self._queue_max_rows = queue_max_rows
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self.broken: str | None = None
+        self.stats = WriterStats()
+        self._thread = threading.Thread(target=self._run, name="aiwatch-ch-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending
+
+    def submit(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None) -> Future:
+        tables = {name: t for name, t in (tables or {}).items() if t.num_rows}
+        rows = sum(t.num_rows for t in tables.values())
+        with self._lock:
+            if self._closed:
+                raise WriterClosed("the writer is shutting down")
+            if self.broken:
+                raise WriterBroken(self.broken)
+            if self._pending and self._pending + rows > self._queue_max_rows:
+                raise Overloaded(f"{self._pending} rows are waiting to be written")
+            self._pending += rows
+        req = _Request(tables, fn, rows)
+        self._queue.put(req)
+        return req.future
+
+    def write(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None,
+              timeout: float | None = 60) -> Any:
+        return self.submit(tables, fn).result(timeout)
+
+    def stop(self, timeout: float = 30) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (req := self._queue.get()) is not None:
+            started = time.perf_counter()
+            try:
+                result = self._apply(req.tables, req.fn)
+            except BaseException as exc:  # noqa: BLE001 - one bad request never stops the writer
+                log.warning("clickhouse write failed: %s", exc)
+                self.stats.failed_requests += 1
+                req.future.set_exception(exc)
+            else:
+                self.stats.commits += 1
+                self.stats.rows_committed += req.rows
+                self.stats.commit_seconds.observe(time.perf_counter() - started)
+                self.stats.batch_rows.observe(req.rows)
+                req.future.set_result(result)
+            finally:
+                with self._lock:
+                    self._pending -= req.rows
+
+
+class ClickHouseConnection:
+    """What a write function gets inside the ClickHouse writer (in place of DuckDB's connection)."""
+
+    dialect: Dialect = "clickhouse"
+
+    def __init__(self, store: "ClickHouseStore") -> None:
+        self.store = store
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.store.transport.command(sql, params)
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        self.store.insert(table, data)
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+class ClickHouseStore:
+    """`store = "clickhouse://..."` or `"chdb:///..."`: telemetry in the Collector's tables, aiwatch's
+    own tables beside them in the same database."""
+
+    dialect: Dialect = "clickhouse"
+
+    def __init__(self, target: StoreTarget, mapping: SourceMapping, *, traces_table: str = "otel_traces",
+                 logs_table: str = "otel_logs", cluster: str = "", retention_days: int = 30,
+                 analysis_retention_days: int = 400, queue_max_rows: int = 400_000,
+                 transport: Transport | None = None) -> None:
+        if target.kind not in ("clickhouse", "chdb"):
+            raise StoreSettingError(f"store: {target.kind} is not a ClickHouse target")
+        self.target = target
+        self.mapping = mapping
+        self.database = identifier(target.database, "store: database")
+        self.traces_table = f"{self.database}.{identifier(traces_table, 'traces_table')}"
+        self.logs_table = f"{self.database}.{identifier(logs_table, 'logs_table')}"
+        self.cluster = identifier(cluster, "clickhouse_cluster") if cluster else ""
+        self.retention_days, self.analysis_retention_days = retention_days, analysis_retention_days
+        self.transport = transport or (ChdbTransport(target.path) if target.kind == "chdb" else HttpTransport(target))
+        self.migrate()
+        self.transport.use(target.database)   # unqualified names (the read API's queries) mean this database
+        self.writer = ClickHouseWriter(self._apply, queue_max_rows)
+
+    # --- reads
+    def query(self, sql: str, params: Params = None) -> pa.Table:
+        return _naive(self.transport.query(sql, _named(params)))
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        table = self.query(sql, params)
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    def query_capped(self, sql: str, params: Params, max_bytes: int, batch_rows: int = 256) -> tuple[pa.Table, bool]:
+        table = self.query(sql, params)
+        kept, size = [], 0
+        for batch in table.to_batches(batch_rows):
+            if kept and size + batch.nbytes > max_bytes:
+                return pa.Table.from_batches(kept, table.schema), True
+            kept.append(batch)
+            size += batch.nbytes
+        return pa.Table.from_batches(kept, table.schema), False
+
+    # --- writes
+    def table(self, name: str) -> str:
+        """The quoted, database-qualified name of one of aiwatch's tables or views."""
+        return f"{self.database}.{identifier(name, 'table')}"
+
+    def insert(self, name: str, data: pa.Table) -> None:
+        """Append rows to aiwatch's table `name`; `spans` and `logs` rows go to the Collector's tables."""
+        if data.num_rows:
+            target = {"spans": self.traces_table, "logs": self.logs_table}.get(name) or self.table(name)
+            self.transport.insert(target, data)
+
+    def _apply(self, tables: dict[str, pa.Table], fn: WriteFn | None) -> Any:
+        resources = tables.get("resources")
+        for name, data in tables.items():
+            if name == "resources":
+                continue   # folded into each span's ResourceAttributes, as the Collector stores them
+            if name == "spans":
+                data = self.mapping.to_otel_traces(data, resources)
+            elif name == "logs":
+                data = self.mapping.to_otel_logs(data)
+            self.insert(name, data)
+        return fn(ClickHouseConnection(self)) if fn is not None else None
+
+    def append(self, tables: Mapping[str, pa.Table], timeout: float | None = 60) -> None:
+        self.writer.write(dict(tables), timeout=timeout)
+
+    def migrate(self) -> int:
+        from store.clickhouse_schema import migrate
+
+        return migrate(self)
+
+    def delete_older_than(self, cutoff: datetime | None, analysis_cutoff: datetime | None = None) -> dict[str, int]:
+        """Partitions by day with TTL do the routine work; this drops what a shortened retention left."""
+        from store.clickhouse_schema import delete_older_than
+
+        return self.writer.write(fn=lambda con: delete_older_than(con, cutoff, analysis_cutoff))
+
+    def size_bytes(self) -> int:
+        return int(self.scalar("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = "
+                               "{db:String}", {"db": self.target.database}) or 0)
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.transport.close()
+
+
+def _named(params: Params) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    if isinstance(params, Mapping):
+        return dict(params)
+    if len(params) == 0:
+        return None
+    raise TypeError("ClickHouse statements bind named parameters ({name:Type}), not positional ones")
+

@@ -1,0 +1,33 @@
+"""Both store backends for parametrised tests: the embedded DuckDB file and ClickHouse's engine
+in-process (chdb) on a temporary directory, opened the way the server opens them (the `store`
+setting through aiwatch.storage.open_store)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from aiwatch.config import Settings
+from aiwatch.storage import open_store
+
+BACKENDS = ("duckdb", "chdb")
+
+
+def settings_for(backend: str, tmp_path: Path) -> Settings:
+    store = "duckdb" if backend == "duckdb" else f"chdb://{tmp_path / 'clickhouse'}?database=aiwatch_test"
+    return Settings.load(env={}, data_dir=str(tmp_path / "data"), store=store)
+
+
+def opened(backend: str, tmp_path: Path) -> Iterator:
+    store = open_store(settings_for(backend, tmp_path))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_store(request, tmp_path: Path):
+    """A fresh store on each backend in turn."""
+    yield from opened(request.param, tmp_path)

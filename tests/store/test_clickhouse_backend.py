@@ -1,0 +1,166 @@
+"""The ClickHouse backend on the real engine (chdb, in-process): the `store` setting, idempotent
+migrations, the Collector's tables read as aiwatch's spans through the one attribute map, aiwatch's
+own OTLP ingest written in the Collector's row shape, and retention."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from aiwatch.config import ConfigError, Settings
+from collectors.content import build_policy
+from collectors.otel_clickhouse import MAP
+from collectors.traces import convert_traces
+from store.base import Store as StoreProtocol
+from store.clock import utcnow
+from store.clickhouse import StoreSettingError, parse_store
+from tests.backends import opened
+from tests.otlp_builders import span_request
+
+
+def test_the_store_setting_parses_every_form_and_refuses_the_rest():
+    assert parse_store("duckdb").kind == "duckdb"
+    t = parse_store("clickhouse://alice:s3cr%40t@ch.internal:9000/telemetry")
+    assert (t.kind, t.user, t.password, t.host, t.port, t.database) == ("clickhouse", "alice", "s3cr@t",
+                                                                        "ch.internal", 9000, "telemetry")
+    assert "s3cr" not in t.describe() and "s3cr" not in repr(t)
+    assert parse_store("clickhouse://h").database == "default" and parse_store("clickhouse://h").port == 8123
+    assert parse_store("chdb:///var/lib/aiwatch?database=obs").path == "/var/lib/aiwatch"
+    assert parse_store("chdb:///var/lib/aiwatch").database == "default"
+    for bad in ("mysql://h/db", "chdb://relative/path", "clickhouse:///db", "clickhouse://h/a;DROP TABLE x",
+                "chdb:///p?database=x`y", "chdb:///p?password=x", "clickhouse://h:99999/db"):
+        with pytest.raises(StoreSettingError):
+            parse_store(bad)
+
+
+def test_settings_check_the_store_and_table_names():
+    assert Settings.load(env={"AIWATCH_STORE": "chdb:///tmp/x?database=a"}).store == "chdb:///tmp/x?database=a"
+    with pytest.raises(ConfigError, match="store"):
+        Settings.load(env={"AIWATCH_STORE": "postgres://h/db"})
+    with pytest.raises(ConfigError, match="traces_table"):
+        Settings.load(env={"AIWATCH_TRACES_TABLE": "otel_traces; DROP TABLE x"})
+
+
+def test_migrations_are_idempotent_and_create_the_collectors_schema(tmp_path):
+    for _ in range(2):   # a second start (or a second instance) finds everything in place
+        for store in opened("chdb", tmp_path):
+            assert isinstance(store, StoreProtocol) and store.dialect == "clickhouse"
+            assert store.migrate() == 1
+            cols = {r["name"]: r["type"] for r in store.query(
+                "SELECT name, type FROM system.columns WHERE database = 'aiwatch_test' AND table = 'otel_traces'"
+            ).to_pylist()}
+            assert cols["SpanAttributes"] == "Map(LowCardinality(String), String)"
+            assert cols["Duration"] == "UInt64" and cols["Timestamp"] == "DateTime64(9)"
+            assert cols["Events.Attributes"] == "Array(Map(LowCardinality(String), String))"
+            engine = store.scalar("SELECT engine_full FROM system.tables WHERE database = 'aiwatch_test' "
+                                  "AND name = 'otel_traces'")
+            assert "PARTITION BY toDate(Timestamp)" in engine and "TTL toDateTime(Timestamp) + toIntervalDay(30)" in engine
+            assert store.scalar("SELECT engine FROM system.tables WHERE database = 'aiwatch_test' "
+                                "AND name = 'traffic_metrics'") == "ReplacingMergeTree"
+
+
+# Recent: the tables expire rows past retention_days (30) by TTL, at insert too.
+T = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+
+
+def _collector_row(span_id: str, attrs: dict[str, str], status: str = "Ok", duration_ns: int = 250_000_000,
+                   events: tuple = ()) -> dict:
+    return {"Timestamp": T, "TraceId": "ab" * 16, "SpanId": span_id, "ParentSpanId": "", "TraceState": "",
+            "SpanName": "chat", "SpanKind": "Client", "ServiceName": "checkout",
+            "ResourceAttributes": [("service.name", "checkout"), ("service.version", "1.4")], "ScopeName": "s",
+            "ScopeVersion": "", "SpanAttributes": list(attrs.items()), "Duration": duration_ns,
+            "StatusCode": status, "StatusMessage": "", "Events.Timestamp": [T for _ in events],
+            "Events.Name": [e[0] for e in events], "Events.Attributes": [list(e[1].items()) for e in events],
+            "Links.TraceId": [], "Links.SpanId": [], "Links.TraceState": [], "Links.Attributes": []}
+
+
+COLLECTOR_SCHEMA = pa.schema([
+    ("Timestamp", pa.timestamp("ns")), ("TraceId", pa.string()), ("SpanId", pa.string()),
+    ("ParentSpanId", pa.string()), ("TraceState", pa.string()), ("SpanName", pa.string()), ("SpanKind", pa.string()),
+    ("ServiceName", pa.string()), ("ResourceAttributes", MAP), ("ScopeName", pa.string()),
+    ("ScopeVersion", pa.string()), ("SpanAttributes", MAP), ("Duration", pa.uint64()), ("StatusCode", pa.string()),
+    ("StatusMessage", pa.string()), ("Events.Timestamp", pa.list_(pa.timestamp("ns"))),
+    ("Events.Name", pa.list_(pa.string())), ("Events.Attributes", pa.list_(MAP)),
+    ("Links.TraceId", pa.list_(pa.string())), ("Links.SpanId", pa.list_(pa.string())),
+    ("Links.TraceState", pa.list_(pa.string())), ("Links.Attributes", pa.list_(MAP))])
+
+
+def test_rows_the_collector_wrote_read_as_spans_with_every_vocabulary(tmp_path):
+    rows = [
+        # current GenAI conventions
+        _collector_row("0000000000000001", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                                            "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": "120",
+                                            "gen_ai.usage.output_tokens": "30", "aiwatch.confidence": "0.8",
+                                            "gen_ai.response.finish_reasons": '["stop","length"]', "custom": "x"}),
+        # OpenLLMetry's deprecated names, a failure with an exception event
+        _collector_row("0000000000000002", {"gen_ai.system": "openai", "llm.request.type": "chat",
+                                            "gen_ai.request.model": "gpt-4o", "gen_ai.usage.prompt_tokens": "7"},
+                       status="Error", events=(("exception", {"exception.type": "RateLimitError"}),)),
+        # OpenInference: kind names the operation, llm.* the model and tokens
+        _collector_row("0000000000000003", {"openinference.span.kind": "LLM", "llm.model_name": "claude-3",
+                                            "llm.token_count.prompt": "11", "aiwatch.confidence": "7.5"}),
+        # not a model call; a retry attempt under a model call is not counted twice
+        _collector_row("0000000000000004", {"http.route": "/x"}),
+        _collector_row("0000000000000005", {"gen_ai.request.model": "gpt-4o", "aiwatch.attempt": "2"}),
+    ]
+    for store in opened("chdb", tmp_path):
+        store.insert("spans", pa.Table.from_pylist(rows, schema=COLLECTOR_SCHEMA))
+        got = {r["span_id"][-1]: r for r in store.query("SELECT * FROM spans ORDER BY span_id").to_pylist()}
+    assert got["1"]["is_llm"] and got["1"]["operation"] == "chat" and got["1"]["provider"] == "openai"
+    assert (got["1"]["request_model"], got["1"]["input_tokens"], got["1"]["output_tokens"]) == ("gpt-4o-mini", 120, 30)
+    assert got["1"]["finish_reasons"] == "stop,length" and got["1"]["confidence"] == 0.8
+    assert got["1"]["duration_ms"] == 250.0 and got["1"]["status_code"] == "ok" and got["1"]["kind"] == "client"
+    assert got["1"]["service_version"] == "1.4" and got["1"]["end_time"] == T + timedelta(milliseconds=250)
+    assert '"custom":"x"' in got["1"]["attributes"] and "gen_ai.request.model" not in got["1"]["attributes"]
+    assert (got["2"]["provider"], got["2"]["operation"], got["2"]["input_tokens"]) == ("openai", "chat", 7)
+    assert got["2"]["status_code"] == "error" and got["2"]["error_type"] == "RateLimitError"
+    assert got["3"]["is_llm"] and got["3"]["operation"] == "chat" and got["3"]["request_model"] == "claude-3"
+    assert got["3"]["input_tokens"] == 11 and got["3"]["confidence"] is None   # out of [0, 1]: NULL, as at ingest
+    assert not got["4"]["is_llm"] and not got["5"]["is_llm"]
+
+
+COMPARED = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time", "duration_ms",
+            "status_code", "service_name", "service_version", "deployment_environment", "is_llm", "operation",
+            "provider", "request_model", "response_model", "input_tokens", "output_tokens", "cache_read_tokens",
+            "finish_reasons", "error_type", "http_status", "request_id", "model_version", "route", "arm", "confidence",
+            "quality_score", "format_ok", "fallback_level", "retry_count", "cost_usd", "user_id", "tenant")
+
+
+def test_aiwatch_ingest_lands_in_the_collectors_table_and_reads_back_as_on_duckdb(tmp_path):
+    t0 = int(T.timestamp() * 1e9)
+    req = span_request([
+        {"span_id": bytes([0, 0, 0, 0, 0, 0, 0, i + 1]), "trace_id": bytes(15) + bytes([i + 1]), "start_ns": t0 + i * 10**9,
+         "duration_ms": 100 + i * 37.5, "error": i == 2,
+         "attributes": {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                        "gen_ai.usage.input_tokens": 100 + i, "gen_ai.usage.output_tokens": 20,
+                        "gen_ai.response.finish_reasons": ["stop"], "aiwatch.route": "chat", "aiwatch.arm": "canary",
+                        "aiwatch.confidence": 0.25 * i, "aiwatch.format_ok": i != 1, "aiwatch.retry_count": i,
+                        "aiwatch.cost_usd": 0.001 * i, "http.response.status_code": 500 if i == 2 else 200,
+                        "user.id": f"u{i}", "aiwatch.fallback_level": "primary", "tenant.note": "kept"}}
+        for i in range(4)], service="checkout", resource={"service.version": "2.0", "deployment.environment.name": "prod",
+                                                         "host.name": "h1"})
+    converted = convert_traces(req, build_policy("drop", 1000, 1000))
+    cols = ", ".join(COMPARED)
+    results = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            store.append(converted.tables)
+            results[backend] = store.query(f"SELECT {cols} FROM spans ORDER BY span_id").to_pylist()
+            if backend == "chdb":
+                raw = store.query("SELECT SpanKind, StatusCode, Duration, ResourceAttributes['host.name'] AS host "
+                                  "FROM otel_traces ORDER BY SpanId").to_pylist()
+    assert len(results["duckdb"]) == 4 and results["chdb"] == results["duckdb"]
+    assert raw[2] == {"SpanKind": "Client", "StatusCode": "Error", "Duration": 175_000_000, "host": "h1"}
+
+
+def test_retention_deletes_aiwatch_rows_past_the_cutoff(tmp_path):
+    from store.schema import arrow_schema
+
+    for store in opened("chdb", tmp_path):
+        rows = pa.Table.from_pylist([{"time": T - timedelta(days=d), "service_name": "s", "action": "accepted"}
+                                     for d in (1, 5, 9)], schema=arrow_schema("feedback"))
+        store.append({"feedback": rows})
+        assert store.delete_older_than(T - timedelta(days=3))["feedback"] == 2
+        assert store.scalar("SELECT count() FROM feedback") == 1
+        assert store.size_bytes() > 0
