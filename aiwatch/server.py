@@ -40,7 +40,7 @@ from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
-from store.clock import utcnow
+from core.clock import utcnow
 from aiwatch.storage import open_store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import retention_cutoff

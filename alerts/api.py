@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aiwatch.httpapi import ApiError, api_error, authorized, json_object, request_id
-from alerts.rules import parse_duration
 from alerts.silences import SilenceError, add_silence, expire_silence
+from core.durations import parse_duration
 from store.queries import BadParameter, parse_time
 
 

@@ -25,7 +25,7 @@ import re2
 from alerts.conditions import Sample, annotations, evaluate
 from alerts.rules import AlertsConfig, Inhibition, Route
 from store import alerting
-from store.clock import utcnow
+from core.clock import utcnow
 from store.base import Store
 
 log = logging.getLogger(__name__)

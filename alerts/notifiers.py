@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from alerts.rules import Receiver
-from shim.errors import parse_retry_after  # one reading of Retry-After for the shim and the alerts
+from core.retry_after import parse_retry_after
 
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000

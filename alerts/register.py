@@ -20,7 +20,8 @@ from typing import Any
 from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
 from aiwatch.jobs import Job, job_factory
-from alerts.rules import RulesError, load_config, parse_duration
+from alerts.rules import RulesError, load_config
+from core.durations import parse_duration
 from store import alerting
 from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
 from store.base import Store

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from analysis.base import GRAIN_SECONDS
+from core.durations import parse_duration
+from core.grains import GRAIN_SECONDS
 from analysis.metrics_catalog import describe
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
@@ -245,32 +246,6 @@ class AlertsConfig:
 
 
 # --- parsing helpers ---------------------------------------------------------------------------
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'30s', '5m', '4h', '7d', '1w' or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    m = _DURATION.match(str(value).strip())
-    if not m:
-        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 4h or 7d")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
-
-
-def format_duration(td: timedelta) -> str:
-    s = int(td.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s and s % size == 0:
-            return f"{s // size}{unit}"
-    return f"{s}s"
-
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\$\{[^{}]*\})*))?\}")
 

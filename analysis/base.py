@@ -10,23 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import pyarrow as pa
-
-from store.clock import utcnow  # noqa: F401 - the analyzers' clock, re-exported
-
-GRAIN_SECONDS: dict[str, int] = {
-    "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21_600, "1d": 86_400, "3d": 259_200,
-}
-
-
-def floor_time(t: datetime, grain: str) -> datetime:
-    step = GRAIN_SECONDS[grain]
-    epoch = datetime(1970, 1, 1)
-    return epoch + timedelta(seconds=int((t - epoch).total_seconds() // step) * step)
-
-
-def ceil_time(t: datetime, grain: str) -> datetime:
-    floored = floor_time(t, grain)
-    return floored if floored == t else floored + timedelta(seconds=GRAIN_SECONDS[grain])
+from core.grains import GRAIN_SECONDS, ceil_time, floor_time
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from analysis import stats
-from analysis.base import Result, Window, runs, utcnow
+from analysis.base import Result, Window, runs
+from core.clock import utcnow
 from analysis.samples import GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings

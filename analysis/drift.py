@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from analysis import stats
-from analysis.base import Result, Window, runs, utcnow
+from analysis.base import Result, Window, runs
+from core.clock import utcnow
 from analysis.samples import Column, GroupedSample, ReferenceCache
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn

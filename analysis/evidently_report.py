@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.base import utcnow
+from core.clock import utcnow
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
 from store import analytics

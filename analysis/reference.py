@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from analysis.base import floor_time
+from core.grains import floor_time
 from analysis.settings import AnalysisSettings
 from store.queries import parse_time
 

@@ -13,6 +13,7 @@ from aiwatch.config import Settings
 from aiwatch.jobs import Job, job_factory
 from analysis import registry, runner
 from analysis.settings import AnalysisSettings
+from core.durations import BadTime, parse_duration
 
 
 @job_factory
@@ -34,10 +35,13 @@ def analysis_jobs(settings: Settings) -> list[Job]:
 
 
 def _duration(text: str) -> timedelta:
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if not text or text[-1] not in units:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a number and m, h or d (e.g. 6h)")
-    return timedelta(**{units[text[-1]]: float(text[:-1])})
+    try:
+        chunk = parse_duration(text, numbers=False)
+    except BadTime as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if chunk < timedelta(minutes=1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1m (e.g. 6h)")
+    return chunk
 
 
 def _analyze_args(p: argparse.ArgumentParser) -> None:

@@ -26,7 +26,9 @@ from typing import Any, Callable, Iterable
 
 import duckdb
 
-from analysis.base import GRAIN_SECONDS, Analyzer, Window, floor_time, utcnow
+from analysis.base import Analyzer, Window
+from core.clock import utcnow
+from core.grains import GRAIN_SECONDS, floor_time
 from analysis.registry import ANALYZERS
 from analysis.settings import AnalysisSettings
 from store import analytics

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwatch.config import ConfigError
-from analysis.base import GRAIN_SECONDS
+from core.grains import GRAIN_SECONDS
 from store.analytics import drift_column_sql
 
 

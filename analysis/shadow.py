@@ -7,7 +7,8 @@ import re
 from collections import defaultdict
 from typing import Any, Callable
 
-from analysis.base import Result, Window, floor_time, minute_and_hour_ranges
+from analysis.base import Result, Window, minute_and_hour_ranges
+from core.grains import floor_time
 from analysis.settings import AnalysisSettings
 from store import analytics
 from store.base import Store

@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from analysis.base import GRAIN_SECONDS, Result, Window, ceil_time, floor_time
+from analysis.base import Result, Window
+from core.grains import GRAIN_SECONDS, ceil_time, floor_time
 from analysis.settings import SLO, AnalysisSettings
 from store import analytics
 from store.base import Store

@@ -75,7 +75,7 @@ def aiwatch_server() -> Find:
 
 
 def aiwatch_shim() -> Find:
-    from shim.redact import Redactor
+    from core.redact import Redactor
 
     r = Redactor()
     return lambda text: [(f.start, f.end) for f in r.find(text)]

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from shim import semconv as sc
+from core import semconv as sc
 
 
 def any_value(v: Any) -> Any:

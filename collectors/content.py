@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from shim.redact import Redactor
+    from core.redact import Redactor
 
 _MARK = "…[truncated "
 

@@ -1,6 +1,6 @@
 """Audit and human-feedback events, from OTLP log records or JSONL lines, to table rows.
 
-Both sources give a flat attribute dict (the keys in `shim.semconv`), a time and a service; the
+Both sources give a flat attribute dict (the keys in `core.semconv`), a time and a service; the
 same functions turn them into rows, so the two paths cannot drift apart. Audit text is redacted
 again here: the service should have redacted it, the store must not depend on that.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from collectors.attributes import WrongType, to_float
 from collectors.content import ContentPolicy, truncate
-from shim import semconv as sc
+from core import semconv as sc
 
 _AUDIT_KEYS = {sc.REQUEST_ID, sc.USER_ID, sc.GEN_AI_REQUEST_MODEL, sc.MODEL_VERSION, sc.ROUTE,
                sc.LATENCY_MS, sc.DECISION_PATH, sc.AUDIT_INPUT, sc.AUDIT_OUTPUT, sc.EVENT_NAME}

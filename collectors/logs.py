@@ -11,7 +11,7 @@ from collectors.attributes import any_value
 from collectors.content import ContentPolicy, truncate
 from collectors.events import BadEvent, audit_row, feedback_row
 from collectors.traces import Converted
-from shim import semconv as sc
+from core import semconv as sc
 from store.schema import arrow_schema
 
 

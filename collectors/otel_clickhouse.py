@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from collectors.attributes import (LLM_MARKERS, OPENINFERENCE_KIND, OPENINFERENCE_LLM_KINDS, OPENINFERENCE_OPERATIONS,
                                    SPAN_ATTRIBUTE_MAP, Target, model_from_invocation_parameters, to_bool, to_float,
                                    to_int, to_int32, to_str)
-from shim.semconv import ATTEMPT
+from core.semconv import ATTEMPT
 from store.schema import SPAN_COLUMNS, SPAN_RANGES
 from store.sql import quote_literal
 

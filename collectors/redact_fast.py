@@ -1,5 +1,5 @@
 """The server's redaction engine: one Hyperscan pass over a batch of texts says which rules can
-match where; only those run (Python's `re` and the validators of `shim.redact_rules`), and rules of
+match where; only those run (Python's `re` and the validators of `core.redact_rules`), and rules of
 bounded width only in windows around the reported match ends.
 
 Hyperscan compiles each rule in prefilter mode, loosened by `prefilter_pattern`, which can only
@@ -14,8 +14,8 @@ import threading
 from bisect import bisect_right
 from typing import Any
 
-from shim.redact import _STRADDLE, Finding, RedactionMode, Redactor
-from shim.redact_rules import RULES
+from core.redact import _STRADDLE, Finding, RedactionMode, Redactor
+from core.redact_rules import RULES
 
 # Texts prefiltered together by redact_many: enough to amortise a scan, few enough that one hit
 # does not spread windows over many texts.

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from collectors.attributes import CONTENT_EVENTS, content_direction
 from collectors.content import ContentPolicy
-from shim import semconv as sc
+from core import semconv as sc
 
 # Identity of the sender: stored as sent, so a service keeps its name in every table.
 IDENTITY_KEYS = frozenset({"service.name", "service.version", "deployment.environment",

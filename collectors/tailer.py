@@ -20,7 +20,7 @@ from collectors.content import ContentPolicy
 from collectors.events import BadEvent, audit_row, feedback_row
 from collectors.logs import rows_to_table
 from collectors.scrub import scrub_mapping
-from shim import semconv as sc
+from core import semconv as sc
 from store.base import Store
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KI
                                    OPENINFERENCE_OPERATIONS, SPAN_ATTRIBUTE_MAP, WrongType, any_value,
                                    content_direction, to_str)
 from collectors.content import ContentPolicy, truncate
-from shim.semconv import ATTEMPT
+from core.semconv import ATTEMPT
 from store.schema import RESOURCE_COLUMNS, SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
 
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")

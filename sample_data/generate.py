@@ -21,7 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from sample_data.scenario import Scenario
-from shim import semconv as sc
+from core import semconv as sc
 
 LANGUAGES = np.array(["en", "es", "de", "fr", "pt", "ja"])
 BASE_LANGUAGE_P = np.array([0.78, 0.08, 0.06, 0.05, 0.02, 0.01])

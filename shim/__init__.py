@@ -5,15 +5,16 @@
     client = ChatClient(Backend("openai", "gpt-4o-mini", base_url="https://api.openai.com/v1", api_key=...))
     result = client.chat([{"role": "user", "content": "hi"}], user="u-42")
 
-Importing `shim` loads nothing else: each public name loads its module on first use, and submodules
-like `shim.semconv` and `shim.redact` load alone (the collectors use them without the client).
+Importing `shim` loads nothing else: each public name loads its module on first use. What the shim
+shares with the server (attribute names, the redactor, prices) lives in `core`, which the collectors
+use without the client.
 """
 
 import importlib
 from typing import TYPE_CHECKING
 
-# Public name -> module: loaded on first use, so `from shim import semconv` (the collectors) does not
-# pull in the client, httpx and the OpenTelemetry SDK.
+# Public name -> module: loaded on first use, so `import shim` does not pull in the client, httpx and
+# the OpenTelemetry SDK.
 _EXPORTS = {
     **dict.fromkeys(('AuditLog', 'record_feedback'), 'shim.audit'),
     **dict.fromkeys(('CircuitBreaker',), 'shim.breaker'),
@@ -23,8 +24,8 @@ _EXPORTS = {
     **dict.fromkeys(('guard',), 'shim.guard'),
     **dict.fromkeys(('injection_score',), 'shim.injection'),
     **dict.fromkeys(('RetryPolicy', 'Timeouts'), 'shim.policy'),
-    **dict.fromkeys(('PriceTable', 'Usage'), 'shim.pricing'),
-    **dict.fromkeys(('Finding', 'Redactor'), 'shim.redact'),
+    **dict.fromkeys(('PriceTable', 'Usage'), 'core.pricing'),
+    **dict.fromkeys(('Finding', 'Redactor'), 'core.redact'),
     **dict.fromkeys(('CallResult',), 'shim.result'),
     **dict.fromkeys(('Backend', 'CanaryRouter', 'KillSwitch', 'ModelRouter', 'RouteDecision', 'latency_budget_rule',
                      'pii_rule', 'regulated_tenant_rule', 'task_size_rule'), 'shim.routing'),
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
     from shim.guard import guard
     from shim.injection import injection_score
     from shim.policy import RetryPolicy, Timeouts
-    from shim.pricing import PriceTable, Usage
-    from shim.redact import Finding, Redactor
+    from core.pricing import PriceTable, Usage
+    from core.redact import Finding, Redactor
     from shim.result import CallResult
     from shim.routing import (Backend, CanaryRouter, KillSwitch, ModelRouter, RouteDecision, latency_budget_rule,
                               pii_rule, regulated_tenant_rule, task_size_rule)

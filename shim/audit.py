@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shim import semconv
-from shim.redact import Redactor, default_redactor
+from core import semconv
+from core.redact import Redactor, default_redactor
 
 
 class AuditLog:

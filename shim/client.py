@@ -16,7 +16,7 @@ import httpx
 
 from shim.engine import AttemptTimeouts, CallSpec, Engine, CallOutcome, Response, run_async, run_sync
 from shim.errors import ShimError, classify_exception, classify_http
-from shim.pricing import Usage
+from core.pricing import Usage
 from shim.result import CallResult
 from shim.routing import Backend
 

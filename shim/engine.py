@@ -18,14 +18,14 @@ from typing import Any, Callable, Generator
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shim import semconv as sc
+from core import semconv as sc
 from shim.audit import AuditLog, default_audit_log
 from shim.errors import (AllLevelsFailed, CircuitOpenError, InjectionBlockedError, InvalidOutputError,
                          KillSwitchError, ShimError, classify_exception)
 from shim.injection import injection_score
 from shim.policy import Clock, RetryPolicy, SystemClock, Timeouts
-from shim.pricing import PriceTable, Usage, default_price_table
-from shim.redact import Redactor, default_redactor
+from core.pricing import PriceTable, Usage, default_price_table
+from core.redact import Redactor, default_redactor
 from shim.result import CallResult
 from shim.routing import Backend, CanaryRouter, KillSwitch, ModelRouter, RouteContext, RouteDecision
 from shim.telemetry import tracer

@@ -7,11 +7,10 @@ exception type, so the OpenAI-compatible client and `guard` around any other SDK
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import time
 from typing import Any
 
-from shim import semconv
+from core import semconv
+from core.retry_after import retry_after_seconds
 
 TRANSIENT = semconv.TRANSIENT_ERROR_CLASSES
 
@@ -86,22 +85,6 @@ class AllLevelsFailed(ShimError):
         self.errors = errors
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
 def classify_http(status: int, body: Any = None, headers: Any = None) -> ShimError:
     """Map an HTTP error response (OpenAI-style body) to a ShimError."""
     code = ""
@@ -113,14 +96,7 @@ def classify_http(status: int, body: Any = None, headers: Any = None) -> ShimErr
     elif isinstance(body, (str, bytes)):
         message = body.decode(errors="replace") if isinstance(body, bytes) else body
         message = message[:300]
-    retry_after = None
-    if headers is not None:
-        retry_after = parse_retry_after(headers.get("retry-after"))
-        if retry_after is None and headers.get("retry-after-ms"):
-            try:
-                retry_after = float(headers.get("retry-after-ms")) / 1000
-            except ValueError:
-                pass
+    retry_after = retry_after_seconds(headers)
     lowered = f"{code} {message}".lower()
     if "context_length" in lowered or "maximum context length" in lowered or "too many tokens" in lowered:
         cls = "token_limit"

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from shim.engine import AttemptTimeouts, CallSpec, Engine, Response, run_async, run_sync
 from shim.errors import ShimError
-from shim.pricing import Usage
+from core.pricing import Usage
 from shim.result import CallResult
 from shim.routing import Backend
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shim.pricing import Usage
+from core.pricing import Usage
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from shim.breaker import CircuitBreaker
-from shim.redact import Redactor, default_redactor
+from core.redact import Redactor, default_redactor
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from shim import semconv as sc
+from core import semconv as sc
 from shim.policy import SystemClock
 
 class ShadowMode:

@@ -1,30 +1,24 @@
-"""Model prices for spans that carry no cost: genai-prices (with overrides), as in the shim (shim/pricing.py).
+"""Model prices for spans that carry no cost: genai-prices (with overrides), as in the shim (core/pricing.py).
 
 In the store, not in analysis: the read queries and the analyzers both price calls, and the store must
 not import the analysis stage.
 """
 from __future__ import annotations
 
-import logging
 from typing import Iterable
 
-log = logging.getLogger(__name__)
+from core.pricing import PriceTable, default_price_table
 
 Price = tuple[str, float, float, float, float]
 
 
-def resolve_prices(models: Iterable[str], table: object | None = None) -> list[Price]:
+def resolve_prices(models: Iterable[str], table: PriceTable | None = None) -> list[Price]:
     """(model, input, cached input, output, reasoning) USD per million tokens for each priced model."""
     if table is None:
-        try:
-            from shim.pricing import default_price_table
-        except ImportError:  # the price table ships with the shim; without it unknown costs stay NULL
-            log.warning("shim.pricing is unavailable: spans without cost_usd get no cost")
-            return []
         table = default_price_table()
     out: list[Price] = []
     for model in models:
-        p = table.price(model)  # type: ignore[attr-defined]
+        p = table.price(model)
         if p is None:
             continue
         cached = p.input if p.cached_input is None else p.cached_input

@@ -6,14 +6,13 @@ here with `register`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Callable
 
 import pyarrow as pa
 
-from store.clock import utcnow
+from core import durations
 from store.base import Store
 
 
@@ -21,52 +20,12 @@ class BadParameter(ValueError):
     """A query parameter is missing or malformed; the message names it."""
 
 
-_RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-# Times a window may name: wide enough for any telemetry, narrow enough that window arithmetic
-# (baselines a year back, buckets ahead) never leaves Python's or DuckDB's range.
-MIN_TIME, MAX_TIME = datetime(1900, 1, 1), datetime(9000, 1, 1)
-
-
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """ISO 8601, unix seconds, `now`, or relative (`-15m`, `now-2h`, `-7d`) to naive UTC.
-
-    BadParameter for anything else, including times outside [MIN_TIME, MAX_TIME)."""
-    if not isinstance(text, str):
-        raise BadParameter(f"{text!r} is not a time: give a string (ISO 8601, unix seconds, 'now' or '-15m')")
-    dt = _parse_time(text, now or utcnow())
-    if not MIN_TIME <= dt < MAX_TIME:
-        raise BadParameter(f"{text[:64]!r} is outside {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d}")
-    return dt
-
-
-def _parse_time(text: str, now: datetime) -> datetime:
-    raw = text.strip()
-    out_of_range = BadParameter(f"{text[:64]!r} is outside {MIN_TIME:%Y-%m-%d} .. {MAX_TIME:%Y-%m-%d}")
-    if raw == "now":
-        return now
-    m = _RELATIVE.match(raw)
-    if m:
-        try:
-            return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-        except OverflowError:
-            raise out_of_range from None
+    """core.durations.parse_time, failing as a BadParameter (the read API's 400)."""
     try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        try:
-            return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
-        except (OverflowError, OSError, ValueError):  # 1e20, inf, nan: no such time
-            raise out_of_range from None
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
-    except (ValueError, OverflowError):
-        raise BadParameter(f"{text[:64]!r} is not a time (ISO 8601, unix seconds, 'now' or '-15m')") from None
+        return durations.parse_time(text, now)
+    except durations.BadTime as exc:
+        raise BadParameter(str(exc)) from None
 
 
 @dataclass(frozen=True)

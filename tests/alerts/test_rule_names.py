@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from alerts.rules import GRAINS, RulesError, parse_config
-from analysis.base import GRAIN_SECONDS
+from core.grains import GRAIN_SECONDS
 from analysis.metrics_catalog import CATALOG
 
 

@@ -12,7 +12,9 @@ from starlette.testclient import TestClient
 from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import runner
-from analysis.base import Result, Window, floor_time, utcnow
+from analysis.base import Result, Window
+from core.clock import utcnow
+from core.grains import floor_time
 from analysis.traffic import TrafficAnalyzer, refreshes_hours
 from store import analytics
 from store.queries import REGISTRY

@@ -8,7 +8,9 @@ import pytest
 
 from aiwatch.config import Settings
 from analysis import registry, runner
-from analysis.base import Window, floor_time, utcnow
+from analysis.base import Window
+from core.clock import utcnow
+from core.grains import floor_time
 from analysis.metrics_catalog import CATALOG, describe
 from analysis.settings import AnalysisSettings
 from store.queries import REGISTRY

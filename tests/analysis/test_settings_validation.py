@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from aiwatch.config import ConfigError, Settings
-from analysis.base import GRAIN_SECONDS
+from core.grains import GRAIN_SECONDS
 from analysis.settings import AnalysisSettings
 
 

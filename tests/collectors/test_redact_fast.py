@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.redact_fast import FastRedactor, prefilter_pattern
-from shim.redact import Redactor
+from core.redact import Redactor
 
 pytest.importorskip("hyperscan")
 sys.path.insert(0, str(Path(__file__).parents[1] / "shim"))   # the corpus lives with the shim tests

@@ -11,7 +11,7 @@ import pytest
 from fakes.openai_server import Behavior, FakeOpenAI
 from shim import (AllLevelsFailed, Backend, ChatClient, CircuitBreaker, FallbackCascade, RetryPolicy, ShimError,
                   Timeouts)
-from shim import semconv as sc
+from core import semconv as sc
 
 MSG = [{"role": "user", "content": "What is the capital of France?"}]
 

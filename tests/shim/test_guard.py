@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shim import AllLevelsFailed, Backend, RetryPolicy, Timeouts, guard
-from shim import semconv as sc
+from core import semconv as sc
 
 
 class RateLimitError(Exception):

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from shim import semconv
+from core import semconv
 from shim.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from shim.errors import classify_exception, classify_http, parse_retry_after
+from shim.errors import classify_exception, classify_http
 from shim.policy import RetryPolicy
 
 
@@ -49,12 +49,8 @@ def test_classify_exceptions_by_shape() -> None:
     assert classify_exception(ValueError("bad")).error_class == "validation"
 
 
-def test_retry_after_parsing() -> None:
-    assert parse_retry_after("2") == 2.0
-    assert parse_retry_after("0.5") == 0.5
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0) == 0.0
-    assert parse_retry_after("garbage") is None
+def test_a_providers_retry_after_reaches_the_error() -> None:
+    assert classify_http(429, {}, {"retry-after-ms": "1500"}).retry_after == 1.5
     assert classify_http(429, {}, {"retry-after": "3"}).retry_after == 3.0
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from redaction_corpus import ALL_NEGATIVES, ALL_POSITIVES
-from shim.redact import DROPPED, Finding, Redactor
+from core.redact import DROPPED, Finding, Redactor
 
 
 def corpus_scores(redactor: Redactor) -> tuple[int, int, int, list[str]]:
@@ -145,7 +145,7 @@ def test_hash_replacement_is_joinable_across_texts() -> None:
 def test_text_of_near_misses_is_redacted_whole_not_scanned_for_long() -> None:
     """Thousands of candidates in one string ("1 1 1 ...", "::1 ::1 ...") each cost a validator
     call: past MAX_CANDIDATES the text is redacted whole, so the work per string is bounded."""
-    from shim.redact import MAX_CANDIDATES, UNSCANNED
+    from core.redact import MAX_CANDIDATES, UNSCANNED
 
     calls = 0
 

@@ -12,8 +12,8 @@ import pytest
 
 from fakes.openai_server import Behavior, FakeOpenAI
 from shim import AuditLog, Backend, ChatClient, PriceTable, Redactor, record_feedback, setup_telemetry
-from shim import semconv as sc
-from shim.pricing import ModelPrice, Usage
+from core import semconv as sc
+from core.pricing import ModelPrice, Usage
 
 PII_MSG = [{"role": "user", "content": "I am jane@example.com, card 4111 1111 1111 1111"}]
 

@@ -13,7 +13,7 @@ from collectors.content import build_policy
 from collectors.otel_clickhouse import MAP
 from collectors.traces import convert_traces
 from store.base import Store as StoreProtocol
-from store.clock import utcnow
+from core.clock import utcnow
 from store.clickhouse import StoreSettingError, parse_store
 from tests.backends import opened
 from tests.otlp_builders import span_request

@@ -1,6 +1,6 @@
 """What the redactor looks for: one rule per kind (a regex plus, where one exists, a validator).
 
-The rules are plain data so two engines can run them: `shim.redact` scans with Python's `re`, and
+The rules are plain data so two engines can run them: `core.redact` scans with Python's `re`, and
 the server's `collectors.redact_fast` feeds the same patterns to Hyperscan as a one-pass prefilter
 and then runs these rules only on the texts (and kinds) it flagged. Patterns are compiled with
 re.ASCII so `\\d`, `\\w` and `\\s` mean the same thing to both engines.

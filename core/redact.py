@@ -2,7 +2,7 @@
 
 The shim runs it on audit events and captured content with Python's `re` (light to import); the
 server runs the same rules behind a one-pass Hyperscan prefilter (`collectors.redact_fast`). The
-rules and their validators (Luhn, mod-97, SSN ranges, libphonenumber) are in `shim.redact_rules`.
+rules and their validators (Luhn, mod-97, SSN ranges, libphonenumber) are in `core.redact_rules`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shim.redact_rules import RULES, Rule
+from core.redact_rules import RULES, Rule
 
 RedactionMode = Literal["mask", "hash", "drop"]
 
@@ -43,7 +43,7 @@ class Finding:
 
 
 class Redactor:
-    """Finds and removes personal data and credentials in text (the kinds in `shim.redact_rules`).
+    """Finds and removes personal data and credentials in text (the kinds in `core.redact_rules`).
 
     mode="mask" -> "[REDACTED:email]"; "hash" -> "[email:1a2b3c4d5e6f]" (sha256 of salt + value, so
     equal values stay joinable without being readable); "drop" -> the whole text becomes
