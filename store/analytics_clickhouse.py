@@ -22,7 +22,13 @@ from store.schema import SPAN_RANGES
 
 NONE = "(none)"
 LABELS = ("service_name", "model", "model_version", "route", "arm")
-_TRUNC = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
+_TRUNC_FN = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
+
+
+def _trunc(grain: str, column: str) -> str:
+    """The bucket start, kept a DateTime64(6) (toStartOf* answers a second-resolution DateTime)."""
+    return f"toDateTime64({_TRUNC_FN[grain]}({column}), 6)"
+
 _SECONDS = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
 TS = "DateTime64(6)"
 
@@ -193,7 +199,7 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
         sql = f"""
         WITH {cte},
         s AS (
-          SELECT {_TRUNC[grain]}(s.start_time) AS time, coalesce(s.service_name, '{NONE}') AS service_name,
+          SELECT {_trunc(grain, 's.start_time')} AS time, coalesce(s.service_name, '{NONE}') AS service_name,
             {model} AS model, coalesce(s.model_version, '{NONE}') AS model_version,
             coalesce(s.route, '{NONE}') AS route, coalesce(s.arm, '{NONE}') AS arm,
             {_in_range("s.duration_ms", "duration_ms")} AS duration_ms, s.status_code = 'error' AS is_err,
@@ -259,7 +265,7 @@ def override_metrics(store: Store, start: datetime, end: datetime, grain: str, c
 
     grouping = ", ".join("(" + ", ".join(("time", *s)) + ")" for s in _FEEDBACK_ROLLUPS)
     sql = f"""
-    WITH f AS (SELECT {_TRUNC[grain]}(time) AS time, coalesce(service_name, '{NONE}') AS service_name,
+    WITH f AS (SELECT {_trunc(grain, 'time')} AS time, coalesce(service_name, '{NONE}') AS service_name,
                       coalesce(model, '{NONE}') AS model, coalesce(model_version, '{NONE}') AS model_version,
                       coalesce(route, '{NONE}') AS route, lower(action) AS action
                FROM {_t(store, 'feedback')}

@@ -14,13 +14,16 @@ from aiwatch.storage import open_store
 BACKENDS = ("duckdb", "chdb")
 
 
-def settings_for(backend: str, tmp_path: Path) -> Settings:
+def settings_for(backend: str, tmp_path: Path, **overrides: object) -> Settings:
+    """Retention off unless asked for: test data lies in the past, and ClickHouse's TTL would drop
+    it at insert."""
     store = "duckdb" if backend == "duckdb" else f"chdb://{tmp_path / 'clickhouse'}?database=aiwatch_test"
-    return Settings.load(env={}, data_dir=str(tmp_path / "data"), store=store)
+    return Settings.load(env={}, data_dir=str(tmp_path / "data"), store=store,
+                         **{"retention_days": 0, "analysis_retention_days": 0, **overrides})
 
 
-def opened(backend: str, tmp_path: Path) -> Iterator:
-    store = open_store(settings_for(backend, tmp_path))
+def opened(backend: str, tmp_path: Path, **overrides: object) -> Iterator:
+    store = open_store(settings_for(backend, tmp_path, **overrides))
     try:
         yield store
     finally:

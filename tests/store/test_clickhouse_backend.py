@@ -44,7 +44,7 @@ def test_settings_check_the_store_and_table_names():
 
 def test_migrations_are_idempotent_and_create_the_collectors_schema(tmp_path):
     for _ in range(2):   # a second start (or a second instance) finds everything in place
-        for store in opened("chdb", tmp_path):
+        for store in opened("chdb", tmp_path, retention_days=30):
             assert isinstance(store, StoreProtocol) and store.dialect == "clickhouse"
             assert store.migrate() == 1
             cols = {r["name"]: r["type"] for r in store.query(
@@ -157,7 +157,7 @@ def test_aiwatch_ingest_lands_in_the_collectors_table_and_reads_back_as_on_duckd
 def test_retention_deletes_aiwatch_rows_past_the_cutoff(tmp_path):
     from store.schema import arrow_schema
 
-    for store in opened("chdb", tmp_path):
+    for store in opened("chdb", tmp_path, retention_days=30):
         rows = pa.Table.from_pylist([{"time": T - timedelta(days=d), "service_name": "s", "action": "accepted"}
                                      for d in (1, 5, 9)], schema=arrow_schema("feedback"))
         store.append({"feedback": rows})
