@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from aiwatch.config import ConfigError, Settings
 

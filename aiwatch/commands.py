@@ -17,8 +17,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 @command("serve", _serve_args)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the server: OTLP ingest, read API, scheduled jobs."""
-    from aiwatch.serving import run
     from aiwatch.server import build_app
+    from aiwatch.serving import run
 
     settings = Settings.load(args.config, host=args.host, port=args.port, data_dir=args.data_dir, store=args.store)
     server, app = build_app(settings)

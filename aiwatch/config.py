@@ -110,7 +110,7 @@ class Settings:
         return Path(self.data_dir) / "aiwatch.duckdb"
 
     @classmethod
-    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from a TOML file (optional), `AIWATCH_*` variables and explicit overrides."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -172,7 +172,7 @@ class Settings:
             patterns[kind.strip()] = regex
         return patterns
 
-    def redaction(self) -> "RedactionConfig":
+    def redaction(self) -> RedactionConfig:
         """The redaction settings as the collectors take them."""
         from collectors.content import RedactionConfig
 
@@ -183,12 +183,12 @@ class Settings:
                                keys(self.redact_keep_keys), keys(self.redact_drop_keys),
                                tuple(self.redaction_patterns().items()))
 
-    def content_policy(self) -> "ContentPolicy":
+    def content_policy(self) -> ContentPolicy:
         from collectors.content import build_policy
 
         return build_policy(self.content_mode, self.max_content_chars, self.max_attribute_chars, self.redaction())
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -64,7 +64,7 @@ class DemoInbox:
         return {"AIWATCH_SLACK_WEBHOOK_URL": f"{self.url}/slack", "AIWATCH_PAGERDUTY_URL": f"{self.url}/pagerduty",
                 "AIWATCH_PAGERDUTY_ROUTING_KEY": "demo-routing-key", "AIWATCH_ALERTS_WEBHOOK_URL": f"{self.url}/webhook"}
 
-    def start(self) -> "DemoInbox":
+    def start(self) -> DemoInbox:
         threading.Thread(target=self._httpd.serve_forever, name="aiwatch-demo-inbox", daemon=True).start()
         return self
 

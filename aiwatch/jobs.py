@@ -6,10 +6,12 @@ APScheduler with coalescing, at most one instance at a time and a misfire grace 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
 from store.base import Store
 
 log = logging.getLogger(__name__)

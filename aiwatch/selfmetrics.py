@@ -7,7 +7,8 @@ health). prometheus-client writes the exposition, escaping label values and HELP
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -63,7 +64,7 @@ class SelfMetrics:
 class WriterCollector:
     """The single writer's statistics, read at scrape time (the writer thread keeps them)."""
 
-    def __init__(self, writer: Callable[[], "Writer"]) -> None:
+    def __init__(self, writer: Callable[[], Writer]) -> None:
         self._writer = writer
 
     def collect(self) -> Iterable[Metric]:
@@ -80,7 +81,7 @@ class WriterCollector:
         yield _histogram("aiwatch_writer_batch_rows", "Rows in a group commit.", s.batch_rows)
 
 
-def _histogram(name: str, help: str, b: "Buckets") -> HistogramMetricFamily:
+def _histogram(name: str, help: str, b: Buckets) -> HistogramMetricFamily:
     bounds = (*b.bounds, float("inf"))
     return HistogramMetricFamily(name, help, sum_value=b.total, buckets=[
         (floatToGoString(le), float(n)) for le, n in zip(bounds, b.cumulative())])

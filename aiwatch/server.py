@@ -35,13 +35,13 @@ from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
 from aiwatch.stages import load_stages, stage_routes
+from aiwatch.storage import open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
 from core.clock import utcnow
-from aiwatch.storage import open_store
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed

@@ -9,9 +9,10 @@ been sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from alerts.engine import AlertEngine, MemoryBackend
 from alerts.rules import AlertsConfig
@@ -80,7 +81,7 @@ class Mark:
     severity: str | None = None
 
     @classmethod
-    def parse(cls, text: str, incident: bool = False) -> "Mark":
+    def parse(cls, text: str, incident: bool = False) -> Mark:
         """START/END (clean) or START/END/SEVERITY (incident); times as the query API reads them."""
         from store.queries import parse_time
 
@@ -110,7 +111,7 @@ def episodes(events: Sequence[dict[str, Any]], until: datetime) -> list[dict[str
     return out
 
 
-def rule_report(result: "Backtest", config: AlertsConfig, clean: Sequence[Mark] = (),
+def rule_report(result: Backtest, config: AlertsConfig, clean: Sequence[Mark] = (),
                 incidents: Sequence[Mark] = ()) -> dict[str, Any]:
     """Per rule: firings, firings per day, flaps (a firing within FLAP_WINDOW of the same alert's
     resolution), firings inside marked clean periods; per marked incident: the first firing of its
@@ -145,7 +146,7 @@ def rule_report(result: "Backtest", config: AlertsConfig, clean: Sequence[Mark] 
     return {"days": round(days, 3), "rules": rules, "incidents": marked}
 
 
-def alertmanager_alerts(result: "Backtest") -> list[dict[str, Any]]:
+def alertmanager_alerts(result: Backtest) -> list[dict[str, Any]]:
     """The fired alerts in the Alertmanager v2 API shape (labels, annotations, startsAt, endsAt; no
     endsAt while still firing at the end of the replay)."""
     def iso(t: datetime) -> str:

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from alerts.rules import (BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, render,
-                          window_weight)
+from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, render, window_weight
 from core.durations import format_duration
 from store import alerting
 from store.base import Reader

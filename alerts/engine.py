@@ -16,16 +16,17 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import re2
 
 from alerts.conditions import Sample, annotations, evaluate
 from alerts.rules import AlertsConfig, Inhibition, Route
-from store import alerting
 from core.clock import utcnow
+from store import alerting
 from store.base import Store
 
 log = logging.getLogger(__name__)

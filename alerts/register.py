@@ -23,8 +23,8 @@ from aiwatch.jobs import Job, job_factory
 from alerts.rules import RulesError, load_config
 from core.durations import parse_duration
 from store import alerting
-from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
 from store.base import Store
+from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
 
 
 def _env_float(name: str, default: float) -> float:

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from analysis.metrics_catalog import describe
 from core.durations import parse_duration
 from core.grains import GRAIN_SECONDS
-from analysis.metrics_catalog import describe
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -271,7 +271,7 @@ def _template_problems(text: Any, extra_labels: set[str]) -> str | None:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         return f"bad template: {exc}"
-    for _, name, spec, _ in parsed:
+    for _, name, _spec, _ in parsed:
         if name is None:
             continue
         root = re.split(r"[.\[]", name, maxsplit=1)[0]

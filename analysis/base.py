@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import pyarrow as pa
+
 from core.grains import GRAIN_SECONDS, ceil_time, floor_time
 
 

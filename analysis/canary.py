@@ -7,17 +7,16 @@ tolerance; too few calls on either side is inconclusive; otherwise the canary pa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from analysis import stats
 from analysis.base import Result, Window
-from store.prices import resolve_prices
 from analysis.settings import AnalysisSettings
 from store import analytics
 from store.base import Store
+from store.prices import resolve_prices
 
 VERDICT_VALUE = {"pass": 1.0, "inconclusive": 0.0, "fail": -1.0}
 

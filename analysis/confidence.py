@@ -3,17 +3,16 @@ p-value, PSI, Wasserstein distance), plus the trend of hourly means over the tra
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from analysis import stats
 from analysis.base import Result, Window, runs
-from core.clock import utcnow
-from analysis.samples import GroupedSample, ReferenceCache
 from analysis.reference import reference_period
+from analysis.samples import GroupedSample, ReferenceCache
 from analysis.settings import AnalysisSettings
+from core.clock import utcnow
 from store import analytics
 from store.base import Store
 
@@ -65,8 +64,8 @@ class ConfidenceAnalyzer:
         for lo, hi in runs(periods):
             key, ref_period = periods[lo]
             if ref_period not in references:
-                references[ref_period] = self.cache.get(ref_period, s.sample_cap, utcnow(), lambda: _references(
-                    _sample(self.store, *ref_period, s.sample_cap, by_hour=False)))
+                references[ref_period] = self.cache.get(ref_period, s.sample_cap, utcnow(), lambda p=ref_period: _references(
+                    _sample(self.store, *p, s.sample_cap, by_hour=False)))
             ref = references[ref_period].get(key)
             buckets = [k[-1] for k in sample.keys[lo:hi]]
             part = col.slice(lo, hi)

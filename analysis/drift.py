@@ -3,16 +3,15 @@ default test and threshold per column (reproduced in analysis/stats.py), and the
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 
 from analysis import stats
 from analysis.base import Result, Window, runs
-from core.clock import utcnow
-from analysis.samples import Column, GroupedSample, ReferenceCache
 from analysis.reference import reference_period
+from analysis.samples import Column, GroupedSample, ReferenceCache
 from analysis.settings import AnalysisSettings, DriftColumn
+from core.clock import utcnow
 from store import analytics
 from store.base import Store
 
@@ -94,7 +93,7 @@ class DriftAnalyzer:
             if ref_period not in references:
                 references[ref_period] = self.cache.get(
                     ref_period, (tuple(columns), s.sample_cap), utcnow(),
-                    lambda: _sample(self.store, *ref_period, columns, s.sample_cap, by_hour=False))
+                    lambda p=ref_period: _sample(self.store, *p, columns, s.sample_cap, by_hour=False))
             reference = references[ref_period]
             if key not in reference.keys:
                 continue

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from core.clock import utcnow
 from analysis.reference import reference_period
 from analysis.settings import AnalysisSettings, DriftColumn
+from core.clock import utcnow
 from store import analytics
 from store.base import Store
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from core.grains import floor_time
 from analysis.settings import AnalysisSettings
+from core.grains import floor_time
 from store.queries import parse_time
 
 

@@ -1,8 +1,6 @@
 """Every analyzer, in run order, with its cadence: the one place they are registered."""
 from __future__ import annotations
 
-from typing import Any
-
 from analysis.base import Analyzer
 from analysis.canary import CanaryAnalyzer
 from analysis.confidence import ConfidenceAnalyzer

@@ -19,21 +19,22 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import duckdb
 
 from analysis.base import Analyzer, Window
-from core.clock import utcnow
-from core.grains import GRAIN_SECONDS, floor_time
 from analysis.registry import ANALYZERS
 from analysis.settings import AnalysisSettings
+from core.clock import utcnow
+from core.grains import GRAIN_SECONDS, floor_time
 from store import analytics
-from store.writer import Overloaded, WriterBroken, WriterClosed
 from store.base import Store
+from store.writer import Overloaded, WriterBroken, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Watermark:
                            "received": self.received.isoformat() if self.received else None})
 
     @classmethod
-    def loads(cls, text: str | None) -> "Watermark | None":
+    def loads(cls, text: str | None) -> Watermark | None:
         if not text:
             return None
         data = json.loads(text)
@@ -266,7 +267,7 @@ def run_all_incremental(store: Store, analyzers: Iterable[Analyzer], settings: A
         done[name] = -1
     counts = {name: int(name in errors) + len(skipped.get(name, ())) for name in {*errors, *skipped}}
     if health is not None:
-        for name, count in counts.items():
+        for name in counts:
             health.record(name, errors.get(name), len(skipped.get(name, ())))
     failed = {name: n for name, n in counts.items() if n}
     if failed:

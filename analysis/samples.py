@@ -7,9 +7,10 @@ each group, categorical ones as integer codes into a per-column list of categori
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +34,7 @@ class Column:
         part = self.values[lo:lo + int(self.sizes[i])]
         return self.categories[part] if self.kind == "cat" else part
 
-    def slice(self, lo: int, hi: int) -> "Column":
+    def slice(self, lo: int, hi: int) -> Column:
         """Groups [lo, hi)."""
         a, b = int(self.sizes[:lo].sum()), int(self.sizes[:hi].sum())
         return Column(self.kind, self.values[a:b], self.sizes[lo:hi], self.categories)
@@ -47,7 +48,7 @@ class GroupedSample:
 
     @classmethod
     def from_tables(cls, groups: pa.Table, values: pa.Table, keys: tuple[str, ...],
-                    kinds: dict[str, str]) -> "GroupedSample":
+                    kinds: dict[str, str]) -> GroupedSample:
         n = groups.num_rows
         key_values = list(zip(*(groups.column(k).to_pylist() for k in keys))) if n else []
         gid = values.column("gid").to_numpy(zero_copy_only=False).astype(np.int64) if values.num_rows else \

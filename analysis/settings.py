@@ -45,7 +45,7 @@ class DriftColumn:
     kind: str = "num"              # num | cat
 
     @classmethod
-    def parse(cls, spec: str) -> "DriftColumn":
+    def parse(cls, spec: str) -> DriftColumn:
         """ValueError for anything but a known span column, `prompt_chars` or `attr:<key>` with a plain key."""
         name, _, kind = spec.rpartition(":") if spec.endswith((":num", ":cat")) else (spec, "", "num")
         drift_column_sql(name)
@@ -106,7 +106,7 @@ class AnalysisSettings:
         return [DriftColumn.parse(c) for c in self.drift_columns]
 
     @classmethod
-    def load(cls, data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> "AnalysisSettings":
+    def load(cls, data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> AnalysisSettings:
         env = os.environ if env is None else env
         path = env.get("AIWATCH_ANALYSIS_CONFIG")
         if not path and data_dir and (Path(data_dir) / "analysis.toml").exists():
@@ -123,7 +123,7 @@ class AnalysisSettings:
             raise ConfigError(f"analysis config {path}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AnalysisSettings":
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisSettings:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(data) - set(known)
         if unknown:

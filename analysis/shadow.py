@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 import re
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
 
 from analysis.base import Result, Window, minute_and_hour_ranges
-from core.grains import floor_time
 from analysis.settings import AnalysisSettings
+from core.grains import floor_time
 from store import analytics
 from store.base import Store
 

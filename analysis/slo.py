@@ -7,18 +7,16 @@ minutes up, so an incremental run reads back at most the longest window of its o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from analysis.base import Result, Window
-from core.grains import GRAIN_SECONDS, ceil_time, floor_time
 from analysis.settings import SLO, AnalysisSettings
+from core.grains import GRAIN_SECONDS, ceil_time, floor_time
 from store import analytics
 from store.base import Store
-
 
 MIN_COVERAGE_MIN = 1440   # minutes of history before a burn window longer than that is judged
 

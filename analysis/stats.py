@@ -230,7 +230,7 @@ class SortedReference:
     std: float
 
     @classmethod
-    def of(cls, values: np.ndarray) -> "SortedReference":
+    def of(cls, values: np.ndarray) -> SortedReference:
         v = np.sort(np.asarray(values, dtype=float))
         v = v[np.isfinite(v)]
         center = float(v.mean()) if len(v) else 0.0
@@ -249,7 +249,7 @@ class Samples:
     sizes: np.ndarray
 
     @classmethod
-    def group(cls, values: np.ndarray, labels: np.ndarray, n_labels: int) -> "Samples":
+    def group(cls, values: np.ndarray, labels: np.ndarray, n_labels: int) -> Samples:
         """Split `values` by integer `labels` in [0, n_labels) (empty samples allowed)."""
         values = np.asarray(values, dtype=float)
         sizes = np.bincount(labels, minlength=n_labels)

@@ -8,10 +8,9 @@ from typing import Any
 import pyarrow as pa
 
 from analysis.base import Result, Window, minute_and_hour_ranges
-from store.prices import resolve_prices
 from store import analytics
 from store.base import Store
-
+from store.prices import resolve_prices
 
 HOUR_REFRESH_MINUTES = 5
 

@@ -134,7 +134,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         # day by day, as `aiwatch analyze --chunk 1d`: smaller aggregation states than one 7-day window,
         # and the rows of a day stay together in the table (its zone maps then serve time-range reads)
         chunk = timedelta(days=1)
-        secs, rows = timed(lambda: runner.backfill(store, [analyzer], T0, end, chunk, now=end))
+        secs, rows = timed(lambda a=analyzer, c=chunk: runner.backfill(store, [a], T0, end, c, now=end))
         total += secs
         print(f"  {name:<11} {secs:8.2f} s  {rows:>10,} rows")
     print(f"  {'sum':<11} {total:8.2f} s (one analyzer at a time)")
@@ -146,7 +146,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         rewind(store, analyzer, end, timedelta(minutes=1), end)
         samples = []
         for _ in range(5):
-            secs, windows = timed(lambda: runner.run_incremental(store, analyzer, settings, now=end))
+            secs, windows = timed(lambda a=analyzer: runner.run_incremental(store, a, settings, now=end))
             samples.append(secs)
             rewind(store, analyzer, end, timedelta(minutes=1), end)
         median = float(np.median(samples))
@@ -161,7 +161,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         for _ in range(5):
             for analyzer in analyzers:
                 rewind(store, analyzer, now, timedelta(minutes=1), end)
-            secs, done = timed(lambda: runner.run_all_incremental(store, analyzers, settings, now=now))
+            secs, done = timed(lambda n=now: runner.run_all_incremental(store, analyzers, settings, now=n))
             assert all(v == 1 for v in done.values()), done
             samples.append(secs)
         print(f"  {label:<18} {float(np.median(samples)) * 1000:8.1f} ms (run_all_incremental, the scheduled "

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ def load(data_dir: Path, spans: int, days: float, batch: int = 500_000) -> float
 
     store = Store(data_dir / "aiwatch.duckdb", writer_max_rows=batch, queue_max_rows=batch * 4)
     rng = np.random.default_rng(1)
-    start = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=days)
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
     started = time.perf_counter()
     try:
         for offset in range(0, spans, batch):
@@ -97,7 +97,7 @@ def page_calls(window: str) -> dict[str, list[tuple[str, dict]]]:
                           ("failures", {**f, "grain": "1h"}),
                           ("metrics", {**m, "metric": "timeouts,retries,breaker_opens,fallback_rate,"
                                                       "fallback_rule_based,fallback_human"})],
-        "cost": side + [("calls", f), ("calls", {"start": datetime.now(timezone.utc).strftime("%Y-%m-01T00:00:00"),
+        "cost": side + [("calls", f), ("calls", {"start": datetime.now(UTC).strftime("%Y-%m-01T00:00:00"),
                                                  "end": "now"}), ("calls", {**f, "by": "service_model_version"}),
                         ("metrics", {**m, "metric": "cost_usd,cost_per_request_usd,input_tokens,output_tokens"}),
                         ("top_spenders", {**f, "by": "route"})],

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -23,10 +22,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import numpy as np
@@ -66,7 +66,7 @@ def probe_loop(url: str, stop: Any, out: Any, period: float = 0.25) -> None:
         while not stop.is_set():
             t0 = time.monotonic()
             body = span_request([{"name": "probe"}], service="probe").SerializeToString()
-            for kind, call in (("otlp", lambda: client.post(f"{url}/v1/traces", content=body, headers=PB)),
+            for kind, call in (("otlp", lambda b=body: client.post(f"{url}/v1/traces", content=b, headers=PB)),
                                ("healthz", lambda: client.get(f"{url}/healthz"))):
                 start = time.monotonic()
                 try:
@@ -296,7 +296,7 @@ def attack_drift(t: Target, r: Result) -> None:
     reads = [f"{fn}('{p}')" for fn in ("read_text", "read_blob") for p in ("/etc/passwd", "/proc/self/environ")]
     payloads = [f'attr:x", CAST((SELECT string_agg(content, chr(10)) FROM {x}) AS INTEGER) AS "y' for x in reads]
     payloads += [f"x') UNION ALL SELECT content FROM {x} --" for x in reads]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     r.sent = f"POST /v1/reports/drift x{len(payloads)}: column names reading /etc/passwd, /proc/self/environ"
     for p in payloads:
         resp = t.client.post(f"{t.url}/v1/reports/drift", headers=API, json={
@@ -309,7 +309,7 @@ def attack_drift(t: Target, r: Result) -> None:
 
 def attack_confidence(t: Target, r: Result, wait_s: float = 150) -> None:
     service = f"victim-{os.urandom(3).hex()}"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     minute = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
     start_ns = int(minute.timestamp()) * 10**9 + 5 * 10**9
     year_ns = 365 * 86_400 * 10**9
@@ -521,6 +521,7 @@ def prepare_alerts(data: Path, rules: Path, rx: Any) -> None:
     from alerts.rules import load_config
     sys.path.insert(2, str(ROOT / "tests" / "alerts"))
     from harness import MIN, FakeClock, Script, series, write_metrics
+
     from store.db import Store
 
     rules.write_text(yaml.safe_dump({
@@ -535,7 +536,7 @@ def prepare_alerts(data: Path, rules: Path, rx: Any) -> None:
         "rules": [{"name": "HighErrorRate", "severity": "P1", "for": "2m",
                    "condition": {"metric": "error_rate", "match": {"service_name": "*"}, "op": ">",
                                  "threshold": 0.05}}]}))
-    start = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0) - 10 * MIN
+    start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - 10 * MIN
     store = Store(data / "aiwatch.duckdb", writer_max_delay_ms=1)
     try:
         for svc in (SLOW, PAGED, REGEX_VICTIM):
@@ -652,7 +653,7 @@ def main() -> None:
     unknown = set(only) - set(names)
     if unknown:
         ap.error(f"unknown attack(s) {sorted(unknown)}; choose from {names}")
-    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {load()}", flush=True)
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {load()}", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         if any(n in MAIN_ATTACKS for n in only):

@@ -18,8 +18,8 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "shim"))
 
@@ -83,7 +83,6 @@ def aiwatch_shim() -> Find:
 
 def presidio() -> Find:
     import tldextract
-
     from presidio_analyzer import predefined_recognizers as pr
     from presidio_analyzer.predefined_recognizers.generic import email_recognizer
 
@@ -207,8 +206,9 @@ def main() -> None:
             recall, precision, altered = score(examples, find, scope_kinds)
             print(f"{name:34s} {scope:12s} {recall:7.4f} {precision:9.4f} {altered:10.2%} "
                   f"{prose_speed:10.1f} {logs_speed:9.1f} {corpus_speed:11.2f}")
-    from collectors.redact_fast import FastRedactor
     from redaction_gen import score as strict_score
+
+    from collectors.redact_fast import FastRedactor
 
     r = FastRedactor()
     held_out = [e for seed in (13, 29) for e in corpus(seed=seed) if e.split == "holdout"]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.redact import Redactor
@@ -47,7 +48,7 @@ class ContentPolicy:
     redact: Callable[[str, int], str] = field(default=_keep)
     # The engine behind `redact`; with `strings`, collectors.scrub also runs it on every other
     # stored string (attributes, names, status messages, log bodies, resource attributes).
-    redactor: "Redactor | None" = None
+    redactor: Redactor | None = None
     strings: bool = False
     keep_keys: frozenset[str] = frozenset()
     drop_keys: frozenset[str] = frozenset()
@@ -74,7 +75,7 @@ def build_policy(mode: str = "redact", max_content_chars: int = 16_384, max_attr
 
 
 @functools.lru_cache(maxsize=8)
-def _redactor(replacement: str, salt: str, patterns: tuple[tuple[str, str], ...], database: bytes | None) -> "Redactor":
+def _redactor(replacement: str, salt: str, patterns: tuple[tuple[str, str], ...], database: bytes | None) -> Redactor:
     # Compiling the prefilter takes about a second: tests and the sample loader build many policies.
     from collectors.redact_fast import fast_redactor
 

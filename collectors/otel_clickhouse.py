@@ -11,14 +11,26 @@ current attribute name, so the Collector's and aiwatch's data are one table.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.attributes import (LLM_MARKERS, OPENINFERENCE_KIND, OPENINFERENCE_LLM_KINDS, OPENINFERENCE_OPERATIONS,
-                                   SPAN_ATTRIBUTE_MAP, Target, model_from_invocation_parameters, to_bool, to_float,
-                                   to_int, to_int32, to_str)
+from collectors.attributes import (
+    LLM_MARKERS,
+    OPENINFERENCE_KIND,
+    OPENINFERENCE_LLM_KINDS,
+    OPENINFERENCE_OPERATIONS,
+    SPAN_ATTRIBUTE_MAP,
+    Target,
+    model_from_invocation_parameters,
+    to_bool,
+    to_float,
+    to_int,
+    to_int32,
+    to_str,
+)
 from core.semconv import ATTEMPT
 from store.schema import SPAN_COLUMNS, SPAN_RANGES
 from store.sql import quote_literal

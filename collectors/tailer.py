@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from collectors.content import ContentPolicy
@@ -42,7 +42,7 @@ def _time_us(value: Any) -> int:
     if isinstance(value, str):
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return int(dt.timestamp() * 1_000_000)
     raise BadEvent(f"time {value!r} is not RFC 3339 or unix nanoseconds")
 
@@ -55,7 +55,7 @@ def parse_line(line: bytes, source: str, policy: ContentPolicy) -> tuple[str, di
         raise BadEvent(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadEvent("line is not a JSON object")
-    time_us = _time_us(data.pop("time", None) or datetime.now(timezone.utc).isoformat())
+    time_us = _time_us(data.pop("time", None) or datetime.now(UTC).isoformat())
     service = data.pop("service", None)
     trace_id, span_id = data.pop("trace_id", None), data.pop("span_id", None)
     data = scrub_mapping(data, policy)

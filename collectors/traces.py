@@ -15,15 +15,24 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.attributes import (CONTENT_EVENTS, LLM_MARKERS, OPENINFERENCE_KIND, OPENINFERENCE_LLM_KINDS,
-                                   OPENINFERENCE_OPERATIONS, SPAN_ATTRIBUTE_MAP, WrongType, any_value,
-                                   content_direction, to_str)
+from collectors.attributes import (
+    CONTENT_EVENTS,
+    LLM_MARKERS,
+    OPENINFERENCE_KIND,
+    OPENINFERENCE_LLM_KINDS,
+    OPENINFERENCE_OPERATIONS,
+    SPAN_ATTRIBUTE_MAP,
+    WrongType,
+    any_value,
+    content_direction,
+    to_str,
+)
 from collectors.content import ContentPolicy, truncate
 from core.semconv import ATTEMPT
 from store.schema import RESOURCE_COLUMNS, SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
@@ -163,7 +172,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     n_mapped = len(_ROW_COLUMNS)
     content: dict[str, list] = {name: [] for name, _ in SPAN_CONTENT_COLUMNS}
     out = Converted(tables={})
-    received = (received_at or datetime.now(timezone.utc)).replace(tzinfo=None)
+    received = (received_at or datetime.now(UTC)).replace(tzinfo=None)
     limit = policy.max_attribute_chars
     wrong_types = out_of_range = 0
     budget = _Budget(limits)

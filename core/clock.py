@@ -1,8 +1,8 @@
 """The one `utcnow`: naive UTC, the store's time convention (its TIMESTAMP columns hold UTC without a zone)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)

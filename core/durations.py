@@ -7,7 +7,7 @@ or `now` minus a duration (`-15m`, `now-2h`), as naive UTC.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.clock import utcnow
@@ -85,11 +85,11 @@ def _parse_time(text: str, now: datetime, out_of_range: BadTime) -> datetime:
         pass
     else:
         try:
-            return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+            return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
         except (OverflowError, OSError, ValueError):  # 1e20, inf, nan: no such time
             raise out_of_range from None
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+        return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
     except (ValueError, OverflowError):
         raise BadTime(f"{text[:64]!r} is not a time (ISO 8601, unix seconds, 'now' or '-15m')") from None

@@ -31,7 +31,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     @classmethod
-    def from_openai(cls, usage: Any) -> "Usage":
+    def from_openai(cls, usage: Any) -> Usage:
         """From an OpenAI-style usage dict or SDK object (prompt_tokens, completion_tokens, *_details)."""
         if usage is None:
             return cls()
@@ -105,20 +105,20 @@ class PriceTable:
                                             version if self._models else "") if v) or version
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], maintained: bool = True) -> "PriceTable":
+    def from_dict(cls, data: dict[str, Any], maintained: bool = True) -> PriceTable:
         """A user table ({"version": ..., "models": {name: {input, output, ...}}}) over genai-prices."""
         models = {name: ModelPrice(**p) for name, p in data["models"].items()}
         return cls(models, version=str(data.get("version", "custom")), maintained=maintained)
 
     @classmethod
-    def load(cls, path: str | Path, maintained: bool = True) -> "PriceTable":
+    def load(cls, path: str | Path, maintained: bool = True) -> PriceTable:
         return cls.from_dict(json.loads(Path(path).read_text()), maintained)
 
     @classmethod
-    def default(cls) -> "PriceTable":
+    def default(cls) -> PriceTable:
         return cls()
 
-    def with_overrides(self, overrides: dict[str, ModelPrice | dict[str, float]]) -> "PriceTable":
+    def with_overrides(self, overrides: dict[str, ModelPrice | dict[str, float]]) -> PriceTable:
         models = dict(self._models)
         for name, price in overrides.items():
             models[name] = price if isinstance(price, ModelPrice) else ModelPrice(**price)

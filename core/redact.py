@@ -198,11 +198,11 @@ class _WindowedSearch:
     Each window is searched with an end position far enough past it (the longest match plus
     lookahead context) that a match starting inside it is the one a whole-text search finds."""
 
-    def __init__(self, regex: "re.Pattern[str]", text: str, spans: list[tuple[int, int]], reach: int | None) -> None:
+    def __init__(self, regex: re.Pattern[str], text: str, spans: list[tuple[int, int]], reach: int | None) -> None:
         assert reach is not None
         self._search, self._spans, self._reach, self._n, self._k = regex.search, spans, reach, len(text), 0
 
-    def __call__(self, text: str, pos: int) -> "re.Match[str] | None":
+    def __call__(self, text: str, pos: int) -> re.Match[str] | None:
         spans, k = self._spans, self._k
         while k < len(spans):
             lo, hi = spans[k]

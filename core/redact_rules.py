@@ -17,8 +17,8 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 Validator = Callable[[str, int, int], int]
 

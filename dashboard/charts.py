@@ -5,7 +5,7 @@ returns a figure even for an empty frame (a labelled "No data" figure) so caller
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import store.incidents  # noqa: F401 - registers the incident read queries
 from aiwatch.cli import command
 from aiwatch.config import Settings
 from aiwatch.jobs import Job, job_factory
-import store.incidents  # noqa: F401 - registers the incident read queries
 
 APP = Path(__file__).resolve().parent / "app.py"
 log = logging.getLogger("aiwatch.dashboard")

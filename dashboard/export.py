@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 import plotly.graph_objects as go
 
+import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
 from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
 from dashboard import frames
-from dashboard.markdown import md_text
 from dashboard.client import QueryResult
-import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
+from dashboard.markdown import md_text
 from store.base import Store
 
 FORMATS = ("html", "md", "csv", "parquet")
@@ -57,7 +58,7 @@ class StoreSource:
 
 def iso_week(week: str | None, today: date | None = None) -> tuple[str, datetime, datetime]:
     """('2026-W47', Monday 00:00, next Monday 00:00) in UTC; default: the last complete week."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if week:
         try:
             year, num = week.upper().split("-W")
@@ -74,7 +75,7 @@ def iso_week(week: str | None, today: date | None = None) -> tuple[str, datetime
 def default_week(source: Source, today: date | None = None) -> str:
     """The last complete week with data; when no complete week has any (all data is in the current
     week), the week of the newest data."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     rng = source.query("data_range")
     if not rng.ok or pd.isna(rng.frame["last_span"].iloc[0]):
         return iso_week(None, today)[0]
@@ -387,7 +388,7 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
     summary["Top changes against last week"] = (
         [line for _, line in sorted(changes_found, key=lambda c: -c[0])[:6]] or ["No material change."])
     order = ["SLOs and error budget", "Incidents", "Top changes against last week", "Canary outcomes"]
-    return WeeklyReview(label, start, end, datetime.now(timezone.utc).replace(tzinfo=None), sections,
+    return WeeklyReview(label, start, end, datetime.now(UTC).replace(tzinfo=None), sections,
                         {k: summary[k] for k in order})
 
 

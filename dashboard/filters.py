@@ -6,9 +6,10 @@ alert messages and the weekly review.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from store.queries import BadParameter, parse_time
@@ -32,7 +33,7 @@ class Filters:
         """Parameters of the standard filters for a named query, plus `extra`."""
         return {**{k: v for k, v in asdict(self).items() if v not in (None, "")}, **extra}
 
-    def without(self, *keys: str) -> "Filters":
+    def without(self, *keys: str) -> Filters:
         return replace(self, **{k: (DEFAULT_START if k == "start" else DEFAULT_END if k == "end" else None)
                                 for k in keys})
 
@@ -47,7 +48,7 @@ class Filters:
     def span(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The window as naive UTC datetimes (the server's convention); both ends read the same `now`,
         so "-6h" to "now" is exactly 6 hours."""
-        now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+        now = now or datetime.now(UTC).replace(tzinfo=None)
         return parse_time(self.start, now), parse_time(self.end, now)
 
     def duration(self) -> timedelta:

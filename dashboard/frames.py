@@ -7,8 +7,8 @@ raw rows (override rates, waterfall layout, month-end projection).
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

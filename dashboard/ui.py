@@ -7,8 +7,9 @@ data, names a query the server does not offer yet, or cannot reach the server.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go

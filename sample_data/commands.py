@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from google.protobuf.message import Message
 from tqdm import tqdm
@@ -63,7 +63,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 @command("sample", _args)
 def sample(args: argparse.Namespace, settings: Settings) -> int:
     """Generate, record, load or send the seeded sample telemetry with its injected incidents."""
-    end = datetime.fromisoformat(args.end).astimezone(timezone.utc) if args.end else datetime.now(timezone.utc)
+    end = datetime.fromisoformat(args.end).astimezone(UTC) if args.end else datetime.now(UTC)
     if args.action == "generate":
         scenario = realistic_scenario(args.seed, args.level) if args.scenario == "realistic" \
             else load_scenario(args.scenario)

@@ -9,19 +9,23 @@ would send, so loading the sample exercises the collectors.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from sample_data.scenario import Scenario
 from core import semconv as sc
+from sample_data.scenario import Scenario
 
 LANGUAGES = np.array(["en", "es", "de", "fr", "pt", "ja"])
 BASE_LANGUAGE_P = np.array([0.78, 0.08, 0.06, 0.05, 0.02, 0.01])
@@ -77,7 +81,7 @@ def draw(scenario: Scenario, start: datetime, seed: int = 7) -> Requests | None:
     """Every call of the scenario's period from `start`; None when the period has none."""
     rng = np.random.default_rng(seed)
     minutes = int(scenario.days * 24 * 60)
-    start_ns = int(start.replace(tzinfo=timezone.utc).timestamp() * 1e9) if start.tzinfo is None \
+    start_ns = int(start.replace(tzinfo=UTC).timestamp() * 1e9) if start.tzinfo is None \
         else int(start.timestamp() * 1e9)
     minute_idx = np.arange(minutes)
     first_minute_of_day = (start_ns // (60 * 10**9)) % (24 * 60)
@@ -290,7 +294,7 @@ def resource_metrics(scenario: Scenario, start: datetime, seed: int = 7,
                      step_s: int = 60) -> Iterator[ExportMetricsServiceRequest]:
     """CPU, GPU, memory and queue-depth gauges per service, one point a minute, an hour per request."""
     rng = np.random.default_rng(seed + 2)
-    start_ns = int(start.replace(tzinfo=timezone.utc).timestamp() * 1e9)
+    start_ns = int(start.replace(tzinfo=UTC).timestamp() * 1e9)
     points = int(scenario.days * 24 * 3600 / step_s)
     series = {}
     for svc in scenario.services:
@@ -323,11 +327,11 @@ def resource_metrics(scenario: Scenario, start: datetime, seed: int = 7,
 
 def period_start(scenario: Scenario, end: datetime | None = None) -> datetime:
     """Start of the period so that it ends at `end` (default now), on a whole minute (naive UTC)."""
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
     return end - timedelta(days=scenario.days)
 
 
-def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = None) -> dict[str, "pa.Table"]:
+def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = None) -> dict[str, pa.Table]:
     """The model-call spans and review events as the collectors store them (store.schema tables),
     drawn straight from the arrays: the benchmarks' fast path (root spans, audit records and content
     are left out). tests/sample_data checks these rows against the OTLP path's."""
@@ -345,8 +349,7 @@ def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = No
     start = (req.t_ns + overhead_ns).astype("datetime64[ns]").astype("datetime64[us]")
     latency_ns = (req.latency_ms * 1e6).astype(np.int64)
     ok = req.ok
-    received = np.datetime64(received_at or datetime.now(timezone.utc).replace(tzinfo=None), "us")
-    none = np.full(n, None, dtype=object)
+    received = np.datetime64(received_at or datetime.now(UTC).replace(tzinfo=None), "us")
     attrs = np.array([f'{{"aiwatch.input.language": "{lg}", "aiwatch.input.topic": "{tp}"}}'
                       for lg, tp in zip(req.language, req.topic)], dtype=object)
     spans = {

@@ -13,6 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC
 
 from sample_data.fake_provider import Behavior, FakeOpenAI
 
@@ -49,12 +50,12 @@ class BackgroundTraffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aiwatch-demo-background", daemon=True)
 
-    def start(self) -> "BackgroundTraffic":
+    def start(self) -> BackgroundTraffic:
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from sample_data.generate import draw, encode
         from sample_data.loader import HttpSink
@@ -64,7 +65,7 @@ class BackgroundTraffic:
         minute = 0
         try:
             while not self._stop.is_set():
-                start = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+                start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
                 calls = self._minute_of_traffic(draw, start, minute)
                 for batch in encode(calls, seed=self.seed + minute) if calls is not None else ():
                     sink.send(TRACES, batch.traces)
@@ -118,9 +119,8 @@ class LiveTraffic:
                         content="Here is what I found.", prompt_tokens=400 + prompt * 3,
                         completion_tokens=int(self.rng.lognormvariate(5, 0.4)))
 
-    def start(self) -> "LiveTraffic":
-        from shim import (Backend, CanaryRouter, ChatClient, RetryPolicy, Timeouts, record_feedback,
-                          setup_telemetry)
+    def start(self) -> LiveTraffic:
+        from shim import Backend, CanaryRouter, ChatClient, RetryPolicy, Timeouts, record_feedback, setup_telemetry
 
         self.fake.start()
         setup_telemetry(endpoint=self.server_url, service_name=self.service, service_version="2.4.1",

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 import httpx
 from google.protobuf.message import Message

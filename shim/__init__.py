@@ -35,6 +35,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from core.pricing import PriceTable, Usage
+    from core.redact import Finding, Redactor
     from shim.audit import AuditLog, record_feedback
     from shim.breaker import CircuitBreaker
     from shim.client import AsyncChatStream, ChatClient, ChatStream
@@ -43,11 +45,18 @@ if TYPE_CHECKING:
     from shim.guard import guard
     from shim.injection import injection_score
     from shim.policy import RetryPolicy, Timeouts
-    from core.pricing import PriceTable, Usage
-    from core.redact import Finding, Redactor
     from shim.result import CallResult
-    from shim.routing import (Backend, CanaryRouter, KillSwitch, ModelRouter, RouteDecision, latency_budget_rule,
-                              pii_rule, regulated_tenant_rule, task_size_rule)
+    from shim.routing import (
+        Backend,
+        CanaryRouter,
+        KillSwitch,
+        ModelRouter,
+        RouteDecision,
+        latency_budget_rule,
+        pii_rule,
+        regulated_tenant_rule,
+        task_size_rule,
+    )
     from shim.shadow import ShadowMode
     from shim.telemetry import setup_telemetry
     from shim.validation import OutputValidator, confidence_from_field, confidence_from_logprobs

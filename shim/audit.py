@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class AuditLog:
 
             logger().emit(event_name=event_name, body=event_name, attributes=attrs)
         if self.jsonl_path is not None:
-            line = {"time": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            line = {"time": datetime.now(UTC).isoformat(timespec="microseconds"),
                     "service": self.service, **attrs}
             data = json.dumps(line, ensure_ascii=False, default=str) + "\n"
             with self._lock:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 
-from shim.engine import AttemptTimeouts, CallSpec, Engine, CallOutcome, Response, run_async, run_sync
-from shim.errors import ShimError, classify_exception, classify_http
 from core.pricing import Usage
+from shim.engine import AttemptTimeouts, CallOutcome, CallSpec, Engine, Response, run_async, run_sync
+from shim.errors import ShimError, classify_exception, classify_http
 from shim.result import CallResult
 from shim.routing import Backend
 
@@ -181,7 +182,7 @@ class ChatClient:
         self._shadow_sync(outcome)
         return outcome.result
 
-    def stream(self, messages: Messages, **kwargs: Any) -> "ChatStream":
+    def stream(self, messages: Messages, **kwargs: Any) -> ChatStream:
         spec = self._spec(messages, True, **kwargs)
         return ChatStream(self, run_sync(self.engine.plan(spec), self._send, self.engine.clock))
 
@@ -234,7 +235,7 @@ class ChatClient:
         self._shadow_async(outcome)
         return outcome.result
 
-    async def astream(self, messages: Messages, **kwargs: Any) -> "AsyncChatStream":
+    async def astream(self, messages: Messages, **kwargs: Any) -> AsyncChatStream:
         spec = self._spec(messages, True, **kwargs)
         return AsyncChatStream(self, await run_async(self.engine.plan(spec), self._asend, self.engine.clock))
 
@@ -339,7 +340,7 @@ class ChatStream:
         else:
             self._finish(None, None)
 
-    def __enter__(self) -> "ChatStream":
+    def __enter__(self) -> ChatStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

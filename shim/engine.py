@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from core import semconv as sc
-from shim.audit import AuditLog, default_audit_log
-from shim.errors import (AllLevelsFailed, CircuitOpenError, InjectionBlockedError, InvalidOutputError,
-                         KillSwitchError, ShimError, classify_exception)
-from shim.injection import injection_score
-from shim.policy import Clock, RetryPolicy, SystemClock, Timeouts
 from core.pricing import PriceTable, Usage, default_price_table
 from core.redact import Redactor, default_redactor
+from shim.audit import AuditLog, default_audit_log
+from shim.errors import (
+    AllLevelsFailed,
+    CircuitOpenError,
+    InjectionBlockedError,
+    InvalidOutputError,
+    KillSwitchError,
+    ShimError,
+    classify_exception,
+)
+from shim.injection import injection_score
+from shim.policy import Clock, RetryPolicy, SystemClock, Timeouts
 from shim.result import CallResult
 from shim.routing import Backend, CanaryRouter, KillSwitch, ModelRouter, RouteContext, RouteDecision
 from shim.telemetry import tracer
@@ -130,7 +138,7 @@ class Engine:
         self,
         primary: Backend,
         *,
-        cascade: "FallbackCascade | None" = None,
+        cascade: FallbackCascade | None = None,
         fallbacks: list[Backend] | None = None,
         backends: list[Backend] | None = None,
         rule_based: Callable[..., Any] | None = None,
@@ -346,7 +354,7 @@ class Engine:
                     delay = self.retry.backoff(attempt, err.retry_after)
                 if delay is None or clock.now() + delay >= deadline:
                     err._attempts = attempt  # type: ignore[attr-defined]
-                    raise err
+                    raise err from exc
                 yield Sleep(delay)
                 continue
             n_transitions = len(breaker.transitions)

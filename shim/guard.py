@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Callable
+from typing import Any
 
+from core.pricing import Usage
 from shim.engine import AttemptTimeouts, CallSpec, Engine, Response, run_async, run_sync
 from shim.errors import ShimError
-from core.pricing import Usage
 from shim.result import CallResult
 from shim.routing import Backend
 
@@ -107,7 +108,7 @@ def guard(
                     raise ShimError("validation", f"backend {backend.name} has no callable")
                 try:
                     value = await asyncio.wait_for(target(*args, **kwargs), t.read)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise ShimError("timeout", f"no answer within {t.read:g}s", error_type="timeout") from None
                 return extract(value)
 

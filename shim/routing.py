@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from shim.breaker import CircuitBreaker
 from core.redact import Redactor, default_redactor
+from shim.breaker import CircuitBreaker
 
 
 @dataclass

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from core import semconv as sc
 from shim.policy import SystemClock
+
 
 class ShadowMode:
     def __init__(self, candidate: Any, *, timeout: float = 10.0, max_concurrency: int = 4) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ConfidenceHook = Callable[[str, dict[str, Any]], "float | None"]   # (content, raw response) -> score
 

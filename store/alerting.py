@@ -8,14 +8,15 @@ copy for backtests). Writes take the writer's DuckDB connection (run them inside
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from store.sql import connect
 from store.base import Reader
+from store.sql import connect
 
 # --- analyzer outputs -------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ ANALYSIS_METRICS_DDL = """CREATE TABLE IF NOT EXISTS analysis_metrics (
     model_version VARCHAR, route VARCHAR, arm VARCHAR, value DOUBLE, computed_at TIMESTAMP)"""
 
 
-def memory_copy(rows: pa.Table) -> "MemoryDB":
+def memory_copy(rows: pa.Table) -> MemoryDB:
     """An in-memory analysis_metrics holding `rows`, for backtests away from the server's file."""
     con = connect(":memory:")
     _run(con, ANALYSIS_METRICS_DDL)

@@ -10,18 +10,30 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from store.schema import SPAN_RANGES
-from store.sql import json_path, quote_ident
-from store.schema_analysis import TRAFFIC_COLUMNS
-from store.queries import (LIMIT, MODEL, ROUTE, SERVICE, START, END, VERSION, NamedQuery, Param, model_sql, register,
-                           span_filter_sql)
 from store.base import Store
+from store.queries import (
+    END,
+    LIMIT,
+    MODEL,
+    ROUTE,
+    SERVICE,
+    START,
+    VERSION,
+    NamedQuery,
+    Param,
+    model_sql,
+    register,
+    span_filter_sql,
+)
+from store.schema import SPAN_RANGES
+from store.schema_analysis import TRAFFIC_COLUMNS
+from store.sql import json_path, quote_ident
 
 METRICS_SCHEMA = pa.schema([
     ("time", pa.timestamp("us")), ("grain", pa.string()), ("metric", pa.string()),

@@ -10,8 +10,9 @@ without a ClickHouse version fails loudly there rather than running DuckDB SQL o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -47,7 +48,6 @@ def replace_outputs(con: ClickHouseConnection, analyzer: str, owns: Sequence[str
     """Delete the analyzer's rows for the ranges, insert the new ones, save state. The tables are
     ReplacingMergeTree on bucket and labels, so even a second instance's concurrent rerun of the
     same window leaves one row per key, and FINAL reads see it."""
-    store = con.store
     inserted = 0
     if ranges:
         params: dict[str, Any] = {}

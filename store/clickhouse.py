@@ -14,10 +14,11 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
@@ -337,7 +338,7 @@ class ClickHouseConnection:
 
     dialect: Dialect = "clickhouse"
 
-    def __init__(self, store: "ClickHouseStore") -> None:
+    def __init__(self, store: ClickHouseStore) -> None:
         self.store = store
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:

@@ -83,7 +83,7 @@ def _columns(table: str, time_column: str) -> str:
                           for name, typ in TABLES[table])
 
 
-def _engine(store: "ClickHouseStore", engine: str, args: str = "") -> str:
+def _engine(store: ClickHouseStore, engine: str, args: str = "") -> str:
     if store.cluster:
         # the replica path from the server's default_replica_path / default_replica_name settings
         return f"Replicated{engine}({args})" if args else f"Replicated{engine}"
@@ -94,7 +94,7 @@ def _ttl(column: str, days: int, where: str = "") -> str:
     return f"toDateTime({column}) + toIntervalDay({int(days)}){' DELETE WHERE ' + where if where else ''}" if days else ""
 
 
-def statements(store: "ClickHouseStore") -> list[str]:
+def statements(store: ClickHouseStore) -> list[str]:
     """The DDL, in order, for this store's database, tables, cluster and retention."""
     on = f" ON CLUSTER {store.cluster}" if store.cluster else ""
     raw_days, analysis_days = store.retention_days, store.analysis_retention_days
@@ -160,7 +160,7 @@ def statements(store: "ClickHouseStore") -> list[str]:
     return out
 
 
-def migrate(store: "ClickHouseStore") -> int:
+def migrate(store: ClickHouseStore) -> int:
     """Create what is missing; refuse a database a newer aiwatch has migrated."""
     version_table = store.table("aiwatch_schema")
     exists = store.scalar("SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'aiwatch_schema'",
@@ -178,7 +178,7 @@ def migrate(store: "ClickHouseStore") -> int:
     return SCHEMA_VERSION
 
 
-def delete_older_than(con: "ClickHouseConnection", cutoff: datetime | None,
+def delete_older_than(con: ClickHouseConnection, cutoff: datetime | None,
                       analysis_cutoff: datetime | None = None) -> dict[str, int]:
     """What a TTL has not dropped yet (a retention shortened since the tables were made), from
     aiwatch's tables; the Collector's tables keep the TTL they were created with."""

@@ -7,17 +7,18 @@ proceed while the writer commits); writes go through `store.writer`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from store.base import Dialect, Params
 from store.retention import delete_older_than
-from store.sql import connect
 from store.schema import ALL_MIGRATIONS, SCHEMA_VERSION
+from store.sql import connect
 from store.writer import Writer
 
 log = logging.getLogger(__name__)

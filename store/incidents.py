@@ -8,13 +8,25 @@ without knowing which other alerts will join it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 
-from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, model_sql, register, span_filter_sql
 from store.base import Store
+from store.queries import (
+    END,
+    LIMIT,
+    SERVICE,
+    START,
+    BadParameter,
+    NamedQuery,
+    Param,
+    model_sql,
+    register,
+    span_filter_sql,
+)
 
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 INCIDENT_COLUMNS = ("incident_id", "service", "severity", "state", "started_at", "ended_at", "duration_min",
@@ -72,7 +84,7 @@ def group_incidents(intervals: list[dict[str, Any]], now: datetime) -> list[dict
     for inc in incidents:
         members = inc["members"]
 
-        def values(label: str) -> str:
+        def values(label: str, members: list = members) -> str:
             return ", ".join(sorted({str(m["labels"][label]) for m in members if m["labels"].get(label)}))
 
         ended = None if inc["open"] else inc["_end"]

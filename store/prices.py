@@ -5,7 +5,7 @@ not import the analysis stage.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from core.pricing import PriceTable, default_price_table
 

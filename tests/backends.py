@@ -3,8 +3,8 @@ in-process (chdb) on a temporary directory, opened the way the server opens them
 setting through aiwatch.storage.open_store)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -1,7 +1,7 @@
 """Alerts: firing / pending / resolved, history, silences (create and expire), notification deliveries."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -55,7 +55,7 @@ silences = ctx.query("silences")
 if ui.show(silences, empty_hint="no silence is active", missing_hint=ui.ALERTS_MISSING, what="silences"):
     s = silences.frame
     ui.table(s)
-    active = s[pd.to_datetime(s["ends_at"]) > datetime.now(timezone.utc).replace(tzinfo=None)] if "ends_at" in s else s
+    active = s[pd.to_datetime(s["ends_at"]) > datetime.now(UTC).replace(tzinfo=None)] if "ends_at" in s else s
     if not active.empty and "id" in active.columns:
         with st.form("expire"):
             sid = st.selectbox("Silence to expire", list(active["id"]))
@@ -90,7 +90,7 @@ if silences.state != "missing":
                             name, value = line.split(op, 1)
                             matchers.append({"name": name.strip(), "op": op, "value": value.strip()})
                             break
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 if not matchers or not created_by or not comment:
                     st.error("A silence needs at least one matcher, who created it and a comment.")
                 else:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
+from dashboard.ui import SAMPLE
 
 ctx = ui.page("Cost & tokens", "Spend from each span's cost, else tokens x genai-prices (with overrides)")
 by = ui.split_by("cost")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
+from dashboard.ui import SAMPLE
 
 ctx = ui.page("Errors & reliability", "Failures, retries, circuit breakers and fallbacks")
 by = ui.split_by("errors")

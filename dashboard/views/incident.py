@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, frames, ui
+from dashboard import charts, ui
 from dashboard.filters import Filters, incident_link, view_url
 from store.incidents import firing_intervals
 

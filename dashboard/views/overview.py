@@ -4,10 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, frames, ui
 from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
+from dashboard import charts, frames, ui
 from store.queries import PERCENTILE_DEFINITION
-
 
 ctx = ui.page("Overview", "SLOs, alerts and traffic at a glance")
 

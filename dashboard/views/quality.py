@@ -6,8 +6,8 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import SAMPLE
 from dashboard import charts, frames, ui
+from dashboard.ui import SAMPLE
 
 ctx = ui.page("Quality & confidence", "Output quality and model confidence against the trailing baseline")
 by = ui.split_by("quality")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
@@ -11,7 +11,7 @@ from dashboard import client, export, ui
 
 ctx = ui.page("Weekly review", "SLOs, incidents, review items, cost, canaries and failing routes for one ISO week")
 
-today = datetime.now(timezone.utc).date()
+today = datetime.now(UTC).date()
 weeks = [export.iso_week(None, today - timedelta(days=7 * i))[0] for i in range(0, 12)]
 current = export.iso_week(today.strftime("%G-W%V"), today)[0]
 options = [current] + weeks

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import duckdb
-
 from server_harness import ROOT, free_port
 
 

@@ -7,10 +7,10 @@ field and parameter gets every injection payload, and no answer may carry a secr
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -42,6 +42,7 @@ PAYLOADS = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     from server_harness import start_server, stop_server
+
     from store.db import Store
 
     data = tmp_path_factory.mktemp("hostile") / "data"

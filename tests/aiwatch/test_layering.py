@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from server_harness import ROOT
 
 PROJECT = ("core", "shim", "collectors", "store", "analysis", "alerts", "dashboard", "aiwatch")

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-from sample_data.fake_provider import FakeOpenAI
 from server_harness import ROOT, free_port, start_server, stop_server
+
+from sample_data.fake_provider import FakeOpenAI
 
 
 def test_readme_shim_example_reaches_the_server(tmp_path):

@@ -7,7 +7,6 @@ import time
 import httpx
 import pyarrow as pa
 import pytest
-
 from otlp_builders import span_request
 from server_harness import start_server, stop_server
 

@@ -1,13 +1,13 @@
 """/metrics through prometheus-client: parsed with its parser, values checked against what was sent."""
 from __future__ import annotations
 
+from otlp_builders import span_request
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from aiwatch.config import Settings
 from aiwatch.selfmetrics import SelfMetrics
 from aiwatch.server import AiwatchServer
-from otlp_builders import span_request
 
 PB = {"content-type": "application/x-protobuf"}
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from google.rpc import status_pb2
-
 from otlp_builders import span_request
 from server_harness import RunningServer, start_server, stop_server
 
@@ -84,7 +83,7 @@ def test_a_client_dribbling_headers_is_closed_at_the_header_deadline(guarded_ser
                 if s.recv(1) == b"":
                     closed = True
                     break
-            except socket.timeout:
+            except TimeoutError:
                 pass
             except OSError:
                 closed = True

@@ -9,9 +9,9 @@ import alerts  # noqa: F401 - the real package first, before tests/ (which holds
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
+from harness import FakeClock, Script  # noqa: E402
 
 from alerts.engine import AlertEngine, StoreBackend  # noqa: E402
-from harness import FakeClock, Script  # noqa: E402
 from alerts.rules import AlertsConfig  # noqa: E402
 
 

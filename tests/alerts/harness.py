@@ -2,9 +2,10 @@
 tick loop that records when each notification was decided."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 

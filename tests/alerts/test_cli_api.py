@@ -7,14 +7,15 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+from fakes.receivers import FakeReceivers
+from harness import MIN, T0, make_config, series, write_metrics
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from alerts.api import ROUTES
 from alerts.backtest import run_backtest
-from fakes.receivers import FakeReceivers
-from harness import MIN, T0, make_config, series, write_metrics
 from store.db import Store
+
 
 def aiwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `aiwatch ...` in this process (a subprocess would pay every stage's imports each time)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alerts.conditions import evaluate
 from harness import MIN, T0, make_config, series, write_metrics
+
+from alerts.conditions import evaluate
 
 
 def fired(store, rules, now):

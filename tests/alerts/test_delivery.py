@@ -8,12 +8,12 @@ import random
 from datetime import timedelta
 
 import pytest
+from fakes.receivers import FakeReceivers
+from harness import MIN, SEC, T0, Script, make_config, series, write_metrics
 
 from alerts.delivery import Deliverer, DeliveryRetry
 from alerts.engine import AlertEngine, StoreBackend
 from alerts.notifiers import SLACK_HEADER_MAX, SLACK_MAX_BLOCKS, SLACK_TEXT_MAX
-from fakes.receivers import FakeReceivers
-from harness import MIN, SEC, T0, Script, make_config, series, write_metrics
 from store.db import Store
 
 

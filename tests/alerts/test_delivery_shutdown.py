@@ -9,13 +9,13 @@ import time
 from datetime import timedelta
 
 import yaml
+from fakes.receivers import FakeReceivers
+from harness import BASE_CONFIG, MIN, FakeClock, Script, series, write_metrics
+from server_harness import start_server, stop_server
 
 from alerts.delivery import Deliverer
 from alerts.engine import AlertEngine, StoreBackend, utcnow
 from alerts.rules import load_config
-from fakes.receivers import FakeReceivers
-from harness import MIN, BASE_CONFIG, FakeClock, Script, series, write_metrics
-from server_harness import start_server, stop_server
 from store.db import Store
 
 

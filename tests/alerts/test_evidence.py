@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from harness import MIN, T0, make_config, series, write_metrics
 from scipy.stats import binom
 
 from alerts.conditions import annotations, evaluate
-from harness import MIN, T0, make_config, series, write_metrics
 
 ROUTE_ERRORS = [{"name": "RouteErrorBurst", "severity": "P1",
                  "summary": "{service} {route}: {bad} of {total}{maturity}",

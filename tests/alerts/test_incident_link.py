@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-import store.incidents  # noqa: F401 - registers the queries
 from harness import MIN, T0, make_config, series, write_metrics
+
+import store.incidents  # noqa: F401 - registers the queries
 from store.queries import REGISTRY
 
 

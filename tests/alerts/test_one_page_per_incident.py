@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from harness import BASE_CONFIG, MIN, T0, make_config, series, write_metrics
 
 from alerts.engine import dedup_key
-from harness import BASE_CONFIG, MIN, T0, make_config, series, write_metrics
 
 SHIPPED = Path(__file__).resolve().parents[2] / "alerts" / "default_rules.yaml"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
+from harness import MIN, T0, make_config, series, write_metrics
 
 from alerts.backtest import backfill_history
-from harness import MIN, T0, make_config, series, write_metrics
 from store.db import Store
 
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from alerts.rules import GRAINS, RulesError, parse_config
-from core.grains import GRAIN_SECONDS
 from analysis.metrics_catalog import CATALOG
+from core.grains import GRAIN_SECONDS
 
 
 def rule(condition: dict) -> dict:

@@ -9,13 +9,13 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
+from fakes.receivers import FakeReceivers
+from harness import FakeClock
 
 from alerts.backtest import run_backtest
 from alerts.delivery import Deliverer
 from alerts.engine import AlertEngine, StoreBackend
 from alerts.rules import DEFAULT_RULES, load_config
-from fakes.receivers import FakeReceivers
-from harness import FakeClock
 from store.db import Store
 
 END = datetime(2026, 3, 2, 12, 0)

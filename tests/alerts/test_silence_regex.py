@@ -8,10 +8,10 @@ import textwrap
 from datetime import timedelta
 
 import pytest
+from harness import MIN, T0, make_config, series, write_metrics
 
 from alerts.engine import matcher_matches, parse_matcher, silenced_by
 from alerts.silences import SilenceError, add_silence
-from harness import MIN, T0, make_config, series, write_metrics
 
 
 @pytest.mark.parametrize("op, pattern, value, expected", [

@@ -154,9 +154,10 @@ def test_silence_window_in_the_future_does_not_mute(store, script_for):
 
 
 def test_state_survives_a_restart(store, clock, tmp_path):
+    from harness import Script
+
     from alerts.engine import AlertEngine, StoreBackend
     from store.db import Store
-    from harness import Script
 
     bad_errors(store, 5, 300)
     config = make_config()

@@ -1,9 +1,9 @@
 """Evidently drift reports over HTTP, against a real server (a subprocess) on a store with spans."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ DAY = timedelta(days=1)
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A server whose store holds two days of calls; the second day's 'search' prompts are longer."""
     from server_harness import start_server, stop_server
+
     from store.db import Store
 
     data = tmp_path_factory.mktemp("reports") / "data"

@@ -13,9 +13,9 @@ from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import runner
 from analysis.base import Result, Window
+from analysis.traffic import TrafficAnalyzer, refreshes_hours
 from core.clock import utcnow
 from core.grains import floor_time
-from analysis.traffic import TrafficAnalyzer, refreshes_hours
 from store import analytics
 from store.queries import REGISTRY
 from tests.analysis.gen import T0, minute, spans, write

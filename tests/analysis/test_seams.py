@@ -9,10 +9,10 @@ import pytest
 from aiwatch.config import Settings
 from analysis import registry, runner
 from analysis.base import Window
-from core.clock import utcnow
-from core.grains import floor_time
 from analysis.metrics_catalog import CATALOG, describe
 from analysis.settings import AnalysisSettings
+from core.clock import utcnow
+from core.grains import floor_time
 from store.queries import REGISTRY
 from tests.analysis.gen import T0, minute, spans, write
 

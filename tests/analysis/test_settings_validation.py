@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from aiwatch.config import ConfigError, Settings
-from core.grains import GRAIN_SECONDS
 from analysis.settings import AnalysisSettings
+from core.grains import GRAIN_SECONDS
 
 
 def load(tmp_path, text: str) -> AnalysisSettings:

@@ -12,13 +12,12 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 import openai  # noqa: E402
+from fakes.openai_server import Behavior, FakeOpenAI  # noqa: E402
 from opentelemetry import trace  # noqa: E402
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-
-from fakes.openai_server import Behavior, FakeOpenAI  # noqa: E402
 
 
 def main(kind: str, endpoint: str, service: str) -> None:

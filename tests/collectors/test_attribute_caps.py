@@ -13,7 +13,6 @@ import duckdb
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
 from otlp_builders import span_request
 from server_harness import start_server, stop_server
 

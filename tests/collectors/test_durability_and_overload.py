@@ -6,9 +6,8 @@ import threading
 import time
 
 import httpx
-
-from server_harness import start_server, stop_server
 from otlp_builders import span_request
+from server_harness import start_server, stop_server
 
 PB = {"content-type": "application/x-protobuf"}
 

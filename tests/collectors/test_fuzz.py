@@ -6,9 +6,9 @@ import json
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from otlp_builders import span_request
 
 from collectors.attributes import SPAN_ATTRIBUTE_MAP
-from otlp_builders import span_request
 
 PATHS = ["/v1/traces", "/v1/logs", "/v1/metrics"]
 TYPES = ["application/x-protobuf", "application/json"]

@@ -15,9 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-from server_harness import start_server, stop_server
 from otlp_builders import gauge_request, log_request, span_request
+from server_harness import start_server, stop_server
 
 PB = {"content-type": "application/x-protobuf"}
 

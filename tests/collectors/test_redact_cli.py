@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -38,7 +38,7 @@ def test_scan_jsonl_gives_redacted_text_and_python_offsets(monkeypatch, capsys):
 
 
 def test_store_re_redacts_old_rows_and_counts_by_table_and_kind(tmp_path, capsys):
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     db = Store(tmp_path / "aiwatch.duckdb")
     db.writer.write(tables={
         "logs": rows_to_table([{"time": now, "service_name": "svc", "body": "login jane@example.com",

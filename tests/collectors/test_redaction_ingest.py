@@ -7,7 +7,6 @@ import uuid
 import httpx
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
-
 from otlp_builders import gauge_request, kvs, log_request, span_request
 from server_harness import start_server, stop_server
 

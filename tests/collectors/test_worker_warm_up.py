@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import sys
 
+from otlp_builders import log_request, span_request
+
 from aiwatch.config import Settings
 from collectors.decode import PROTOBUF
 from collectors.pipeline import ConversionPool, _convert_in_worker
 from collectors.traces import AttributeLimits
-from otlp_builders import log_request, span_request
 
 
 def imports_during_first_requests(bodies: dict[str, bytes]) -> list[str]:

@@ -1,15 +1,14 @@
 """Servers for the dashboard tests: one with data, one empty, and a closed port (server down)."""
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Iterator
-
 import importlib.util
 import os
 import subprocess
 import sys
+import time
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +16,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
 
 from otlp_data import SERVICE, send_all, write_incident  # noqa: E402
-
-
 from server_harness import RunningServer, free_port, start_server, stop_server  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +49,7 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         stop_server(srv)
         analyzed, output = _analyze(data_dir)
         if not analyzed:
-            warnings.warn(f"aiwatch analyze failed; analyzer-fed charts are not checked:\n{output}")
+            warnings.warn(f"aiwatch analyze failed; analyzer-fed charts are not checked:\n{output}", stacklevel=2)
         write_incident(data_dir / "aiwatch.duckdb")
         srv = start_server(data_dir)
     srv.analyzed = analyzed

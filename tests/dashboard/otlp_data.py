@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -164,13 +164,13 @@ INCIDENT_ALERTS = (("fp-err", "HighErrorRate", "P1", 40, 20), ("fp-burn", "Error
 def write_incident(db_path: Any) -> datetime:
     """Alert history straight into the store (the server must be stopped); returns the first firing."""
     import json
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     import pyarrow as pa
 
     from store.db import Store
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     rows = []
     for fp, rule, sev, fired_ago, resolved_ago in INCIDENT_ALERTS:
         labels = json.dumps({"alertname": rule, "service": SERVICE, "route": "/summarize"})

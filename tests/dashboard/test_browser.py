@@ -5,22 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
-import pytest
-
-from browser import Browser, find_chromium
-from server_harness import ROOT, free_port
 import numpy as np
-
+import pytest
+from browser import Browser, find_chromium
 from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, model_calls
+from server_harness import ROOT, free_port
 
 from dashboard.commands import streamlit_command
 
 CHROMIUM = find_chromium()
-THIS_WEEK = datetime.now(timezone.utc).strftime("%G-W%V")  # the data server's telemetry is from now
+THIS_WEEK = datetime.now(UTC).strftime("%G-W%V")  # the data server's telemetry is from now
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 SHOTS = ROOT / "artifacts" / "screenshots"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -145,7 +145,7 @@ def test_every_format_is_written(tmp_path: Path) -> None:
 
 
 def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
-    week = datetime.now(timezone.utc).strftime("%G-W%V")
+    week = datetime.now(UTC).strftime("%G-W%V")
     proc = subprocess.run([sys.executable, "-m", "aiwatch", "export", "weekly", "--server", data_server.url,
                            "--week", week, "--format", "html,csv", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
@@ -163,7 +163,7 @@ def test_cli_defaults_write_under_the_servers_data_dir_for_the_week_with_data(da
                           env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert proc.returncode == 0, proc.stderr
     # the test data spans the last hour: this week, or the week before when it began then (and is complete)
-    week = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%G-W%V")
+    week = (datetime.now(UTC) - timedelta(hours=1)).strftime("%G-W%V")
     path = data_server.data_dir / "reports" / f"weekly-review-{week}.html"
     assert proc.stdout.strip() == str(path) and path.stat().st_size < 300_000
     assert not (tmp_path / "aiwatch-data").exists()

@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from otlp_data import SERVICE
+from streamlit.testing.v1 import AppTest
 
 from dashboard import client, filters
 from dashboard.filters import Filters, from_mapping, page_for_metric, view_url

@@ -1,16 +1,14 @@
 """Every page through the real router (AppTest): with data, with an empty server, and with no server."""
 from __future__ import annotations
 
-from typing import Callable
-
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
 import numpy as np
-
+import pytest
 from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, SHIM_REQUEST_ID, TRACE_ID, model_calls
+from streamlit.testing.v1 import AppTest
 
 from dashboard import client
 
@@ -145,10 +143,10 @@ def _incident_list(at: AppTest) -> None:
 
 
 def test_incident_page_from_an_alert_link(data_server, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     # what an alert message links to: the service and a moment of the alert
-    at_time = (datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=25)).isoformat(timespec="seconds")
+    at_time = (datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=25)).isoformat(timespec="seconds")
     at = open_page(data_server.url, "incident", monkeypatch, service="checkout-assistant", at=at_time)
     assert metric(at, "Severity") == "P1" and metric(at, "State") == "open"
     frames_ = {tuple(df.value.columns): df.value for df in at.dataframe}

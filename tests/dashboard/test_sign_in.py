@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser import Browser, find_chromium
+from server_harness import ROOT, free_port, start_server, stop_server
 from streamlit.testing.v1 import AppTest
 
 from aiwatch.httpapi import signed_link
-from browser import Browser, find_chromium
 from dashboard import client
 from dashboard.commands import streamlit_command
-from server_harness import ROOT, free_port, start_server, stop_server
 
 CHROMIUM = find_chromium()
 TOKEN, PASSWORD = "api-t0ken", "correct horse battery staple"

@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 from markdown_it import MarkdownIt
-from streamlit.testing.v1 import AppTest
-
-from dashboard import client
-from otlp_data import PROTOBUF, _kv
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from otlp_data import PROTOBUF, _kv
 from server_harness import start_server, stop_server
+from streamlit.testing.v1 import AppTest
+
+from dashboard import client
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 LINK = "[click](https://evil.example)"

@@ -171,7 +171,7 @@ class FakeReceivers:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "FakeReceivers":
+    def __enter__(self) -> FakeReceivers:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -2,7 +2,7 @@
 providers, 0.5-0.8% background failures, a clean first day and incidents confined to their target."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ def world():
 
 def test_traffic_shape(world):
     scenario, req = world
-    minutes = (req.t_ns // 10**9 - int(START.replace(tzinfo=timezone.utc).timestamp())) // 60
+    minutes = (req.t_ns // 10**9 - int(START.replace(tzinfo=UTC).timestamp())) // 60
     clean = minutes < CLEAN_MINUTES
     assert 1.6 < clean.sum() / 86_400 < 2.6                      # about 2 calls/s over the day
     assert len(set(req.provider)) == 4 and "vllm" in set(req.provider)
@@ -41,7 +41,7 @@ def test_traffic_shape(world):
 
 def test_incidents_start_after_the_clean_day_and_stay_on_their_target(world):
     scenario, req = world
-    minutes = (req.t_ns // 10**9 - int(START.replace(tzinfo=timezone.utc).timestamp())) // 60
+    minutes = (req.t_ns // 10**9 - int(START.replace(tzinfo=UTC).timestamp())) // 60
     assert len(scenario.incidents) == 7
     for inc in scenario.incidents:
         assert inc.start_min >= CLEAN_MINUTES

@@ -1,9 +1,8 @@
 """The sample generator: seeded, realistic, with its incidents where the scenario says."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -37,7 +36,7 @@ def test_every_incident_kind_is_in_the_default_scenario(scenario):
 
 
 def test_incidents_change_the_data_inside_their_window_only(scenario, requests):
-    minutes = (requests.t_ns // 10**9 - int(START.replace(tzinfo=timezone.utc).timestamp())) // 60
+    minutes = (requests.t_ns // 10**9 - int(START.replace(tzinfo=UTC).timestamp())) // 60
     for inc in scenario.incidents:
         target = (requests.service == inc.service) & ((requests.route == inc.route) if inc.route else True)
         inside = target & (minutes >= inc.start_min) & (minutes < inc.end_min)

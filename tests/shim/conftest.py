@@ -12,9 +12,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))   # makes tests/fakes importa
 sys.path.insert(0, str(Path(__file__).parent))        # makes redaction_corpus importable
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from fakes.openai_server import FakeOpenAI
 from opentelemetry import _logs as otel_logs
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -22,8 +23,6 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from fakes.openai_server import FakeOpenAI
 
 _SPANS = InMemorySpanExporter()
 _LOGS = InMemoryLogRecordExporter()

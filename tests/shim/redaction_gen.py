@@ -15,8 +15,8 @@ import json
 import random
 import string
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType

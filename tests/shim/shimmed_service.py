@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fakes.openai_server import Behavior, FakeOpenAI  # noqa: E402
+
 from shim import Backend, ChatClient, RetryPolicy, record_feedback, setup_telemetry  # noqa: E402
 
 

@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 import pytest
-
 from fakes.openai_server import Behavior, FakeOpenAI
-from shim import (AllLevelsFailed, Backend, ChatClient, CircuitBreaker, FallbackCascade, RetryPolicy, ShimError,
-                  Timeouts)
+
 from core import semconv as sc
+from shim import AllLevelsFailed, Backend, ChatClient, CircuitBreaker, FallbackCascade, RetryPolicy, ShimError, Timeouts
 
 MSG = [{"role": "user", "content": "What is the capital of France?"}]
 

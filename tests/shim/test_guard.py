@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shim import AllLevelsFailed, Backend, RetryPolicy, Timeouts, guard
 from core import semconv as sc
+from shim import AllLevelsFailed, Backend, RetryPolicy, Timeouts, guard
 
 
 class RateLimitError(Exception):

@@ -41,7 +41,7 @@ def test_classify_exceptions_by_shape() -> None:
         pass
 
     assert classify_exception(TimeoutError()).error_class == "timeout"
-    assert classify_exception(asyncio.TimeoutError()).error_class == "timeout"
+    assert classify_exception(TimeoutError()).error_class == "timeout"
     assert classify_exception(ConnectionRefusedError()).error_class == "connection"
     assert classify_exception(RateLimitError("x")).error_class == "rate_limit"
     assert classify_exception(APIConnectionError("x")).error_class == "connection"

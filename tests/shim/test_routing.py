@@ -7,12 +7,29 @@ import time
 from typing import Any
 
 import pytest
-
 from fakes.openai_server import Behavior, FakeOpenAI
-from shim import (AllLevelsFailed, Backend, CanaryRouter, ChatClient, FallbackCascade, KillSwitch, ModelRouter,
-                  OutputValidator, RetryPolicy, ShadowMode, ShimError, Timeouts, confidence_from_field,
-                  injection_score, latency_budget_rule, pii_rule, regulated_tenant_rule, task_size_rule)
+
 from core import semconv as sc
+from shim import (
+    AllLevelsFailed,
+    Backend,
+    CanaryRouter,
+    ChatClient,
+    FallbackCascade,
+    KillSwitch,
+    ModelRouter,
+    OutputValidator,
+    RetryPolicy,
+    ShadowMode,
+    ShimError,
+    Timeouts,
+    confidence_from_field,
+    injection_score,
+    latency_budget_rule,
+    pii_rule,
+    regulated_tenant_rule,
+    task_size_rule,
+)
 from shim.routing import RouteContext
 
 MSG = [{"role": "user", "content": "Summarise my last order"}]

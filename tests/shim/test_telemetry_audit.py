@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fakes.openai_server import Behavior, FakeOpenAI
-from shim import AuditLog, Backend, ChatClient, PriceTable, Redactor, record_feedback, setup_telemetry
+
 from core import semconv as sc
 from core.pricing import ModelPrice, Usage
+from shim import AuditLog, Backend, ChatClient, PriceTable, Redactor, ShimError, record_feedback, setup_telemetry
 
 PII_MSG = [{"role": "user", "content": "I am jane@example.com, card 4111 1111 1111 1111"}]
 
@@ -47,7 +47,7 @@ def test_failed_call_is_audited_too(server: FakeOpenAI, clock: Any, tmp_path: Pa
     server.default = Behavior("context_length")
     audit = AuditLog(otlp=False, jsonl_path=tmp_path / "a.jsonl")
     c = ChatClient(Backend("p", "gpt-4o-mini", base_url=server.base_url), audit=audit, clock=clock)
-    with pytest.raises(Exception):
+    with pytest.raises(ShimError, match="token_limit|context"):
         c.chat(PII_MSG)
     line = json.loads((tmp_path / "a.jsonl").read_text())
     assert line[sc.ERROR_TYPE] == "context_length_exceeded" and line[sc.DECISION_PATH] == "primary:context_length_exceeded"

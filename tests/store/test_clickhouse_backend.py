@@ -3,7 +3,7 @@ migrations, the Collector's tables read as aiwatch's spans through the one attri
 own OTLP ingest written in the Collector's row shape, and retention."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pyarrow as pa
 import pytest
@@ -12,8 +12,8 @@ from aiwatch.config import ConfigError, Settings
 from collectors.content import build_policy
 from collectors.otel_clickhouse import MAP
 from collectors.traces import convert_traces
-from store.base import Store as StoreProtocol
 from core.clock import utcnow
+from store.base import Store as StoreProtocol
 from store.clickhouse import StoreSettingError, parse_store
 from tests.backends import opened
 from tests.otlp_builders import span_request

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-
 from otlp_builders import span_request
 from server_harness import start_server, stop_server
 

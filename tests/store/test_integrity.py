@@ -8,8 +8,8 @@ import sys
 
 import duckdb
 import pytest
-
 from server_harness import ROOT, free_port
+
 from store.db import HEADER_BYTES, Store
 from tests.analysis.gen import T0, spans
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-
 from datetime import datetime, timedelta
 
 import pytest

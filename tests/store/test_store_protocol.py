@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from store.base import Reader, Store as StoreProtocol
 from store.alerting import MemoryDB
+from store.base import Reader
+from store.base import Store as StoreProtocol
 from store.db import Store
 from store.schema import arrow_schema
 from store.sql import connect
