@@ -1,10 +1,10 @@
 """`aiwatch demo`: the whole product on one machine, from a fresh clone.
 
-Loads the committed three-day sample (moved to end now) into a demo database, backfills the
-analyzers over it, starts the server and the dashboard and prints its URL; then keeps live traffic
-flowing through the shim against a loopback fake provider (with a live incident a few minutes in)
-while the server replays the alert rules over the sample into the alert history (progress on the
-console). Ctrl-C stops everything without tracebacks.
+Loads the committed three-day sample (moved to end now) into a demo database, starts the server
+and the dashboard and prints its URL; then keeps live traffic flowing through the shim against a
+loopback fake provider (with a live incident a few minutes in) while the server analyzes the
+sample's three days and then replays the alert rules over them into the alert history (progress on
+the console). Ctrl-C stops everything without tracebacks.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _run(cmd: list[str]) -> None:
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
         if proc.wait() != 0:
-            raise SystemExit(f"aiwatch demo: `{' '.join(cmd[3:])}` failed (exit {proc.returncode})")
+            raise SystemExit(f"aiwatch demo: `{' '.join(cmd[5:])}` failed (exit {proc.returncode})")
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -56,7 +56,7 @@ DEMO_MARKER = ".aiwatch-demo"
 
 
 def prepare_data(data_dir: Path, fresh: bool) -> None:
-    """Load the committed sample and backfill the analyzers, unless the demo database has data."""
+    """Load the committed sample, unless the demo database has data (the server analyzes it)."""
     db = data_dir / "aiwatch.duckdb"
     if db.exists() and not (data_dir / DEMO_MARKER).exists():
         raise SystemExit(f"aiwatch demo: {db} holds data the demo did not load; pass --data-dir with another "
@@ -70,8 +70,6 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
     print("loading the 3-day sample (3 services, 8 injected incidents) ...", flush=True)
     (data_dir / DEMO_MARKER).write_text("this database was loaded by `aiwatch demo`\n")
     _run(_aiwatch("sample", "load", "--data-dir", str(data_dir)))
-    print("running the analyzers over the sample ...", flush=True)
-    _run(_aiwatch("analyze", "--since=-3d", "--until=now", "--data-dir", str(data_dir)))
 
 
 def data_folder(args: argparse.Namespace, settings: Settings) -> Path:
@@ -80,18 +78,21 @@ def data_folder(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from sample_data.live_traffic import BackgroundTraffic, LiveIncident, LiveTraffic
-
     started = time.monotonic()
     # A supervisor's SIGTERM stops the demo like Ctrl-C (the children run in their own sessions).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     data_dir = data_folder(args, settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     server_url = f"http://127.0.0.1:{args.port}"
-    # The server replays the alert rules over the sample into an empty alert history once it is up
-    # (a few minutes of work, shown as progress), so the dashboard does not wait for it.
+    # Once up, the server analyzes the sample's 3 days (a store never analyzed; a day per step) and
+    # then replays the alert rules over them into an empty alert history, with progress on the
+    # console: the dashboard URL does not wait for either.
     env = {**os.environ, "AIWATCH_DATA_DIR": str(data_dir), "AIWATCH_SERVER_URL": server_url,
-           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}", "AIWATCH_ALERTS_REPLAY": "3d"}
+           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}", "AIWATCH_ANALYZE_BACKFILL": "3d",
+           "AIWATCH_ALERTS_REPLAY": "3d"}
+    # The demo's traffic is a few calls a second: the server converts it in-process, sparing the
+    # start of one worker process per core before it listens.
+    env.setdefault("AIWATCH_INGEST_WORKERS", "0")
     children: list[subprocess.Popen] = []
     traffic = background = None
     inbox = None
@@ -121,6 +122,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             _wait_ready(f"http://127.0.0.1:{args.dashboard_port}", dash, "dashboard", path="/_stcore/health")
             print(f"dashboard: http://127.0.0.1:{args.dashboard_port}   <- open this "
                   f"({time.monotonic() - started:.0f} s after the command)", flush=True)
+        from sample_data.live_traffic import BackgroundTraffic, LiveIncident, LiveTraffic
+
         traffic = LiveTraffic(server_url, rate_per_s=args.rate, provider_port=args.provider_port,
                               incident=LiveIncident(after_s=args.incident_after, duration_s=args.incident_for)).start()
         background = BackgroundTraffic(server_url).start()
@@ -129,8 +132,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"traffic:   support-bot through the shim, {args.rate:g} calls/s; a provider incident starts in "
               f"{args.incident_after:.0f} s and lasts {args.incident_for:.0f} s; search-assist and "
               "claims-triage keep sending sample traffic", flush=True)
-        print("alerts:    the server replays the rules over the sample into the alert history (progress "
-              "below); Ctrl-C stops the demo.", flush=True)
+        print("analysis:  the server analyzes the sample's 3 days, then replays the alert rules over them into "
+              "the alert history (progress below); Ctrl-C stops the demo.", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(min(15, args.duration or 15))

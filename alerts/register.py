@@ -57,6 +57,10 @@ class AlertsRuntime:
 
         if self.engine is None:   # only this job evaluates: the replay needs no lock (delivery keeps going)
             if self.replay is None:
+                from analysis.register import backfill_waiting
+
+                if backfill_waiting(ctx.store):   # the replay reads the analyzers' output: wait for all of it
+                    return {"transitions": 0, "notifications": 0}
                 self.replay = _history_replay(ctx.store, self.config)
             if self.replay and not self.replay.done:
                 _replay_for(self.replay, seconds=10)   # bounded runs: the server can stop between them

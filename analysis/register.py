@@ -2,28 +2,119 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
 import store.analytics  # noqa: F401 - registers the analysis read queries
 from aiwatch.cli import command
-from aiwatch.config import Settings
+from aiwatch.config import ConfigError, Settings
 from aiwatch.jobs import Job, job_factory
 from analysis import registry, runner
+from analysis.base import floor_time, utcnow
 from analysis.settings import AnalysisSettings
 from core.durations import BadTime, parse_duration
+from store import analytics as store_analytics
+
+
+BACKFILL_ENV = "AIWATCH_ANALYZE_BACKFILL"
+BACKFILL_STATE = "analysis.backfill"   # job_state: 'pending' while it runs, then 'done'
+_BACKFILL_LOG = "aiwatch.analysis.backfill"
+
+
+def backfill_waiting(store: Any) -> bool:
+    """True while the server's start-up backfill (AIWATCH_ANALYZE_BACKFILL) has not finished: what
+    reads the analyzers' history as a whole (the alert history replay) waits for it."""
+    return bool(os.environ.get(BACKFILL_ENV, "").strip()) and \
+        store_analytics.job_state(store, BACKFILL_STATE) != "done"
+
+
+class StartupBackfill:
+    """AIWATCH_ANALYZE_BACKFILL (e.g. 3d, set by the demo): a store whose analyzers have never run
+    gets that much history analyzed by the server, a day per step with progress logged, so the
+    server serves while it works (`aiwatch analyze` needs it stopped). Its first job run starts a
+    thread (later runs do nothing: no "skipped" job runs while it works); stop() ends it after the
+    step in progress. The incremental jobs wait for it: they would look back only
+    initial_lookback_s, and then go on from the watermarks it leaves."""
+
+    def __init__(self, settings: AnalysisSettings, window: str) -> None:
+        self.settings = settings
+        try:
+            self.window = parse_duration(window, numbers=False)
+        except BadTime as exc:
+            raise ConfigError(f"{BACKFILL_ENV}: {exc}") from None
+        self.done = False
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def run(self, ctx: Any) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._work, args=(ctx.store,), name="analysis-backfill",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(600)
+
+    def _work(self, store: Any) -> None:
+        log = logging.getLogger(_BACKFILL_LOG)
+        log.setLevel(logging.INFO)   # progress shows even when the server logs warnings only
+        try:
+            analyzers = registry.build(store, self.settings)
+            state = store_analytics.job_state(store, BACKFILL_STATE)
+            if state == "done" or (state is None and any(runner.load_watermark(store, a) for a in analyzers)):
+                self._finish(store)   # analyzed before (by `aiwatch analyze` or an earlier start)
+                return
+            store.writer.write(fn=lambda con: store_analytics.set_job_state(con, BACKFILL_STATE, "pending"))
+            until = floor_time(utcnow(), "1m")
+            steps = runner._chunks(until - self.window, until, timedelta(days=1))
+            log.info("analyzing the last %s of stored data in %d steps; the analyzers' pages fill as it goes",
+                     _format(self.window), len(steps))
+            for i, (lo, hi) in enumerate(steps, 1):
+                if self._stop.is_set():
+                    return   # 'pending' stays: the next start does it again
+                started = time.perf_counter()
+                rows = runner.backfill(store, analyzers, lo, hi, timedelta(days=1), workers=2)
+                log.info("analyzer backfill: %d/%d steps, %d rows (%.1f s)%s", i, len(steps), rows,
+                         time.perf_counter() - started, "; scheduled analysis starts now" if i == len(steps) else "")
+            self._finish(store)
+        except Exception:  # noqa: BLE001 - the scheduled analyzers take over from what was done
+            log.exception("analyzer backfill failed; the scheduled analyzers go on from their watermarks")
+            try:
+                self._finish(store)   # so nothing waits for it for good
+            except Exception:  # noqa: BLE001 - the writer is broken: /readyz says so
+                self.done = True
+
+    def _finish(self, store: Any) -> None:
+        store.writer.write(fn=lambda con: store_analytics.set_job_state(con, BACKFILL_STATE, "done"))
+        self.done = True
+
+
+def _format(span: timedelta) -> str:
+    return f"{span.total_seconds() / 86400:g}d" if span >= timedelta(days=1) else f"{span.total_seconds() / 3600:g}h"
 
 
 @job_factory
 def analysis_jobs(settings: Settings) -> list[Job]:
     analysis_settings = AnalysisSettings.load(settings.data_dir)
     jobs = []
+    window = os.environ.get(BACKFILL_ENV, "").strip()
+    backfill = StartupBackfill(analysis_settings, window) if window else None
+    if backfill:
+        jobs.append(Job("analysis-backfill", 1, backfill.run,
+                        f"Start-up backfill of the analyzers over {window} ({BACKFILL_ENV}).", stop=backfill.stop))
     for cadence, interval in registry.CADENCE_SECONDS.items():
         built: list = []   # (store, analyzers): kept across ticks so analyzers keep their reference caches
 
         def run(ctx: Any, cadence: str = cadence, built: list = built) -> dict[str, int]:
+            if backfill and not backfill.done:
+                return {}
             if not built or built[0] is not ctx.store:
                 built[:] = [ctx.store, registry.build(ctx.store, analysis_settings, cadence=cadence)]
             return runner.run_all_incremental(ctx.store, built[1], analysis_settings,

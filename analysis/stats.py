@@ -144,7 +144,8 @@ def _category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.nda
 def _chisquare(reference: np.ndarray, current: np.ndarray) -> float:
     ref, cur = _category_counts(reference, current)
     f_exp = ref * (len(current) / len(reference))
-    return float(stats.chisquare(cur, f_exp)[1])
+    with np.errstate(divide="ignore"):   # a category the reference never saw: statistic inf, p 0 (as Evidently)
+        return float(stats.chisquare(cur, f_exp)[1])
 
 
 def _z_test(reference: np.ndarray, current: np.ndarray) -> float:

@@ -17,19 +17,26 @@ from sample_data.otlpfile import LOGS, METRICS, PATHS, TRACES
 
 class Sink(Protocol):
     def send(self, signal: int, msg: Message) -> int: ...
+    def flush(self) -> None: ...   # everything sent is stored when it returns
     def close(self) -> None: ...
 
 
 class StoreSink:
-    """Writes through the collectors' converters and the store's single writer (server not running)."""
+    """Writes through the collectors' converters and the store's single writer (server not running).
+
+    Commits overlap the next message's conversion: up to `IN_FLIGHT` batches wait for the writer."""
+
+    IN_FLIGHT = 4
 
     def __init__(self, data_dir: str, policy: ContentPolicy | None = None) -> None:
+        from collections import deque
         from pathlib import Path
 
         from store.db import Store
 
         self.store = Store(Path(data_dir) / "aiwatch.duckdb")
         self.policy = policy or default_policy()
+        self._pending: deque = deque()
 
     def send(self, signal: int, msg: Message) -> int:
         if signal == TRACES:
@@ -38,11 +45,20 @@ class StoreSink:
             converted = convert_logs(msg, self.policy)
         else:
             converted = convert_metrics(msg)
-        self.store.writer.write(converted.tables)
+        self._pending.append(self.store.writer.submit(converted.tables))
+        while len(self._pending) > self.IN_FLIGHT:   # a failed commit raises here, as a blocking write would
+            self._pending.popleft().result(60)
         return converted.accepted
 
+    def flush(self) -> None:
+        while self._pending:
+            self._pending.popleft().result(60)
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.flush()
+        finally:
+            self.store.close()
 
 
 class HttpSink:
@@ -66,6 +82,9 @@ class HttpSink:
             return 1
         raise RuntimeError(f"{PATHS[signal]} stayed overloaded after 10 tries")
 
+    def flush(self) -> None:
+        """Each send was acknowledged: nothing is waiting."""
+
     def close(self) -> None:
         self.client.close()
 
@@ -88,4 +107,5 @@ def deliver(messages: Iterable[tuple[int, Message]], sink: Sink, progress=None) 
         sent += n
         if progress is not None:
             progress.update(n)
+    sink.flush()
     return sent

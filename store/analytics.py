@@ -202,6 +202,12 @@ def job_state(store: Store, job: str) -> str | None:
     return store.scalar("SELECT state FROM job_state WHERE job = ?", [job])
 
 
+def set_job_state(con: Any, job: str, state: str) -> None:
+    """Inside the writer."""
+    con.execute("INSERT OR REPLACE INTO job_state (job, state, updated_at) VALUES (?, ?, now()::TIMESTAMP)",
+                [job, state])
+
+
 # --- watermarks and late data -----------------------------------------------------------------
 
 _SOURCE_TIME = {"spans": "start_time", "feedback": "time", "resource_metrics": "time"}
