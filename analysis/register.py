@@ -15,9 +15,10 @@ from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
 from aiwatch.jobs import Job, job_factory
 from analysis import registry, runner
-from analysis.base import floor_time, utcnow
 from analysis.settings import AnalysisSettings
+from core.clock import utcnow
 from core.durations import BadTime, parse_duration
+from core.grains import floor_time
 from store import analytics as store_analytics
 
 

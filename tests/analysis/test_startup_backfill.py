@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from analysis import register
-from analysis.base import floor_time, utcnow
+from core.clock import utcnow
+from core.grains import floor_time
 from tests.analysis.gen import spans, write
 from store import analytics
 from store.db import Store
