@@ -10,7 +10,7 @@ import base64
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -79,14 +79,14 @@ _RESOURCE, _SCOPE, _ITEM = 1, 2, 2
 
 
 @dataclass
-class Parsed:
+class Parsed(Generic[M]):
     """A request message, and the items left out of it because they did not parse on their own."""
-    message: Message
+    message: M
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
 
-def parse(body: bytes, kind: str, message_cls: type[M]) -> Parsed:
+def parse(body: bytes, kind: str, message_cls: type[M]) -> Parsed[M]:
     """The request, or (when it does not parse whole) the request without the items that do not
     parse alone: one string with invalid UTF-8 rejects its span, log record or metric, not the batch.
     BadPayload 400 when the body is not OTLP at all or no item survives."""
@@ -120,10 +120,16 @@ def parse(body: bytes, kind: str, message_cls: type[M]) -> Parsed:
     return _salvage(message_cls, data, _JsonTree(), failure)
 
 
+class _Tree(Protocol):
+    def children(self, unit: Any, fd: Any) -> list[Any]: ...
+
+    def parse_into(self, target: Message, unit: Any) -> None: ...
+
+
 class _ProtoTree:
     """Protobuf wire format: a unit is the bytes of one message."""
 
-    def children(self, unit: bytes, fd: FieldDescriptor) -> list[bytes]:
+    def children(self, unit: bytes, fd: FieldDescriptor) -> list[Any]:
         return [value for number, value in _wire_fields(unit) if number == fd.number]
 
     def parse_into(self, target: Message, unit: bytes) -> None:
@@ -152,13 +158,15 @@ class _JsonTree:
 _ITEM_ERRORS = (DecodeError, RuntimeError, ValueError, TypeError, json_format.ParseError)
 
 
-def _salvage(message_cls: type[M], root: Any, tree: _ProtoTree | _JsonTree, failure: BadPayload) -> Parsed:
+def _salvage(message_cls: type[M], root: Any, tree: _Tree, failure: BadPayload) -> Parsed[M]:
     msg = message_cls()
     out = Parsed(msg)
     kept = 0
-    res_fd = msg.DESCRIPTOR.fields_by_number[1]
-    scope_fd = res_fd.message_type.fields_by_number[_SCOPE]
-    item_fd = scope_fd.message_type.fields_by_number[_ITEM]
+    # Any: protobuf's stubs type descriptors as a union of its pure-Python and upb classes, with an
+    # Optional message_type; for these OTLP fields both always exist.
+    res_fd: Any = msg.DESCRIPTOR.fields_by_number[1]
+    scope_fd: Any = res_fd.message_type.fields_by_number[_SCOPE]
+    item_fd: Any = scope_fd.message_type.fields_by_number[_ITEM]
     item_name = item_fd.message_type.name
 
     def reject(count: int, where: str, exc: Exception) -> None:

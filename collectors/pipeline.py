@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
@@ -35,8 +36,9 @@ class Signal:
     request_cls: type[Message]
     response_cls: type[Message]
     rejected_field: str        # the partial_success counter of this signal's response
-    convert: Callable[[Message, ContentPolicy, AttributeLimits], Converted]
-    scrub: Callable[[Message, ContentPolicy], None]     # redacts every string it would store, in place
+    # Any: each signal's functions take its own request class (request_cls)
+    convert: Callable[[Any, ContentPolicy, AttributeLimits], Converted]
+    scrub: Callable[[Any, ContentPolicy], None]     # redacts every string it would store, in place
 
 
 SIGNALS = {

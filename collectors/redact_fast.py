@@ -290,7 +290,7 @@ def _char_offsets(data: bytes, ends: dict[int, list[int]]) -> dict[int, int]:
 _CONTINUATION = bytes(1 if 0x80 <= b < 0xC0 else 0 for b in range(256))
 
 
-def _collect(rule: int, _start: int, end: int, _flags: int, ends: dict[int, list[int]]) -> None:
+def _collect(rule: int, _start: int, end: int, _flags: int, ends: Any) -> None:  # ends: dict[int, list[int]]
     hits = ends.get(rule)
     if hits is None:
         ends[rule] = [end]

@@ -10,10 +10,13 @@ follows `content_mode`.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collectors.attributes import CONTENT_EVENTS, content_direction
 from collectors.content import ContentPolicy
@@ -92,7 +95,7 @@ class _Batch:
                         setattr(obj, field, new)
 
 
-def scrub_traces(req: Message, policy: ContentPolicy) -> None:
+def scrub_traces(req: ExportTraceServiceRequest, policy: ContentPolicy) -> None:
     if not policy.scrubs:
         return
     batch = _Batch(policy)
@@ -111,7 +114,7 @@ def scrub_traces(req: Message, policy: ContentPolicy) -> None:
     batch.run()
 
 
-def scrub_logs(req: Message, policy: ContentPolicy) -> None:
+def scrub_logs(req: ExportLogsServiceRequest, policy: ContentPolicy) -> None:
     if not policy.scrubs:
         return
     batch = _Batch(policy)
@@ -127,7 +130,7 @@ def scrub_logs(req: Message, policy: ContentPolicy) -> None:
     batch.run()
 
 
-def scrub_metrics(req: Message, policy: ContentPolicy) -> None:
+def scrub_metrics(req: ExportMetricsServiceRequest, policy: ContentPolicy) -> None:
     if not policy.scrubs:
         return
     batch = _Batch(policy)
@@ -159,10 +162,10 @@ def scrub_mapping(data: dict[str, Any], policy: ContentPolicy) -> dict[str, Any]
                 del value[k]
             for k, v in value.items():
                 if k not in policy.keep_keys and k not in IDENTITY_KEYS and k not in _AUDIT_CONTENT:
-                    walk(v, lambda new, d=value, k=k: d.__setitem__(k, new))
+                    walk(v, functools.partial(value.__setitem__, k))
         elif isinstance(value, list):
             for i, v in enumerate(value):
-                walk(v, lambda new, lst=value, i=i: lst.__setitem__(i, new))
+                walk(v, functools.partial(value.__setitem__, i))
 
     walk(data, lambda new: None)
     texts = [text for text, _ in slots]

@@ -194,7 +194,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                     out.rejected += 1
                     out.messages.append(f"span {span.name[:80]!r}: {problem}")
                     continue
-                row = [None] * n_mapped
+                row: list[Any] = [None] * n_mapped
                 ranks = [99] * n_mapped
                 extra: dict[str, Any] = {}
                 inputs: list[tuple[str, Any]] | None = None
@@ -204,7 +204,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                     key = kv.key
                     v = kv.value
                     which = v.WhichOneof("value")
-                    value = getattr(v, which) if which in _SCALARS else (any_value(v) if which else None)
+                    value: Any = getattr(v, which) if which in _SCALARS else (any_value(v) if which else None)
                     targets = fast_map.get(key)
                     if targets is not None:
                         if key in LLM_MARKERS:
@@ -278,8 +278,9 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
                     out_of_range += 1
                     out.messages.append(f"span {name[:80]!r}: duration {duration:.0f} ms is outside "
                                         f"{list(SPAN_RANGES['duration_ms'])}; start and end times kept")
-                    duration = None
-                c_dur.append(duration)
+                    c_dur.append(None)
+                else:
+                    c_dur.append(duration)
                 c_status.append(status)
                 c_msg.append(truncate(span.status.message, limit) or None)
                 c_service.append(service)

@@ -74,9 +74,8 @@ def _genai_price(model: str) -> tuple[ModelPrice, str] | None:
         provider, info = data_snapshot.get_snapshot().find_provider_model(model, None, None, None)
     except (LookupError, ValueError):
         return None
-    prices = info.prices
-    if isinstance(prices, list):  # prices that change over time: the newest applies
-        prices = prices[-1].prices if prices else None
+    listed = info.prices
+    prices = listed if not isinstance(listed, list) else listed[-1].prices if listed else None  # over time: the newest
     if prices is None:
         return None
 

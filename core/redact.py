@@ -219,7 +219,7 @@ class _WindowedSearch:
 def _reach(pattern: str) -> int | None:
     """Longest match of `pattern` plus its longest lookahead, plus 2 (`$` before a final newline);
     None when unbounded or when the pattern looks past the match in ways this cannot bound."""
-    from re import _parser  # the parser of the `re` in use: widths as the engine counts them
+    from re import _parser  # type: ignore[attr-defined]  # the parser of the `re` in use: widths as the engine counts them
 
     try:
         tree = _parser.parse(pattern, re.ASCII)

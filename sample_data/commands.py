@@ -21,7 +21,10 @@ COMMITTED_SAMPLE = Path(__file__).with_name("sample-3d.otlp.gz")
 
 
 def generated_messages(scenario: Scenario, start: datetime, seed: int) -> Iterator[tuple[int, Message]]:
-    for batch in encode(draw(scenario, start, seed), seed=seed):
+    calls = draw(scenario, start, seed)
+    if calls is None:  # a period without calls
+        return
+    for batch in encode(calls, seed=seed):
         yield otlpfile.TRACES, batch.traces
         yield otlpfile.LOGS, batch.logs
     for msg in resource_metrics(scenario, start, seed):

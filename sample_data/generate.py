@@ -331,6 +331,9 @@ def period_start(scenario: Scenario, end: datetime | None = None) -> datetime:
     return end - timedelta(days=scenario.days)
 
 
+NULL = np.array(None, dtype=object)   # a missing value for np.where over object columns
+
+
 def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = None) -> dict[str, pa.Table]:
     """The model-call spans and review events as the collectors store them (store.schema tables),
     drawn straight from the arrays: the benchmarks' fast path (root spans, audit records and content
@@ -359,20 +362,20 @@ def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = No
         "start_time": start,
         "end_time": (req.t_ns + overhead_ns + latency_ns).astype("datetime64[ns]").astype("datetime64[us]"),
         "duration_ms": latency_ns / 1e6, "status_code": np.where(ok, "ok", "error").astype(object),
-        "status_message": np.where(ok, None, [f"{e} ({h})" for e, h in zip(req.error_type, req.http_status)]),
+        "status_message": np.where(ok, NULL, [f"{e} ({h})" for e, h in zip(req.error_type, req.http_status)]),
         "service_name": req.service, "service_version": req.service_version,
         "deployment_environment": np.full(n, "production", object), "scope_name": np.full(n, "aiwatch.shim", object),
         "is_llm": np.ones(n, bool), "operation": np.full(n, "chat", object), "provider": req.provider,
-        "request_model": req.model, "response_model": np.where(ok, req.response_model, None),
-        "input_tokens": req.input_tokens, "output_tokens": np.where(ok, req.output_tokens, None),
-        "finish_reasons": np.where(ok, "stop", None), "error_type": np.where(ok, None, req.error_type),
-        "http_status": np.where(req.http_status > 0, req.http_status, None), "request_id": request_id,
+        "request_model": req.model, "response_model": np.where(ok, req.response_model, NULL),
+        "input_tokens": req.input_tokens, "output_tokens": np.where(ok, req.output_tokens, NULL),
+        "finish_reasons": np.where(ok, "stop", NULL), "error_type": np.where(ok, NULL, req.error_type),
+        "http_status": np.where(req.http_status > 0, req.http_status, NULL), "request_id": request_id,
         "model_version": req.version, "route": req.route, "arm": req.arm,
-        "confidence": np.where(ok, np.round(req.confidence, 4), None),
-        "quality_score": np.where(ok, np.round(req.quality, 4), None), "format_ok": req.format_ok,
+        "confidence": np.where(ok, np.round(req.confidence, 4), NULL),
+        "quality_score": np.where(ok, np.round(req.quality, 4), NULL), "format_ok": req.format_ok,
         "fallback_level": req.fallback, "retry_count": req.retries.astype(np.int32),
         "breaker_state": np.full(n, "closed", object),
-        "cost_usd": np.where(ok, np.round(req.cost, 8), None), "user_id": req.user, "attributes": attrs,
+        "cost_usd": np.where(ok, np.round(req.cost, 8), NULL), "user_id": req.user, "attributes": attrs,
         "received_at": np.full(n, received),
     }
     schema = arrow_schema("spans")

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
-from google.protobuf.message import Message
 
 from collectors.content import ContentPolicy, default_policy
 from collectors.logs import convert_logs
@@ -16,7 +15,7 @@ from sample_data.otlpfile import LOGS, METRICS, PATHS, TRACES
 
 
 class Sink(Protocol):
-    def send(self, signal: int, msg: Message) -> int: ...
+    def send(self, signal: int, msg: Any) -> int: ...
     def flush(self) -> None: ...   # everything sent is stored when it returns
     def close(self) -> None: ...
 
@@ -38,7 +37,7 @@ class StoreSink:
         self.policy = policy or default_policy()
         self._pending: deque = deque()
 
-    def send(self, signal: int, msg: Message) -> int:
+    def send(self, signal: int, msg: Any) -> int:
         if signal == TRACES:
             converted = convert_traces(msg, self.policy)
         elif signal == LOGS:
@@ -70,7 +69,7 @@ class HttpSink:
             headers["authorization"] = f"Bearer {token}"
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def send(self, signal: int, msg: Message) -> int:
+    def send(self, signal: int, msg: Any) -> int:
         body = msg.SerializeToString()
         for attempt in range(10):
             r = self.client.post(PATHS[signal], content=body)
@@ -89,7 +88,7 @@ class HttpSink:
         self.client.close()
 
 
-def count_items(signal: int, msg: Message) -> int:
+def count_items(signal: int, msg: Any) -> int:
     if signal == TRACES:
         return sum(len(ss.spans) for rs in msg.resource_spans for ss in rs.scope_spans)
     if signal == LOGS:
@@ -99,7 +98,7 @@ def count_items(signal: int, msg: Message) -> int:
     return 0
 
 
-def deliver(messages: Iterable[tuple[int, Message]], sink: Sink, progress=None) -> int:
+def deliver(messages: Iterable[tuple[int, Any]], sink: Sink, progress=None) -> int:
     sent = 0
     for signal, msg in messages:
         sink.send(signal, msg)

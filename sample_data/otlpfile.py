@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -36,7 +36,7 @@ class Header:
 
 class Recorder:
     def __init__(self, path: str | Path, header: Header) -> None:
-        self._file: BinaryIO = gzip.open(path, "wb", compresslevel=9)
+        self._file: gzip.GzipFile = gzip.open(path, "wb", compresslevel=9)
         meta = {"period_start": header.period_start.isoformat(), "days": header.days,
                 "scenario": header.scenario, "seed": header.seed}
         self._put(HEADER, json.dumps(meta).encode())
@@ -54,10 +54,10 @@ class Recorder:
 
 def read(path: str | Path) -> tuple[Header, Iterator[tuple[int, bytes]]]:
     f = gzip.open(path, "rb")
-    signal, payload = _next(f)
-    if signal != HEADER:
+    first = _next(f)
+    if first is None or first[0] != HEADER:
         raise ValueError(f"{path}: not an aiwatch OTLP recording (no header)")
-    meta = json.loads(payload)
+    meta = json.loads(first[1])
     header = Header(datetime.fromisoformat(meta["period_start"]), meta["days"], meta["scenario"], meta["seed"])
 
     def records() -> Iterator[tuple[int, bytes]]:
@@ -70,7 +70,7 @@ def read(path: str | Path) -> tuple[Header, Iterator[tuple[int, bytes]]]:
     return header, records()
 
 
-def _next(f: BinaryIO) -> tuple[int, bytes] | None:
+def _next(f: gzip.GzipFile) -> tuple[int, bytes] | None:
     prefix = f.read(_PREFIX.size)
     if not prefix:
         return None
@@ -78,7 +78,7 @@ def _next(f: BinaryIO) -> tuple[int, bytes] | None:
     return signal, f.read(length)
 
 
-def shift(signal: int, msg: Message, delta_ns: int) -> None:
+def shift(signal: int, msg: Any, delta_ns: int) -> None:
     """Move every timestamp in the message by delta_ns, in place."""
     if not delta_ns:
         return

@@ -52,7 +52,7 @@ def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12
     """The world at `level` x the traffic of level 1 (about 2 calls/s), incidents placed by `seed`
     after the clean first day; the recording lasts the clean day plus `incident_hours`."""
     rng = np.random.default_rng(seed)
-    services = []
+    services: list[dict[str, Any]] = []
     for name, rpm, routes in WORLD:
         svc_routes = []
         for route, weight, prompt, output, models in routes:

@@ -235,8 +235,7 @@ class Engine:
             if self.validator is not None and not spec.stream:
                 format_ok = self.validator.check(response.content)
                 if not format_ok and self.validator.fallback_on_invalid:
-                    err = InvalidOutputError()
-                    errors.append((level, backend.name, err))
+                    errors.append((level, backend.name, InvalidOutputError()))
                     path.append(f"{level}:invalid_output")
                     continue
             path.append(f"{level}:ok")
@@ -262,9 +261,9 @@ class Engine:
                 else:
                     value = yield Hook(fn, spec.hook_args, spec.hook_kwargs)
             except Exception as exc:  # noqa: BLE001 - a failing level only moves the cascade on
-                err = classify_exception(exc)
-                errors.append((level, level, err))
-                path.append(f"{level}:{err.error_type}")
+                level_err = classify_exception(exc)
+                errors.append((level, level, level_err))
+                path.append(f"{level}:{level_err.error_type}")
                 continue
             path.append(f"{level}:ok" if value is not None or level == "rule_based" else f"{level}:queued")
             result = CallResult(
@@ -367,7 +366,7 @@ class Engine:
             if not spec.stream:
                 child.end()
             else:
-                response._attempt_span = child  # type: ignore[attr-defined]
+                response._attempt_span = child
             return response, attempt
 
     def _escalate(self, human: Any, spec: CallSpec, request_id: str,

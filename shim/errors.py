@@ -90,7 +90,7 @@ def classify_http(status: int, body: Any = None, headers: Any = None) -> ShimErr
     code = ""
     message = ""
     if isinstance(body, dict):
-        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        err: dict = body["error"] if isinstance(body.get("error"), dict) else body
         code = str(err.get("code") or err.get("type") or "")
         message = str(err.get("message") or "")
     elif isinstance(body, (str, bytes)):

@@ -90,7 +90,7 @@ def guard(
     """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        primary = Backend(name or getattr(f, "__qualname__", "guarded"), model, provider=provider,
+        primary = Backend(name or str(getattr(f, "__qualname__", "guarded")), model, provider=provider,
                           version=version, call=f)
         engine = Engine(primary, fallbacks=fallbacks, **policies)
         call_kw = ("request_id", "user", "session", "tenant", "route", "latency_budget_ms", "metadata")
