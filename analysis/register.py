@@ -21,7 +21,6 @@ from core.durations import BadTime, parse_duration
 from core.grains import floor_time
 from store import analytics as store_analytics
 
-
 BACKFILL_ENV = "AIWATCH_ANALYZE_BACKFILL"
 BACKFILL_STATE = "analysis.backfill"   # job_state: 'pending' while it runs, then 'done'
 _BACKFILL_LOG = "aiwatch.analysis.backfill"

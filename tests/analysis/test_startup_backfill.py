@@ -11,9 +11,9 @@ import pytest
 from analysis import register
 from core.clock import utcnow
 from core.grains import floor_time
-from tests.analysis.gen import spans, write
 from store import analytics
 from store.db import Store
+from tests.analysis.gen import spans, write
 
 
 @pytest.fixture
