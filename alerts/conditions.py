@@ -227,13 +227,7 @@ def _load_minute_rows(db: Reader, config: AlertsConfig, now: datetime, memo: dic
             names.append(c.evidence.total)
         for name in names:
             longest[name] = max(longest.get(name, 0.0), c.over.total_seconds())
-    rows: dict[tuple[str, Series], dict[datetime, float]] = {}
-    if longest:
-        table = alerting.minute_rows(db, now, longest)
-        cols = [table.column(c).to_pylist() for c in ("metric", *SERIES_LABELS, "time", "value")]
-        for metric, *labels, t, value in zip(*cols):
-            rows.setdefault((metric, tuple(labels)), {})[t] = value
-    memo["minute_rows"] = rows
+    memo["minute_rows"] = alerting.minute_points(db, now, longest) if longest else {}
 
 
 def _window_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list[Sample]:

@@ -2,7 +2,8 @@
 writing alert state, groups, the notification log, the outbox, silences and the review record.
 
 Reads take any object with `.query(sql, params) -> pyarrow.Table` (the `Store`, or an in-memory
-copy for backtests). Writes take the writer's DuckDB connection (run them inside
+copy), or a backtest's `AnalysisIndex` (store/replay_index.py), which answers them without SQL.
+Writes take the writer's DuckDB connection (run them inside
 `store.writer.write(fn=...)` so that one tick's changes commit together).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from store.base import Reader
+from store.replay_index import AnalysisIndex
 from store.sql import connect
 
 # --- analyzer outputs -------------------------------------------------------------------------
@@ -38,6 +40,8 @@ def analysis_table_exists(db: Reader) -> bool:
 
 def latest_values(db: Reader, now: datetime, keys: Sequence[str]) -> pa.Table:
     """The newest visible, still-current row per series for each 'metric|grain' in `keys`."""
+    if isinstance(db, AnalysisIndex):
+        return db.latest_values(now, keys)
     hourly = [k for k in keys if k.endswith("|1h") and not k.startswith("burn_rate")]
     recent = [k for k in keys if k not in hourly]
     parts = []
@@ -76,8 +80,23 @@ def minute_rows(db: Reader, now: datetime, windows: dict[str, float]) -> pa.Tabl
                      "overs": [float(v) for v in windows.values()]})
 
 
+def minute_points(db: Reader, now: datetime, windows: dict[str, float]) -> dict[tuple[str, tuple], dict[datetime, Any]]:
+    """minute_rows as {(metric, series): {bucket time: value}} (series: the SERIES_LABELS values)."""
+    if isinstance(db, AnalysisIndex):
+        return db.minute_points(now, windows)
+    table = minute_rows(db, now, windows)
+    cols = [table.column(c).to_pylist() for c in ("metric", "service_name", "model", "model_version", "route",
+                                                  "arm", "time", "value")]
+    out: dict[tuple[str, tuple], dict[datetime, Any]] = {}
+    for metric, *labels, t, value in zip(*cols):
+        out.setdefault((metric, tuple(labels)), {})[t] = value
+    return out
+
+
 def baseline_means(db: Reader, now: datetime, metric: str, grain: str, window_s: float) -> pa.Table:
     """Mean of `metric` per series over the trailing window, excluding the newest visible bucket."""
+    if isinstance(db, AnalysisIndex):
+        return db.baseline_means(now, metric, grain, window_s)
     return db.query(f"""
         SELECT service_name, model, model_version, route, arm, avg(value) AS baseline, count(*) AS n
         FROM (SELECT * FROM analysis_metrics
@@ -91,6 +110,8 @@ def baseline_means(db: Reader, now: datetime, metric: str, grain: str, window_s:
 def trailing_sums(db: Reader, now: datetime, metrics: Sequence[str], window_s: float, exclude_s: float) -> pa.Table:
     """Per metric and series: the sum of the 1m buckets starting in [now - window_s - exclude_s,
     now - exclude_s] (the history before a test window) and the first bucket's time."""
+    if isinstance(db, AnalysisIndex):
+        return db.trailing_sums(now, metrics, window_s, exclude_s)
     return db.query("""
         SELECT metric, service_name, model, model_version, route, arm, sum(value) AS total, min(time) AS first
         FROM (SELECT * FROM analysis_metrics
@@ -105,6 +126,8 @@ def traffic_last_seen(db: Reader, now: datetime, had_traffic_s: float) -> pa.Tab
     """Per service (its rollup row): requests in the trailing `had_traffic_s` and the start of the
     newest minute with any, provided the analyzers are alive (a minute bucket or a computation
     within the last 5 minutes), so a stopped analyzer does not look like silent services."""
+    if isinstance(db, AnalysisIndex):
+        return db.traffic_last_seen(now, had_traffic_s)
     return db.query("""
         WITH r AS (
           SELECT service_name, time, value FROM analysis_metrics
