@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiwatch: configuration error: {exc}", file=sys.stderr)
         return 2
+    if settings.prices_file:   # every command that prices calls (analyze, export) uses the overrides
+        from store.prices import configure
+
+        configure(settings.price_table())
     try:
         return int(args.func(args, settings) or 0)
     except ConfigError as exc:

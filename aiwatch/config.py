@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 if TYPE_CHECKING:
     from collectors.content import ContentPolicy, RedactionConfig
+    from core.pricing import PriceTable
 
 ENV_PREFIX = "AIWATCH_"
 
@@ -98,6 +99,11 @@ class Settings:
         400, "Analyzer rows by the hour or day, and reports, are kept this long (0 keeps all); minute rows follow "
         "retention_days.", min=0)
     scheduler_enabled: bool = _setting(True, "Run scheduled jobs (analyzers, alerts, retention) in the server.")
+    # Prices
+    prices_file: str = _setting(
+        "", "TOML file of per-model price overrides in USD per million tokens ([models.NAME] input, output, "
+        "cached_input, reasoning; a name also matches snapshot names it begins), on top of genai-prices, for calls "
+        "that carry no cost of their own: cost queries, analyzers and the weekly review (README, Prices).")
     # Dashboard
     dashboard_port: int = _setting(8501, "Port of the Streamlit dashboard.", min=0, max=65535)
     server_url: str = _setting("http://127.0.0.1:4318", "Server URL that the dashboard and CLI read from.")
@@ -144,6 +150,7 @@ class Settings:
             if "choices" in meta and value not in meta["choices"]:
                 raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}")
         self.redaction_patterns()
+        self.price_table()   # a bad prices file stops start-up naming the key
         from store.clickhouse import StoreSettingError, identifier, parse_store
 
         try:
@@ -182,6 +189,17 @@ class Settings:
         return RedactionConfig(self.redact_strings, self.redact_replacement, self.redact_salt,
                                keys(self.redact_keep_keys), keys(self.redact_drop_keys),
                                tuple(self.redaction_patterns().items()))
+
+    def price_table(self) -> PriceTable | None:
+        """The overrides of `prices_file` over genai-prices (None: genai-prices alone)."""
+        if not self.prices_file:
+            return None
+        from core.pricing import PriceTable
+
+        try:
+            return PriceTable.from_toml(self.prices_file)
+        except ValueError as exc:
+            raise ConfigError(f"prices_file: {exc}") from None
 
     def content_policy(self) -> ContentPolicy:
         from collectors.content import build_policy

@@ -42,6 +42,7 @@ from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
 from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
 from core.clock import utcnow
+from store import prices
 from store.queries import REGISTRY, BadParameter, openapi
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
@@ -57,6 +58,7 @@ class AiwatchServer:
     def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
         load_stages()
         self.settings = settings
+        prices.configure(settings.price_table())   # the cost queries and analyzers price with the overrides
         self.store = open_store(settings, writer_max_rows=settings.writer_max_rows,
                                 writer_max_delay_ms=settings.writer_max_delay_ms,
                                 queue_max_rows=settings.queue_max_rows)

@@ -2,7 +2,9 @@
 
 Loads synthetic LLM spans straight into a fresh store through the single writer (Arrow batches),
 optionally backfills the analyzers, starts the real server, and times the read-API calls each page
-makes (uncached, as on a cold page load), `--repeat` times; prints the median and worst per page.
+makes (uncached, as on a cold page load), `--repeat` times; prints the median and worst per page,
+and the server's CPU seconds per page load (all its threads): on a machine shared with other work
+the wall time says more about the neighbours, the CPU time about the queries.
 
     .venv/bin/python bench/dashboard.py --spans 10000000 [--analyze] [--data-dir DIR]
 
@@ -37,8 +39,10 @@ FALLBACK = np.array(["primary", "primary", "primary", "fallback", "rule_based", 
 
 
 def span_batch(n: int, start: datetime, span_s: float, rng: np.random.Generator, offset: int) -> pa.Table:
+    """n spans starting in [start, start + span_s), in start order: spans arrive about as they
+    start, so a store's row groups hold consecutive times (and zone maps prune by time)."""
     t0 = np.datetime64(start, "us")
-    starts = t0 + (rng.random(n) * span_s * 1e6).astype("timedelta64[us]")
+    starts = t0 + np.sort((rng.random(n) * span_s * 1e6).astype("timedelta64[us]"))
     dur = rng.lognormal(6.0, 0.5, n)
     err = rng.random(n) < 0.03
     ids = np.arange(offset, offset + n)
@@ -69,15 +73,23 @@ def load(data_dir: Path, spans: int, days: float, batch: int = 500_000) -> float
     rng = np.random.default_rng(1)
     start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
     started = time.perf_counter()
+    slice_s = days * 86400 * batch / spans   # each batch covers the next slice of the period
     try:
-        for offset in range(0, spans, batch):
+        for i, offset in enumerate(range(0, spans, batch)):
             n = min(batch, spans - offset)
-            store.writer.write(tables={"spans": span_batch(n, start, days * 86400, rng, offset)}, timeout=600)
+            store.writer.write(tables={"spans": span_batch(n, start + timedelta(seconds=i * slice_s), slice_s, rng,
+                                                           offset)}, timeout=600)
             print(f"\rloaded {offset + n:,} / {spans:,} spans", end="", flush=True)
     finally:
         store.close()
     print()
     return time.perf_counter() - started
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def page_calls(window: str) -> dict[str, list[tuple[str, dict]]]:
@@ -138,7 +150,7 @@ def main() -> int:
                         "--data-dir", str(data_dir)], cwd=ROOT, check=True)
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import start_server, stop_server
+    from server_harness import start_server, stop_server
 
     srv = start_server(data_dir, timeout=300)
     api = ApiClient(srv.url, timeout=120)
@@ -146,25 +158,27 @@ def main() -> int:
         available = set(api.catalog())
         print(f"\npage data time, {args.spans:,} spans over {args.days:g} days, window {args.window}, "
               f"{os.cpu_count()} CPUs, median / worst of {args.repeat} cold loads")
-        print(f"{'page':<11}{'calls':>6}{'median s':>10}{'worst s':>9}   slowest call")
+        print(f"{'page':<11}{'calls':>6}{'median s':>10}{'worst s':>9}{'CPU s':>7}   slowest call (CPU s)")
         for page, calls in page_calls(args.window).items():
-            runs, slowest = [], ("", 0.0)
+            runs, cpus, slowest = [], [], ("", 0.0, 0.0)
             for _ in range(args.repeat):
-                total = 0.0
+                total = cpu_total = 0.0
                 for name, params in calls:
                     if name not in available:
                         continue
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), server_cpu(srv.process.pid)
                     res = api.query(name, **params)
-                    dt = time.perf_counter() - t
+                    dt, dc = time.perf_counter() - t, server_cpu(srv.process.pid) - c
                     total += dt
+                    cpu_total += dc
                     if res.state == "error":
                         print(f"  {page}: {name} failed: {res.message}")
                     if dt > slowest[1]:
-                        slowest = (name, dt)
+                        slowest = (name, dt, dc)
                 runs.append(total)
-            print(f"{page:<11}{len(calls):>6}{statistics.median(runs):>10.3f}{max(runs):>9.3f}   "
-                  f"{slowest[0]} {slowest[1]:.3f}")
+                cpus.append(cpu_total)
+            print(f"{page:<11}{len(calls):>6}{statistics.median(runs):>10.3f}{max(runs):>9.3f}"
+                  f"{statistics.median(cpus):>7.2f}   {slowest[0]} {slowest[1]:.3f} ({slowest[2]:.2f})")
     finally:
         api.close()
         stop_server(srv)

@@ -102,6 +102,8 @@ class PriceTable:
         self.maintained = maintained
         self.version = "+".join(v for v in (genai_prices_version() if maintained else "",
                                             version if self._models else "") if v) or version
+        # An override names its table's version when it has one ("override gpt-4o (finance-2026-12)").
+        self._override_suffix = f" ({version})" if version != "custom" else ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], maintained: bool = True) -> PriceTable:
@@ -112,6 +114,26 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path, maintained: bool = True) -> PriceTable:
         return cls.from_dict(json.loads(Path(path).read_text()), maintained)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PriceTable:
+        """The server's price overrides (the `prices_file` setting) over genai-prices:
+
+            version = "finance-2026-12"        # optional: recorded with every price it applies
+            [models."gpt-4o-mini"]             # exact name, or a prefix of provider snapshot names
+            input = 0.15                       # USD per million tokens
+            output = 0.60
+            cached_input = 0.075               # optional (default: input)
+            reasoning = 0.60                   # optional (default: output)
+
+        A ValueError names the file and the key of anything it cannot use."""
+        import tomllib
+
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        return cls(_validated_models(data, str(path)), version=_validated_version(data, str(path)))
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -127,10 +149,10 @@ class PriceTable:
 
     def _lookup(self, model: str) -> tuple[ModelPrice, str] | None:
         if model in self._models:
-            return self._models[model], f"override {model}"
+            return self._models[model], f"override {model}{self._override_suffix}"
         for name in self._by_length:
             if model.startswith(name):
-                return self._models[name], f"override {name}"
+                return self._models[name], f"override {name}{self._override_suffix}"
         if self.maintained and model:
             found = _genai_price(model)
             if found is not None:
@@ -158,6 +180,54 @@ class PriceTable:
         total = ((usage.input_tokens - cached) * p.input + cached * cached_rate
                  + (usage.output_tokens - reasoning) * p.output + reasoning * reasoning_rate)
         return total / 1_000_000
+
+
+# Plausible bounds for a user's price file: no model costs more than $10,000 per million tokens.
+MAX_PRICE_PER_MTOK = 10_000.0
+MAX_OVERRIDES = 1_000
+_PRICE_FIELDS = {"input": True, "output": True, "cached_input": False, "reasoning": False}   # name: required
+
+
+def _validated_version(data: dict[str, Any], where: str) -> str:
+    version = data.get("version", "custom")
+    if not isinstance(version, str) or not 0 < len(version) <= 100:
+        raise ValueError(f"{where}: version: give a string of 1 to 100 characters")
+    return version
+
+
+def _validated_models(data: dict[str, Any], where: str) -> dict[str, ModelPrice]:
+    unknown = set(data) - {"version", "models"}
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (expected version and [models.NAME])")
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        raise ValueError(f"{where}: models: expected tables [models.NAME]")
+    if len(models) > MAX_OVERRIDES:
+        raise ValueError(f"{where}: {len(models)} models; at most {MAX_OVERRIDES}")
+    out: dict[str, ModelPrice] = {}
+    for name, price in models.items():
+        key = f"{where}: models.{name[:80]!r}"
+        if not 0 < len(name) <= 200 or not name.isprintable():
+            raise ValueError(f"{key}: a model name is 1 to 200 printable characters")
+        if not isinstance(price, dict):
+            raise ValueError(f"{key}: expected a table with input and output")
+        extra = set(price) - set(_PRICE_FIELDS)
+        if extra:
+            raise ValueError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; known: {', '.join(_PRICE_FIELDS)}")
+        values: dict[str, float] = {}
+        for field_name, required in _PRICE_FIELDS.items():
+            if field_name not in price:
+                if required:
+                    raise ValueError(f"{key}: {field_name} is required (USD per million tokens)")
+                continue
+            value = price[field_name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 <= value <= MAX_PRICE_PER_MTOK:   # also refuses NaN and inf
+                raise ValueError(f"{key}.{field_name}: {value!r} is not a price in USD per million tokens "
+                                 f"between 0 and {MAX_PRICE_PER_MTOK:,.0f}")
+            values[field_name] = float(value)
+        out[name] = ModelPrice(**values)
+    return out
 
 
 _default_table: PriceTable | None = None

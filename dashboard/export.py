@@ -175,12 +175,14 @@ def humanize(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = series.map(pct)
         elif name.endswith("_ms"):
             out[col] = series.map(ms)
+        elif name in ("requests", "errors", "reviewed", "alerts") or name.startswith(("requests", "errors", "calls")):
+            out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.0f}")
+        elif name.endswith("_per_mtok"):
+            out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"${v:,.4g}")
         elif "cost" in name or name.endswith("_usd"):
             out[col] = series.map(usd)
         elif name.endswith("_min"):
             out[col] = series.map(duration)
-        elif name in ("requests", "errors", "reviewed", "alerts", "calls") or name.startswith(("requests", "errors")):
-            out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.0f}")
         else:
             out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.3g}")
     out.columns = [str(c).replace("_usd", "").replace("_ms", "").replace("_min", "").replace("_pp", "")
@@ -300,6 +302,11 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
             columns={"cost_usd_before": "cost_usd_last_week", "requests_before": "requests_last_week"})
     elif note := _note(spend_now, "Cost by route"):
         cost.notes.append(note)
+    applied = source.query("prices", **this)   # which price each model's calls were costed with
+    if applied.ok:
+        cost.tables["prices_applied"] = applied.frame[
+            ["model", "calls", "calls_with_own_cost", "calls_priced_here", "price_source", "input_per_mtok",
+             "output_per_mtok"]]
     sections.append(cost)
 
     # Quality, drift and human overrides: the P3 review items.

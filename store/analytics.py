@@ -826,6 +826,35 @@ register(NamedQuery(
            choices=("route", "user", "route_user")), Param("limit", "integer", "Most rows.", "50", maximum=10_000)),
     run=_top_spenders, tags=("analysis",)))
 
+def _prices_applied(store: Store, params: dict[str, Any]) -> pa.Table:
+    from store.prices import price_rows
+
+    counts = store.query(f"""
+        SELECT {_PRICED_MODEL} AS model, count(*) AS calls,
+               count(*) FILTER (WHERE cost_usd IS NOT NULL) AS calls_with_own_cost
+        FROM spans s WHERE is_llm AND arm IS DISTINCT FROM 'shadow' AND {_PRICED_MODEL} IS NOT NULL
+          AND {span_filter_sql('s')}
+        GROUP BY ALL ORDER BY calls DESC, model LIMIT 10000""",
+        {k: params[k] for k in ("start", "end", "service", "model", "version", "route")}).to_pylist()
+    prices = {r["model"]: r for r in price_rows([c["model"] for c in counts])}
+    rows = [{**c, "calls_priced_here": c["calls"] - c["calls_with_own_cost"] if prices[c["model"]]["price_source"]
+             else 0, **{k: v for k, v in prices[c["model"]].items() if k != "model"}} for c in counts]
+    return pa.Table.from_pylist(rows, schema=PRICES_APPLIED_SCHEMA)
+
+
+PRICES_APPLIED_SCHEMA = pa.schema([
+    ("model", pa.string()), ("calls", pa.int64()), ("calls_with_own_cost", pa.int64()),
+    ("calls_priced_here", pa.int64()), ("price_source", pa.string()), ("input_per_mtok", pa.float64()),
+    ("cached_input_per_mtok", pa.float64()), ("output_per_mtok", pa.float64()), ("reasoning_per_mtok", pa.float64()),
+])
+
+register(NamedQuery(
+    "prices", "The price each model's calls were costed with: per model that answered (the snapshot name, else "
+    "the requested one) its calls, those that carried their own cost (the shim's), those priced here from tokens, "
+    "and the price applied in USD per million tokens with its source: an override from the prices_file setting "
+    "(with its version) or genai-prices (with its version and id); no source: unpriced.",
+    (START, END, SERVICE, MODEL, VERSION, ROUTE), run=_prices_applied, tags=("analysis",)))
+
 register(NamedQuery(
     "latency_distribution", "Histogram of model-call durations on log-spaced bins (10 per decade), exact counts.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE,

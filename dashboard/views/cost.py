@@ -40,6 +40,15 @@ if ui.show(calls, what="cost"):
                              "label", "cost_usd", "Cost by model and version (unpriced: no bar)", y_title="USD"),
                  key="cost-model")
 
+st.subheader("Prices applied")
+applied = ctx.filtered("prices")
+if ui.show(applied, what="prices"):
+    st.caption("Calls that carry their own cost (the shim's) keep it; the others are priced here from their tokens "
+               "with this price (USD per million tokens). Source: an override from the prices_file setting, or "
+               "genai-prices with its version; none: unpriced.")
+    ui.table(applied.frame, ["model", "calls", "calls_with_own_cost", "calls_priced_here", "price_source",
+                             "input_per_mtok", "cached_input_per_mtok", "output_per_mtok", "reasoning_per_mtok"])
+
 st.subheader("Trend")
 ts = ctx.metrics(["cost_usd", "cost_per_request_usd", "input_tokens", "output_tokens"], by=by)
 if ui.show(ts, empty_hint=ui.RUN_ANALYZERS, what="cost over time"):
