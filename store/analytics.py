@@ -244,7 +244,11 @@ def distinct_models(store: Store, start: datetime, end: datetime) -> list[str]:
 Price = tuple[str, float, float, float, float]   # model, input, cached input, output, reasoning (USD / 1M)
 
 
-def _prices_cte(prices: Sequence[Price]) -> tuple[str, dict[str, Any]]:
+def _prices_cte(prices: Sequence[Price], dialect: str = "duckdb") -> tuple[str, dict[str, Any]]:
+    if dialect == "clickhouse":
+        from store.analytics_clickhouse import _prices
+
+        return _prices(prices)
     if not prices:
         return ("prices AS (SELECT NULL::VARCHAR AS pm, NULL::DOUBLE AS p_in, NULL::DOUBLE AS p_cached, "
                 "NULL::DOUBLE AS p_out, NULL::DOUBLE AS p_reason WHERE false)"), {}
@@ -745,6 +749,14 @@ register(NamedQuery(
               AND {_label_filter('model_version', 'version')} AND {_label_filter('route', 'route')}
               AND {_label_filter('arm', 'arm')}
             ORDER BY time, metric, service_name, model, model_version, route, arm LIMIT $limit""",
+    clickhouse_sql=f"""SELECT time, grain, metric, service_name, model, model_version, route, arm, value, computed_at
+            FROM analysis_metrics
+            WHERE time >= $start AND time < $end AND grain = $grain
+              AND has(splitByChar(',', replaceAll($metric, ' ', '')), metric)
+              AND {_label_filter('service_name', 'service')} AND {_label_filter('model', 'model')}
+              AND {_label_filter('model_version', 'version')} AND {_label_filter('route', 'route')}
+              AND {_label_filter('arm', 'arm')}
+            ORDER BY time, metric, service_name, model, model_version, route, arm LIMIT $limit""",
     tags=("analysis",)))
 
 register(NamedQuery(
@@ -806,7 +818,7 @@ def _top_spenders(store: Store, params: dict[str, Any]) -> pa.Table:
     from store.prices import resolve_prices
 
     prices = resolve_prices(distinct_models(store, params["start"], params["end"]))
-    cte, price_params = _prices_cte(prices)
+    cte, price_params = _prices_cte(prices, store.dialect)
     by = {"route": "route", "user": "user_id", "route_user": "route, user_id"}[params["by"]]
     sql = f"""WITH {cte}
               SELECT {by}, count(*) AS requests, sum(coalesce(s.input_tokens, 0)) AS input_tokens,
@@ -878,12 +890,25 @@ register(NamedQuery(
                    any_value(q.qs[2]) AS p25, any_value(q.qs[3]) AS p50, any_value(q.qs[4]) AS p75,
                    any_value(q.qs[5]) AS p95
             FROM c, q GROUP BY 1, 2 ORDER BY 1""",
+    clickhouse_sql=f"""WITH c AS (SELECT least(greatest(confidence, 0), 1) AS x FROM spans
+                       WHERE is_llm AND confidence IS NOT NULL AND {span_filter_sql()}),
+            q AS (SELECT quantilesExactInclusive(0.05, 0.25, 0.5, 0.75, 0.95)(x) AS qs, count(*) AS n FROM c)
+            SELECT least(floor(x * $bins), toFloat64($bins) - 1) / toFloat64($bins) AS bin_start,
+                   (least(floor(x * $bins), toFloat64($bins) - 1) + 1) / toFloat64($bins) AS bin_end,
+                   count(*) AS count, any(q.n) AS total, any(q.qs[1]) AS p05,
+                   any(q.qs[2]) AS p25, any(q.qs[3]) AS p50, any(q.qs[4]) AS p75,
+                   any(q.qs[5]) AS p95
+            FROM c, q GROUP BY 1, 2 ORDER BY 1""",
     tags=("analysis",)))
 
 register(NamedQuery(
     "quarantined_windows", "Minutes an analyzer could not compute and skipped, with the error (newest first).",
     (Param("start", "time", "Window start.", "-7d"), END, LIMIT),
     sql="""SELECT time AS window_start, window_end, analyzer, json_extract_string(body, '$.error') AS error,
+                  computed_at AS quarantined_at
+           FROM analysis_reports WHERE kind = 'quarantine' AND time >= $start AND time < $end
+           ORDER BY time DESC, analyzer LIMIT $limit""",
+    clickhouse_sql="""SELECT time AS window_start, window_end, analyzer, JSONExtractString(body, 'error') AS error,
                   computed_at AS quarantined_at
            FROM analysis_reports WHERE kind = 'quarantine' AND time >= $start AND time < $end
            ORDER BY time DESC, analyzer LIMIT $limit""",

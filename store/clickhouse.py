@@ -377,7 +377,10 @@ class ClickHouseStore:
 
     # --- reads
     def query(self, sql: str, params: Params = None) -> pa.Table:
-        return _naive(self.transport.query(sql, _named(params)))
+        named = _named(params)
+        if named and "$" in sql:
+            sql = bind_named(sql, named)
+        return _naive(self.transport.query(sql, named))
 
     def scalar(self, sql: str, params: Params = None) -> Any:
         table = self.query(sql, params)
@@ -437,6 +440,43 @@ class ClickHouseStore:
     def close(self) -> None:
         self.writer.stop()
         self.transport.close()
+
+
+_LITERAL_OR_NAME = re.compile(r"('(?:[^'\\]|\\.|'')*')|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _ch_type(value: Any) -> str:
+    """The ClickHouse type a bound value is declared as (by its Python type)."""
+    if value is None:
+        return "Nullable(String)"
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int64"
+    if isinstance(value, float):
+        return "Float64"
+    if isinstance(value, datetime):
+        return "DateTime64(6)"
+    if isinstance(value, (list, tuple)):
+        inner = {_ch_type(v) for v in value if v is not None} or {"String"}
+        if len(inner) != 1:
+            raise TypeError("a bound list mixes types")
+        return f"Array({inner.pop()})"
+    return "String"
+
+
+def bind_named(sql: str, params: Mapping[str, Any]) -> str:
+    """DuckDB-style `$name` placeholders (outside string literals) as ClickHouse's typed
+    `{name:Type}`, typed by the bound values: the read API's portable statements run on both
+    engines unchanged. The values stay bound; nothing is spliced into the text."""
+    def one(m: re.Match) -> str:
+        if m.group(1) is not None:
+            return m.group(1)
+        name = m.group(2)
+        if name not in params:
+            raise KeyError(f"parameter ${name} is not bound")
+        return "{%s:%s}" % (name, _ch_type(params[name]))
+    return _LITERAL_OR_NAME.sub(one, sql)
 
 
 def _named(params: Params) -> dict[str, Any] | None:

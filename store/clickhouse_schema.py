@@ -146,6 +146,9 @@ def statements(store: ClickHouseStore) -> list[str]:
            applied_at DateTime64(6)) ENGINE = {_engine(store, "ReplacingMergeTree", "applied_at")} ORDER BY version""",
         # aiwatch's readers see the Collector's rows through views with the DuckDB store's columns
         f"CREATE OR REPLACE VIEW {db('spans')}{on} AS {store.mapping.spans_view(store.traces_table)}",
+        # resource attributes stay in the Collector's ResourceAttributes column: no separate rows
+        f"""CREATE OR REPLACE VIEW {db('resources')}{on} AS SELECT CAST(NULL AS Nullable(String)) AS resource_id,
+           CAST(NULL AS Nullable(String)) AS attributes, now64(6) AS first_seen WHERE 0""",
         f"""CREATE OR REPLACE VIEW {db('logs')}{on} AS SELECT toDateTime64(Timestamp, 6) AS time,
            nullIf(ServiceName, '') AS service_name, nullIf(SeverityText, '') AS severity, nullIf(Body, '') AS body,
            nullIf(TraceId, '') AS trace_id, nullIf(SpanId, '') AS span_id,

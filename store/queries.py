@@ -6,6 +6,7 @@ here with `register`.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ import pyarrow as pa
 
 from core import durations
 from store.base import Store
+from store.sql import quote_literal
 
 
 class BadParameter(ValueError):
@@ -107,6 +109,7 @@ class NamedQuery:
     description: str
     params: tuple[Param, ...]
     sql: str | None = None                 # run with the coerced params as named parameters
+    clickhouse_sql: str | None = None      # the ClickHouse backend's statement where `sql` uses DuckDB's own functions
     run: Runner | None = None              # or a function(store, params) for multi-step reads
     tags: tuple[str, ...] = field(default=("telemetry",))
 
@@ -121,17 +124,26 @@ class NamedQuery:
         params = self.coerce(raw)
         if self.run is not None:
             return self.run(store, params)
-        return store.query(self.sql, self._used(params))
+        sql = self.sql_for(store)
+        return store.query(sql, self._used(sql, params))
 
     def execute_capped(self, store: Store, raw: dict[str, str], max_bytes: int) -> tuple[pa.Table, bool]:
         """(rows, truncated): SQL queries stop reading once `max_bytes` of rows are held."""
         params = self.coerce(raw)
         if self.run is not None:  # multi-step reads return small, aggregated tables
             return self.run(store, params), False
-        return store.query_capped(self.sql, self._used(params), max_bytes)
+        sql = self.sql_for(store)
+        return store.query_capped(sql, self._used(sql, params), max_bytes)
 
-    def _used(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in self.sql}
+    def sql_for(self, store: Store) -> str:
+        """The statement for the store's engine (`$name` parameters on both)."""
+        if getattr(store, "dialect", "duckdb") == "clickhouse" and self.clickhouse_sql is not None:
+            return self.clickhouse_sql
+        assert self.sql is not None
+        return self.sql
+
+    def _used(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in sql}
 
 
 REGISTRY: dict[str, NamedQuery] = {}
@@ -157,30 +169,38 @@ SPAN_ATTRIBUTES_SQL = """CASE WHEN r.attributes IS NULL THEN s.attributes
     END AS attributes"""
 
 
-def spans_with_resources(selected_spans: str, order: str) -> str:
-    """The span list columns for the spans `selected_spans` picks (a SELECT over spans), in `order`."""
+def spans_with_resources(selected_spans: str, order: str, dialect: str = "duckdb") -> str:
+    """The span list columns for the spans `selected_spans` picks (a SELECT over spans), in `order`.
+    On ClickHouse resource attributes stay in the Collector's own column (not merged in here)."""
     fields = ", ".join(f"s.{c.strip()}" for c in _SPAN_FIELDS.split(","))
+    if dialect == "clickhouse":
+        return f"SELECT {fields}, s.attributes AS attributes FROM ({selected_spans}) s ORDER BY {order}"
     return (f"SELECT {fields}, {SPAN_ATTRIBUTES_SQL} FROM ({selected_spans}) s"
             f" LEFT JOIN resources r ON r.resource_id = s.resource_id ORDER BY {order}")
+
+
+def _both(selected_spans: str, order: str) -> dict[str, str]:
+    return {"sql": spans_with_resources(selected_spans, order),
+            "clickhouse_sql": spans_with_resources(selected_spans, order, "clickhouse")}
 
 
 register(NamedQuery(
     "spans", "Spans in a window, newest first.", FILTERS + (
         Param("llm_only", "boolean", "Only model-call spans.", "false"),
         Param("status", description="unset, ok or error.", choices=("unset", "ok", "error")), LIMIT),
-    sql=spans_with_resources(f"""SELECT * FROM spans WHERE {span_filter_sql()}
+    **_both(f"""SELECT * FROM spans WHERE {span_filter_sql()}
             AND (NOT $llm_only OR is_llm) AND ($status IS NULL OR status_code = $status)
             ORDER BY start_time DESC LIMIT $limit""", "s.start_time DESC")))
 
 register(NamedQuery(
     "trace", "Every span of one trace, in start order (the waterfall).",
     (Param("trace_id", required=True, description="32 hex characters."),),
-    sql=spans_with_resources("SELECT * FROM spans WHERE trace_id = lower($trace_id)", "s.start_time, s.span_id")))
+    **_both("SELECT * FROM spans WHERE trace_id = lower($trace_id)", "s.start_time, s.span_id")))
 
 register(NamedQuery(
     "request", "The spans of one request id (aiwatch.request.id) with their trace.",
     (Param("request_id", required=True),),
-    sql=spans_with_resources("""SELECT * FROM spans WHERE trace_id IN
+    **_both("""SELECT * FROM spans WHERE trace_id IN
             (SELECT trace_id FROM spans WHERE request_id = $request_id)""", "s.start_time, s.span_id")))
 
 register(NamedQuery(
@@ -239,6 +259,18 @@ register(NamedQuery(
                     sum(cost_usd) AS cost_usd
                   FROM spans WHERE is_llm AND (arm IS NULL OR arm <> 'shadow') AND {span_filter_sql()}
                   GROUP BY ALL)
+            ORDER BY requests DESC""",
+    clickhouse_sql=f"""SELECT service_name, model, model_version, requests, errors, error_rate,
+              q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, input_tokens, output_tokens, cost_usd, response_models
+            FROM (SELECT service_name, {model_sql()} AS model, model_version,
+                    arrayStringConcat(arraySort(groupUniqArray(response_model)), ', ') AS response_models,
+                    count(*) AS requests, count(*) FILTER (WHERE status_code = 'error') AS errors,
+                    avg((status_code = 'error')::INT) AS error_rate,
+                    quantilesExactInclusiveIf(0.5, 0.95, 0.99)(duration_ms, status_code <> 'error') AS q,
+                    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                    sum(cost_usd) AS cost_usd
+                  FROM spans WHERE is_llm AND (arm IS NULL OR arm <> 'shadow') AND {span_filter_sql()}
+                  GROUP BY service_name, model, model_version)
             ORDER BY requests DESC"""))
 
 # Groupings `calls` offers (allow-list: a parameter picks one, it never becomes SQL text).
@@ -263,23 +295,30 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
     from store.prices import resolve_prices
 
     cols = CALL_GROUPS[params["by"]]
-    cte, price_params = _prices_cte(resolve_prices(distinct_models(store, params["start"], params["end"])))
+    ch = store.dialect == "clickhouse"
+    cte, price_params = _prices_cte(resolve_prices(distinct_models(store, params["start"], params["end"])),
+                                    store.dialect)
     select = "".join(f"{_CALL_GROUP_SQL[c]} AS {c}, " for c in cols)
     group = f"GROUP BY {', '.join(_CALL_GROUP_SQL[c] for c in cols)}" if cols else ""
+    unpriced = "coalesce(s.response_model, s.request_model, '(no model)')"
+    # the same figures; ClickHouse spells the percentile list and the filtered string list its way
+    q = ("quantilesExactInclusiveIf(0.5, 0.95, 0.99)(s.duration_ms, s.status_code <> 'error')" if ch else
+         "quantile_cont(s.duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE s.status_code <> 'error')")
+    models = (f"nullIf(arrayStringConcat(groupUniqArrayIf({unpriced}, ({_COST}) IS NULL), ', '), '')" if ch else
+              f"string_agg(DISTINCT {unpriced}, ', ') FILTER (WHERE {_COST} IS NULL)")
     sql = f"""WITH {cte}
       SELECT {select}count(*) AS requests, count(*) FILTER (WHERE s.status_code = 'error') AS errors,
         (count(*) FILTER (WHERE s.status_code = 'error'))::DOUBLE / count(*) AS error_rate,
         count(*) FILTER (WHERE s.status_code <> 'error') AS ok_calls,
-        quantile_cont(s.duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE s.status_code <> 'error') AS q,
+        {q} AS q,
         coalesce(sum(s.input_tokens), 0) AS input_tokens, coalesce(sum(s.output_tokens), 0) AS output_tokens,
         sum({_COST}) AS cost_usd, count(*) FILTER (WHERE {_COST} IS NULL) AS unpriced_calls,
-        string_agg(DISTINCT coalesce(s.response_model, s.request_model, '(no model)'), ', ')
-          FILTER (WHERE {_COST} IS NULL) AS unpriced_models
+        {models} AS unpriced_models
       FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
       WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
       {group} HAVING count(*) > 0"""
-    t = store.query(f"""SELECT * EXCLUDE (q), q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms FROM ({sql})
-                        ORDER BY requests DESC LIMIT 10000""",
+    t = store.query(f"""SELECT * {"EXCEPT" if ch else "EXCLUDE"} (q), q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms
+                        FROM ({sql}) ORDER BY requests DESC LIMIT 10000""",
                     {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")},
                      **price_params})
     return t
@@ -319,15 +358,21 @@ def _failures(store: Store, params: dict[str, Any]) -> pa.Table:
     of the class (the chart's exemplar). Classes of a bucket sum to its failed calls."""
     unit = _BUCKETS[params["grain"]]
     where = f"s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}"
+    ch = store.dialect == "clickhouse"
+    bucket = f"toDateTime64(date_trunc('{unit}', s.start_time), 6)" if ch else f"date_trunc('{unit}', s.start_time)"
+    error_class = ("nullIf(JSONExtractString(s.attributes, 'aiwatch.error.class'), '')" if ch else
+                   """json_extract_string(s.attributes, '$."aiwatch.error.class"')""")
+    # ClickHouse: SIMILAR TO's whole-string patterns as anchored regular expressions
+    classify = re.sub(r"lower\(coalesce\(s\.error_type, ''\)\) SIMILAR TO\s+'([^']*)'",
+                      r"match(lower(coalesce(s.error_type, '')), '^\1$')", FAILURE_CLASS_SQL) if ch else FAILURE_CLASS_SQL
     sql = f"""
-      WITH calls AS (SELECT date_trunc('{unit}', s.start_time) AS time, count(*) AS requests,
+      WITH calls AS (SELECT {bucket} AS time, count(*) AS requests,
                             count(*) FILTER (WHERE s.status_code = 'error') AS errors
                      FROM spans s WHERE {where} GROUP BY 1),
-      failed AS (SELECT date_trunc('{unit}', s.start_time) AS time,
-                        json_extract_string(s.attributes, '$."aiwatch.error.class"') AS ec, s.*
+      failed AS (SELECT {bucket} AS time, {error_class} AS ec, s.*
                  FROM spans s WHERE {where} AND s.status_code = 'error'),
-      classes AS (SELECT time, {FAILURE_CLASS_SQL} AS failure_class, count(*) AS count,
-                         arg_max(s.trace_id, s.start_time) AS exemplar_trace_id
+      classes AS (SELECT time, {classify} AS failure_class, count(*) AS count,
+                         {"argMax" if ch else "arg_max"}(s.trace_id, s.start_time) AS exemplar_trace_id
                   FROM failed s GROUP BY ALL)
       SELECT c.time, c.requests, c.errors, k.failure_class, coalesce(k.count, 0) AS count,
              coalesce(k.count, 0)::DOUBLE / c.requests AS rate, k.exemplar_trace_id
@@ -365,14 +410,22 @@ def _call_series(store: Store, params: dict[str, Any]) -> pa.Table:
     if not wanted:
         raise BadParameter("parameter 'metric' names no figure of call_series: " + ", ".join(CALL_SERIES))
     unit, split = _BUCKETS[params["grain"]], params["by"]
-    label = f"{_SERIES_SPLITS[split]}" if split else "NULL::VARCHAR"
-    figures = ", ".join(f"{CALL_SERIES[m]} AS {m}" for m in wanted)
+    ch = store.dialect == "clickhouse"
+    label = f"{_SERIES_SPLITS[split]}" if split else ("CAST(NULL AS Nullable(String))" if ch else "NULL::VARCHAR")
+    series = {m: re.sub(r"quantile_cont\(s\.duration_ms, ([0-9.]+)\) FILTER \(WHERE ([^)]*)\)",
+                        r"quantileExactInclusiveIf(\1)(s.duration_ms, \2)", CALL_SERIES[m]) if ch else CALL_SERIES[m]
+              for m in wanted}
+    figures = ", ".join(f"{series[m]} AS {m}" for m in wanted)
+    bucket = f"toDateTime64(date_trunc('{unit}', s.start_time), 6)" if ch else f"date_trunc('{unit}', s.start_time)"
+    # ClickHouse has no UNPIVOT: the same rows from ARRAY JOIN over (name, value) pairs
+    unpivot = (f"(SELECT time, split, m.1 AS metric, m.2 AS value FROM b ARRAY JOIN "
+               f"[{', '.join(f'({quote_literal(m)}, toNullable(toFloat64({m})))' for m in wanted)}] AS m)" if ch
+               else f"(UNPIVOT b ON {', '.join(wanted)} INTO NAME metric VALUE value)")
     sql = f"""
-      WITH b AS (SELECT date_trunc('{unit}', s.start_time) AS time, {label} AS split, {figures}
+      WITH b AS (SELECT {bucket} AS time, {label} AS split, {figures}
                  FROM spans s WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
                  GROUP BY ALL)
-      SELECT time, $grain AS grain, metric, value, split FROM (UNPIVOT b ON {", ".join(wanted)}
-                                                             INTO NAME metric VALUE value)
+      SELECT time, $grain AS grain, metric, value, split FROM {unpivot}
       ORDER BY time, metric LIMIT 200000"""
     t = store.query(sql, {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")},
                           "grain": params["grain"]})
