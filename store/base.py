@@ -60,7 +60,11 @@ class Store(Reader, Protocol):
     """A backend: reads, the single writer, migrations and retention."""
 
     dialect: Dialect
-    writer: TableWriter
+
+    @property
+    def writer(self) -> TableWriter:
+        """The single writer (read-only here, so each backend may hold its own writer class)."""
+        ...
 
     def query_capped(self, sql: str, params: Params, max_bytes: int,
                      batch_rows: int = 256) -> tuple[pa.Table, bool]:

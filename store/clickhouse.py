@@ -388,7 +388,8 @@ class ClickHouseStore:
 
     def query_capped(self, sql: str, params: Params, max_bytes: int, batch_rows: int = 256) -> tuple[pa.Table, bool]:
         table = self.query(sql, params)
-        kept, size = [], 0
+        kept: list[pa.RecordBatch] = []
+        size = 0
         for batch in table.to_batches(batch_rows):
             if kept and size + batch.nbytes > max_bytes:
                 return pa.Table.from_batches(kept, table.schema), True
@@ -475,7 +476,7 @@ def bind_named(sql: str, params: Mapping[str, Any]) -> str:
         name = m.group(2)
         if name not in params:
             raise KeyError(f"parameter ${name} is not bound")
-        return "{%s:%s}" % (name, _ch_type(params[name]))
+        return "{" + f"{name}:{_ch_type(params[name])}" + "}"
     return _LITERAL_OR_NAME.sub(one, sql)
 
 

@@ -6,7 +6,6 @@ import math
 from datetime import timedelta
 
 import pyarrow as pa
-import pytest
 
 from aiwatch.stages import load_stages
 from analysis import runner
