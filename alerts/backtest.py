@@ -135,6 +135,7 @@ def rule_report(result: Backtest, config: AlertsConfig, clean: Sequence[Mark] = 
                       "per_day": round(len(mine) / days, 2), "flaps": flaps, "clean_firings": in_clean})
     marked = []
     for m in incidents:
+        assert m.severity is not None, "an incident mark has a severity (Mark.parse(incident=True))"
         hits = [ep for ep in eps if ep["event"]["severity"] == m.severity and m.start <= ep["start"] < m.end
                 + SEVERITY_DEADLINE[m.severity]]
         first = min(hits, key=lambda ep: ep["start"]) if hits else None

@@ -51,7 +51,7 @@ def alert_labels(rule: Rule, series: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def annotations(sample: Sample, dashboard_url: str, now: datetime | None = None) -> dict[str, Any]:
+def render_annotations(sample: Sample, dashboard_url: str, now: datetime | None = None) -> dict[str, Any]:
     rule, labels = sample.rule, sample.labels
     fields = {**labels, "value": sample.value, "threshold": sample.threshold,
               "baseline": sample.baseline if sample.baseline is not None else float("nan"),
@@ -184,8 +184,10 @@ def _rule_samples(db: Reader, rule: Rule, now: datetime, latest: dict, baselines
     return out
 
 
-def _window(db: Reader, now: datetime, metric: str, over_s: float, memo: dict) -> dict[Series, tuple[float, float]]:
-    """metric per series over the window: (value, weight total); counts summed, others weighted."""
+def _window(db: Reader, now: datetime, metric: str, over_s: float,
+            memo: dict) -> dict[Series, tuple[float | None, float]]:
+    """metric per series over the window: (value, weight total); counts summed, others weighted
+    (None when no bucket had weight)."""
     key = ("window", metric, over_s)
     if key in memo:
         return memo[key]
@@ -193,7 +195,7 @@ def _window(db: Reader, now: datetime, metric: str, over_s: float, memo: dict) -
     newest = now - timedelta(minutes=5)      # a series with nothing in the last 4 minutes is stale
     since = now - timedelta(seconds=over_s) - timedelta(minutes=1)
     weight_metric = window_weight(metric)
-    out: dict[Series, tuple[float, float]] = {}
+    out: dict[Series, tuple[float | None, float]] = {}
     for (m, series), points in rows.items():
         if m != metric:
             continue
@@ -220,7 +222,7 @@ def _load_minute_rows(db: Reader, config: AlertsConfig, now: datetime, memo: dic
         if not c.over:
             continue
         names = [c.metric, *(a.metric for a in c.also)]
-        names += [window_weight(n) for n in names if window_weight(n)]
+        names += [w for n in names if (w := window_weight(n))]
         if c.min_requests:
             names.append("requests")
         if c.evidence:
@@ -233,6 +235,7 @@ def _load_minute_rows(db: Reader, config: AlertsConfig, now: datetime, memo: dic
 def _window_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
     """The condition over the trailing window of 1m buckets (counts summed, rates request-weighted)."""
     c = rule.condition
+    assert c.over is not None, "a windowed condition has `over`"
     over_s = c.over.total_seconds()
     values = _window(db, now, c.metric, over_s, memo)
     requests = _window(db, now, "requests", over_s, memo) if c.min_requests else {}
@@ -288,6 +291,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
 
     c = rule.condition
     ev = c.evidence
+    assert ev is not None and c.over is not None, "an evidence condition has `evidence` and `over`"
     over_s = c.over.total_seconds()
     bad = _window(db, now, ev.bad, over_s, memo)
     total = _window(db, now, ev.total, over_s, memo)

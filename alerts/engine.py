@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import re2
 
-from alerts.conditions import Sample, annotations, evaluate
+from alerts.conditions import Sample, evaluate, render_annotations
 from alerts.rules import AlertsConfig, Inhibition, Route
 from core.clock import utcnow
 from store import alerting
@@ -305,7 +305,7 @@ class AlertEngine:
         for fp, sample in samples.items():
             rule = sample.rule
             state = snap.states.get(fp)
-            notes = annotations(sample, self.config.dashboard_url, now)
+            notes = render_annotations(sample, self.config.dashboard_url, now)
             if state is None or state["state"] == "resolved":
                 state = {"fingerprint": fp, "rule": rule.name, "severity": rule.severity, "labels": sample.labels,
                          "state": state["state"] if state else None, "active_at": now, "fired_at": None,
@@ -328,7 +328,7 @@ class AlertEngine:
         for fp, state in list(snap.states.items()):
             if fp in samples or state["state"] == "resolved" or state["rule"] in failed:
                 continue
-            rule = rules.get(state["rule"])
+            known = rules.get(state["rule"])
             state["last_eval_at"] = now
             if state["state"] == "pending":
                 move(state, "inactive", state.get("value"))
@@ -336,7 +336,7 @@ class AlertEngine:
                 changes.states.pop(fp, None)
                 changes.deleted_states.add(fp)
                 continue
-            keep = rule.keep_firing_for if rule else timedelta(0)
+            keep = known.keep_firing_for if known else timedelta(0)
             if now - state["last_true_at"] < keep:
                 continue
             state["resolved_at"] = now
@@ -361,7 +361,7 @@ class AlertEngine:
                 route = routes.get(key.split(":", 1)[0])
                 if route is None:
                     continue
-                group = {"group_key": key, "route": route.name,
+                group: dict[str, Any] = {"group_key": key, "route": route.name,
                          "group_labels": group_key_for(route, alerts[0]["labels"])[1],
                          "created_at": now, "next_flush_at": now + route.group_wait, "last_flush_at": None}
                 snap.groups[key] = group

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
@@ -25,6 +25,10 @@ from core.durations import parse_duration
 from store import alerting
 from store.base import Store
 from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
+
+if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
+    from alerts.delivery import DeliveryService
+    from alerts.engine import AlertEngine
 
 
 def _env_float(name: str, default: float) -> float:
@@ -47,8 +51,8 @@ class AlertsRuntime:
         self.config = load_config()
         self.deliver_interval_s = deliver_interval_s
         self._lock = threading.Lock()
-        self.engine = None
-        self.delivery = None
+        self.engine: AlertEngine | None = None
+        self.delivery: DeliveryService | None = None
         self._stopped = False
         self.replay: Any = None      # AIWATCH_ALERTS_REPLAY: history replay before live evaluation
 

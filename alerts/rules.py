@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -250,15 +251,15 @@ class AlertsConfig:
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\$\{[^{}]*\})*))?\}")
 
 
-def expand_env(text: str, env: dict[str, str] | None = None) -> str:
+def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     """`${VAR}` and `${VAR:-default}` from the environment (receiver URLs and keys stay out of the file)."""
-    env = os.environ if env is None else env
-    return _ENV.sub(lambda m: env.get(m.group(1)) or expand_env(m.group(2) or "", env), text)
+    environ = os.environ if env is None else env
+    return _ENV.sub(lambda m: environ.get(m.group(1)) or expand_env(m.group(2) or "", environ), text)
 
 
 class _Problems:
     def __init__(self, source: str) -> None:
-        self.source, self.items = source, []
+        self.source, self.items = source, list[str]()
 
     def add(self, where: str, key: str, message: str) -> None:
         self.items.append(f"{self.source}: {where}: key '{key}': {message}")
@@ -308,6 +309,14 @@ def _number(raw: dict, key: str, where: str, path: str, p: _Problems, default: f
         p.add(where, path, f"{value!r} is not a number")
         return default
     return float(value)
+
+
+def _number_or(raw: dict, key: str, where: str, path: str, p: _Problems, default: float) -> float:
+    """A number that has a default: an explicit null is an error, not None."""
+    if key in raw and raw[key] is None:
+        p.add(where, path, "null is not a number")
+    value = _number(raw, key, where, path, p, default)
+    return default if value is None else value
 
 
 def _duration(raw: dict, key: str, where: str, path: str, p: _Problems, default: timedelta) -> timedelta:
@@ -374,9 +383,9 @@ def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
                 p.add(where, "condition.baseline.window", "is required")
             baseline = Baseline(
                 window=_duration(b, "window", where, "condition.baseline.window", p, timedelta(days=7)),
-                factor=_number(b, "factor", where, "condition.baseline.factor", p, 1.0),
-                delta=_number(b, "delta", where, "condition.baseline.delta", p, 0.0),
-                min_baseline=_number(b, "min_baseline", where, "condition.baseline.min_baseline", p, 0.0))
+                factor=_number_or(b, "factor", where, "condition.baseline.factor", p, 1.0),
+                delta=_number_or(b, "delta", where, "condition.baseline.delta", p, 0.0),
+                min_baseline=_number_or(b, "min_baseline", where, "condition.baseline.min_baseline", p, 0.0))
             if len(grains) > 1:
                 p.add(where, "condition.baseline", "a baseline compares one grain, not several")
     elif threshold is None:
@@ -487,7 +496,7 @@ def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:
                 description=str(raw.get("description", "")), runbook=str(runbook))
 
 
-def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None = None) -> AlertsConfig:
+def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None) -> AlertsConfig:
     p = _Problems(source)
     if not isinstance(data, dict):
         raise RulesError([f"{source}: the file must be a mapping with a 'rules' list"])
@@ -593,10 +602,10 @@ def parse_config(data: Any, source: str = "<memory>", env: dict[str, str] | None
                         source=source)
 
 
-def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> AlertsConfig:
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> AlertsConfig:
     """Load and validate a rules file (default: $AIWATCH_ALERTS_RULES, else the shipped defaults)."""
-    env = os.environ if env is None else env
-    path = Path(path or env.get("AIWATCH_ALERTS_RULES") or DEFAULT_RULES)
+    environ = os.environ if env is None else env
+    path = Path(path or environ.get("AIWATCH_ALERTS_RULES") or DEFAULT_RULES)
     try:
         text = path.read_text()
     except OSError as exc:

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,6 +38,10 @@ class _Problem(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+@overload
+def _text(body: dict, key: str, required: Literal[True]) -> str: ...
+@overload
+def _text(body: dict, key: str, required: bool = False) -> str | None: ...
 def _text(body: dict, key: str, required: bool = False) -> str | None:
     value = body.get(key)
     if value in (None, ""):

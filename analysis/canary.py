@@ -7,6 +7,7 @@ tolerance; too few calls on either side is inconclusive; otherwise the canary pa
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -76,15 +77,16 @@ class CanaryAnalyzer:
 
     def run(self, window: Window) -> Result:
         """One sample query and one feedback query for all hour buckets of the window."""
-        rows, reports = [], []
+        rows: list[dict[str, Any]] = []
+        reports: list[dict[str, Any]] = []
         first, last = window.aligned("1h")
         prices = resolve_prices(analytics.distinct_models(self.store, first, last))
         sample = analytics.canary_sample(self.store, first, last, prices, self.settings.sample_cap,
                                         self.settings.canary_baseline_ratio)
         if sample.num_rows == 0:
             return Result(analytics.metrics_table(rows), analytics.reports_table(reports))
-        feedback_all = pl.from_arrow(analytics.feedback_by_version(self.store, first, last))
-        for (bucket, service), spans in pl.from_arrow(sample).partition_by(
+        feedback_all = pl.DataFrame(analytics.feedback_by_version(self.store, first, last))
+        for (bucket, service), spans in pl.DataFrame(sample).partition_by(
                 ["hour", "service_name"], as_dict=True, maintain_order=True).items():
             end = bucket + timedelta(hours=1)
             feedback = feedback_all.filter(pl.col("hour") == bucket)

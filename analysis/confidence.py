@@ -3,6 +3,7 @@ p-value, PSI, Wasserstein distance), plus the trend of hourly means over the tra
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -50,9 +51,10 @@ class ConfidenceAnalyzer:
         """One sample query for all hour buckets of the window; per group, every hour against the
         (sorted once) reference in vectorised passes (analysis.stats `*_many`)."""
         s = self.settings
-        rows, reports = [], []
+        rows: list[dict[str, Any]] = []
+        reports: list[dict[str, Any]] = []
         first, last = window.aligned("1h")
-        means = pl.from_arrow(analytics.hourly_confidence_means(self.store, first - timedelta(hours=23), last))
+        means = pl.DataFrame(analytics.hourly_confidence_means(self.store, first - timedelta(hours=23), last))
         trends = {key: (part["hour"].to_numpy(), part["mean"].to_numpy())
                   for key, part in means.sort("hour").partition_by(list(KEYS), as_dict=True).items()} \
             if means.height else {}
@@ -64,15 +66,16 @@ class ConfidenceAnalyzer:
         for lo, hi in runs(periods):
             key, ref_period = periods[lo]
             if ref_period not in references:
-                references[ref_period] = self.cache.get(ref_period, s.sample_cap, utcnow(), lambda p=ref_period: _references(
-                    _sample(self.store, *p, s.sample_cap, by_hour=False)))
+                # the cache calls the loader at once, while ref_period is still this one's
+                references[ref_period] = self.cache.get(ref_period, s.sample_cap, utcnow(), lambda: _references(
+                    _sample(self.store, *ref_period, s.sample_cap, by_hour=False)))  # noqa: B023
             ref = references[ref_period].get(key)
             buckets = [k[-1] for k in sample.keys[lo:hi]]
             part = col.slice(lo, hi)
             cur = stats.Samples(part.values, part.starts, part.sizes)
             qs = stats.quantiles_many(cur, tuple(q for q, _ in QUANTILES))
             judged = ref is not None and len(ref) >= MIN_ROWS
-            if judged:
+            if ref is not None and judged:
                 ks_stat, ks_p = stats.ks_many(ref, cur)
                 psi = stats.psi_many(ref, cur, bins=10, lo=0.0, hi=1.0)
                 wd = stats.wasserstein_many(ref, cur)
@@ -92,7 +95,7 @@ class ConfidenceAnalyzer:
                 rows.append({**base, "metric": "confidence_trend_slope", "value": slope})
                 rows.append({**base, "metric": "confidence_trend_pvalue", "value": slope_p})
                 n_cur = int(cur.sizes[i])
-                if not judged or n_cur < MIN_ROWS:
+                if ref is None or not judged or n_cur < MIN_ROWS:
                     continue
                 k, p, ps, w = float(ks_stat[i]), float(ks_p[i]), float(psi[i]), float(wd[i])
                 shifted = ps >= s.confidence_psi_alert or (p < s.confidence_ks_alpha

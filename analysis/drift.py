@@ -3,6 +3,7 @@ default test and threshold per column (reproduced in analysis/stats.py), and the
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def _column_scores(ref: Column, column: DriftColumn, cur: Column) -> list[stats.
     if n_ref <= 1000 or (column.kind == "num" and not wide):
         ref_values = ref.categories[ref.values] if column.kind == "cat" else ref.values
         for i in np.flatnonzero(cur.sizes):
-            out[i] = stats.column_drift(column.name, column.kind, ref_values, cur.group(i))
+            out[i] = stats.column_drift(column.name, column.kind, ref_values, cur.group(int(i)))
         return out
     if wide:
         reference = stats.SortedReference.of(ref.values)
@@ -80,7 +81,8 @@ class DriftAnalyzer:
         against the reference at once (`_column_scores`)."""
         s = self.settings
         columns = s.drift_column_specs
-        rows, reports = [], []
+        rows: list[dict[str, Any]] = []
+        reports: list[dict[str, Any]] = []
         sample = _sample(self.store, *window.aligned("1h"), columns, s.sample_cap, by_hour=True)
         references: dict[tuple, GroupedSample] = {}
         # groups: one per (route, hour), ordered by both; runs of a route that share a reference
@@ -93,7 +95,7 @@ class DriftAnalyzer:
             if ref_period not in references:
                 references[ref_period] = self.cache.get(
                     ref_period, (tuple(columns), s.sample_cap), utcnow(),
-                    lambda p=ref_period: _sample(self.store, *p, columns, s.sample_cap, by_hour=False))
+                    lambda: _sample(self.store, *ref_period, columns, s.sample_cap, by_hour=False))  # noqa: B023 - called at once
             reference = references[ref_period]
             if key not in reference.keys:
                 continue
@@ -105,7 +107,7 @@ class DriftAnalyzer:
             for i, bucket in enumerate(hours):
                 if sample.rows[lo + i] < s.drift_min_rows:
                     continue
-                results = [col[i] for col in per_column if col[i] is not None]
+                results = [found for col in per_column if (found := col[i]) is not None]
                 if not results:
                     continue
                 share, drifted = stats.dataset_drift(results, s.drift_share)
@@ -114,15 +116,15 @@ class DriftAnalyzer:
                 base = {"time": bucket, "grain": "1h", "computed_at": window.computed_at, **label_values}
                 rows.append({**base, "metric": "drift_share", "value": share})
                 rows.append({**base, "metric": "dataset_drift", "value": float(drifted)})
-                for r in results:
-                    rows.append({**base, "metric": f"drift_score:{r.column}", "value": r.score})
-                    rows.append({**base, "metric": f"drift_detected:{r.column}", "value": float(r.drifted)})
+                for found in results:
+                    rows.append({**base, "metric": f"drift_score:{found.column}", "value": found.score})
+                    rows.append({**base, "metric": f"drift_detected:{found.column}", "value": float(found.drifted)})
                 reports.append({
                     "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
                     "kind": "drift_columns", **label_values, "verdict": "drift" if drifted else "no_drift",
                     "computed_at": window.computed_at,
                     "body": {"drift_share": share, "dataset_drift": drifted,
-                             "columns": [r.as_dict() for r in results],
+                             "columns": [found.as_dict() for found in results],
                              "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
                              "reference_rows": ref_rows, "current_rows": int(sample.rows[lo + i])}})
         return Result(analytics.metrics_table(rows), analytics.reports_table(reports))

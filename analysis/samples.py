@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ class Column:
     kind: str                        # num | cat
     values: np.ndarray               # num: float64 sorted within each group; cat: int codes
     sizes: np.ndarray                # non-missing values per group
-    categories: np.ndarray | None = None   # cat: code -> category (object array)
+    # cat: code -> category (object array); empty for a numeric column
+    categories: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
     @property
     def starts(self) -> np.ndarray:

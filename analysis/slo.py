@@ -45,8 +45,10 @@ class SLOAnalyzer:
         start, _ = self._span(window)
         longest = max(GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows)
         names = [f"slo_{kind}:{slo.name}" for slo in self.settings.slos for kind in ("total", "bad")]
-        history = pl.from_arrow(analytics.stored_metric(self.store, names, "1m", start - timedelta(minutes=longest),
-                                                        start)) if names else None
+        if not names:
+            return Result(analytics.empty_metrics())
+        history = pl.DataFrame(analytics.stored_metric(self.store, names, "1m", start - timedelta(minutes=longest),
+                                                       start))
         tables = [t for slo in self.settings.slos for t in self._one(slo, window, history)]
         return Result(pa.concat_tables(tables) if tables else analytics.empty_metrics())
 
@@ -56,7 +58,7 @@ class SLOAnalyzer:
         windows = {g: GRAIN_SECONDS[g] // 60 for g in self.settings.burn_windows}
         longest = max(windows.values())
         history_start = start - timedelta(minutes=longest)
-        fresh = pl.from_arrow(analytics.slo_minute_counts(
+        fresh = pl.DataFrame(analytics.slo_minute_counts(
             self.store, start, end, route, slo.threshold_ms if slo.kind == "latency" else None))
         hist_total = history.filter(pl.col("metric") == f"slo_total:{slo.name}")
         hist_bad = history.filter(pl.col("metric") == f"slo_bad:{slo.name}")

@@ -8,7 +8,7 @@ import pytest
 from harness import MIN, T0, make_config, series, write_metrics
 from scipy.stats import binom
 
-from alerts.conditions import annotations, evaluate
+from alerts.conditions import evaluate, render_annotations
 
 ROUTE_ERRORS = [{"name": "RouteErrorBurst", "severity": "P1",
                  "summary": "{service} {route}: {bad} of {total}{maturity}",
@@ -45,7 +45,7 @@ def test_four_failures_among_eight_calls_do_not_page_a_burst_does(store):
     assert sample.value == pytest.approx(9 / 60) and sample.threshold == pytest.approx(0.021)
     assert dict(sample.fields)["p_value"] == pytest.approx(binom.sf(8, 60, 0.021), rel=1e-9)
     assert dict(sample.fields)["p_value"] < 1e-4 and sample.baseline == pytest.approx(0.007)
-    assert annotations(sample, "http://dash")["summary"] == "checkout /burst: 9 of 60"
+    assert render_annotations(sample, "http://dash")["summary"] == "checkout /burst: 9 of 60"
 
 
 def test_the_tolerated_rate_follows_the_route_normal_rate(store):
@@ -55,7 +55,7 @@ def test_the_tolerated_rate_follows_the_route_normal_rate(store):
 
 def test_an_immature_baseline_is_used_and_named(store):
     route(store, "/young", 60, 9, hours=1.0)
-    summary = annotations(fired(store, ROUTE_ERRORS)["/young"], "http://dash")["summary"]
+    summary = render_annotations(fired(store, ROUTE_ERRORS)["/young"], "http://dash")["summary"]
     assert summary.endswith("baseline immature: 1 h of history (minimum 3h)")
 
 

@@ -109,3 +109,15 @@ def test_minimal_file_gets_defaults():
                                       "condition": {"metric": "drift_share", "grain": "1h", "threshold": 0.3}}]})
     assert config.routes[0].receivers == ("review",)
     assert config.rules[0].condition.match == (("arm", None),)
+
+
+def test_a_null_baseline_number_is_an_error_not_a_none_at_evaluation(tmp_path):
+    # `factor: null` loaded as Baseline(factor=None) and failed with a TypeError on the first evaluation
+    found = "\n".join(problems("""
+rules:
+  - name: Cost
+    severity: P3
+    condition: {metric: cost_usd, op: ">", baseline: {window: 7d, factor: null, delta: ~}}
+""", tmp_path))
+    assert "rule 'Cost': key 'condition.baseline.factor': null is not a number" in found
+    assert "rule 'Cost': key 'condition.baseline.delta': null is not a number" in found
