@@ -95,6 +95,39 @@ class Browser:
         screenshot.write_bytes(base64.b64decode(shot["data"]))
         return state.get("text", ""), int(state.get("charts", 0))
 
+    def evaluate(self, expression: str) -> object:
+        """The value of a JavaScript expression in the page (JSON-serializable)."""
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"page script failed: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def click(self, x: float, y: float) -> None:
+        """A real left click at viewport pixel (x, y): move there, press, release."""
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def wait_rendered(self, screenshot: Path, url_part: str, timeout: float = 45,
+                      settle_s: float = 1.5) -> tuple[str, str]:
+        """After a click: wait until the address contains `url_part` and Streamlit has rendered;
+        save a PNG; returns the address and the visible text."""
+        deadline, ready_since, href, state = time.monotonic() + timeout, None, "", {}
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            href = str(self.evaluate("location.href"))
+            state = json.loads(str(self.evaluate(_READY_JS)))
+            if url_part in href and state["ready"]:
+                ready_since = ready_since or time.monotonic()
+                if time.monotonic() - ready_since >= settle_s:
+                    break
+            else:
+                ready_since = None
+        shot = self.call("Page.captureScreenshot", format="png")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        screenshot.write_bytes(base64.b64decode(shot["data"]))
+        return href, state.get("text", "")
+
     def close(self) -> None:
         stack = getattr(self, "_stack", None)
         if stack is not None:

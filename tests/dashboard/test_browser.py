@@ -89,3 +89,41 @@ def test_page_renders_in_a_real_browser(path: str, dashboard_url: str, browser: 
         assert bad not in text
     assert charts >= CHARTS.get(path, 0), f"{name}: only {charts} chart(s) rendered"
     assert (SHOTS / f"{name}.png").stat().st_size > 20_000  # a real page, not a blank frame
+
+
+# The failure-class chart's points: scroll the first one with a trace id into view, and say where it
+# is on screen and which trace it carries (plotly draws markers as path.point in trace order).
+_EXEMPLAR_POINT_JS = """(() => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const traces = gd.querySelectorAll('.scatterlayer .trace');
+    for (let t = 0; t < gd.data.length && t < traces.length; t++) {
+      const custom = gd.data[t].customdata;
+      if (!custom) continue;
+      const points = traces[t].querySelectorAll('.points path.point');
+      for (let i = 0; i < points.length && i < custom.length; i++) {
+        if (!/^[0-9a-f]{32}$/.test(custom[i][0])) continue;
+        points[i].scrollIntoView({block: 'center'});
+        const r = points[i].getBoundingClientRect();
+        return JSON.stringify({trace_id: custom[i][0], x: r.x + r.width / 2, y: r.y + r.height / 2});
+      }
+    }
+  }
+  return null;
+})()"""
+
+
+def test_a_chart_point_opens_its_trace_in_one_click(dashboard_url: str, browser: Browser) -> None:
+    import json
+
+    text, _ = browser.render(f"{dashboard_url}/errors", SHOTS / "errors-before-click.png")
+    assert "Click a point to open its newest failing trace" in text
+    found = browser.evaluate(_EXEMPLAR_POINT_JS)
+    assert found, "no chart point carries a trace id"
+    point = json.loads(found)
+    time.sleep(0.5)   # the scroll settles before the click lands
+    browser.click(point["x"], point["y"])
+    href, text = browser.wait_rendered(SHOTS / "trace-from-chart-point.png", "traces")
+    assert f"id={point['trace_id']}" in href, href
+    assert "Span waterfall" in text and point["trace_id"] in text, text[:3000]
+    for bad in ("Traceback", "Error running app", SECRET_EMAIL, "No trace"):
+        assert bad not in text
