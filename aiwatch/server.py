@@ -34,7 +34,7 @@ from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
-from aiwatch.stages import load_stages, stage_routes
+from aiwatch.stages import load_stages, stage_queries, stage_routes
 from aiwatch.storage import open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
@@ -43,7 +43,7 @@ from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
 from core.clock import utcnow
 from store import prices
-from store.queries import REGISTRY, BadParameter, openapi
+from store.queries import BadParameter
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
 
@@ -57,6 +57,7 @@ REQUEST_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 class AiwatchServer:
     def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
         load_stages()
+        self.queries = stage_queries()
         self.settings = settings
         prices.configure(settings.price_table())   # the cost queries and analyzers price with the overrides
         self.store = open_store(settings, writer_max_rows=settings.writer_max_rows,
@@ -236,7 +237,7 @@ class AiwatchServer:
         if not authorized(request, self.settings.api_token):
             return api_error(401, "unauthorized", "missing or wrong bearer token", request_id)
         name = request.path_params["name"]
-        query = REGISTRY.get(name)
+        query = self.queries.get(name)
         if query is None:
             return api_error(404, "unknown_query", f"no query named {name!r}; see /v1/queries", request_id)
         raw = dict(request.query_params)
@@ -278,10 +279,10 @@ class AiwatchServer:
         if not authorized(request, self.settings.api_token):
             return api_error(401, "unauthorized", "missing or wrong bearer token", new_request_id(request))
         return JSONResponse({"queries": [{"name": q.name, "description": q.description,
-                                          "params": [p.name for p in q.params]} for q in REGISTRY.values()]})
+                                          "params": [p.name for p in q.params]} for q in self.queries.values()]})
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi(__version__))
+        return JSONResponse(self.queries.openapi(__version__))
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})

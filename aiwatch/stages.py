@@ -1,11 +1,16 @@
 """The stage modules the server and CLI load: importing one registers its jobs, queries and commands.
 
-Each stage registers through the seams in `aiwatch.jobs` (job_factory), `store.queries` (register)
-and `aiwatch.cli` (command). Add a stage by adding its module here.
+Each stage registers through the seams in `aiwatch.jobs` (job_factory) and `aiwatch.cli` (command),
+and offers read queries as a module-level `QUERIES` list that `stage_queries` collects into the
+server's registry. Add a stage by adding its module here.
 """
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from store.queries import QueryRegistry
 
 STAGE_MODULES = (
     "collectors.commands",
@@ -33,6 +38,17 @@ def _import(name: str):
 def load_stages() -> None:
     for name in STAGE_MODULES:
         _import(name)
+
+
+def stage_queries() -> QueryRegistry:
+    """The read API's queries: the store's own, then each stage module's `QUERIES`."""
+    from store.queries import store_queries
+
+    registry = store_queries()
+    for name in STAGE_MODULES:
+        module = _import(name)
+        registry.extend(getattr(module, "QUERIES", ()) if module else ())
+    return registry
 
 
 def stage_routes() -> list:

@@ -24,7 +24,7 @@ from alerts.rules import RulesError, load_config
 from core.durations import parse_duration
 from store import alerting
 from store.base import Store
-from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time, register
+from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time
 
 if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
     from alerts.delivery import DeliveryService
@@ -164,34 +164,36 @@ def _utcnow():
 # --- named read queries -----------------------------------------------------------------------
 
 _TAGS = ("alerts",)
-register(NamedQuery(
+# the alerts stage's read queries; the server adds them (aiwatch.stages.stage_queries)
+QUERIES: list[NamedQuery] = []
+QUERIES.append(NamedQuery(
     "alerts", "Alerts that are pending, firing or recently resolved (firing first).",
     (Param("state", description="pending, firing or resolved.", choices=("pending", "firing", "resolved")),
      Param("severity", description="P1, P2 or P3.", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
     sql=alerting.ALERTS_SQL, tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "alert_history", "Alert state transitions (inactive/pending/firing/resolved) in a window, newest first.",
     (Param("start", "time", "Window start.", "-1d"), END, Param("rule", description="Rule name."),
      Param("severity", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
     sql=alerting.ALERT_HISTORY_SQL, tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "silences", "Silences (matchers, window, author, comment); expired ones on request.",
     (Param("include_expired", "boolean", "Also list expired silences.", "false"), LIMIT),
     run=lambda store, params: store.query(alerting.SILENCES_SQL, {**params, "now": _utcnow()}), tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "notifications", "Delivery attempts to PagerDuty, Slack, webhooks and the review, with failures.",
     (Param("start", "time", "Window start.", "-1d"), END, Param("receiver", description="Receiver name."),
      Param("outcome", description="delivered, retry, failed or dead.",
            choices=("delivered", "retry", "failed", "dead")), LIMIT),
     sql=alerting.NOTIFICATIONS_SQL, tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "alert_outbox", "Notifications decided and their delivery state (pending, delivered, failed, dead).",
     (Param("state", choices=("pending", "delivered", "failed", "dead")), LIMIT),
     sql=alerting.OUTBOX_SQL, tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "alert_review", "P3 alerts recorded for the weekly review.",
     (Param("start", "time", "Window start.", "-7d"), END, LIMIT), sql=alerting.REVIEW_SQL, tags=_TAGS))
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "alert_source_metrics", "Analyzer rows in a window, as the alert backtest replays them (use format=arrow).",
     (START, END, Param("limit", "integer", "Most rows returned.", "5000000", maximum=50_000_000)),
     sql="SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end LIMIT $limit", tags=_TAGS))

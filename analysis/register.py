@@ -10,7 +10,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import store.analytics  # noqa: F401 - registers the analysis read queries
 from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
 from aiwatch.jobs import Job, job_factory

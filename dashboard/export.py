@@ -17,12 +17,12 @@ from typing import Any, Protocol
 import pandas as pd
 import plotly.graph_objects as go
 
-import store.incidents  # noqa: F401 - registers the incidents query (StoreSource runs it in-process)
 from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
 from dashboard import frames
 from dashboard.client import QueryResult
 from dashboard.markdown import md_text
 from store.base import Store
+from store.queries import QueryRegistry
 
 FORMATS = ("html", "md", "csv", "parquet")
 
@@ -34,13 +34,14 @@ class Source(Protocol):
 class StoreSource:
     """Named queries run in-process against the server's store (for the scheduled export job)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, queries: QueryRegistry | None = None) -> None:
+        from store.queries import store_queries
+
         self.store = store
+        self.queries = queries or store_queries()
 
     def query(self, name: str, **params: Any) -> QueryResult:
-        from store.queries import REGISTRY
-
-        q = REGISTRY.get(name)
+        q = self.queries.get(name)
         if q is None:
             return QueryResult(name, "missing", message=f"no query named {name!r}")
         accepted = {p.name for p in q.params}

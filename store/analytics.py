@@ -28,7 +28,6 @@ from store.queries import (
     NamedQuery,
     Param,
     model_sql,
-    register,
     span_filter_sql,
 )
 from store.schema import SPAN_RANGES
@@ -732,7 +731,9 @@ def _label_filter(col: str, param: str) -> str:
     return f"(( ${param} IS NULL AND {col} IS NULL) OR ${param} = '*' AND {col} IS NOT NULL OR {col} = ${param})"
 
 
-register(NamedQuery(
+# this module's read queries (the analyzers' outputs); store.queries.store_queries() collects them
+QUERIES: list[NamedQuery] = []
+QUERIES.append(NamedQuery(
     "metrics", "Analyzer output (analysis_metrics) in a window: one row per bucket, metric and labels. "
     "Label parameters omitted select the rollup over all values; '*' selects every value.",
     (START, END, GRAIN, Param("metric", required=True, description="Metric name or comma-separated names."),
@@ -759,7 +760,7 @@ register(NamedQuery(
             ORDER BY time, metric, service_name, model, model_version, route, arm LIMIT $limit""",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "metric_names", "Metric names present in analysis_metrics in a window, with their grains.",
     (START, END),
     sql="""SELECT metric, grain, count(*) AS rows, max(time) AS latest FROM analysis_metrics
@@ -773,25 +774,25 @@ def _reports_sql(analyzer: str) -> str:
                  AND ($service IS NULL OR service_name = $service)"""
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "canary", "Canary verdicts with their evidence (per metric: statistic, p-value, effect, tolerance).",
     (START, END, SERVICE, VERSION, LIMIT),
     sql=_reports_sql("canary") + " AND ($version IS NULL OR model_version = $version) ORDER BY time DESC LIMIT $limit",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "drift", "Input drift per route and window: per-column test, score, threshold, verdict, and drift share.",
     (START, END, SERVICE, ROUTE, LIMIT),
     sql=_reports_sql("drift") + " AND ($route IS NULL OR route = $route) ORDER BY time DESC LIMIT $limit",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "confidence_shift", "Confidence shift reports: KS, PSI, Wasserstein against the reference, per version.",
     (START, END, SERVICE, VERSION, LIMIT),
     sql=_reports_sql("confidence") + " AND ($version IS NULL OR model_version = $version) ORDER BY time DESC LIMIT $limit",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "reports", "Saved analysis reports of any analyzer (e.g. Evidently HTML report paths).",
     (START, END, SERVICE, Param("analyzer", description="Analyzer name (evidently, drift, canary, ...)."), LIMIT),
     sql="""SELECT * FROM analysis_reports WHERE time >= $start AND time < $end
@@ -799,7 +800,7 @@ register(NamedQuery(
            ORDER BY computed_at DESC LIMIT $limit""",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "overrides", "Human overrides by route, model and reason: reviewed, modified, rejected, override rate.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE, LIMIT),
     sql="""SELECT route, model, model_version, coalesce(reason, '') AS reason,
@@ -831,7 +832,7 @@ def _top_spenders(store: Store, params: dict[str, Any]) -> pa.Table:
                                                         "limit")}, **price_params})
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "top_spenders", "Cost by route and/or user (the span's cost, else tokens x the price table).",
     (START, END, SERVICE, MODEL, VERSION, ROUTE,
      Param("by", description="Group by route, user or route_user.", default="route",
@@ -860,14 +861,14 @@ PRICES_APPLIED_SCHEMA = pa.schema([
     ("cached_input_per_mtok", pa.float64()), ("output_per_mtok", pa.float64()), ("reasoning_per_mtok", pa.float64()),
 ])
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "prices", "The price each model's calls were costed with: per model that answered (the snapshot name, else "
     "the requested one) its calls, those that carried their own cost (the shim's), those priced here from tokens, "
     "and the price applied in USD per million tokens with its source: an override from the prices_file setting "
     "(with its version) or genai-prices (with its version and id); no source: unpriced.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE), run=_prices_applied, tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "latency_distribution", "Histogram of model-call durations on log-spaced bins (10 per decade), exact counts.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE,
      Param("status", description="ok (not error, default), error or all.", default="ok", choices=("ok", "error", "all"))),
@@ -878,7 +879,7 @@ register(NamedQuery(
             GROUP BY b ORDER BY b""",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "confidence_distribution", "Histogram of confidence scores on [0, 1] (bins equal-width) with quantiles.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE, Param("bins", "integer", "Number of bins.", "20", maximum=1000)),
     sql=f"""WITH c AS (SELECT least(greatest(confidence, 0), 1) AS x FROM spans
@@ -901,7 +902,7 @@ register(NamedQuery(
             FROM c, q GROUP BY 1, 2 ORDER BY 1""",
     tags=("analysis",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "quarantined_windows", "Minutes an analyzer could not compute and skipped, with the error (newest first).",
     (Param("start", "time", "Window start.", "-7d"), END, LIMIT),
     sql="""SELECT time AS window_start, window_end, analyzer, json_extract_string(body, '$.error') AS error,

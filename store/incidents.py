@@ -24,7 +24,6 @@ from store.queries import (
     NamedQuery,
     Param,
     model_sql,
-    register,
     span_filter_sql,
 )
 
@@ -128,7 +127,9 @@ def _incidents(store: Store, params: dict[str, Any]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-register(NamedQuery(
+# this module's read queries; store.queries.store_queries() collects them
+QUERIES: list[NamedQuery] = []
+QUERIES.append(NamedQuery(
     "incidents", "Incidents: alerts of one service whose firing intervals overlap, grouped, with duration, "
     "rules, and the routes / models / versions their labels name; newest first.",
     (Param("start", "time", "Window start.", "-7d"), END, SERVICE,
@@ -154,12 +155,12 @@ def _incident_notifications(store: Store, params: dict[str, Any]) -> pa.Table:
         {"start": params["start"], "end": params["end"], "fingerprints": fingerprints, "limit": params["limit"]})
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "incident_notifications", "Notifications sent for some alerts (their fingerprints), with the outcome.",
     (START, END, Param("fingerprints", required=True, description="Comma-separated alert fingerprints."), LIMIT),
     run=_incident_notifications, tags=("alerts",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "exemplars", "Exemplar model calls of a window: the newest failing ones and the slowest successful ones "
     "(`kind`), with their trace ids.",
     (START, END, SERVICE, Param("model"), Param("version"), Param("route"),

@@ -7,7 +7,7 @@ here with `register`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -146,14 +146,55 @@ class NamedQuery:
         return {p.name: v for p, v in zip(self.params, params.values()) if f"${p.name}" in sql}
 
 
-REGISTRY: dict[str, NamedQuery] = {}
+class QueryRegistry:
+    """The queries a server answers, by name: built from the stages' `QUERIES` lists on purpose
+    (store_queries() and the server), never filled by whichever modules happen to be imported."""
+
+    def __init__(self, *groups: Iterable[NamedQuery]) -> None:
+        self._queries: dict[str, NamedQuery] = {}
+        for group in groups:
+            self.extend(group)
+
+    def extend(self, queries: Iterable[NamedQuery]) -> None:
+        for query in queries:
+            if query.name in self._queries:
+                raise ValueError(f"query {query.name!r} is registered twice")
+            self._queries[query.name] = query
+
+    def get(self, name: str) -> NamedQuery | None:
+        return self._queries.get(name)
+
+    def __getitem__(self, name: str) -> NamedQuery:
+        return self._queries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._queries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queries)
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def values(self) -> list[NamedQuery]:
+        return list(self._queries.values())
+
+    def items(self) -> list[tuple[str, NamedQuery]]:
+        return list(self._queries.items())
+
+    def openapi(self, version: str) -> dict[str, Any]:
+        return openapi(self, version)
 
 
-def register(query: NamedQuery) -> NamedQuery:
-    if query.name in REGISTRY:
-        raise ValueError(f"query {query.name!r} is registered twice")
-    REGISTRY[query.name] = query
-    return query
+def store_queries() -> QueryRegistry:
+    """The store's own queries: telemetry (this module), analysis outputs and incidents. Stages add
+    theirs to the server's registry from their `QUERIES` (aiwatch.stages.stage_queries)."""
+    from store import analytics, incidents
+
+    return QueryRegistry(QUERIES, analytics.QUERIES, incidents.QUERIES)
+
+
+QUERIES: list[NamedQuery] = []   # this module's queries, in the order they are defined below
 
 
 _SPAN_FIELDS = """trace_id, span_id, parent_span_id, name, kind, start_time, end_time, duration_ms,
@@ -184,7 +225,7 @@ def _both(selected_spans: str, order: str) -> dict[str, str]:
             "clickhouse_sql": spans_with_resources(selected_spans, order, "clickhouse")}
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "spans", "Spans in a window, newest first.", FILTERS + (
         Param("llm_only", "boolean", "Only model-call spans.", "false"),
         Param("status", description="unset, ok or error.", choices=("unset", "ok", "error")), LIMIT),
@@ -192,23 +233,23 @@ register(NamedQuery(
             AND (NOT $llm_only OR is_llm) AND ($status IS NULL OR status_code = $status)
             ORDER BY start_time DESC LIMIT $limit""", "s.start_time DESC")))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "trace", "Every span of one trace, in start order (the waterfall).",
     (Param("trace_id", required=True, description="32 hex characters."),),
     **_both("SELECT * FROM spans WHERE trace_id = lower($trace_id)", "s.start_time, s.span_id")))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "request", "The spans of one request id (aiwatch.request.id) with their trace.",
     (Param("request_id", required=True),),
     **_both("""SELECT * FROM spans WHERE trace_id IN
             (SELECT trace_id FROM spans WHERE request_id = $request_id)""", "s.start_time, s.span_id")))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "span_content", "Stored (redacted, size-capped) message content of a trace's spans.",
     (Param("trace_id", required=True),),
     sql="SELECT * FROM span_content WHERE trace_id = lower($trace_id) ORDER BY start_time"))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "audit_events", "Audit records (redacted) in a window, or for one request id.",
     (START, END, SERVICE, ROUTE, Param("request_id"), LIMIT),
     sql="""SELECT * FROM audit_events WHERE ($request_id IS NOT NULL AND request_id = $request_id)
@@ -216,7 +257,7 @@ register(NamedQuery(
                AND ($service IS NULL OR service_name = $service) AND ($route IS NULL OR route = $route))
            ORDER BY time DESC LIMIT $limit"""))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "feedback", "Human review events (accepted / modified / rejected) in a window.",
     (START, END, SERVICE, MODEL, VERSION, ROUTE, LIMIT),
     sql="""SELECT * FROM feedback WHERE time >= $start AND time < $end
@@ -224,19 +265,19 @@ register(NamedQuery(
            AND ($version IS NULL OR model_version = $version) AND ($route IS NULL OR route = $route)
            ORDER BY time DESC LIMIT $limit"""))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "resource_metrics", "Resource metric points (CPU, GPU, memory, queue depth) in a window.",
     (START, END, SERVICE, Param("name", description="Metric name."), LIMIT),
     sql="""SELECT * FROM resource_metrics WHERE time >= $start AND time < $end
            AND ($service IS NULL OR service_name = $service) AND ($name IS NULL OR name = $name)
            ORDER BY time LIMIT $limit"""))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "logs", "Other log records in a window.", (START, END, SERVICE, LIMIT),
     sql="""SELECT * FROM logs WHERE time >= $start AND time < $end
            AND ($service IS NULL OR service_name = $service) ORDER BY time DESC LIMIT $limit"""))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "dimensions", "Distinct services, models (requested), versions, routes and response models (the "
     "provider's snapshot names) seen in a window (for filters).",
     (START, END),
@@ -244,7 +285,7 @@ register(NamedQuery(
            FROM spans WHERE start_time >= $start AND start_time < $end AND is_llm
            ORDER BY ALL LIMIT 10000"""))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "summary", "Per service and model (requested) over a window, with the response snapshots seen: requests, errors, exact latency percentiles, tokens, cost.",
     FILTERS,
     # One sort per group for all three percentiles (the list form of quantile_cont).
@@ -324,7 +365,7 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
     return t
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "calls", "Model calls in a window, in total or grouped (`by`): requests, errors, error rate (errors / calls), "
     f"p50/p95/p99 ({PERCENTILE_DEFINITION}), tokens, cost and unpriced calls.",
     FILTERS + (Param("by", description="Grouping: " + ", ".join(CALL_GROUPS) + ".", default="none",
@@ -380,7 +421,7 @@ def _failures(store: Store, params: dict[str, Any]) -> pa.Table:
     return store.query(sql, {k: params[k] for k in ("start", "end", "service", "model", "version", "route")})
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "failures", "Failed model calls per time bucket and failure class (" + ", ".join(FAILURE_CLASSES) + "), "
     "with the calls of the bucket and a failing exemplar trace per class; classes sum to all failures.",
     FILTERS + (Param("grain", description="Bucket: 1m, 1h or 1d.", default="1m", choices=tuple(_BUCKETS)),),
@@ -434,7 +475,7 @@ def _call_series(store: Store, params: dict[str, Any]) -> pa.Table:
                      **{c: labels[c] for c in _SERIES_SPLITS}, "value": t.column("value")})
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "call_series", "Traffic figures per time bucket computed from the raw model calls (" + ", ".join(CALL_SERIES)
     + "), in the `metrics` shape; any filter combination, optionally split by one label (`by`).",
     FILTERS + (Param("metric", required=True, description="Comma-separated figure names."),
@@ -449,11 +490,11 @@ def _data_range(store: Store, params: dict[str, Any]) -> pa.Table:
     return t.append_column("data_dir", pa.array([folder], pa.string()))
 
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "data_range", "First and last model call in the store, and the server's data folder (where reports go).",
     (), run=_data_range, tags=("admin",)))
 
-register(NamedQuery(
+QUERIES.append(NamedQuery(
     "table_counts", "Row counts of the store's tables.", (), tags=("admin",),
     sql="""SELECT 'spans' AS "table", count(*) AS "rows" FROM spans UNION ALL
            SELECT 'resources', count(*) FROM resources UNION ALL
@@ -464,12 +505,12 @@ register(NamedQuery(
            SELECT 'resource_metrics', count(*) FROM resource_metrics"""))
 
 
-def openapi(version: str) -> dict[str, Any]:
+def openapi(queries: QueryRegistry, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 description of the read API, generated from the registry."""
     type_map = {"string": {"type": "string"}, "time": {"type": "string", "description": "time"},
                 "integer": {"type": "integer", "minimum": 0}, "boolean": {"type": "boolean"}}
     paths: dict[str, Any] = {}
-    for q in sorted(REGISTRY.values(), key=lambda q: q.name):
+    for q in sorted(queries.values(), key=lambda q: q.name):
         params = [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
                    "schema": {**type_map[p.type], **({"default": p.default} if p.default is not None else {}),
                               **({"enum": list(p.choices)} if p.choices else {})}} for p in q.params]
@@ -499,8 +540,3 @@ def openapi(version: str) -> dict[str, Any]:
                 "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
         }},
     }
-
-
-# The analyzer-output queries register themselves; loading them here keeps REGISTRY complete
-# whichever module is imported first (last, so the names they import from here exist).
-from store import analytics  # noqa: E402,F401

@@ -7,7 +7,9 @@ from urllib.parse import parse_qs, urlparse
 from harness import MIN, T0, make_config, series, write_metrics
 
 import store.incidents  # noqa: F401 - registers the queries
-from store.queries import REGISTRY
+from store.queries import store_queries
+
+REGISTRY = store_queries()
 
 
 def test_alert_message_links_to_its_incident(store, script_for):

@@ -10,8 +10,10 @@ import pytest
 from analysis import runner
 from analysis.base import Window
 from analysis.traffic import TrafficAnalyzer
-from store.queries import REGISTRY
+from store.queries import store_queries
 from tests.analysis.gen import T0, minute, spans, write
+
+REGISTRY = store_queries()
 
 SNAPSHOT = "gpt-4o-mini-2024-07-18"
 

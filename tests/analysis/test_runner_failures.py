@@ -17,8 +17,10 @@ from analysis.traffic import TrafficAnalyzer, refreshes_hours
 from core.clock import utcnow
 from core.grains import floor_time
 from store import analytics
-from store.queries import REGISTRY
+from store.queries import store_queries
 from tests.analysis.gen import T0, minute, spans, write
+
+REGISTRY = store_queries()
 
 
 class ScaledConfidenceSum:

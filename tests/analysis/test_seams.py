@@ -13,8 +13,10 @@ from analysis.metrics_catalog import CATALOG, describe
 from analysis.settings import AnalysisSettings
 from core.clock import utcnow
 from core.grains import floor_time
-from store.queries import REGISTRY
+from store.queries import store_queries
 from tests.analysis.gen import T0, minute, spans, write
+
+REGISTRY = store_queries()
 
 CONTRACT = """requests rps errors error_rate error_rate_4xx error_rate_5xx model_failure_rate timeouts latency_p50_ms
 latency_p95_ms latency_p99_ms retries breaker_opens fallback_rate fallback_rule_based fallback_human input_tokens

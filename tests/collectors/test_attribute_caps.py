@@ -89,7 +89,7 @@ def test_span_attributes_are_capped_per_span_and_per_request(srv):
 
 def test_rows_written_before_resources_were_stored_once_still_read(tmp_path):
     from store.db import Store
-    from store.queries import REGISTRY
+    from store.queries import store_queries
 
     path = tmp_path / "old.duckdb"
     Store(path).close()
@@ -103,7 +103,7 @@ def test_rows_written_before_resources_were_stored_once_still_read(tmp_path):
     con.close()
     store = Store(path)
     try:
-        [row] = REGISTRY["spans"].execute(store, {"service": "old-svc"}).to_pylist()
+        [row] = store_queries()["spans"].execute(store, {"service": "old-svc"}).to_pylist()
         assert json.loads(row["attributes"]) == {"k": 1, "resource": {"host": "h"}}
         assert store.scalar("SELECT count(*) FROM resources") == 0
     finally:

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from store.queries import REGISTRY
+from store.queries import store_queries
 from store.schema import arrow_schema
+
+REGISTRY = store_queries()
 
 T0 = datetime(2026, 11, 20, 12)
 WINDOW = {"start": "2026-11-20T12:00:00", "end": "2026-11-20T13:00:00"}

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 
 import store.incidents  # noqa: F401 - registers the queries
-from store.queries import REGISTRY
+from store.queries import store_queries
+
+REGISTRY = store_queries()
 
 T = datetime(2026, 11, 20, 10)
 M = timedelta(minutes=1)

@@ -19,8 +19,10 @@ from analysis.traffic import TrafficAnalyzer
 from core.pricing import PriceTable, genai_prices_version
 from dashboard.export import StoreSource, build_weekly_review
 from store import prices
-from store.queries import REGISTRY
+from store.queries import store_queries
 from store.schema import arrow_schema
+
+REGISTRY = store_queries()
 
 T0 = datetime(2026, 11, 16, 9)   # a Monday: the window is inside ISO week 2026-W47
 WINDOW = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()}

@@ -1,15 +1,20 @@
 """Named queries: parameter parsing and the OpenAPI description."""
 from __future__ import annotations
 
-import importlib
+import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from store.queries import REGISTRY, BadParameter, openapi, parse_time
+from aiwatch.stages import stage_queries
+from store.queries import BadParameter, QueryRegistry, parse_time, store_queries
 from store.retention import delete_older_than
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
+REGISTRY = stage_queries()   # what the server answers: the store's queries and every stage's
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -32,9 +37,6 @@ def test_bad_parameters_name_the_parameter():
 
 
 def test_every_query_runs_on_an_empty_store(store):
-    for module in ("alerts.register", "store.analytics", "store.incidents"):   # every module that registers
-        importlib.import_module(module)                                        # queries, so none is missed
-
     samples = {"time": "-1h", "integer": "1", "boolean": "false", "string": "x"}
     valid = {("call_series", "metric"): "requests,error_rate"}
     assert {"calls", "incidents", "metrics", "alert_history"} <= set(REGISTRY)
@@ -46,7 +48,7 @@ def test_every_query_runs_on_an_empty_store(store):
 
 
 def test_openapi_lists_every_query_with_its_parameters():
-    spec = openapi("test")
+    spec = REGISTRY.openapi("test")
     for name, q in REGISTRY.items():
         op = spec["paths"][f"/v1/query/{name}"]["get"]
         assert {p["name"] for p in op["parameters"]} == {p.name for p in q.params} | {"format"}
@@ -85,3 +87,22 @@ def test_retention_keeps_hourly_analyzer_rows_longer_than_minute_rows(store):
     assert store.scalar("SELECT count(*) FROM analysis_metrics WHERE time < $t", {"t": NOW}) == 2
     # no cutoffs: nothing goes
     assert store.writer.write(fn=lambda con: delete_older_than(con, None, None)) == {}
+
+
+def test_the_registry_is_built_not_filled_by_imports():
+    # store.queries alone, in a fresh interpreter: the store's registry holds the analysis and incident
+    # queries without anyone importing store.analytics first (they were registered by import side effect)
+    code = ("import json, sys, store.queries as q; r = q.store_queries(); "
+            "print(json.dumps([sorted(r), sorted(m for m in sys.modules if m.startswith('alerts'))]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    names, alerts_loaded = json.loads(done.stdout)
+    assert {"spans", "metrics", "incidents"} <= set(names) and "alert_history" not in names and not alerts_loaded
+    assert {"alerts", "alert_history", "silences"} <= set(REGISTRY)
+    assert set(store_queries()) < set(REGISTRY)
+
+
+def test_a_name_registered_twice_is_refused():
+    first = store_queries()
+    with pytest.raises(ValueError, match="'spans' is registered twice"):
+        QueryRegistry(first.values(), [first["spans"]])

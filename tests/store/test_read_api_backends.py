@@ -7,11 +7,10 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from aiwatch.stages import load_stages
+from aiwatch.stages import stage_queries
 from analysis import runner
 from analysis.base import Window
 from analysis.traffic import OverrideAnalyzer, TrafficAnalyzer
-from store.queries import REGISTRY
 from tests.analysis.gen import T0, minute, spans, write
 from tests.analysis.test_backends import _feedback
 from tests.backends import opened
@@ -61,7 +60,7 @@ def _same(a, b) -> bool:
 
 
 def test_every_read_query_answers_the_same_on_both_backends(tmp_path):
-    load_stages()
+    registry = stage_queries()
     data, fb = _calls(), _feedback(120)
     answers: dict[str, dict[str, list]] = {}
     for backend in ("duckdb", "chdb"):
@@ -71,7 +70,7 @@ def test_every_read_query_answers_the_same_on_both_backends(tmp_path):
             for analyzer in (TrafficAnalyzer(store), OverrideAnalyzer(store)):
                 runner.analyze(store, analyzer, Window(T0, minute(6), T0))
             answers[backend] = {name: _canonical(q.execute(store, _params(q)))
-                                for name, q in sorted(REGISTRY.items()) if name not in ALERT_STAGE}
+                                for name, q in sorted(registry.items()) if name not in ALERT_STAGE}
     compared = 0
     for name, duck in answers["duckdb"].items():
         ch = answers["chdb"][name]

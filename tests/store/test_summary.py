@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from store.queries import REGISTRY
+from store.queries import store_queries
 from store.schema import arrow_schema
+
+REGISTRY = store_queries()
 
 
 def test_summary_matches_numpy(store):
