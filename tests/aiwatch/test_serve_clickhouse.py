@@ -1,0 +1,42 @@
+"""`aiwatch serve --store chdb:///...`: a real server process ingests OTLP into the Collector's
+ClickHouse tables and answers the read API from them (exact percentiles checked with numpy)."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.backends import opened
+from tests.otlp_builders import span_request
+from tests.server_harness import start_server, stop_server
+
+
+def test_a_server_on_clickhouse_ingests_and_answers(tmp_path):
+    store = f"chdb://{tmp_path / 'clickhouse'}?database=aiwatch_test"
+    server = start_server(tmp_path / "data", env={"AIWATCH_STORE": store, "AIWATCH_SCHEDULER_ENABLED": "true"})
+    durations = [40.0 + 13.25 * i for i in range(20)]
+    try:
+        now = time.time_ns() - 60 * 10**9
+        req = span_request([{"start_ns": now + i * 10**6, "duration_ms": d, "error": i == 3,
+                             "attributes": {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10 + i,
+                                            "aiwatch.route": "chat"}} for i, d in enumerate(durations)],
+                           service="checkout")
+        r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(),
+                       headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+        assert r.status_code == 200, r.text
+        [calls] = server.query("calls", start="-1h")
+        ok = [d for i, d in enumerate(durations) if i != 3]
+        assert calls["requests"] == 20 and calls["errors"] == 1 and calls["input_tokens"] == sum(10 + i for i in range(20))
+        assert calls["p95_ms"] == pytest.approx(np.percentile(ok, 95), rel=1e-12)
+        ready = httpx.get(f"{server.url}/readyz", timeout=10).json()
+        assert ready["status"] in ("ready", "degraded")
+    finally:
+        stop_server(server)
+    assert "alerts-evaluate" in server.log() and "need the duckdb store" in server.log()
+    # the rows are the Collector's: another reader of otel_traces sees them in its shape
+    for reader in opened("chdb", tmp_path):
+        rows = reader.query("SELECT ServiceName, SpanKind, StatusCode, Duration FROM otel_traces ORDER BY Duration")
+        assert rows.num_rows == 20 and set(rows.column("ServiceName").to_pylist()) == {"checkout"}
+        assert rows.column("Duration").to_pylist()[0] == 40_000_000
