@@ -105,6 +105,7 @@ class Browser:
     def click(self, x: float, y: float) -> None:
         """A real left click at viewport pixel (x, y): move there, press, release."""
         self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        time.sleep(0.3)   # canvas widgets (the data grid) take the hover on their next frame
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 

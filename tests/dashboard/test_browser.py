@@ -127,3 +127,41 @@ def test_a_chart_point_opens_its_trace_in_one_click(dashboard_url: str, browser:
     assert "Span waterfall" in text and point["trace_id"] in text, text[:3000]
     for bad in ("Traceback", "Error running app", SECRET_EMAIL, "No trace"):
         assert bad not in text
+
+
+# The "Recent failed calls" table (a canvas): where its first trace-id cell is, and a stand-in for
+# window.open that records the address a click opens (Streamlit opens link cells in a new tab).
+_FAILED_TABLE_JS = """(() => {
+  window.__opened = [];
+  window.open = (url) => { window.__opened.push(String(url)); return null; };
+  const heading = [...document.querySelectorAll('h3')].find(h => h.innerText.includes('Recent failed calls'));
+  if (!heading) return null;
+  const all = [...document.querySelectorAll('[data-testid="stDataFrame"]')];
+  const grid = all.find(g => heading.compareDocumentPosition(g) & Node.DOCUMENT_POSITION_FOLLOWING);
+  if (!grid) return null;
+  grid.scrollIntoView({block: 'center'});
+  const r = grid.getBoundingClientRect();
+  return JSON.stringify({x: r.x + 60, y: r.y + 35 + 17});
+})()"""
+
+
+def test_a_failed_call_row_opens_its_trace_in_one_click(dashboard_url: str, browser: Browser) -> None:
+    import json
+
+    browser.render(f"{dashboard_url}/errors", SHOTS / "errors-table-before-click.png")
+    found = browser.evaluate(_FAILED_TABLE_JS)
+    assert found, "no failed-calls table"
+    cell = json.loads(found)
+    time.sleep(0.5)
+    browser.click(cell["x"], cell["y"])
+    deadline = time.monotonic() + 10
+    opened: list = []
+    while not opened and time.monotonic() < deadline:
+        time.sleep(0.25)
+        opened = browser.evaluate("window.__opened") or []
+    assert opened, "clicking the trace cell opened nothing"
+    assert "/traces?id=" in opened[0], opened
+    trace_id = opened[0].split("id=")[1][:32]
+    text, _ = browser.render(opened[0] if opened[0].startswith("http") else f"{dashboard_url}{opened[0]}",
+                             SHOTS / "trace-from-failed-call.png")
+    assert "Span waterfall" in text and trace_id in text and "error" in text
