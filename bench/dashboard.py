@@ -119,7 +119,7 @@ def page_calls(window: str) -> dict[str, list[tuple[str, dict]]]:
                                                        "confidence_wasserstein", "service": "*", "model": "*",
                                                        "version": "*"}),
                            ("metrics", {**m, "metric": "format_ok_rate,quality_mean,confidence_mean"}),
-                           ("confidence_distribution", f), ("confidence_distribution", {"start": "-8d", "end": window})],
+                           ("confidence_distribution", f), ("confidence_distribution", {"start": "-8d", "end": window, "quantiles": "false"})],
         "drift": side + [("metrics", {**m, "metric": "drift_share", "route": "*"}), ("drift", {**f, "limit": 5000}),
                          ("reports", {**f, "analyzer": "evidently", "limit": 50})],
         "review": side + [("overrides", {**f, "limit": 10000}), ("metrics", {**m, "metric": "override_rate", "route": "*"})],

@@ -881,10 +881,13 @@ QUERIES.append(NamedQuery(
 
 QUERIES.append(NamedQuery(
     "confidence_distribution", "Histogram of confidence scores on [0, 1] (bins equal-width) with quantiles.",
-    (START, END, SERVICE, MODEL, VERSION, ROUTE, Param("bins", "integer", "Number of bins.", "20", maximum=1000)),
+    (START, END, SERVICE, MODEL, VERSION, ROUTE, Param("bins", "integer", "Number of bins.", "20", maximum=1000),
+     Param("quantiles", "boolean", "Also the quantiles (false: NULL; a baseline histogram over days skips their "
+           "sort).", "true")),
     sql=f"""WITH c AS (SELECT least(greatest(confidence, 0), 1) AS x FROM spans
                        WHERE is_llm AND confidence IS NOT NULL AND {span_filter_sql()}),
-            q AS (SELECT quantile_cont(x, [0.05, 0.25, 0.5, 0.75, 0.95]) AS qs, count(*) AS n FROM c)
+            q AS (SELECT quantile_cont(x, [0.05, 0.25, 0.5, 0.75, 0.95]) FILTER (WHERE $quantiles) AS qs,
+                         count(*) AS n FROM c)
             SELECT least(floor(x * $bins), $bins - 1)::INT / $bins::DOUBLE AS bin_start,
                    (least(floor(x * $bins), $bins - 1)::INT + 1) / $bins::DOUBLE AS bin_end,
                    count(*) AS count, any_value(q.n) AS total, any_value(q.qs[1]) AS p05,
@@ -893,7 +896,8 @@ QUERIES.append(NamedQuery(
             FROM c, q GROUP BY 1, 2 ORDER BY 1""",
     clickhouse_sql=f"""WITH c AS (SELECT least(greatest(confidence, 0), 1) AS x FROM spans
                        WHERE is_llm AND confidence IS NOT NULL AND {span_filter_sql()}),
-            q AS (SELECT quantilesExactInclusive(0.05, 0.25, 0.5, 0.75, 0.95)(x) AS qs, count(*) AS n FROM c)
+            q AS (SELECT if($quantiles, quantilesExactInclusiveIf(0.05, 0.25, 0.5, 0.75, 0.95)(x, $quantiles), [])
+                         AS qs, count(*) AS n FROM c)
             SELECT least(floor(x * $bins), toFloat64($bins) - 1) / toFloat64($bins) AS bin_start,
                    (least(floor(x * $bins), toFloat64($bins) - 1) + 1) / toFloat64($bins) AS bin_end,
                    count(*) AS count, any(q.n) AS total, any(q.qs[1]) AS p05,

@@ -345,8 +345,10 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
     # the same figures; ClickHouse spells the percentile list and the filtered string list its way
     q = ("quantilesExactInclusiveIf(0.5, 0.95, 0.99)(s.duration_ms, s.status_code <> 'error')" if ch else
          "quantile_cont(s.duration_ms, [0.5, 0.95, 0.99]) FILTER (WHERE s.status_code <> 'error')")
+    # DuckDB: a DISTINCT aggregate takes the whole query off its parallel plan (twice the time at 1M+
+    # calls), so the unpriced model names come from a second read, only when some call is unpriced.
     models = (f"nullIf(arrayStringConcat(groupUniqArrayIf({unpriced}, ({_COST}) IS NULL), ', '), '')" if ch else
-              f"string_agg(DISTINCT {unpriced}, ', ') FILTER (WHERE {_COST} IS NULL)")
+              "NULL::VARCHAR")
     sql = f"""WITH {cte}
       SELECT {select}count(*) AS requests, count(*) FILTER (WHERE s.status_code = 'error') AS errors,
         (count(*) FILTER (WHERE s.status_code = 'error'))::DOUBLE / count(*) AS error_rate,
@@ -358,11 +360,21 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
       FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
       WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
       {group} HAVING count(*) > 0"""
+    bound = {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")}, **price_params}
     t = store.query(f"""SELECT * {"EXCEPT" if ch else "EXCLUDE"} (q), q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms
-                        FROM ({sql}) ORDER BY requests DESC LIMIT 10000""",
-                    {**{k: params[k] for k in ("start", "end", "service", "model", "version", "route")},
-                     **price_params})
-    return t
+                        FROM ({sql}) ORDER BY requests DESC LIMIT 10000""", bound)
+    if ch or not any(t.column("unpriced_calls").to_pylist()):
+        return t
+    names = store.query(f"""WITH {cte}
+      SELECT {"".join(f"{c}, " for c in cols)}string_agg(m, ', ' ORDER BY m) AS unpriced_models
+      FROM (SELECT DISTINCT {select}{unpriced} AS m
+            FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+            WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')} AND {_COST} IS NULL)
+      {"GROUP BY ALL" if cols else ""}""", bound).to_pylist()
+    found = {tuple(r[c] for c in cols): r["unpriced_models"] for r in names}
+    keys = zip(*(t.column(c).to_pylist() for c in cols)) if cols else [()] * t.num_rows
+    return t.set_column(t.schema.get_field_index("unpriced_models"), "unpriced_models",
+                        pa.array([found.get(tuple(k)) for k in keys], pa.string()))
 
 
 QUERIES.append(NamedQuery(

@@ -58,7 +58,7 @@ dist = ctx.filtered("confidence_distribution")
 if dist.ok:
     # The baseline is the trailing 7 days before the window, read through the same query.
     base = ctx.filtered("confidence_distribution", keys=("service", "model", "version", "route"),
-                        start=(start - timedelta(days=7)).isoformat(), end=start.isoformat())
+                        start=(start - timedelta(days=7)).isoformat(), end=start.isoformat(), quantiles="false")
     d = frames.binned_shares({"current": dist.frame, "baseline (7 days before)": base.frame})
     ui.chart(charts.bars(d, "bin", "share", "Confidence: this window against the previous 7 days", color="window",
                          percent=False, y_title="share of calls"), key="conf-dist")

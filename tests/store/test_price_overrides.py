@@ -97,6 +97,9 @@ def test_overrides_price_the_calls_the_analyzer_and_the_weekly_review(store, tmp
     [row] = REGISTRY["calls"].execute(store, WINDOW).to_pylist()
     assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
     assert row["unpriced_calls"] == unpriced and row["unpriced_models"] == "mystery-model"
+    by_model = {r["model"]: r for r in REGISTRY["calls"].execute(store, {**WINDOW, "by": "model"}).to_pylist()}
+    assert by_model["mystery-model"]["unpriced_models"] == "mystery-model"
+    assert by_model["local-llama"]["unpriced_models"] is None and by_model["local-llama"]["unpriced_calls"] == 0
     spent = REGISTRY["top_spenders"].execute(store, WINDOW).column("cost_usd").to_pylist()
     assert sum(spent) == pytest.approx(cost, rel=1e-9)
 
