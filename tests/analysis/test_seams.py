@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from aiwatch.config import Settings
@@ -54,6 +55,17 @@ def test_metrics_query_selects_rollups_breakdowns_and_labels(store):
     hist = REGISTRY["latency_distribution"].execute(store, {"start": T0.isoformat(), "end": minute(3).isoformat()})
     ok = store.scalar("SELECT count(*) FROM spans WHERE status_code <> 'error'")
     assert sum(hist.column("count").to_pylist()) == ok
+    # the confidence histogram against numpy; a baseline read without quantiles has the same bins
+    window = {"start": T0.isoformat(), "end": minute(3).isoformat()}
+    conf = store.query("SELECT confidence FROM spans WHERE confidence IS NOT NULL").column("confidence").to_numpy()
+    dist = REGISTRY["confidence_distribution"].execute(store, window).to_pylist()
+    bare = REGISTRY["confidence_distribution"].execute(store, {**window, "quantiles": "false"}).to_pylist()
+    expected = np.bincount(np.minimum((np.clip(conf, 0, 1) * 20).astype(int), 19), minlength=20)
+    assert [r["count"] for r in dist] == [int(c) for c in expected if c]
+    assert abs(dist[0]["p50"] - np.percentile(conf, 50)) < 1e-9
+    assert [(r["bin_start"], r["count"], r["total"]) for r in bare] == [(r["bin_start"], r["count"], r["total"])
+                                                                        for r in dist]
+    assert all(r["p50"] is None for r in bare)
 
 
 def test_scheduled_jobs_run_every_analyzer(store, tmp_path):
