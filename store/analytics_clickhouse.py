@@ -170,8 +170,9 @@ _COST = """coalesce(s.cost_usd, (
 
 
 def _scaled(expr: str, scale: str) -> str:
-    """A double as a scaled integer (rounded), so its sum does not depend on summation order."""
-    return f"toInt64(round(({expr}) * {scale}))"
+    """A double as a scaled integer (rounded), so its sum does not depend on summation order.
+    Int128, as DuckDB's HUGEINT sums: 10k scores at 1e15 units already pass Int64's range."""
+    return f"toInt128(round(({expr}) * {scale}))"
 
 
 def _ratio(num: str, den: str, scale: str = "") -> str:

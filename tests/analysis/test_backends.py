@@ -103,3 +103,14 @@ def test_both_backends_write_the_same_rows_and_a_rerun_replaces_them(tmp_path):
     assert len(duck) > 500 and [r[:8] for r in ch] == [r[:8] for r in duck]
     for d, c in zip(duck, ch):
         assert c[8] == pytest.approx(d[8], rel=1e-12, abs=1e-15), d[:8]
+
+
+def test_scaled_sums_do_not_overflow_past_ten_thousand_calls_a_bucket(tmp_path):
+    """Scores are summed as integers in 1e-15 units: 12,000 calls in one minute pass a 64-bit sum's
+    range (the first ClickHouse version wrapped around and reported a negative mean)."""
+    data = _whole_ns(spans(T0, 1, 12_000, seed=9))
+    expect = data.column("confidence").to_numpy().mean()
+    for store in opened("chdb", tmp_path):
+        write(store, data)
+        runner.analyze(store, TrafficAnalyzer(store), Window(T0, minute(1), T0))
+        assert rows(store, "confidence_mean", "1m", **ALL)[0]["value"] == pytest.approx(expect, rel=1e-12)
