@@ -174,7 +174,7 @@ def humanize(frame: pd.DataFrame) -> pd.DataFrame:
         elif "rate" in name or "availability" in name or "share" in name or "attainment" in name \
                 or name.startswith("objective") or name.startswith("budget"):
             out[col] = series.map(pct)
-        elif name.endswith("_ms"):
+        elif name.endswith("_ms") or "_ms_" in name:   # p95_ms, p95_ms_last_week
             out[col] = series.map(ms)
         elif name in ("requests", "errors", "reviewed", "alerts") or name.startswith(("requests", "errors", "calls")):
             out[col] = series.map(lambda v: "\u2013" if pd.isna(v) else f"{v:,.0f}")

@@ -189,3 +189,11 @@ def test_store_source_reads_a_column_that_is_all_null(store) -> None:
     store.writer.write({"spans": pa.table(cols, schema=schema)})
     res = export.StoreSource(store).query("calls", by="route", start="2026-11-16T00:00:00", end="2026-11-23T00:00:00")
     assert res.ok and res.frame["route"].isna().all() and res.frame["requests"].tolist() == [3]
+
+
+def test_humanized_numbers_keep_their_unit_in_last_week_columns() -> None:
+    frame = pd.DataFrame({"p95_ms": [2258.4], "p95_ms_last_week": [2291.0], "calls_with_own_cost": [7997],
+                          "input_per_mtok": [0.15]})
+    row = export.humanize(frame).iloc[0].to_dict()
+    assert row == {"p95": "2,258 ms", "p95 last week": "2,291 ms", "calls with own cost": "7,997",
+                   "input per mtok": "$0.15"}
