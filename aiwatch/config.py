@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
@@ -116,7 +117,7 @@ class Settings:
         return Path(self.data_dir) / "aiwatch.duckdb"
 
     @classmethod
-    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from a TOML file (optional), `AIWATCH_*` variables and explicit overrides."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -15,7 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
-    from store.writer import Buckets, Writer
+    from store.base import TableWriter
+    from store.writer import Buckets
 
 log = logging.getLogger(__name__)
 disable_created_metrics()   # no `*_created` series next to every counter: nothing here reads them
@@ -64,7 +65,7 @@ class SelfMetrics:
 class WriterCollector:
     """The single writer's statistics, read at scrape time (the writer thread keeps them)."""
 
-    def __init__(self, writer: Callable[[], Writer]) -> None:
+    def __init__(self, writer: Callable[[], TableWriter]) -> None:
         self._writer = writer
 
     def collect(self) -> Iterable[Metric]:

@@ -14,7 +14,7 @@ import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,6 +47,9 @@ from store.queries import BadParameter
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
 
+if TYPE_CHECKING:
+    from collectors.tailer import AuditTailer
+
 log = logging.getLogger("aiwatch.server")
 DUCKDB_ONLY_JOBS = ("alerts-",)   # jobs whose tables exist only in the DuckDB store
 QUERY_SLOT_WAIT_S = 30.0   # a read waits this long for a free query slot before a 503
@@ -72,7 +75,7 @@ class AiwatchServer:
         self.query_slots = asyncio.Semaphore(settings.max_concurrent_queries)
         self._describe_metrics()
         self.scheduler = Scheduler(self)
-        self.tailer = None
+        self.tailer: AuditTailer | None = None
         self.started_at = time.time()
         self.pool: ConversionPool | None = None  # started with the app: worker processes are not forked
 
@@ -202,6 +205,7 @@ class AiwatchServer:
                                     kind, signal, retry=True)
         try:
             body = await _read_body(request, self.settings.max_body_bytes)
+            assert self.pool is not None, "start_background() starts the pool before requests are served"
             converted = await self.pool.convert(signal.name, body, kind, request.headers.get("content-encoding"))
         except BadPayload as exc:
             return self._otlp_error(exc.status, exc.reason, kind, signal)
@@ -225,7 +229,7 @@ class AiwatchServer:
         m.inc("aiwatch_accepted_total", converted.accepted, signal=signal.name)
         m.inc("aiwatch_rejected_total", converted.rejected, signal=signal.name)
         m.inc("aiwatch_requests_total", signal=signal.name, code="200")
-        response = signal.response_cls()
+        response: Any = signal.response_cls()   # the signal's Export*ServiceResponse
         if converted.rejected or converted.messages:
             setattr(response.partial_success, signal.rejected_field, converted.rejected)
             response.partial_success.error_message = converted.message()
@@ -262,10 +266,12 @@ class AiwatchServer:
                              headers={"Retry-After": str(self.settings.retry_after_s)})
         try:
             table, truncated = await run_in_threadpool(query.execute_capped, self.store, raw, cap)
+            arrow_body, json_pieces = b"", list[bytes]()
             if fmt == "arrow":
-                body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
+                arrow_body, rows, cut = await run_in_threadpool(_arrow_ipc, table, cap)
             else:
-                body, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap, truncated)
+                json_pieces, rows, cut = await run_in_threadpool(_json_rows_body, request_id, name, table, cap,
+                                                                 truncated)
             del table  # only the encoded answer is held while it is sent
         except BadParameter as exc:
             return api_error(400, "bad_parameter", str(exc), request_id)
@@ -280,9 +286,9 @@ class AiwatchServer:
         headers = {"X-Request-Id": request_id, "X-Query-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
                    "X-Rows": str(rows), "X-Truncated": "true" if truncated else "false"}
         if fmt == "arrow":
-            return Response(body, media_type=ARROW_STREAM, headers=headers)
+            return Response(arrow_body, media_type=ARROW_STREAM, headers=headers)
         # Sent piece by piece: no second copy of a large answer is made to join them.
-        return StreamingResponse(iter(body), media_type="application/json", headers=headers)
+        return StreamingResponse(iter(json_pieces), media_type="application/json", headers=headers)
 
     async def list_queries(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_token):

@@ -106,7 +106,8 @@ def guarded_protocol(header_timeout_s: float, body_timeout_s: float) -> type[Htt
                 self.transport.write(_raw_response(408, "Request Timeout", body))
                 cycle.response_started = cycle.response_complete = True
             if cycle is not None:
-                cycle.scope[BODY_TIMED_OUT] = body_timeout_s  # InFlightLimit logs the one line
+                # our own key in the scope (uvicorn types it as the ASGI spec's keys): InFlightLimit logs the line
+                cycle.scope[BODY_TIMED_OUT] = body_timeout_s  # type: ignore[literal-required]
                 cycle.disconnected = True  # the app's next receive() sees http.disconnect
                 cycle.message_event.set()
             self.transport.close()
@@ -174,4 +175,6 @@ def run(app: ASGIApp, settings: Settings) -> None:
 
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, loop="uvloop",
                 http=guarded_protocol(settings.header_timeout_s, settings.body_timeout_s),
-                timeout_keep_alive=settings.keep_alive_s, timeout_graceful_shutdown=10, lifespan="on")
+                # uvicorn annotates int but schedules it with loop.call_later: fractions of a second work
+                timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+                timeout_graceful_shutdown=10, lifespan="on")

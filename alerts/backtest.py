@@ -187,7 +187,7 @@ def run_backtest(db: Reader, config: AlertsConfig, since: datetime, until: datet
     longest baseline lookback) are read once into an in-memory index (store/replay_index.py), so
     the replay never touches the store and each simulated minute costs no SQL; without it every
     minute queries `db` as the live evaluator does."""
-    source = db
+    source: Reader | AnalysisIndex = db
     if copy:
         source = AnalysisIndex(alerting.analysis_window(db, since - config.max_lookback, until + timedelta(hours=1),
                                                         sorted(config.metrics)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ class AnalysisSettings:
         return [DriftColumn.parse(c) for c in self.drift_columns]
 
     @classmethod
-    def load(cls, data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> AnalysisSettings:
+    def load(cls, data_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> AnalysisSettings:
         env = os.environ if env is None else env
         path = env.get("AIWATCH_ANALYSIS_CONFIG")
         if not path and data_dir and (Path(data_dir) / "analysis.toml").exists():

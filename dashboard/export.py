@@ -51,7 +51,9 @@ class StoreSource:
             return QueryResult(name, "error", message=f"{type(exc).__name__}: {exc}")
         frame = table.to_pandas()
         for col in frame.columns:
-            present = frame[col].dropna() if frame[col].dtype == object else ()
+            if frame[col].dtype != object:
+                continue
+            present = frame[col].dropna()
             if len(present) and type(present.iloc[0]).__name__ == "Decimal":   # an all-NULL column has none
                 frame[col] = frame[col].astype(float)
         return QueryResult(name, "ok" if len(frame) else "empty", frame)

@@ -34,8 +34,9 @@ class Filters:
         return {**{k: v for k, v in asdict(self).items() if v not in (None, "")}, **extra}
 
     def without(self, *keys: str) -> Filters:
-        return replace(self, **{k: (DEFAULT_START if k == "start" else DEFAULT_END if k == "end" else None)
-                                for k in keys})
+        reset: dict[str, Any] = {k: (DEFAULT_START if k == "start" else DEFAULT_END if k == "end" else None)
+                                 for k in keys}
+        return replace(self, **reset)
 
     def query_string(self) -> str:
         return urlencode({k: v for k, v in self.url_params().items()})

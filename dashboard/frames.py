@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,10 +84,10 @@ def latest_by_group(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
     return wide.reset_index().rename_axis(columns=None)
 
 
-def totals(calls: pd.DataFrame) -> dict[str, float]:
+def totals(calls: pd.DataFrame) -> dict[str, Any]:
     """Headline figures from one row of the `calls` query (no grouping): every figure is computed
     by the server over the raw calls, so nothing here averages group statistics."""
-    zero = {"requests": 0.0, "errors": 0.0, "ok_calls": 0.0, "error_rate": float("nan"), "p50_ms": float("nan"),
+    zero: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "ok_calls": 0.0, "error_rate": float("nan"), "p50_ms": float("nan"),
             "p95_ms": float("nan"), "p99_ms": float("nan"), "cost_usd": float("nan"), "input_tokens": 0.0,
             "output_tokens": 0.0, "unpriced_calls": 0.0, "unpriced_models": ""}
     if calls.empty:
@@ -94,7 +95,7 @@ def totals(calls: pd.DataFrame) -> dict[str, float]:
     if len(calls) != 1 or "service_name" in calls.columns or "model" in calls.columns:
         raise ValueError("totals() takes the ungrouped `calls` query (by=none)")
     row = calls.iloc[0]
-    out = {k: (float(row[k]) if k in row and pd.notna(row[k]) else v) for k, v in zero.items()
+    out: dict[str, Any] = {k: (float(row[k]) if k in row and pd.notna(row[k]) else v) for k, v in zero.items()
            if k != "unpriced_models"}
     out["error_rate"] = out["errors"] / out["requests"] if out["requests"] else float("nan")
     out["unpriced_models"] = str(row.get("unpriced_models") or "")

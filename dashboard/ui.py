@@ -239,7 +239,7 @@ def fmt_p(value: float | None) -> str:
 
 def _dimension_options(url: str, token: str, f: Filters, names: dict[str, frozenset[str]] | None) -> dict[str, list[str]]:
     cols = {"service": "service_name", "model": "model", "version": "model_version", "route": "route"}
-    empty = {k: [] for k in cols}
+    empty: dict[str, list[str]] = {k: [] for k in cols}
     if not names or "dimensions" not in names:
         return empty
     res = client.cached_query(url, "dimensions", {"start": f.start, "end": f.end}, token)
@@ -303,5 +303,5 @@ SPLITS = {"": "Nothing", "model": "Model", "model_version": "Model version", "ro
 
 def split_by(page_key: str) -> str | None:
     """A 'split by' control for a page's time series; None means one aggregate line."""
-    choice = st.selectbox("Split by", list(SPLITS), format_func=SPLITS.get, key=f"split-{page_key}")
+    choice = st.selectbox("Split by", list(SPLITS), format_func=lambda k: SPLITS[k], key=f"split-{page_key}")
     return choice or None

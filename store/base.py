@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from store.writer import WriterStats
 
 # Bound values: positional (`?`) or named (`$name`) parameters, never spliced into SQL text.
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -39,6 +42,7 @@ class TableWriter(Protocol):
     """The single writer: appends and write functions, batched and committed in order."""
 
     broken: str | None   # why writes fail now (a short phrase), or None
+    stats: WriterStats   # commits, rows, failures and latency histograms, read by /metrics
 
     @property
     def pending_rows(self) -> int: ...

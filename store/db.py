@@ -94,7 +94,8 @@ class Store:
                      max_bytes: int, batch_rows: int = 256) -> tuple[pa.Table, bool]:
         """Like `query`, but reads batch by batch and stops once `max_bytes` of Arrow data are held:
         (the rows read, whether more were left unread). Memory stays near `max_bytes` whatever matches."""
-        batches, size = [], 0
+        batches: list[pa.RecordBatch] = []
+        size = 0
         with self._con.cursor() as cur:
             reader = cur.sql(sql, params=params or None).to_arrow_reader(batch_rows)
             schema = reader.schema
@@ -136,8 +137,11 @@ def check_intact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         return
     # Free blocks are left out: a checkpoint cuts free blocks off the end of the file while the
     # header still counts them (a clean stop after heavy ingest leaves such a file).
-    block_size, total, free = con.execute("SELECT block_size, total_blocks, free_blocks FROM pragma_database_size() "
-                                          "WHERE database_name = current_database()").fetchone()
+    row = con.execute("SELECT block_size, total_blocks, free_blocks FROM pragma_database_size() "
+                      "WHERE database_name = current_database()").fetchone()
+    if row is None:
+        raise StoreCorrupt(f"{path}: DuckDB reports no size for the database")
+    block_size, total, free = row
     blocks = total - free
     expected, actual = HEADER_BYTES + blocks * block_size, path.stat().st_size
     if actual < expected:

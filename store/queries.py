@@ -220,7 +220,7 @@ def spans_with_resources(selected_spans: str, order: str, dialect: str = "duckdb
             f" LEFT JOIN resources r ON r.resource_id = s.resource_id ORDER BY {order}")
 
 
-def _both(selected_spans: str, order: str) -> dict[str, str]:
+def _both(selected_spans: str, order: str) -> dict[str, Any]:
     return {"sql": spans_with_resources(selected_spans, order),
             "clickhouse_sql": spans_with_resources(selected_spans, order, "clickhouse")}
 
@@ -498,7 +498,8 @@ QUERIES.append(NamedQuery(
 
 def _data_range(store: Store, params: dict[str, Any]) -> pa.Table:
     t = store.query("SELECT min(start_time) AS first_span, max(start_time) AS last_span FROM spans WHERE is_llm")
-    folder = str(store.path.parent) if getattr(store, "path", None) is not None else None
+    path = getattr(store, "path", None)   # the embedded store's file; a ClickHouse store has none
+    folder = str(path.parent) if path is not None else None
     return t.append_column("data_dir", pa.array([folder], pa.string()))
 
 
@@ -519,7 +520,7 @@ QUERIES.append(NamedQuery(
 
 def openapi(queries: QueryRegistry, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 description of the read API, generated from the registry."""
-    type_map = {"string": {"type": "string"}, "time": {"type": "string", "description": "time"},
+    type_map: dict[str, dict[str, Any]] = {"string": {"type": "string"}, "time": {"type": "string", "description": "time"},
                 "integer": {"type": "integer", "minimum": 0}, "boolean": {"type": "boolean"}}
     paths: dict[str, Any] = {}
     for q in sorted(queries.values(), key=lambda q: q.name):

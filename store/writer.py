@@ -307,7 +307,7 @@ class Writer:
             row = self._con.execute("SELECT batch FROM writer_ledger").fetchone()
         except Exception:  # noqa: BLE001
             return None
-        return bool(row) and row[0] == batch_id
+        return row is not None and row[0] == batch_id
 
     def _recover(self) -> bool:
         """Probe: a small write and a checkpoint (the file, not only the WAL, must take data)."""

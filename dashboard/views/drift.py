@@ -1,6 +1,8 @@
 """Drift: per-feature drift scores over time, drill into a window, and the Evidently report."""
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pandas as pd
 import streamlit as st
@@ -51,7 +53,7 @@ with st.form("evidently-report"):
     columns = r3.text_input("Columns (optional, comma-separated)", value="",
                             help="e.g. input_tokens, attr:aiwatch.input.language:cat; default: the drift settings")
     if st.form_submit_button("Generate report"):
-        body = {"route": route.strip(), "start": start.strip(), "end": end.strip(), "service": ctx.filters.service}
+        body: dict[str, Any] = {"route": route.strip(), "start": start.strip(), "end": end.strip(), "service": ctx.filters.service}
         if ref_start.strip() or ref_end.strip():
             body |= {"reference_start": ref_start.strip(), "reference_end": ref_end.strip()}
         if columns.strip():

@@ -57,8 +57,8 @@ if ui.show(alerts, empty_hint="nothing is firing", missing_hint=ui.ALERTS_MISSIN
         st.success("Nothing is firing.")
     else:
         sev = frames.counts_by(a, "severity") if "severity" in a.columns else pd.DataFrame()
-        cols = st.columns(max(len(sev), 1))
-        for col, row in zip(cols, sev.itertuples(index=False)):
+        sev_cols = st.columns(max(len(sev), 1))
+        for col, row in zip(sev_cols, sev.itertuples(index=False)):
             col.metric(f"{row[0]}", int(row[1]))
         st.page_link("views/alerts.py", label="Open alerts", icon=":material/notifications:")
 

@@ -23,7 +23,7 @@ elif "id" in st.query_params:
 
 if not needle:
     status = st.segmented_control("Status", ["error", "ok"], key="trace_status",
-                                  format_func={"error": "Failed", "ok": "Succeeded"}.get,
+                                  format_func=lambda s: {"error": "Failed", "ok": "Succeeded"}[s],
                                   help="Filter the list; the sidebar's route, model and version filters apply too.")
     recent = ctx.filtered("spans", llm_only="true", limit=200, **({"status": status} if status else {}))
     if ui.show(recent, what="recent requests"):
