@@ -33,13 +33,8 @@ class Job:
     stop: Callable[[], None] | None = None   # for a job that keeps work running between runs (delivery)
 
 
-JOB_FACTORIES: list[Callable[[Any], list[Job]]] = []
-
-
-def job_factory(fn: Callable[[Any], list[Job]]) -> Callable[[Any], list[Job]]:
-    """Register a function settings -> jobs; later stages add theirs with this decorator."""
-    JOB_FACTORIES.append(fn)
-    return fn
+# A stage module lists its `settings -> list[Job]` functions as `JOB_FACTORIES`; the server collects
+# them with aiwatch.stages.stage_jobs.
 
 
 class Scheduler:

@@ -31,10 +31,10 @@ from aiwatch import __version__
 from aiwatch.config import Settings
 from aiwatch.httpapi import api_error, authorized, internal_error
 from aiwatch.httpapi import request_id as new_request_id
-from aiwatch.jobs import JOB_FACTORIES, Job, Scheduler
+from aiwatch.jobs import Job, Scheduler
 from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
-from aiwatch.stages import load_stages, stage_queries, stage_routes
+from aiwatch.stages import load_stages, stage_jobs, stage_queries, stage_routes
 from aiwatch.storage import open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
@@ -99,8 +99,7 @@ class AiwatchServer:
 
     def jobs(self) -> list[Job]:
         jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days / analysis_retention_days.")]
-        for factory in JOB_FACTORIES:
-            jobs.extend(factory(self.settings))
+        jobs.extend(stage_jobs(self.settings))
         if self.store.dialect != "duckdb":
             # Alert state, the outbox and silences have no ClickHouse tables yet: say so once rather
             # than fail every tick.

@@ -1,15 +1,16 @@
 """The stage modules the server and CLI load: importing one registers its jobs, queries and commands.
 
-Each stage registers through the seams in `aiwatch.jobs` (job_factory) and `aiwatch.cli` (command),
-and offers read queries as a module-level `QUERIES` list that `stage_queries` collects into the
-server's registry. Add a stage by adding its module here.
+Each stage registers its commands through `aiwatch.cli` (command), and offers read queries as a
+module-level `QUERIES` list and scheduled jobs as `JOB_FACTORIES` (settings -> jobs), which
+`stage_queries` and `stage_jobs` collect for the server. Add a stage by adding its module here.
 """
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiwatch.jobs import Job
     from store.queries import QueryRegistry
 
 STAGE_MODULES = (
@@ -49,6 +50,16 @@ def stage_queries() -> QueryRegistry:
         module = _import(name)
         registry.extend(getattr(module, "QUERIES", ()) if module else ())
     return registry
+
+
+def stage_jobs(settings: Any) -> list[Job]:
+    """Every stage's scheduled jobs for these settings, in STAGE_MODULES order."""
+    jobs: list[Job] = []
+    for name in STAGE_MODULES:
+        module = _import(name)
+        for factory in getattr(module, "JOB_FACTORIES", ()) if module else ():
+            jobs.extend(factory(settings))
+    return jobs
 
 
 def stage_routes() -> list:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
-from aiwatch.jobs import Job, job_factory
+from aiwatch.jobs import Job
 from alerts.rules import RulesError, load_config
 from core.durations import parse_duration
 from store import alerting
@@ -137,7 +137,6 @@ def _replay_for(replay: Any, seconds: float) -> None:
                                         fired, "; live alerting starts now" if replay.done else "")
 
 
-@job_factory
 def alert_jobs(settings: Settings) -> list[Job]:
     if os.environ.get("AIWATCH_ALERTS_ENABLED", "true").lower() in ("0", "false", "no", "off"):
         return []
@@ -153,6 +152,9 @@ def alert_jobs(settings: Settings) -> list[Job]:
             "Deliver the notification outbox to PagerDuty, Slack, webhooks and the weekly review: one worker "
             "per receiver, a deadline per send.", stop=runtime.stop),
     ]
+
+
+JOB_FACTORIES = (alert_jobs,)   # settings -> this stage's jobs (aiwatch.stages.stage_jobs)
 
 
 def _utcnow():

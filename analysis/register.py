@@ -12,7 +12,7 @@ from typing import Any
 
 from aiwatch.cli import command
 from aiwatch.config import ConfigError, Settings
-from aiwatch.jobs import Job, job_factory
+from aiwatch.jobs import Job
 from analysis import registry, runner
 from analysis.settings import AnalysisSettings
 from core.clock import utcnow
@@ -99,7 +99,6 @@ def _format(span: timedelta) -> str:
     return f"{span.total_seconds() / 86400:g}d" if span >= timedelta(days=1) else f"{span.total_seconds() / 3600:g}h"
 
 
-@job_factory
 def analysis_jobs(settings: Settings) -> list[Job]:
     analysis_settings = AnalysisSettings.load(settings.data_dir)
     jobs = []
@@ -122,6 +121,9 @@ def analysis_jobs(settings: Settings) -> list[Job]:
                         f"Analyzers run every {interval} s: " + ", ".join(
                             n for n, (_, c) in registry.ANALYZERS.items() if c == cadence)))
     return jobs
+
+
+JOB_FACTORIES = (analysis_jobs,)   # settings -> this stage's jobs (aiwatch.stages.stage_jobs)
 
 
 def _duration(text: str) -> timedelta:

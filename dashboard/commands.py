@@ -11,7 +11,7 @@ from typing import Any
 import store.incidents  # noqa: F401 - registers the incident read queries
 from aiwatch.cli import command
 from aiwatch.config import Settings
-from aiwatch.jobs import Job, job_factory
+from aiwatch.jobs import Job
 
 APP = Path(__file__).resolve().parent / "app.py"
 log = logging.getLogger("aiwatch.dashboard")
@@ -87,10 +87,12 @@ def _reports_dir(api: Any, settings: Settings) -> Path:
     return Path(settings.data_dir) / "reports"
 
 
-@job_factory
 def weekly_export_jobs(settings: Settings) -> list[Job]:
     return [Job("weekly_review", 3600, _weekly_export,
                 "Write last week's review under <data_dir>/reports once the week is complete.")]
+
+
+JOB_FACTORIES = (weekly_export_jobs,)   # settings -> this stage's jobs (aiwatch.stages.stage_jobs)
 
 
 def _weekly_export(ctx: Any) -> Path | None:
