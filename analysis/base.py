@@ -50,9 +50,13 @@ class Result:
 class Analyzer(Protocol):
     """One analysis. `owns` lists the metric names it writes (a trailing ':' is a prefix)."""
 
-    name: str
-    source: str                        # spans | feedback | resource_metrics: how late data is found
-    owns: tuple[str, ...]
+    # read-only members: an analyzer states them as class attributes
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str: ...       # spans | feedback | resource_metrics: how late data is found
+    @property
+    def owns(self) -> tuple[str, ...]: ...
 
     def replaces(self, window: Window) -> list[tuple[str, datetime, datetime]]:
         """(grain, start, end) ranges whose owned rows this run replaces."""

@@ -118,8 +118,7 @@ def analysis_jobs(settings: Settings) -> list[Job]:
             return runner.run_all_incremental(ctx.store, built[1], analysis_settings,
                                               health=getattr(ctx, "analysis_health", None))
         jobs.append(Job(f"analysis-{cadence}", interval, run,
-                        f"Analyzers run every {interval} s: " + ", ".join(
-                            n for n, (_, c) in registry.ANALYZERS.items() if c == cadence)))
+                        f"Analyzers run every {interval} s: " + ", ".join(registry.ANALYZERS.named(cadence))))
     return jobs
 
 

@@ -1,5 +1,12 @@
-"""Every analyzer, in run order, with its cadence: the one place they are registered."""
+"""Every analyzer, in run order, with its cadence: one explicit registry object, `ANALYZERS`.
+
+"minute" analyzers run every minute; "hourly" ones (statistical tests over hour buckets) every five
+minutes, refreshing the current hour.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from analysis.base import Analyzer
 from analysis.canary import CanaryAnalyzer
@@ -12,27 +19,67 @@ from analysis.slo import SLOAnalyzer
 from analysis.traffic import OverrideAnalyzer, ResourceAnalyzer, TrafficAnalyzer
 from store.base import Store
 
-# name -> (class, cadence). "minute" analyzers run every minute; "hourly" ones (statistical tests
-# over hour buckets) every five minutes, refreshing the current hour.
-ANALYZERS: dict[str, tuple[type, str]] = {
-    "traffic": (TrafficAnalyzer, "minute"),
-    "resources": (ResourceAnalyzer, "minute"),
-    "overrides": (OverrideAnalyzer, "minute"),
-    "slo": (SLOAnalyzer, "minute"),
-    "route_health": (RouteHealthAnalyzer, "minute"),
-    "shadow": (ShadowAnalyzer, "minute"),
-    "confidence": (ConfidenceAnalyzer, "hourly"),
-    "drift": (DriftAnalyzer, "hourly"),
-    "canary": (CanaryAnalyzer, "hourly"),
-}
 CADENCE_SECONDS = {"minute": 60, "hourly": 300}
 
 
-def build(store: Store, settings: AnalysisSettings | None = None, names: list[str] | None = None,
-          cadence: str | None = None) -> list[Analyzer]:
-    settings = settings or AnalysisSettings()
-    unknown = set(names or ()) - set(ANALYZERS)
-    if unknown:
-        raise ValueError(f"unknown analyzer(s) {', '.join(sorted(unknown))}; known: {', '.join(ANALYZERS)}")
-    return [cls(store, settings) for name, (cls, cad) in ANALYZERS.items()
-            if (names is None or name in names) and (cadence is None or cad == cadence)]
+@dataclass(frozen=True)
+class AnalyzerSpec:
+    name: str
+    cls: Callable[[Store, AnalysisSettings], Analyzer]   # the analyzer class
+    cadence: str          # a key of CADENCE_SECONDS
+
+
+class AnalyzerRegistry:
+    """Analyzers by name, in run order. Iterating yields the names (like a dict's keys)."""
+
+    def __init__(self, specs: Iterable[AnalyzerSpec]) -> None:
+        self._specs: dict[str, AnalyzerSpec] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"analyzer {spec.name!r} is registered twice")
+            if spec.cadence not in CADENCE_SECONDS:
+                raise ValueError(f"analyzer {spec.name!r}: cadence {spec.cadence!r} is not one of "
+                                 f"{', '.join(CADENCE_SECONDS)}")
+            self._specs[spec.name] = spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __getitem__(self, name: str) -> AnalyzerSpec:
+        return self._specs[name]
+
+    def specs(self) -> list[AnalyzerSpec]:
+        return list(self._specs.values())
+
+    def named(self, cadence: str) -> list[str]:
+        """The analyzers that run at `cadence`, in run order."""
+        return [s.name for s in self._specs.values() if s.cadence == cadence]
+
+    def build(self, store: Store, settings: AnalysisSettings | None = None, names: list[str] | None = None,
+              cadence: str | None = None) -> list[Analyzer]:
+        settings = settings or AnalysisSettings()
+        unknown = set(names or ()) - set(self._specs)
+        if unknown:
+            raise ValueError(f"unknown analyzer(s) {', '.join(sorted(unknown))}; known: {', '.join(self._specs)}")
+        return [s.cls(store, settings) for s in self._specs.values()
+                if (names is None or s.name in names) and (cadence is None or s.cadence == cadence)]
+
+
+ANALYZERS = AnalyzerRegistry([
+    AnalyzerSpec("traffic", TrafficAnalyzer, "minute"),
+    AnalyzerSpec("resources", ResourceAnalyzer, "minute"),
+    AnalyzerSpec("overrides", OverrideAnalyzer, "minute"),
+    AnalyzerSpec("slo", SLOAnalyzer, "minute"),
+    AnalyzerSpec("route_health", RouteHealthAnalyzer, "minute"),
+    AnalyzerSpec("shadow", ShadowAnalyzer, "minute"),
+    AnalyzerSpec("confidence", ConfidenceAnalyzer, "hourly"),
+    AnalyzerSpec("drift", DriftAnalyzer, "hourly"),
+    AnalyzerSpec("canary", CanaryAnalyzer, "hourly"),
+])
+build = ANALYZERS.build   # the shipped analyzers, built for a store (most callers want these)

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 ENVIRONMENT_ERRORS = (OSError, MemoryError, Overloaded, WriterClosed, WriterBroken, duckdb.IOException,
                       duckdb.OutOfMemoryException, duckdb.FatalException, duckdb.InternalException,
                       duckdb.InterruptException, duckdb.ConnectionException, duckdb.TransactionException)
-_CADENCE = {name: cadence for name, (_cls, cadence) in ANALYZERS.items()}
 
 
 @dataclass
@@ -191,7 +190,7 @@ def _settle(store: Store, analyzer: Analyzer, window: Window, received_before: d
     (60 one-minute runs of a failing hour would fail alike). A failing minute is tried once more
     narrow, so a bad row elsewhere in its hour does not quarantine it: only the hour buckets it
     would have refreshed are left stale."""
-    grain = "1h" if _CADENCE.get(analyzer.name) == "hourly" else "1m"
+    grain = "1h" if analyzer.name in ANALYZERS and ANALYZERS[analyzer.name].cadence == "hourly" else "1m"
     if floor_time(window.start, grain) >= floor_time(window.end - timedelta(microseconds=1), grain):
         if grain == "1m" and not window.narrow:   # first, without wider refreshes (see Window.narrow)
             narrow = Window(window.start, window.end, window.computed_at, narrow=True)

@@ -113,8 +113,8 @@ def cached_store(cache: Path | None, tmp: Path, n: int, days: float) -> Store:
 
 
 def selected(skip_hourly: bool, only: list[str] | None) -> list[str]:
-    return [n for n, (_, c) in registry.ANALYZERS.items()
-            if not (skip_hourly and c == "hourly") and (only is None or n in only)]
+    return [s.name for s in registry.ANALYZERS.specs()
+            if not (skip_hourly and s.cadence == "hourly") and (only is None or s.name in only)]
 
 
 def rewind(store: Store, analyzer, now: datetime, back: timedelta, end: datetime) -> None:
@@ -139,7 +139,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
         print(f"  {name:<11} {secs:8.2f} s  {rows:>10,} rows")
     print(f"  {'sum':<11} {total:8.2f} s (one analyzer at a time)")
     print("\nincremental 1-minute pass (watermark one minute behind, fresh data in the last minute):")
-    minute_names = [n for n in names if registry.ANALYZERS[n][1] == "minute"]
+    minute_names = [n for n in names if registry.ANALYZERS[n].cadence == "minute"]
     total = 0.0
     for name in minute_names:
         analyzer = registry.build(store, settings, [name])[0]
@@ -166,7 +166,7 @@ def bench_analyzers(store: Store, days: float, skip_hourly: bool, only: list[str
             samples.append(secs)
         print(f"  {label:<18} {float(np.median(samples)) * 1000:8.1f} ms (run_all_incremental, the scheduled "
               f"minute job; median of 5)")
-    hourly = [n for n in names if registry.ANALYZERS[n][1] == "hourly"]
+    hourly = [n for n in names if registry.ANALYZERS[n].cadence == "hourly"]
     if hourly:
         # the 5-minute job refreshing the open hour (confidence, drift, canary; one analyzer set, so
         # the reference read by the first run is reused by the next, as in the server)

@@ -28,7 +28,7 @@ canary_verdict shadow_agreement_rate""".split()
 
 
 def test_every_owned_metric_is_in_the_catalog_and_the_contract_is_covered():
-    owned = {m for cls, _ in registry.ANALYZERS.values() for m in cls.owns}
+    owned = {m for spec in registry.ANALYZERS.specs() for m in spec.cls.owns}
     assert owned <= set(CATALOG), owned - set(CATALOG)
     assert set(CONTRACT) <= owned and "drift_score:" in owned
     assert describe("drift_score:input_tokens") == CATALOG["drift_score:"]
@@ -166,3 +166,14 @@ def test_migration_101_moves_tall_traffic_rows_into_the_wide_table_and_the_view_
         assert store.scalar("SELECT max(version) FROM schema_version") >= 101
     finally:
         store.close()
+
+
+def test_the_analyzer_registry_refuses_a_duplicate_or_an_unknown_cadence():
+    traffic = registry.ANALYZERS["traffic"]
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.AnalyzerRegistry([traffic, traffic])
+    with pytest.raises(ValueError, match="cadence 'daily'"):
+        registry.AnalyzerRegistry([registry.AnalyzerSpec("x", traffic.cls, "daily")])
+    assert registry.ANALYZERS.named("hourly") == ["confidence", "drift", "canary"]
+    with pytest.raises(ValueError, match="unknown analyzer"):
+        registry.build(None, names=["nope"])
