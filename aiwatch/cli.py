@@ -2,34 +2,49 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from aiwatch.config import ConfigError, Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
+Configure = Callable[[argparse.ArgumentParser], None]
 
 
-def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
-    """Register a sub-command; each stage adds its own (see aiwatch/commands.py)."""
-    def register(fn: Command) -> Command:
-        COMMANDS[name] = (configure, fn)
+class Declared(NamedTuple):
+    module: str
+    function: str
+    help: str
+
+
+def command(name: str, configure: Configure) -> Callable[[Command], Command]:
+    """Mark a function as the sub-command `name` (aiwatch/commands.py and the stages). Nothing is
+    registered: the CLI finds the function in its module's source and loads it when it runs."""
+    def mark(fn: Command) -> Command:
+        fn.aiwatch_command = (name, configure)  # type: ignore[attr-defined]
         return fn
-    return register
+    return mark
 
 
-def declared_commands() -> dict[str, tuple[str, str]]:
-    """name -> (module, one-line help) of every `@command`, read from the command modules' source
-    (aiwatch/commands.py and the stages), so `aiwatch --help` lists them without importing any stage
-    and its heavy packages; a command's module is imported only when that command runs."""
+def load_command(declared: Declared) -> tuple[Configure, Command]:
+    """The (configure, run) pair of a declared command: its module imported now."""
+    fn = getattr(importlib.import_module(declared.module), declared.function)
+    _name, configure = fn.aiwatch_command
+    return configure, fn
+
+
+def declared_commands() -> dict[str, Declared]:
+    """name -> (module, function, one-line help) of every `@command`, read from the command modules'
+    source (aiwatch/commands.py and the stages), so `aiwatch --help` lists them without importing any
+    stage and its heavy packages; a command's module is imported only when that command runs."""
     import ast
-    import importlib.util
 
     from aiwatch.stages import STAGE_MODULES
 
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, Declared] = {}
     for module in ("aiwatch.commands", *STAGE_MODULES):
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.origin:
@@ -43,7 +58,7 @@ def declared_commands() -> dict[str, tuple[str, str]]:
                 if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Name) and dec.func.id == "command"
                         and dec.args and isinstance(dec.args[0], ast.Constant)):
                     doc = (ast.get_docstring(node) or "").strip().splitlines()
-                    found[str(dec.args[0].value)] = (module, doc[0] if doc else "")
+                    found[str(dec.args[0].value)] = Declared(module, node.name, doc[0] if doc else "")
     return found
 
 
@@ -65,20 +80,16 @@ def _chosen(argv: list[str], names: Iterable[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The full parser of the sub-command `argv` names (its module imported); the others get a
     one-line entry from their source, so help and errors elsewhere stay fast."""
-    import importlib
-
     declared = declared_commands()
     chosen = _chosen(sys.argv[1:] if argv is None else argv, declared)
-    if chosen is not None:
-        importlib.import_module(declared[chosen][0])  # registers its commands
     parser = argparse.ArgumentParser(prog="aiwatch", description=__doc__)
     parser.add_argument("--config", help="TOML settings file (default: $AIWATCH_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in declared.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen and name in COMMANDS:
-            configure, fn = COMMANDS[name]
+    for name, found in declared.items():
+        p = sub.add_parser(name, help=found.help, description=found.help)
+        if name == chosen:
+            configure, fn = load_command(found)
             configure(p)
             p.set_defaults(func=fn)
             parser.set_defaults(command_parser=p)
