@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,6 +114,8 @@ class Deliverer:
         else:
             body = notifiers.render(receiver, message, row["dedup_key"])
             result = await notifiers.send_async(client, receiver, body)
+            # The error is logged, stored and served by /api and the dashboard: no credentials in it.
+            result = replace(result, error=notifiers.mask_secrets(result.error, receiver))
         if result.ok:
             state, outcome, next_at, delivered = "delivered", "delivered", None, now
         elif not result.retryable:
@@ -251,4 +253,5 @@ def send_test(config: AlertsConfig, receiver_name: str, now: datetime | None = N
                "alerts": [{"status": "firing", "labels": labels, "annotations": notes,
                            "startsAt": now.isoformat() + "Z", "endsAt": "0001-01-01T00:00:00Z",
                            "generatorURL": config.dashboard_url, "fingerprint": "test"}]}
-    return notifiers.send(receiver, notifiers.render(receiver, message, "aiwatch-test"))
+    result = notifiers.send(receiver, notifiers.render(receiver, message, "aiwatch-test"))
+    return replace(result, error=notifiers.mask_secrets(result.error, receiver))

@@ -190,6 +190,105 @@ def pagerduty_event(message: dict[str, Any], dedup_key: str, routing_key: str) -
     }
 
 
+# --- apprise (Teams, Opsgenie, Discord, email, ...) ----------------------------------------------
+
+APPRISE_BODY_MAX = 4000
+
+
+def no_mentions(text: Any) -> str:
+    """User data must not ping: a zero-width space after `@` keeps `@everyone`, `@here` and `<@123>`
+    from becoming Discord / Teams mentions (apprise turns them into real ones)."""
+    return str(text).replace("@", "@\u200b")
+
+
+def apprise_message(message: dict[str, Any], dedup_key: str | None) -> dict[str, Any]:
+    """Plain-text title and body for apprise (it escapes them for each service's markup), the
+    notification type (failure/warning opens an Opsgenie alert, success closes it) and the dedup key."""
+    esc = no_mentions
+    if message.get("type") == "digest":
+        items = message["items"]
+        lines = [f"- {esc(i['rule'])} "
+                 f"{esc(_where(json.loads(i['labels']) if isinstance(i['labels'], str) else i['labels']))}"
+                 f": {esc(i.get('summary') or '')}" for i in items[:200]]
+        body = f"{len(items)} P3 alerts between {message['since'][:10]} and {message['until'][:10]}.\n" + \
+            "\n".join(lines)
+        if message.get("dashboard"):
+            body += f"\nDashboard: {message['dashboard']}"
+        return {"title": f"aiwatch weekly review: {len(items)} P3 alerts", "body": _clip(body, APPRISE_BODY_MAX),
+                "type": "info", "dedup_key": dedup_key}
+    alerts = message["alerts"]
+    firing = [a for a in alerts if a["status"] == "firing"]
+    first = (firing or alerts)[0]
+    labels, notes = first["labels"], first["annotations"]
+    status = "FIRING" if message["status"] == "firing" else "RESOLVED"
+    count = f":{len(firing)}" if status == "FIRING" and len(firing) > 1 else ""
+    title = _clip(esc(f"[{status}{count}] {labels.get('severity', '')} {labels.get('alertname', '')} — "
+                      f"{labels.get('service', '')}"), SLACK_HEADER_MAX)
+    parts = []
+    for alert in alerts[:SLACK_ALERTS_SHOWN]:
+        a_labels, a_notes = alert["labels"], alert["annotations"]
+        metric = a_notes.get("metric", "")
+        value = f"{format_value(metric, a_notes.get('value'))} {a_notes.get('op', '')} " \
+                f"{format_value(metric, a_notes.get('threshold'))}"
+        text = f"{a_notes.get('summary', '')}\n{a_labels.get('alertname', '')}: {metric} " \
+               f"({a_notes.get('grain', '')}) {value}; {_where(a_labels)}; since {_since(alert['startsAt'])[1]}"
+        if alert["status"] == "resolved":
+            text += f"; resolved {_since(alert['endsAt'])[1]}"
+        if a_notes.get("description"):
+            text += f"\n{a_notes['description']}"
+        parts.append(esc(text))
+    if len(alerts) > SLACK_ALERTS_SHOWN:
+        parts.append(f"...and {len(alerts) - SLACK_ALERTS_SHOWN} more alerts in this group")
+    links = [f"{name}: {notes[key]}" for name, key in (("Dashboard", "dashboard"), ("Runbook", "runbook"))
+             if notes.get(key)]
+    body = _clip("\n\n".join(parts + ["\n".join(links)] if links else parts), APPRISE_BODY_MAX)
+    severity = labels.get("severity", "")
+    kind = "success" if status == "RESOLVED" else "failure" if severity in ("P1", "P2") else "warning"
+    return {"title": title, "body": body, "type": kind, "dedup_key": dedup_key or message.get("groupKey")}
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+def receiver_secrets(receiver: Receiver) -> list[str]:
+    """The parts of a receiver's URL and key that are credentials: the whole URL, user and password,
+    a host without a dot (apprise puts keys there: opsgenie://KEY, discord://ID/TOKEN), path segments
+    and query values that carry digits or capitals (webhook tokens, not words like `services`)."""
+    url = receiver.url
+    found = [url, receiver.routing_key]
+    if "://" in url:
+        rest = url.split("://", 1)[1]
+        authority, _, tail = rest.partition("/")
+        userinfo, _, host = authority.rpartition("@")
+        found += userinfo.split(":")
+        host = host.rsplit(":", 1)[0]
+        if "." not in host and host not in ("localhost", ""):
+            found.append(host)
+        path, _, query = tail.partition("?")
+        found += [seg for seg in path.split("/") if not seg.islower() or any(c.isdigit() for c in seg)]
+        found += [kv.partition("=")[2] for kv in query.split("&")]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def mask_secrets(text: str | None, receiver: Receiver | None) -> str | None:
+    """`text` (an error, a log line) with the receiver's credentials replaced by `****`."""
+    if not text or receiver is None:
+        return text
+    for secret in receiver_secrets(receiver):
+        text = text.replace(secret, "****")
+    return text
+
+
+def describe_destination(receiver: Receiver) -> str:
+    """Where a receiver sends, safe to print: apprise's masked URL, or the scheme and host."""
+    if not receiver.url:
+        return ""
+    if receiver.type == "apprise":
+        from alerts import apprise_receiver   # apprise loads only when an apprise receiver is used
+        return mask_secrets(apprise_receiver.privacy_url(receiver.url), receiver) or ""   # json:// keeps path tokens
+    scheme, _, rest = receiver.url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}/…"
+
+
 # --- sending ----------------------------------------------------------------------------------
 
 def render(receiver: Receiver, message: dict[str, Any], dedup_key: str | None) -> dict[str, Any]:
@@ -197,6 +296,8 @@ def render(receiver: Receiver, message: dict[str, Any], dedup_key: str | None) -
         return slack_message(message)
     if receiver.type == "pagerduty":
         return pagerduty_event(message, dedup_key or message["groupKey"], receiver.routing_key)
+    if receiver.type == "apprise":
+        return apprise_message(message, dedup_key)
     return message
 
 
@@ -207,6 +308,9 @@ async def send_async(client: httpx.AsyncClient, receiver: Receiver, body: dict[s
     """POST `body` with a total deadline of the receiver's `timeout`: connect, headers and body
     together. httpx's own timeouts are per read, so a receiver trickling a byte a second would
     otherwise hold the send for as long as it likes."""
+    if receiver.type == "apprise":
+        from alerts import apprise_receiver
+        return await apprise_receiver.send(receiver, body)
     started = time.perf_counter()
 
     def took() -> float:
@@ -228,13 +332,18 @@ async def send_async(client: httpx.AsyncClient, receiver: Receiver, body: dict[s
                                              "deadline", duration_ms=took())
     except httpx.HTTPError as exc:
         return SendResult(False, True, None, f"{type(exc).__name__}: {exc}"[:500], duration_ms=took())
-    code = response.status_code
+    return classify(response.status_code, bytes(raw), response.headers.get("retry-after"),
+                    response.reason_phrase, took())
+
+
+def classify(code: int, body: bytes, retry_after: str | None, reason: str, duration_ms: float) -> SendResult:
+    """A receiver's HTTP answer as a `SendResult`: the one reading for native and apprise receivers.
+    2xx delivered; 408, 429 and 5xx retried (after Retry-After when given); any other code fails for good."""
     if 200 <= code < 300:
-        return SendResult(True, http_status=code, duration_ms=took())
-    error = bytes(raw[:500]).decode(errors="replace") or response.reason_phrase
+        return SendResult(True, http_status=code, duration_ms=duration_ms)
+    error = body[:500].decode(errors="replace") or reason
     retryable = code in (408, 429) or code >= 500
-    return SendResult(False, retryable, code, error, parse_retry_after(response.headers.get("retry-after")),
-                      duration_ms=took())
+    return SendResult(False, retryable, code, error, parse_retry_after(retry_after), duration_ms=duration_ms)
 
 
 def send(receiver: Receiver, body: dict[str, Any]) -> SendResult:

@@ -4,7 +4,8 @@ Settings of the stage (environment): AIWATCH_ALERTS_RULES (rules file; default t
 alerts/default_rules.yaml), AIWATCH_ALERTS_ENABLED (true), AIWATCH_ALERTS_EVAL_INTERVAL_S (15),
 AIWATCH_ALERTS_DELIVER_INTERVAL_S (2), and the receivers' AIWATCH_SLACK_WEBHOOK_URL,
 AIWATCH_PAGERDUTY_URL, AIWATCH_PAGERDUTY_ROUTING_KEY, AIWATCH_ALERTS_WEBHOOK_URL,
-AIWATCH_SLACK_DIGEST_URL, AIWATCH_WATCHDOG_URL, AIWATCH_DASHBOARD_URL (used by the shipped rules file).
+AIWATCH_SLACK_DIGEST_URL, AIWATCH_WATCHDOG_URL, AIWATCH_APPRISE_URL, AIWATCH_DASHBOARD_URL (used by the
+shipped rules file).
 """
 from __future__ import annotations
 
@@ -289,8 +290,9 @@ def _check(path: str) -> int:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
     by_sev = {s: sum(r.severity == s for r in config.rules) for s in ("P1", "P2", "P3")}
-    receivers = ", ".join(f"{r.name} ({r.type}{'' if r.configured else ', not configured'})"
-                          for r in config.receivers.values())
+    from alerts.notifiers import describe_destination   # secrets masked: the output lands in CI logs
+    receivers = ", ".join(f"{r.name} ({r.type}{f' {describe_destination(r)}' if r.url else ''}"
+                          f"{'' if r.configured else ', not configured'})" for r in config.receivers.values())
     print(f"{path}: OK: {len(config.rules)} rules ({by_sev['P1']} P1, {by_sev['P2']} P2, {by_sev['P3']} P3), "
           f"{len(config.routes)} routes, {len(config.inhibitions)} inhibit rules; receivers: {receivers}")
     return 0

@@ -11,7 +11,7 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ LABEL_NAMES = {"service_name": "service", "model": "model", "model_version": "mo
 OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
        "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 SEVERITIES = ("P1", "P2", "P3")
-RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "review")
+# apprise: Teams, Opsgenie, Discord, email and the rest of apprise's services
+RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "apprise", "review")
 TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
                    "alertname", "service", "model", "model_version", "route", "arm",
                    "bad", "total", "p_value", "history_hours", "maturity"}
@@ -157,8 +158,8 @@ class Rule:
 class Receiver:
     name: str
     type: str
-    url: str = ""
-    routing_key: str = ""
+    url: str = field(default="", repr=False)           # webhook URLs and keys are credentials: never in a repr
+    routing_key: str = field(default="", repr=False)
     send_resolved: bool = True
     timeout_s: float = 10.0
 
@@ -519,14 +520,22 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
         if not isinstance(r, dict):
             p.add(where, "-", "must be a mapping")
             continue
-        _check_keys(r, {"type", "url", "routing_key", "send_resolved", "timeout"}, where, "", p)
+        _check_keys(r, {"type", "url", "apprise", "routing_key", "send_resolved", "timeout"}, where, "", p)
+        if "apprise" in r:      # `apprise: "workflows://..."` is short for type: apprise + url
+            if r.get("type", "apprise") != "apprise" or "url" in r:
+                p.add(where, "apprise", "give either `apprise: <url>` or `type` and `url`, not both")
+            r = {**r, "type": "apprise", "url": r["apprise"]}
         rtype = r.get("type")
         if rtype not in RECEIVER_TYPES:
             p.add(where, "type", f"{rtype!r} is not one of {', '.join(RECEIVER_TYPES)}")
             continue
         url = expand_env(str(r.get("url", "")), env)
-        if url and not url.startswith(("http://", "https://")):
-            p.add(where, "url", f"{url!r} is not an http(s) URL")
+        if url and rtype == "apprise":
+            from alerts.apprise_receiver import url_problem   # apprise loads only when one is configured
+            if problem := url_problem(url):
+                p.add(where, "apprise" if "apprise" in r else "url", problem)
+        elif url and not url.startswith(("http://", "https://")):   # the URL itself is a secret: not echoed
+            p.add(where, "url", "is not an http(s) URL")
         receivers[str(name)] = Receiver(
             name=str(name), type=rtype, url=url, routing_key=expand_env(str(r.get("routing_key", "")), env),
             send_resolved=bool(r.get("send_resolved", True)),

@@ -24,6 +24,7 @@ SECRETS = {
     "AIWATCH_INGEST_TOKEN": "ingest-token-51d3a8e6",
     "AIWATCH_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T000/B000/slack-secret-4f2a",
     "AIWATCH_PAGERDUTY_ROUTING_KEY": "pd-routing-key-98cc1b",
+    "AIWATCH_APPRISE_URL": "json://oncall:apprise-secret-3b7e@127.0.0.1:9/hooks/Apprise-T0ken-55",
 }
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

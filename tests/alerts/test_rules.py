@@ -34,8 +34,8 @@ def test_shipped_defaults_follow_the_practice():
     assert cost.baseline.factor == 2 and cost.baseline.window.days == 7
     assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"
     assert rules["ServiceSilent"].condition.absent
-    assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook"), ("slack", "webhook"),
-                                                    ("review", "webhook")]
+    assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook", "oncall"),
+                                                    ("slack", "webhook", "oncall"), ("review", "webhook")]
     assert config.routes[0].group_wait.total_seconds() == 30 and config.routes[0].group_interval.total_seconds() == 300
     assert config.routes[0].repeat_interval.total_seconds() == 4 * 3600
     inhibit = config.inhibitions[0]

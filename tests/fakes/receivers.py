@@ -19,8 +19,9 @@ Hanging and trickling handlers are released on close() or release().
 from __future__ import annotations
 
 import json
+import ssl
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,9 +45,10 @@ class FakeReceivers:
     trickle_s: float = 0.5
     requests: list[Recorded] = field(default_factory=list)
     default: dict[str, str] = field(default_factory=lambda: {k: "ok" for k in KINDS})
+    tls: ssl.SSLContext | None = None      # serve HTTPS (e.g. for apprise's https-only Teams workflows)
 
     def __post_init__(self) -> None:
-        self._queues: dict[str, deque[str]] = {k: deque() for k in KINDS}
+        self._queues: dict[str, deque[str]] = defaultdict(deque)   # any first path segment is a kind
         self._lock = threading.Lock()
         self._release = threading.Event()
         fake = self
@@ -86,6 +88,8 @@ class FakeReceivers:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="fake-receivers", daemon=True)
         self._thread.start()
@@ -139,7 +143,7 @@ class FakeReceivers:
 
     # --- inspection ---
     def url(self, kind: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{kind}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/{kind}"
 
     def received(self, kind: str) -> list[Recorded]:
         with self._lock:
