@@ -283,7 +283,7 @@ def describe_destination(receiver: Receiver) -> str:
     if not receiver.url:
         return ""
     if receiver.type == "apprise":
-        from alerts import apprise_receiver   # apprise loads only when an apprise receiver is used
+        from alerts import apprise_receiver  # apprise loads only when an apprise receiver is used
         return mask_secrets(apprise_receiver.privacy_url(receiver.url), receiver) or ""   # json:// keeps path tokens
     scheme, _, rest = receiver.url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}/…"

@@ -290,7 +290,7 @@ def _check(path: str) -> int:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
     by_sev = {s: sum(r.severity == s for r in config.rules) for s in ("P1", "P2", "P3")}
-    from alerts.notifiers import describe_destination   # secrets masked: the output lands in CI logs
+    from alerts.notifiers import describe_destination  # secrets masked: the output lands in CI logs
     receivers = ", ".join(f"{r.name} ({r.type}{f' {describe_destination(r)}' if r.url else ''}"
                           f"{'' if r.configured else ', not configured'})" for r in config.receivers.values())
     print(f"{path}: OK: {len(config.rules)} rules ({by_sev['P1']} P1, {by_sev['P2']} P2, {by_sev['P3']} P3), "

@@ -531,7 +531,7 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
             continue
         url = expand_env(str(r.get("url", "")), env)
         if url and rtype == "apprise":
-            from alerts.apprise_receiver import url_problem   # apprise loads only when one is configured
+            from alerts.apprise_receiver import url_problem  # apprise loads only when one is configured
             if problem := url_problem(url):
                 p.add(where, "apprise" if "apprise" in r else "url", problem)
         elif url and not url.startswith(("http://", "https://")):   # the URL itself is a secret: not echoed

@@ -13,13 +13,13 @@ from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from fakes.receivers import FakeReceivers
+from fakes.tls import loopback_tls_context
+from harness import MIN, SEC, T0, Script, make_config, series, write_metrics
 
 from alerts.delivery import Deliverer, DeliveryRetry, send_test
 from alerts.notifiers import apprise_message, describe_destination, mask_secrets
 from alerts.rules import Receiver, RulesError
-from fakes.receivers import FakeReceivers
-from fakes.tls import loopback_tls_context
-from harness import MIN, SEC, T0, Script, make_config, series, write_metrics
 
 SECRET = "S3cr3tT0ken42"
 
