@@ -85,9 +85,9 @@ def by_dialect(fn: F) -> F:
             from store import analytics_clickhouse
 
             twin = getattr(analytics_clickhouse, fn.__name__, None)
-            if twin is None:
+            if twin is None and fn.__name__ not in analytics_clickhouse.PORTABLE:
                 raise NotImplementedError(f"{fn.__name__} does not run on the ClickHouse backend yet")
-            return twin(target, *args, **kwargs)
+            return (twin or fn)(target, *args, **kwargs)
         return fn(target, *args, **kwargs)
     return dispatch  # type: ignore[return-value]
 

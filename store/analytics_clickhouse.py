@@ -21,6 +21,11 @@ from store.clickhouse import ClickHouseConnection
 from store.queries import model_sql
 from store.schema import SPAN_RANGES
 
+# store/analytics.py functions whose DuckDB statement runs on ClickHouse as it is (its `$name`
+# parameters bound as typed `{name:Type}` by the store); tests/analysis/test_backends.py runs each.
+PORTABLE = frozenset({"slo_minute_counts", "stored_metric", "has_shadow_calls",
+                      "hourly_confidence_means", "route_exists", "saved_report"})
+
 NONE = "(none)"
 LABELS = ("service_name", "model", "model_version", "route", "arm")
 _TRUNC_FN = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
@@ -283,3 +288,140 @@ def override_metrics(store: Store, start: datetime, end: datetime, grain: str, c
     FROM wide ARRAY JOIN [{", ".join(f"('{m}', toNullable({m}))" for m in OVERRIDE_METRICS)}] AS m"""
     table = store.query(sql, {"lo": start, "hi": end, "computed_at": computed_at})
     return table.select(METRICS_SCHEMA.names).cast(METRICS_SCHEMA)
+
+
+def resource_metrics(store: Store, start: datetime, end: datetime, grain: str, computed_at: datetime) -> pa.Table:
+    """CPU, GPU, memory utilisation and queue depth: the mean of the points per bucket."""
+    from store.analytics import _RESOURCE_NAME, METRICS_SCHEMA
+
+    sql = f"""
+    WITH r AS (SELECT {_trunc(grain, 'time')} AS time, coalesce(service_name, '{NONE}') AS service_name,
+                      {_RESOURCE_NAME} AS metric, value AS v
+               FROM {_t(store, 'resource_metrics')} WHERE time >= {{lo:{TS}}} AND time < {{hi:{TS}}})
+    SELECT time, '{grain}' AS grain, metric, service_name, CAST(NULL AS Nullable(String)) AS model,
+           CAST(NULL AS Nullable(String)) AS model_version, CAST(NULL AS Nullable(String)) AS route,
+           CAST(NULL AS Nullable(String)) AS arm, avg(v) AS value, {{computed_at:{TS}}} AS computed_at
+    FROM r WHERE metric IS NOT NULL AND v IS NOT NULL
+    GROUP BY GROUPING SETS ((time, metric), (time, metric, service_name))"""
+    return store.query(sql, {"lo": start, "hi": end, "computed_at": computed_at}).select(
+        METRICS_SCHEMA.names).cast(METRICS_SCHEMA)
+
+
+_ROUTE_LABELS = (f"coalesce(s.service_name, '{NONE}') AS service_name, coalesce(s.route, '{NONE}') AS route, "
+                 f"coalesce({model_sql('s')}, '{NONE}') AS model")
+_MODEL_CALLS = "s.is_llm AND (s.arm IS NULL OR s.arm != 'shadow')"
+
+
+def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table:
+    return store.query(f"""
+        SELECT {_trunc('1h', 's.start_time')} AS hour, {_ROUTE_LABELS},
+               toFloat64(count()) AS calls, toFloat64(countIf(s.status_code = 'error')) AS errors,
+               toFloat64(countIf(s.duration_ms IS NOT NULL AND s.status_code != 'error')) AS ok_calls,
+               quantileExactInclusiveIf(0.99)(s.duration_ms, s.status_code != 'error') AS p99_ms
+        FROM {_t(store, 'spans')} s
+        WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND {_MODEL_CALLS}
+        GROUP BY hour, service_name, route, model ORDER BY hour, service_name, route, model""",
+                       {"lo": start, "hi": end})
+
+
+def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
+    params: dict[str, Any] = {"lo": start, "hi": end}
+    params |= {f"t_{c}": thresholds.column(c).to_pylist() for c in ("hour", "service_name", "route", "model")}
+    params["t_threshold_ms"] = [None if v is None else float(v) for v in thresholds.column("threshold_ms").to_pylist()]
+    return store.query(f"""
+        WITH t AS (SELECT z.1 AS hour, z.2 AS service_name, z.3 AS route, z.4 AS model, z.5 AS threshold_ms
+                   FROM (SELECT arrayJoin(arrayZip({{t_hour:Array({TS})}}, {{t_service_name:Array(String)}},
+                         {{t_route:Array(String)}}, {{t_model:Array(String)}},
+                         {{t_threshold_ms:Array(Nullable(Float64))}})) AS z)),
+        c AS (SELECT s.start_time AS start_time, {_ROUTE_LABELS}, s.status_code = 'error' AS is_err,
+                     s.duration_ms AS duration_ms, {_trunc('1h', 's.start_time')} AS hour
+              FROM {_t(store, 'spans')} s
+              WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND {_MODEL_CALLS})
+        SELECT {_trunc('1m', 'c.start_time')} AS time, c.service_name AS service_name, c.route AS route,
+               c.model AS model, toFloat64(count()) AS calls, toFloat64(countIf(c.is_err)) AS errors,
+               if(any(t.threshold_ms) IS NULL, NULL,
+                  toFloat64(countIf(NOT c.is_err AND c.duration_ms > t.threshold_ms))) AS slow
+        FROM c LEFT JOIN t ON t.hour = c.hour AND t.service_name = c.service_name AND t.route = c.route
+                          AND t.model = c.model
+        GROUP BY time, service_name, route, model ORDER BY time, service_name, route, model""", params)
+
+
+def _portable_expr(expr: str) -> str:
+    """A drift/confidence column expression (store.analytics._column_expr) in ClickHouse's words:
+    attributes are JSON objects of strings there (the Collector's Map)."""
+    import re
+
+    expr = re.sub(r"""json_extract_string\(s\.attributes, '\$\."([^"']*)"'\)""",
+                  r"nullIf(JSONExtractString(coalesce(s.attributes, '{}'), '\1'), '')", expr)
+    return expr.replace("TRY_CAST(", "toFloat64OrNull(").replace(" AS DOUBLE)", ")")
+
+
+def sample_groups(store: Store, start: datetime, end: datetime, keys: Sequence[str],
+                  columns: dict[str, tuple[str, str]], cap: int, where: str = "TRUE") -> tuple[pa.Table, pa.Table]:
+    """store.analytics.sample_groups on ClickHouse: the same groups and, up to `cap` calls a group,
+    the same rows (a group of at most `cap` calls is taken whole; a larger one is thinned by a hash
+    of its ids, ClickHouse's own, so the rows kept differ from DuckDB's but are as many and as
+    repeatable)."""
+    from store.sql import quote_ident
+
+    key_sql = {"service_name": f"coalesce(s.service_name, '{NONE}')", "model": f"coalesce({model_sql('s')}, '{NONE}')",
+               "model_version": f"coalesce(s.model_version, '{NONE}')", "route": f"coalesce(s.route, '{NONE}')",
+               "hour": _trunc("1h", "s.start_time")}
+    spans = _t(store, "spans")
+    scope = f"s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND s.is_llm AND ({where})"
+    params: dict[str, Any] = {"lo": start, "hi": end}
+    names = ", ".join(f"{key_sql[k]} AS {k}" for k in keys)
+    groups = store.query(f"SELECT {names}, count() AS n FROM {spans} s WHERE {scope} "
+                         f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}", params)
+    picked = ", ".join(f"toFloat64OrNull(toString({_portable_expr(expr)})) AS {quote_ident(alias)}" if kind == "num"
+                       else f"CAST({_portable_expr(expr)} AS Nullable(String)) AS {quote_ident(alias)}"
+                       for alias, (expr, kind) in columns.items())
+    key_types = {k: (f"Array({TS})" if k == "hour" else "Array(String)") for k in keys}
+    arrays = ", ".join(f"{{k{i}:{key_types[k]}}}" for i, k in enumerate(keys))
+    fields = ", ".join(f"z.{i + 1} AS {k}" for i, k in enumerate(keys))
+    m = len(keys)
+    sql = f"""
+    WITH g AS (SELECT {fields}, z.{m + 1} AS n, z.{m + 2} AS gid
+               FROM (SELECT arrayJoin(arrayZip({arrays}, {{n:Array(UInt64)}}, range(length({{n:Array(UInt64)}})))) AS z))
+    SELECT toInt32(g.gid) AS gid, {picked}
+    FROM {spans} s JOIN g ON {" AND ".join(f"g.{k} = {key_sql[k]}" for k in keys)}
+    WHERE {scope} AND cityHash64(s.trace_id, s.span_id) % 1000003 < 1000003 * least(1.0, {{cap:Float64}} / g.n)
+    ORDER BY gid"""
+    params |= {f"k{i}": groups.column(k).to_pylist() for i, k in enumerate(keys)}
+    params |= {"n": groups.column("n").to_pylist(), "cap": float(cap)}
+    return groups, store.query(sql, params)
+
+
+_PAIR_COLUMNS = ("start_time", "service_name", "model", "model_version", "route", "shadow_trace", "shadow_span",
+                 "primary_trace", "primary_span", "shadow_hash", "primary_hash")
+
+
+def shadow_pairs(store: Store, start: datetime, end: datetime) -> pa.Table:
+    """Shadow calls paired with their primary call (same request id, else same trace), with both outputs."""
+    def output_hash(alias: str) -> str:
+        return f"nullIf(JSONExtractString(coalesce({alias}.attributes, '{{}}'), 'aiwatch.output.hash'), '')"
+
+    spans, content = _t(store, "spans"), _t(store, "span_content")
+    return store.query(f"""
+        WITH sh AS (SELECT * FROM {spans} WHERE start_time >= {{lo:{TS}}} AND start_time < {{hi:{TS}}} AND is_llm
+                      AND arm = 'shadow'),
+        pr AS (SELECT * FROM {spans} WHERE start_time >= {{lo:{TS}}} - INTERVAL 10 MINUTE
+                 AND start_time < {{hi:{TS}}} + INTERVAL 10 MINUTE AND is_llm AND (arm IS NULL OR arm != 'shadow')
+                 AND trace_id IN (SELECT trace_id FROM sh)),
+        pairs AS (
+          SELECT sh.start_time AS start_time, coalesce(sh.service_name, '{NONE}') AS service_name,
+                 coalesce({model_sql("sh")}, '{NONE}') AS model,
+                 coalesce(sh.model_version, '{NONE}') AS model_version, coalesce(sh.route, '{NONE}') AS route,
+                 sh.trace_id AS shadow_trace, sh.span_id AS shadow_span, pr.trace_id AS primary_trace,
+                 pr.span_id AS primary_span, {output_hash("sh")} AS shadow_hash, {output_hash("pr")} AS primary_hash,
+                 row_number() OVER (PARTITION BY sh.span_id ORDER BY (pr.request_id = sh.request_id) DESC,
+                                    pr.start_time) AS rn
+          FROM sh JOIN pr ON pr.trace_id = sh.trace_id
+          WHERE pr.span_id != sh.span_id
+            AND (sh.request_id IS NULL OR pr.request_id IS NULL OR pr.request_id = sh.request_id))
+        SELECT {", ".join(f"p.{c} AS {c}" for c in _PAIR_COLUMNS)},
+               sc.output_text AS shadow_output, pc.output_text AS primary_output
+        FROM pairs p
+        LEFT JOIN {content} sc ON sc.trace_id = p.shadow_trace AND sc.span_id = p.shadow_span
+        LEFT JOIN {content} pc ON pc.trace_id = p.primary_trace AND pc.span_id = p.primary_span
+        WHERE rn = 1""", {"lo": start, "hi": end})

@@ -142,6 +142,8 @@ def _param_text(value: Any) -> str:
 
 
 def _quoted(value: Any) -> str:
+    if isinstance(value, (datetime, date)):
+        value = _param_text(value)
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return _param_text(value)

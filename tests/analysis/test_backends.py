@@ -114,3 +114,44 @@ def test_scaled_sums_do_not_overflow_past_ten_thousand_calls_a_bucket(tmp_path):
         write(store, data)
         runner.analyze(store, TrafficAnalyzer(store), Window(T0, minute(1), T0))
         assert rows(store, "confidence_mean", "1m", **ALL)[0]["value"] == pytest.approx(expect, rel=1e-12)
+
+
+def test_every_scheduled_analyzer_but_canary_writes_the_same_rows_on_both_backends(tmp_path, settings):
+    """Resources, SLO burn, route health, shadow agreement and the statistical tests (confidence
+    shift, drift) read their samples in ClickHouse: with every group under the sample cap the two
+    engines hand the tests the same calls, so every figure agrees."""
+    from analysis.registry import build
+    from tests.analysis.gen import Shift
+
+    shift = Shift(T0 + timedelta(minutes=70), T0 + timedelta(minutes=120), "confidence", -0.3, route="chat")
+    primary = spans(T0, 120, 8, seed=21, shifts=(shift,), priced=True)
+    shadow = spans(T0, 120, 8, seed=21, arm="shadow", version="v9")   # same traces as the primary calls
+    shadow = shadow.set_column(shadow.schema.get_field_index("span_id"), "span_id",
+                               pa.array(["s" + s[1:] for s in shadow.column("span_id").to_pylist()]))
+    data = _whole_ns(pa.concat_tables([primary, shadow]))
+    metrics = pa.Table.from_pylist([{"time": T0 + timedelta(seconds=30 * i), "service_name": "svc",
+                                     "name": ("system.cpu.utilization", "queue.depth")[i % 2], "kind": "gauge",
+                                     "value": float(i % 7)} for i in range(240)], schema=arrow_schema("resource_metrics"))
+    outputs = pa.Table.from_pylist(
+        [{"trace_id": t, "span_id": sid, "start_time": st, "output_text": f"Answer {i % 3}" + (" !" if k == "s" and i % 4 == 0 else "")}
+         for k, tbl in (("p", primary), ("s", shadow))
+         for i, (t, sid, st) in enumerate(zip(tbl.column("trace_id").to_pylist(), tbl.column("span_id").to_pylist(),
+                                               tbl.column("start_time").to_pylist()))],
+        schema=arrow_schema("span_content"))
+    got = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            write(store, data)
+            write(store, outputs, "span_content")
+            write(store, metrics, "resource_metrics")
+            write(store, _feedback(200), "feedback")
+            for analyzer in build(store, settings):
+                if analyzer.name != "canary":
+                    runner.analyze(store, analyzer, Window(T0, T0 + timedelta(hours=2), T0))
+            got[backend] = _analysis_rows(store)
+    duck, ch = got["duckdb"], got["chdb"]
+    names = {r[2] for r in duck}
+    assert {"cpu_utilization", "burn_rate_availability", "shadow_pairs", "confidence_mean"} <= names, names
+    assert [r[:8] for r in ch] == [r[:8] for r in duck]
+    for d, c in zip(duck, ch):
+        assert (d[8] is None and c[8] is None) or c[8] == pytest.approx(d[8], rel=1e-9, abs=1e-12), d[:8]
