@@ -1,21 +1,18 @@
 """The alerts stage's seams: scheduled jobs (evaluate, deliver), named read queries and CLI commands.
 
-Settings of the stage (environment): AIWATCH_ALERTS_RULES (rules file; default the shipped
-alerts/default_rules.yaml), AIWATCH_ALERTS_ENABLED (true), AIWATCH_ALERTS_EVAL_INTERVAL_S (15),
-AIWATCH_ALERTS_DELIVER_INTERVAL_S (2), and the receivers' AIWATCH_SLACK_WEBHOOK_URL,
-AIWATCH_PAGERDUTY_URL, AIWATCH_PAGERDUTY_ROUTING_KEY, AIWATCH_ALERTS_WEBHOOK_URL,
-AIWATCH_SLACK_DIGEST_URL, AIWATCH_WATCHDOG_URL, AIWATCH_APPRISE_URL, AIWATCH_DASHBOARD_URL (used by the
-shipped rules file).
+Settings of the stage: the [alerts] section of aiwatch/config.py (rules file, enabled, intervals,
+replay). The receivers' URLs and keys are `${VAR}`s of the rules file (AIWATCH_SLACK_WEBHOOK_URL,
+AIWATCH_PAGERDUTY_URL, ... in the shipped one), read from the environment when it loads.
 """
 from __future__ import annotations
 
 import argparse
 import getpass
 import json
-import os
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiwatch.cli import command
@@ -32,30 +29,18 @@ if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
     from alerts.engine import AlertEngine
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}: must be above 0")
-    return value
-
-
 class AlertsRuntime:
     """The evaluator and the delivery service of one server process, created on their first run."""
 
-    def __init__(self, deliver_interval_s: float = 2.0) -> None:
-        self.config = load_config()
+    def __init__(self, deliver_interval_s: float = 2.0, replay: str = "", rules: str = "") -> None:
+        self.config = load_config(rules or None)
         self.deliver_interval_s = deliver_interval_s
+        self.replay_window = replay
         self._lock = threading.Lock()
         self.engine: AlertEngine | None = None
         self.delivery: DeliveryService | None = None
         self._stopped = False
-        self.replay: Any = None      # AIWATCH_ALERTS_REPLAY: history replay before live evaluation
+        self.replay: Any = None      # [alerts] replay: history replay before live evaluation
 
     def evaluate(self, ctx: Any) -> dict[str, int]:
         from alerts.engine import AlertEngine, StoreBackend
@@ -66,7 +51,7 @@ class AlertsRuntime:
 
                 if backfill_waiting(ctx.store):   # the replay reads the analyzers' output: wait for all of it
                     return {"transitions": 0, "notifications": 0}
-                self.replay = _history_replay(ctx.store, self.config)
+                self.replay = _history_replay(ctx.store, self.config, self.replay_window)
             if self.replay and not self.replay.done:
                 _replay_for(self.replay, seconds=10)   # bounded runs: the server can stop between them
                 return {"transitions": 0, "notifications": 0}
@@ -102,8 +87,8 @@ class AlertsRuntime:
 _REPLAY_LOG = "aiwatch.alerts.replay"
 
 
-def _history_replay(store: Store, config: Any) -> Any:
-    """AIWATCH_ALERTS_REPLAY (e.g. 3d, set by the demo): a store with analyzer output and no alert
+def _history_replay(store: Store, config: Any, window: str = "") -> Any:
+    """`window` ([alerts] replay, e.g. 3d, set by the demo): a store with analyzer output and no alert
     history first gets the rules replayed over that much of it into the history (alerts.backtest
     HistoryReplay), about 10 s of it per evaluation run with progress logged; then live evaluation starts.
     False when there is nothing to replay."""
@@ -112,7 +97,6 @@ def _history_replay(store: Store, config: Any) -> Any:
     from alerts.backtest import HistoryReplay
     from alerts.engine import utcnow
 
-    window = os.environ.get("AIWATCH_ALERTS_REPLAY", "").strip()
     if not window or not alerting.analysis_table_exists(store) or \
             store.scalar("SELECT count(*) FROM alert_history") > 0:
         return False
@@ -139,15 +123,16 @@ def _replay_for(replay: Any, seconds: float) -> None:
 
 
 def alert_jobs(settings: Settings) -> list[Job]:
-    if os.environ.get("AIWATCH_ALERTS_ENABLED", "true").lower() in ("0", "false", "no", "off"):
+    cfg = settings.alerts
+    if not cfg.enabled:
         return []
-    deliver_every = _env_float("AIWATCH_ALERTS_DELIVER_INTERVAL_S", 2)
+    deliver_every = cfg.deliver_interval_s
     try:
-        runtime = AlertsRuntime(deliver_every)
+        runtime = AlertsRuntime(deliver_every, cfg.replay, cfg.rules)
     except RulesError as exc:
         raise ConfigError(f"alert rules: {exc}") from None
     return [
-        Job("alerts-evaluate", _env_float("AIWATCH_ALERTS_EVAL_INTERVAL_S", 15), runtime.evaluate,
+        Job("alerts-evaluate", cfg.eval_interval_s, runtime.evaluate,
             "Evaluate alert rules, group, silence, inhibit and decide notifications (into the outbox)."),
         Job("alerts-deliver", deliver_every, runtime.deliver,
             "Deliver the notification outbox to PagerDuty, Slack, webhooks and the weekly review: one worker "
@@ -210,11 +195,11 @@ def _alerts_args(p: argparse.ArgumentParser) -> None:
     check.add_argument("rules", help="rules file (YAML)")
     test = sub.add_parser("test", help="Send a test notification to one receiver.")
     test.add_argument("--receiver", required=True, help="receiver name (slack, pagerduty, webhook, ...)")
-    test.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    test.add_argument("--rules", help="rules file (default: the [alerts] rules setting, else the shipped one)")
     bt = sub.add_parser("backtest", help="Replay stored analyzer outputs through the rules; notifies nobody.")
     bt.add_argument("--since", required=True, help="start (ISO 8601, unix seconds or relative like -1d)")
     bt.add_argument("--until", default="now", help="end (default now)")
-    bt.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    bt.add_argument("--rules", help="rules file (default: the [alerts] rules setting, else the shipped one)")
     bt.add_argument("--step", default="1m", help="simulated evaluation interval (default 1m)")
     bt.add_argument("--json", action="store_true",
                     help="print JSON (events, notifications, the per-rule report and the fired alerts in the "
@@ -228,7 +213,7 @@ def _alerts_args(p: argparse.ArgumentParser) -> None:
     bf = sub.add_parser("backfill", help="Backtest a stopped server's database and keep the result as alert history.")
     bf.add_argument("--since", default="-3d", help="start (default -3d)")
     bf.add_argument("--until", default="now", help="end (default now)")
-    bf.add_argument("--rules", help="rules file (default $AIWATCH_ALERTS_RULES or the shipped one)")
+    bf.add_argument("--rules", help="rules file (default: the [alerts] rules setting, else the shipped one)")
     bf.add_argument("--step", default="1m", help="simulated evaluation interval (default 1m)")
     bf.add_argument("--data-dir", help="database folder (default: data_dir setting); the server must be stopped")
 
@@ -239,7 +224,7 @@ def alerts_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.alerts_command == "check":
         return _check(args.rules)
     try:
-        config = load_config(args.rules)
+        config = load_config(args.rules or settings.alerts.rules or None)
     except RulesError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -258,13 +243,18 @@ def alerts_command(args: argparse.Namespace, settings: Settings) -> int:
     return _backtest(args, settings, config)
 
 
+def _db_path(args: argparse.Namespace, settings: Settings) -> Path:
+    """The database of --data-dir, else of the data_dir setting."""
+    return (settings.replace(data_dir=args.data_dir) if args.data_dir else settings).db_path
+
+
 def _backfill(args: argparse.Namespace, settings: Settings, config: Any) -> int:
     from alerts.backtest import backfill_history
     from store.db import Store
 
     since, until = parse_time(args.since), parse_time(args.until)
-    path = os.path.join(args.data_dir or settings.data_dir, "aiwatch.duckdb")
-    if not os.path.exists(path):
+    path = _db_path(args, settings)
+    if not path.exists():
         print(f"no database at {path}", file=sys.stderr)
         return 1
     store = Store(path)
@@ -326,12 +316,12 @@ def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
             return 1
         db = alerting.memory_copy(pa.ipc.open_stream(r.content).read_all())
     else:
-        path = os.path.join(args.data_dir or settings.data_dir, "aiwatch.duckdb")
-        if not os.path.exists(path):
+        path = _db_path(args, settings)
+        if not path.exists():
             print(f"no database at {path}", file=sys.stderr)
             return 1
         try:
-            db = alerting.open_read_only(path)
+            db = alerting.open_read_only(str(path))
         except Exception as exc:  # noqa: BLE001 - most often: the server holds the file
             print(f"cannot open {path} ({exc}); is the server running? then use --server {settings.server_url}",
                   file=sys.stderr)
@@ -372,7 +362,7 @@ def _silence_args(p: argparse.ArgumentParser) -> None:
 def silence_command(args: argparse.Namespace, settings: Settings) -> int:
     """Silences: add, list and expire (through the server, or directly on a stopped server's database)."""
     if args.data_dir:
-        return _silence_direct(args)
+        return _silence_direct(args, settings)
     return _silence_http(args, settings)
 
 
@@ -393,11 +383,11 @@ def _print_silences(rows: list[dict[str, Any]]) -> None:
               f"{text}  by {r['created_by']}: {r['comment']}")
 
 
-def _silence_direct(args: argparse.Namespace) -> int:
+def _silence_direct(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.silences import SilenceError, add_silence, expire_silence
     from store.db import Store
 
-    store = Store(os.path.join(args.data_dir, "aiwatch.duckdb"))
+    store = Store(_db_path(args, settings))
     try:
         if args.silence_command == "add":
             req = _silence_request(args)

@@ -612,9 +612,8 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> AlertsConfig:
-    """Load and validate a rules file (default: $AIWATCH_ALERTS_RULES, else the shipped defaults)."""
-    environ = os.environ if env is None else env
-    path = Path(path or environ.get("AIWATCH_ALERTS_RULES") or DEFAULT_RULES)
+    """Load and validate a rules file (default: the shipped rules; the server passes [alerts] rules)."""
+    path = Path(path or DEFAULT_RULES)
     try:
         text = path.read_text()
     except OSError as exc:

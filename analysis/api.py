@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from aiwatch.httpapi import api_error, authorized, signed_link_valid
 from aiwatch.httpapi import request_id as new_request_id
-from analysis.settings import AnalysisSettings, DriftColumn
+from analysis.settings import DriftColumn
 from store import analytics
 from store.queries import BadParameter, parse_time
 
@@ -96,7 +96,7 @@ def _drift_report(server: Any, body: dict) -> dict[str, Any]:
     if not analytics.route_exists(server.store, route, service):
         where = f" of service {service!r}" if service else ""
         raise _Problem(404, "unknown_route", f"no model call ever carried route {route!r}{where}")
-    settings = AnalysisSettings.load(server.settings.data_dir)
+    settings = server.settings.analysis
     try:
         saved = create_drift_report(server.store, settings, route, start, end, server.settings.data_dir, service,
                                     (ref_start, ref_end) if ref_start else None, columns)

@@ -100,7 +100,7 @@ def _format(span: timedelta) -> str:
 
 
 def analysis_jobs(settings: Settings) -> list[Job]:
-    analysis_settings = AnalysisSettings.load(settings.data_dir)
+    analysis_settings = settings.analysis
     jobs = []
     window = os.environ.get(BACKFILL_ENV, "").strip()
     backfill = StartupBackfill(analysis_settings, window) if window else None
@@ -155,9 +155,9 @@ def analyze_command(args: argparse.Namespace, settings: Settings) -> int:
     from store.db import Store
     from store.queries import parse_time
 
-    if args.data_dir:
-        settings = settings.replace(data_dir=args.data_dir)
-    analysis_settings = AnalysisSettings.load(settings.data_dir)
+    if args.data_dir:   # loaded again: <data_dir>/analysis.toml may hold its [analysis] settings
+        settings = Settings.load(args.config, data_dir=args.data_dir)
+    analysis_settings = settings.analysis
     since, until = parse_time(args.since), parse_time(args.until)
     if not settings.db_path.exists():  # never create an empty database by mistake
         print(f"aiwatch analyze: no aiwatch database in {settings.data_dir} ({settings.db_path.name} is missing); "

@@ -40,10 +40,9 @@ def test_server_replays_an_empty_history_then_evaluates_live(store, monkeypatch,
     import alerts.register as reg
 
     _bad_errors(store)
-    monkeypatch.setenv("AIWATCH_ALERTS_REPLAY", "4h")
     monkeypatch.setattr("alerts.engine.utcnow", lambda: T0 + 180 * MIN)
     monkeypatch.setattr(reg, "load_config", lambda *a: make_config())
-    runtime = reg.AlertsRuntime()
+    runtime = reg.AlertsRuntime(replay="4h")
     ctx = type("Ctx", (), {"store": store})()
     with caplog.at_level("INFO", logger="aiwatch.alerts.replay"):
         runs = 0

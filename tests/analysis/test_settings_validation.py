@@ -15,7 +15,7 @@ def load(tmp_path, text: str) -> AnalysisSettings:
 
 
 def test_burn_window_the_analyzer_cannot_compute_fails_at_load(tmp_path):
-    with pytest.raises(ConfigError, match=r"analysis.toml: analysis.burn_windows: .*'7h'"):
+    with pytest.raises(ConfigError, match=r"analysis.toml: \[analysis\] burn_windows: .*'7h'"):
         load(tmp_path, '[analysis]\nburn_windows = ["5m", "7h"]\n')
     assert load(tmp_path, 'burn_windows = ["5m", "2h"]\n').burn_windows == ("5m", "2h")
 
@@ -29,18 +29,18 @@ def test_default_burn_windows_cover_the_default_rules_grains():
 
 
 def test_unknown_key_in_an_slo_names_it(tmp_path):
-    with pytest.raises(ConfigError, match=r"analysis.toml: analysis.slos\[0\] \(fast\): unknown key\(s\) treshold_ms"):
+    with pytest.raises(ConfigError, match=r"analysis.toml: \[analysis.slos\[0\]\] unknown key 'treshold_ms'"):
         load(tmp_path, '[[slos]]\nname = "fast"\nkind = "latency"\nobjective = 0.9\ntreshold_ms = 800\n')
-    with pytest.raises(ConfigError, match=r"analysis.slos\[0\].objective: bad value 'high'"):
+    with pytest.raises(ConfigError, match=r"\[analysis.slos\[0\]\] objective: bad value 'high'"):
         AnalysisSettings.from_dict({"slos": [{"name": "a", "kind": "availability", "objective": "high"}]})
-    with pytest.raises(ConfigError, match=r"analysis.slos\[0\]: missing key\(s\) objective"):
+    with pytest.raises(ConfigError, match=r"\[analysis.slos\[0\]\] missing key 'objective'"):
         AnalysisSettings.from_dict({"slos": [{"name": "a", "kind": "availability"}]})
 
 
 @pytest.mark.parametrize("key,value", [("sample_cap", True), ("baseline_days", False), ("sample_cap", "5"),
                                        ("sample_cap", 2.5), ("shadow_comparator", 3)])
 def test_wrong_types_are_rejected_not_coerced(key, value):
-    with pytest.raises(ConfigError, match=f"analysis.{key}: bad value"):
+    with pytest.raises(ConfigError, match=fr"\[analysis\] {key}: bad value"):
         AnalysisSettings.from_dict({key: value})
 
 
