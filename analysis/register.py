@@ -104,8 +104,8 @@ def analysis_jobs(settings: Settings) -> list[Job]:
     jobs = []
     window = os.environ.get(BACKFILL_ENV, "").strip()
     backfill = StartupBackfill(analysis_settings, window) if window else None
-    if backfill:
-        jobs.append(Job("analysis-backfill", 1, backfill.run,
+    if backfill:   # every 5 s, not 1: a run only starts the thread, but a busy process would log skipped runs
+        jobs.append(Job("analysis-backfill", 5, backfill.run,
                         f"Start-up backfill of the analyzers over {window} ({BACKFILL_ENV}).", stop=backfill.stop))
     for cadence, interval in registry.CADENCE_SECONDS.items():
         built: list = []   # (store, analyzers): kept across ticks so analyzers keep their reference caches
