@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 
 from alerts import notifiers
-from alerts.engine import Clock, utcnow
+from alerts.engine import Clock
 from alerts.notifiers import SendResult
 from alerts.rules import AlertsConfig, Receiver
+from core.clock import utcnow
 from store import alerting
 from store.base import Store
 

@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from alerts.engine import parse_matcher, utcnow
+from alerts.engine import parse_matcher
+from core.clock import utcnow
 from store import alerting
 from store.base import Store
 

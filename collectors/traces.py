@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ from collectors.attributes import (
     to_str,
 )
 from collectors.content import ContentPolicy, truncate
+from core.clock import utcnow
 from core.semconv import ATTEMPT
 from store.schema import RESOURCE_COLUMNS, SPAN_COLUMNS, SPAN_CONTENT_COLUMNS, SPAN_RANGES
 
@@ -172,7 +173,7 @@ def convert_traces(req: ExportTraceServiceRequest, policy: ContentPolicy,
     n_mapped = len(_ROW_COLUMNS)
     content: dict[str, list] = {name: [] for name, _ in SPAN_CONTENT_COLUMNS}
     out = Converted(tables={})
-    received = (received_at or datetime.now(UTC)).replace(tzinfo=None)
+    received = (received_at or utcnow()).replace(tzinfo=None)
     limit = policy.max_attribute_chars
     wrong_types = out_of_range = 0
     budget = _Budget(limits)

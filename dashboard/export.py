@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.settings import DEFAULT_AVAILABILITY_OBJECTIVE
+from core.clock import utcnow
 from dashboard import frames
 from dashboard.client import QueryResult
 from dashboard.markdown import md_text
@@ -398,7 +399,7 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
     summary["Top changes against last week"] = (
         [line for _, line in sorted(changes_found, key=lambda c: -c[0])[:6]] or ["No material change."])
     order = ["SLOs and error budget", "Incidents", "Top changes against last week", "Canary outcomes"]
-    return WeeklyReview(label, start, end, datetime.now(UTC).replace(tzinfo=None), sections,
+    return WeeklyReview(label, start, end, utcnow(), sections,
                         {k: summary[k] for k in order})
 
 

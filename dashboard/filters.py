@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from core.clock import utcnow
 from store.queries import BadParameter, parse_time
 
 FILTER_KEYS = ("start", "end", "service", "model", "version", "route")
@@ -49,7 +50,7 @@ class Filters:
     def span(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The window as naive UTC datetimes (the server's convention); both ends read the same `now`,
         so "-6h" to "now" is exactly 6 hours."""
-        now = now or datetime.now(UTC).replace(tzinfo=None)
+        now = now or utcnow()
         return parse_time(self.start, now), parse_time(self.end, now)
 
     def duration(self) -> timedelta:

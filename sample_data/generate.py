@@ -25,6 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from core import semconv as sc
+from core.clock import utcnow
 from sample_data.scenario import Scenario
 
 LANGUAGES = np.array(["en", "es", "de", "fr", "pt", "ja"])
@@ -352,7 +353,7 @@ def store_tables(req: Requests, seed: int = 7, received_at: datetime | None = No
     start = (req.t_ns + overhead_ns).astype("datetime64[ns]").astype("datetime64[us]")
     latency_ns = (req.latency_ms * 1e6).astype(np.int64)
     ok = req.ok
-    received = np.datetime64(received_at or datetime.now(UTC).replace(tzinfo=None), "us")
+    received = np.datetime64(received_at or utcnow(), "us")
     attrs = np.array([f'{{"aiwatch.input.language": "{lg}", "aiwatch.input.topic": "{tp}"}}'
                       for lg, tp in zip(req.language, req.topic)], dtype=object)
     spans = {

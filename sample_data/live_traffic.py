@@ -13,8 +13,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC
 
+from core.clock import utcnow
 from sample_data.fake_provider import Behavior, FakeOpenAI
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ class BackgroundTraffic:
         return self
 
     def _run(self) -> None:
-        from datetime import datetime
 
         from sample_data.generate import draw, encode
         from sample_data.loader import HttpSink
@@ -65,7 +64,7 @@ class BackgroundTraffic:
         minute = 0
         try:
             while not self._stop.is_set():
-                start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
+                start = utcnow().replace(second=0, microsecond=0)
                 calls = self._minute_of_traffic(draw, start, minute)
                 for batch in encode(calls, seed=self.seed + minute) if calls is not None else ():
                     sink.send(TRACES, batch.traces)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from core.clock import utcnow
 from dashboard import client, frames, ui
 from dashboard.filters import page_for_metric, view_url
 
@@ -55,7 +56,7 @@ silences = ctx.query("silences")
 if ui.show(silences, empty_hint="no silence is active", missing_hint=ui.ALERTS_MISSING, what="silences"):
     s = silences.frame
     ui.table(s)
-    active = s[pd.to_datetime(s["ends_at"]) > datetime.now(UTC).replace(tzinfo=None)] if "ends_at" in s else s
+    active = s[pd.to_datetime(s["ends_at"]) > utcnow()] if "ends_at" in s else s
     if not active.empty and "id" in active.columns:
         with st.form("expire"):
             sid = st.selectbox("Silence to expire", list(active["id"]))

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
+from core.clock import utcnow
 from dashboard import charts, ui
 from dashboard.filters import Filters, incident_link, view_url
 from store.incidents import firing_intervals
@@ -48,7 +49,7 @@ if not ui.show(found, missing_hint=ui.ALERTS_MISSING, what="the incident"):
 
 inc = found.frame.iloc[0]
 start = pd.Timestamp(inc["started_at"])
-end = pd.Timestamp(inc["ended_at"]) if pd.notna(inc["ended_at"]) else pd.Timestamp.utcnow().tz_localize(None)
+end = pd.Timestamp(inc["ended_at"]) if pd.notna(inc["ended_at"]) else pd.Timestamp(utcnow())
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Service", str(inc["service"]))
 c2.metric("Severity", str(inc["severity"]))
