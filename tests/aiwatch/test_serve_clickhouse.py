@@ -15,7 +15,7 @@ from tests.server_harness import start_server, stop_server
 
 def test_a_server_on_clickhouse_ingests_and_answers(tmp_path):
     store = f"chdb://{tmp_path / 'clickhouse'}?database=aiwatch_test"
-    server = start_server(tmp_path / "data", env={"AIWATCH_STORE": store, "AIWATCH_SCHEDULER_ENABLED": "true"})
+    server = start_server(tmp_path / "data", env={"AIWATCH_STORE": store})
     durations = [40.0 + 13.25 * i for i in range(20)]
     try:
         now = time.time_ns() - 60 * 10**9
@@ -34,9 +34,23 @@ def test_a_server_on_clickhouse_ingests_and_answers(tmp_path):
         assert ready["status"] in ("ready", "degraded")
     finally:
         stop_server(server)
-    assert "alerts-evaluate" in server.log() and "need the duckdb store" in server.log()
     # the rows are the Collector's: another reader of otel_traces sees them in its shape
     for reader in opened("chdb", tmp_path):
         rows = reader.query("SELECT ServiceName, SpanKind, StatusCode, Duration FROM otel_traces ORDER BY Duration")
         assert rows.num_rows == 20 and set(rows.column("ServiceName").to_pylist()) == {"checkout"}
         assert rows.column("Duration").to_pylist()[0] == 40_000_000
+
+
+def test_alert_jobs_are_not_scheduled_on_clickhouse(tmp_path):
+    """Their tables are DuckDB-only: on ClickHouse the server leaves them out (and says so) rather
+    than fail every tick; the analyzers and retention stay."""
+    from aiwatch.server import AiwatchServer
+    from tests.backends import settings_for
+
+    server = AiwatchServer(settings_for("chdb", tmp_path))
+    try:
+        names = [job.name for job in server.jobs()]
+    finally:
+        server.close()
+    assert "retention" in names and any(n.startswith("analysis-") for n in names)
+    assert not any(n.startswith("alerts-") for n in names)
