@@ -47,8 +47,8 @@ def declared_commands() -> dict[str, Declared]:
     found: dict[str, Declared] = {}
     for module in ("aiwatch.commands", *STAGE_MODULES):
         spec = importlib.util.find_spec(module)
-        if spec is None or not spec.origin:
-            continue
+        if spec is None or not spec.origin:   # never skipped: its commands would silently vanish
+            raise ModuleNotFoundError(f"stage module {module!r} (aiwatch/stages.py) is missing", name=module)
         with open(spec.origin, encoding="utf-8") as f:
             tree = ast.parse(f.read(), spec.origin)
         for node in tree.body:

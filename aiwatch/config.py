@@ -151,6 +151,10 @@ class AnalysisSettings(Section):
     route_baseline_hours: Int = Field(24, ge=1, description=(
         "Per route and model, the normal failure rate and the learned slow-call threshold (median of the hourly "
         "p99s) come from this many trailing hours."))
+    backfill: Str = Field("", description=(
+        "e.g. `3d`: a store whose analyzers never ran gets that much history analyzed by the server, a day per step "
+        "with progress logged, before the scheduled analyzers and the alert replay start (the demo sets it, so its "
+        "URL does not wait for `aiwatch analyze`; empty: none)."))
     slos: tuple[SLO, ...] = Field(DEFAULT_SLOS, description=(
         "Objectives, as `[[analysis.slos]]` tables: `name`, `kind` (availability or latency), `objective`, "
         "`service` (`*`: each), `route`, `threshold_ms` (latency)."))
@@ -170,6 +174,13 @@ class AnalysisSettings(Section):
         if not value or any(g not in GRAIN_SECONDS for g in value):
             raise ValueError(f"{list(value)!r} is not a non-empty list of {', '.join(GRAIN_SECONDS)}")
         return value
+
+    @field_validator("backfill")
+    @classmethod
+    def _backfill_window(cls, value: str) -> str:
+        if value.strip():
+            parse_duration(value.strip(), numbers=False)
+        return value.strip()
 
     @field_validator("reference_start", "reference_end")
     @classmethod
@@ -307,6 +318,10 @@ class Settings(BaseSettings):
         "Analyzer rows by the hour or day, and reports, are kept this long (0 keeps all); minute rows follow "
         "retention_days."))
     scheduler_enabled: Bool = Field(True, description="Run scheduled jobs (analyzers, alerts, retention) in the server.")
+    weekly_export_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field("mon", description=(
+        "Day the server writes last week's review (HTML and JSON under <data_dir>/reports), at weekly_export_hour; "
+        "it also writes a missing one at start-up."))
+    weekly_export_hour: Int = Field(6, ge=0, le=23, description="Hour (UTC) of the weekly review export.")
     # Prices
     prices_file: Str = Field("", description=(
         "TOML file of per-model price overrides in USD per million tokens (see Prices below), on top of genai-prices, "

@@ -57,12 +57,12 @@ DEMO_MARKER = ".aiwatch-demo"
 
 def prepare_data(data_dir: Path, fresh: bool) -> None:
     """Load the committed sample, unless the demo database has data (the server analyzes it)."""
-    db = data_dir / "aiwatch.duckdb"
+    db = Settings(data_dir=str(data_dir)).db_path
     if db.exists() and not (data_dir / DEMO_MARKER).exists():
         raise SystemExit(f"aiwatch demo: {db} holds data the demo did not load; pass --data-dir with another "
                          "folder (the demo adds sample and live traffic, and --fresh deletes the database)")
     if fresh and data_dir.exists():
-        for f in data_dir.glob("aiwatch.duckdb*"):
+        for f in data_dir.glob(db.name + "*"):   # with its .wal
             f.unlink()
     if db.exists():
         print(f"using the existing demo database {db} (pass --fresh to reload the sample)", flush=True)
@@ -88,7 +88,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     # then replays the alert rules over them into an empty alert history, with progress on the
     # console: the dashboard URL does not wait for either.
     env = {**os.environ, "AIWATCH_DATA_DIR": str(data_dir), "AIWATCH_SERVER_URL": server_url,
-           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}", "AIWATCH_ANALYZE_BACKFILL": "3d",
+           "AIWATCH_DASHBOARD_URL": f"http://127.0.0.1:{args.dashboard_port}", "AIWATCH_ANALYSIS_BACKFILL": "3d",
            "AIWATCH_ALERTS_REPLAY": "3d"}
     # The demo's traffic is a few calls a second: the server converts it in-process, sparing the
     # start of one worker process per core before it listens.

@@ -7,6 +7,7 @@ module-level `QUERIES` list and scheduled jobs as `JOB_FACTORIES` (settings -> j
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,13 +28,14 @@ STAGE_MODULES = (
 ROUTE_MODULES = ("alerts.api", "analysis.api")
 
 
-def _import(name: str):
+def _import(name: str) -> ModuleType:
+    """A listed stage module; one that cannot be imported stops start-up naming it (never skipped:
+    a server without its alerting or analysis would look healthy and do nothing)."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name != name:  # a real missing dependency inside the stage: say so
-            raise
-        return None
+        raise ModuleNotFoundError(f"stage module {name!r} (aiwatch/stages.py) cannot be imported: {exc}",
+                                  name=exc.name) from exc
 
 
 def load_stages() -> None:
@@ -48,7 +50,7 @@ def stage_queries() -> QueryRegistry:
     registry = store_queries()
     for name in STAGE_MODULES:
         module = _import(name)
-        registry.extend(getattr(module, "QUERIES", ()) if module else ())
+        registry.extend(getattr(module, "QUERIES", ()))
     return registry
 
 
@@ -57,7 +59,7 @@ def stage_jobs(settings: Any) -> list[Job]:
     jobs: list[Job] = []
     for name in STAGE_MODULES:
         module = _import(name)
-        for factory in getattr(module, "JOB_FACTORIES", ()) if module else ():
+        for factory in getattr(module, "JOB_FACTORIES", ()):
             jobs.extend(factory(settings))
     return jobs
 
@@ -66,5 +68,5 @@ def stage_routes() -> list:
     routes: list = []
     for name in ROUTE_MODULES:
         module = _import(name)
-        routes.extend(getattr(module, "ROUTES", []) if module else [])
+        routes.extend(getattr(module, "ROUTES", []))
     return routes

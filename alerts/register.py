@@ -32,10 +32,11 @@ if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
 class AlertsRuntime:
     """The evaluator and the delivery service of one server process, created on their first run."""
 
-    def __init__(self, deliver_interval_s: float = 2.0, replay: str = "", rules: str = "") -> None:
+    def __init__(self, deliver_interval_s: float = 2.0, replay: str = "", rules: str = "", backfill: str = "") -> None:
         self.config = load_config(rules or None)
         self.deliver_interval_s = deliver_interval_s
         self.replay_window = replay
+        self.backfill_window = backfill    # [analysis] backfill: the replay waits for it
         self._lock = threading.Lock()
         self.engine: AlertEngine | None = None
         self.delivery: DeliveryService | None = None
@@ -49,7 +50,7 @@ class AlertsRuntime:
             if self.replay is None:
                 from analysis.register import backfill_waiting
 
-                if backfill_waiting(ctx.store):   # the replay reads the analyzers' output: wait for all of it
+                if backfill_waiting(ctx.store, self.backfill_window):   # the replay reads the analyzers' output: wait for all of it
                     return {"transitions": 0, "notifications": 0}
                 self.replay = _history_replay(ctx.store, self.config, self.replay_window)
             if self.replay and not self.replay.done:
@@ -128,7 +129,7 @@ def alert_jobs(settings: Settings) -> list[Job]:
         return []
     deliver_every = cfg.deliver_interval_s
     try:
-        runtime = AlertsRuntime(deliver_every, cfg.replay, cfg.rules)
+        runtime = AlertsRuntime(deliver_every, cfg.replay, cfg.rules, settings.analysis.backfill)
     except RulesError as exc:
         raise ConfigError(f"alert rules: {exc}") from None
     return [

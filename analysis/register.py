@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import threading
 import time
@@ -20,20 +19,18 @@ from core.durations import BadTime, parse_duration
 from core.grains import floor_time
 from store import analytics as store_analytics
 
-BACKFILL_ENV = "AIWATCH_ANALYZE_BACKFILL"
 BACKFILL_STATE = "analysis.backfill"   # job_state: 'pending' while it runs, then 'done'
 _BACKFILL_LOG = "aiwatch.analysis.backfill"
 
 
-def backfill_waiting(store: Any) -> bool:
-    """True while the server's start-up backfill (AIWATCH_ANALYZE_BACKFILL) has not finished: what
-    reads the analyzers' history as a whole (the alert history replay) waits for it."""
-    return bool(os.environ.get(BACKFILL_ENV, "").strip()) and \
-        store_analytics.job_state(store, BACKFILL_STATE) != "done"
+def backfill_waiting(store: Any, window: str) -> bool:
+    """True while the server's start-up backfill (`window`: [analysis] backfill) has not finished:
+    what reads the analyzers' history as a whole (the alert history replay) waits for it."""
+    return bool(window.strip()) and store_analytics.job_state(store, BACKFILL_STATE) != "done"
 
 
 class StartupBackfill:
-    """AIWATCH_ANALYZE_BACKFILL (e.g. 3d, set by the demo): a store whose analyzers have never run
+    """[analysis] backfill (e.g. 3d, set by the demo): a store whose analyzers have never run
     gets that much history analyzed by the server, a day per step with progress logged, so the
     server serves while it works (`aiwatch analyze` needs it stopped). Its first job run starts a
     thread (later runs do nothing: no "skipped" job runs while it works); stop() ends it after the
@@ -45,7 +42,7 @@ class StartupBackfill:
         try:
             self.window = parse_duration(window, numbers=False)
         except BadTime as exc:
-            raise ConfigError(f"{BACKFILL_ENV}: {exc}") from None
+            raise ConfigError(f"[analysis] backfill: {exc}") from None
         self.done = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -102,11 +99,11 @@ def _format(span: timedelta) -> str:
 def analysis_jobs(settings: Settings) -> list[Job]:
     analysis_settings = settings.analysis
     jobs = []
-    window = os.environ.get(BACKFILL_ENV, "").strip()
+    window = analysis_settings.backfill
     backfill = StartupBackfill(analysis_settings, window) if window else None
     if backfill:   # every 5 s, not 1: a run only starts the thread, but a busy process would log skipped runs
         jobs.append(Job("analysis-backfill", 5, backfill.run,
-                        f"Start-up backfill of the analyzers over {window} ({BACKFILL_ENV}).", stop=backfill.stop))
+                        f"Start-up backfill of the analyzers over {window} ([analysis] backfill).", stop=backfill.stop))
     for cadence, interval in registry.CADENCE_SECONDS.items():
         built: list = []   # (store, analyzers): kept across ticks so analyzers keep their reference caches
 

@@ -88,15 +88,17 @@ def _reports_dir(api: Any, settings: Settings) -> Path:
 
 
 def weekly_export_jobs(settings: Settings) -> list[Job]:
-    return [Job("weekly_review", 3600, _weekly_export,
-                "Write last week's review under <data_dir>/reports once the week is complete.")]
+    day, hour = settings.weekly_export_weekday, settings.weekly_export_hour
+    return [Job("weekly_review", 0, _weekly_export,
+                f"Write last week's review under <data_dir>/reports, {day} {hour:02d}:00 UTC and at start-up.",
+                cron={"day_of_week": day, "hour": hour, "minute": 0})]
 
 
 JOB_FACTORIES = (weekly_export_jobs,)   # settings -> this stage's jobs (aiwatch.stages.stage_jobs)
 
 
 def _weekly_export(ctx: Any) -> Path | None:
-    """Hourly check: write the last complete week's review if it is not there yet (idempotent)."""
+    """Write the last complete week's review if it is not there yet (idempotent: it also runs at start)."""
     from dashboard.export import StoreSource, build_weekly_review, iso_week, write
 
     week, _, _ = iso_week(None)

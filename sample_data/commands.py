@@ -82,7 +82,8 @@ def sample(args: argparse.Namespace, settings: Settings) -> int:
     else:
         path = Path(args.file) if args.file else COMMITTED_SAMPLE
         header, messages = recorded_messages(path, None if args.as_recorded else end.replace(tzinfo=None))
-    sink = HttpSink(args.url, settings.ingest_token) if args.url else StoreSink(args.data_dir or settings.data_dir)
+    sink = HttpSink(args.url, settings.ingest_token) if args.url else StoreSink(
+        (settings.replace(data_dir=args.data_dir) if args.data_dir else settings).db_path)
     try:
         with tqdm(desc="loading", unit=" items") as bar:
             total = deliver(messages, sink, bar)

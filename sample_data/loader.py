@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -27,13 +28,13 @@ class StoreSink:
 
     IN_FLIGHT = 4
 
-    def __init__(self, data_dir: str, policy: ContentPolicy | None = None) -> None:
+    def __init__(self, db_path: str | Path, policy: ContentPolicy | None = None) -> None:
+        """`db_path`: the settings' db_path (the wiring passes it; this stage does not read settings)."""
         from collections import deque
-        from pathlib import Path
 
         from store.db import Store
 
-        self.store = Store(Path(data_dir) / "aiwatch.duckdb")
+        self.store = Store(Path(db_path))
         self.policy = policy or default_policy()
         self._pending: deque = deque()
 

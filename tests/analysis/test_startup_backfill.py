@@ -1,4 +1,4 @@
-"""AIWATCH_ANALYZE_BACKFILL: the server analyzes a never-analyzed store's history itself (what the demo
+"""[analysis] backfill (AIWATCH_ANALYSIS_BACKFILL): the server analyzes a never-analyzed store's history itself (what the demo
 uses so its URL does not wait for `aiwatch analyze`); the scheduled analyzers and the alert history
 replay wait for it, and a store analyzed before is left alone."""
 from __future__ import annotations
@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from aiwatch.config import Settings
 from analysis import register
 from core.clock import utcnow
 from core.grains import floor_time
@@ -31,13 +32,12 @@ def _backfill(store, settings, window="2d") -> register.StartupBackfill:
 
 
 def test_backfill_analyzes_the_whole_window_then_lets_the_schedule_and_the_replay_go(store, settings, monkeypatch):
-    monkeypatch.setenv(register.BACKFILL_ENV, "2d")
     start = floor_time(utcnow(), "1h") - timedelta(hours=40)   # older than one day: past initial lookback
     write(store, spans(start, minutes=40 * 60, per_minute=1, seed=3))
-    assert register.backfill_waiting(store)          # nothing ran yet: the replay must wait
+    assert register.backfill_waiting(store, "2d")          # nothing ran yet: the replay must wait
     job = _backfill(store, settings)
     assert job.done and analytics.job_state(store, register.BACKFILL_STATE) == "done"
-    assert not register.backfill_waiting(store)
+    assert not register.backfill_waiting(store, "2d")
     hours = store.scalar("SELECT count(DISTINCT time) FROM traffic_metrics WHERE grain = '1h' AND requests > 0")
     assert hours >= 40   # every hour of the 40, the first day included
     requests = store.scalar("SELECT sum(requests) FROM traffic_metrics WHERE grain = '1h' AND service_name = 'svc' "
@@ -48,9 +48,9 @@ def test_backfill_analyzes_the_whole_window_then_lets_the_schedule_and_the_repla
 
 
 def test_scheduled_runs_wait_while_it_runs_and_an_analyzed_store_is_left_alone(store, settings, monkeypatch):
-    monkeypatch.setenv(register.BACKFILL_ENV, "1d")
     write(store, spans(floor_time(utcnow(), "1h") - timedelta(hours=3), minutes=120, per_minute=2, seed=4))
-    jobs = {j.name: j for j in register.analysis_jobs(SimpleNamespace(data_dir=str(store.path.parent)))}
+    configured = Settings(data_dir=str(store.path.parent), analysis=settings.model_copy(update={"backfill": "1d"}))
+    jobs = {j.name: j for j in register.analysis_jobs(configured)}
     ctx = SimpleNamespace(store=store)
     assert jobs["analysis-minute"].run(ctx) == {}   # backfill not done: the incremental run waits
     jobs["analysis-backfill"].run(ctx)
@@ -65,6 +65,8 @@ def test_scheduled_runs_wait_while_it_runs_and_an_analyzed_store_is_left_alone(s
     assert again.done and store.scalar("SELECT max(computed_at) FROM traffic_metrics") == computed
 
 
-def test_bad_window_names_the_variable(settings):
-    with pytest.raises(ValueError, match=register.BACKFILL_ENV):
+def test_bad_window_names_the_setting(settings):
+    with pytest.raises(ValueError, match=r"\[analysis\] backfill"):
         register.StartupBackfill(settings, "3 days")
+    with pytest.raises(ValueError, match=r"AIWATCH_ANALYSIS_BACKFILL: \[analysis\] backfill: '3 days'"):
+        Settings.load(env={"AIWATCH_ANALYSIS_BACKFILL": "3 days"})

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pyarrow.compute as pc
 
+from aiwatch.config import Settings
 from sample_data.commands import generated_messages
 from sample_data.generate import draw, store_tables
 from sample_data.loader import StoreSink, deliver
@@ -22,7 +23,7 @@ FEEDBACK_COLUMNS = ("time", "service_name", "request_id", "trace_id", "action", 
 
 def test_fast_path_rows_equal_the_collected_rows(tmp_path):
     scenario = replace(realistic_scenario(3, level=0.2), days=0.1)
-    sink = StoreSink(str(tmp_path / "otlp"))
+    sink = StoreSink(Settings(data_dir=str(tmp_path / "otlp")).db_path)
     try:
         deliver(generated_messages(scenario, START, 3), sink)
         collected = {t: sink.store.query(f"SELECT * FROM {t} {w} ORDER BY {o}")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from aiwatch.config import Settings
 from sample_data.commands import COMMITTED_SAMPLE, generated_messages, recorded_messages
 from sample_data.generate import draw, period_start
 from sample_data.loader import HttpSink, StoreSink, deliver
@@ -72,7 +73,7 @@ def test_latency_is_lognormal_and_costs_follow_the_price_table(scenario, request
 
 def test_generated_sample_loads_into_a_store_with_all_signals(tmp_path, scenario):
     small = replace(scenario, days=0.05)
-    sink = StoreSink(str(tmp_path))
+    sink = StoreSink(Settings(data_dir=str(tmp_path)).db_path)
     total = deliver(generated_messages(small, START, 7), sink)
     store = sink.store
     assert total > 0
