@@ -87,8 +87,8 @@ def _openinference_operation() -> str:
 def _is_llm() -> str:
     markers = ", ".join(_lit(k) for k in sorted(LLM_MARKERS))
     llm_kinds = ", ".join(_lit(k) for k in sorted(OPENINFERENCE_LLM_KINDS))
-    return (f"(hasAny(mapKeys({A}), [{markers}]) OR upper({A}[{_lit(OPENINFERENCE_KIND)}]) IN ({llm_kinds})) "
-            f"AND NOT mapContains({A}, {_lit(ATTEMPT)})")
+    return (f"toBool((hasAny(mapKeys({A}), [{markers}]) OR upper({A}[{_lit(OPENINFERENCE_KIND)}]) IN ({llm_kinds})) "
+            f"AND NOT mapContains({A}, {_lit(ATTEMPT)}))")
 
 
 def _status() -> str:

@@ -24,7 +24,7 @@ from store.schema import SPAN_RANGES
 # store/analytics.py functions whose DuckDB statement runs on ClickHouse as it is (its `$name`
 # parameters bound as typed `{name:Type}` by the store); tests/analysis/test_backends.py runs each.
 PORTABLE = frozenset({"slo_minute_counts", "stored_metric", "has_shadow_calls",
-                      "hourly_confidence_means", "route_exists", "saved_report"})
+                      "hourly_confidence_means", "route_exists", "saved_report", "feedback_by_version"})
 
 NONE = "(none)"
 LABELS = ("service_name", "model", "model_version", "route", "arm")
@@ -425,3 +425,41 @@ def shadow_pairs(store: Store, start: datetime, end: datetime) -> pa.Table:
         LEFT JOIN {content} sc ON sc.trace_id = p.shadow_trace AND sc.span_id = p.shadow_span
         LEFT JOIN {content} pc ON pc.trace_id = p.primary_trace AND pc.span_id = p.primary_span
         WHERE rn = 1""", {"lo": start, "hi": end})
+
+
+_CANARY_COLUMNS = ("hour", "service_name", "arm", "model", "model_version", "duration_ms", "is_err", "cost",
+                   "quality_score", "confidence")
+
+
+def canary_sample(store: Store, start: datetime, end: datetime, prices: Sequence[tuple[str, float, float, float, float]],
+                  cap: int, baseline_ratio: float = 5.0) -> pa.Table:
+    """store.analytics.canary_sample on ClickHouse: per hour and service with canary traffic, the
+    baseline and canary calls' values, thinned by a hash of the ids to at most about `cap` per arm
+    (the baseline to `baseline_ratio` times the canary's, at least 1,000); groups under their
+    limit are taken whole, as on DuckDB."""
+    cte, params = _prices(prices)
+    spans = _t(store, "spans")
+    hour = _trunc("1h", "s.start_time")
+    return store.query(f"""
+        WITH {cte},
+        c AS (SELECT DISTINCT {hour} AS hour, s.service_name AS service_name FROM {spans} s
+              WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND s.is_llm AND s.arm = 'canary'),
+        x AS (SELECT {hour} AS hour, coalesce(s.service_name, '{NONE}') AS service_name, s.arm AS arm,
+                     coalesce({model_sql("s")}, '{NONE}') AS model, coalesce(s.model_version, '{NONE}') AS model_version,
+                     s.duration_ms AS duration_ms, toBool(s.status_code = 'error') AS is_err, {_COST} AS cost,
+                     s.quality_score AS quality_score, s.confidence AS confidence,
+                     cityHash64(s.trace_id, s.span_id) % 1000003 AS h
+              FROM {spans} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+              WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND s.is_llm
+                AND s.arm IN ('baseline', 'canary') AND ({hour}, s.service_name) IN (SELECT hour, service_name FROM c)),
+        n AS (SELECT hour, service_name, arm, count() AS n FROM x GROUP BY hour, service_name, arm),
+        keep AS (SELECT hour, service_name, arm, n,
+                        if(arm = 'canary', {{cap:Float64}},
+                           least({{cap:Float64}}, greatest(1000, {{ratio:Float64}}
+                                 * maxIf(n, arm = 'canary') OVER (PARTITION BY hour, service_name)))) AS k
+                 FROM n)
+        SELECT {", ".join(f"x.{c} AS {c}" for c in _CANARY_COLUMNS)}
+        FROM x JOIN keep ON keep.hour = x.hour AND keep.service_name = x.service_name AND keep.arm = x.arm
+        WHERE x.h < 1000003 * least(1.0, keep.k / keep.n)
+        ORDER BY hour, service_name""", {"lo": start, "hi": end, "cap": float(cap), "ratio": float(baseline_ratio),
+                                         **params})

@@ -116,10 +116,10 @@ def test_scaled_sums_do_not_overflow_past_ten_thousand_calls_a_bucket(tmp_path):
         assert rows(store, "confidence_mean", "1m", **ALL)[0]["value"] == pytest.approx(expect, rel=1e-12)
 
 
-def test_every_scheduled_analyzer_but_canary_writes_the_same_rows_on_both_backends(tmp_path, settings):
+def test_every_scheduled_analyzer_writes_the_same_rows_on_both_backends(tmp_path, settings):
     """Resources, SLO burn, route health, shadow agreement and the statistical tests (confidence
-    shift, drift) read their samples in ClickHouse: with every group under the sample cap the two
-    engines hand the tests the same calls, so every figure agrees."""
+    shift, drift, canary) read their samples in ClickHouse: with every group under the sample cap
+    the two engines hand the tests the same calls, so every figure agrees."""
     from analysis.registry import build
     from tests.analysis.gen import Shift
 
@@ -128,7 +128,8 @@ def test_every_scheduled_analyzer_but_canary_writes_the_same_rows_on_both_backen
     shadow = spans(T0, 120, 8, seed=21, arm="shadow", version="v9")   # same traces as the primary calls
     shadow = shadow.set_column(shadow.schema.get_field_index("span_id"), "span_id",
                                pa.array(["s" + s[1:] for s in shadow.column("span_id").to_pylist()]))
-    data = _whole_ns(pa.concat_tables([primary, shadow]))
+    canary = spans(T0, 120, 3, seed=23, version="v2", arm="canary", ids="c", latency_ms=520.0, error_p=0.06)
+    data = _whole_ns(pa.concat_tables([primary, shadow, canary]))
     metrics = pa.Table.from_pylist([{"time": T0 + timedelta(seconds=30 * i), "service_name": "svc",
                                      "name": ("system.cpu.utilization", "queue.depth")[i % 2], "kind": "gauge",
                                      "value": float(i % 7)} for i in range(240)], schema=arrow_schema("resource_metrics"))
@@ -146,12 +147,12 @@ def test_every_scheduled_analyzer_but_canary_writes_the_same_rows_on_both_backen
             write(store, metrics, "resource_metrics")
             write(store, _feedback(200), "feedback")
             for analyzer in build(store, settings):
-                if analyzer.name != "canary":
-                    runner.analyze(store, analyzer, Window(T0, T0 + timedelta(hours=2), T0))
+                runner.analyze(store, analyzer, Window(T0, T0 + timedelta(hours=2), T0))
             got[backend] = _analysis_rows(store)
     duck, ch = got["duckdb"], got["chdb"]
     names = {r[2] for r in duck}
     assert {"cpu_utilization", "burn_rate_availability", "shadow_pairs", "confidence_mean"} <= names, names
+    assert any(n.startswith("canary") for n in names), names
     assert [r[:8] for r in ch] == [r[:8] for r in duck]
     for d, c in zip(duck, ch):
         assert (d[8] is None and c[8] is None) or c[8] == pytest.approx(d[8], rel=1e-9, abs=1e-12), d[:8]
