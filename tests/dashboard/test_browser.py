@@ -33,7 +33,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "latency": ("Latency", "Percentiles over time", P50, P95, P99, "Distribution"),
     "errors": ("Errors & reliability", "Failed calls", f"{_FAILED}", f"{_FAILED / (N_SPANS + 1):.2%}",
                "Recent failed calls"),
-    "cost": ("Cost & tokens", f"${N_SPANS * 0.0125 + 0.02:,.2f}", "Month-end projection", "Top spenders"),
+    "cost": ("Cost & tokens", f"${N_SPANS * 0.0125 + 0.02:,.2f}", "Month-end projection", "Top spenders", "Prices applied"),
     "resources": ("Resources", "CPU", "46.0%", "Queue depth"),
     "quality": ("Quality & confidence", "Format compliance", "Confidence distribution"),
     "drift": ("Drift", "Evidently reports"),
