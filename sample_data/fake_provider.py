@@ -103,6 +103,10 @@ class FakeOpenAI:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """End every hanging or stalled answer now (the connection closes unanswered)."""
+        self._release.set()
+
     def close(self) -> None:
         self._release.set()   # wake hanging handlers
         self._httpd.shutdown()

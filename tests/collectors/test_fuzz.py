@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -45,8 +46,22 @@ def test_mapped_attributes_of_any_type_are_accepted(server, attrs):
     assert r.status_code == 200, r.text
 
 
-def test_server_still_answers_after_the_fuzzing(server):
-    assert httpx.get(f"{server.url}/readyz").status_code == 200
+def test_server_still_answers_after_its_own_fuzzing(server):
+    """Fuzzes on its own (fixed seed), so it holds whichever tests ran before it: random bytes,
+    truncated and bit-flipped protobuf, broken JSON on every path, then /readyz and a good request."""
+    rng = random.Random(14)
+    good = span_request([{"attributes": {"gen_ai.request.model": "m"}}], service="after-fuzz").SerializeToString()
+    bodies = [rng.randbytes(rng.randint(0, 2048)) for _ in range(20)]
+    bodies += [good[: rng.randint(0, len(good) - 1)] for _ in range(10)]
+    bodies += [bytes(b ^ (1 << rng.randrange(8)) if rng.random() < 0.05 else b for b in good) for _ in range(10)]
+    bodies += [b'{"resourceSpans": [' * rng.randint(1, 50), b'{"resourceSpans": "x"}', b"\xff\xfe{", b"null"]
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for i, body in enumerate(bodies):
+            r = client.post(PATHS[i % 3], content=body, headers={"content-type": TYPES[i % 2]})
+            assert r.status_code in (200, 400), (i, r.status_code, r.text)
+        assert client.get("/readyz").status_code == 200
+        r = client.post("/v1/traces", content=good, headers={"content-type": TYPES[0]})
+        assert r.status_code == 200, r.text
 
 
 def test_deeply_nested_json_is_a_400(server):

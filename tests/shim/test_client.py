@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -116,10 +115,8 @@ def test_200_with_content_filter_finish_reason_is_an_error(server: FakeOpenAI, c
 
 
 def test_hang_times_out_and_retries(server: FakeOpenAI, clock: Any, spans: Any) -> None:
-    server.script(Behavior("hang", delay=5), "ok")
-    t0 = time.monotonic()
+    server.script(Behavior("hang", delay=120), "ok")      # hangs until the server closes: only the timeout ends it
     result = client(server, clock, timeouts=Timeouts(connect=1, response=0.3, total=30)).chat(MSG)
-    assert time.monotonic() - t0 < 2
     assert result.retries == 1
     _, children = by_name(spans)
     assert children[0].attributes[sc.ERROR_CLASS] == "timeout"
@@ -247,14 +244,12 @@ def test_stream_stall_before_first_token_is_retried(server: FakeOpenAI, clock: A
 
 
 def test_stream_stall_mid_stream_is_a_timeout(server: FakeOpenAI, clock: Any, spans: Any) -> None:
-    server.script(Behavior("stream_stall", stall_after=2, delay=5))
+    server.script(Behavior("stream_stall", stall_after=2, delay=120))   # silent until closed: the timeout ends it
     stream = client(server, clock).stream(MSG)
     received: list[str] = []
-    t0 = time.monotonic()
     with pytest.raises(ShimError) as info:
         for piece in stream:
             received.append(piece)
-    assert time.monotonic() - t0 < 2
     assert received == ["Hell", "o fr"] and info.value.error_class == "timeout"
     assert stream.result.content == "Hello fr"
     parent, children = by_name(spans)

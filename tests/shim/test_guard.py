@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from typing import Any
 
 import pytest
@@ -51,12 +51,14 @@ def test_guard_enforces_timeout_on_a_hung_sync_call(clock: Any) -> None:
     @guard(model="m", clock=clock, audit=False, timeouts=Timeouts(response=0.2),
            retry=RetryPolicy(max_attempts=2, random=lambda: 0), rule_based=lambda q: f"canned: {q}")
     def slow(q: str) -> str:
-        time.sleep(1.0)
+        release.wait(30)           # hangs until the test is done with it
         return "late"
 
-    t0 = time.monotonic()
-    result = slow("hi")
-    assert time.monotonic() - t0 < 0.9
+    release = threading.Event()
+    try:
+        result = slow("hi")        # the call hangs until `release`: only the timeout can answer "canned"
+    finally:
+        release.set()
     assert result.content == "canned: hi" and result.fallback_level == "rule_based"
     assert result.decision_path == "primary:timeout>rule_based:ok"
 

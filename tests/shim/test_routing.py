@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -103,25 +102,40 @@ def test_canary_routes_calls_and_marks_arm(server: FakeOpenAI, clock: Any, spans
 
 def test_shadow_never_slows_or_fails_the_caller(clock: Any, spans: Any) -> None:
     with FakeOpenAI() as primary_srv, FakeOpenAI() as shadow_srv:
-        shadow_srv.default = Behavior("hang", delay=3)
-        shadow = ShadowMode(Backend("cand", "gpt-4.1-mini", base_url=shadow_srv.base_url), timeout=0.3, max_concurrency=2)
+        shadow_srv.default = Behavior("hang", delay=60)      # answers nothing until released
+        shadow = ShadowMode(Backend("cand", "gpt-4.1-mini", base_url=shadow_srv.base_url), timeout=60,
+                            max_concurrency=2)
         c = make(primary_srv, clock, shadow=shadow)
-        t0 = time.monotonic()
         results = [c.chat(MSG) for _ in range(5)]
-        elapsed = time.monotonic() - t0
-        assert elapsed < 0.5 and all(r.content == "Hello from the fake." for r in results)
+        # Every caller got its answer while both shadow calls still hang: the caller never waits on
+        # the shadow (no clock involved: a shadow call cannot end before `release`).
+        assert all(r.content == "Hello from the fake." for r in results)
+        assert shadow.completed == 0 and shadow.failed == 0
         assert shadow.skipped == 3          # bounded: only 2 in flight, the rest are skipped, not queued
-        shadow.wait(timeout=3)
+        shadow_srv.release()                # the hanging shadow calls now fail; the caller never saw them
+        shadow.wait(timeout=10)
         assert shadow.failed == 2
         shadow_spans = [s for s in spans.get_finished_spans() if s.attributes.get(sc.ARM) == "shadow"]
-        assert len(shadow_spans) == 2
-        assert shadow_spans[0].attributes[sc.ERROR_CLASS] == "timeout"
+        assert len(shadow_spans) == 2 and shadow_spans[0].attributes[sc.ERROR_CLASS] == "connection"
         assert shadow_spans[0].attributes[sc.REQUEST_ID] in {r.request_id for r in results}
 
         shadow_srv.default = Behavior("ok", content="shadow answer")
         r = c.chat(MSG)
         shadow.wait(timeout=3)
         assert r.content == "Hello from the fake." and shadow.completed == 1
+        c.close()
+
+
+def test_a_hung_shadow_call_ends_at_its_own_timeout(clock: Any, spans: Any) -> None:
+    with FakeOpenAI() as primary_srv, FakeOpenAI() as shadow_srv:
+        shadow_srv.default = Behavior("hang", delay=60)
+        shadow = ShadowMode(Backend("cand", "gpt-4.1-mini", base_url=shadow_srv.base_url), timeout=0.2)
+        c = make(primary_srv, clock, shadow=shadow)
+        assert c.chat(MSG).content == "Hello from the fake."
+        shadow.wait(timeout=10)           # ends only through the shadow's timeout: the server never answers
+        assert shadow.failed == 1
+        span = next(s for s in spans.get_finished_spans() if s.attributes.get(sc.ARM) == "shadow")
+        assert span.attributes[sc.ERROR_CLASS] == "timeout"
         c.close()
 
 
