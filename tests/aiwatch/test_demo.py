@@ -27,12 +27,16 @@ def test_demo_runs_end_to_end_and_leaves_nothing_running(tmp_path):
     live = con.execute("SELECT count(*), count(*) FILTER (WHERE status_code = 'error') FROM spans "
                        "WHERE is_llm AND deployment_environment = 'demo'").fetchone()
     metrics = con.execute("SELECT count(*) FROM analysis_metrics").fetchone()[0]
+    # The server analyzed the sample from its first day (the scheduled runs alone look back one day).
+    first_span, first_bucket = con.execute(
+        "SELECT (SELECT min(start_time) FROM spans WHERE is_llm), (SELECT min(time) FROM traffic_metrics)").fetchone()
     # The other sample services keep sending while the demo runs (no false "service silent" pages).
     background = con.execute("SELECT count(DISTINCT service_name) FROM spans WHERE is_llm AND service_name <> "
                              "'support-bot' AND received_at > (SELECT max(received_at) - INTERVAL 40 SECOND "
                              "FROM spans)").fetchone()[0]
     con.close()
     assert sample == 3 and metrics > 0 and background == 2
+    assert first_bucket is not None and (first_bucket - first_span).total_seconds() < 3600, (first_span, first_bucket)
     assert live[0] > 20 and live[1] > 0  # live calls arrived through the shim, some failed in the incident
     leftovers = subprocess.run(["pgrep", "-f", f"--server.port {dash_port}|--port {port}"], capture_output=True,
                                text=True).stdout.split()
