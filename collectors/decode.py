@@ -176,23 +176,17 @@ def _salvage(message_cls: type[M], root: Any, tree: _Tree, failure: BadPayload) 
     try:
         for r, res_unit in enumerate(tree.children(root, res_fd)):
             scopes = tree.children(res_unit, scope_fd)
-            res = getattr(msg, res_fd.name).add()
             try:
-                for unit in tree.children(res_unit, res_fd.message_type.fields_by_number[_RESOURCE]):
-                    tree.parse_into(res.resource, unit)
+                res = _add_with_header(tree, msg, res_fd, res_unit)
             except _ITEM_ERRORS as exc:
-                del getattr(msg, res_fd.name)[-1]
                 reject(sum(len(tree.children(s, item_fd)) for s in scopes), f"in resource {r} (its resource is bad)",
                        exc)
                 continue
             for s, scope_unit in enumerate(scopes):
                 items = tree.children(scope_unit, item_fd)
-                scope = getattr(res, scope_fd.name).add()
                 try:
-                    for unit in tree.children(scope_unit, scope_fd.message_type.fields_by_number[_RESOURCE]):
-                        tree.parse_into(scope.scope, unit)
+                    scope = _add_with_header(tree, res, scope_fd, scope_unit)
                 except _ITEM_ERRORS as exc:
-                    del getattr(res, scope_fd.name)[-1]
                     reject(len(items), f"in resource {r} scope {s} (its scope is bad)", exc)
                     continue
                 container = getattr(scope, item_fd.name)
@@ -208,6 +202,20 @@ def _salvage(message_cls: type[M], root: Any, tree: _Tree, failure: BadPayload) 
     if not kept:
         raise failure
     return out
+
+
+def _add_with_header(tree: _Tree, parent: Message, fd: Any, unit: Any) -> Any:
+    """Append a `fd` message to `parent` with its header (field 1: the resource, or the scope) parsed
+    from `unit`; a bad header removes it again and raises. Its items are parsed by the caller."""
+    child = getattr(parent, fd.name).add()
+    header = fd.message_type.fields_by_number[_RESOURCE]
+    try:
+        for part in tree.children(unit, header):
+            tree.parse_into(getattr(child, header.name), part)
+    except _ITEM_ERRORS:
+        del getattr(parent, fd.name)[-1]
+        raise
+    return child
 
 
 def _wire_fields(buf: bytes) -> list[tuple[int, bytes]]:
