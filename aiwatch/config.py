@@ -120,7 +120,7 @@ class AnalysisSettings(Section):
         "Input columns watched for drift: span columns, `prompt_chars`, or `attr:<key>`; suffix `:num` or `:cat`."))
     drift_share: Float = Field(0.5, gt=0, le=1, description=(
         "Share of drifted columns at which a route's dataset counts as drifted (Evidently's)."))
-    drift_min_rows: Int = Field(200, ge=1, description="Calls a route needs in an hour before its drift is judged.")
+    drift_min_rows: Int = Field(100, ge=1, description="Calls a route needs in an hour before its drift is judged.")
     confidence_psi_alert: Float = Field(0.2, gt=0, description=(
         "PSI of an hour's confidence against the reference that counts as a shift."))
     confidence_ks_alpha: Float = Field(0.001, gt=0, lt=1, description=(

@@ -295,7 +295,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     over_s = c.over.total_seconds()
     bad = _window(db, now, ev.bad, over_s, memo)
     total = _window(db, now, ev.total, over_s, memo)
-    normal, hours = _normal_rates(db, now, ev, over_s, memo)
+    normal, hours, bounds = _normal_rates(db, now, ev, over_s, memo)
     out = []
     for series, (k, _) in bad.items():
         labels = dict(zip(SERIES_LABELS, series))
@@ -303,7 +303,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
         if not c.matches(labels) or not n or k is None or k < max(ev.min_bad, 1):
             continue
         rate = normal.get(series)
-        tolerated = ev.tolerated(rate or 0.0)
+        tolerated = ev.tolerated(bounds.get(series) or 0.0)
         k, n = int(round(k)), int(round(n))
         if k / n <= tolerated:
             continue
@@ -317,17 +317,26 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
         maturity = ("; baseline immature: no history yet, floor used" if history is None else
                     f"; baseline immature: {history:.0f} h of history (minimum {format_duration(ev.min_history)})"
                     if immature else "")
-        fields = (("bad", k), ("total", n), ("p_value", p), ("history_hours", history), ("maturity", maturity))
+        state = ("none yet, the floor is the tolerance" if history is None else
+                 f"{history:.0f} h of history, {format_duration(ev.min_history)} minimum"
+                 + (" (immature)" if immature else ""))
+        fields = (("bad", k), ("total", n), ("p_value", p), ("history_hours", history), ("maturity", maturity),
+                  ("baseline_maturity", f"baseline: {state}"))
         out.append(Sample(rule, alert_labels(rule, labels), k / n, tolerated, rate, fields))
     return out
 
 
 def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
-                  ) -> tuple[dict[Series, float], dict[Series, float]]:
-    """Per series: the normal rate the test is against, and the hours of history behind it."""
+                  ) -> tuple[dict[Series, float], dict[Series, float], dict[Series, float]]:
+    """Per series: the normal rate, the hours of history behind it, and the rate the test is
+    against. A rate learned here is an estimate from the trailing counts, so the test is against
+    its upper 97.5% bound (Clopper-Pearson): a baseline learned from few calls tolerates more."""
+    from scipy.stats import beta
+
     if ev.rate:   # read with the other newest values (evaluate)
         latest = memo["latest"]
-        return latest.get((ev.rate, "1h"), {}), latest.get((MATURITY_METRIC, "1h"), {})
+        rated = latest.get((ev.rate, "1h"), {})
+        return rated, latest.get((MATURITY_METRIC, "1h"), {}), rated
     cache = memo["cache"]
     key = ("evidence-learned", ev.bad, ev.total, ev.baseline_window.total_seconds(), over_s)
     hit = cache.get(key)
@@ -337,11 +346,13 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
         for row in alerting.trailing_sums(db, now, [ev.bad, ev.total], ev.baseline_window.total_seconds(),
                                           over_s + 60).to_pylist():
             sums[(row["metric"], _series(row))] = (row["total"], row["first"])
-        rates, hours = {}, {}
+        rates, hours, bounds = {}, {}, {}
         for (metric, series), (value, first) in sums.items():
             if metric != ev.total or not value:
                 continue
-            rates[series] = (sums.get((ev.bad, series)) or (0.0, first))[0] / value
+            x = (sums.get((ev.bad, series)) or (0.0, first))[0] or 0.0
+            rates[series] = x / value
+            bounds[series] = float(beta.ppf(0.975, x + 1, value - x)) if x < value else 1.0
             hours[series] = (now - timedelta(seconds=over_s) - first).total_seconds() / 3600   # to the last bucket's end
-        hit = cache[key] = (now, (rates, hours))
+        hit = cache[key] = (now, (rates, hours, bounds))
     return hit[1]

@@ -81,12 +81,14 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_slow_calls": ("count", "1m: successful calls slower than route_slow_threshold_ms (none before the "
                                   "route has a threshold)."),
     "route_slow_threshold_ms": ("ms", "1h: the slow-call threshold in force: the route's latency SLO, else the "
-                                      "median of its hourly p99s over the trailing route_baseline_hours."),
+                                      "median of its hourly p99s over the trailing route_baseline_hours, once "
+                                      "500 successful calls are behind it."),
     "route_slow_budget": ("ratio", "1h: share of calls allowed over the threshold (1 - SLO objective; 0.01 for a "
                                    "learned p99)."),
     "route_error_baseline": ("ratio", "1h: failures / calls of the route and model over the trailing hours."),
     "route_baseline_hours": ("hours", "1h: hours with calls behind the baseline (immature under "
                                       "the rule's evidence.min_history)."),
+    "route_baseline_ok_calls": ("count", "1h: successful calls behind the learned p99 (none is learned under 500)."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),

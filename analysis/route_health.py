@@ -6,7 +6,8 @@ latency, naming the service and route), else than its learned p99: the median of
 over the trailing `route_baseline_hours`, so one bad hour does not move it. The hourly rows say
 what is in force for the hour: `route_slow_threshold_ms`, `route_slow_budget` (the SLO's 1 -
 objective, or 0.01 for a learned p99), `route_error_baseline` (failures / calls over the trailing
-hours) and `route_baseline_hours` (hours with calls behind them; a rule's `min_history` says when
+hours), `route_baseline_ok_calls` (successful calls behind them: a learned p99 waits for
+MIN_OK_FOR_LEARNED) and `route_baseline_hours` (hours with calls behind them; a rule's `min_history` says when
 that is too few to trust: the alert then says the baseline is immature). The alert rules test the minute counts against these rates
 (alerts/conditions.py, `evidence`).
 """
@@ -26,6 +27,10 @@ from store.base import Store
 
 LEARNED_BUDGET = 0.01     # share of calls over a learned p99, by construction
 MIN_OK_PER_HOUR = 20      # an hour with fewer successful calls has no p99 of its own
+# A learned p99 needs this many successful calls behind it: a p99 of a few hundred calls is a guess
+# at the tail, and a low guess makes ordinary slow calls look like an incident (a quiet route's
+# first hours). Until then the route has no slow-call test unless it has a latency SLO.
+MIN_OK_FOR_LEARNED = 500
 
 Key = tuple[str, str, str]    # service, route, model
 
@@ -34,7 +39,7 @@ class RouteHealthAnalyzer:
     name = "route_health"
     source = "spans"
     owns = ("route_calls", "route_errors", "route_slow_calls", "route_slow_threshold_ms", "route_slow_budget",
-            "route_error_baseline", "route_baseline_hours")
+            "route_error_baseline", "route_baseline_hours", "route_baseline_ok_calls")
 
     def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
@@ -62,12 +67,14 @@ class RouteHealthAnalyzer:
                     continue
                 slo = self._slo(key[0], key[1])
                 p99s = [r["p99_ms"] for r in past if r["ok_calls"] >= MIN_OK_PER_HOUR and r["p99_ms"] is not None]
-                threshold = slo.threshold_ms if slo else (float(np.median(p99s)) if p99s else None)
+                enough = sum(r["ok_calls"] for r in past) >= MIN_OK_FOR_LEARNED
+                threshold = slo.threshold_ms if slo else (float(np.median(p99s)) if p99s and enough else None)
                 calls = sum(r["calls"] for r in past)
                 out.append({"hour": hour, "service_name": key[0], "route": key[1], "model": key[2],
                             "threshold_ms": threshold, "budget": (1 - slo.objective) if slo else LEARNED_BUDGET,
                             "error_baseline": sum(r["errors"] for r in past) / calls,
-                            "baseline_hours": float(len(past))})
+                            "baseline_hours": float(len(past)),
+                            "ok_calls": float(sum(r["ok_calls"] for r in past))})
         return out
 
     def run(self, window: Window) -> Result:
@@ -95,4 +102,5 @@ class RouteHealthAnalyzer:
             add(b["hour"], "1h", "route_slow_budget", b, b["budget"] if b["threshold_ms"] is not None else None)
             add(b["hour"], "1h", "route_error_baseline", b, b["error_baseline"])
             add(b["hour"], "1h", "route_baseline_hours", b, b["baseline_hours"])
+            add(b["hour"], "1h", "route_baseline_ok_calls", b, b["ok_calls"])
         return Result(analytics.metrics_table(rows))

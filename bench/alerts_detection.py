@@ -109,6 +109,31 @@ def backtest(db: Any, config: Any, scenario: Any) -> list[dict[str, Any]]:
     return events
 
 
+def calls_by_deadline(db: Any, scenario: Any) -> list[int]:
+    """Per incident: the calls on its target (reviews, for an override rise) from onset to the
+    deadline: how much evidence existed in time (a miss on a handful of calls is a miss of information)."""
+    from sample_data.scenario import EXPECTED_SEVERITY
+
+    out = []
+    for inc in scenario.incidents:
+        onset, _ = inc.window(START)
+        until = onset + timedelta(minutes=DEADLINE_MIN[EXPECTED_SEVERITY[inc.kind]])
+        if inc.kind == "override_rise":
+            sql = ("SELECT sum(value) AS n FROM analysis_metrics WHERE metric = 'reviewed' AND grain = '1m' "
+                   "AND service_name = $s AND route = $r AND model IS NULL AND model_version IS NULL AND arm IS NULL "
+                   "AND time >= $a AND time < $b")
+        else:
+            sql = ("SELECT sum(value) AS n FROM analysis_metrics WHERE metric = 'route_calls' AND grain = '1m' "
+                   "AND service_name = $s AND ($r IS NULL OR route = $r) AND ($m IS NULL OR model = $m) "
+                   "AND time >= $a AND time < $b")
+        params = {"s": inc.service, "r": inc.route, "a": onset, "b": until}
+        if inc.kind != "override_rise":
+            params["m"] = inc.model
+        n = db.query(sql, params).column("n")[0].as_py()
+        out.append(int(n or 0))
+    return out
+
+
 def run_one(seed: int, level: float, incident_hours: float, rules: str | None) -> dict[str, Any]:
     from alerts.rules import load_config
     from store import alerting
@@ -119,6 +144,8 @@ def run_one(seed: int, level: float, incident_hours: float, rules: str | None) -
         db = alerting.open_read_only(str(data_dir / "aiwatch.duckdb"))
         t0 = time.perf_counter()
         report = evaluate(backtest(db, load_config(rules, env={}), scenario), scenario)
+        for row, n in zip(report["incidents"], calls_by_deadline(db, scenario), strict=True):
+            row["calls_by_deadline"] = n
         report.update(seed=seed, level=level, prepare_s=round(prepare_s, 1),
                       backtest_s=round(time.perf_counter() - t0, 1))
         return report
@@ -150,7 +177,8 @@ def main() -> int:
                     "caught": sum(i["in_time"] for i in r["incidents"])}), file=sys.stderr, flush=True)
             else:
                 caught = sum(i["in_time"] for i in r["incidents"])
-                missed = ", ".join(f"{i['kind']}({'late ' + format(i['delay_min'], '.0f') + 'm' if i['delay_min'] is not None else 'missed'})"
+                missed = ", ".join(f"{i['kind']}({'late ' + format(i['delay_min'], '.0f') + 'm' if i['delay_min'] is not None else 'missed'}"
+                                   f"; {i['calls_by_deadline']} {'reviews' if i['kind'] == 'override_rise' else 'calls'} by deadline)"
                                    for i in r["incidents"] if not i["in_time"])
                 print(f"seed {r['seed']:>3} level {r['level']:<4g}{' (tuned)' if r['seed'] in tuned else '        '} "
                       f"caught {caught}/{len(r['incidents'])}  clean day P1 {r['clean']['P1']} P2 {r['clean']['P2']} "

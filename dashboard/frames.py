@@ -84,6 +84,28 @@ def latest_by_group(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
     return wide.reset_index().rename_axis(columns=None)
 
 
+ROUTE_BASELINES = ("route_slow_threshold_ms", "route_error_baseline", "route_baseline_hours", "route_baseline_ok_calls")
+
+
+def route_baselines(frame: pd.DataFrame, min_hours: float, min_ok_calls: float) -> pd.DataFrame:
+    """The newest hourly baselines per service, route and model with their maturity in words: hours
+    of history against the alerts' minimum, successful calls against what a learned p99 needs."""
+    wide = latest_by_group(frame, ("service_name", "route", "model"))
+    for m in ROUTE_BASELINES:
+        if m not in wide.columns:
+            wide[m] = np.nan
+
+    def line(r: pd.Series) -> str:
+        hours, ok = r["route_baseline_hours"], r["route_baseline_ok_calls"]
+        text = (f"baseline: {hours:.0f} h of history, {min_hours:g} h minimum"
+                + (" (immature)" if hours < min_hours else "")) if pd.notna(hours) else "baseline: none yet"
+        if pd.isna(r["route_slow_threshold_ms"]):
+            text += (f"; slow-call threshold learning: {ok:.0f} of {min_ok_calls:.0f} successful calls"
+                     if pd.notna(ok) else "; no slow-call threshold yet")
+        return text
+    return wide.assign(baseline=wide.apply(line, axis=1) if len(wide) else pd.Series(dtype=str))
+
+
 def totals(calls: pd.DataFrame) -> dict[str, Any]:
     """Headline figures from one row of the `calls` query (no grouping): every figure is computed
     by the server over the raw calls, so nothing here averages group statistics."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from alerts.rules import Evidence
+from analysis.route_health import MIN_OK_FOR_LEARNED
 from dashboard import charts, frames, ui
 from store.queries import PERCENTILE_DEFINITION
 
@@ -48,6 +50,20 @@ else:
         ok = sample.frame[sample.frame["status_code"] != "error"]
         ui.chart(charts.histogram(ok["duration_ms"], f"Latency distribution (newest {len(ok)} successful calls)",
                                   "ms", vline=sla_ms, vline_label=f"SLA {sla_ms} ms"))
+
+st.subheader("Route baselines")
+f = ctx.filters
+base = ctx.metrics(frames.ROUTE_BASELINES, grain="1h", service=f.service or "*", route=f.route or "*",
+                   model=f.model or "*")
+if ui.show(base, empty_hint=ui.RUN_ANALYZERS, what="route baselines"):
+    st.caption("What the route alerts judge calls against, newest hour: slow calls over the threshold (the "
+               "route's latency SLO, else its learned p99) and failures against the normal rate. Alerts on an "
+               "immature baseline say so.")
+    ui.table(frames.route_baselines(base.frame, Evidence.min_history.total_seconds() / 3600, MIN_OK_FOR_LEARNED),
+             ["service_name", "route", "model", "route_slow_threshold_ms", "route_error_baseline", "baseline"],
+             column_config={"route_slow_threshold_ms": st.column_config.NumberColumn("slow over", format="%.0f ms"),
+                            "route_error_baseline": st.column_config.NumberColumn("normal failures",
+                                                                                  format="percent")})
 
 groups = ctx.filtered("calls", by="service_model_version")
 if groups.ok:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from harness import MIN, T0, make_config, series, write_metrics
-from scipy.stats import binom
+from scipy.stats import beta, binom
 
 from alerts.conditions import evaluate, render_annotations
 
@@ -55,8 +55,12 @@ def test_the_tolerated_rate_follows_the_route_normal_rate(store):
 
 def test_an_immature_baseline_is_used_and_named(store):
     route(store, "/young", 60, 9, hours=1.0)
-    summary = render_annotations(fired(store, ROUTE_ERRORS)["/young"], "http://dash")["summary"]
-    assert summary.endswith("baseline immature: 1 h of history (minimum 3h)")
+    notes = render_annotations(fired(store, ROUTE_ERRORS)["/young"], "http://dash")
+    assert notes["summary"].endswith("baseline immature: 1 h of history (minimum 3h)")
+    assert notes["baseline_maturity"] == "baseline: 1 h of history, 3h minimum (immature)"
+    route(store, "/grown", 60, 9, hours=5.0)
+    notes = render_annotations(fired(store, ROUTE_ERRORS)["/grown"], "http://dash")
+    assert notes["baseline_maturity"] == "baseline: 5 h of history, 3h minimum"
 
 
 def test_without_any_baseline_the_floor_alone_is_the_tolerance(store):
@@ -83,10 +87,22 @@ def test_a_learned_rate_from_the_hours_before_the_window(store):
     got = fired(store, OVERRIDES, now)
     assert set(got) == {"/rising"}
     s = got["/rising"]
-    assert s.baseline == pytest.approx(0.2) and s.threshold == pytest.approx(0.23)
+    # tested against the learned rate's upper 97.5% bound (Clopper-Pearson: 144 of 720 reviews) + delta
+    tolerated = beta.ppf(0.975, 145, 720 - 144) + 0.03
+    assert s.baseline == pytest.approx(0.2) and s.threshold == pytest.approx(tolerated)
     fields = dict(s.fields)
     assert fields["total"] == 120 and fields["bad"] == 48 and fields["history_hours"] == pytest.approx(6.0)
-    assert fields["p_value"] == pytest.approx(binom.sf(47, 120, 0.23), rel=1e-9)
+    assert fields["p_value"] == pytest.approx(binom.sf(47, 120, tolerated), rel=1e-9)
+
+
+def test_a_rate_learned_from_few_reviews_tolerates_its_uncertainty(store):
+    # 4 h of 0.5 reviews a minute at 10% overrides (12 of 120), then an hour of 11 of 30: against the
+    # point estimate (0.13) p = 1.6e-3 would fire; against the bound (~0.2) it is chance
+    start = T0 - 4 * HOUR
+    write_metrics(store, series("reviewed", start, 5 * 60, 0.5, route="/quiet")
+                  + series("overrides", start, 5 * 60, lambda i: 0.05 if i < 4 * 60 else 11 / 60, route="/quiet"))
+    assert binom.sf(10, 30, 0.13) < 0.01
+    assert fired(store, OVERRIDES, T0 + HOUR) == {}
 
 
 def test_rules_file_problems_name_the_key():

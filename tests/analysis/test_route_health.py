@@ -8,7 +8,7 @@ import pytest
 
 from analysis import runner
 from analysis.base import Window
-from analysis.route_health import RouteHealthAnalyzer
+from analysis.route_health import MIN_OK_FOR_LEARNED, RouteHealthAnalyzer
 from analysis.settings import SLO, AnalysisSettings
 from tests.analysis.gen import T0, Shift, spans, write
 
@@ -64,4 +64,19 @@ def test_a_configured_latency_slo_sets_the_threshold_and_budget(store):
     runner.analyze(store, RouteHealthAnalyzer(store, settings), Window(T0 + HOUR, T0 + 2 * HOUR, T0))
     assert values(store, "route_slow_threshold_ms", "1h", "chat") == {T0 + HOUR: 700.0}
     assert values(store, "route_slow_budget", "1h", "chat") == {T0 + HOUR: pytest.approx(0.05)}
-    assert values(store, "route_slow_budget", "1h", "search") == {T0 + HOUR: 0.01}
+    # search has no SLO and too few calls behind a learned p99 yet: no slow-call test
+    assert values(store, "route_slow_threshold_ms", "1h", "search") == {}
+    assert values(store, "route_slow_budget", "1h", "search") == {}
+
+
+def test_a_learned_p99_waits_for_enough_successful_calls(store):
+    data = spans(T0, 6 * 60, 5, seed=9)
+    write(store, data)
+    runner.analyze(store, RouteHealthAnalyzer(store, AnalysisSettings()), Window(T0, T0 + 6 * HOUR, T0))
+    df = data.to_pandas()
+    ok = df[(df.route == "search") & (df.status_code != "error")]
+    behind = ok.groupby(ok.start_time.dt.floor("h")).size().cumsum()     # successful calls before hour + 1
+    first = min(t.to_pydatetime() + HOUR for t, n in behind.items() if n >= MIN_OK_FOR_LEARNED)
+    assert T0 + HOUR < first < T0 + 6 * HOUR
+    assert min(values(store, "route_slow_threshold_ms", "1h", "search")) == first
+    assert set(values(store, "route_slow_budget", "1h", "search").values()) == {0.01}

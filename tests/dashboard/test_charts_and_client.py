@@ -88,3 +88,20 @@ def test_client_down() -> None:
 
     res = ApiClient("http://127.0.0.1:9", transport=httpx.MockTransport(refuse)).query("summary")
     assert res.state == "down" and "cannot reach the aiwatch server at http://127.0.0.1:9" in res.message
+
+
+def test_route_baselines_say_how_mature_they_are() -> None:
+    t1, t2 = datetime(2026, 11, 2, 3), datetime(2026, 11, 2, 4)
+
+    def row(t, metric, value, route):
+        return {"time": t, "grain": "1h", "metric": metric, "service_name": "svc", "model": "gpt-4o",
+                "model_version": None, "route": route, "arm": None, "value": value}
+    tall = pd.DataFrame([row(t1, "route_baseline_hours", 1, "young"), row(t2, "route_baseline_hours", 2, "young"),
+                         row(t2, "route_baseline_ok_calls", 120, "young"), row(t2, "route_error_baseline", 0.01, "young"),
+                         row(t2, "route_baseline_hours", 24, "grown"), row(t2, "route_baseline_ok_calls", 9000, "grown"),
+                         row(t2, "route_slow_threshold_ms", 8000, "grown")])
+    out = frames.route_baselines(tall, 3, 500).set_index("route")
+    assert out.loc["young", "baseline"] == ("baseline: 2 h of history, 3 h minimum (immature); "
+                                            "slow-call threshold learning: 120 of 500 successful calls")
+    assert out.loc["grown", "baseline"] == "baseline: 24 h of history, 3 h minimum"
+    assert out.loc["grown", "route_slow_threshold_ms"] == 8000

@@ -77,6 +77,8 @@ def _latency(at: AppTest) -> None:
     for label, q in (("p50", 50), ("p95", 95), ("p99", 99)):
         assert metric(at, label) == f"{np.percentile(ok_durations(), q):,.0f} ms", label
     assert len(at.dataframe) >= 1
+    baselines = [d.value for d in at.dataframe if "baseline" in d.value.columns]
+    assert baselines and all(b.startswith("baseline: ") for b in baselines[0]["baseline"])
 
 
 def _errors(at: AppTest) -> None:
