@@ -53,6 +53,7 @@ def _run(cmd: list[str]) -> None:
 
 # The demo made this folder's database: only then may --fresh delete it and live demo traffic go into it.
 DEMO_MARKER = ".aiwatch-demo"
+_LOADING = "loading:"   # the marker's first word until the sample load finished
 
 
 def prepare_data(data_dir: Path, fresh: bool) -> None:
@@ -61,15 +62,20 @@ def prepare_data(data_dir: Path, fresh: bool) -> None:
     if db.exists() and not (data_dir / DEMO_MARKER).exists():
         raise SystemExit(f"aiwatch demo: {db} holds data the demo did not load; pass --data-dir with another "
                          "folder (the demo adds sample and live traffic, and --fresh deletes the database)")
-    if fresh and data_dir.exists():
+    marker = data_dir / DEMO_MARKER
+    unfinished = db.exists() and marker.read_text().startswith(_LOADING)
+    if unfinished:
+        print("the last sample load did not finish (Ctrl-C?): loading it again", flush=True)
+    if (fresh or unfinished) and data_dir.exists():
         for f in data_dir.glob(db.name + "*"):   # with its .wal
             f.unlink()
     if db.exists():
         print(f"using the existing demo database {db} (pass --fresh to reload the sample)", flush=True)
         return
     print("loading the 3-day sample (3 services, 8 injected incidents) ...", flush=True)
-    (data_dir / DEMO_MARKER).write_text("this database was loaded by `aiwatch demo`\n")
+    marker.write_text(_LOADING + " `aiwatch demo` is loading the sample into this database\n")
     _run(_aiwatch("sample", "load", "--data-dir", str(data_dir)))
+    marker.write_text("this database was loaded by `aiwatch demo`\n")
 
 
 def data_folder(args: argparse.Namespace, settings: Settings) -> Path:

@@ -26,3 +26,21 @@ def test_demo_refuses_a_database_it_did_not_load(tmp_path):
     (tmp_path / demo.DEMO_MARKER).write_text("")
     demo.prepare_data(tmp_path, fresh=False)   # its own database: reused as is
     assert db.read_bytes() == b"real data"
+
+
+def test_a_sample_load_cut_short_is_loaded_again(tmp_path, monkeypatch):
+    loads = []
+
+    def load(cmd):
+        loads.append(cmd)
+        (tmp_path / "aiwatch.duckdb").write_bytes(b"part of the sample")
+        if len(loads) == 1:
+            raise KeyboardInterrupt   # Ctrl-C during the first load
+
+    monkeypatch.setattr(demo, "_run", load)
+    with pytest.raises(KeyboardInterrupt):
+        demo.prepare_data(tmp_path, fresh=False)
+    demo.prepare_data(tmp_path, fresh=False)   # not "using the existing demo database": loaded again
+    assert len(loads) == 2
+    demo.prepare_data(tmp_path, fresh=False)   # now complete: reused
+    assert len(loads) == 2
