@@ -223,6 +223,19 @@ class AlertsSettings(Section):
         "e.g. `3d`: before the first live evaluation of a store without alert history, replay the rules over "
         "that much stored analyzer output into the history, logging progress (the demo sets it; empty: none)."))
 
+    @field_validator("rules")
+    @classmethod
+    def _rules_file(cls, value: str) -> str:
+        """The rules file is checked here, so every command and the server's start-up stop on a bad one."""
+        if value:
+            from alerts.rules import RulesError, load_config
+
+            try:
+                load_config(value)
+            except RulesError as exc:   # each problem names the file, the rule and the key
+                raise ValueError("\n  " + "\n  ".join(exc.problems)) from None
+        return value
+
     @field_validator("replay")
     @classmethod
     def _duration(cls, value: str) -> str:

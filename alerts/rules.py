@@ -14,9 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from analysis.metrics_catalog import describe
 from core.durations import parse_duration
@@ -302,24 +313,6 @@ def _matchers(raw: Any, where: str, key: str, p: _Problems, allowed: tuple[str, 
     return tuple(out)
 
 
-def _number(raw: dict, key: str, where: str, path: str, p: _Problems, default: float | None = None) -> float | None:
-    value = raw.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        p.add(where, path, f"{value!r} is not a number")
-        return default
-    return float(value)
-
-
-def _number_or(raw: dict, key: str, where: str, path: str, p: _Problems, default: float) -> float:
-    """A number that has a default: an explicit null is an error, not None."""
-    if key in raw and raw[key] is None:
-        p.add(where, path, "null is not a number")
-    value = _number(raw, key, where, path, p, default)
-    return default if value is None else value
-
-
 def _duration(raw: dict, key: str, where: str, path: str, p: _Problems, default: timedelta) -> timedelta:
     if key not in raw:
         return default
@@ -336,165 +329,222 @@ def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str, p: _Probl
             p.add(where, f"{prefix}{key}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
 
 
-def _condition(raw: Any, where: str, p: _Problems) -> Condition | None:
-    if not isinstance(raw, dict):
-        p.add(where, "condition", "is required and must be a mapping")
-        return None
-    _check_keys(raw, {"metric", "grain", "grains", "op", "threshold", "match", "baseline", "min_requests",
-                      "absent", "window", "had_traffic_within", "over", "also", "min_expected", "evidence"},
-                where, "condition.", p)
-    match = _matchers(raw.get("match", {"arm": None}), where, "condition.match", p, SERIES_LABELS)
-    if "match" in raw and not any(k == "arm" for k, _ in match):
-        match = match + (("arm", None),)
-    if "evidence" in raw:
-        return _evidence_condition(raw, match, where, p)
-    if "absent" in raw:
-        metric = raw["absent"]
-        if metric != "requests":
-            p.add(where, "condition.absent", "only 'requests' can be absent")
-        window = _duration(raw, "window", where, "condition.window", p, timedelta(minutes=5))
-        had = _duration(raw, "had_traffic_within", where, "condition.had_traffic_within", p, timedelta(hours=1))
-        expected = _number(raw, "min_expected", where, "condition.min_expected", p, 10.0)
-        return Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
-                         window=window, had_traffic_within=had, min_expected=expected or 0.0)
-    metric = raw.get("metric")
-    if not is_metric(metric):
-        p.add(where, "condition.metric", f"{metric!r} is not an analyzer metric" if metric else "is required")
-    if "grain" in raw and "grains" in raw:
-        p.add(where, "condition.grains", "give grain or grains, not both")
-    grains = raw.get("grains", [raw.get("grain", "1m")])
-    if not isinstance(grains, list) or not grains:
-        p.add(where, "condition.grains", "must be a non-empty list")
-        grains = ["1m"]
-    for g in grains:
-        if g not in GRAINS:
-            p.add(where, "condition.grain", f"{g!r} is not one of {', '.join(GRAINS)}")
-    op = raw.get("op", ">")
-    if op not in OPS:
-        p.add(where, "condition.op", f"{op!r} is not one of {' '.join(OPS)}")
-    threshold = _number(raw, "threshold", where, "condition.threshold", p)
-    baseline = None
-    if "baseline" in raw:
-        b = raw["baseline"]
-        if not isinstance(b, dict):
-            p.add(where, "condition.baseline", "must be a mapping (window, factor, delta, min_baseline)")
+# --- the rule schema ---------------------------------------------------------------------------
+# A rule is validated as a pydantic model: types, ranges, unknown keys, and metric names and grains
+# checked against the analyzers' catalog and grains (never a list kept here). Checks that span keys
+# (grain or grains, what goes with evidence, ...) read the raw mapping, so every problem is listed.
+
+def _metric_name(name: str) -> str:
+    if not is_metric(name):
+        raise ValueError(f"{name!r} is not an analyzer metric")
+    return name
+
+
+def _count_name(name: str) -> str:
+    if _metric_name(name) not in COUNT_METRICS:
+        raise ValueError(f"{name!r} is not a count")
+    return name
+
+
+def _one_of(choices: Any, sep: str = ", ") -> Any:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {sep.join(choices)}")
+        return value
+    return AfterValidator(check)
+
+
+def _as_duration(value: Any) -> Any:
+    return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+Metric = Annotated[str, Strict(), AfterValidator(_metric_name)]
+CountMetric = Annotated[str, Strict(), AfterValidator(_count_name)]
+Grain = Annotated[str, Strict(), _one_of(GRAIN_SECONDS)]
+Op = Annotated[str, Strict(), _one_of(OPS, " ")]
+Number = Annotated[float, Strict()]
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+Label = Annotated[str, _one_of(SERIES_LABELS)]
+Scalar = str | int | float | None
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_notes(cls, data: Any) -> Any:   # x-...: YAML anchors and notes
+        return {k: v for k, v in data.items() if not str(k).startswith("x-")} if isinstance(data, dict) else data
+
+
+class BaselineSpec(_Spec):
+    window: Duration
+    factor: Number = 1.0
+    delta: Number = 0.0
+    min_baseline: Number = 0.0
+
+
+class ClauseSpec(_Spec):
+    metric: Metric
+    op: Op = ">"
+    threshold: Number
+
+
+class EvidenceSpec(_Spec):
+    bad: CountMetric
+    total: CountMetric
+    rate: Metric | None = None
+    factor: Number = 1.0
+    delta: Number = 0.0
+    floor: Number = 0.0
+    p_value: Number = Field(1e-4, gt=0, lt=1)
+    min_bad: Number = 1.0
+    baseline_window: Duration = timedelta(days=1)
+    min_history: Duration = timedelta(hours=3)
+
+
+class ConditionSpec(_Spec):
+    metric: Metric | None = None
+    grain: Grain | None = None
+    grains: list[Grain] | None = Field(None, min_length=1)
+    op: Op = ">"
+    threshold: Number | None = None
+    match: dict[Label, Scalar | list[Scalar]] | None = None
+    baseline: BaselineSpec | None = None
+    min_requests: Number = 0.0
+    absent: Annotated[str, _one_of(("requests",))] | None = None
+    window: Duration = timedelta(minutes=5)
+    had_traffic_within: Duration = timedelta(hours=1)
+    min_expected: Number = 10.0
+    over: Duration | None = None
+    also: list[ClauseSpec] = []
+    evidence: EvidenceSpec | None = None
+
+
+class RuleSpec(_Spec):
+    name: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_:-]*$")]
+    severity: Annotated[str, Strict(), _one_of(SEVERITIES)]
+    condition: ConditionSpec
+    for_: Duration = Field(timedelta(0), alias="for")
+    keep_firing_for: Duration = timedelta(0)
+    labels: dict[str, str | int | float] = {}
+    summary: Annotated[str, Strict()] = "{alertname} on {service}"
+    description: Annotated[str, Strict()] = ""
+    runbook: Annotated[str, Strict()] = ""
+
+    @field_validator("runbook")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+_SCHEMA_MESSAGES = {"missing": "is required", "extra_forbidden": "unknown key", "float_type": "{input} is not a number",
+                    "string_type": "must be a string", "model_type": "must be a mapping", "dict_type": "must be a mapping",
+                    "list_type": "must be a list", "too_short": "must be a non-empty list",
+                    "string_pattern_mismatch": "is required: letters, digits, _ : -",
+                    "greater_than": "{input} must be between 0 and 1", "less_than": "{input} must be between 0 and 1"}
+
+
+def _schema_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(key path, message) of each problem, e.g. ('condition.also[0].metric', "'x' is not an analyzer metric")."""
+    out = []
+    for err in exc.errors(include_url=False):
+        parts = [p for p in err["loc"] if p != "[key]"]
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "-"
+        if err["type"] == "value_error":
+            message = str((err.get("ctx") or {}).get("error", err["msg"]))
         else:
-            _check_keys(b, {"window", "factor", "delta", "min_baseline"}, where, "condition.baseline.", p)
-            if "window" not in b:
-                p.add(where, "condition.baseline.window", "is required")
-            baseline = Baseline(
-                window=_duration(b, "window", where, "condition.baseline.window", p, timedelta(days=7)),
-                factor=_number_or(b, "factor", where, "condition.baseline.factor", p, 1.0),
-                delta=_number_or(b, "delta", where, "condition.baseline.delta", p, 0.0),
-                min_baseline=_number_or(b, "min_baseline", where, "condition.baseline.min_baseline", p, 0.0))
-            if len(grains) > 1:
-                p.add(where, "condition.baseline", "a baseline compares one grain, not several")
-    elif threshold is None:
-        p.add(where, "condition.threshold", "is required (or give a baseline)")
-    min_requests = _number(raw, "min_requests", where, "condition.min_requests", p, 0.0)
-    over = None
-    if "over" in raw:
-        over = _duration(raw, "over", where, "condition.over", p, timedelta(minutes=5))
-        if grains != ["1m"]:
-            p.add(where, "condition.over", "aggregates 1m buckets: use it with grain 1m")
-        if baseline is not None and window_weight(str(metric)) is None:
-            p.add(where, "condition.over", "a summed count over a window cannot be compared with a per-minute baseline")
-    also = []
-    for i, clause in enumerate(raw.get("also") or []):
-        key = f"condition.also[{i}]"
-        if not isinstance(clause, dict) or set(clause) - {"metric", "op", "threshold"}:
-            p.add(where, key, "must be a mapping of metric, op, threshold")
-            continue
-        if not is_metric(clause.get("metric")):
-            p.add(where, f"{key}.metric", f"{clause.get('metric')!r} is not an analyzer metric")
-        if clause.get("op", ">") not in OPS:
-            p.add(where, f"{key}.op", f"{clause.get('op')!r} is not one of {' '.join(OPS)}")
-        value = _number(clause, "threshold", where, f"{key}.threshold", p)
-        if value is None:
-            p.add(where, f"{key}.threshold", "is required")
-        also.append(Clause(str(clause.get("metric")), str(clause.get("op", ">")), value or 0.0))
-    return Condition(metric=str(metric), grains=tuple(str(g) for g in grains), op=str(op),
-                     threshold=threshold or 0.0, match=match, baseline=baseline, min_requests=min_requests or 0.0,
-                     over=over, also=tuple(also))
+            given = err.get("input")
+            message = _SCHEMA_MESSAGES.get(err["type"], err["msg"]).format(input="null" if given is None else repr(given))
+        out.append((key, message))
+    return out
 
 
-_EVIDENCE_KEYS = {"bad", "total", "rate", "factor", "delta", "floor", "p_value", "min_bad", "baseline_window",
-                  "min_history"}
+def _cross_problems(raw: dict) -> list[tuple[str, str]]:
+    """Rules that span keys, read from the raw mapping so they are listed next to the schema's."""
+    out: list[tuple[str, str]] = []
+    c = raw.get("condition")
+    if isinstance(c, dict):
+        if "evidence" in c:
+            out += [(f"condition.{k}", "does not go with evidence (the count test is the comparison)")
+                    for k in ("metric", "grain", "grains", "threshold", "baseline", "min_requests", "also", "op")
+                    if k in c]
+            if "over" not in c:
+                out.append(("condition.over", "is required with evidence (the test window of 1m buckets)"))
+        elif "absent" not in c:
+            if "metric" not in c:
+                out.append(("condition.metric", "is required"))
+            if "grain" in c and "grains" in c:
+                out.append(("condition.grains", "give grain or grains, not both"))
+            grains = c.get("grains", [c.get("grain", "1m")])
+            if "baseline" in c:
+                if isinstance(grains, list) and len(grains) > 1:
+                    out.append(("condition.baseline", "a baseline compares one grain, not several"))
+            elif c.get("threshold") is None and "threshold" not in c:
+                out.append(("condition.threshold", "is required (or give a baseline)"))
+            if "over" in c:
+                if grains != ["1m"]:
+                    out.append(("condition.over", "aggregates 1m buckets: use it with grain 1m"))
+                if "baseline" in c and window_weight(str(c.get("metric"))) is None:
+                    out.append(("condition.over", "a summed count over a window cannot be compared with a "
+                                                  "per-minute baseline"))
+    given = raw.get("labels")
+    labels: dict = given if isinstance(given, dict) else {}
+    out += [(f"labels.{k}", "is set by aiwatch") for k in ("alertname", "severity") if k in labels]
+    for key in ("summary", "description"):
+        if isinstance(raw.get(key), str) and (problem := _template_problems(raw[key], {str(k) for k in labels})):
+            out.append((key, problem))
+    return out
 
 
-def _evidence_condition(raw: dict, match: tuple, where: str, p: _Problems) -> Condition | None:
-    e = raw["evidence"]
-    if not isinstance(e, dict):
-        p.add(where, "condition.evidence", "must be a mapping (bad, total, rate, factor, floor, p_value, ...)")
-        return None
-    _check_keys(e, _EVIDENCE_KEYS, where, "condition.evidence.", p)
-    for key in ("metric", "grain", "grains", "threshold", "baseline", "min_requests", "also", "op"):
-        if key in raw:
-            p.add(where, f"condition.{key}", "does not go with evidence (the count test is the comparison)")
-    for key in ("bad", "total", "rate"):
-        if key in e and not is_metric(e[key]):
-            p.add(where, f"condition.evidence.{key}", f"{e[key]!r} is not an analyzer metric")
-    for key in ("bad", "total"):
-        if key not in e:
-            p.add(where, f"condition.evidence.{key}", "is required")
-        elif e[key] not in COUNT_METRICS:
-            p.add(where, f"condition.evidence.{key}", f"{e[key]!r} is not a count")
-    if "over" not in raw:
-        p.add(where, "condition.over", "is required with evidence (the test window of 1m buckets)")
-    p_value = _number(e, "p_value", where, "condition.evidence.p_value", p, 1e-4)
-    if p_value is not None and not 0 < p_value < 1:
-        p.add(where, "condition.evidence.p_value", "must be between 0 and 1")
-    ev = Evidence(
-        bad=str(e.get("bad")), total=str(e.get("total")), rate=str(e["rate"]) if e.get("rate") else None,
-        factor=_number(e, "factor", where, "condition.evidence.factor", p, 1.0) or 0.0,
-        delta=_number(e, "delta", where, "condition.evidence.delta", p, 0.0) or 0.0,
-        floor=_number(e, "floor", where, "condition.evidence.floor", p, 0.0) or 0.0,
-        p_value=p_value or 1e-4, min_bad=_number(e, "min_bad", where, "condition.evidence.min_bad", p, 1.0) or 0.0,
-        baseline_window=_duration(e, "baseline_window", where, "condition.evidence.baseline_window", p,
-                                  timedelta(days=1)),
-        min_history=_duration(e, "min_history", where, "condition.evidence.min_history", p, timedelta(hours=3)))
-    return Condition(metric=ev.bad, grains=("1m",), op=">", match=match,
-                     over=_duration(raw, "over", where, "condition.over", p, timedelta(minutes=5)), evidence=ev)
+def _match(raw: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    if raw is None:
+        return (("arm", None),)
+    out = tuple((name, tuple(None if v is None else str(v) for v in value) if isinstance(value, list)
+                 else None if value is None else str(value)) for name, value in raw.items())
+    return out if any(k == "arm" for k, _ in out) else out + (("arm", None),)
+
+
+def _build(spec: RuleSpec) -> Rule:
+    c = spec.condition
+    match = _match(c.match)
+    if c.evidence is not None:
+        e = c.evidence
+        condition = Condition(metric=e.bad, grains=("1m",), op=">", match=match, over=c.over or timedelta(minutes=5),
+                              evidence=Evidence(e.bad, e.total, e.rate, e.factor, e.delta, e.floor, e.p_value,
+                                                e.min_bad, e.baseline_window, e.min_history))
+    elif c.absent is not None:
+        condition = Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
+                              window=c.window, had_traffic_within=c.had_traffic_within, min_expected=c.min_expected)
+    else:
+        b = c.baseline
+        condition = Condition(
+            metric=str(c.metric), grains=tuple(c.grains or [c.grain or "1m"]), op=c.op, threshold=c.threshold or 0.0,
+            match=match, baseline=Baseline(b.window, b.factor, b.delta, b.min_baseline) if b else None,
+            min_requests=c.min_requests, over=c.over, also=tuple(Clause(a.metric, a.op, a.threshold) for a in c.also))
+    return Rule(name=spec.name, severity=spec.severity, condition=condition, for_=spec.for_,
+                keep_firing_for=spec.keep_firing_for, labels=tuple(sorted((k, str(v)) for k, v in spec.labels.items())),
+                summary=spec.summary, description=spec.description, runbook=spec.runbook)
 
 
 def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:
+    """One rule through the schema; every problem is added to `p` naming the rule and the key."""
     if not isinstance(raw, dict):
         p.add(f"rule #{index + 1}", "-", "must be a mapping")
         return None
     name = raw.get("name")
-    where = f"rule {name!r}" if name else f"rule #{index + 1}"
-    if not name or not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_:-]*$", name):
-        p.add(where, "name", "is required: letters, digits, _ : -")
-    _check_keys(raw, {"name", "severity", "condition", "for", "keep_firing_for", "labels", "summary",
-                      "description", "runbook"}, where, "", p)
-    severity = raw.get("severity")
-    if severity not in SEVERITIES:
-        p.add(where, "severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
-    condition = _condition(raw.get("condition"), where, p)
-    labels = raw.get("labels") or {}
-    if not isinstance(labels, dict):
-        p.add(where, "labels", "must be a mapping")
-        labels = {}
-    for reserved in ("alertname", "severity"):
-        if reserved in labels:
-            p.add(where, f"labels.{reserved}", "is set by aiwatch")
-    extra = {str(k) for k in labels}
-    for key in ("summary", "description"):
-        if key in raw:
-            problem = _template_problems(raw[key], extra)
-            if problem:
-                p.add(where, key, problem)
-    runbook = raw.get("runbook", "")
-    if runbook and not str(runbook).startswith(("http://", "https://")):
-        p.add(where, "runbook", "must be an http(s) URL")
-    if condition is None:
-        return None
-    return Rule(name=str(name), severity=str(severity), condition=condition,
-                for_=_duration(raw, "for", where, "for", p, timedelta(0)),
-                keep_firing_for=_duration(raw, "keep_firing_for", where, "keep_firing_for", p, timedelta(0)),
-                labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-                summary=str(raw.get("summary", "{alertname} on {service}")),
-                description=str(raw.get("description", "")), runbook=str(runbook))
+    where = f"rule {name!r}" if name and isinstance(name, str) else f"rule #{index + 1}"
+    problems = _cross_problems(raw)
+    spec = None
+    try:
+        spec = RuleSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = _schema_problems(exc) + problems
+    for key, message in problems:
+        p.add(where, key, message)
+    return _build(spec) if spec is not None and not problems else None
 
 
 def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None) -> AlertsConfig:
@@ -597,12 +647,13 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
     seen: set[str] = set()
     for i, raw in enumerate(raw_rules):
         rule = _rule(raw, i, p)
-        if rule is None:
-            continue
-        if rule.name in seen:
-            p.add(f"rule {rule.name!r}", "name", "is used by another rule")
-        seen.add(rule.name)
-        rules.append(rule)
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if isinstance(name, str) and name:
+            if name in seen:
+                p.add(f"rule {name!r}", "name", "is used by another rule")
+            seen.add(name)
+        if rule is not None:
+            rules.append(rule)
     if p.items:
         raise RulesError(p.items)
     return AlertsConfig(rules=tuple(rules), receivers=receivers, routes=tuple(routes),
