@@ -332,8 +332,8 @@ class Settings(BaseSettings):
         "retention_days."))
     scheduler_enabled: Bool = Field(True, description="Run scheduled jobs (analyzers, alerts, retention) in the server.")
     weekly_export_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field("mon", description=(
-        "Day the server writes last week's review (HTML and JSON under <data_dir>/reports), at weekly_export_hour; "
-        "it also writes a missing one at start-up."))
+        "Day the server writes last week's review (every export format, under <data_dir>/reports), at "
+        "weekly_export_hour (UTC); a missing one is also written at start-up."))
     weekly_export_hour: Int = Field(6, ge=0, le=23, description="Hour (UTC) of the weekly review export.")
     # Prices
     prices_file: Str = Field("", description=(
