@@ -67,6 +67,7 @@ def _on_target(e: dict[str, Any], inc: Any) -> bool:
 
 
 def evaluate(events: list[dict[str, Any]], scenario: Any) -> dict[str, Any]:
+    from alerts.backtest import FLAP_WINDOW
     from sample_data.scenario import EXPECTED_SEVERITY
 
     rows = []
@@ -85,7 +86,17 @@ def evaluate(events: list[dict[str, Any]], scenario: Any) -> dict[str, Any]:
                      "in_time": delay is not None and delay <= DEADLINE_MIN[sev], "louder": louder})
     clean_end = START + timedelta(minutes=scenario.clean_minutes)
     clean = [e for e in events if e["to_state"] == "firing" and e["time"] < clean_end]
-    return {"incidents": rows,
+    # flaps over the replays (alerts/backtest.py's definition: firing again within FLAP_WINDOW of
+    # the same alert's resolution)
+    resolved: dict[str, datetime] = {}
+    flaps = 0
+    for e in sorted(events, key=lambda e: e["time"]):
+        if e["to_state"] == "resolved":
+            resolved[e["fingerprint"]] = e["time"]
+        elif e["to_state"] == "firing" and e["fingerprint"] in resolved and \
+                timedelta(0) <= e["time"] - resolved[e["fingerprint"]] <= FLAP_WINDOW:
+            flaps += 1
+    return {"incidents": rows, "flaps": flaps,
             "clean": {s: sum(1 for e in clean if e["severity"] == s) for s in ("P1", "P2", "P3")},
             "clean_alerts": [{"time": e["time"].isoformat(), "rule": e["rule"], "severity": e["severity"],
                               "labels": e["labels"], "value": e["value"]} for e in clean]}
@@ -173,7 +184,7 @@ def main() -> int:
             r = f.result()
             reports.append(r)
             if args.json:     # a line per recording as it completes (the document comes at the end)
-                print(json.dumps({k: r[k] for k in ("seed", "level", "clean")} | {
+                print(json.dumps({k: r[k] for k in ("seed", "level", "clean", "flaps", "prepare_s", "backtest_s")} | {
                     "caught": sum(i["in_time"] for i in r["incidents"])}), file=sys.stderr, flush=True)
             else:
                 caught = sum(i["in_time"] for i in r["incidents"])
@@ -182,7 +193,7 @@ def main() -> int:
                                    for i in r["incidents"] if not i["in_time"])
                 print(f"seed {r['seed']:>3} level {r['level']:<4g}{' (tuned)' if r['seed'] in tuned else '        '} "
                       f"caught {caught}/{len(r['incidents'])}  clean day P1 {r['clean']['P1']} P2 {r['clean']['P2']} "
-                      f"P3 {r['clean']['P3']}  [{r['prepare_s']:.0f}+{r['backtest_s']:.0f} s]"
+                      f"P3 {r['clean']['P3']}  flaps {r['flaps']}  [{r['prepare_s']:.0f}+{r['backtest_s']:.0f} s]"
                       f"{'  missed: ' + missed if missed else ''}", flush=True)
     held = [r for r in reports if r["seed"] not in tuned]
     summary = {
