@@ -5,19 +5,16 @@ minutes, refreshing the current hour.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from analysis.base import Analyzer
-from analysis.canary import CanaryAnalyzer
-from analysis.confidence import ConfidenceAnalyzer
-from analysis.drift import DriftAnalyzer
-from analysis.route_health import RouteHealthAnalyzer
 from analysis.settings import AnalysisSettings
-from analysis.shadow import ShadowAnalyzer
-from analysis.slo import SLOAnalyzer
-from analysis.traffic import OverrideAnalyzer, ResourceAnalyzer, TrafficAnalyzer
-from store.base import Store
+
+if TYPE_CHECKING:
+    from analysis.base import Analyzer
+    from store.base import Store
 
 CADENCE_SECONDS = {"minute": 60, "hourly": 300}
 
@@ -25,8 +22,16 @@ CADENCE_SECONDS = {"minute": 60, "hourly": 300}
 @dataclass(frozen=True)
 class AnalyzerSpec:
     name: str
-    cls: Callable[[Store, AnalysisSettings], Analyzer]   # the analyzer class
+    # "module:Class". Imported when first built: the statistical analyzers pull in scipy, pandas and
+    # polars (seconds of import), which a server that only ingests and answers reads never needs.
+    target: str
     cadence: str          # a key of CADENCE_SECONDS
+
+    @property
+    def cls(self) -> Callable[[Store, AnalysisSettings], Analyzer]:
+        module, _, name = self.target.partition(":")
+        return cast("Callable[[Store, AnalysisSettings], Analyzer]",
+                    getattr(importlib.import_module(module), name))
 
 
 class AnalyzerRegistry:
@@ -72,14 +77,14 @@ class AnalyzerRegistry:
 
 
 ANALYZERS = AnalyzerRegistry([
-    AnalyzerSpec("traffic", TrafficAnalyzer, "minute"),
-    AnalyzerSpec("resources", ResourceAnalyzer, "minute"),
-    AnalyzerSpec("overrides", OverrideAnalyzer, "minute"),
-    AnalyzerSpec("slo", SLOAnalyzer, "minute"),
-    AnalyzerSpec("route_health", RouteHealthAnalyzer, "minute"),
-    AnalyzerSpec("shadow", ShadowAnalyzer, "minute"),
-    AnalyzerSpec("confidence", ConfidenceAnalyzer, "hourly"),
-    AnalyzerSpec("drift", DriftAnalyzer, "hourly"),
-    AnalyzerSpec("canary", CanaryAnalyzer, "hourly"),
+    AnalyzerSpec("traffic", "analysis.traffic:TrafficAnalyzer", "minute"),
+    AnalyzerSpec("resources", "analysis.traffic:ResourceAnalyzer", "minute"),
+    AnalyzerSpec("overrides", "analysis.traffic:OverrideAnalyzer", "minute"),
+    AnalyzerSpec("slo", "analysis.slo:SLOAnalyzer", "minute"),
+    AnalyzerSpec("route_health", "analysis.route_health:RouteHealthAnalyzer", "minute"),
+    AnalyzerSpec("shadow", "analysis.shadow:ShadowAnalyzer", "minute"),
+    AnalyzerSpec("confidence", "analysis.confidence:ConfidenceAnalyzer", "hourly"),
+    AnalyzerSpec("drift", "analysis.drift:DriftAnalyzer", "hourly"),
+    AnalyzerSpec("canary", "analysis.canary:CanaryAnalyzer", "hourly"),
 ])
 build = ANALYZERS.build   # the shipped analyzers, built for a store (most callers want these)

@@ -82,3 +82,12 @@ def test_no_import_reaches_a_later_stage_even_inside_a_function(package):
                      [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
             wrong += [f"{path.name}: {n}" for n in names if n.split(".")[0] in PROJECT and n.split(".")[0] not in allowed]
     assert not wrong
+
+
+def test_the_server_and_its_stages_load_no_statistics_stack():
+    """A server starts (and a test server with its scheduler off runs) without importing scipy, pandas,
+    polars or Evidently: the analyzers that need them are imported when the scheduler first builds them."""
+    modules = loaded("import json, sys, aiwatch.server; from aiwatch import stages; stages.load_stages(); "
+                     "stages.stage_queries(); stages.stage_routes(); print(json.dumps(sorted(sys.modules)))")
+    assert not {m.split(".")[0] for m in modules} & {"scipy", "pandas", "polars", "evidently", "plotly"}
+    assert "analysis.registry" in modules

@@ -175,7 +175,7 @@ def test_the_analyzer_registry_refuses_a_duplicate_or_an_unknown_cadence():
     with pytest.raises(ValueError, match="registered twice"):
         registry.AnalyzerRegistry([traffic, traffic])
     with pytest.raises(ValueError, match="cadence 'daily'"):
-        registry.AnalyzerRegistry([registry.AnalyzerSpec("x", traffic.cls, "daily")])
+        registry.AnalyzerRegistry([registry.AnalyzerSpec("x", traffic.target, "daily")])
     assert registry.ANALYZERS.named("hourly") == ["confidence", "drift", "canary"]
     with pytest.raises(ValueError, match="unknown analyzer"):
         registry.build(None, names=["nope"])
