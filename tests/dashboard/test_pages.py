@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from otlp_data import N_SPANS, REQUEST_ID, SECRET_EMAIL, SHIM_REQUEST_ID, TRACE_ID, model_calls
+from otlp_data import (
+    INCIDENT_ALERTS,
+    N_SPANS,
+    REQUEST_ID,
+    SECRET_EMAIL,
+    SHIM_REQUEST_ID,
+    TRACE_ID,
+    model_calls,
+)
 from streamlit.testing.v1 import AppTest
 
 from dashboard import client
@@ -114,8 +122,15 @@ def _canary(at: AppTest) -> None:
 
 
 def _alerts(at: AppTest) -> None:
-    body = texts(at)
-    assert "Firing" in body or "Not available yet" in body or "No data for alerts" in body
+    # what otlp_data.write_incident stored: three state changes of two rules, one delivered notification
+    found = [df.value for df in at.dataframe]
+    history = next(f for f in found if "to_state" in f.columns)
+    assert sorted(zip(history["rule"], history["to_state"])) == sorted(
+        [(rule, "firing") for _, rule, *_ in INCIDENT_ALERTS]
+        + [(rule, "resolved") for _, rule, _, _, resolved in INCIDENT_ALERTS if resolved is not None])
+    sent = next(f for f in found if "outcome" in f.columns and "receiver" in f.columns)
+    assert sent[["receiver", "outcome"]].values.tolist() == [["slack", "delivered"]]
+    assert metric(at, "delivered") == "1"
 
 
 def _traces(at: AppTest) -> None:
