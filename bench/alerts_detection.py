@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aiwatch.config import Settings  # noqa: E402
+
 DEADLINE_MIN = {"P1": 5, "P2": 15, "P3": 60}
 START = datetime(2026, 11, 2)      # a Monday, 00:00 UTC
 
@@ -52,7 +54,7 @@ def record(seed: int, level: float, incident_hours: float, data_dir: Path) -> tu
     t0 = time.perf_counter()
     scenario = realistic_scenario(seed, level, incident_hours)
     end = START + timedelta(days=scenario.days)
-    store = Store(data_dir / "aiwatch.duckdb")
+    store = Store(Settings(data_dir=str(data_dir)).db_path)
     try:
         store.writer.write(tables=store_tables(draw(scenario, START, seed), seed))
         runner.backfill(store, registry.build(store, AnalysisSettings()), START, end, timedelta(days=1), workers=1)
@@ -152,7 +154,7 @@ def run_one(seed: int, level: float, incident_hours: float, rules: str | None) -
     data_dir = Path(tempfile.mkdtemp(prefix=f"aiwatch-detect-{seed}-"))
     try:
         scenario, prepare_s = record(seed, level, incident_hours, data_dir)
-        db = alerting.open_read_only(str(data_dir / "aiwatch.duckdb"))
+        db = alerting.open_read_only(str(Settings(data_dir=str(data_dir)).db_path))
         t0 = time.perf_counter()
         report = evaluate(backtest(db, load_config(rules, env={}), scenario), scenario)
         for row, n in zip(report["incidents"], calls_by_deadline(db, scenario), strict=True):

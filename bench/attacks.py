@@ -26,6 +26,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from otlp_builders import span_request  # noqa: E402
 from server_harness import start_server, stop_server  # noqa: E402
 
+from aiwatch.config import Settings  # noqa: E402
+
 PB = {"content-type": "application/x-protobuf"}
 
 
@@ -113,7 +115,7 @@ def main() -> None:
             stop.set()
             for t in threads:
                 t.join(120)
-            print(f"  database after the bombs: {srv.data_dir.joinpath('aiwatch.duckdb').stat().st_size / 1e6:.1f} MB"
+            print(f"  database after the bombs: {Settings(data_dir=str(srv.data_dir)).db_path.stat().st_size / 1e6:.1f} MB"
                   f" (+WAL {sum(f.stat().st_size for f in srv.data_dir.glob('*.wal')) / 1e6:.1f} MB)")
 
             now = time.time_ns()

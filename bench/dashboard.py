@@ -28,6 +28,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aiwatch.config import Settings  # noqa: E402
 from dashboard.client import ApiClient  # noqa: E402
 from store.schema import SPAN_COLUMNS  # noqa: E402
 
@@ -69,7 +70,7 @@ def span_batch(n: int, start: datetime, span_s: float, rng: np.random.Generator,
 def load(data_dir: Path, spans: int, days: float, batch: int = 500_000) -> float:
     from store.db import Store
 
-    store = Store(data_dir / "aiwatch.duckdb", writer_max_rows=batch, queue_max_rows=batch * 4)
+    store = Store(Settings(data_dir=str(data_dir)).db_path, writer_max_rows=batch, queue_max_rows=batch * 4)
     rng = np.random.default_rng(1)
     start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
     started = time.perf_counter()
@@ -143,7 +144,7 @@ def main() -> int:
     args = ap.parse_args()
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="aiwatch-bench-dash-"))
-    if not (data_dir / "aiwatch.duckdb").exists():
+    if not Settings(data_dir=str(data_dir)).db_path.exists():
         print(f"load: {args.spans / load(data_dir, args.spans, args.days):,.0f} spans/s into {data_dir}")
     if args.analyze:
         subprocess.run([sys.executable, "-m", "aiwatch", "analyze", "--since=-1d", "--until=now",

@@ -37,6 +37,7 @@ sys.path.insert(1, str(ROOT / "tests"))
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse  # noqa: E402
 
+from aiwatch.config import Settings  # noqa: E402
 from tests.otlp_builders import span_request  # noqa: E402
 from tests.server_harness import RunningServer, start_server  # noqa: E402
 
@@ -369,7 +370,7 @@ def attack_redaction(t: Target, r: Result) -> None:
 
 
 def db_bytes(data_dir: Path) -> int:
-    return sum(p.stat().st_size for p in data_dir.glob("aiwatch.duckdb*"))
+    return sum(p.stat().st_size for p in data_dir.glob(Settings().db_path.name + "*"))
 
 
 def attack_resource_attrs(t: Target, r: Result) -> None:
@@ -537,7 +538,7 @@ def prepare_alerts(data: Path, rules: Path, rx: Any) -> None:
                    "condition": {"metric": "error_rate", "match": {"service_name": "*"}, "op": ">",
                                  "threshold": 0.05}}]}))
     start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - 10 * MIN
-    store = Store(data / "aiwatch.duckdb", writer_max_delay_ms=1)
+    store = Store(Settings(data_dir=str(data)).db_path, writer_max_delay_ms=1)
     try:
         for svc in (SLOW, PAGED, REGEX_VICTIM):
             write_metrics(store, series("error_rate", start, 10, 0.4, service=svc))
@@ -607,7 +608,7 @@ def attack_sigterm(t: Target, r: Result, rx: Any) -> None:
     took = time.monotonic() - t0
     r.answers.append(f"exit {code} after {took:.1f} s")
     r.expect(code is not None and took < 10, f"shutdown took {took:.1f} s")
-    store = Store(t.server.data_dir / "aiwatch.duckdb")   # the lock is free
+    store = Store(Settings(data_dir=str(t.server.data_dir)).db_path)   # the lock is free
     try:
         states = {row["receiver"]: row["state"] for row in store.query(
             "SELECT receiver, state FROM alert_outbox WHERE receiver IN ('slack', 'pagerduty')").to_pylist()}
