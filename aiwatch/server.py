@@ -43,6 +43,7 @@ from collectors.pipeline import SIGNALS, ConversionPool, Signal
 from collectors.traces import AttributeLimits
 from core.clock import utcnow
 from store import prices
+from store.clickhouse import parse_store
 from store.queries import BadParameter
 from store.retention import retention_cutoff
 from store.writer import Overloaded, WriterBroken, WriterClosed
@@ -67,6 +68,8 @@ class AiwatchServer:
         self.store = open_store(settings, writer_max_rows=settings.writer_max_rows,
                                 writer_max_delay_ms=settings.writer_max_delay_ms,
                                 queue_max_rows=settings.queue_max_rows)
+        # which backend answers (no password): an operator reading /readyz sees where the data is
+        self.store_name = parse_store(settings.store).describe()
         self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
@@ -320,8 +323,8 @@ class AiwatchServer:
         failing = sorted(self.analysis_health.failing)
         if failing:
             return JSONResponse({"status": "degraded", "analyzers_failing": failing,
-                                 "queue_rows": self.store.writer.pending_rows})
-        return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows})
+                                 "queue_rows": self.store.writer.pending_rows, "store": self.store_name})
+        return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows, "store": self.store_name})
 
     async def prometheus(self, request: Request) -> Response:
         # Self-metrics name services and queue depths: a reader of the API may see them, and so

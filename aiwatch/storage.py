@@ -24,4 +24,4 @@ def open_store(settings: Settings, **writer: Any) -> Store:
     return ClickHouseStore(target, OtelMapping(), traces_table=settings.traces_table, logs_table=settings.logs_table,
                            cluster=settings.clickhouse_cluster, retention_days=settings.retention_days,
                            analysis_retention_days=settings.analysis_retention_days,
-                           queue_max_rows=settings.queue_max_rows)
+                           queue_max_rows=settings.queue_max_rows, writer_max_rows=settings.writer_max_rows)

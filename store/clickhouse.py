@@ -272,9 +272,11 @@ class ClickHouseWriter:
     are no multi-statement transactions, so output tables are ReplacingMergeTree and a rerun
     replaces rather than duplicates."""
 
-    def __init__(self, apply: Callable[[dict[str, pa.Table], WriteFn | None], Any], queue_max_rows: int) -> None:
+    def __init__(self, apply: Callable[[dict[str, pa.Table], WriteFn | None], Any], queue_max_rows: int,
+                 max_rows: int = 50_000) -> None:
         self._apply = apply
         self._queue_max_rows = queue_max_rows
+        self._max_rows = max_rows
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -316,23 +318,60 @@ class ClickHouseWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while (req := self._queue.get()) is not None:
-            started = time.perf_counter()
-            try:
-                result = self._apply(req.tables, req.fn)
-            except BaseException as exc:  # noqa: BLE001 - one bad request never stops the writer
-                log.warning("clickhouse write failed: %s", exc)
-                self.stats.failed_requests += 1
-                req.future.set_exception(exc)
-            else:
-                self.stats.commits += 1
-                self.stats.rows_committed += req.rows
-                self.stats.commit_seconds.observe(time.perf_counter() - started)
-                self.stats.batch_rows.observe(req.rows)
-                req.future.set_result(result)
-            finally:
-                with self._lock:
-                    self._pending -= req.rows
+        """Group consecutive appends into one insert per table (ClickHouse wants few, large parts);
+        a write function runs alone, in its place in the order."""
+        stopping = False
+        while not stopping:
+            req = self._queue.get()
+            if req is None:
+                break
+            batch, rows, after = [req], req.rows, None
+            while req.fn is None and rows < self._max_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                if nxt.fn is not None:
+                    after = nxt
+                    break
+                batch.append(nxt)
+                rows += nxt.rows
+            self._commit(batch)
+            if after is not None:
+                self._commit([after])
+
+    def _commit(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
+        names = dict.fromkeys(name for r in batch for name in r.tables)
+        tables = {name: pa.concat_tables([r.tables[name] for r in batch if name in r.tables], promote_options="default")
+                  for name in names}
+        rows = sum(r.rows for r in batch)
+        try:
+            result = self._apply(tables, batch[0].fn)
+        except BaseException as exc:  # noqa: BLE001 - one bad request never stops the writer
+            if len(batch) > 1:   # find the bad one: the others commit alone
+                for r in batch:
+                    self._commit([r])
+                return
+            log.warning("clickhouse write failed: %s", exc)
+            self.stats.failed_requests += 1
+            self._release(batch)
+            batch[0].future.set_exception(exc)
+            return
+        self.stats.commits += 1
+        self.stats.rows_committed += rows
+        self.stats.commit_seconds.observe(time.perf_counter() - started)
+        self.stats.batch_rows.observe(rows)
+        self._release(batch)
+        for r in batch:
+            r.future.set_result(result)
+
+    def _release(self, batch: list[_Request]) -> None:
+        with self._lock:
+            self._pending -= sum(r.rows for r in batch)
 
 
 class ClickHouseConnection:
@@ -361,7 +400,7 @@ class ClickHouseStore:
 
     def __init__(self, target: StoreTarget, mapping: SourceMapping, *, traces_table: str = "otel_traces",
                  logs_table: str = "otel_logs", cluster: str = "", retention_days: int = 30,
-                 analysis_retention_days: int = 400, queue_max_rows: int = 400_000,
+                 analysis_retention_days: int = 400, queue_max_rows: int = 400_000, writer_max_rows: int = 50_000,
                  transport: Transport | None = None) -> None:
         if target.kind not in ("clickhouse", "chdb"):
             raise StoreSettingError(f"store: {target.kind} is not a ClickHouse target")
@@ -375,7 +414,7 @@ class ClickHouseStore:
         self.transport = transport or (ChdbTransport(target.path) if target.kind == "chdb" else HttpTransport(target))
         self.migrate()
         self.transport.use(target.database)   # unqualified names (the read API's queries) mean this database
-        self.writer = ClickHouseWriter(self._apply, queue_max_rows)
+        self.writer = ClickHouseWriter(self._apply, queue_max_rows, writer_max_rows)
 
     # --- reads
     def query(self, sql: str, params: Params = None) -> pa.Table:

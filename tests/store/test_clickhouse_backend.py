@@ -3,6 +3,7 @@ migrations, the Collector's tables read as aiwatch's spans through the one attri
 own OTLP ingest written in the Collector's row shape, and retention."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pyarrow as pa
@@ -164,3 +165,30 @@ def test_retention_deletes_aiwatch_rows_past_the_cutoff(tmp_path):
         assert store.delete_older_than(T - timedelta(days=3))["feedback"] == 2
         assert store.scalar("SELECT count() FROM feedback") == 1
         assert store.size_bytes() > 0
+
+
+def test_the_writer_groups_appends_and_one_bad_request_fails_alone(tmp_path):
+    """Appends queued together go in as one insert per table (ClickHouse wants few, large parts);
+    a request that cannot be inserted fails on its own and the others are committed."""
+    from store.schema import arrow_schema
+
+    def feedback(n: int, start: int) -> pa.Table:
+        return pa.Table.from_pylist([{"time": T - timedelta(seconds=start + i), "service_name": "s",
+                                      "action": "accepted"} for i in range(n)], schema=arrow_schema("feedback"))
+
+    bad = pa.table({"time": pa.array([T], pa.timestamp("us")), "no_such_column": ["x"]})
+    for store in opened("chdb", tmp_path):
+        w = store.writer
+        w.submit(fn=lambda con: time.sleep(0.5))   # holds the writer while the appends queue up
+        commits = w.stats.commits
+        futures = [w.submit({"feedback": feedback(10, 100 * i)}) for i in range(20)]
+        for f in futures:
+            f.result(60)
+        assert w.stats.commits - commits <= 2    # the blocker and one grouped insert, not 20
+        w.submit(fn=lambda con: time.sleep(0.5))
+        good = [w.submit({"feedback": feedback(5, 5000)}), w.submit({"feedback": bad}),
+                w.submit({"feedback": feedback(5, 6000)})]
+        good[0].result(60), good[2].result(60)
+        with pytest.raises(Exception, match="no_such_column"):
+            good[1].result(60)
+        assert store.scalar("SELECT count() FROM feedback") == 210 and w.pending_rows == 0
