@@ -142,6 +142,9 @@ def _param_text(value: Any) -> str:
 
 
 def _quoted(value: Any) -> str:
+    """A value inside a bound array: strings and times quoted, NULL spelled out."""
+    if value is None:
+        return "NULL"
     if isinstance(value, (datetime, date)):
         value = _param_text(value)
     if isinstance(value, str):
@@ -228,6 +231,8 @@ def _naive(table: pa.Table) -> pa.Table:
             typ = col.type
         if pa.types.is_timestamp(typ) and (typ.tz is not None or typ.unit != "us"):
             col, changed = col.cast(pa.timestamp(typ.unit)).cast(pa.timestamp("us"), safe=False), True
+        elif pa.types.is_list(typ) and pa.types.is_timestamp(typ.value_type) and typ.value_type.tz is not None:
+            col, changed = col.cast(pa.list_(pa.timestamp(typ.value_type.unit))).cast(pa.list_(pa.timestamp("us"))), True
         elif pa.types.is_large_string(typ):
             col, changed = col.cast(pa.string()), True
         columns.append(col)
@@ -503,7 +508,8 @@ def _ch_type(value: Any) -> str:
         inner = {_ch_type(v) for v in value if v is not None} or {"String"}
         if len(inner) != 1:
             raise TypeError("a bound list mixes types")
-        return f"Array({inner.pop()})"
+        item = inner.pop()
+        return f"Array(Nullable({item}))" if None in value and not item.startswith("Array") else f"Array({item})"
     return "String"
 
 
