@@ -39,7 +39,7 @@ class StoreSource:
         from store.queries import store_queries
 
         self.store = store
-        self.queries = queries or store_queries()
+        self.queries = store_queries() if queries is None else queries
 
     def query(self, name: str, **params: Any) -> QueryResult:
         q = self.queries.get(name)
