@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.durations import BadTime, parse_duration
 from core.grains import floor_time
 from store import analytics as store_analytics
+from store.base import Store as StoreProtocol
 
 BACKFILL_STATE = "analysis.backfill"   # job_state: 'pending' while it runs, then 'done'
 _BACKFILL_LOG = "aiwatch.analysis.backfill"
@@ -140,6 +141,7 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
                    help="window per step (default 1d; 6h steps cost the minute analyzers 1.6x the time)")
     p.add_argument("--jobs", type=int, default=2, help="analyzers run at once (default 2)")
     p.add_argument("--data-dir", help="database folder (default from settings); the server must not be running")
+    p.add_argument("--store", help="duckdb (default), clickhouse://user:password@host:8123/DB or chdb:///path?database=DB")
     p.add_argument("--evidently-report", metavar="ROUTE",
                    help="also save Evidently's full drift report (HTML) for this route over --since/--until")
 
@@ -152,20 +154,25 @@ def analyze_command(args: argparse.Namespace, settings: Settings) -> int:
     from store.db import Store
     from store.queries import parse_time
 
-    if args.data_dir:   # loaded again: <data_dir>/analysis.toml may hold its [analysis] settings
-        settings = Settings.load(args.config, data_dir=args.data_dir)
+    if args.data_dir or args.store:   # loaded again: <data_dir>/analysis.toml may hold its [analysis] settings
+        settings = Settings.load(args.config, data_dir=args.data_dir, store=args.store)
     analysis_settings = settings.analysis
     since, until = parse_time(args.since), parse_time(args.until)
-    if not settings.db_path.exists():  # never create an empty database by mistake
+    if settings.store != "duckdb":   # ClickHouse: the server may keep running beside this
+        from aiwatch.storage import open_store
+
+        db: StoreProtocol = open_store(settings)
+    elif not settings.db_path.exists():  # never create an empty database by mistake
         print(f"aiwatch analyze: no aiwatch database in {settings.data_dir} ({settings.db_path.name} is missing); "
               "pass --data-dir with the folder `aiwatch serve` uses", file=sys.stderr)
         return 1
-    try:
-        db = Store(settings.db_path)
-    except Exception as exc:  # noqa: BLE001 - DuckDB allows one process: say why
-        print(f"aiwatch analyze: cannot open {settings.db_path}: {exc}\n"
-              "(the server owns the database while it runs; stop it first)")
-        return 1
+    else:
+        try:
+            db = Store(settings.db_path)
+        except Exception as exc:  # noqa: BLE001 - DuckDB allows one process: say why
+            print(f"aiwatch analyze: cannot open {settings.db_path}: {exc}\n"
+                  "(the server owns the database while it runs; stop it first)")
+            return 1
     try:
         names = [n.strip() for n in args.analyzers.split(",")] if args.analyzers else None
         analyzers = registry.build(db, analysis_settings, names)

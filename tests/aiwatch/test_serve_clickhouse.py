@@ -3,6 +3,7 @@ ClickHouse tables and answers the read API from them (exact percentiles checked 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -54,3 +55,20 @@ def test_alert_jobs_are_not_scheduled_on_clickhouse(tmp_path):
         server.close()
     assert "retention" in names and any(n.startswith("analysis-") for n in names)
     assert not any(n.startswith("alerts-") for n in names)
+
+
+def test_aiwatch_analyze_backfills_a_clickhouse_store(tmp_path, monkeypatch):
+    from aiwatch.cli import main
+    from tests.analysis.gen import T0, spans, write
+    from tests.backends import settings_for
+
+    settings = settings_for("chdb", tmp_path)
+    for store in opened("chdb", tmp_path):
+        write(store, spans(T0, 30, 10, seed=5))
+    monkeypatch.setenv("AIWATCH_RETENTION_DAYS", "0")   # the 2025 test data would be past a TTL
+    monkeypatch.setenv("AIWATCH_ANALYSIS_RETENTION_DAYS", "0")
+    assert main(["analyze", "--store", settings.store, "--data-dir", str(tmp_path / "data"), "--analyzers", "traffic",
+                 "--since", T0.isoformat(), "--until", (T0 + timedelta(hours=1)).isoformat()]) == 0
+    for store in opened("chdb", tmp_path):
+        assert store.scalar("SELECT value FROM analysis_metrics WHERE metric = 'requests' AND grain = '1h' "
+                            "AND service_name IS NULL AND route IS NULL AND model IS NULL") == 300
