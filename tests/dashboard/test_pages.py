@@ -143,6 +143,16 @@ def _traces(at: AppTest) -> None:
 
 def _weekly(at: AppTest) -> None:
     assert {b.label for b in at.get("download_button")} >= {"Download HTML", "Download Markdown"}
+    sections = ["SLOs and error budget", "Incidents (P1 / P2)", "Cost", "Quality, drift and overrides",
+                "Canary outcomes", "Top failing routes"]
+    assert [h.value for h in at.subheader if h.value in sections] == sections
+    # the failing routes are routes that were sent, with no more errors than were sent
+    failing = next((df.value for df in at.dataframe if {"route", "errors", "error_rate"} <= set(df.value.columns)),
+                   None)
+    if failing is not None and len(failing):
+        assert set(failing["route"]) <= {c["route"] for c in model_calls()}
+        assert failing["errors"].sum() <= FAILED and failing["requests"].sum() <= LLM_CALLS
+        assert failing["error_rate"].tolist() == pytest.approx((failing["errors"] / failing["requests"]).tolist())
 
 
 WITH_DATA: dict[str, Callable[[AppTest], None]] = {
