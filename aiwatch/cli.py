@@ -6,11 +6,12 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from aiwatch.config import ConfigError, Settings
+if TYPE_CHECKING:   # pydantic's model build is ~0.3 s: `aiwatch --help` and usage errors never pay it
+    from aiwatch.config import Settings
 
-Command = Callable[[argparse.Namespace, Settings], int]
+Command = Callable[[argparse.Namespace, "Settings"], int]
 Configure = Callable[[argparse.ArgumentParser], None]
 
 
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "apscheduler"):  # a line per request or job run is noise here
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from aiwatch.config import ConfigError, Settings
+
     try:
         settings = Settings.load(args.config)
     except ConfigError as exc:

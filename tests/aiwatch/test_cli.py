@@ -11,7 +11,7 @@ import pytest
 from aiwatch.cli import declared_commands, load_command, main
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "scipy", "polars", "streamlit", "httpx", "evidently")
+HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "scipy", "polars", "streamlit", "httpx", "evidently", "pydantic")
 
 
 def test_help_lists_every_command_without_importing_heavy_packages():
