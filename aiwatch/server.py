@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from collectors.tailer import AuditTailer
 
 log = logging.getLogger("aiwatch.server")
-DUCKDB_ONLY_JOBS = ("alerts-",)   # jobs whose tables exist only in the DuckDB store
 QUERY_SLOT_WAIT_S = 30.0   # a read waits this long for a free query slot before a 503
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -103,14 +102,6 @@ class AiwatchServer:
     def jobs(self) -> list[Job]:
         jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days / analysis_retention_days.")]
         jobs.extend(stage_jobs(self.settings))
-        if self.store.dialect != "duckdb":
-            # Alert state, the outbox and silences have no ClickHouse tables yet: say so once rather
-            # than fail every tick.
-            skipped = [j.name for j in jobs if j.name.startswith(DUCKDB_ONLY_JOBS)]
-            if skipped:
-                log.warning("store %s: %s not run (alert evaluation and delivery need the duckdb store for now)",
-                            self.store.dialect, ", ".join(skipped))
-            jobs = [j for j in jobs if not j.name.startswith(DUCKDB_ONLY_JOBS)]
         return jobs
 
     def _retention(self, _ctx: Any) -> dict[str, int] | None:

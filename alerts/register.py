@@ -159,12 +159,13 @@ QUERIES.append(NamedQuery(
     "alerts", "Alerts that are pending, firing or recently resolved (firing first).",
     (Param("state", description="pending, firing or resolved.", choices=("pending", "firing", "resolved")),
      Param("severity", description="P1, P2 or P3.", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
-    sql=alerting.ALERTS_SQL, tags=_TAGS))
+    sql=alerting.ALERTS_SQL, clickhouse_sql=alerting.ALERTS_SQL_CLICKHOUSE, tags=_TAGS))
 QUERIES.append(NamedQuery(
     "alert_history", "Alert state transitions (inactive/pending/firing/resolved) in a window, newest first.",
     (Param("start", "time", "Window start.", "-1d"), END, Param("rule", description="Rule name."),
      Param("severity", choices=("P1", "P2", "P3")), SERVICE, LIMIT),
-    sql=alerting.ALERT_HISTORY_SQL, tags=_TAGS))
+    sql=alerting.ALERT_HISTORY_SQL, clickhouse_sql=alerting.ALERT_HISTORY_SQL_CLICKHOUSE,
+    tags=_TAGS))
 QUERIES.append(NamedQuery(
     "silences", "Silences (matchers, window, author, comment); expired ones on request.",
     (Param("include_expired", "boolean", "Also list expired silences.", "false"), LIMIT),

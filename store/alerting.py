@@ -3,8 +3,9 @@ writing alert state, groups, the notification log, the outbox, silences and the 
 
 Reads take any object with `.query(sql, params) -> pyarrow.Table` (the `Store`, or an in-memory
 copy), or a backtest's `AnalysisIndex` (store/replay_index.py), which answers them without SQL.
-Writes take the writer's DuckDB connection (run them inside
-`store.writer.write(fn=...)` so that one tick's changes commit together).
+Writes take the writer's connection (run them inside `store.writer.write(fn=...)` so that one
+tick's changes commit together on DuckDB; on ClickHouse each table's insert is atomic and rows are
+versioned, see store/clickhouse_alerts.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from store import clickhouse_alerts as ch
 from store.base import Reader
 from store.replay_index import AnalysisIndex
 from store.sql import connect
@@ -31,9 +33,25 @@ _STALE_S = "(CASE WHEN metric LIKE 'burn_rate%' THEN 300 WHEN grain = '1h' THEN 
 _VISIBLE = f"(time + to_seconds({_VISIBLE_S}) <= $now OR (computed_at <= $now AND time <= $now))"
 
 
+# DuckDB's spellings of the functions these reads use, and ClickHouse's (same semantics on these arguments)
+_CLICKHOUSE_NAMES = (("to_seconds(", "toIntervalSecond("), ("list_contains(", "has("))
+
+
+def _dialect(db: Any, sql: str) -> str:
+    """The statement for `db`'s engine (the window functions, QUALIFY and GROUP BY ALL are shared)."""
+    if _on_clickhouse(db):
+        for duck, click in _CLICKHOUSE_NAMES:
+            sql = sql.replace(duck, click)
+    return sql
+
+
+def _on_clickhouse(target: Any) -> bool:
+    return getattr(target, "dialect", "duckdb") == "clickhouse"
+
+
 def analysis_table_exists(db: Reader) -> bool:
-    if getattr(db, "has_analysis", False):     # a backtest's copy: made with the table, asked every tick
-        return True
+    if getattr(db, "has_analysis", False) or _on_clickhouse(db):   # a backtest's copy, or ClickHouse's view:
+        return True                                                     # made with the store
     t = db.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'analysis_metrics'")
     return bool(t.column("n")[0].as_py())
 
@@ -50,14 +68,14 @@ def latest_values(db: Reader, now: datetime, keys: Sequence[str]) -> pa.Table:
     for subset, horizon in ((hourly, "INTERVAL 2 HOUR"), (recent, "INTERVAL 6 MINUTE")):
         if not subset:
             continue
-        parts.append(db.query(f"""
+        parts.append(db.query(_dialect(db, f"""
             SELECT metric, grain, service_name, model, model_version, route, arm, value, time
             FROM analysis_metrics
             WHERE time > $now - {horizon} AND time <= $now
               AND list_contains($keys, metric || '|' || grain)
               AND {_VISIBLE} AND time > $now - to_seconds({_STALE_S})
             QUALIFY row_number() OVER (PARTITION BY metric, grain, service_name, model, model_version, route, arm
-                                       ORDER BY time DESC, computed_at DESC NULLS LAST) = 1""",
+                                       ORDER BY time DESC, computed_at DESC NULLS LAST) = 1"""),
                               {"keys": subset, "now": now}))
     return pa.concat_tables(parts) if len(parts) > 1 else (parts[0] if parts else pa.table({"metric": []}))
 
@@ -67,15 +85,18 @@ def minute_rows(db: Reader, now: datetime, windows: dict[str, float]) -> pa.Tabl
     newest computation per bucket): what windowed conditions aggregate, fetched in one scan per
     evaluation."""
     longest = max(windows.values(), default=0.0)
-    return db.query("""
-        WITH w AS (SELECT unnest($metrics) AS metric, unnest($overs)::DOUBLE AS over_s)
+    pairs = ("SELECT tupleElement(p, 1) AS metric, tupleElement(p, 2) AS over_s "
+             "FROM (SELECT arrayJoin(arrayZip($metrics, $overs)) AS p)") if _on_clickhouse(db) else \
+        "SELECT unnest($metrics) AS metric, unnest($overs)::DOUBLE AS over_s"
+    return db.query(_dialect(db, f"""
+        WITH w AS ({pairs})
         SELECT m.metric, service_name, model, model_version, route, arm, time, value
         FROM analysis_metrics m JOIN w ON w.metric = m.metric
         WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($longest) - INTERVAL 1 MINUTE
           AND time > $now - to_seconds(w.over_s) - INTERVAL 1 MINUTE
           AND grain = '1m' AND list_contains($metrics, m.metric)
         QUALIFY row_number() OVER (PARTITION BY m.metric, time, service_name, model, model_version, route, arm
-                                   ORDER BY computed_at DESC NULLS LAST) = 1""",
+                                   ORDER BY computed_at DESC NULLS LAST) = 1"""),
                     {"now": now, "longest": longest, "metrics": list(windows),
                      "overs": [float(v) for v in windows.values()]})
 
@@ -97,14 +118,14 @@ def baseline_means(db: Reader, now: datetime, metric: str, grain: str, window_s:
     """Mean of `metric` per series over the trailing window, excluding the newest visible bucket."""
     if isinstance(db, AnalysisIndex):
         return db.baseline_means(now, metric, grain, window_s)
-    return db.query(f"""
+    return db.query(_dialect(db, f"""
         SELECT service_name, model, model_version, route, arm, avg(value) AS baseline, count(*) AS n
         FROM (SELECT * FROM analysis_metrics
               WHERE time >= $now - to_seconds($window) AND time <= $now AND metric = $metric AND grain = $grain
                 AND time <= $now - to_seconds(2 * {_VISIBLE_S})
               QUALIFY row_number() OVER (PARTITION BY time, service_name, model, model_version, route, arm
                                          ORDER BY computed_at DESC NULLS LAST) = 1)
-        GROUP BY ALL""", {"metric": metric, "grain": grain, "now": now, "window": window_s})
+        GROUP BY ALL"""), {"metric": metric, "grain": grain, "now": now, "window": window_s})
 
 
 def trailing_sums(db: Reader, now: datetime, metrics: Sequence[str], window_s: float, exclude_s: float) -> pa.Table:
@@ -112,14 +133,14 @@ def trailing_sums(db: Reader, now: datetime, metrics: Sequence[str], window_s: f
     now - exclude_s] (the history before a test window) and the first bucket's time."""
     if isinstance(db, AnalysisIndex):
         return db.trailing_sums(now, metrics, window_s, exclude_s)
-    return db.query("""
+    return db.query(_dialect(db, """
         SELECT metric, service_name, model, model_version, route, arm, sum(value) AS total, min(time) AS first
         FROM (SELECT * FROM analysis_metrics
               WHERE time >= $now - to_seconds($window + $exclude) AND time <= $now - to_seconds($exclude)
                 AND grain = '1m' AND list_contains($metrics, metric)
               QUALIFY row_number() OVER (PARTITION BY metric, time, service_name, model, model_version, route, arm
                                          ORDER BY computed_at DESC NULLS LAST) = 1)
-        GROUP BY ALL""", {"now": now, "window": window_s, "exclude": exclude_s, "metrics": list(metrics)})
+        GROUP BY ALL"""), {"now": now, "window": window_s, "exclude": exclude_s, "metrics": list(metrics)})
 
 
 def traffic_last_seen(db: Reader, now: datetime, had_traffic_s: float) -> pa.Table:
@@ -128,7 +149,7 @@ def traffic_last_seen(db: Reader, now: datetime, had_traffic_s: float) -> pa.Tab
     within the last 5 minutes), so a stopped analyzer does not look like silent services."""
     if isinstance(db, AnalysisIndex):
         return db.traffic_last_seen(now, had_traffic_s)
-    return db.query("""
+    return db.query(_dialect(db, """
         WITH r AS (
           SELECT service_name, time, value FROM analysis_metrics
           WHERE time <= $now - INTERVAL 1 MINUTE AND time > $now - to_seconds($had) - INTERVAL 1 MINUTE
@@ -142,7 +163,7 @@ def traffic_last_seen(db: Reader, now: datetime, had_traffic_s: float) -> pa.Tab
         SELECT service_name, sum(value) AS total, max(time) FILTER (WHERE value > 0) AS last_seen
         FROM r, alive
         WHERE coalesce(alive.bucketed, false) OR coalesce(alive.computed, false)
-        GROUP BY service_name HAVING sum(value) > 0""", {"now": now, "had": had_traffic_s})
+        GROUP BY service_name HAVING sum(value) > 0"""), {"now": now, "had": had_traffic_s})
 
 
 def analysis_window(db: Reader, start: datetime, end: datetime, metrics: Sequence[str] | None = None) -> pa.Table:
@@ -222,9 +243,15 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[t
     return con.execute(sql, params or []).fetchall()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]],
+def _insert(con: Any, table: str, rows: Sequence[dict[str, Any]],
             columns: Sequence[str], replace: bool = False) -> None:
     if not rows:
+        return
+    if _on_clickhouse(con):
+        if table in ch.VERSIONED:
+            ch.upsert(con, table, rows)
+        else:
+            con.insert(table, _arrow(rows, columns))
         return
     con.register("_alert_rows", _arrow(rows, columns))
     try:
@@ -246,11 +273,23 @@ def load_nflog(db: Reader) -> list[dict[str, Any]]:
     return db.query(f"SELECT {', '.join(NFLOG_COLUMNS)} FROM alert_nflog").to_pylist()
 
 
-def save_tick(con: duckdb.DuckDBPyConnection, *, states: Sequence[dict], deleted_states: Sequence[str],
+def save_tick(con: Any, *, states: Sequence[dict], deleted_states: Sequence[str],
               history: Sequence[dict], groups: Sequence[dict], deleted_groups: Sequence[str],
               nflog: Sequence[dict], outbox: Sequence[dict], kv: dict[str, str] | None = None,
               now: datetime | None = None) -> None:
     """One evaluation tick's changes, in the writer's transaction: decisions and outbox together."""
+    if _on_clickhouse(con):
+        ch.delete(con, "alert_state", [{"fingerprint": fp} for fp in deleted_states])
+        ch.delete(con, "alert_groups", [{"group_key": k} for k in deleted_groups])
+        if outbox:
+            base = con.store.scalar("SELECT coalesce(max(seq), 0) FROM alert_outbox") or 0
+            outbox = [{**row, "seq": base + i + 1} for i, row in enumerate(outbox)]
+        for table, rows, columns in (("alert_state", states, STATE_COLUMNS), ("alert_history", history, HISTORY_COLUMNS),
+                                     ("alert_groups", groups, GROUP_COLUMNS), ("alert_nflog", nflog, NFLOG_COLUMNS),
+                                     ("alert_outbox", outbox, OUTBOX_COLUMNS)):
+            _insert(con, table, rows, columns)
+        ch.upsert(con, "alert_kv", [{"key": k, "value": v, "updated_at": now} for k, v in (kv or {}).items()])
+        return
     if deleted_states:
         _run(con, "DELETE FROM alert_state WHERE list_contains($fps, fingerprint)", {"fps": list(deleted_states)})
     _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
@@ -267,9 +306,15 @@ def save_tick(con: duckdb.DuckDBPyConnection, *, states: Sequence[dict], deleted
         _run(con, "INSERT OR REPLACE INTO alert_kv VALUES (?, ?, ?)", [key, value, now])
 
 
-def replace_history(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime,
+def replace_history(con: Any, since: datetime, until: datetime,
                     history: Sequence[dict], states: Sequence[dict]) -> None:
     """Alert history backfill: the window's transitions replaced, the final states upserted."""
+    if _on_clickhouse(con):
+        con.execute("DELETE FROM alert_history WHERE time >= {since:DateTime64(6)} AND time < {until:DateTime64(6)}",
+                    {"since": since, "until": until})
+        _insert(con, "alert_history", history, HISTORY_COLUMNS)
+        _insert(con, "alert_state", states, STATE_COLUMNS)
+        return
     _run(con, "DELETE FROM alert_history WHERE time >= $since AND time < $until", {"since": since, "until": until})
     _insert(con, "alert_history", history, HISTORY_COLUMNS)
     _insert(con, "alert_state", states, STATE_COLUMNS, replace=True)
@@ -280,8 +325,14 @@ def get_kv(db: Reader, key: str) -> str | None:
     return t.column("value")[0].as_py() if t.num_rows else None
 
 
-def garbage_collect(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+def garbage_collect(con: Any, now: datetime) -> None:
     """Forget resolved alerts after a day and notification-log entries after five (history stays)."""
+    if _on_clickhouse(con):
+        ch.delete(con, "alert_state", ch.current(con, "alert_state", "state = 'resolved' AND resolve_flushed "
+                                                 "AND resolved_at < $t", {"t": now - timedelta(days=1)}))
+        ch.delete(con, "alert_nflog", ch.current(con, "alert_nflog", "notified_at < $t",
+                                                 {"t": now - timedelta(days=5)}))
+        return
     _run(con, "DELETE FROM alert_state WHERE state = 'resolved' AND resolve_flushed AND resolved_at < $t",
                 {"t": now - timedelta(days=1)})
     _run(con, "DELETE FROM alert_nflog WHERE notified_at < $t", {"t": now - timedelta(days=5)})
@@ -296,14 +347,20 @@ def pending_outbox(db: Reader, limit: int = 500, receiver: str | None = None) ->
                     {"limit": limit, "receiver": receiver}).to_pylist()
 
 
-def record_attempt(con: duckdb.DuckDBPyConnection, outbox_id: str, *, state: str, attempts: int,
+def record_attempt(con: Any, outbox_id: str, *, state: str, attempts: int,
                    next_attempt_at: datetime | None, delivered_at: datetime | None, last_status: int | None,
                    last_error: str | None, notification: dict[str, Any],
                    review: Sequence[dict[str, Any]] = ()) -> None:
-    _run(con, """UPDATE alert_outbox SET state = $state, attempts = $attempts, next_attempt_at = $next,
+    if _on_clickhouse(con):
+        for row in ch.current(con, "alert_outbox", "id = $id", {"id": outbox_id}):
+            ch.upsert(con, "alert_outbox", [{**row, "state": state, "attempts": attempts,
+                                             "next_attempt_at": next_attempt_at, "delivered_at": delivered_at,
+                                             "last_status": last_status, "last_error": last_error}])
+    else:
+        _run(con, """UPDATE alert_outbox SET state = $state, attempts = $attempts, next_attempt_at = $next,
                    delivered_at = $delivered, last_status = $status, last_error = $error WHERE id = $id""",
-                {"state": state, "attempts": attempts, "next": next_attempt_at, "delivered": delivered_at,
-                 "status": last_status, "error": last_error, "id": outbox_id})
+             {"state": state, "attempts": attempts, "next": next_attempt_at, "delivered": delivered_at,
+              "status": last_status, "error": last_error, "id": outbox_id})
     _insert(con, "alert_notifications", [notification], NOTIFICATION_COLUMNS)
     _insert(con, "alert_review", review, REVIEW_COLUMNS)
 
@@ -314,14 +371,20 @@ def review_since(db: Reader, since: datetime) -> list[dict[str, Any]]:
 
 # --- silences ---------------------------------------------------------------------------------
 
-def insert_silence(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+def insert_silence(con: Any, row: dict[str, Any]) -> None:
+    if _on_clickhouse(con):
+        ch.upsert(con, "alert_silences", [{**row, "matchers": json.dumps(row["matchers"]), "created_at": row["now"],
+                                           "updated_at": row["now"]}])
+        return
     _run(con, """INSERT INTO alert_silences (id, matchers, starts_at, ends_at, created_by, comment, created_at,
                    updated_at) VALUES ($id, $matchers, $starts_at, $ends_at, $created_by, $comment, $now, $now)""",
                 {**row, "matchers": json.dumps(row["matchers"])})
 
 
-def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: str, now: datetime) -> bool:
+def expire_silence(con: Any, silence_id: str, now: datetime) -> bool:
     """End a silence now; returns False when no active or future silence has that id (or prefix)."""
+    if _on_clickhouse(con):
+        return ch.expire_silence(con, silence_id, now)
     found = _run(con, """SELECT id FROM alert_silences WHERE (id = $id OR starts_with(id, $id))
                            AND ends_at > $now""", {"id": silence_id, "now": now})
     if len(found) != 1:
@@ -357,6 +420,11 @@ ALERT_HISTORY_SQL = """
       AND ($severity IS NULL OR severity = $severity)
       AND ($service IS NULL OR json_extract_string(labels, '$.service') = $service)
     ORDER BY time DESC LIMIT $limit"""
+
+# ClickHouse reads the labels' JSON with its own function ('' for a missing key never equals a service)
+_SERVICE_LABEL = ("json_extract_string(labels, '$.service')", "JSONExtractString(labels, 'service')")
+ALERTS_SQL_CLICKHOUSE = ALERTS_SQL.replace(*_SERVICE_LABEL)
+ALERT_HISTORY_SQL_CLICKHOUSE = ALERT_HISTORY_SQL.replace(*_SERVICE_LABEL)
 
 SILENCES_SQL = """
     SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at,

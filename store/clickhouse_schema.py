@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from store import clickhouse_alerts
 from store.schema import TABLES
 from store.schema_analysis import TRAFFIC_COLUMNS
 
@@ -160,7 +161,8 @@ def statements(store: ClickHouseStore) -> list[str]:
            UNION ALL SELECT time, grain, '{c}' AS metric, {", ".join(LABELS)}, {c} AS value, computed_at
            FROM {db("traffic_metrics")} FINAL WHERE {c} IS NOT NULL""" for c in TRAFFIC_COLUMNS),
     ]
-    return out
+    # the alerts stage's state, outbox, notification log and silences (store/clickhouse_alerts.py)
+    return out + clickhouse_alerts.statements(store, on, lambda engine, args="": _engine(store, engine, args))
 
 
 def migrate(store: ClickHouseStore) -> int:

@@ -42,9 +42,9 @@ def test_a_server_on_clickhouse_ingests_and_answers(tmp_path):
         assert rows.column("Duration").to_pylist()[0] == 40_000_000
 
 
-def test_alert_jobs_are_not_scheduled_on_clickhouse(tmp_path):
-    """Their tables are DuckDB-only: on ClickHouse the server leaves them out (and says so) rather
-    than fail every tick; the analyzers and retention stay."""
+def test_alert_jobs_are_scheduled_on_clickhouse(tmp_path):
+    """Alert state, outbox and silences have ClickHouse tables: evaluation and delivery run there too,
+    beside the analyzers and retention."""
     from aiwatch.server import AiwatchServer
     from tests.backends import settings_for
 
@@ -54,7 +54,7 @@ def test_alert_jobs_are_not_scheduled_on_clickhouse(tmp_path):
     finally:
         server.close()
     assert "retention" in names and any(n.startswith("analysis-") for n in names)
-    assert not any(n.startswith("alerts-") for n in names)
+    assert any(n.startswith("alerts-") for n in names)
 
 
 def test_aiwatch_analyze_backfills_a_clickhouse_store(tmp_path, monkeypatch):

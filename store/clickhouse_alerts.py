@@ -1,0 +1,119 @@
+"""The alerts stage's tables on ClickHouse, and the writes store/alerting.py makes there.
+
+ClickHouse has no in-place UPDATE or primary-key upsert, so every table DuckDB updates in place
+(alert state, groups, notification log, outbox, silences, key-value) is a ReplacingMergeTree
+`<name>_rows` keyed like DuckDB's primary key: a change inserts a new version of the row, a delete
+inserts a tombstone (`deleted = 1`). A view `<name>` reads the newest version with FINAL and drops
+tombstones, so the readers in store/alerting.py and the read API run the same SELECTs on both
+backends. Append-only tables (history, delivery attempts, review) are plain MergeTree.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from store.clickhouse import ClickHouseConnection, ClickHouseStore
+
+_T, _S, _F, _I, _L, _B = "DateTime64(6)", "String", "Float64", "Int32", "Int64", "Bool"
+_ARROW = {_T: pa.timestamp("us"), _S: pa.string(), _F: pa.float64(), _I: pa.int32(), _L: pa.int64(), _B: pa.bool_()}
+
+# table -> (key columns, other columns with their types); the same columns as store/schema_alerts.py
+VERSIONED: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "alert_state": (("fingerprint",), {
+        "rule": _S, "severity": _S, "labels": _S, "annotations": _S, "state": _S, "active_at": _T, "fired_at": _T,
+        "resolved_at": _T, "last_true_at": _T, "last_eval_at": _T, "value": _F, "threshold": _F, "group_key": _S,
+        "resolve_flushed": _B}),
+    "alert_groups": (("group_key",), {"route": _S, "group_labels": _S, "created_at": _T, "next_flush_at": _T,
+                                      "last_flush_at": _T}),
+    "alert_nflog": (("group_key", "receiver"), {"firing": _S, "resolved": _S, "notified_at": _T}),
+    "alert_outbox": (("id",), {
+        "seq": _L, "created_at": _T, "receiver": _S, "receiver_type": _S, "group_key": _S, "status": _S,
+        "dedup_key": _S, "payload": _S, "state": _S, "attempts": _I, "next_attempt_at": _T, "delivered_at": _T,
+        "last_status": _I, "last_error": _S}),
+    "alert_silences": (("id",), {"matchers": _S, "starts_at": _T, "ends_at": _T, "created_by": _S, "comment": _S,
+                                 "created_at": _T, "updated_at": _T}),
+    "alert_kv": (("key",), {"value": _S, "updated_at": _T}),
+}
+APPENDED: dict[str, tuple[str, dict[str, str]]] = {   # table -> (time column, other columns)
+    "alert_history": ("time", {"fingerprint": _S, "rule": _S, "severity": _S, "labels": _S, "from_state": _S,
+                               "to_state": _S, "value": _F, "threshold": _F}),
+    "alert_notifications": ("time", {"outbox_id": _S, "receiver": _S, "receiver_type": _S, "group_key": _S,
+                                     "status": _S, "attempt": _I, "outcome": _S, "http_status": _I, "error": _S,
+                                     "duration_ms": _F}),
+    "alert_review": ("time", {"fingerprint": _S, "rule": _S, "severity": _S, "status": _S, "labels": _S,
+                              "summary": _S, "description": _S, "value": _F, "threshold": _F, "starts_at": _T,
+                              "ends_at": _T, "outbox_id": _S}),
+}
+
+
+def statements(store: ClickHouseStore, on: str, engine: Any) -> list[str]:
+    """DDL for the alert tables (idempotent). `engine(name, args)` gives the (replicated) engine."""
+    out = []
+    for name, (keys, cols) in VERSIONED.items():
+        columns = [f"{k} String" for k in keys] + [f"{c} Nullable({t})" for c, t in cols.items()]
+        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(name + '_rows')}{on} ({', '.join(columns)},
+            version UInt64, deleted UInt8 DEFAULT 0) ENGINE = {engine("ReplacingMergeTree", "version")}
+            ORDER BY ({', '.join(keys)})""")
+        out.append(f"""CREATE OR REPLACE VIEW {store.table(name)}{on} AS SELECT {', '.join((*keys, *cols))}
+            FROM {store.table(name + '_rows')} FINAL WHERE deleted = 0""")
+    for name, (time_column, cols) in APPENDED.items():
+        columns = [f"{time_column} {_T}"] + [f"{c} Nullable({t})" for c, t in cols.items()]
+        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(name)}{on} ({', '.join(columns)})
+            ENGINE = {engine("MergeTree")} PARTITION BY toYYYYMM({time_column}) ORDER BY {time_column}""")
+    return out
+
+
+# Versions: nanoseconds since the epoch, strictly increasing within this process (a tombstone and
+# the upsert after it in one tick keep their order; across instances the clock orders them).
+_last = 0
+_lock = threading.Lock()
+
+
+def _version() -> int:
+    global _last
+    with _lock:
+        _last = max(_last + 1, time.time_ns())
+        return _last
+
+
+def _arrow(name: str, rows: Sequence[dict[str, Any]], deleted: bool = False) -> pa.Table:
+    keys, cols = VERSIONED[name]
+    version = _version()
+    data = {c: pa.array([r.get(c) for r in rows], type=_ARROW[cols.get(c, _S)]) for c in (*keys, *cols)}
+    data["version"] = pa.array([version] * len(rows), pa.uint64())
+    data["deleted"] = pa.array([int(deleted)] * len(rows), pa.uint8())
+    return pa.table(data)
+
+
+def upsert(con: ClickHouseConnection, name: str, rows: Sequence[dict[str, Any]]) -> None:
+    """New versions of `rows` (whole rows: columns left out become NULL)."""
+    if rows:
+        con.insert(f"{name}_rows", _arrow(name, rows))
+
+
+def delete(con: ClickHouseConnection, name: str, keys: Sequence[dict[str, Any]]) -> None:
+    """Tombstones for the rows with these key values."""
+    if keys:
+        con.insert(f"{name}_rows", _arrow(name, keys, deleted=True))
+
+
+def current(con: ClickHouseConnection, name: str, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the view `name` matching `where` (`$name` parameters), read inside a write."""
+    return con.store.query(f"SELECT * FROM {name} WHERE {where}", params).to_pylist()
+
+
+def expire_silence(con: ClickHouseConnection, silence_id: str, now: datetime) -> bool:
+    found = current(con, "alert_silences", "(id = $id OR startsWith(id, $id)) AND ends_at > $now",
+                    {"id": silence_id, "now": now})
+    if len(found) != 1:
+        return False
+    row = found[0]
+    upsert(con, "alert_silences", [{**row, "ends_at": now, "starts_at": min(row["starts_at"], now),
+                                    "updated_at": now}])
+    return True
