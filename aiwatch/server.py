@@ -68,7 +68,8 @@ class AiwatchServer:
                                 writer_max_delay_ms=settings.writer_max_delay_ms,
                                 queue_max_rows=settings.queue_max_rows)
         # which backend answers (no password): an operator reading /readyz sees where the data is
-        self.store_name = parse_store(settings.store).describe()
+        # /readyz is unauthenticated: it names the backend kind only, never a host, path or user
+        self.store_name = parse_store(settings.store).kind
         self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
