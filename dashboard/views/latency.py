@@ -55,7 +55,10 @@ st.subheader("Route baselines")
 f = ctx.filters
 base = ctx.metrics(frames.ROUTE_BASELINES, grain="1h", service=f.service or "*", route=f.route or "*",
                    model=f.model or "*")
-if ui.show(base, empty_hint=ui.RUN_ANALYZERS, what="route baselines"):
+if base.state == "empty":
+    # A normal state in a deployment's (or route's) first hour, not a missing-data problem.
+    st.caption("No route baselines yet: each route gets one once the analyzers have closed its first hour.")
+elif ui.show(base, empty_hint=ui.RUN_ANALYZERS, what="route baselines"):
     st.caption("What the route alerts judge calls against, newest hour: slow calls over the threshold (the "
                "route's latency SLO, else its learned p99) and failures against the normal rate. Alerts on an "
                "immature baseline say so.")
