@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
 
-from otlp_data import SERVICE, send_all, write_incident  # noqa: E402
+from otlp_data import FIRST_CALL_AGO_NS, HOUR_NS, SERVICE, send_all, write_incident  # noqa: E402
 from server_harness import RunningServer, free_port, start_server, stop_server  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     (data_dir / "analysis.toml").write_text(
         '[[analysis.slos]]\nname = "availability"\nkind = "availability"\nobjective = 0.98\n')
     srv = start_server(data_dir)
-    send_all(srv.url)
+    sent_ns = send_all(srv.url)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not httpx.get(
             f"{srv.url}/v1/query/summary", params={"service": SERVICE}, timeout=10).json()["data"]:
@@ -47,12 +47,16 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     analyzed = False
     if importlib.util.find_spec("analysis.register") is not None:
         stop_server(srv)
+        analyzed_ns = time.time_ns()
         analyzed, output = _analyze(data_dir)
         if not analyzed:
             warnings.warn(f"aiwatch analyze failed; analyzer-fed charts are not checked:\n{output}", stacklevel=2)
         write_incident(data_dir / "aiwatch.duckdb")
         srv = start_server(data_dir)
     srv.analyzed = analyzed
+    # Route baselines exist only for hours the analyzers closed: whether the sent calls (the first
+    # starts 50 min before `sent_ns`) reach back before the hour the backfill ran in depends on the clock.
+    srv.closed_hour_with_calls = analyzed and (sent_ns - FIRST_CALL_AGO_NS) < analyzed_ns // HOUR_NS * HOUR_NS
     yield srv
     stop_server(srv)
 

@@ -40,6 +40,10 @@ def _resource(target: Any) -> None:
     target.resource.attributes.extend([_kv("service.name", SERVICE), _kv("service.version", "1.4.2")])
 
 
+FIRST_CALL_AGO_NS = 50 * 60 * 10**9   # the generated calls start this long before `now`, 12 s apart
+HOUR_NS = 3600 * 10**9
+
+
 def traces(now_ns: int) -> ExportTraceServiceRequest:
     rng = random.Random(7)
     req = ExportTraceServiceRequest()
@@ -50,7 +54,7 @@ def traces(now_ns: int) -> ExportTraceServiceRequest:
     for i in range(N_SPANS):
         model, version = MODELS[i % 2]
         route = ROUTES[(i // 2) % 2]
-        start = now_ns - int((50 * 60 - i * 12) * 1e9)
+        start = now_ns - FIRST_CALL_AGO_NS + i * 12 * 10**9
         duration_ms = rng.lognormvariate(6.0, 0.4) * (1.6 if version == "v2-canary" else 1.0)
         failed = i % 10 in (3, 6)
         span = ss.spans.add(trace_id=rng.randbytes(16), span_id=rng.randbytes(8), name=f"chat {model}",
@@ -133,11 +137,13 @@ def metrics(now_ns: int) -> ExportMetricsServiceRequest:
     return req
 
 
-def send_all(url: str) -> None:
+def send_all(url: str) -> int:
+    """Send the telemetry, timed back from now; returns that `now` (ns)."""
     now_ns = time.time_ns()
     for path, msg in (("/v1/traces", traces(now_ns)), ("/v1/logs", logs(now_ns)), ("/v1/metrics", metrics(now_ns))):
         r = httpx.post(f"{url}{path}", content=msg.SerializeToString(), headers=PROTOBUF, timeout=30)
         r.raise_for_status()
+    return now_ns
 
 
 def model_calls() -> list[dict[str, Any]]:
