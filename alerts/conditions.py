@@ -295,6 +295,8 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     over_s = c.over.total_seconds()
     bad = _window(db, now, ev.bad, over_s, memo)
     total = _window(db, now, ev.total, over_s, memo)
+    if ev.test == "rank":
+        return _rank_samples(rule, bad, total)
     normal, hours, bounds = _normal_rates(db, now, ev, over_s, memo)
     out = []
     for series, (k, _) in bad.items():
@@ -356,3 +358,42 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
             hours[series] = (now - timedelta(seconds=over_s) - first).total_seconds() / 3600   # to the last bucket's end
         hit = cache[key] = (now, (rates, hours, bounds))
     return hit[1]
+
+
+def irwin_hall_lower(s: float, n: int) -> float:
+    """P(U1 + ... + Un <= s) for independent uniforms: exact (s^n / n! up to 1, else scipy's
+    irwinhall for n <= 60), and never above the Chernoff bound exp(-6 (n/2 - s)^2 / n), which holds
+    because a uniform is sub-Gaussian with variance proxy 1/12 (sinh(x)/x <= exp(x^2/6))."""
+    import math
+
+    from scipy.stats import irwinhall
+
+    if n <= 0 or s >= n / 2:
+        return 1.0
+    if s <= 0:
+        return 0.0
+    if s <= 1:
+        return math.exp(n * math.log(s) - math.lgamma(n + 1))
+    bound = math.exp(-6 * (n / 2 - s) ** 2 / n)
+    return min(bound, float(irwinhall(n).cdf(s))) if n <= 60 else bound
+
+
+def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:
+    """The rank test (rules.Evidence, test rank): the window's calls sit in the tail of the route's
+    reference when the sum of their tail percentiles is improbably small for that many calls."""
+    c = rule.condition
+    ev = c.evidence
+    assert ev is not None, "a rank condition has `evidence`"
+    out = []
+    for series, (s, _) in scores.items():
+        labels = dict(zip(SERIES_LABELS, series))
+        n = int(round((counts.get(series) or (0.0, 0.0))[0] or 0))
+        if not c.matches(labels) or not n or s is None or s / n > ev.max_mean:
+            continue
+        p = irwin_hall_lower(float(s), n)
+        if p >= ev.p_value:
+            continue
+        fields = (("bad", round(float(s), 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
+                  ("maturity", ""))
+        out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
+    return out

@@ -50,7 +50,7 @@ SEVERITIES = ("P1", "P2", "P3")
 RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "apprise", "review")
 TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
                    "alertname", "service", "model", "model_version", "route", "arm",
-                   "bad", "total", "p_value", "history_hours", "maturity"}
+                   "bad", "total", "p_value", "history_hours", "maturity", "mean_percentile"}
 
 
 class RulesError(ValueError):
@@ -73,7 +73,8 @@ class Baseline:
 COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
                            "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
                            "format_failures", "analyzer_failures", "route_calls", "route_errors",
-                           "route_slow_calls"})
+                           "route_slow_calls", "route_conf_scored", "route_conf_low_score", "route_out_scored",
+                           "route_out_high_score"})
 WEIGHTS = {"override_rate": "reviewed"}
 
 
@@ -113,6 +114,11 @@ class Evidence:
     min_bad: float = 1.0
     baseline_window: timedelta = timedelta(days=1)
     min_history: timedelta = timedelta(hours=3)
+    # test "rank": `bad` sums the calls' tail percentiles among the route's reference and `total`
+    # counts them (analysis/route_shift.py); it holds when the sum's Irwin-Hall lower tail is under
+    # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
+    test: str = "binomial"
+    max_mean: float = 0.25
 
     def tolerated(self, normal: float) -> float:
         return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)
@@ -401,6 +407,8 @@ class EvidenceSpec(_Spec):
     min_bad: Number = 1.0
     baseline_window: Duration = timedelta(days=1)
     min_history: Duration = timedelta(hours=3)
+    test: Annotated[str, Strict(), _one_of(("binomial", "rank"))] = "binomial"
+    max_mean: Number = Field(0.25, gt=0, lt=1)
 
 
 class ConditionSpec(_Spec):
@@ -473,6 +481,11 @@ def _cross_problems(raw: dict) -> list[tuple[str, str]]:
                     if k in c]
             if "over" not in c:
                 out.append(("condition.over", "is required with evidence (the test window of 1m buckets)"))
+            ev = c.get("evidence")
+            if isinstance(ev, dict) and ev.get("test") == "rank":
+                out += [(f"condition.evidence.{k}", "does not go with test rank (the reference is the route's own calls)")
+                        for k in ("rate", "factor", "delta", "floor", "min_bad", "baseline_window", "min_history")
+                        if k in ev]
         elif "absent" not in c:
             if "metric" not in c:
                 out.append(("condition.metric", "is required"))
@@ -514,7 +527,7 @@ def _build(spec: RuleSpec) -> Rule:
         e = c.evidence
         condition = Condition(metric=e.bad, grains=("1m",), op=">", match=match, over=c.over or timedelta(minutes=5),
                               evidence=Evidence(e.bad, e.total, e.rate, e.factor, e.delta, e.floor, e.p_value,
-                                                e.min_bad, e.baseline_window, e.min_history))
+                                                e.min_bad, e.baseline_window, e.min_history, e.test, e.max_mean))
     elif c.absent is not None:
         condition = Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
                               window=c.window, had_traffic_within=c.had_traffic_within, min_expected=c.min_expected)

@@ -89,6 +89,17 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_baseline_hours": ("hours", "1h: hours with calls behind the baseline (immature under "
                                       "the rule's evidence.min_history)."),
     "route_baseline_ok_calls": ("count", "1h: successful calls behind the learned p99 (none is learned under 500)."),
+    # route shift (analyzer: route_shift; labels service, route, model): per-call percentiles among the
+    # route's trailing calls, for the rank test (alerts `evidence.test: rank`)
+    "route_conf_scored": ("count", "1m: successful calls with a confidence, ranked against the route's reference."),
+    "route_conf_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
+                                                   "confidence in the reference ((#ref <= x + 1) / (m + 1))."),
+    "route_out_scored": ("count", "1m: successful calls with output tokens, ranked against the route's reference."),
+    "route_out_high_score": ("sum of percentiles", "1m: sum over those calls of their upper-tail percentile of "
+                                                   "output tokens in the reference ((#ref >= x + 1) / (m + 1))."),
+    "route_conf_reference_calls": ("count", "1h: calls in the confidence reference (trailing route_baseline_hours; "
+                                            "calls are scored from 500 on)."),
+    "route_out_reference_calls": ("count", "1h: calls in the output-token reference (scored from 500 on)."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),

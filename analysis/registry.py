@@ -82,6 +82,7 @@ ANALYZERS = AnalyzerRegistry([
     AnalyzerSpec("overrides", "analysis.traffic:OverrideAnalyzer", "minute"),
     AnalyzerSpec("slo", "analysis.slo:SLOAnalyzer", "minute"),
     AnalyzerSpec("route_health", "analysis.route_health:RouteHealthAnalyzer", "minute"),
+    AnalyzerSpec("route_shift", "analysis.route_shift:RouteShiftAnalyzer", "minute"),
     AnalyzerSpec("shadow", "analysis.shadow:ShadowAnalyzer", "minute"),
     AnalyzerSpec("confidence", "analysis.confidence:ConfidenceAnalyzer", "hourly"),
     AnalyzerSpec("drift", "analysis.drift:DriftAnalyzer", "hourly"),

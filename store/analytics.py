@@ -940,6 +940,18 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
 
 
 @by_dialect
+def route_call_values(store: Store, start: datetime, end: datetime) -> pa.Table:
+    """Each successful model call's start, service, route, model, confidence and output tokens (the
+    values route_shift ranks against the route's trailing calls), in start order."""
+    return store.query(f"""
+        SELECT s.start_time AS time, {_ROUTE_LABELS}, {_in_range("s.confidence", "confidence")}::DOUBLE AS confidence,
+               {_in_range("s.output_tokens", "output_tokens")}::DOUBLE AS output_tokens
+        FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS}
+          AND s.status_code IS DISTINCT FROM 'error'
+        ORDER BY s.start_time""", {"start": start, "end": end})
+
+
+@by_dialect
 def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
     """Per minute, service, route and model: calls, failures, and successful calls slower than the
     threshold in force for their hour (`thresholds`: hour, service_name, route, model, threshold_ms;

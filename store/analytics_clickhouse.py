@@ -324,6 +324,16 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
                        {"lo": start, "hi": end})
 
 
+def route_call_values(store: Store, start: datetime, end: datetime) -> pa.Table:
+    return store.query(f"""
+        SELECT s.start_time AS time, {_ROUTE_LABELS}, CAST({_in_range("s.confidence", "confidence")} AS Nullable(Float64)) AS confidence,
+               CAST({_in_range("s.output_tokens", "output_tokens")} AS Nullable(Float64)) AS output_tokens
+        FROM {_t(store, 'spans')} s
+        WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND {_MODEL_CALLS}
+          AND (s.status_code IS NULL OR s.status_code != 'error')
+        ORDER BY s.start_time""", {"lo": start, "hi": end})
+
+
 def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:
     params: dict[str, Any] = {"lo": start, "hi": end}
     params |= {f"t_{c}": thresholds.column(c).to_pylist() for c in ("hour", "service_name", "route", "model")}

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from harness import MIN, T0, make_config, series, write_metrics
+import numpy as np
 from scipy.stats import beta, binom
 
 from alerts.conditions import evaluate, render_annotations
@@ -123,3 +124,63 @@ def test_a_learned_rate_with_minutes_of_history_and_no_floor_is_not_evidence(sto
     write_metrics(store, series("reviewed", start, 80, 2.0, route="/young")
                   + series("overrides", start, 80, lambda i: 0.0 if i < 20 else 1.0, route="/young"))
     assert fired(store, OVERRIDES, T0 + HOUR) == {}       # 20 minutes of 0% then 50%: too little history
+
+
+# --- rank tests: per-call tail percentiles among the route's reference (analysis/route_shift.py) ---
+
+CONF_DROP = [{"name": "RouteConfidenceDrop", "severity": "P2",
+              "summary": "{service} {route}: {total} calls at {value:.0%}",
+              "condition": {"evidence": {"test": "rank", "bad": "route_conf_low_score", "total": "route_conf_scored",
+                                         "p_value": 1e-5, "max_mean": 0.25},
+                            "over": "15m", "match": {"service_name": "*", "route": "*", "model": "*"}}}]
+
+
+def scored(store, name, calls, score_sum, minutes=15):
+    start = T0 + (10 - minutes) * MIN
+    write_metrics(store, series("route_conf_scored", start, minutes, calls / minutes, route=name)
+                  + series("route_conf_low_score", start, minutes, score_sum / minutes, route=name))
+
+
+def test_irwin_hall_tail_is_exact_for_few_calls_and_bounded_for_many():
+    from scipy.stats import irwinhall
+
+    from alerts.conditions import irwin_hall_lower
+
+    for n, s in ((1, 0.3), (5, 0.25), (5, 1.7), (12, 2.5), (40, 9.0), (60, 20.0)):
+        assert irwin_hall_lower(s, n) == pytest.approx(float(irwinhall(n).cdf(s)), rel=1e-9)
+    for n, s in ((100, 30.0), (400, 170.0)):          # the Chernoff bound: above the exact tail
+        assert float(irwinhall(n).cdf(s)) <= irwin_hall_lower(s, n) <= 1
+    # under the null (uniform percentiles) the p-value is uniform or larger: P(p < a) <= a
+    rng = np.random.default_rng(3)
+    for n in (3, 8, 30):
+        p = np.array([irwin_hall_lower(u.sum(), n) for u in rng.uniform(size=(20_000, n))])
+        assert (p < 0.01).mean() < 0.0115 and (p < 0.001).mean() < 0.0016
+
+
+def test_a_few_calls_deep_in_the_tail_page_and_a_busy_wobble_does_not(store):
+    from scipy.stats import irwinhall
+
+    scored(store, "/quiet", 6, 6 * 0.03)       # 6 calls at the reference's 3rd percentile
+    scored(store, "/busy", 600, 600 * 0.44)    # significant, but a wobble: calls average the 44th
+    scored(store, "/two", 2, 2 * 0.002)        # 2 calls deep in the tail: p = 0.004^2 / 2 = 8e-6
+    got = fired(store, CONF_DROP)
+    from alerts.conditions import irwin_hall_lower
+
+    assert irwin_hall_lower(600 * 0.44, 600) < 1e-5 and irwinhall(2).cdf(0.004) < 1e-5
+    assert set(got) == {"/quiet", "/two"}
+    sample = got["/quiet"]
+    assert dict(sample.fields)["p_value"] == pytest.approx(float(irwinhall(6).cdf(0.18)), rel=1e-9)
+    assert sample.value == pytest.approx(0.03) and dict(sample.fields)["total"] == 6
+    assert render_annotations(sample, "http://dash")["summary"] == "checkout /quiet: 6 calls at 3%"
+    scored(store, "/one", 1, 0.002)           # one call is never evidence at 1e-5 (its p is its percentile)
+    assert "/one" not in fired(store, CONF_DROP)
+
+
+def test_rank_rules_refuse_the_count_test_keys():
+    from alerts.rules import RulesError
+
+    rule = {**CONF_DROP[0], "condition": {**CONF_DROP[0]["condition"], "evidence": {
+        **CONF_DROP[0]["condition"]["evidence"], "rate": "route_error_baseline", "min_bad": 3}}}
+    with pytest.raises(RulesError) as err:
+        make_config(rules=[rule])
+    assert "condition.evidence.rate" in str(err.value) and "condition.evidence.min_bad" in str(err.value)

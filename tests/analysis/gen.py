@@ -16,7 +16,7 @@ T0 = datetime(2025, 3, 3, 0, 0)
 @dataclass(frozen=True)
 class Shift:
     """From `start` to `end` (optionally one route): field is confidence (add), input_tokens /
-    duration_ms (multiply), error_p (set), language (set the categorical attribute)."""
+    output_tokens / duration_ms (multiply), error_p (set), language (set the categorical attribute)."""
 
     start: datetime
     end: datetime
@@ -52,6 +52,8 @@ def spans(start: datetime, minutes: int, per_minute: int, seed: int = 0, *, serv
             chars[m] = tokens_in[m] * 4
         elif s.field == "duration_ms":
             duration[m] *= s.amount
+        elif s.field == "output_tokens":
+            tokens_out[m] = (tokens_out[m] * s.amount).astype(np.int64)
         elif s.field == "error_p":
             err_p[m] = s.amount
         elif s.field == "language":

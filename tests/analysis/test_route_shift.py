@@ -1,0 +1,85 @@
+"""Route shift: per-call tail percentiles against the route's trailing calls, checked against a
+numpy oracle on the same spans; and the shipped rank rules on them: a confidence drop and an
+output-token rise on one quiet route page on a handful of calls, the clean hours and the other
+route do not."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from alerts.conditions import evaluate
+from alerts.rules import load_config
+from analysis import runner
+from analysis.base import Window
+from analysis.route_shift import MIN_REFERENCE, RouteShiftAnalyzer
+from analysis.settings import AnalysisSettings
+from tests.analysis.gen import T0, Shift, spans, write
+
+HOUR = timedelta(hours=1)
+MIN = timedelta(minutes=1)
+ONSET = T0 + 5 * HOUR + 40 * MIN
+
+
+def stored(store, metric, route):
+    return {r["time"]: r["value"] for r in store.query(
+        "SELECT time, value FROM analysis_metrics WHERE metric = $m AND route = $r AND service_name = 'svc' "
+        "AND model = 'gpt-4o-mini'", {"m": metric, "r": route}).to_pylist()}
+
+
+@pytest.fixture
+def recorded(store):
+    # 2 calls a minute per route; from ONSET the chat route's confidence falls by 0.3 and its
+    # output tokens are 5x: ~2 calls a minute is a quiet route
+    shifts = (Shift(ONSET, T0 + 6 * HOUR, "confidence", -0.3, route="chat"),
+              Shift(ONSET, T0 + 6 * HOUR, "output_tokens", 5.0, route="chat"))
+    data = spans(T0, 6 * 60, 4, seed=11, shifts=shifts)
+    write(store, data)
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
+                   Window(T0, T0 + 6 * HOUR, T0))
+    return data.to_pandas()
+
+
+def test_scores_are_the_calls_tail_percentiles_in_the_reference(store, recorded):
+    df = recorded[(recorded.route == "chat") & (recorded.status_code != "error")]
+    hour5 = T0 + 5 * HOUR
+    ref = df[df.start_time < hour5]
+    cur = df[df.start_time >= hour5]
+    m = len(ref)
+    assert m >= MIN_REFERENCE
+    assert stored(store, "route_conf_reference_calls", "chat")[hour5] == m
+    # the oracle: pairwise comparisons, not a search in a sorted array
+    low = ((ref.confidence.to_numpy()[None, :] <= cur.confidence.to_numpy()[:, None]).sum(1) + 1) / (m + 1)
+    high = ((ref.output_tokens.to_numpy()[None, :] >= cur.output_tokens.to_numpy()[:, None]).sum(1) + 1) / (m + 1)
+    minute = [t.to_pydatetime() for t in cur.start_time.dt.floor("min")]
+    for metric, scores in (("route_conf_low_score", low), ("route_out_high_score", high)):
+        want: dict = {}
+        for t, u in zip(minute, scores, strict=True):
+            want[t] = want.get(t, 0.0) + u
+        got = {t: v for t, v in stored(store, metric, "chat").items() if t >= hour5}
+        assert got.keys() == want.keys()
+        assert all(got[t] == pytest.approx(want[t], rel=1e-12) for t in want)
+    counts = {t: v for t, v in stored(store, "route_conf_scored", "chat").items() if t >= hour5}
+    assert sum(counts.values()) == len(cur)
+    # hours whose reference is under MIN_REFERENCE calls are not scored
+    assert min(stored(store, "route_conf_scored", "chat")) >= T0 + 4 * HOUR
+
+
+def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store, recorded):
+    config = load_config(None, env={})
+    rules = {"RouteConfidenceDrop", "RouteOutputTokensSpike"}
+
+    def firing(now):
+        samples, failed = evaluate(store, config, now)
+        assert not failed
+        return {(s.rule.name, s.labels["route"]) for s in samples.values() if s.rule.name in rules}
+
+    # every minute of the clean hour after the reference matured: nothing
+    assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
+    # by the P2 deadline (15 minutes after onset, ~30 calls on the route), both, on chat only
+    first = {}
+    for i in range(1, 16):
+        for hit in firing(ONSET + i * MIN):
+            first.setdefault(hit, i)
+    assert set(first) == {("RouteConfidenceDrop", "chat"), ("RouteOutputTokensSpike", "chat")}
