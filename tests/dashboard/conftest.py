@@ -54,6 +54,7 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         write_incident(data_dir / "aiwatch.duckdb")
         srv = start_server(data_dir)
     srv.analyzed = analyzed
+    srv.sent_ns = sent_ns   # what the telemetry's times count back from (otlp_data.model_calls(sent_ns))
     # Route baselines exist only for hours the analyzers closed: whether the sent calls (the first
     # starts 50 min before `sent_ns`) reach back before the hour the backfill ran in depends on the clock.
     srv.closed_hour_with_calls = analyzed and (sent_ns - FIRST_CALL_AGO_NS) < analyzed_ns // HOUR_NS * HOUR_NS

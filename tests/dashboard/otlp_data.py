@@ -146,14 +146,16 @@ def send_all(url: str) -> int:
     return now_ns
 
 
-def model_calls() -> list[dict[str, Any]]:
-    """The model calls `traces` sends, read back from the protobuf (the tests' independent oracle)."""
+def model_calls(now_ns: int | None = None) -> list[dict[str, Any]]:
+    """The model calls `traces` sends, read back from the protobuf (the tests' independent oracle);
+    their start times are those of the telemetry sent at `now_ns` (`send_all`'s answer)."""
     calls = []
-    for span in traces(time.time_ns()).resource_spans[0].scope_spans[0].spans:
+    for span in traces(time.time_ns() if now_ns is None else now_ns).resource_spans[0].scope_spans[0].spans:
         attrs = {kv.key: kv.value for kv in span.attributes}
         if "gen_ai.operation.name" not in attrs:
             continue
         calls.append({"trace_id": span.trace_id.hex(), "request_id": attrs["aiwatch.request.id"].string_value,
+                      "week": datetime.fromtimestamp(span.start_time_unix_nano / 1e9, UTC).strftime("%G-W%V"),
                       "duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
                       "failed": span.status.code == Status.STATUS_CODE_ERROR,
                       "route": attrs["aiwatch.route"].string_value,

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from otlp_data import model_calls
 
 from dashboard import export
 from dashboard.client import QueryResult
@@ -145,7 +146,10 @@ def test_every_format_is_written(tmp_path: Path) -> None:
 
 
 def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
-    week = datetime.now(UTC).strftime("%G-W%V")
+    # The week of the first call sent, not of the clock now: the calls reach back 50 minutes, so on a
+    # Monday just after 00:00 UTC they (some or all) are last week's, and this week may have none.
+    calls = model_calls(data_server.sent_ns)
+    week = calls[0]["week"]
     proc = subprocess.run([sys.executable, "-m", "aiwatch", "export", "weekly", "--server", data_server.url,
                            "--week", week, "--format", "html,csv", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
@@ -153,7 +157,7 @@ def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
     html = (tmp_path / f"weekly-review-{week}.html").read_text()
     assert "/summarize" in html and "checkout-assistant" in html
     routes = pd.read_csv(tmp_path / f"weekly-review-{week}-csv" / "failing_routes.csv")
-    assert set(routes["route"]) == {"/summarize", "/classify"}
+    assert set(routes["route"]) == {c["route"] for c in calls if c["week"] == week}
 
 
 def test_cli_defaults_write_under_the_servers_data_dir_for_the_week_with_data(data_server, tmp_path: Path) -> None:
@@ -162,8 +166,9 @@ def test_cli_defaults_write_under_the_servers_data_dir_for_the_week_with_data(da
                            "--format", "html"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert proc.returncode == 0, proc.stderr
-    # the test data spans the last hour: this week, or the week before when it began then (and is complete)
-    week = (datetime.now(UTC) - timedelta(hours=1)).strftime("%G-W%V")
+    # The last complete week with data, else the week of the newest data: the calls span 50 minutes, so
+    # either way the week their first call fell in (the export's clock is minutes after the sending).
+    week = model_calls(data_server.sent_ns)[0]["week"]
     path = data_server.data_dir / "reports" / f"weekly-review-{week}.html"
     assert proc.stdout.strip() == str(path) and path.stat().st_size < 300_000
     assert not (tmp_path / "aiwatch-data").exists()
