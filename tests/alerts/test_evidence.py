@@ -2,6 +2,7 @@
 with the binomial tail checked against scipy, quiet routes, immature baselines and learned rates."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -184,3 +185,26 @@ def test_rank_rules_refuse_the_count_test_keys():
     with pytest.raises(RulesError) as err:
         make_config(rules=[rule])
     assert "condition.evidence.rate" in str(err.value) and "condition.evidence.min_bad" in str(err.value)
+
+
+def test_format_failures_on_a_quiet_night_route_are_chance_a_schema_break_pages(store):
+    """The shipped FormatComplianceDrop: 5 failures among 20 night-time calls (25%) of a route that
+    fails 1.7% of the time did page as `format_ok_rate` 15 points under its mean (benchmark seed 12,
+    level 0.3); as a count test it is chance (p ~ 0.01 against 5 points over the rate's upper
+    bound). 24 of 60 is a break."""
+    from alerts.rules import load_config
+
+    config = load_config(None, env={})
+    rule = next(r for r in config.rules if r.name == "FormatComplianceDrop")
+    start = T0 - 6 * HOUR
+    for name, per_min, fails in (("/quiet", 20 / 15, 5), ("/broken", 4.0, 24)):
+        write_metrics(store, series("requests", start, 6 * 60 - 5, per_min, route=name)
+                      + series("format_failures", start, 6 * 60 - 5, per_min * 0.017, route=name)
+                      + series("requests", T0 - 5 * MIN, 15, per_min, route=name)
+                      + series("format_failures", T0 - 5 * MIN, 15, fails / 15, route=name))
+    samples, failed = evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + 10 * MIN)
+    assert not failed
+    got = {s.labels["route"]: s for s in samples.values()}
+    assert set(got) == {"/broken"}
+    assert dict(got["/broken"].fields)["bad"] == 24 and dict(got["/broken"].fields)["total"] == 60
+    assert binom.sf(4, 20, 0.017 + 0.05) > 1e-3    # the quiet route: chance even at the point rate
