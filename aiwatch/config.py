@@ -266,6 +266,17 @@ class Settings(BaseSettings):
     logs_table: Str = Field("otel_logs", description="ClickHouse backend: the Collector's logs table.")
     clickhouse_cluster: Str = Field("", description=(
         "ClickHouse backend: run migrations ON CLUSTER this cluster, on replicated engines (empty: one server)."))
+    keeper: Str = Field("", description=(
+        "chdb with `lease`: the Keeper or ZooKeeper ensemble, host:port[,host:port...] (a server uses its own)."))
+    lease: Bool = Field(False, description=(
+        "Several instances on one ClickHouse: run the scheduled jobs (analyzers, alerts, retention) only while this "
+        "instance holds the lease, a KeeperMap row in Keeper; the notification log moves to Keeper too, so a new "
+        "holder never pages again. Needs a server with Keeper and keeper_map_path_prefix configured, or chdb with "
+        "`keeper`."))
+    lease_ttl_s: Float = Field(30.0, ge=2, le=90, description=(
+        "A holder not heard from for this many seconds is replaced (hand-over after about 1.25x this)."))
+    instance_id: Str = Field("", description=(
+        "This instance's name in /readyz and /metrics (letters, digits, '.', '_', '-'; empty: aiwatch-<random>)."))
     ingest_token: Str = Field("", description=(
         "Bearer token required on /v1/traces, /v1/logs, /v1/metrics (empty: no auth)."))
     api_token: Str = Field("", description="Bearer token required on the read API (empty: no auth).")
@@ -369,6 +380,35 @@ class Settings(BaseSettings):
         from store.clickhouse import parse_store
 
         parse_store(value)      # StoreSettingError (a ValueError) says why, never echoing a password
+        return value
+
+    @field_validator("keeper")
+    @classmethod
+    def _keeper_nodes(cls, value: str) -> str:
+        from store.clickhouse import parse_keeper
+
+        if value:
+            parse_keeper(value)
+        return value
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_name(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+            raise ValueError("use 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_backend(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and "store" in info.data:      # (a bad store is reported on its own)
+            from store.clickhouse import parse_store
+
+            kind = parse_store(info.data["store"]).kind
+            if kind == "duckdb":
+                raise ValueError("needs the ClickHouse backend (store = clickhouse://... or chdb:///...)")
+            if kind == "chdb" and not info.data.get("keeper"):
+                raise ValueError("chdb needs `keeper` (host:port of Keeper or ZooKeeper)")
         return value
 
     @field_validator("traces_table", "logs_table", "clickhouse_cluster")

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime
@@ -32,10 +33,11 @@ from aiwatch.config import Settings
 from aiwatch.httpapi import api_error, authorized, internal_error
 from aiwatch.httpapi import request_id as new_request_id
 from aiwatch.jobs import Job, Scheduler
+from aiwatch.leadership import LeaseRunner
 from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
 from aiwatch.stages import load_stages, stage_jobs, stage_queries, stage_routes
-from aiwatch.storage import open_store
+from aiwatch.storage import open_lease, open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
@@ -70,6 +72,10 @@ class AiwatchServer:
         # which backend answers (no password): an operator reading /readyz sees where the data is
         # /readyz is unauthenticated: it names the backend kind only, never a host, path or user
         self.store_name = parse_store(settings.store).kind
+        # named in /readyz (no token): an operator-chosen name or a random one, never a host or path
+        self.instance_id = settings.instance_id or f"aiwatch-{secrets.token_hex(4)}"
+        self.lease = open_lease(settings, self.store, self.instance_id) if settings.lease else None
+        self.leader: LeaseRunner | None = None
         self.policy = policy or settings.content_policy()
         self.metrics = SelfMetrics()
         self.analysis_health = AnalyzerHealth()   # the analysis jobs record into it (ctx.analysis_health)
@@ -88,7 +94,10 @@ class AiwatchServer:
         workers = s.ingest_workers if s.ingest_workers >= 0 else (os.cpu_count() or 1)
         self.pool = ConversionPool(workers, self.policy, s.redaction(), s.max_body_bytes,
                                    AttributeLimits(s.max_span_attribute_bytes, s.max_request_attribute_bytes))
-        if self.settings.scheduler_enabled:
+        if self.settings.scheduler_enabled and self.lease is not None:
+            self.leader = LeaseRunner(self.lease, self._new_scheduler)   # jobs run while this instance holds it
+            self.leader.start()
+        elif self.settings.scheduler_enabled:
             for job in self.jobs():
                 self.scheduler.add(job)
             self.scheduler.start()
@@ -99,6 +108,17 @@ class AiwatchServer:
             self.tailer = AuditTailer(self.store, globs, self.policy, poll_s=self.settings.audit_poll_s,
                                       metrics=self.metrics)
             self.tailer.start()
+
+    def _new_scheduler(self) -> Scheduler:
+        scheduler = Scheduler(self)
+        for job in self.jobs():
+            scheduler.add(job)
+        return scheduler
+
+    def holds_lease(self) -> bool:
+        """Whether this instance may run scheduled work and send notifications now (always, without
+        the `lease` setting): the fence the alert delivery checks before each send."""
+        return self.lease is None or self.lease.held()
 
     def jobs(self) -> list[Job]:
         jobs = [Job("retention", 3600, self._retention, "Delete rows past retention_days / analysis_retention_days.")]
@@ -117,6 +137,10 @@ class AiwatchServer:
         if self.pool:
             self.pool.close()
         self.scheduler.stop()
+        if self.leader:
+            self.leader.stop()
+        elif self.lease:
+            self.lease.close()
         if self.tailer:
             self.tailer.stop()
         self.store.close()
@@ -143,6 +167,19 @@ class AiwatchServer:
         m.gauge("aiwatch_analyzers_failing", "Analyzers whose last run failed or quarantined data.",
                 lambda: len(health.failing))
         m.gauge("aiwatch_uptime_seconds", "Seconds since the server started.", lambda: time.time() - self.started_at)
+        m.family("aiwatch_instance_info", "This instance's id (label instance_id), always 1.",
+                 lambda: [({"instance_id": self.instance_id}, 1)], kind="gauge")
+        if self.lease is not None:
+            lease = self.lease
+            m.gauge("aiwatch_lease_held", "1 while this instance holds the scheduler lease (runs the analyzers "
+                    "and alerts), else 0.", lambda: float(lease.held()))
+            m.family("aiwatch_lease_holder_info", "The instance that holds the scheduler lease as this instance "
+                     "last read it (label holder; empty: none), always 1.",
+                     lambda: [({"holder": lease.holder or ""}, 1)], kind="gauge")
+            m.gauge("aiwatch_lease_epoch", "The lease's epoch as last read (+1 at each hand-over).",
+                    lambda: float(lease.row.epoch if lease.row else 0))
+            m.family("aiwatch_lease_acquired_total", "Times this instance took the scheduler lease.",
+                     lambda: [({}, lease.acquired)])
 
     # --- ASGI ---
     def app(self) -> Starlette:
@@ -312,11 +349,14 @@ class AiwatchServer:
         if self.store.writer.pending_rows >= self.settings.queue_max_rows:
             return JSONResponse({"status": "overloaded"}, status_code=503,
                                 headers={"Retry-After": str(self.settings.retry_after_s)})
+        about: dict[str, Any] = {"queue_rows": self.store.writer.pending_rows, "store": self.store_name,
+                                 "instance": self.instance_id}
+        if self.lease is not None:   # instance ids only: /readyz answers without a token
+            about["lease"] = {"holder": self.lease.holder or None, "held": self.lease.held()}
         failing = sorted(self.analysis_health.failing)
         if failing:
-            return JSONResponse({"status": "degraded", "analyzers_failing": failing,
-                                 "queue_rows": self.store.writer.pending_rows, "store": self.store_name})
-        return JSONResponse({"status": "ready", "queue_rows": self.store.writer.pending_rows, "store": self.store_name})
+            return JSONResponse({"status": "degraded", "analyzers_failing": failing, **about})
+        return JSONResponse({"status": "ready", **about})
 
     async def prometheus(self, request: Request) -> Response:
         # Self-metrics name services and queue depths: a reader of the API may see them, and so

@@ -24,4 +24,17 @@ def open_store(settings: Settings, **writer: Any) -> Store:
     return ClickHouseStore(target, OtelMapping(), traces_table=settings.traces_table, logs_table=settings.logs_table,
                            cluster=settings.clickhouse_cluster, retention_days=settings.retention_days,
                            analysis_retention_days=settings.analysis_retention_days,
-                           queue_max_rows=settings.queue_max_rows, writer_max_rows=settings.writer_max_rows)
+                           queue_max_rows=settings.queue_max_rows, writer_max_rows=settings.writer_max_rows,
+                           keeper_map=settings.lease, keeper=settings.keeper)
+
+
+def open_lease(settings: Settings, store: Store, instance_id: str) -> Any:
+    """The scheduler lease (`lease = true`): a KeeperMap row in Keeper, on the ClickHouse store."""
+    from store.clickhouse import ClickHouseStore
+    from store.clickhouse_lease import KeeperLease
+
+    if not isinstance(store, ClickHouseStore):
+        raise ValueError("lease: needs the ClickHouse backend")
+    lease = KeeperLease(store, instance_id, settings.lease_ttl_s)
+    store.fence = lease.held    # notification-log writes stop when this instance's time is up
+    return lease

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,8 +66,11 @@ class Deliverer:
     """Sends due outbox rows, one receiver at a time; `DeliveryService` runs it continuously."""
 
     def __init__(self, store: Store, config: AlertsConfig, clock: Clock = utcnow, policy: DeliveryRetry | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, fence: Callable[[], bool] | None = None) -> None:
         self.store = store
+        # several instances: False once this one no longer holds the lease; what it has not sent
+        # stays pending for the next holder
+        self.fence = fence
         self.config = config
         self.clock = clock
         self.policy = policy or DeliveryRetry()
@@ -93,6 +97,8 @@ class Deliverer:
             at = now or self.clock()
             if row["group_key"] in blocked:
                 continue
+            if self.fence is not None and not self.fence():
+                break
             if row["next_attempt_at"] and row["next_attempt_at"] > at:
                 blocked.add(row["group_key"])
                 continue

@@ -72,7 +72,9 @@ class AlertsRuntime:
             if self._stopped:
                 return
             if self.delivery is None:
-                self.delivery = DeliveryService(Deliverer(ctx.store, self.config), self.deliver_interval_s)
+                self.delivery = DeliveryService(Deliverer(ctx.store, self.config,
+                                                          fence=getattr(ctx, "holds_lease", None)),
+                                                self.deliver_interval_s)
                 self.delivery.start()
                 return
         self.delivery.wake()

@@ -279,6 +279,7 @@ def save_tick(con: Any, *, states: Sequence[dict], deleted_states: Sequence[str]
               now: datetime | None = None) -> None:
     """One evaluation tick's changes, in the writer's transaction: decisions and outbox together."""
     if _on_clickhouse(con):
+        ch.check_fence(con)     # a former lease holder decides nothing more
         ch.delete(con, "alert_state", [{"fingerprint": fp} for fp in deleted_states])
         ch.delete(con, "alert_groups", [{"group_key": k} for k in deleted_groups])
         if outbox:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -40,6 +41,12 @@ SESSION_SETTINGS: dict[str, Any] = {
     "group_by_use_nulls": 1, "aggregate_functions_null_for_empty": 1, "join_use_nulls": 1,
     "session_timezone": "UTC", "mutations_sync": 1,
 }
+
+
+# One Keeper / ZooKeeper node as the `keeper` setting gives it: host:port (a hostname or IPv4 address).
+KEEPER_NODE = re.compile(r"([A-Za-z0-9][A-Za-z0-9.-]{0,252}):([0-9]{1,5})")
+# Where chdb's engine keeps KeeperMap tables in Keeper (a server uses its own keeper_map_path_prefix).
+KEEPER_MAP_PREFIX = "/aiwatch_keeper_map"
 
 
 class StoreSettingError(ValueError):
@@ -115,6 +122,25 @@ def parse_store(value: str) -> StoreTarget:
                             "chdb:///absolute/path?database=DATABASE")
 
 
+def parse_keeper(value: str) -> tuple[tuple[str, int], ...]:
+    """`host:port[,host:port...]`: the Keeper / ZooKeeper ensemble of chdb's in-process engine."""
+    nodes = []
+    for part in (p.strip() for p in (value or "").split(",")):
+        m = KEEPER_NODE.fullmatch(part)
+        if not m or not 0 < int(m.group(2)) < 65536:
+            raise StoreSettingError(f"{part!r} is not host:port (e.g. 127.0.0.1:2181,keeper-2:2181)")
+        nodes.append((m.group(1), int(m.group(2))))
+    return tuple(nodes)
+
+
+def keeper_config(nodes: tuple[tuple[str, int], ...]) -> str:
+    """The engine configuration that gives chdb a Keeper and enables KeeperMap, as a server's
+    <zookeeper> and <keeper_map_path_prefix> do (hosts checked by KEEPER_NODE: nothing to escape)."""
+    hosts = "".join(f"<node><host>{h}</host><port>{p}</port></node>" for h, p in nodes)
+    return (f"<clickhouse><zookeeper>{hosts}</zookeeper>"
+            f"<keeper_map_path_prefix>{KEEPER_MAP_PREFIX}</keeper_map_path_prefix></clickhouse>\n")
+
+
 # --- transports: the same SQL over HTTP or in-process -------------------------------------------
 
 
@@ -156,10 +182,16 @@ class ChdbTransport:
     """The ClickHouse engine in this process, on a local directory (one session, used by one thread
     at a time)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, keeper: str = "") -> None:
         from chdb import session
 
-        self._session = session.Session(path)
+        uri = path
+        if keeper:   # the engine reads its Keeper from a config file (clickhouse-local's --config-file)
+            config = Path(path) / "aiwatch-keeper.xml"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(keeper_config(parse_keeper(keeper)))
+            uri = f"{path}?config-file={config}"
+        self._session = session.Session(uri)
         self._lock = threading.RLock()
         for name, value in SESSION_SETTINGS.items():
             self._session.query(f"SET {name} = {_quoted(value)}")
@@ -406,7 +438,7 @@ class ClickHouseStore:
     def __init__(self, target: StoreTarget, mapping: SourceMapping, *, traces_table: str = "otel_traces",
                  logs_table: str = "otel_logs", cluster: str = "", retention_days: int = 30,
                  analysis_retention_days: int = 400, queue_max_rows: int = 400_000, writer_max_rows: int = 50_000,
-                 transport: Transport | None = None) -> None:
+                 keeper_map: bool = False, keeper: str = "", transport: Transport | None = None) -> None:
         if target.kind not in ("clickhouse", "chdb"):
             raise StoreSettingError(f"store: {target.kind} is not a ClickHouse target")
         self.target = target
@@ -416,10 +448,24 @@ class ClickHouseStore:
         self.logs_table = f"{self.database}.{identifier(logs_table, 'logs_table')}"
         self.cluster = identifier(cluster, "clickhouse_cluster") if cluster else ""
         self.retention_days, self.analysis_retention_days = retention_days, analysis_retention_days
-        self.transport = transport or (ChdbTransport(target.path) if target.kind == "chdb" else HttpTransport(target))
+        # Several instances (the `lease` setting): the lease and the notification log are KeeperMap
+        # tables in Keeper (chdb: the `keeper` ensemble; a server: its own <zookeeper> configuration).
+        if keeper_map and target.kind == "chdb" and not keeper:
+            raise StoreSettingError("lease: chdb needs the `keeper` setting (host:port of Keeper or ZooKeeper)")
+        self.keeper_map, self.keeper = keeper_map, keeper
+        # set by the server while it runs the lease: False once this instance may no longer act as holder
+        self.fence: Callable[[], bool] | None = None
+        self.transport = transport or self.new_transport()
         self.migrate()
         self.transport.use(target.database)   # unqualified names (the read API's queries) mean this database
         self.writer = ClickHouseWriter(self._apply, queue_max_rows, writer_max_rows)
+
+    def new_transport(self) -> Transport:
+        """Another connection to the same database (the lease's own, so a renewal never queues behind
+        an analyzer's query on the store's connection)."""
+        if self.target.kind == "chdb":
+            return ChdbTransport(self.target.path, self.keeper)
+        return HttpTransport(self.target)
 
     # --- reads
     def query(self, sql: str, params: Params = None) -> pa.Table:

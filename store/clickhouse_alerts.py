@@ -6,6 +6,12 @@ ClickHouse has no in-place UPDATE or primary-key upsert, so every table DuckDB u
 inserts a tombstone (`deleted = 1`). A view `<name>` reads the newest version with FINAL and drops
 tombstones, so the readers in store/alerting.py and the read API run the same SELECTs on both
 backends. Append-only tables (history, delivery attempts, review) are plain MergeTree.
+
+With several instances (`store.keeper_map`, the `lease` setting) the notification log is a KeeperMap
+table in Keeper instead: `alert_nflog_keeper`, keyed by group and receiver, read through the same
+`alert_nflog` view. Whichever instance holds the lease reads what every earlier holder notified, at
+once and consistently (Keeper's linearizable writes), so a new holder never pages an alert again.
+Its writes are fenced: an instance that no longer holds the lease cannot record (or send) a page.
 """
 from __future__ import annotations
 
@@ -52,10 +58,32 @@ APPENDED: dict[str, tuple[str, dict[str, str]]] = {   # table -> (time column, o
 }
 
 
+NFLOG_KEEPER = "alert_nflog_keeper"
+_KEY_SEPARATOR = "\x1f"   # group_key and receiver in one KeeperMap key (KeeperMap keys are one column)
+
+
+class LeaseLost(RuntimeError):
+    """This instance no longer holds the lease: it must not record or send notifications."""
+
+
+def keeper_path(store: ClickHouseStore, name: str) -> str:
+    """A KeeperMap table's path in Keeper, per database: two deployments on one Keeper stay apart."""
+    return f"/{store.target.database}/{name}"
+
+
 def statements(store: ClickHouseStore, on: str, engine: Any) -> list[str]:
     """DDL for the alert tables (idempotent). `engine(name, args)` gives the (replicated) engine."""
     out = []
+    if store.keeper_map:
+        keys, cols = VERSIONED["alert_nflog"]
+        nflog_columns = ", ".join(f"{c} Nullable({t})" for c, t in cols.items())
+        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(NFLOG_KEEPER)}{on} (k String, group_key String,
+            receiver String, {nflog_columns}) ENGINE = KeeperMap('{keeper_path(store, NFLOG_KEEPER)}') PRIMARY KEY k""")
     for name, (keys, cols) in VERSIONED.items():
+        if name == "alert_nflog" and store.keeper_map:
+            out.append(f"""CREATE OR REPLACE VIEW {store.table(name)}{on} AS SELECT {', '.join((*keys, *cols))}
+                FROM {store.table(NFLOG_KEEPER)}""")
+            continue
         columns = [f"{k} String" for k in keys] + [f"{c} Nullable({t})" for c, t in cols.items()]
         out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(name + '_rows')}{on} ({', '.join(columns)},
             version UInt64, deleted UInt8 DEFAULT 0) ENGINE = {engine("ReplacingMergeTree", "version")}
@@ -91,15 +119,39 @@ def _arrow(name: str, rows: Sequence[dict[str, Any]], deleted: bool = False) -> 
     return pa.table(data)
 
 
+def check_fence(con: ClickHouseConnection) -> None:
+    """Raise LeaseLost when this instance no longer holds the lease (several instances only)."""
+    fence = con.store.fence
+    if con.store.keeper_map and fence is not None and not fence():
+        raise LeaseLost("this instance no longer holds the lease: no notification is recorded or sent")
+
+
+def _in_keeper(con: ClickHouseConnection, name: str) -> bool:
+    if name != "alert_nflog" or not con.store.keeper_map:
+        return False
+    check_fence(con)
+    return True
+
+
+def _nflog_key(row: dict[str, Any]) -> str:
+    return f"{row['group_key']}{_KEY_SEPARATOR}{row['receiver']}"
+
+
 def upsert(con: ClickHouseConnection, name: str, rows: Sequence[dict[str, Any]]) -> None:
     """New versions of `rows` (whole rows: columns left out become NULL)."""
-    if rows:
+    if rows and _in_keeper(con, name):   # KeeperMap: an insert of an existing key replaces it
+        table = _arrow(name, rows).drop_columns(["version", "deleted"])
+        con.insert(NFLOG_KEEPER, table.append_column("k", pa.array([_nflog_key(r) for r in rows], pa.string())))
+    elif rows:
         con.insert(f"{name}_rows", _arrow(name, rows))
 
 
 def delete(con: ClickHouseConnection, name: str, keys: Sequence[dict[str, Any]]) -> None:
     """Tombstones for the rows with these key values."""
-    if keys:
+    if keys and _in_keeper(con, name):
+        con.execute(f"ALTER TABLE {con.store.table(NFLOG_KEEPER)} DELETE WHERE has({{keys:Array(String)}}, k)",
+                    {"keys": [_nflog_key(k) for k in keys]})
+    elif keys:
         con.insert(f"{name}_rows", _arrow(name, keys, deleted=True))
 
 

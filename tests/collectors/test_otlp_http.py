@@ -349,7 +349,7 @@ def test_metrics_need_a_token_and_probes_stay_open(guarded_server):
         assert r.status_code == 200 and "aiwatch_requests_in_progress" in r.text
     assert httpx.get(f"{url}/healthz").status_code == 200
     r = httpx.get(f"{url}/readyz")
-    assert r.status_code == 200 and set(r.json()) <= {"status", "queue_rows", "analyzers_failing", "store"} and r.json()["store"] == "duckdb"
+    assert r.status_code == 200 and set(r.json()) <= {"status", "queue_rows", "analyzers_failing", "store", "instance"} and r.json()["store"] == "duckdb"
 
 
 def test_oversized_bodies_and_gzip_bombs_get_413(guarded_server):
