@@ -66,9 +66,7 @@ class AiwatchServer:
         self.queries = stage_queries()
         self.settings = settings
         prices.configure(settings.price_table())   # the cost queries and analyzers price with the overrides
-        self.store = open_store(settings, writer_max_rows=settings.writer_max_rows,
-                                writer_max_delay_ms=settings.writer_max_delay_ms,
-                                queue_max_rows=settings.queue_max_rows)
+        self.store = open_store(settings)
         # which backend answers (no password): an operator reading /readyz sees where the data is
         # /readyz is unauthenticated: it names the backend kind only, never a host, path or user
         self.store_name = parse_store(settings.store).kind

@@ -2,22 +2,22 @@
 everything else holds a `store.base.Store`."""
 from __future__ import annotations
 
-from typing import Any
-
 from aiwatch.config import Settings
 from store.base import Store
 
 
-def open_store(settings: Settings, **writer: Any) -> Store:
+def open_store(settings: Settings) -> Store:
     """The DuckDB file in data_dir (`store = "duckdb"`), or ClickHouse (server or chdb) reading the
-    Collector's tables through the collectors' attribute map. `writer`: DuckDB writer options."""
+    Collector's tables through the collectors' attribute map; either writer takes its queue cap and
+    batch size from the settings."""
     from store.clickhouse import parse_store
 
     target = parse_store(settings.store)
     if target.kind == "duckdb":
         from store.db import Store as DuckDBStore
 
-        return DuckDBStore(settings.db_path, **writer)
+        return DuckDBStore(settings.db_path, writer_max_rows=settings.writer_max_rows,
+                           writer_max_delay_ms=settings.writer_max_delay_ms, queue_max_rows=settings.queue_max_rows)
     from collectors.otel_clickhouse import OtelMapping
     from store.clickhouse import ClickHouseStore
 

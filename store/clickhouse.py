@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyarrow as pa
 
 from store.base import Dialect, Params, WriteFn
-from store.writer import Overloaded, WriterBroken, WriterClosed, WriterStats
+from store.writer import QueuedWriter, WriteRequest
 
 log = logging.getLogger(__name__)
 
@@ -296,63 +295,17 @@ class SourceMapping(Protocol):
 # --- the writer: one thread, in order, the `TableWriter` interface ---------------------------------
 
 
-@dataclass
-class _Request:
-    tables: dict[str, pa.Table]
-    fn: WriteFn | None
-    rows: int
-    future: Future = field(default_factory=Future)
-
-
-class ClickHouseWriter:
+class ClickHouseWriter(QueuedWriter):
     """Writes in submission order on one thread. An insert is atomic per table (one block); there
     are no multi-statement transactions, so output tables are ReplacingMergeTree and a rerun
-    replaces rather than duplicates."""
+    replaces rather than duplicates. Admission and the queue are `QueuedWriter`'s, as DuckDB's."""
 
     def __init__(self, apply: Callable[[dict[str, pa.Table], WriteFn | None], Any], queue_max_rows: int,
                  max_rows: int = 50_000) -> None:
+        super().__init__(queue_max_rows, "aiwatch-ch-writer")
         self._apply = apply
-        self._queue_max_rows = queue_max_rows
         self._max_rows = max_rows
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self.broken: str | None = None
-        self.stats = WriterStats()
-        self._thread = threading.Thread(target=self._run, name="aiwatch-ch-writer", daemon=True)
-        self._thread.start()
-
-    @property
-    def pending_rows(self) -> int:
-        return self._pending
-
-    def submit(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None) -> Future:
-        tables = {name: t for name, t in (tables or {}).items() if t.num_rows}
-        rows = sum(t.num_rows for t in tables.values())
-        with self._lock:
-            if self._closed:
-                raise WriterClosed("the writer is shutting down")
-            if self.broken:
-                raise WriterBroken(self.broken)
-            if self._pending and self._pending + rows > self._queue_max_rows:
-                raise Overloaded(f"{self._pending} rows are waiting to be written")
-            self._pending += rows
-        req = _Request(tables, fn, rows)
-        self._queue.put(req)
-        return req.future
-
-    def write(self, tables: Mapping[str, pa.Table] | None = None, fn: WriteFn | None = None,
-              timeout: float | None = 60) -> Any:
-        return self.submit(tables, fn).result(timeout)
-
-    def stop(self, timeout: float = 30) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout)
+        self.start()
 
     def _run(self) -> None:
         """Group consecutive appends into one insert per table (ClickHouse wants few, large parts);
@@ -380,7 +333,7 @@ class ClickHouseWriter:
             if after is not None:
                 self._commit([after])
 
-    def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[WriteRequest]) -> None:
         started = time.perf_counter()
         names = dict.fromkeys(name for r in batch for name in r.tables)
         tables = {name: pa.concat_tables([r.tables[name] for r in batch if name in r.tables], promote_options="default")
@@ -395,20 +348,13 @@ class ClickHouseWriter:
                 return
             log.warning("clickhouse write failed: %s", exc)
             self.stats.failed_requests += 1
-            self._release(batch)
-            batch[0].future.set_exception(exc)
+            self._finish(batch, exc=exc)
             return
         self.stats.commits += 1
         self.stats.rows_committed += rows
         self.stats.commit_seconds.observe(time.perf_counter() - started)
         self.stats.batch_rows.observe(rows)
-        self._release(batch)
-        for r in batch:
-            r.future.set_result(result)
-
-    def _release(self, batch: list[_Request]) -> None:
-        with self._lock:
-            self._pending -= sum(r.rows for r in batch)
+        self._finish(batch, results=[result] * len(batch))
 
 
 class ClickHouseConnection:

@@ -29,11 +29,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from store.base import WriteFn
 from store.schema import KEYED_TABLES
 
 log = logging.getLogger(__name__)
 
-WriteFn = Callable[[duckdb.DuckDBPyConnection], Any]
 
 
 class Overloaded(Exception):
@@ -63,9 +63,10 @@ _PROBE = "writer.probe"   # job_state key the recovery probe writes
 
 
 @dataclass
-class _Request:
+class WriteRequest:
+    """One submitted write: the tables to append, a function to run, and the caller's future."""
     tables: dict[str, pa.Table]
-    fn: WriteFn | None
+    fn: WriteFn | None   # runs on the backend's write connection, in the batch's transaction
     rows: int
     future: Future = field(default_factory=Future)
 
@@ -101,26 +102,22 @@ class WriterStats:
     batch_rows: Buckets = field(default_factory=lambda: Buckets(BATCH_ROWS_BUCKETS))
 
 
-class Writer:
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, max_rows: int = 50_000,
-                 max_delay_ms: int = 5, queue_max_rows: int = 400_000,
-                 reopen: Callable[[], duckdb.DuckDBPyConnection] | None = None, retry_s: float = 2.0) -> None:
-        self._con = con
-        self._reopen = reopen       # closes and reopens the database; returns a new write connection
-        self._retry_s = retry_s
+class QueuedWriter:
+    """The queue and admission every backend's writer shares: `submit` admits a write while the
+    queue holds fewer than `queue_max_rows` rows (one larger request when it is empty), refuses it
+    while stopping (`WriterClosed`) or broken (`WriterBroken`), and returns a future resolved after
+    commit; one thread (`_run`, the backend's) drains the queue and calls `_finish`."""
+
+    def __init__(self, queue_max_rows: int, thread_name: str) -> None:
         self.broken: str | None = None   # why writes fail now (a short reason, no file contents)
-        self._batch_ids = (f"{uuid.uuid4().hex[:12]}-{i}" for i in itertools.count(1))
-        self._max_rows = max_rows
-        self._max_delay = max_delay_ms / 1000
         self._queue_max_rows = queue_max_rows
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="aiwatch-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self.stats = WriterStats()
 
-    # --- public ---
     def start(self) -> None:
         self._thread.start()
 
@@ -141,7 +138,7 @@ class Writer:
             if self._pending_rows and self._pending_rows + rows > self._queue_max_rows:
                 raise Overloaded(f"{self._pending_rows} rows are waiting to be written")
             self._pending_rows += rows
-        req = _Request(tables, fn, rows)
+        req = WriteRequest(tables, fn, rows)
         self._queue.put(req)
         return req.future
 
@@ -159,6 +156,33 @@ class Writer:
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self, batch: list[WriteRequest], results: list[Any] | None = None,
+                exc: BaseException | None = None) -> None:
+        """Release the batch's rows from the queue, then resolve each request's future."""
+        with self._lock:
+            self._pending_rows -= sum(r.rows for r in batch)
+        for i, req in enumerate(batch):
+            if exc is not None:
+                req.future.set_exception(exc)
+            else:
+                req.future.set_result(results[i] if results else None)
+
+
+class Writer(QueuedWriter):
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, max_rows: int = 50_000,
+                 max_delay_ms: int = 5, queue_max_rows: int = 400_000,
+                 reopen: Callable[[], duckdb.DuckDBPyConnection] | None = None, retry_s: float = 2.0) -> None:
+        super().__init__(queue_max_rows, "aiwatch-writer")
+        self._con = con
+        self._reopen = reopen       # closes and reopens the database; returns a new write connection
+        self._retry_s = retry_s
+        self._batch_ids = (f"{uuid.uuid4().hex[:12]}-{i}" for i in itertools.count(1))
+        self._max_rows = max_rows
+        self._max_delay = max_delay_ms / 1000
 
     # --- the writer thread ---
     def _run(self) -> None:
@@ -193,7 +217,7 @@ class Writer:
                 log.exception("writer: unexpected failure")
                 self._finish([r for r in batch if not r.future.done()], exc=exc)
 
-    def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[WriteRequest]) -> None:
         started = time.perf_counter()
         batch_id = next(self._batch_ids)
         try:
@@ -227,7 +251,7 @@ class Writer:
         self.stats.batch_rows.observe(rows)
         self._finish(batch, results=results)
 
-    def _isolate(self, batch: list[_Request], exc: BaseException) -> None:
+    def _isolate(self, batch: list[WriteRequest], exc: BaseException) -> None:
         """A request made the batch fail: commit the others alone, fail only it."""
         if len(batch) > 1:
             for req in batch:
@@ -240,7 +264,7 @@ class Writer:
         self._finish(batch, exc=exc)
         self.stats.failed_requests += 1
 
-    def _apply(self, batch: list[_Request], batch_id: str) -> list[Any]:
+    def _apply(self, batch: list[WriteRequest], batch_id: str) -> list[Any]:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -273,7 +297,7 @@ class Writer:
             log.error("the database cannot take writes; refusing them until a probe write succeeds: %s", exc)
         self.broken = _reason(exc)
 
-    def _fail(self, batch: list[_Request], exc: BaseException) -> None:
+    def _fail(self, batch: list[WriteRequest], exc: BaseException) -> None:
         self.stats.failed_requests += len(batch)
         self._finish(batch, exc=WriterBroken(_reason(exc)))
 
@@ -325,16 +349,6 @@ class Writer:
         log.warning("the database takes writes again")
         self.broken = None
         return True
-
-    def _finish(self, batch: list[_Request], results: list[Any] | None = None,
-                exc: BaseException | None = None) -> None:
-        with self._lock:
-            self._pending_rows -= sum(r.rows for r in batch)
-        for i, req in enumerate(batch):
-            if exc is not None:
-                req.future.set_exception(exc)
-            else:
-                req.future.set_result(results[i] if results else None)
 
 
 _LEDGER_SQL = "UPDATE writer_ledger SET batch = ?"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -9,7 +10,8 @@ import pytest
 
 from store.db import Store, migrate
 from store.schema import SCHEMA_VERSION, arrow_schema
-from store.writer import Overloaded, Writer
+from store.writer import Overloaded, Writer, WriterClosed
+from tests.backends import BACKENDS, opened
 
 
 def spans(n: int, name: str = "s") -> pa.Table:
@@ -18,6 +20,12 @@ def spans(n: int, name: str = "s") -> pa.Table:
     cols["trace_id"] = pa.array([f"{i:032x}" for i in range(n)])
     cols["name"] = pa.array([name] * n)
     return pa.table(cols, schema=schema)
+
+
+def feedback(n: int, start: int = 0) -> pa.Table:
+    t = datetime(2026, 11, 2)
+    return pa.Table.from_pylist([{"time": t - timedelta(seconds=start + i), "service_name": "s", "action": "accepted"}
+                                 for i in range(n)], schema=arrow_schema("feedback"))
 
 
 def test_concurrent_submissions_are_group_committed(store):
@@ -151,3 +159,26 @@ def test_a_commit_that_raises_is_acknowledged_exactly_when_it_landed(tmp_path, l
     finally:
         writer.stop()
         con.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_both_writers_admit_alike(backend, tmp_path):
+    """DuckDB's and ClickHouse's writers share one admission (store.writer.QueuedWriter): rows beyond
+    queue_max_rows are refused while others wait, one larger request is taken by an empty queue, a
+    stopping writer refuses work, and what was admitted is committed."""
+    release = threading.Event()
+    for store in opened(backend, tmp_path, queue_max_rows=100):
+        w = store.writer
+        held = w.submit(fn=lambda con: release.wait(30))   # holds the writer while requests queue up
+        first = w.submit({"feedback": feedback(60)})
+        with pytest.raises(Overloaded):
+            w.submit({"feedback": feedback(60)})
+        assert w.pending_rows == 60
+        release.set()
+        held.result(30), first.result(30)
+        assert w.pending_rows == 0
+        w.write({"feedback": feedback(150, start=1000)})   # larger than the queue, admitted when it is empty
+        assert store.scalar("SELECT count(*) FROM feedback") == 210
+        w.stop()
+        with pytest.raises(WriterClosed):
+            w.submit({"feedback": feedback(1, start=5000)})
