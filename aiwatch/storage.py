@@ -2,6 +2,8 @@
 everything else holds a `store.base.Store`."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiwatch.config import Settings
 from store.base import Store
 
