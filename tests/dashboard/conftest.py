@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,17 +16,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # otlp_data, browser helpers
 
-from otlp_data import FIRST_CALL_AGO_NS, HOUR_NS, SERVICE, send_all, write_incident  # noqa: E402
+from otlp_data import FIRST_CALL_AGO_NS, SERVICE, send_all, write_incident  # noqa: E402
 from server_harness import RunningServer, free_port, start_server, stop_server  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
-def _analyze(data_dir: Path) -> tuple[bool, str]:
-    """Backfill the analyzers over the sent telemetry (offline: the server must be stopped)."""
-    proc = subprocess.run([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "analyze", "--since=-3h",
-                           "--until=now", "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True,
+def _analyze(data_dir: Path, until: datetime) -> tuple[bool, str]:
+    """Backfill the analyzers over the sent telemetry up to `until` (naive UTC), offline: the server
+    must be stopped. An explicit end, not `now`: which hours it closes is then known to the test."""
+    proc = subprocess.run([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "analyze",
+                           f"--since={(until - timedelta(hours=3)).isoformat()}", f"--until={until.isoformat()}",
+                           "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True,
                           timeout=180, env={**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false"})
     return proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -47,17 +50,24 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     analyzed = False
     if importlib.util.find_spec("analysis.register") is not None:
         stop_server(srv)
-        analyzed_ns = time.time_ns()
-        analyzed, output = _analyze(data_dir)
+        analyzed_until = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        analyzed, output = _analyze(data_dir, analyzed_until)
         if not analyzed:
             warnings.warn(f"aiwatch analyze failed; analyzer-fed charts are not checked:\n{output}", stacklevel=2)
         write_incident(data_dir / "aiwatch.duckdb")
         srv = start_server(data_dir)
     srv.analyzed = analyzed
     srv.sent_ns = sent_ns   # what the telemetry's times count back from (otlp_data.model_calls(sent_ns))
-    # Route baselines exist only for hours the analyzers closed: whether the sent calls (the first
-    # starts 50 min before `sent_ns`) reach back before the hour the backfill ran in depends on the clock.
-    srv.closed_hour_with_calls = analyzed and (sent_ns - FIRST_CALL_AGO_NS) < analyzed_ns // HOUR_NS * HOUR_NS
+    # Route baselines: the analyzers write one for each hour bucket their window [since, until) touches
+    # (the newest is until's own hour, or the one before when until is on the hour), from calls in
+    # earlier hours. So one shows iff the first call (50 min before `sent_ns`) is before that newest
+    # hour: the clock decides, so the test reads the end it gave the backfill (`--until=now` would
+    # read a later clock, and an end at hh:00 closes no hour the calls after (hh-1):00 came in).
+    srv.closed_hour_with_calls = False
+    if analyzed:
+        newest_hour = analyzed_until.replace(minute=0) - timedelta(hours=1 if analyzed_until.minute == 0 else 0)
+        first_call = datetime(1970, 1, 1) + timedelta(microseconds=(sent_ns - FIRST_CALL_AGO_NS) // 1000)
+        srv.closed_hour_with_calls = first_call < newest_hour
     yield srv
     stop_server(srv)
 
