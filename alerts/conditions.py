@@ -287,7 +287,7 @@ def _threshold(c: Any, base_map: dict | None, series: tuple) -> tuple[float, flo
 
 def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list[Sample]:
     """The count test of `rule.condition.evidence` for every matching series (rules.Evidence)."""
-    from scipy.stats import binom
+    from scipy.stats import binom, hypergeom
 
     c = rule.condition
     ev = c.evidence
@@ -297,7 +297,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     total = _window(db, now, ev.total, over_s, memo)
     if ev.test == "rank":
         return _rank_samples(rule, bad, total)
-    normal, hours, bounds = _normal_rates(db, now, ev, over_s, memo)
+    normal, hours, bounds, counts = _normal_rates(db, now, ev, over_s, memo)
     out = []
     for series, (k, _) in bad.items():
         labels = dict(zip(SERIES_LABELS, series))
@@ -305,11 +305,20 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
         if not c.matches(labels) or not n or k is None or k < max(ev.min_bad, 1):
             continue
         rate = normal.get(series)
-        tolerated = ev.tolerated(bounds.get(series) or 0.0)
         k, n = int(round(k)), int(round(n))
-        if k / n <= tolerated:
-            continue
-        p = float(binom.sf(k - 1, n, tolerated))
+        if ev.test == "fisher":
+            # the window's k of n against the baseline's x of m, conditioned on the k + x bad calls
+            # of both (Fisher's exact test, one-sided): the baseline's own sampling error is in the
+            # test, so a day of a quiet route's reviews is used as it is, not a bound above it;
+            # the rise must also be material (tolerated: factor x and delta over the baseline rate)
+            if series not in counts:
+                continue
+            x, m = counts[series]
+            tolerated = ev.tolerated(x / m)
+            p = float(hypergeom.sf(k - 1, m + n, x + k, n)) if k / n > tolerated else 1.0
+        else:
+            tolerated = ev.tolerated(bounds.get(series) or 0.0)
+            p = float(binom.sf(k - 1, n, tolerated)) if k / n > tolerated else 1.0
         if p >= ev.p_value:
             continue
         history = hours.get(series)
@@ -329,16 +338,18 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
 
 
 def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
-                  ) -> tuple[dict[Series, float], dict[Series, float], dict[Series, float]]:
-    """Per series: the normal rate, the hours of history behind it, and the rate the test is
-    against. A rate learned here is an estimate from the trailing counts, so the test is against
-    its upper 97.5% bound (Clopper-Pearson): a baseline learned from few calls tolerates more."""
+                  ) -> tuple[dict[Series, float], dict[Series, float], dict[Series, float],
+                             dict[Series, tuple[float, float]]]:
+    """Per series: the normal rate, the hours of history behind it, the rate the binomial test is
+    against, and the learned (bad, total) counts. A rate learned here is an estimate from the
+    trailing counts, so the binomial test is against its upper 97.5% bound (Clopper-Pearson): a
+    baseline learned from few calls tolerates more (the fisher test uses the counts instead)."""
     from scipy.stats import beta
 
     if ev.rate:   # read with the other newest values (evaluate)
         latest = memo["latest"]
         rated = latest.get((ev.rate, "1h"), {})
-        return rated, latest.get((MATURITY_METRIC, "1h"), {}), rated
+        return rated, latest.get((MATURITY_METRIC, "1h"), {}), rated, {}
     cache = memo["cache"]
     key = ("evidence-learned", ev.bad, ev.total, ev.baseline_window.total_seconds(), over_s)
     hit = cache.get(key)
@@ -348,15 +359,16 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
         for row in alerting.trailing_sums(db, now, [ev.bad, ev.total], ev.baseline_window.total_seconds(),
                                           over_s + 60).to_pylist():
             sums[(row["metric"], _series(row))] = (row["total"], row["first"])
-        rates, hours, bounds = {}, {}, {}
+        rates, hours, bounds, counts = {}, {}, {}, {}
         for (metric, series), (value, first) in sums.items():
             if metric != ev.total or not value:
                 continue
             x = (sums.get((ev.bad, series)) or (0.0, first))[0] or 0.0
             rates[series] = x / value
+            counts[series] = (int(round(x)), int(round(value)))
             bounds[series] = float(beta.ppf(0.975, x + 1, value - x)) if x < value else 1.0
             hours[series] = (now - timedelta(seconds=over_s) - first).total_seconds() / 3600   # to the last bucket's end
-        hit = cache[key] = (now, (rates, hours, bounds))
+        hit = cache[key] = (now, (rates, hours, bounds, counts))
     return hit[1]
 
 

@@ -114,6 +114,8 @@ class Evidence:
     min_bad: float = 1.0
     baseline_window: timedelta = timedelta(days=1)
     min_history: timedelta = timedelta(hours=3)
+    # test "fisher": the window's bad / total against the counts over `baseline_window` before it
+    # (Fisher's exact test, one-sided; the rate must also exceed the tolerated one); needs no `rate`.
     # test "rank": `bad` sums the calls' tail percentiles among the route's reference and `total`
     # counts them (analysis/route_shift.py); it holds when the sum's Irwin-Hall lower tail is under
     # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
@@ -407,7 +409,7 @@ class EvidenceSpec(_Spec):
     min_bad: Number = 1.0
     baseline_window: Duration = timedelta(days=1)
     min_history: Duration = timedelta(hours=3)
-    test: Annotated[str, Strict(), _one_of(("binomial", "rank"))] = "binomial"
+    test: Annotated[str, Strict(), _one_of(("binomial", "fisher", "rank"))] = "binomial"
     max_mean: Number = Field(0.25, gt=0, lt=1)
 
 
@@ -482,6 +484,8 @@ def _cross_problems(raw: dict) -> list[tuple[str, str]]:
             if "over" not in c:
                 out.append(("condition.over", "is required with evidence (the test window of 1m buckets)"))
             ev = c.get("evidence")
+            if isinstance(ev, dict) and ev.get("test") == "fisher" and "rate" in ev:
+                out.append(("condition.evidence.rate", "does not go with test fisher (it learns from the counts)"))
             if isinstance(ev, dict) and ev.get("test") == "rank":
                 out += [(f"condition.evidence.{k}", "does not go with test rank (the reference is the route's own calls)")
                         for k in ("rate", "factor", "delta", "floor", "min_bad", "baseline_window", "min_history")

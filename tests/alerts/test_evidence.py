@@ -185,6 +185,10 @@ def test_rank_rules_refuse_the_count_test_keys():
     with pytest.raises(RulesError) as err:
         make_config(rules=[rule])
     assert "condition.evidence.rate" in str(err.value) and "condition.evidence.min_bad" in str(err.value)
+    fisher = {**CONF_DROP[0], "condition": {**CONF_DROP[0]["condition"], "evidence": {
+        "test": "fisher", "bad": "overrides", "total": "reviewed", "rate": "route_error_baseline"}}}
+    with pytest.raises(RulesError, match="does not go with test fisher"):
+        make_config(rules=[fisher])
 
 
 def test_format_failures_on_a_quiet_night_route_are_chance_a_schema_break_pages(store):
@@ -208,3 +212,30 @@ def test_format_failures_on_a_quiet_night_route_are_chance_a_schema_break_pages(
     assert set(got) == {"/broken"}
     assert dict(got["/broken"].fields)["bad"] == 24 and dict(got["/broken"].fields)["total"] == 60
     assert binom.sf(4, 20, 0.017 + 0.05) > 1e-3    # the quiet route: chance even at the point rate
+
+
+def test_override_rise_on_a_quiet_route_is_tested_against_the_baseline_counts(store):
+    """The shipped OverrideRateIncrease: a day of 1 review a minute at 20% overrides, then an hour
+    of 40 reviews. 18 overridden (45%) is the benchmark's 20% -> 40% rise: against the baseline's
+    upper bound plus 3 points (the binomial test it had) p ~ 5e-3, missed; Fisher's exact test of
+    18/40 against 288/1440 gives p = 4e-4. 12 of 40 (30%) stays chance."""
+    from scipy.stats import hypergeom
+
+    from alerts.rules import load_config
+
+    config = load_config(None, env={})
+    rule = next(r for r in config.rules if r.name == "OverrideRateIncrease")
+    base = T0 - 24 * HOUR
+    for name, overridden in (("/rise", 18), ("/same", 12)):
+        rows = (series("reviewed", base, 24 * 60, 1.0, route=name, model=None)
+                + series("overrides", base, 24 * 60, lambda i: float(i % 5 == 0), route=name, model=None)
+                + series("reviewed", T0, 60, lambda i: float(i < 40), route=name, model=None)
+                + series("overrides", T0, 60, lambda i, k=overridden: float(i < k), route=name, model=None))
+        write_metrics(store, [{**r, "model_version": None} for r in rows])    # the route rollup
+    samples, failed = evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + HOUR)
+    assert not failed
+    got = {s.labels["route"]: s for s in samples.values()}
+    assert set(got) == {"/rise"}
+    p = dict(got["/rise"].fields)["p_value"]
+    assert p == pytest.approx(hypergeom.sf(17, 1480, 288 + 18, 40), rel=1e-9) and p < 1e-3
+    assert binom.sf(17, 40, beta.ppf(0.975, 289, 1440 - 288) + 0.03) > 1e-3     # the old test: missed
