@@ -1,12 +1,16 @@
-"""The analysis pass on both backends, side by side: figures, not timed assertions.
+"""The analysis pass on both backends, side by side, and reads of the Collector's table: figures,
+not timed assertions.
 
-N model-call spans (default 1M over one day) are generated in the OpenTelemetry Collector's
-`otel_traces` shape inside ClickHouse's engine in-process (chdb), the way a Collector fleet would
-have written them; the same spans, read back through aiwatch's `spans` view, are loaded into a
-DuckDB store. Then the traffic analyzer (rollups, exact percentiles, error splits, cost) runs over
-the whole range on each, and the two sets of rows are compared.
+N model-call spans (default 10M over one day) are generated as aiwatch span rows in Arrow (by
+ClickHouse's engine from hashes of the row number, a million at a time) and written to both
+stores: appended to a DuckDB store, and written into chdb (ClickHouse in-process) through
+aiwatch's own ingest path, which stores them as rows of the OpenTelemetry Collector's
+`otel_traces` schema (Map attributes, Duration in ns) and reads them back through the `spans` view
+as a Collector fleet's rows would be. Then the traffic analyzer (rollups, exact percentiles, error
+splits, cost) runs over the whole range on each and the two sets of rows are compared, and the
+read API's span queries are timed on each (rows/s of the spans they cover).
 
-    .venv/bin/python bench/clickhouse_analysis.py [--spans 1000000] [--hours 24]
+    nice -n 10 .venv/bin/python bench/clickhouse_analysis.py [--spans 10000000] [--hours 24]
 """
 from __future__ import annotations
 
@@ -18,80 +22,133 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiwatch.config import Settings  # noqa: E402
+from aiwatch.stages import stage_queries  # noqa: E402
 from aiwatch.storage import open_store  # noqa: E402
 from analysis import runner  # noqa: E402
 from analysis.base import Window  # noqa: E402
 from analysis.traffic import TrafficAnalyzer  # noqa: E402
+from store.schema import SPAN_COLUMNS, arrow_schema  # noqa: E402
 
 T0 = datetime(2025, 3, 1)
+CHUNK = 1_000_000
 
 # uniforms from hashes of the row number: the same spans on every run
 _U = "(cityHash64(number, {k}) / 18446744073709551616.0)"
+_DURATION_NS = (f"toUInt64(1e6 * exp(log(400) + 0.5 * sqrt(-2 * log(greatest({_U.format(k=5)}, 1e-12))) "
+                f"* cos(2 * pi() * {_U.format(k=6)})))")
+_START = "toDateTime64('2025-03-01 00:00:00', 6) + toIntervalMicrosecond(number * {step_us:UInt64})"
+_ERROR = f"{_U.format(k=4)} < 0.02"
+# aiwatch span rows: the values an LLM client's OTLP spans would carry (durations in whole ns, end =
+# start + duration, as OTLP has them); every other span column NULL
 GENERATE = f"""
-INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
-                         ResourceAttributes, SpanAttributes, Duration, StatusCode)
-SELECT toDateTime64('2025-03-01 00:00:00', 9) + toIntervalMicrosecond(number * {{step_us:UInt64}}),
-       lower(hex(toFixedString(toString(number), 16))), lower(hex(toFixedString(toString(number), 8))), '',
-       'chat', 'Client', concat('svc-', toString(number % 4)), map('service.version', '1.0'),
-       map('gen_ai.operation.name', 'chat',
-           'gen_ai.request.model', ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][1 + number % 3],
-           'gen_ai.usage.input_tokens', toString(200 + toUInt32({_U.format(k=1)} * 600)),
-           'gen_ai.usage.output_tokens', toString(50 + toUInt32({_U.format(k=2)} * 300)),
-           'aiwatch.route', ['chat', 'search', 'summarize', 'classify', 'extract'][1 + intDiv(number, 4) % 5],
-           'aiwatch.model.version', if(number % 20 = 0, 'v2', 'v1'),
-           'aiwatch.arm', if(number % 20 = 0, 'canary', 'baseline'),
-           'aiwatch.confidence', toString(pow({_U.format(k=3)}, 0.3)),
-           'http.response.status_code', if({_U.format(k=4)} < 0.02, '500', '200')),
-       toUInt64(1e6 * exp(log(400) + 0.5 * sqrt(-2 * log(greatest({_U.format(k=5)}, 1e-12)))
-                              * cos(2 * pi() * {_U.format(k=6)}))),
-       if({_U.format(k=4)} < 0.02, 'Error', 'Ok')
-FROM numbers({{n:UInt64}})"""
+SELECT lower(hex(toFixedString(toString(number), 16))) AS trace_id,
+       lower(hex(toFixedString(toString(number), 8))) AS span_id, 'chat' AS name, 'client' AS kind,
+       {_START} AS start_time,
+       fromUnixTimestamp64Micro(toInt64(intDiv(toUnixTimestamp64Nano({_START}) + {_DURATION_NS}, 1000))) AS end_time,
+       {_DURATION_NS} / 1e6 AS duration_ms, if({_ERROR}, 'error', 'ok') AS status_code,
+       concat('svc-', toString(number % 4)) AS service_name, '1.0' AS service_version, true AS is_llm,
+       'chat' AS operation, ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][1 + number % 3] AS request_model,
+       toInt64(200 + toUInt32({_U.format(k=1)} * 600)) AS input_tokens,
+       toInt64(50 + toUInt32({_U.format(k=2)} * 300)) AS output_tokens,
+       if({_ERROR}, '_OTHER', NULL) AS error_type, toInt32(if({_ERROR}, 500, 200)) AS http_status,
+       if(number % 20 = 0, 'v2', 'v1') AS model_version,
+       ['chat', 'search', 'summarize', 'classify', 'extract'][1 + intDiv(number, 4) % 5] AS route,
+       if(number % 20 = 0, 'canary', 'baseline') AS arm,
+       toFloat64(toString(pow({_U.format(k=3)}, 0.3))) AS confidence
+FROM numbers({{lo:UInt64}}, {{n:UInt64}})"""
+
+# every span column both stores fill (the Collector records no receive time; attribute JSON differs)
+SAME_SPANS = (f"SELECT {', '.join(c for c, _ in SPAN_COLUMNS if c not in ('attributes', 'received_at', 'resource_id'))} "
+              "FROM spans WHERE start_time < $hi ORDER BY span_id")
+# the read API's span queries timed on both backends (name -> parameters besides the window)
+READS = {"summary": {}, "dimensions": {}, "failures": {}, "calls": {},
+         "call_series": {"metric": "requests,error_rate,latency_p95_ms"}, "latency_distribution": {}}
+
+
+def _generate(ch, n: int, step_us: int, duck, schema) -> None:
+    """Spans in chunks: made by the engine as Arrow, written to both stores."""
+    for lo in range(0, n, CHUNK):
+        part = ch.transport.query(GENERATE, {"lo": lo, "n": min(CHUNK, n - lo), "step_us": step_us})
+        table = pa.table({f.name: part.column(f.name).cast(f.type) if f.name in part.column_names
+                          else pa.nulls(part.num_rows, f.type) for f in schema}, schema=schema)
+        duck.append({"spans": table}, timeout=3600)
+        ch.append({"spans": table}, timeout=3600)   # aiwatch's ingest path: rows of otel_traces
+
+
+def _rows(store) -> list[tuple]:
+    table = store.query("SELECT time, grain, metric, service_name, model, model_version, route, arm, value "
+                        "FROM analysis_metrics")
+    return sorted((tuple(r.values()) for r in table.to_pylist()),
+                  key=lambda r: tuple("" if v is None else str(v) for v in r[:8]))
+
+
+def _same(duck: list[tuple], ch: list[tuple]) -> bool:
+    return len(duck) == len(ch) and all(
+        d[:8] == c[:8] and (d[8] == c[8] or (d[8] is not None and c[8] is not None
+                                             and math.isclose(d[8], c[8], rel_tol=1e-12, abs_tol=1e-15)))
+        for d, c in zip(duck, ch))
+
+
+def _canonical(table: pa.Table) -> list[str]:
+    """Rows as sorted text, floats to 9 significant digits (the engines sum in their own order)."""
+    def text(v: object) -> str:
+        return f"{v:.9g}" if isinstance(v, float) else repr(v)
+    return sorted(repr([(k, text(v)) for k, v in sorted(r.items()) if k not in ("attributes", "received_at")])
+                  for r in table.to_pylist())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spans", type=int, default=1_000_000)
+    ap.add_argument("--spans", type=int, default=10_000_000)
     ap.add_argument("--hours", type=int, default=24)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aiwatch-ch-bench-"))
     base = dict(env={}, data_dir=str(tmp / "data"), retention_days=0, analysis_retention_days=0)
     ch = open_store(Settings.load(**base, store=f"chdb://{tmp / 'ch'}?database=bench"))
     duck = open_store(Settings.load(**base))
+    end = T0 + timedelta(hours=args.hours)
     try:
         step_us = max(1, args.hours * 3600 * 10**6 // args.spans)
         t = time.perf_counter()
-        ch.transport.command(GENERATE, {"n": args.spans, "step_us": step_us})  # type: ignore[attr-defined]
-        print(f"generated {args.spans:,} Collector-shaped spans in ClickHouse in {time.perf_counter() - t:.1f} s")
-        t = time.perf_counter()
-        for h in range(args.hours):   # an hour at a time: Arrow from the spans view into DuckDB
-            lo = T0 + timedelta(hours=h)
-            part = ch.query("SELECT * FROM spans WHERE start_time >= $lo AND start_time < $hi",
-                            {"lo": lo, "hi": lo + timedelta(hours=1)})
-            duck.append({"spans": part}, timeout=600)
-        print(f"copied into DuckDB in {time.perf_counter() - t:.1f} s")
-        end = T0 + timedelta(hours=args.hours)
+        _generate(ch, args.spans, step_us, duck, arrow_schema("spans"))
+        print(f"generated {args.spans:,} spans into both stores (chdb: rows of otel_traces through aiwatch's "
+              f"ingest path) in {time.perf_counter() - t:.1f} s")
+        first = {name: store.query(SAME_SPANS, {"hi": T0 + timedelta(minutes=10)}).to_pylist()
+                 for name, store in (("duckdb", duck), ("chdb", ch))}
+        print(f"the first 10 minutes' {len(first['chdb']):,} spans read back equal: {first['duckdb'] == first['chdb']}")
         rows = {}
+        took = {}
         for name, store in (("duckdb", duck), ("chdb", ch)):
             t = time.perf_counter()
             runner.analyze(store, TrafficAnalyzer(store), Window(T0, end, T0))
-            took = time.perf_counter() - t
-            table = store.query("SELECT time, grain, metric, service_name, model, model_version, route, arm, value "
-                                "FROM analysis_metrics")
-            rows[name] = sorted((tuple(r.values()) for r in table.to_pylist()),
-                                key=lambda r: tuple("" if v is None else str(v) for v in r[:8]))
-            print(f"{name:>6}: traffic analysis pass over {args.spans:,} spans: {took:.2f} s, {len(rows[name]):,} rows")
-        same = len(rows["duckdb"]) == len(rows["chdb"]) and all(
-            d[:8] == c[:8] and (d[8] == c[8] or (d[8] is not None and c[8] is not None
-                                                 and math.isclose(d[8], c[8], rel_tol=1e-12, abs_tol=1e-15)))
-            for d, c in zip(rows["duckdb"], rows["chdb"]))
-        print(f"rows equal on both backends (values to 1e-12): {same}")
+            took[name] = time.perf_counter() - t
+            rows[name] = _rows(store)
+            print(f"{name:>6}: traffic analysis pass over {args.spans:,} spans: {took[name]:.1f} s, "
+                  f"{len(rows[name]):,} rows")
+        same = _same(rows["duckdb"], rows["chdb"])
+        print(f"rows equal on both backends (values to 1e-12): {same}; chdb / duckdb time: "
+              f"{took['chdb'] / took['duckdb']:.2f}")
         if not same:
-            diffs = [(d, c) for d, c in zip(rows["duckdb"], rows["chdb"]) if d != c][:5]
-            for d, c in diffs:
+            for d, c in [(d, c) for d, c in zip(rows["duckdb"], rows["chdb"]) if d != c][:5]:
                 print("  duckdb", d, "\n  chdb  ", c)
+        # reads of the spans (on chdb: the Collector's table through the spans view)
+        registry = stage_queries()
+        window = {"start": T0.isoformat(), "end": end.isoformat()}
+        print(f"{'read API query (whole range)':<30}{'duckdb s':>10}{'chdb s':>10}{'chdb spans/s':>16}  equal")
+        for query, extra in READS.items():
+            answers, secs = {}, {}
+            for name, store in (("duckdb", duck), ("chdb", ch)):
+                t = time.perf_counter()
+                answers[name] = registry[query].execute(store, {**window, **extra})
+                secs[name] = time.perf_counter() - t
+            equal = _canonical(answers["duckdb"]) == _canonical(answers["chdb"])
+            print(f"{query:<30}{secs['duckdb']:>10.2f}{secs['chdb']:>10.2f}{args.spans / secs['chdb']:>16,.0f}  "
+                  f"{equal} ({answers['chdb'].num_rows} rows)")
     finally:
         ch.close()
         duck.close()

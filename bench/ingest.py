@@ -1,11 +1,13 @@
 """Sustained OTLP/HTTP protobuf ingest through the real server, against a parse-only ceiling.
 
-    python bench/ingest.py [--seconds 20] [--senders 4] [--batch 500]
+    python bench/ingest.py [--seconds 20] [--senders 4] [--batch 500] [--store duckdb,chdb]
 
 Starts `aiwatch serve` on a free loopback port with a fresh database, drives it from sender
 processes posting pre-encoded batches of realistic LLM spans (the sample generator's), and reports
 acknowledged-and-durable spans/s, request latency percentiles and the server's peak RSS. In the same
-run, a receiver that only parses the protobuf (no mapping, no store) gives the ceiling.
+run, a receiver that only parses the protobuf (no mapping, no store) gives the ceiling. `--store`
+names the backends to run one after the other in the same run (`duckdb`, the default, and/or
+`chdb`: ClickHouse's engine in-process, spans written as rows of the Collector's `otel_traces`).
 """
 from __future__ import annotations
 
@@ -155,6 +157,8 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=2, help="sender processes")
     ap.add_argument("--threads", type=int, default=4, help="concurrent requests per sender process")
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--store", default="duckdb",
+                    help="comma-separated backends to run in turn: duckdb, chdb (ClickHouse in-process)")
     ap.add_argument("--compare-redaction", action="store_true",
                     help="also run the server with redact_strings=false (message content stays redacted)")
     args = ap.parse_args()
@@ -172,37 +176,49 @@ def main() -> None:
         ceiling.terminate()
         ceiling.wait()
 
-    # The real server, fresh database (and, to compare, without redacting every stored string).
-    runs = {"aiwatch serve (durable, 2xx)": "true"}
+    # The real server, fresh database, on each backend asked for (and, to compare, without redacting
+    # every stored string).
+    backends = [b.strip() for b in args.store.split(",") if b.strip()]
+    if not backends or set(backends) - {"duckdb", "chdb"}:
+        ap.error("--store takes duckdb and/or chdb")
+    runs = {f"aiwatch serve, {b} (durable)": (b, "true") for b in backends}
     if args.compare_redaction:
-        runs["  same, redact_strings=false"] = "false"
+        runs.update({f"  same, {b}, redact_strings=false": (b, "false") for b in backends})
     results = {}
-    for label, redact_strings in runs.items():
+    for label, (backend, redact_strings) in runs.items():
         with tempfile.TemporaryDirectory() as data:
             port = free_port()
-            env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", "AIWATCH_REDACT_STRINGS": redact_strings}
+            env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", "AIWATCH_REDACT_STRINGS": redact_strings,
+                   "AIWATCH_STORE": "duckdb" if backend == "duckdb" else f"chdb://{data}/clickhouse?database=bench",
+                   "AIWATCH_RETENTION_DAYS": "0"}   # the sample spans lie in the past: no TTL may drop them
             server = subprocess.Popen([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port",
                                        str(port), "--data-dir", data], cwd=ROOT, env=env)
             try:
                 url = f"http://127.0.0.1:{port}"
                 wait_ready(url, server)
+                # warm-up: every worker has imported, the store has its first parts
+                warm = drive(url, bodies, min(3.0, args.seconds), args.senders, args.threads, args.batch)
                 results[label] = drive(url, bodies, args.seconds, args.senders, args.threads, args.batch)
                 results[label]["rss"] = peak_rss_mb(server.pid)
-                results[label]["stored"] = httpx.get(f"{url}/v1/query/table_counts").json()["data"][0]["rows"]
+                counts = httpx.get(f"{url}/v1/query/table_counts").json()["data"]
+                results[label]["stored"] = next(r["rows"] for r in counts if r["table"] == "spans")
+                results[label]["acked"] = warm["requests"] * args.batch + results[label]["requests"] * args.batch
             finally:
                 server.terminate()
                 server.wait()
-    real = results["aiwatch serve (durable, 2xx)"]
-    rss, stored = real["rss"], real["stored"]
 
-    print(f"{'receiver':<34}{'spans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'503s':>7}")
-    print(f"{'parse only (ceiling)':<34}{parse_only['spans_per_s']:>10,.0f}{parse_only['p50_ms']:>9.1f}"
+    print(f"{'receiver':<36}{'spans/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'503s':>7}")
+    print(f"{'parse only (ceiling)':<36}{parse_only['spans_per_s']:>10,.0f}{parse_only['p50_ms']:>9.1f}"
           f"{parse_only['p99_ms']:>9.1f}{parse_only['shed']:>7}")
     for label, run in results.items():
-        print(f"{label:<34}{run['spans_per_s']:>10,.0f}{run['p50_ms']:>9.1f}{run['p99_ms']:>9.1f}{run['shed']:>7}")
-    print(f"ratio aiwatch / ceiling: {real['spans_per_s'] / parse_only['spans_per_s']:.2f}")
-    print(f"server peak RSS: {rss:.0f} MiB; spans in the store: {stored:,} "
-          f"(acknowledged: {real['requests'] * args.batch:,})")
+        print(f"{label:<36}{run['spans_per_s']:>10,.0f}{run['p50_ms']:>9.1f}{run['p99_ms']:>9.1f}{run['shed']:>7}")
+    for label, run in results.items():
+        print(f"{label}: ratio to ceiling {run['spans_per_s'] / parse_only['spans_per_s']:.2f}, server peak RSS "
+              f"{run['rss']:.0f} MiB, spans in the store {run['stored']:,} "
+              f"(acknowledged with the warm-up: {run['acked']:,})")
+    if len(backends) == 2:
+        duck, ch = (results[f"aiwatch serve, {b} (durable)"]["spans_per_s"] for b in ("duckdb", "chdb"))
+        print(f"chdb / duckdb, same run: {ch / duck:.2f}")
 
 
 if __name__ == "__main__":

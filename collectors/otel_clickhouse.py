@@ -10,7 +10,6 @@ current attribute name, so the Collector's and aiwatch's data are one table.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from collectors.attributes import (
     to_str,
 )
 from core.semconv import ATTEMPT
+from store.clickhouse import MappedRows
 from store.schema import SPAN_COLUMNS, SPAN_RANGES
 from store.sql import quote_literal
 
@@ -65,9 +65,15 @@ def _targets() -> dict[str, list[tuple[int, str, Target]]]:
     return {c: sorted(v, key=lambda x: x[0]) for c, v in by_column.items()}
 
 
+def _lookup(key: str, target: Target) -> str:
+    """One attribute's value, converted. A missing key reads as '', which every converter but
+    to_str already makes NULL: only strings pay for a second scan of the map (mapContains)."""
+    value = _SQL_CONVERT[target.convert](f"{A}[{_lit(key)}]")
+    return f"if(mapContains({A}, {_lit(key)}), {value}, NULL)" if target.convert is to_str else value
+
+
 def _column_sql(column: str, candidates: list[tuple[int, str, Target]]) -> str:
-    parts = [(rank, f"if(mapContains({A}, {_lit(key)}), {_SQL_CONVERT[target.convert](f'{A}[{_lit(key)}]')}, NULL)")
-             for rank, key, target in candidates]
+    parts = [(rank, _lookup(key, target)) for rank, key, target in candidates]
     if column == "operation":   # OpenInference's span kind names the operation at rank 3, as at ingest
         parts = sorted(parts + [(3, _openinference_operation())], key=lambda p: p[0])
     exprs = [e for _, e in parts]
@@ -150,23 +156,15 @@ def spans_view(traces_table: str) -> str:
 
 
 # --- aiwatch's own ingest, written as the Collector writes ------------------------------------
+#
+# The conversion runs inside ClickHouse as the SELECT of an INSERT over the Arrow rows the
+# workers made (chdb's Python() table function; a server's input() with FORMAT Arrow): attribute
+# JSON to Map, names, durations, all vectorised in the engine. Converting row by row in Python on
+# the writer thread was the ingest path's bottleneck.
 
 _KIND_NAMES = {"unspecified": "Unspecified", "internal": "Internal", "server": "Server", "client": "Client",
                "producer": "Producer", "consumer": "Consumer"}
 _STATUS_NAMES = {"unset": "Unset", "ok": "Ok", "error": "Error"}
-MAP = pa.map_(pa.string(), pa.string())
-
-
-def _attribute_text(value: Any) -> str:
-    """An attribute value as the Collector stores it (pcommon AsString): strings as they are,
-    booleans lower-case, arrays and maps as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 def _current_names() -> dict[str, str]:
@@ -174,87 +172,109 @@ def _current_names() -> dict[str, str]:
     return {column: candidates[0][1] for column, candidates in _targets().items()}
 
 
-def to_otel_traces(spans: pa.Table, resources: pa.Table | None) -> pa.Table:
-    names = _current_names()
-    res_attrs: dict[str, dict[str, Any]] = {}
-    if resources is not None:
-        for rid, attrs in zip(resources.column("resource_id").to_pylist(), resources.column("attributes").to_pylist()):
-            res_attrs[rid] = json.loads(attrs) if attrs else {}
-    rows = spans.to_pylist()
-    span_maps, resource_maps, durations = [], [], []
-    for row in rows:
-        attrs = {k: _attribute_text(v) for k, v in (json.loads(row["attributes"]) if row["attributes"] else {}).items()}
-        for column, key in names.items():
-            value = row.get(column)
-            if value is not None and key not in attrs:
-                attrs[key] = _attribute_text(value)
-        span_maps.append(list(attrs.items()))
-        resource = {k: _attribute_text(v) for k, v in res_attrs.get(row["resource_id"], {}).items()}
-        for key, column in (("service.name", "service_name"), ("service.version", "service_version"),
-                            ("deployment.environment.name", "deployment_environment")):
-            if row[column] is not None:
-                resource[key] = row[column]
-        resource_maps.append(list(resource.items()))
-        if row["duration_ms"] is not None:
-            durations.append(max(round(row["duration_ms"] * 1e6), 0))
-        else:
-            durations.append(max(int((row["end_time"] - row["start_time"]).total_seconds() * 1e9), 0))
-    n = len(rows)
-    empty_lists = pa.array([[] for _ in range(n)], pa.list_(pa.string()))
-    return pa.table({
-        "Timestamp": spans.column("start_time").cast(pa.timestamp("ns")),
-        "TraceId": spans.column("trace_id"),
-        "SpanId": spans.column("span_id"),
-        "ParentSpanId": pc.fill_null(spans.column("parent_span_id"), ""),
-        "TraceState": pa.array([""] * n),
-        "SpanName": pc.fill_null(spans.column("name"), ""),
-        "SpanKind": pa.array([_KIND_NAMES.get(k or "unspecified", "Unspecified") for k in spans.column("kind").to_pylist()]),
-        "ServiceName": pc.fill_null(spans.column("service_name"), ""),
-        "ResourceAttributes": pa.array(resource_maps, MAP),
-        "ScopeName": pc.fill_null(spans.column("scope_name"), ""),
-        "ScopeVersion": pa.array([""] * n),
-        "SpanAttributes": pa.array(span_maps, MAP),
-        "Duration": pa.array(durations, pa.uint64()),
-        "StatusCode": pa.array([_STATUS_NAMES.get(s or "unset", "Unset") for s in spans.column("status_code").to_pylist()]),
-        "StatusMessage": pc.fill_null(spans.column("status_message"), ""),
-        "Events.Timestamp": pa.array([[] for _ in range(n)], pa.list_(pa.timestamp("ns"))),
-        "Events.Name": empty_lists,
-        "Events.Attributes": pa.array([[] for _ in range(n)], pa.list_(MAP)),
-        "Links.TraceId": empty_lists,
-        "Links.SpanId": empty_lists,
-        "Links.TraceState": empty_lists,
-        "Links.Attributes": pa.array([[] for _ in range(n)], pa.list_(MAP)),
-    })
+def _json_map(column: str) -> str:
+    """A JSON object (a nullable string column) as Map(String, String), each value as the Collector
+    stores it (pcommon AsString): strings unquoted, numbers, booleans, arrays and maps as JSON text."""
+    kv = f"JSONExtractKeysAndValuesRaw(ifNull({column}, ''))"
+    return (f"mapFromArrays(arrayMap(x -> x.1, {kv}), "
+            f"arrayMap(x -> if(startsWith(x.2, '\"'), JSONExtractString(x.2), x.2), {kv}))")
+
+
+def _text(column: str, typ: pa.DataType) -> str:
+    """A typed column's value as attribute text (NULL stays NULL)."""
+    if pa.types.is_boolean(typ):
+        return f"if({column} IS NULL, NULL, if({column}, 'true', 'false'))"
+    if pa.types.is_string(typ):
+        return column
+    return f"toString({column})"
+
+
+def _columns_map(pairs: list[tuple[str, str]]) -> str:
+    """Map(String, String) of (key, nullable text expression) pairs, NULL values left out."""
+    if not pairs:
+        return "map()"
+    entries = ", ".join(f"{_lit(k)}, {v}" for k, v in pairs)
+    return f"CAST(mapFilter((k, v) -> v IS NOT NULL, map({entries})), 'Map(String, String)')"
+
+
+def _transform(column: str, names: dict[str, str], default: str) -> str:
+    keys = ", ".join(_lit(k) for k in names)
+    return (f"transform(ifNull({column}, {_lit(default.lower())}), [{keys}], "
+            f"[{', '.join(_lit(v) for v in names.values())}], {_lit(default)})")
+
+
+def _traces_select() -> tuple[tuple[str, ...], str]:
+    types = dict(SPAN_COLUMNS)
+    span_columns = [(key, _text(column, types[column])) for column, key in _current_names().items()]
+    resource_columns = [(key, _text(column, types[column])) for key, column in (
+        ("service.name", "service_name"), ("service.version", "service_version"),
+        ("deployment.environment.name", "deployment_environment"))]
+    # nanoseconds; rounding half to even as Python's round() did
+    duration = ("toUInt64(if(duration_ms IS NOT NULL, greatest(roundBankers(duration_ms * 1e6), 0), "
+                "greatest(dateDiff('ns', start_time, end_time), 0)))")
+    exprs = {
+        "Timestamp": "toDateTime64(start_time, 9)",
+        "TraceId": "ifNull(trace_id, '')",
+        "SpanId": "ifNull(span_id, '')",
+        "ParentSpanId": "ifNull(parent_span_id, '')",
+        "SpanName": "ifNull(name, '')",
+        "SpanKind": _transform("kind", _KIND_NAMES, "Unspecified"),
+        "ServiceName": "ifNull(service_name, '')",
+        # the resource's attributes, then the span's resource columns over them
+        "ResourceAttributes": f"mapUpdate({_json_map('resource_attributes')}, {_columns_map(resource_columns)})",
+        "ScopeName": "ifNull(scope_name, '')",
+        # the span's columns under their current names, then its other attributes over them
+        "SpanAttributes": f"mapUpdate({_columns_map(span_columns)}, {_json_map('attributes')})",
+        "Duration": duration,
+        "StatusCode": _transform("status_code", _STATUS_NAMES, "Unset"),
+        "StatusMessage": "ifNull(status_message, '')",
+    }
+    return tuple(exprs), ", ".join(f"{e} AS {c}" for c, e in exprs.items())
+
+
+_TRACES_SELECT = _traces_select()
+
+
+def to_otel_traces(spans: pa.Table, resources: pa.Table | None) -> MappedRows:
+    """aiwatch span rows, each with its resource's attribute JSON beside it (`resource_attributes`),
+    and the SELECT that makes rows of the Collector's traces table of them."""
+    if resources is not None and resources.num_rows:
+        at = pc.index_in(spans.column("resource_id"), resources.column("resource_id"))
+        attrs = resources.column("attributes").take(at)
+    else:
+        attrs = pa.nulls(spans.num_rows, pa.string())
+    data = spans.append_column("resource_attributes", attrs)
+    return MappedRows(data, *_TRACES_SELECT)
 
 
 # OTLP severity numbers of the usual texts (the first of each range)
 _SEVERITY = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "WARNING": 13, "ERROR": 17, "FATAL": 21, "CRITICAL": 21}
 
 
-def to_otel_logs(logs: pa.Table) -> pa.Table:
-    rows = logs.to_pylist()
-    attrs = []
-    for row in rows:
-        a = {k: _attribute_text(v) for k, v in (json.loads(row["attributes"]) if row["attributes"] else {}).items()}
-        if row["event_name"]:
-            a.setdefault("event.name", row["event_name"])
-        attrs.append(list(a.items()))
-    n = len(rows)
-    blank = pa.array([""] * n)
-    no_map = pa.array([[] for _ in range(n)], MAP)
-    return pa.table({
-        "Timestamp": logs.column("time").cast(pa.timestamp("ns")),
-        "TraceId": pc.fill_null(logs.column("trace_id"), ""),
-        "SpanId": pc.fill_null(logs.column("span_id"), ""),
-        "TraceFlags": pa.array([0] * n, pa.uint8()),
-        "SeverityText": pc.fill_null(logs.column("severity"), ""),
-        "SeverityNumber": pa.array([_SEVERITY.get((r["severity"] or "").upper(), 0) for r in rows], pa.uint8()),
-        "ServiceName": pc.fill_null(logs.column("service_name"), ""),
-        "Body": pc.fill_null(logs.column("body"), ""),
-        "ResourceSchemaUrl": blank, "ResourceAttributes": no_map, "ScopeSchemaUrl": blank, "ScopeName": blank,
-        "ScopeVersion": blank, "ScopeAttributes": no_map,
-        "LogAttributes": pa.array(attrs, MAP),
-    })
+def _logs_select() -> tuple[tuple[str, ...], str]:
+    event_name = _columns_map([("event.name", "nullIf(event_name, '')")])
+    exprs = {
+        "Timestamp": "toDateTime64(time, 9)",
+        "TraceId": "ifNull(trace_id, '')",
+        "SpanId": "ifNull(span_id, '')",
+        "SeverityText": "ifNull(severity, '')",
+        "SeverityNumber": f"toUInt8(transform(upper(ifNull(severity, '')), [{', '.join(map(_lit, _SEVERITY))}], "
+                          f"[{', '.join(map(str, _SEVERITY.values()))}], 0))",
+        "ServiceName": "ifNull(service_name, '')",
+        "Body": "ifNull(body, '')",
+        # the record's attributes, with its event name (the record's own event.name wins)
+        "LogAttributes": f"mapUpdate({event_name}, "
+                         f"{_json_map('attributes')})",
+    }
+    return tuple(exprs), ", ".join(f"{e} AS {c}" for c, e in exprs.items())
+
+
+_LOGS_SELECT = _logs_select()
+
+
+def to_otel_logs(logs: pa.Table) -> MappedRows:
+    """aiwatch log rows and the SELECT that makes rows of the Collector's logs table of them."""
+    return MappedRows(logs, *_LOGS_SELECT)
 
 
 class OtelMapping:

@@ -191,21 +191,33 @@ def _rollup_labels(sets: Sequence[Sequence[str]]) -> str:
 
 def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tuple[datetime, datetime] | None,
                     prices: Sequence[tuple[str, float, float, float, float]], computed_at: datetime) -> pa.Table:
-    """store.analytics.traffic_metrics on ClickHouse: one GROUPING SETS pass per grain over the
-    model calls, every figure and all three exact percentiles at once."""
+    """store.analytics.traffic_metrics on ClickHouse: one GROUPING SETS pass over the model calls
+    for both grains (the minute sets keyed by the minute, the hour sets by the hour), every figure
+    and all three exact percentiles at once. One scan, because reading the spans view (the
+    Collector's attribute maps) is most of the cost."""
     from store.analytics import SPAN_ROLLUPS, TRAFFIC_SCHEMA
 
     cte, params = _prices(prices)
     spans = _t(store, "spans")
     model = f"coalesce({model_sql('s')}, '{NONE}')"
-    parts = []
-    for grain, (lo, hi) in (("1m", minutes), ("1h", hours)) if hours else (("1m", minutes),):
-        sets = SPAN_ROLLUPS[grain]
-        grouping = ", ".join("(" + ", ".join(("time", *s)) + ")" for s in sets)
-        sql = f"""
+    lo, hi = hours or minutes   # `hours` contains `minutes`
+    sets = [("tm", *labels) for labels in SPAN_ROLLUPS["1m"]]
+    if hours:
+        sets += [("th", *labels) for labels in SPAN_ROLLUPS["1h"]]
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    # a minute bucket only inside `minutes`: rows outside it make NULL-keyed minute groups, dropped
+    if hours:   # a set without `th` is a minute set (th is NULL there); rows outside `minutes`: no tm
+        hour, grain, time, seconds = (_trunc("1h", "s.start_time"), "if(th IS NULL, '1m', '1h')", "coalesce(tm, th)",
+                                      f"if(th IS NULL, {_SECONDS['1m']}, {_SECONDS['1h']})")
+        keep = "tm IS NOT NULL OR th IS NOT NULL"
+    else:
+        hour, grain, time, seconds, keep = "NULL", "'1m'", "tm", str(_SECONDS["1m"]), "tm IS NOT NULL"
+    sql = f"""
         WITH {cte},
         s AS (
-          SELECT {_trunc(grain, 's.start_time')} AS time, coalesce(s.service_name, '{NONE}') AS service_name,
+          SELECT if(s.start_time >= {{m_lo:{TS}}} AND s.start_time < {{m_hi:{TS}}}, {_trunc("1m", "s.start_time")},
+                    NULL) AS tm, {hour} AS th,
+            coalesce(s.service_name, '{NONE}') AS service_name,
             {model} AS model, coalesce(s.model_version, '{NONE}') AS model_version,
             coalesce(s.route, '{NONE}') AS route, coalesce(s.arm, '{NONE}') AS arm,
             {_in_range("s.duration_ms", "duration_ms")} AS duration_ms, s.status_code = 'error' AS is_err,
@@ -225,8 +237,8 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
           WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND s.is_llm
             AND (s.arm IS NULL OR s.arm != 'shadow')
         )
-        SELECT '{grain}' AS grain, time, {_rollup_labels(sets)},
-          toFloat64(count()) AS requests, count() / {_SECONDS[grain]} AS rps,
+        SELECT {grain} AS grain, {time} AS time, {_rollup_labels([s[1:] for s in sets])},
+          toFloat64(count()) AS requests, count() / {seconds} AS rps,
           toFloat64(countIf(is_err)) AS errors, {_ratio("countIf(is_err)", "count(is_err)")} AS error_rate,
           {_ratio("countIf(coalesce(http_status, 0) BETWEEN 400 AND 499)", "count()")} AS error_rate_4xx,
           {_ratio("countIf(coalesce(http_status, 0) >= 500)", "count()")} AS error_rate_5xx,
@@ -250,17 +262,16 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
           {_ratio("sum(toInt64(format_ok))", "count(format_ok)")} AS format_ok_rate,
           {_ratio(f"sum({_scaled('quality_score', '1e15')})", "count(quality_score)", " / 1e15")} AS quality_mean,
           {_ratio(f"sum({_scaled('confidence', '1e15')})", "count(confidence)", " / 1e15")} AS confidence_mean
-        FROM s GROUP BY GROUPING SETS ({grouping})"""
-        table = store.query(sql, {**params, "lo": lo, "hi": hi})
-        q = table.column("q").to_pylist()
-        for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
-            table = table.append_column(name, pa.array([v[i] if v else None for v in q], pa.float64()))
-        parts.append(table.drop_columns(["q"]))
-    n = sum(p.num_rows for p in parts)
+        FROM s GROUP BY GROUPING SETS ({grouping}) HAVING {keep}"""
+    table = store.query(sql, {**params, "lo": lo, "hi": hi, "m_lo": minutes[0], "m_hi": minutes[1]})
+    n = table.num_rows
     if not n:
         return TRAFFIC_SCHEMA.empty_table()
-    wide = pa.concat_tables([p.select([f.name for f in TRAFFIC_SCHEMA if f.name != "computed_at"])
-                             .cast(pa.schema([f for f in TRAFFIC_SCHEMA if f.name != "computed_at"])) for p in parts])
+    q = table.column("q").to_pylist()
+    for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
+        table = table.append_column(name, pa.array([v[i] if v else None for v in q], pa.float64()))
+    columns = [f for f in TRAFFIC_SCHEMA if f.name != "computed_at"]
+    wide = table.select([f.name for f in columns]).cast(pa.schema(columns))
     return wide.append_column(TRAFFIC_SCHEMA.field("computed_at"),
                               pa.repeat(pa.scalar(computed_at, pa.timestamp("us")), n).cast(pa.timestamp("us")))
 

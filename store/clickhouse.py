@@ -147,6 +147,7 @@ class Transport(Protocol):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table: ...
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
     def insert(self, table: str, data: pa.Table) -> None: ...
+    def insert_select(self, table: str, rows: MappedRows) -> None: ...
     def use(self, database: str) -> None: ...
     def close(self) -> None: ...
 
@@ -209,6 +210,13 @@ class ChdbTransport:
         with self._lock:
             self._session.query(f"INSERT INTO {table} ({columns}) SELECT * FROM Python(_aiwatch_rows)", "Null")
 
+    def insert_select(self, table: str, rows: MappedRows) -> None:
+        columns = ", ".join(column_name(c) for c in rows.columns)
+        _aiwatch_rows = rows.data  # noqa: F841 - read by name, as above
+        with self._lock:
+            self._session.query(f"INSERT INTO {table} ({columns}) SELECT {rows.select} FROM Python(_aiwatch_rows)",
+                                "Null")
+
     def use(self, database: str) -> None:
         with self._lock:
             self._session.query(f"USE {identifier(database)}", "Null")
@@ -244,11 +252,33 @@ class HttpTransport:
         database, name = (part.strip("`") for part in table.split(".", 1))
         self._client.insert_arrow(name, data, database=database)
 
+    def insert_select(self, table: str, rows: MappedRows) -> None:
+        """The rows as an Arrow stream in the request body, read by the server's input() function
+        with the columns' types, converted by the SELECT on the way in."""
+        structure = ", ".join(f"{column_name(f.name)} {_input_type(f.type)}" for f in rows.data.schema)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, rows.data.schema) as stream:
+            stream.write_table(rows.data)
+        columns = ", ".join(column_name(c) for c in rows.columns)
+        self._client.command(f"INSERT INTO {table} ({columns}) SELECT {rows.select} FROM input({_quoted(structure)}) "
+                             "FORMAT ArrowStream", data=sink.getvalue().to_pybytes())
+
     def use(self, database: str) -> None:
         self._client.database = database
 
     def close(self) -> None:
         self._client.close()
+
+
+_INPUT_TYPES = {pa.string(): "String", pa.timestamp("us"): "DateTime64(6)", pa.float64(): "Float64",
+                pa.int64(): "Int64", pa.int32(): "Int32", pa.bool_(): "Bool", pa.uint8(): "UInt8"}
+
+
+def _input_type(typ: pa.DataType) -> str:
+    """The nullable ClickHouse type an Arrow column of aiwatch's rows is read as."""
+    if typ not in _INPUT_TYPES:
+        raise TypeError(f"no ClickHouse input type for {typ}")
+    return f"Nullable({_INPUT_TYPES[typ]})"
 
 
 def _naive(table: pa.Table) -> pa.Table:
@@ -275,6 +305,17 @@ def _naive(table: pa.Table) -> pa.Table:
 # --- what the collectors supply: their schema of a span, both ways --------------------------------
 
 
+@dataclass(frozen=True)
+class MappedRows:
+    """Rows for one of the Collector's tables, converted by the engine as they are inserted: the
+    Arrow `data` (aiwatch's columns) and `select`, a SELECT list over it giving `columns` in order
+    (the transport supplies FROM)."""
+
+    data: pa.Table
+    columns: tuple[str, ...]
+    select: str
+
+
 class SourceMapping(Protocol):
     """How the Collector's tables read as aiwatch's `spans` (and back). Supplied by collectors/ (the
     one attribute map), so the store holds no vocabulary of its own."""
@@ -283,11 +324,11 @@ class SourceMapping(Protocol):
         """A SELECT over `traces_table` (a quoted name) with aiwatch's span columns."""
         ...
 
-    def to_otel_traces(self, spans: pa.Table, resources: pa.Table | None) -> pa.Table:
+    def to_otel_traces(self, spans: pa.Table, resources: pa.Table | None) -> MappedRows:
         """aiwatch span rows (and their request's resources) as rows of the Collector's traces table."""
         ...
 
-    def to_otel_logs(self, logs: pa.Table) -> pa.Table:
+    def to_otel_logs(self, logs: pa.Table) -> MappedRows:
         """aiwatch log rows as rows of the Collector's logs table."""
         ...
 
@@ -452,10 +493,11 @@ class ClickHouseStore:
             if name == "resources":
                 continue   # folded into each span's ResourceAttributes, as the Collector stores them
             if name == "spans":
-                data = self.mapping.to_otel_traces(data, resources)
+                self.transport.insert_select(self.traces_table, self.mapping.to_otel_traces(data, resources))
             elif name == "logs":
-                data = self.mapping.to_otel_logs(data)
-            self.insert(name, data)
+                self.transport.insert_select(self.logs_table, self.mapping.to_otel_logs(data))
+            else:
+                self.insert(name, data)
         return fn(ClickHouseConnection(self)) if fn is not None else None
 
     def append(self, tables: Mapping[str, pa.Table], timeout: float | None = 60) -> None:

@@ -304,7 +304,7 @@ QUERIES.append(NamedQuery(
     clickhouse_sql=f"""SELECT service_name, model, model_version, requests, errors, error_rate,
               q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, input_tokens, output_tokens, cost_usd, response_models
             FROM (SELECT service_name, {model_sql()} AS model, model_version,
-                    arrayStringConcat(arraySort(groupUniqArray(response_model)), ', ') AS response_models,
+                    nullIf(arrayStringConcat(arraySort(groupUniqArray(response_model)), ', '), '') AS response_models,
                     count(*) AS requests, count(*) FILTER (WHERE status_code = 'error') AS errors,
                     avg((status_code = 'error')::INT) AS error_rate,
                     quantilesExactInclusiveIf(0.5, 0.95, 0.99)(duration_ms, status_code <> 'error') AS q,

@@ -11,13 +11,14 @@ import pytest
 
 from aiwatch.config import ConfigError, Settings
 from collectors.content import build_policy
-from collectors.otel_clickhouse import MAP
 from collectors.traces import convert_traces
 from core.clock import utcnow
 from store.base import Store as StoreProtocol
 from store.clickhouse import StoreSettingError, parse_store
 from tests.backends import opened
 from tests.otlp_builders import span_request
+
+MAP = pa.map_(pa.string(), pa.string())
 
 
 def test_the_store_setting_parses_every_form_and_refuses_the_rest():

@@ -24,10 +24,12 @@ DIFFERENT = {"attributes", "received_at", "resource_id", "data_dir"}
 
 
 def _calls() -> pa.Table:
-    """Two models, errors, a canary: durations in whole ns and end = start + duration, as OTLP has them."""
-    data = pa.concat_tables([spans(T0, 6, 40, seed=3, priced=True),
-                             spans(T0, 6, 20, seed=4, model="gpt-4o", version="v2", arm="canary", ids="b",
-                                   error_p=0.2)])
+    """Two models, errors, a canary (whose calls name no response model): durations in whole ns and
+    end = start + duration, as OTLP has them."""
+    canary = spans(T0, 6, 20, seed=4, model="gpt-4o", version="v2", arm="canary", ids="b", error_p=0.2)
+    canary = canary.set_column(canary.schema.get_field_index("response_model"), "response_model",
+                               pa.nulls(canary.num_rows, pa.string()))
+    data = pa.concat_tables([spans(T0, 6, 40, seed=3, priced=True), canary])
     ns = [round(d * 1e6) for d in data.column("duration_ms").to_pylist()]
     ends = [s + timedelta(microseconds=n // 1000) for s, n in zip(data.column("start_time").to_pylist(), ns)]
     data = data.set_column(data.schema.get_field_index("duration_ms"), "duration_ms", pa.array([n / 1e6 for n in ns]))
