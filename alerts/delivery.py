@@ -113,8 +113,17 @@ class Deliverer:
         message = json.loads(row["payload"])
         attempt = (row["attempts"] or 0) + 1
         review: list[dict[str, Any]] = []
+        claim = "go"
+        if receiver is not None and receiver.configured:
+            # several instances: at most one send per row, even across a holder that died mid-send
+            claim = await asyncio.to_thread(alerting.begin_send, self.store, row["id"], now)
         if receiver is None or not receiver.configured:
             result = SendResult(False, False, None, f"receiver {row['receiver']!r} is not configured")
+        elif claim == "sent":
+            result = SendResult(True)
+        elif claim != "go":
+            result = SendResult(False, False, None, "an earlier lease holder stopped while sending this, so it may "
+                                                    "have arrived: not sent again (at most once across instances)")
         elif receiver.type == "review":
             review = review_rows(row, message, now)
             result = SendResult(True)
@@ -123,6 +132,9 @@ class Deliverer:
             result = await notifiers.send_async(client, receiver, body)
             # The error is logged, stored and served by /api and the dashboard: no credentials in it.
             result = replace(result, error=notifiers.mask_secrets(result.error, receiver))
+        if claim == "go" and receiver is not None and receiver.configured:
+            await asyncio.to_thread(alerting.end_send, self.store, row["id"],
+                                    "sent" if result.ok else "retry" if result.retryable else "failed", now)
         if result.ok:
             state, outcome, next_at, delivered = "delivered", "delivered", None, now
         elif not result.retryable:

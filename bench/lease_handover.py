@@ -51,14 +51,14 @@ def main() -> int:
             wait_for("the first page", lambda: rx.payloads("webhook"), timeout_s=300)
             for trial in range(1, args.trials + 1):
                 other = "b" if holder == "a" else "a"
-                wait_for("the standby to see the holder", lambda: lease_of(servers[other].url).get("holder") == holder,
-                         timeout_s=300)
+                standby, sees = servers[other].url, holder
+                wait_for("the standby to see the holder", lambda u=standby, h=sees: lease_of(u).get("holder") == h, timeout_s=300)
                 killed_at = time.monotonic()
                 servers[holder].kill(signal.SIGKILL)
-                wait_for("the hand-over", lambda: lease_of(servers[other].url).get("held"), timeout_s=300)
+                wait_for("the hand-over", lambda u=standby: lease_of(u).get("held"), timeout_s=300)
                 times.append(time.monotonic() - killed_at)
-                wait_for("the new holder to evaluate", lambda: servers[other].query("alerts", state="firing"),
-                         timeout_s=300)
+                new = servers[other]
+                wait_for("the new holder to evaluate", lambda s=new: s.query("alerts", state="firing"), timeout_s=300)
                 print(f"trial {trial}: {holder} killed, {other} held the lease after {times[-1]:.2f} s", flush=True)
                 servers[holder] = start_server(folder / f"data-{holder}", env=envs[holder], timeout=300)
                 holder = other

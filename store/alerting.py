@@ -333,13 +333,31 @@ def garbage_collect(con: Any, now: datetime) -> None:
                                                  "AND resolved_at < $t", {"t": now - timedelta(days=1)}))
         ch.delete(con, "alert_nflog", ch.current(con, "alert_nflog", "notified_at < $t",
                                                  {"t": now - timedelta(days=5)}))
+        if con.store.keeper_map:
+            ch.forget_sends(con, now - timedelta(days=5))
         return
     _run(con, "DELETE FROM alert_state WHERE state = 'resolved' AND resolve_flushed AND resolved_at < $t",
                 {"t": now - timedelta(days=1)})
     _run(con, "DELETE FROM alert_nflog WHERE notified_at < $t", {"t": now - timedelta(days=5)})
 
 
-# --- outbox and deliveries --------------------------------------------------------------------
+# --- outbox and deliveries ------------------------------------------------------------------
+
+def _keeper(store: Any) -> bool:
+    return _on_clickhouse(store) and bool(getattr(store, "keeper_map", False))
+
+
+def begin_send(store: Any, outbox_id: str, now: datetime) -> str:
+    """Several instances (KeeperMap): claim the send of an outbox row ('go', 'sent' or 'unknown',
+    store/clickhouse_alerts.begin_send); one instance: always 'go' (at least once, as before)."""
+    if not _keeper(store):
+        return "go"
+    return store.writer.write(fn=lambda con: ch.begin_send(con, outbox_id, now))
+
+
+def end_send(store: Any, outbox_id: str, state: str, now: datetime) -> None:
+    if _keeper(store):
+        store.writer.write(fn=lambda con: ch.end_send(con, outbox_id, state, now))
 
 def pending_outbox(db: Reader, limit: int = 500, receiver: str | None = None) -> list[dict[str, Any]]:
     """Pending rows in decision order; per receiver, so a backlog for one never hides another's."""

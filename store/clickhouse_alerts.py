@@ -59,6 +59,7 @@ APPENDED: dict[str, tuple[str, dict[str, str]]] = {   # table -> (time column, o
 
 
 NFLOG_KEEPER = "alert_nflog_keeper"
+SENDS_KEEPER = "alert_sends_keeper"   # outbox id -> sending | sent | retry | failed: at most one send each
 _KEY_SEPARATOR = "\x1f"   # group_key and receiver in one KeeperMap key (KeeperMap keys are one column)
 
 
@@ -79,6 +80,8 @@ def statements(store: ClickHouseStore, on: str, engine: Any) -> list[str]:
         nflog_columns = ", ".join(f"{c} Nullable({t})" for c, t in cols.items())
         out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(NFLOG_KEEPER)}{on} (k String, group_key String,
             receiver String, {nflog_columns}) ENGINE = KeeperMap('{keeper_path(store, NFLOG_KEEPER)}') PRIMARY KEY k""")
+        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(SENDS_KEEPER)}{on} (id String, state String,
+            at DateTime64(6)) ENGINE = KeeperMap('{keeper_path(store, SENDS_KEEPER)}') PRIMARY KEY id""")
     for name, (keys, cols) in VERSIONED.items():
         if name == "alert_nflog" and store.keeper_map:
             out.append(f"""CREATE OR REPLACE VIEW {store.table(name)}{on} AS SELECT {', '.join((*keys, *cols))}
@@ -158,6 +161,45 @@ def delete(con: ClickHouseConnection, name: str, keys: Sequence[dict[str, Any]])
 def current(con: ClickHouseConnection, name: str, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of the view `name` matching `where` (`$name` parameters), read inside a write."""
     return con.store.query(f"SELECT * FROM {name} WHERE {where}", params).to_pylist()
+
+
+def begin_send(con: ClickHouseConnection, outbox_id: str, now: datetime) -> str:
+    """Claim the send of one outbox row in Keeper, before it is sent: 'go' (send it now), 'sent'
+    (an earlier lease holder delivered it) or 'unknown' (one was sending it when it stopped, so it
+    may have arrived: not sent again). Compare-and-set in strict mode, so two instances never both
+    get 'go' for one row; a row whose last attempt failed retryably ('retry') may be claimed again."""
+    check_fence(con)
+    table = con.store.table(SENDS_KEEPER)
+    params = {"id": outbox_id, "at": now}
+    state = _send_state(con, table, outbox_id)
+    try:
+        if state is None:
+            con.execute(f"INSERT INTO {table} SETTINGS keeper_map_strict_mode = 1 VALUES "
+                        "({id:String}, 'sending', {at:DateTime64(6)})", params)
+            return "go"
+        if state == "retry":
+            con.execute(f"ALTER TABLE {table} UPDATE state = 'sending', at = {{at:DateTime64(6)}} WHERE "
+                        "id = {id:String} AND state = 'retry' SETTINGS keeper_map_strict_mode = 1", params)
+            if _send_state(con, table, outbox_id) == "sending":
+                return "go"
+    except Exception:  # noqa: BLE001 - another instance claimed it first
+        return "unknown"
+    return "sent" if state in ("sent", "failed") else "unknown"
+
+
+def end_send(con: ClickHouseConnection, outbox_id: str, state: str, now: datetime) -> None:
+    """After the attempt: sent, retry (nothing arrived for sure: a later attempt may go) or failed."""
+    con.execute(f"ALTER TABLE {con.store.table(SENDS_KEEPER)} UPDATE state = {{state:String}}, "
+                "at = {at:DateTime64(6)} WHERE id = {id:String}", {"id": outbox_id, "state": state, "at": now})
+
+
+def forget_sends(con: ClickHouseConnection, before: datetime) -> None:
+    con.execute(f"ALTER TABLE {con.store.table(SENDS_KEEPER)} DELETE WHERE at < {{t:DateTime64(6)}}", {"t": before})
+
+
+def _send_state(con: ClickHouseConnection, table: str, outbox_id: str) -> str | None:
+    rows = con.store.transport.query(f"SELECT state FROM {table} WHERE id = {{id:String}}", {"id": outbox_id})
+    return rows.column("state")[0].as_py() if rows.num_rows else None
 
 
 def expire_silence(con: ClickHouseConnection, silence_id: str, now: datetime) -> bool:

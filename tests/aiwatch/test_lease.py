@@ -143,3 +143,30 @@ def test_killed_holder_is_replaced_and_no_alert_is_paged_twice(tmp_path, keeper)
             for future in starting.values():
                 with contextlib.suppress(Exception):
                     stop_server(future.result())
+
+
+def test_each_outbox_row_is_sent_at_most_once_across_holders(tmp_path, keeper):
+    """The send claim in Keeper: a row a holder was sending when it died is not sent again by the
+    next one; a delivered row is known as delivered; a retryable failure may be tried again."""
+    from datetime import datetime
+
+    from aiwatch.config import Settings
+    from aiwatch.storage import open_store
+    from store import alerting
+
+    settings = Settings.load(env={}, store=f"chdb://{tmp_path / 'ch'}?database={DATABASE}", lease=True, keeper=keeper,
+                             retention_days=0, analysis_retention_days=0)
+    store = open_store(settings)
+    now = datetime(2026, 1, 1)
+    try:
+        assert alerting.begin_send(store, "row-1", now) == "go"
+        assert alerting.begin_send(store, "row-1", now) == "unknown"     # the sender died mid-send: not again
+        assert alerting.begin_send(store, "row-2", now) == "go"
+        alerting.end_send(store, "row-2", "sent", now)
+        assert alerting.begin_send(store, "row-2", now) == "sent"
+        assert alerting.begin_send(store, "row-3", now) == "go"
+        alerting.end_send(store, "row-3", "retry", now)                  # e.g. a 503: nothing arrived
+        assert alerting.begin_send(store, "row-3", now) == "go"
+        assert alerting.begin_send(store, "row-3", now) == "unknown"
+    finally:
+        store.close()
