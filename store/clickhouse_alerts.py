@@ -95,9 +95,33 @@ def statements(store: ClickHouseStore, on: str, engine: Any) -> list[str]:
             FROM {store.table(name + '_rows')} FINAL WHERE deleted = 0""")
     for name, (time_column, cols) in APPENDED.items():
         columns = [f"{time_column} {_T}"] + [f"{c} Nullable({t})" for c, t in cols.items()]
+        ttl = appended_ttl(store, name)
         out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(name)}{on} ({', '.join(columns)})
-            ENGINE = {engine("MergeTree")} PARTITION BY toYYYYMM({time_column}) ORDER BY {time_column}""")
+            ENGINE = {engine("MergeTree")} PARTITION BY toYYYYMM({time_column}) ORDER BY {time_column}
+            {f"TTL {ttl}" if ttl else ""}""")
     return out
+
+
+def appended_ttl(store: ClickHouseStore, name: str) -> str:
+    """The TTL of an append-only alert table: the record of what fired and what was sent is kept
+    as long as the analyzers' reports the weekly review reads beside it (analysis_retention_days;
+    0 keeps it). The versioned tables hold current state (garbage_collect tombstones what is
+    done), so no TTL there: expiring a row's only version would drop live state."""
+    days = store.analysis_retention_days
+    return f"toDateTime({APPENDED[name][0]}) + toIntervalDay({int(days)})" if days else ""
+
+
+def upgrade_ttl(store: ClickHouseStore, on: str) -> None:
+    """Append-only alert tables created before they had a TTL get it (idempotent: only a table
+    whose definition has no TTL is altered; ON CLUSTER when configured)."""
+    for name in APPENDED:
+        ttl = appended_ttl(store, name)
+        if not ttl:
+            continue
+        engine_full = store.scalar("SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
+                                   "name = {name:String}", {"db": store.target.database, "name": name})
+        if engine_full is not None and " TTL " not in f" {engine_full} ":
+            store.transport.command(f"ALTER TABLE {store.table(name)}{on} MODIFY TTL {ttl}")
 
 
 # Versions: nanoseconds since the epoch, strictly increasing within this process (a tombstone and

@@ -176,6 +176,7 @@ def migrate(store: ClickHouseStore) -> int:
             raise RuntimeError(f"database schema {newest} is newer than this aiwatch ({SCHEMA_VERSION})")
     for stmt in statements(store):
         store.transport.command(stmt)
+    clickhouse_alerts.upgrade_ttl(store, f" ON CLUSTER {store.cluster}" if store.cluster else "")
     if not store.scalar(f"SELECT count() FROM {version_table} WHERE version = {{v:UInt32}}", {"v": SCHEMA_VERSION}):
         store.transport.command(f"INSERT INTO {version_table} (version, description, applied_at) "
                                 "VALUES ({v:UInt32}, {d:String}, now64(6))",
@@ -205,6 +206,7 @@ def delete_older_than(con: ClickHouseConnection, cutoff: datetime | None,
         for table in ("traffic_metrics", "analysis_metric_rows"):
             delete(table, f"time < {at} AND grain NOT IN ({coarse})", {"cutoff": cutoff})
     if analysis_cutoff is not None:
-        for table in ("traffic_metrics", "analysis_metric_rows", "analysis_reports"):
+        for table in ("traffic_metrics", "analysis_metric_rows", "analysis_reports",
+                      *clickhouse_alerts.APPENDED):   # what fired and what was sent: as long as the reports
             delete(table, f"time < {at}", {"cutoff": analysis_cutoff})
     return deleted

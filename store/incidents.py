@@ -102,10 +102,12 @@ def group_incidents(intervals: list[dict[str, Any]], now: datetime) -> list[dict
 
 def _history(store: Store, start: datetime, end: datetime, service: str | None) -> list[dict[str, Any]]:
     # Intervals that began before the window but are still open in it: read a day of lead-in.
-    t = store.query("""SELECT time, fingerprint, rule, severity, labels, to_state, value, threshold
-                       FROM alert_history WHERE time >= $lead AND time < $end
-                         AND ($service IS NULL OR json_extract_string(labels, '$.service') = $service)
-                       ORDER BY time""", {"lead": start - timedelta(days=1), "end": end, "service": service})
+    label = ("JSONExtractString(ifNull(labels, ''), 'service')" if store.dialect == "clickhouse"
+             else "json_extract_string(labels, '$.service')")
+    t = store.query(f"""SELECT time, fingerprint, rule, severity, labels, to_state, value, threshold
+                        FROM alert_history WHERE time >= $lead AND time < $end
+                          AND ($service IS NULL OR {label} = $service)
+                        ORDER BY time""", {"lead": start - timedelta(days=1), "end": end, "service": service})
     return t.to_pylist()
 
 
@@ -145,12 +147,16 @@ def _incident_notifications(store: Store, params: dict[str, Any]) -> pa.Table:
     if not fingerprints:
         raise BadParameter("parameter 'fingerprints' is required")
     # The outbox payload is the Alertmanager message: its alerts carry their fingerprints.
-    return store.query("""
+    if store.dialect == "clickhouse":
+        sent = ("hasAny(arrayMap(a -> JSONExtractString(a, 'fingerprint'), JSONExtractArrayRaw(ifNull(o.payload, ''), 'alerts')), "
+                "$fingerprints)")
+    else:
+        sent = ("list_has_any(CAST(json_extract_string(o.payload, '$.alerts[*].fingerprint') AS VARCHAR[]), "
+                "$fingerprints)")
+    return store.query(f"""
         SELECT n.time, n.receiver, n.receiver_type, n.status, n.attempt, n.outcome, n.http_status, n.error
         FROM alert_notifications n JOIN alert_outbox o ON o.id = n.outbox_id
-        WHERE n.time >= $start AND n.time < $end
-          AND list_has_any(CAST(json_extract_string(o.payload, '$.alerts[*].fingerprint') AS VARCHAR[]),
-                           $fingerprints)
+        WHERE n.time >= $start AND n.time < $end AND {sent}
         ORDER BY n.time LIMIT $limit""",
         {"start": params["start"], "end": params["end"], "fingerprints": fingerprints, "limit": params["limit"]})
 

@@ -204,3 +204,31 @@ def test_bound_values_round_trip_whatever_they_hold(tmp_path):
                           {"s": hostile[2], "xs": hostile, "fs": [1.5, None], "t": T, "ts": [T, None]}).to_pylist()[0]
         assert got == {"s": hostile[2], "xs": hostile, "fs": [1.5, None], "t": T, "ts": [T, None]}
         assert store.scalar("SELECT count() FROM system.tables WHERE name = 'feedback'") == 1
+
+
+def test_alert_records_expire_with_the_reports_and_an_older_database_gets_the_ttl_once(tmp_path):
+    from store import alerting
+
+    def engine_full(store) -> str:
+        return store.scalar("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                            "AND name = 'alert_history'")
+
+    for store in opened("chdb", tmp_path, analysis_retention_days=0):   # as made before alert tables had a TTL
+        assert " TTL " not in engine_full(store)
+    for _ in range(2):   # the upgrade alters once; a second start finds the TTL and changes nothing
+        for store in opened("chdb", tmp_path, analysis_retention_days=30):
+            assert engine_full(store).count(" TTL ") == 1
+    now = utcnow()
+
+    def record(at):
+        return {"time": at, "fingerprint": f"f{at:%j}", "rule": "R", "severity": "P1", "labels": "{}",
+                "from_state": "pending", "to_state": "firing", "value": 1.0, "threshold": 0.5}
+
+    for store in opened("chdb", tmp_path, analysis_retention_days=30):
+        store.writer.write(fn=lambda con: alerting.save_tick(
+            con, states=[], deleted_states=[], history=[record(now - timedelta(days=d)) for d in (60, 20, 1)],
+            groups=[], deleted_groups=[], nflog=[], outbox=[], now=now))
+        store.transport.command("OPTIMIZE TABLE alert_history FINAL")   # a merge applies the TTL
+        assert store.scalar("SELECT count() FROM alert_history") == 2   # the 60-day-old record expired
+        assert store.delete_older_than(None, now - timedelta(days=10))["alert_history"] == 1   # a shortened one
+        assert store.scalar("SELECT count() FROM alert_history") == 1

@@ -1,7 +1,8 @@
 """The read API's named queries on both backends: on the same calls (and the analyzers' rows from
-them) every query outside the alert stage answers the same rows on DuckDB and on ClickHouse."""
+them, and the alert stage's records) every query answers the same rows on DuckDB and on ClickHouse."""
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 
@@ -15,8 +16,6 @@ from tests.analysis.gen import T0, minute, spans, write
 from tests.analysis.test_backends import _feedback
 from tests.backends import opened
 
-# Incidents (store/incidents.py) are read from the DuckDB store only (not yet on ClickHouse).
-ALERT_STAGE = {"incidents", "incident_notifications"}
 # Where the engines legitimately differ: attribute JSON (the Collector stores every value as a
 # string), receive time (the Collector records none; ClickHouse reads a span's end), and the
 # DuckDB file's folder (ClickHouse has none).
@@ -39,7 +38,7 @@ def _calls() -> pa.Table:
 def _params(query) -> dict[str, str]:
     raw = {"start": "2025-03-03T00:00:00", "end": "2025-03-03T02:00:00"}
     samples = {"metric": "requests,error_rate,latency_p95_ms", "trace_id": "a" + "0" * 30 + "1", "grain": "1m",
-               "request_id": "r1", "by": None}
+               "request_id": "r1", "by": None, "fingerprints": "f1,f2"}
     for p in query.params:
         if p.required and p.name in samples:
             raw[p.name] = samples[p.name]
@@ -69,13 +68,21 @@ def _alert_rows(store) -> None:
     state = {"fingerprint": "f1", "rule": "HighErrorRate", "severity": "P1", "labels": labels, "annotations": "{}",
              "state": "firing", "active_at": T0, "fired_at": minute(1), "last_true_at": minute(2),
              "last_eval_at": minute(2), "value": 0.3, "threshold": 0.05, "group_key": "g1", "resolve_flushed": False}
-    history = {"time": minute(1), "fingerprint": "f1", "rule": "HighErrorRate", "severity": "P1", "labels": labels,
-               "from_state": "pending", "to_state": "firing", "value": 0.3, "threshold": 0.05}
+    def change(at: int, fp: str, to_state: str, service: str = "checkout", severity: str = "P1") -> dict:
+        return {"time": minute(at), "fingerprint": fp, "rule": f"Rule{fp}", "severity": severity,
+                "labels": json.dumps({"alertname": f"Rule{fp}", "service": service, "route": "chat"}),
+                "from_state": "pending" if to_state == "firing" else "firing", "to_state": to_state, "value": 0.3,
+                "threshold": 0.05}
+
+    # two overlapping alerts of one service (one incident) and a third, still firing, of another
+    history = [change(1, "f1", "firing"), change(2, "f2", "firing", severity="P2"), change(3, "f3", "firing", "search"),
+               change(4, "f2", "resolved", severity="P2"), change(5, "f1", "resolved")]
+    payload = json.dumps({"alerts": [{"fingerprint": "f1"}, {"fingerprint": "f2"}]})
     outbox = {"id": "o1", "created_at": minute(1), "receiver": "slack", "receiver_type": "slack", "group_key": "g1",
-              "status": "firing", "dedup_key": "d1", "payload": "{}", "state": "pending", "attempts": 0}
+              "status": "firing", "dedup_key": "d1", "payload": payload, "state": "pending", "attempts": 0}
 
     def tick(con):
-        alerting.save_tick(con, states=[state], deleted_states=[], history=[history], groups=[], deleted_groups=[],
+        alerting.save_tick(con, states=[state], deleted_states=[], history=history, groups=[], deleted_groups=[],
                            nflog=[], outbox=[outbox], now=minute(1))
         alerting.insert_silence(con, {"id": "s1", "matchers": [{"name": "service", "op": "=", "value": "checkout"}],
                                       "starts_at": T0, "ends_at": T0 + timedelta(days=36500), "created_by": "a", "comment": "c",
@@ -101,10 +108,12 @@ def test_every_read_query_answers_the_same_on_both_backends(tmp_path):
             for analyzer in (TrafficAnalyzer(store), OverrideAnalyzer(store)):
                 runner.analyze(store, analyzer, Window(T0, minute(6), T0))
             answers[backend] = {name: _canonical(q.execute(store, _params(q)))
-                                for name, q in sorted(registry.items()) if name not in ALERT_STAGE}
-    for name in ("alerts", "alert_history", "alert_outbox", "notifications", "silences"):
+                                for name, q in sorted(registry.items())}
+    for name in ("alerts", "alert_history", "alert_outbox", "notifications", "silences", "incidents",
+                 "incident_notifications"):
         assert answers["chdb"][name], name   # the alert stage's rows are there, not two empty answers
     assert [dict(r)["state"] for r in answers["chdb"]["alert_outbox"]] == ["delivered"]   # the newest version only
+    assert sorted(dict(r)["alerts"] for r in answers["chdb"]["incidents"]) == [1, 2]   # f1+f2 overlap; f3 alone
     compared = 0
     for name, duck in answers["duckdb"].items():
         ch = answers["chdb"][name]
