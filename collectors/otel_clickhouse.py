@@ -30,6 +30,8 @@ from collectors.attributes import (
     to_int32,
     to_str,
 )
+from collectors.events import _FEEDBACK_KEYS
+from core import semconv as sc
 from core.semconv import ATTEMPT
 from store.clickhouse import MappedRows
 from store.schema import SPAN_COLUMNS, SPAN_RANGES
@@ -277,9 +279,38 @@ def to_otel_logs(logs: pa.Table) -> MappedRows:
     return MappedRows(logs, *_LOGS_SELECT)
 
 
+# --- human review verdicts the Collector stored as log events -----------------------------------
+
+_FEEDBACK_FIELDS = {"reviewer": sc.FEEDBACK_REVIEWER, "reason": sc.FEEDBACK_REASON, "route": sc.ROUTE,
+                    "model": sc.GEN_AI_REQUEST_MODEL, "model_version": sc.MODEL_VERSION}
+
+
+def feedback_view(logs_table: str) -> str:
+    """SELECT over the Collector's logs table (a quoted name) with the feedback table's columns:
+    its `aiwatch.feedback` events read as aiwatch's own ingest reads them (collectors/events.py
+    feedback_row): the fields from the attributes over a JSON body's, and an event ingest would
+    reject (no request id, an action outside FEEDBACK_ACTIONS) left out. The texts are as the
+    Collector stored them: aiwatch's redaction applies to what it ingests itself."""
+    fields = ", ".join(f"if(mapContains(a, {_lit(key)}), a[{_lit(key)}], NULL) AS {column}"
+                       for column, key in _FEEDBACK_FIELDS.items())
+    known = ", ".join(_lit(k) for k in sorted(_FEEDBACK_KEYS))
+    actions = ", ".join(_lit(a) for a in sc.FEEDBACK_ACTIONS)
+    return f"""SELECT toDateTime64(Timestamp, 6) AS time, nullIf(ServiceName, '') AS service_name,
+        a[{_lit(sc.REQUEST_ID)}] AS request_id, nullIf(TraceId, '') AS trace_id,
+        lower(trimBoth(a[{_lit(sc.FEEDBACK_ACTION)}])) AS action, {fields}, 'collector' AS source,
+        if(empty(mapFilter((k, v) -> NOT has([{known}], k), a)), NULL,
+           toJSONString(mapFilter((k, v) -> NOT has([{known}], k), a))) AS attributes
+      FROM (SELECT Timestamp, ServiceName, TraceId,
+                   mapUpdate({_json_map("if(startsWith(Body, '{'), Body, '')")},
+                             CAST(LogAttributes, 'Map(String, String)')) AS a
+            FROM {logs_table} WHERE LogAttributes[{_lit(sc.EVENT_NAME)}] = {_lit(sc.EVENT_FEEDBACK)})
+      WHERE action IN ({actions}) AND request_id != ''"""
+
+
 class OtelMapping:
     """The `store.clickhouse.SourceMapping` the server gives the ClickHouse store."""
 
     spans_view = staticmethod(spans_view)
     to_otel_traces = staticmethod(to_otel_traces)
     to_otel_logs = staticmethod(to_otel_logs)
+    feedback_view = staticmethod(feedback_view)

@@ -332,6 +332,11 @@ class SourceMapping(Protocol):
         """aiwatch log rows as rows of the Collector's logs table."""
         ...
 
+    def feedback_view(self, logs_table: str) -> str:
+        """A SELECT over `logs_table` with the feedback table's columns: the review verdicts the
+        Collector stored as log events."""
+        ...
+
 
 # --- the writer: one thread, in order, the `TableWriter` interface ---------------------------------
 
@@ -484,7 +489,10 @@ class ClickHouseStore:
     def insert(self, name: str, data: pa.Table) -> None:
         """Append rows to aiwatch's table `name`; `spans` and `logs` rows go to the Collector's tables."""
         if data.num_rows:
-            target = {"spans": self.traces_table, "logs": self.logs_table}.get(name) or self.table(name)
+            from store.clickhouse_schema import OWN_ROWS
+
+            target = ({"spans": self.traces_table, "logs": self.logs_table}.get(name)
+                      or self.table(OWN_ROWS.get(name, name)))
             self.transport.insert(target, data)
 
     def _apply(self, tables: dict[str, pa.Table], fn: WriteFn | None) -> Any:

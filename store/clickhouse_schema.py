@@ -21,7 +21,7 @@ from store.schema_analysis import TRAFFIC_COLUMNS
 if TYPE_CHECKING:
     from store.clickhouse import ClickHouseConnection, ClickHouseStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: aiwatch's feedback rows in feedback_rows, `feedback` a view adding the Collector's
 LABELS = ("service_name", "model", "model_version", "route", "arm")
 COARSE_GRAINS = ("1h", "1d")   # analyzer rows kept for analysis_retention_days (store/retention.py)
 
@@ -77,6 +77,9 @@ _CH_TYPES = {pa.string(): "String", pa.timestamp("us"): "DateTime64(6)", pa.floa
              pa.int64(): "Int64", pa.int32(): "Int32", pa.bool_(): "Bool"}
 # aiwatch's own telemetry tables (not the Collector's): the same columns as the DuckDB store's
 RAW_TABLES = {"span_content": "start_time", "audit_events": "time", "feedback": "time", "resource_metrics": "time"}
+# aiwatch tables whose rows sit in a table of another name, read through a view of the aiwatch
+# name that adds what the Collector stored: review verdicts sent to the Collector as log events
+OWN_ROWS = {"feedback": "feedback_rows"}
 
 
 def _columns(table: str, time_column: str) -> str:
@@ -118,7 +121,7 @@ def statements(store: ClickHouseStore) -> list[str]:
            ORDER BY (ServiceName, TimestampTime, Timestamp) {ttl(_ttl("TimestampTime", raw_days))}
            SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""]
     for table, time_column in RAW_TABLES.items():
-        out.append(f"""CREATE TABLE IF NOT EXISTS {db(table)}{on} ({_columns(table, time_column)}
+        out.append(f"""CREATE TABLE IF NOT EXISTS {db(OWN_ROWS.get(table, table))}{on} ({_columns(table, time_column)}
            ) ENGINE = {_engine(store, "MergeTree")} PARTITION BY toDate({time_column}) ORDER BY {time_column}
            {ttl(_ttl(time_column, raw_days))} SETTINGS ttl_only_drop_parts = 1""")
     labels = ", ".join(f"{label} Nullable(String)" for label in LABELS)
@@ -150,6 +153,8 @@ def statements(store: ClickHouseStore) -> list[str]:
         # resource attributes stay in the Collector's ResourceAttributes column: no separate rows
         f"""CREATE OR REPLACE VIEW {db('resources')}{on} AS SELECT CAST(NULL AS Nullable(String)) AS resource_id,
            CAST(NULL AS Nullable(String)) AS attributes, now64(6) AS first_seen WHERE 0""",
+        f"""CREATE OR REPLACE VIEW {db('feedback')}{on} AS SELECT {", ".join(c for c, _ in TABLES["feedback"])}
+           FROM {db("feedback_rows")} UNION ALL {store.mapping.feedback_view(store.logs_table)}""",
         f"""CREATE OR REPLACE VIEW {db('logs')}{on} AS SELECT toDateTime64(Timestamp, 6) AS time,
            nullIf(ServiceName, '') AS service_name, nullIf(SeverityText, '') AS severity, nullIf(Body, '') AS body,
            nullIf(TraceId, '') AS trace_id, nullIf(SpanId, '') AS span_id,
@@ -174,13 +179,21 @@ def migrate(store: ClickHouseStore) -> int:
         newest = store.scalar(f"SELECT max(version) FROM {version_table}")
         if newest is not None and newest > SCHEMA_VERSION:
             raise RuntimeError(f"database schema {newest} is newer than this aiwatch ({SCHEMA_VERSION})")
+    on = f" ON CLUSTER {store.cluster}" if store.cluster else ""
+    for table, rows in OWN_ROWS.items():   # schema 1 kept these rows in a table of the aiwatch name
+        engine = store.scalar("SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                              {"db": store.target.database, "t": table})
+        if engine is not None and engine != "View" and not store.scalar(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                {"db": store.target.database, "t": rows}):
+            store.transport.command(f"RENAME TABLE {store.table(table)} TO {store.table(rows)}{on}")
     for stmt in statements(store):
         store.transport.command(stmt)
-    clickhouse_alerts.upgrade_ttl(store, f" ON CLUSTER {store.cluster}" if store.cluster else "")
+    clickhouse_alerts.upgrade_ttl(store, on)
     if not store.scalar(f"SELECT count() FROM {version_table} WHERE version = {{v:UInt32}}", {"v": SCHEMA_VERSION}):
         store.transport.command(f"INSERT INTO {version_table} (version, description, applied_at) "
                                 "VALUES ({v:UInt32}, {d:String}, now64(6))",
-                                {"v": SCHEMA_VERSION, "d": "collector tables, aiwatch tables, views"})
+                                {"v": SCHEMA_VERSION, "d": "feedback: aiwatch's rows and the Collector's events"})
     return SCHEMA_VERSION
 
 
@@ -193,7 +206,7 @@ def delete_older_than(con: ClickHouseConnection, cutoff: datetime | None,
     coarse = ", ".join(f"'{g}'" for g in COARSE_GRAINS)
 
     def delete(table: str, where: str, params: dict[str, Any]) -> None:
-        name = store.table(table)
+        name = store.table(OWN_ROWS.get(table, table))
         n = int(store.scalar(f"SELECT count() FROM {name} WHERE {where}", params) or 0)
         if n:
             con.execute(f"DELETE FROM {name} WHERE {where}", params)

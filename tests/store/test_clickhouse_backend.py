@@ -15,6 +15,7 @@ from collectors.traces import convert_traces
 from core.clock import utcnow
 from store.base import Store as StoreProtocol
 from store.clickhouse import StoreSettingError, parse_store
+from store.clickhouse_schema import SCHEMA_VERSION
 from tests.backends import opened
 from tests.otlp_builders import span_request
 
@@ -48,7 +49,7 @@ def test_migrations_are_idempotent_and_create_the_collectors_schema(tmp_path):
     for _ in range(2):   # a second start (or a second instance) finds everything in place
         for store in opened("chdb", tmp_path, retention_days=30):
             assert isinstance(store, StoreProtocol) and store.dialect == "clickhouse"
-            assert store.migrate() == 1
+            assert store.migrate() == SCHEMA_VERSION == 2
             cols = {r["name"]: r["type"] for r in store.query(
                 "SELECT name, type FROM system.columns WHERE database = 'aiwatch_test' AND table = 'otel_traces'"
             ).to_pylist()}
@@ -232,3 +233,72 @@ def test_alert_records_expire_with_the_reports_and_an_older_database_gets_the_tt
         assert store.scalar("SELECT count() FROM alert_history") == 2   # the 60-day-old record expired
         assert store.delete_older_than(None, now - timedelta(days=10))["alert_history"] == 1   # a shortened one
         assert store.scalar("SELECT count() FROM alert_history") == 1
+
+
+def test_review_verdicts_the_collector_stored_as_log_events_read_as_feedback_and_analyzed(tmp_path):
+    """aiwatch.feedback log events in the Collector's otel_logs read as the feedback aiwatch's own
+    endpoint makes of the same events (and events ingest rejects are left out); the override
+    analyzer gives the same rows from them as from DuckDB's feedback."""
+    from analysis import runner
+    from analysis.base import Window
+    from analysis.traffic import OverrideAnalyzer
+    from collectors.logs import convert_logs
+    from tests.otlp_builders import log_request
+
+    events = [{"event.name": "aiwatch.feedback", "aiwatch.request.id": f"r{i}",
+               "aiwatch.feedback.action": ("accepted", "Modified ", "rejected")[i % 3], "aiwatch.route": "chat",
+               "gen_ai.request.model": "gpt-4o", "aiwatch.model.version": "v2", "aiwatch.feedback.reviewer": "ann",
+               "ticket": f"T-{i}"} for i in range(30)]
+    fb = convert_logs(log_request(events, service="checkout"), build_policy("drop", 1000, 1000)).tables["feedback"]
+    times = fb.column("time").to_pylist()
+    start = min(times).replace(second=0, microsecond=0)
+    collector = [{"Timestamp": t, "ServiceName": "checkout", "TraceId": "", "Body": "",
+                  "LogAttributes": [(k, v if isinstance(v, str) else str(v)) for k, v in e.items()]}
+                 for t, e in zip(times, events)]
+    collector += [   # ingest rejects these, and other log records are not feedback
+        {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "Body": "",
+         "LogAttributes": [("event.name", "aiwatch.feedback"), ("aiwatch.request.id", "x"),
+                           ("aiwatch.feedback.action", "maybe")]},
+        {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "Body": "",
+         "LogAttributes": [("event.name", "aiwatch.feedback"), ("aiwatch.feedback.action", "accepted")]},
+        {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "Body": "hello", "LogAttributes": []}]
+    logs = pa.Table.from_pylist(collector, schema=pa.schema([
+        ("Timestamp", pa.timestamp("ns")), ("ServiceName", pa.string()), ("TraceId", pa.string()),
+        ("Body", pa.string()), ("LogAttributes", MAP)]))
+    cols = "time, service_name, request_id, trace_id, action, reviewer, reason, route, model, model_version"
+    read, analyzed = {}, {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            if backend == "duckdb":
+                store.append({"feedback": fb})
+            else:
+                store.insert("logs", logs)   # as the Collector's exporter wrote them
+            read[backend] = store.query(f"SELECT {cols} FROM feedback ORDER BY request_id").to_pylist()
+            runner.analyze(store, OverrideAnalyzer(store), Window(start, start + timedelta(minutes=2), start))
+            analyzed[backend] = sorted(store.query("SELECT * EXCEPT (computed_at) FROM analysis_metrics"
+                                                   if backend == "chdb" else
+                                                   "SELECT * EXCLUDE (computed_at) FROM analysis_metrics").to_pylist(),
+                                       key=repr)
+            if backend == "chdb":
+                extra = store.scalar("SELECT attributes FROM feedback WHERE request_id = 'r1'")
+    assert len(read["duckdb"]) == 30 and read["chdb"] == read["duckdb"]
+    assert analyzed["chdb"] == analyzed["duckdb"] and analyzed["chdb"]
+    assert extra == '{"ticket":"T-1"}'
+
+
+def test_a_schema_1_database_keeps_its_feedback_rows_under_the_new_layout(tmp_path):
+    from store.schema import arrow_schema
+
+    rows = pa.Table.from_pylist([{"time": T, "service_name": "s", "request_id": "r1", "action": "accepted"}],
+                                schema=arrow_schema("feedback"))
+    for store in opened("chdb", tmp_path):
+        store.append({"feedback": rows})
+        # schema 1: aiwatch's feedback rows in a table named `feedback`
+        store.transport.command("DROP VIEW feedback")
+        store.transport.command("RENAME TABLE feedback_rows TO feedback")
+    for _ in range(2):   # renamed once; the second start finds the new layout
+        for store in opened("chdb", tmp_path):
+            assert store.scalar("SELECT engine FROM system.tables WHERE database = currentDatabase() "
+                                "AND name = 'feedback'") == "View"
+            assert store.query("SELECT request_id, action FROM feedback").to_pylist() == [
+                {"request_id": "r1", "action": "accepted"}]
