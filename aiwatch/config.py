@@ -273,8 +273,9 @@ class Settings(BaseSettings):
         "instance holds the lease, a KeeperMap row in Keeper; the notification log moves to Keeper too, so a new "
         "holder never pages again. Needs a server with Keeper and keeper_map_path_prefix configured, or chdb with "
         "`keeper`."))
-    lease_ttl_s: Float = Field(30.0, ge=2, le=90, description=(
-        "A holder not heard from for this many seconds is replaced (hand-over after about 1.25x this)."))
+    lease_ttl_s: Float = Field(30.0, ge=2, le=60, description=(
+        "A holder not heard from for this many seconds is replaced: another instance holds the lease 0.75-1.5x "
+        "this after the holder dies (at most 60: within two minutes)."))
     instance_id: Str = Field("", description=(
         "This instance's name in /readyz and /metrics (letters, digits, '.', '_', '-'; empty: aiwatch-<random>)."))
     ingest_token: Str = Field("", description=(

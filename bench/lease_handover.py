@@ -69,7 +69,7 @@ def main() -> int:
         pages = [p for p in rx.payloads("webhook") if p["status"] == "firing"]
     print(f"lease_ttl_s={args.ttl:g}: hand-over after SIGKILL of the holder, {len(times)} trials: "
           f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s "
-          f"(bound: about 1.25 x ttl + one poll)")
+          f"(expected: 0.75-1.5 x ttl)")
     print(f"firing pages for the one incident: {len(pages)}; duplicates: {len(pages) - 1}")
     return 0 if len(pages) == 1 else 1
 

@@ -11,7 +11,8 @@ election): the holder renews every `ttl/4`; another instance notes, on its own m
 it last saw the row change, and takes the lease over (compare-and-set on the row it saw) once it
 has seen no change for `ttl`. The holder stops acting `ttl/5` before that could happen: it holds the
 lease until `start + 0.8 * ttl`, `start` being when it began its last successful renewal. So after
-the holder dies, another instance holds the lease within about `ttl + ttl/4` (its poll).
+the holder dies, another instance holds the lease 0.75-1.5x `ttl` later (it saw the last renewal up
+to a poll after it was made, the holder died up to a poll after that, and it notices a poll late).
 """
 from __future__ import annotations
 

@@ -158,3 +158,23 @@ def test_cli_names_the_file_section_and_key(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert f"{cfg}: [analysis.slos[0]] unknown key 'latncy_ms'" in done.stderr
+
+
+def test_readme_lease_example_is_valid_and_the_lease_needs_clickhouse_and_keeper(tmp_path):
+    import re
+
+    section = README.read_text()[README.read_text().index("**Several instances: the lease.**"):]
+    example = tmp_path / "aiwatch.toml"
+    example.write_text(re.search(r"```toml\n(.*?)```", section, re.S).group(1))
+    settings = Settings.load(example, env={})
+    assert settings.lease and settings.instance_id == "aiwatch-1" and settings.lease_ttl_s == 30
+    with pytest.raises(ConfigError, match="lease: needs the ClickHouse backend"):
+        Settings.load(env={}, lease=True)
+    with pytest.raises(ConfigError, match="chdb needs `keeper`"):
+        Settings.load(env={}, lease=True, store="chdb:///tmp/x")
+    with pytest.raises(ConfigError, match="is not host:port"):
+        Settings.load(env={}, keeper="keeper-1")
+    with pytest.raises(ConfigError, match="instance_id"):
+        Settings.load(env={}, instance_id="a host/with path")
+    with pytest.raises(ConfigError, match="above the maximum"):
+        Settings.load(env={}, lease_ttl_s=90)   # 1.5x must stay within two minutes
