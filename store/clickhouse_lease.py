@@ -5,7 +5,8 @@ an INSERT creates (fails if the key exists) and an `ALTER TABLE ... UPDATE` sets
 its version is still the one read, so every change below is Keeper's compare-and-set, not a
 read-then-write on a plain table.
 
-The row: `holder` (an instance id, '' when released), `epoch` (+1 at each change of holder: the
+The row: `holder` (an instance id, '' when released; `token`, random per process, tells two
+processes given the same id apart), `epoch` (+1 at each change of holder: the
 fencing token) and `beat` (+1 at each renewal). Timing uses no shared clock (as Kubernetes' leader
 election): the holder renews every `ttl/4`; another instance notes, on its own monotonic clock, when
 it last saw the row change, and takes the lease over (compare-and-set on the row it saw) once it
@@ -17,6 +18,7 @@ to a poll after it was made, the holder died up to a poll after that, and it not
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +41,7 @@ POLL_SHARE = 0.25         # renew / observe every POLL_SHARE * ttl
 @dataclass(frozen=True)
 class LeaseRow:
     holder: str
+    token: str
     epoch: int
     beat: int
 
@@ -51,12 +54,13 @@ class KeeperLease:
         if not store.keeper_map:
             raise ValueError("the lease needs KeeperMap (store opened with keeper_map)")
         self.instance_id, self.ttl_s, self.name, self.clock = instance_id, ttl_s, name, clock
+        self.token = secrets.token_hex(8)
         self._table = store.table(LEASE_TABLE)
         on = f" ON CLUSTER {store.cluster}" if store.cluster else ""
         # its own connection: a renewal never waits behind an analyzer's query on the store's
         self._db = transport or store.new_transport()
-        self._db.command(f"""CREATE TABLE IF NOT EXISTS {self._table}{on} (name String, holder String, epoch UInt64,
-            beat UInt64) ENGINE = KeeperMap('{keeper_path(store, LEASE_TABLE)}') PRIMARY KEY name""")
+        self._db.command(f"""CREATE TABLE IF NOT EXISTS {self._table}{on} (name String, holder String, token String,
+            epoch UInt64, beat UInt64) ENGINE = KeeperMap('{keeper_path(store, LEASE_TABLE)}') PRIMARY KEY name""")
         self._lock = threading.Lock()
         self._until = float("-inf")        # this instance holds the lease until then (monotonic)
         self.epoch = 0                     # the epoch this instance holds (0: none)
@@ -86,16 +90,16 @@ class KeeperLease:
             try:
                 if row is None:
                     self._db.command(f"INSERT INTO {self._table} {STRICT} VALUES "
-                                     "({n:String}, {me:String}, 1, 0)", self._params())
-                elif row.holder == self.instance_id and row.epoch == self.epoch:
+                                     "({n:String}, {me:String}, {t:String}, 1, 0)", self._params())
+                elif row.token == self.token and row.epoch == self.epoch:
                     self._cas(row, "beat = beat + 1")
                 elif row.holder == "" or self._unchanged_for_ttl(row, start):
-                    self._cas(row, "holder = {me:String}, epoch = epoch + 1, beat = 0")
+                    self._cas(row, "holder = {me:String}, token = {t:String}, epoch = epoch + 1, beat = 0")
             except Exception as exc:  # noqa: BLE001 - another instance changed the row first: read again
                 log.debug("lease %s: compare-and-set lost (%s)", self.name, str(exc).splitlines()[0][:200])
             row = self._read()
             self.row = row
-            mine = row is not None and row.holder == self.instance_id and (row.epoch == self.epoch or row.beat == 0)
+            mine = row is not None and row.token == self.token and (row.epoch == self.epoch or row.beat == 0)
             if mine and row is not None:
                 if row.epoch != self.epoch:
                     self.acquired += 1
@@ -113,8 +117,8 @@ class KeeperLease:
         with self._lock:
             if self.epoch:
                 try:
-                    self._db.command(f"ALTER TABLE {self._table} UPDATE holder = '', beat = beat + 1 WHERE "
-                                     "name = {n:String} AND holder = {me:String} AND epoch = {e:UInt64} " + STRICT,
+                    self._db.command(f"ALTER TABLE {self._table} UPDATE holder = '', token = '', beat = beat + 1 "
+                                     "WHERE name = {n:String} AND token = {t:String} AND epoch = {e:UInt64} " + STRICT,
                                      {**self._params(), "e": self.epoch})
                 except Exception:  # noqa: BLE001 - Keeper away: the others take over after ttl
                     log.warning("lease %s: could not release it", self.name, exc_info=True)
@@ -125,12 +129,14 @@ class KeeperLease:
 
     # --- helpers
     def _params(self) -> dict[str, Any]:
-        return {"n": self.name, "me": self.instance_id}
+        return {"n": self.name, "me": self.instance_id, "t": self.token}
 
     def _read(self) -> LeaseRow | None:
-        rows = self._db.query(f"SELECT holder, epoch, beat FROM {self._table} WHERE name = {{n:String}}",
+        rows = self._db.query(f"SELECT holder, token, epoch, beat FROM {self._table} WHERE name = {{n:String}}",
                               {"n": self.name}).to_pylist()
-        return LeaseRow(rows[0]["holder"], int(rows[0]["epoch"]), int(rows[0]["beat"])) if rows else None
+        if not rows:
+            return None
+        return LeaseRow(rows[0]["holder"], rows[0]["token"], int(rows[0]["epoch"]), int(rows[0]["beat"]))
 
     def _unchanged_for_ttl(self, row: LeaseRow, now: float) -> bool:
         if row != self._seen:
@@ -142,5 +148,5 @@ class KeeperLease:
         """Update the row only if it is still `row` (the WHERE) and no one wrote it since it was
         read for the update (strict mode: Keeper's versioned set)."""
         self._db.command(f"ALTER TABLE {self._table} UPDATE {assignments} WHERE name = {{n:String}} AND "
-                         "holder = {h:String} AND epoch = {e:UInt64} AND beat = {b:UInt64} " + STRICT,
-                         {**self._params(), "h": row.holder, "e": row.epoch, "b": row.beat})
+                         "token = {h:String} AND epoch = {e:UInt64} AND beat = {b:UInt64} " + STRICT,
+                         {**self._params(), "h": row.token, "e": row.epoch, "b": row.beat})

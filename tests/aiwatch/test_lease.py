@@ -53,6 +53,9 @@ def test_one_holder_at_a_time_and_takeover_only_after_ttl_of_silence(tmp_path, k
     try:
         assert a.step() and not b.step()
         assert (a.holder, b.holder, a.epoch) == ("a", "a", 1)
+        twin = KeeperLease(store, "a", ttl_s=10, clock=clock, name="unit")   # a second process given a's id
+        assert not twin.step() and not twin.held()
+        twin.close()
         for _ in range(4):                       # a renews every poll: b never takes over
             clock.now += a.poll_s
             assert a.step() and not b.step() and a.held() and not b.held()
