@@ -41,7 +41,7 @@ from aiwatch.storage import open_lease, open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
 from collectors.decode import JSON, PROTOBUF, BadPayload, media_type, serialize
-from collectors.pipeline import SIGNALS, ConversionPool, Signal
+from collectors.pipeline import SIGNALS, ConversionPool, Signal, freeze_start_up
 from collectors.traces import AttributeLimits
 from core.clock import utcnow
 from store import prices
@@ -184,6 +184,7 @@ class AiwatchServer:
         @contextlib.asynccontextmanager
         async def lifespan(_app: Starlette):
             self.start_background()
+            freeze_start_up()   # as in the conversion workers: full collections skip what start-up loaded
             try:
                 yield
             finally:

@@ -7,6 +7,7 @@ appends the Arrow tables the workers return.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import threading
@@ -95,6 +96,14 @@ def warm_up(policy: ContentPolicy, limits: AttributeLimits = AttributeLimits()) 
         decode_and_convert(name, body, PROTOBUF, None, len(body) + 1024, policy, limits)
 
 
+def freeze_start_up() -> None:
+    """Move every object alive now (modules, compiled rules, the prefilter: ~70k) out of the
+    collector's reach. A request's conversion allocates and keeps enough objects to set off full
+    collections, which otherwise scan all of them each time: about 10 us of the ~60 us per span."""
+    gc.collect()
+    gc.freeze()
+
+
 _worker_policy: ContentPolicy | None = None
 
 
@@ -103,6 +112,7 @@ def _init_worker(parent_pid: int, mode: str, max_content_chars: int, max_attribu
     global _worker_policy
     _worker_policy = build_policy(mode, max_content_chars, max_attribute_chars, redaction, database)
     warm_up(_worker_policy)
+    freeze_start_up()
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
