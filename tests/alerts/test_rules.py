@@ -12,7 +12,7 @@ def test_shipped_defaults_follow_the_practice():
     assert by_sev["P1"] == {"RouteErrorBurst", "RouteSlowCalls", "ServiceSilent", "ErrorBudgetFastBurn",
                             "ErrorBudgetFastBurn6h", "LatencyBudgetFastBurn", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
-                            "CostSpike", "ErrorBudgetSlowBurn"}
+                            "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}
     rules = {r.name: r for r in config.rules}
     # failures and slow calls: count tests per route and model against the route's normal rate
