@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,8 +96,11 @@ def _same(duck: list[tuple], ch: list[tuple]) -> bool:
 
 
 def _canonical(table: pa.Table) -> list[str]:
-    """Rows as sorted text, floats to 9 significant digits (the engines sum in their own order)."""
+    """Rows as sorted text, floats to 9 significant digits (the engines sum in their own order),
+    DuckDB's HUGEINT sums (Decimal) as the integers they are."""
     def text(v: object) -> str:
+        if isinstance(v, Decimal):
+            v = int(v) if v == v.to_integral_value() else float(v)
         return f"{v:.9g}" if isinstance(v, float) else repr(v)
     return sorted(repr([(k, text(v)) for k, v in sorted(r.items()) if k not in ("attributes", "received_at")])
                   for r in table.to_pylist())
