@@ -87,6 +87,11 @@ class Script:
             self.transitions.extend(result.transitions)
             self.clock.advance(step)
 
+    def quiet_until(self, until: datetime) -> None:
+        """Tick once a minute up to `until` (a whole number of minutes on): for the stretch before a
+        condition's first bad bucket is visible, where the 10 s cadence repeats the same evaluation."""
+        self.run_until(until - SEC, step=MIN)
+
     def notified(self, status: str | None = None, alertname: str | None = None) -> list[tuple[datetime, dict]]:
         out = []
         for t, n in self.notes:

@@ -42,8 +42,11 @@ def deliverer(store, config, clock):
                      policy=DeliveryRetry(base_s=2, max_backoff_s=60, max_attempts=6))
 
 
-def drive(script: Script, d: Deliverer, until, step=10 * SEC):
-    """Evaluate and deliver on the fake clock, as the two scheduled jobs would."""
+def drive(script: Script, d: Deliverer, until, step=10 * SEC, quiet_until=None):
+    """Evaluate and deliver on the fake clock, as the two scheduled jobs would; up to `quiet_until`
+    (before the incident is visible: nothing to decide or deliver) once a minute."""
+    if quiet_until is not None:
+        drive(script, d, quiet_until - SEC, step=MIN)
     while script.clock.now <= until:
         result = script.engine.tick()
         script.notes.extend((result.now, n) for n in result.notifications)
@@ -55,7 +58,8 @@ def test_page_slack_and_webhook_then_resolve(store, script_for, clock, rx):
     incident(store, 5, 20)
     config = routed_config(rx)
     s, d = script_for(config), deliverer(store, config, clock)
-    drive(s, d, T0 + 40 * MIN)
+    # fires at 8 min, first notification 8:30; resolved at 21 min, sent at the group's flush by 23:30
+    drive(s, d, T0 + 26 * MIN, quiet_until=T0 + 6 * MIN)
     pd = rx.payloads("pagerduty")
     assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
     assert pd[0]["dedup_key"] == pd[1]["dedup_key"] and pd[0]["routing_key"] == "R0UT1NGKEY"
@@ -106,6 +110,8 @@ def test_retries_5xx_and_honours_retry_after(store, script_for, clock, rx):
     incident(store)
     config = routed_config(rx)
     s, d = script_for(config), deliverer(store, config, clock)
+    # second by second from the firing (8 min; the first notification goes out at 8:30)
+    drive(s, d, T0 + 8 * MIN - SEC)
     drive(s, d, T0 + 8 * MIN + 50 * SEC, step=SEC)
     rows = store.query("SELECT outcome, http_status, time FROM alert_notifications WHERE receiver = 'pagerduty' "
                        "ORDER BY time").to_pylist()
@@ -121,7 +127,7 @@ def test_4xx_is_not_retried_and_the_body_is_logged(store, script_for, clock, rx)
     incident(store)
     config = routed_config(rx)
     s, d = script_for(config), deliverer(store, config, clock)
-    drive(s, d, T0 + 10 * MIN)
+    drive(s, d, T0 + 10 * MIN, quiet_until=T0 + 6 * MIN)
     row = store.query("SELECT outcome, http_status, error FROM alert_notifications WHERE receiver = 'slack'"
                       ).to_pylist()
     assert row == [{"outcome": "failed", "http_status": 400, "error": "invalid_payload"}]
@@ -134,7 +140,7 @@ def test_hang_times_out_and_is_retried(store, script_for, clock, rx):
     incident(store)
     config = routed_config(rx)
     s, d = script_for(config), deliverer(store, config, clock)
-    drive(s, d, T0 + 10 * MIN)
+    drive(s, d, T0 + 10 * MIN, quiet_until=T0 + 6 * MIN)
     outcomes = store.query("SELECT outcome, error FROM alert_notifications WHERE receiver = 'slack' ORDER BY time"
                            ).to_pylist()
     assert outcomes[0]["outcome"] == "retry" and "timeout" in outcomes[0]["error"]
@@ -148,7 +154,7 @@ def test_resolve_waits_for_its_trigger(store, script_for, clock, rx):
     config = routed_config(rx)
     s = script_for(config)
     d = Deliverer(store, config, clock, rng=random.Random(1), policy=DeliveryRetry(base_s=2, max_backoff_s=60, max_attempts=100))
-    drive(s, d, T0 + 30 * MIN)
+    drive(s, d, T0 + 20 * MIN, quiet_until=T0 + 6 * MIN)   # resolved at 13 min, its flush by 18:30
     assert rx.payloads("pagerduty") == []
     rx.default["pagerduty"] = "ok"
     clock.advance(2 * MIN)
@@ -168,7 +174,7 @@ def test_undelivered_survives_restart_and_delivered_is_not_repeated(tmp_path, cl
     rx.default["slack"] = "500"                     # Slack down, PagerDuty up
     s = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
     d = deliverer(store, config, clock)
-    drive(s, d, T0 + 9 * MIN)
+    drive(s, d, T0 + 9 * MIN, quiet_until=T0 + 6 * MIN)
     assert rx.pages() == 1 and rx.payloads("slack") == []
     store.close()                                   # "crash": the process goes away
 
@@ -194,6 +200,7 @@ def test_crash_between_send_and_commit_resends_with_the_same_dedup_key(tmp_path,
     incident(store)
     config = routed_config(rx)
     s = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 9 * MIN)
     from alerts import notifiers
     from store import alerting
@@ -217,7 +224,8 @@ def test_gives_up_after_max_attempts(store, script_for, clock, rx):
     incident(store)
     config = routed_config(rx)
     s, d = script_for(config), deliverer(store, config, clock)
-    drive(s, d, T0 + 30 * MIN)
+    # first attempt at 8:30, then 5 retries with backoff ceilings 2, 4, 8, 16, 32 s: dead before 11 min
+    drive(s, d, T0 + 15 * MIN, quiet_until=T0 + 6 * MIN)
     outcomes = store.query("SELECT outcome FROM alert_notifications WHERE receiver = 'webhook' ORDER BY time"
                            ).column("outcome").to_pylist()
     assert outcomes == ["retry"] * 5 + ["dead"]
@@ -252,6 +260,7 @@ def test_a_trickling_receiver_hits_its_total_deadline(store, script_for, clock):
         incident(store)
         config = routed_config(rx)
         s, d = script_for(config), deliverer(store, config, clock)
+        s.quiet_until(T0 + 6 * MIN)
         s.run_until(T0 + 9 * MIN)
         outcomes = {o.receiver: o for o in d.run_once()}
         assert outcomes["slack"].outcome == "retry" and "deadline" in outcomes["slack"].error

@@ -15,6 +15,7 @@ def test_for_then_group_wait(store, script_for):
     bad_errors(store, 10, 300)
     s = script_for(make_config())
     onset = T0 + 10 * MIN
+    s.quiet_until(onset + MIN)   # the first bad bucket is visible from then
     s.run_until(onset + 6 * MIN)
     # visible at onset+1m (bucket complete), pending, firing 2m later (for), then group_wait 30s
     pending = [t["time"] for t in s.transitions if t["to_state"] == "pending"]
@@ -32,6 +33,7 @@ def test_for_then_group_wait(store, script_for):
 def test_short_blip_never_fires(store, script_for):
     bad_errors(store, 10, 11)  # one bad minute: pending, then back to inactive before `for` elapses
     s = script_for(make_config())
+    s.quiet_until(T0 + 11 * MIN)
     s.run_until(T0 + 20 * MIN)
     assert [t["to_state"] for t in s.transitions] == ["pending", "inactive"]
     assert s.notes == []
@@ -43,6 +45,7 @@ def test_group_interval_batches_a_second_alert(store, script_for):
     config = make_config(defaults={"group_by": ["alertname"], "group_wait": "30s", "group_interval": "5m",
                                    "repeat_interval": "4h"})
     s = script_for(config)
+    s.quiet_until(T0 + 11 * MIN)
     s.run_until(T0 + 25 * MIN)
     notes = s.notified("firing")
     first = T0 + 13 * MIN + 30 * SEC          # checkout fires at 13m, group_wait 30s
@@ -69,7 +72,8 @@ def test_repeat_interval(store, script_for):
 def test_resolved_notification(store, script_for):
     bad_errors(store, 10, 20)
     s = script_for(make_config())
-    s.run_until(T0 + 40 * MIN)
+    s.quiet_until(T0 + 11 * MIN)
+    s.run_until(T0 + 30 * MIN)   # fires at 13 min (sent 13:30), resolves at 21, sent by the 23:30 flush
     firing, resolved = s.notified("firing"), s.notified("resolved")
     assert len(firing) == 1 and len(resolved) == 1
     # last bad bucket is 19m; bucket 20m becomes visible at 21m -> resolved; next group_interval flush
@@ -85,6 +89,7 @@ def test_keep_firing_for_bridges_a_gap(store, script_for):
     rules = [{"name": "HighErrorRate", "severity": "P1", "for": "1m", "keep_firing_for": "5m",
               "condition": {"metric": "error_rate", "op": ">", "threshold": 0.05}}]
     s = script_for(make_config(rules=rules))
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 50 * MIN)
     states = [t["to_state"] for t in s.transitions]
     assert states == ["pending", "firing", "resolved"]      # the 2-minute dip did not resolve it
@@ -107,6 +112,7 @@ def test_inhibition_p1_mutes_p2_of_the_same_service(store, script_for):
     write_metrics(store, series("quality_mean", T0, 300, lambda i: 0.3 if i >= 5 else 0.9, service="checkout"))
     write_metrics(store, series("quality_mean", T0, 300, lambda i: 0.3 if i >= 5 else 0.9, service="search"))
     s = script_for(make_config(rules=SLOW_P2_RULES))
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 20 * MIN)
     p2 = s.notified(alertname="QualityLow")
     # checkout's P2 is muted by its P1 once that fires; search's P2 (no P1) still goes out
@@ -119,6 +125,7 @@ def test_inhibition_lifts_when_the_p1_resolves(store, script_for):
     bad_errors(store, 5, 15, service="checkout")
     write_metrics(store, series("quality_mean", T0, 300, lambda i: 0.3 if i >= 5 else 0.9, service="checkout"))
     s = script_for(make_config(rules=SLOW_P2_RULES))
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 40 * MIN)
     p2 = s.notified("firing", alertname="QualityLow")
     assert p2, "the P2 goes out once the P1 resolved"
@@ -133,6 +140,7 @@ def test_silence_mutes_until_it_expires(store, script_for, clock):
     add_silence(store, ["service=checkout", "alertname=~High.*"], starts_at=T0, ends_at=T0 + 60 * MIN,
                 created_by="oncall@example.com", comment="deploy in progress", now=T0)
     s = script_for(make_config())
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 30 * MIN)
     assert s.notes == []
     sid = store.query("SELECT id FROM alert_silences").column("id")[0].as_py()
@@ -162,13 +170,14 @@ def test_state_survives_a_restart(store, clock, tmp_path):
     bad_errors(store, 5, 300)
     config = make_config()
     s = Script(AlertEngine(config, StoreBackend(store), store, clock), clock)
+    s.quiet_until(T0 + 6 * MIN)
     s.run_until(T0 + 9 * MIN)
     assert len(s.notified("firing")) == 1
     store.close()
     reopened = Store(tmp_path / "test.duckdb", writer_max_delay_ms=1)
     try:
         s2 = Script(AlertEngine(config, StoreBackend(reopened), reopened, clock), clock)
-        s2.run_until(T0 + 60 * MIN)
+        s2.run_until(T0 + 60 * MIN, step=30 * SEC)   # nothing may come: the first ticks after the restart matter
         assert s2.notes == [] and s2.transitions == []    # still firing, already notified: nothing new
         assert reopened.scalar("SELECT count(*) FROM alert_outbox") == 1
     finally:
