@@ -27,6 +27,14 @@ def server(aiwatch_server: RunningServer) -> RunningServer:
     return aiwatch_server
 
 
+@pytest.fixture(scope="session")
+def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One real server whose database stays empty for the session: tests only read from it."""
+    srv = start_server(tmp_path_factory.mktemp("empty-server"))
+    yield srv
+    stop_server(srv)
+
+
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
     """A real server with its own empty database, for tests that need one."""

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from server_harness import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("errors"))
-    yield server
-    stop_server(server)
+def srv(server):
+    """The session's server (default settings): what is sent here is refused, but for one silence."""
+    return server
 
 
 def _error(r: httpx.Response, status: int) -> dict:

@@ -20,9 +20,10 @@ PB = {"content-type": "application/x-protobuf"}
 DEADLINE_S = 30  # generous: "promptly" means long before this on any machine
 
 
-@pytest.fixture
-def guarded_server(tmp_path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path / "data", env={"AIWATCH_HEADER_TIMEOUT_S": "2", "AIWATCH_BODY_TIMEOUT_S": "2",
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server for the module: each test closes or finishes every connection it opens."""
+    srv = start_server(tmp_path_factory.mktemp("guarded") / "data", env={"AIWATCH_HEADER_TIMEOUT_S": "2", "AIWATCH_BODY_TIMEOUT_S": "2",
                                                "AIWATCH_MAX_CONCURRENT_REQUESTS": "2"})
     yield srv
     stop_server(srv)
@@ -148,13 +149,15 @@ def test_over_the_limit_of_requests_in_progress_answers_otlp_503_with_retry_afte
 
 def test_a_client_that_disconnects_mid_body_leaves_one_log_line(guarded_server):
     srv = guarded_server
+    line = "disconnected before its body was complete"
+    before = srv.log().count(line)   # the server is the module's: count this test's line only
     s = _connect(srv.port)
     s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf\r\n"
               b"content-length: 5000\r\n\r\n" + b"\x0a" * 100)
     time.sleep(0.3)
     s.close()
     deadline = time.monotonic() + DEADLINE_S
-    while "disconnected before its body was complete" not in srv.log():
+    while srv.log().count(line) == before:
         assert time.monotonic() < deadline, srv.log()
         time.sleep(0.05)
     assert "Traceback" not in srv.log()

@@ -178,8 +178,8 @@ def test_silence_routes(api, store):
     assert r.status_code == 400 and "regex" in r.json()["error"]["message"]
 
 
-def test_named_queries_through_the_server(fresh_server):
+def test_named_queries_through_the_server(empty_server):
     for name in ("alerts", "alert_history", "silences", "notifications", "alert_outbox", "alert_review"):
-        assert fresh_server.query(name) == []
-    names = {q["name"] for q in __import__("httpx").get(f"{fresh_server.url}/v1/queries").json()["queries"]}
+        assert empty_server.query(name) == []
+    names = {q["name"] for q in __import__("httpx").get(f"{empty_server.url}/v1/queries").json()["queries"]}
     assert {"alerts", "alert_history", "silences", "notifications"} <= names

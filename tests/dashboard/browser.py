@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -76,24 +77,38 @@ class Browser:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
 
-    def render(self, url: str, screenshot: Path, timeout: float = 45, settle_s: float = 1.5) -> tuple[str, int]:
-        """Open `url`, wait for Streamlit to finish, save a PNG; returns the visible text and chart count."""
+    def render(self, url: str, screenshot: Path, timeout: float = 45, settle_s: float = 0.5,
+               min_charts: int = 0) -> tuple[str, int]:
+        """Open `url`, wait for Streamlit to finish, save a PNG; returns the visible text and chart count.
+
+        Finished: rendered, at least `min_charts` charts drawn (they draw after the script ends), and
+        the text and chart count unchanged for `settle_s`."""
         self.call("Page.navigate", url=url)
-        deadline, state, ready_since = time.monotonic() + timeout, {}, None
+        state = self._settled(lambda: True, timeout, settle_s, min_charts)
+        self._screenshot(screenshot)
+        return state.get("text", ""), int(state.get("charts", 0))
+
+    def _settled(self, also: Callable[[], bool], timeout: float, settle_s: float, min_charts: int = 0) -> dict:
+        """Poll the page until it is rendered and `also()` holds, with nothing changing for `settle_s`."""
+        deadline, state, stable_since, last = time.monotonic() + timeout, {}, None, None
         while time.monotonic() < deadline:
             time.sleep(0.25)
-            res = self.call("Runtime.evaluate", expression=_READY_JS, returnByValue=True)
-            state = json.loads(res["result"]["value"])
-            if state["ready"]:
-                ready_since = ready_since or time.monotonic()
-                if time.monotonic() - ready_since >= settle_s:  # charts draw after the script ends
+            state = json.loads(str(self.evaluate(_READY_JS)))
+            seen = (state["text"], state["charts"])
+            if state["ready"] and state["charts"] >= min_charts and also():
+                if seen != last or stable_since is None:
+                    stable_since = time.monotonic()
+                elif time.monotonic() - stable_since >= settle_s:
                     break
             else:
-                ready_since = None
+                stable_since = None
+            last = seen
+        return state
+
+    def _screenshot(self, path: Path) -> None:
         shot = self.call("Page.captureScreenshot", format="png")
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        screenshot.write_bytes(base64.b64decode(shot["data"]))
-        return state.get("text", ""), int(state.get("charts", 0))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
 
     def evaluate(self, expression: str) -> object:
         """The value of a JavaScript expression in the page (JSON-serializable)."""
@@ -110,23 +125,18 @@ class Browser:
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
     def wait_rendered(self, screenshot: Path, url_part: str, timeout: float = 45,
-                      settle_s: float = 1.5) -> tuple[str, str]:
+                      settle_s: float = 0.5) -> tuple[str, str]:
         """After a click: wait until the address contains `url_part` and Streamlit has rendered;
         save a PNG; returns the address and the visible text."""
-        deadline, ready_since, href, state = time.monotonic() + timeout, None, "", {}
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
+        href = ""
+
+        def at_url() -> bool:
+            nonlocal href
             href = str(self.evaluate("location.href"))
-            state = json.loads(str(self.evaluate(_READY_JS)))
-            if url_part in href and state["ready"]:
-                ready_since = ready_since or time.monotonic()
-                if time.monotonic() - ready_since >= settle_s:
-                    break
-            else:
-                ready_since = None
-        shot = self.call("Page.captureScreenshot", format="png")
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        screenshot.write_bytes(base64.b64decode(shot["data"]))
+            return url_part in href
+
+        state = self._settled(at_url, timeout, settle_s)
+        self._screenshot(screenshot)
         return href, state.get("text", "")
 
     def close(self) -> None:

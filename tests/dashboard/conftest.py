@@ -72,13 +72,6 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     stop_server(srv)
 
 
-@pytest.fixture(scope="session")
-def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path_factory.mktemp("dash-empty"))
-    yield srv
-    stop_server(srv)
-
-
 @pytest.fixture
 def down_url() -> str:
     return f"http://127.0.0.1:{free_port()}"  # nothing listens there

@@ -92,7 +92,7 @@ def test_page_renders_in_a_real_browser(path: str, dashboard_url: str, browser: 
     if path == "weekly":
         week, availability = weekly_availability(data_server.sent_ns)
         path, expected = f"weekly?week={week}", (*expected, availability)
-    text, charts = browser.render(f"{dashboard_url}/{path}", SHOTS / f"{name}.png")
+    text, charts = browser.render(f"{dashboard_url}/{path}", SHOTS / f"{name}.png", min_charts=CHARTS.get(path, 0))
     missing = [t for t in expected if t not in text]
     assert not missing, f"{name}: {missing} not on the page:\n{text[:3000]}"
     for bad in ("Traceback", "Error running app", SECRET_EMAIL, "Page not found"):
@@ -125,7 +125,7 @@ _EXEMPLAR_POINT_JS = """(() => {
 def test_a_chart_point_opens_its_trace_in_one_click(dashboard_url: str, browser: Browser) -> None:
     import json
 
-    text, _ = browser.render(f"{dashboard_url}/errors", SHOTS / "errors-before-click.png")
+    text, _ = browser.render(f"{dashboard_url}/errors", SHOTS / "errors-before-click.png", min_charts=CHARTS["errors"])
     assert "Click a point to open its newest failing trace" in text
     found = browser.evaluate(_EXEMPLAR_POINT_JS)
     assert found, "no chart point carries a trace id"
@@ -158,7 +158,7 @@ _FAILED_TABLE_JS = """(() => {
 def test_a_failed_call_row_opens_its_trace_in_one_click(dashboard_url: str, browser: Browser) -> None:
     import json
 
-    browser.render(f"{dashboard_url}/errors", SHOTS / "errors-table-before-click.png")
+    browser.render(f"{dashboard_url}/errors", SHOTS / "errors-table-before-click.png", min_charts=CHARTS["errors"])
     found = browser.evaluate(_FAILED_TABLE_JS)
     assert found, "no failed-calls table"
     cell = json.loads(found)

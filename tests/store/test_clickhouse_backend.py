@@ -3,7 +3,7 @@ migrations, the Collector's tables read as aiwatch's spans through the one attri
 own OTLP ingest written in the Collector's row shape, and retention."""
 from __future__ import annotations
 
-import time
+import threading
 from datetime import timedelta
 
 import pyarrow as pa
@@ -181,15 +181,20 @@ def test_the_writer_groups_appends_and_one_bad_request_fails_alone(tmp_path):
     bad = pa.table({"time": pa.array([T], pa.timestamp("us")), "no_such_column": ["x"]})
     for store in opened("chdb", tmp_path):
         w = store.writer
-        w.submit(fn=lambda con: time.sleep(0.5))   # holds the writer while the appends queue up
+        # A gate, not a sleep, holds the writer while the appends queue up: a sleep's end can come
+        # before a loaded machine has queued all of them.
+        gate, gate_again = threading.Event(), threading.Event()
+        w.submit(fn=lambda con, g=gate: g.wait(60))
         commits = w.stats.commits
         futures = [w.submit({"feedback": feedback(10, 100 * i)}) for i in range(20)]
+        gate.set()
         for f in futures:
             f.result(60)
         assert w.stats.commits - commits <= 2    # the blocker and one grouped insert, not 20
-        w.submit(fn=lambda con: time.sleep(0.5))
+        w.submit(fn=lambda con, g=gate_again: g.wait(60))
         good = [w.submit({"feedback": feedback(5, 5000)}), w.submit({"feedback": bad}),
                 w.submit({"feedback": feedback(5, 6000)})]
+        gate_again.set()
         good[0].result(60), good[2].result(60)
         with pytest.raises(Exception, match="no_such_column"):
             good[1].result(60)
