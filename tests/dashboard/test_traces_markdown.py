@@ -12,7 +12,6 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otlp_data import PROTOBUF, _kv
-from server_harness import start_server, stop_server
 from streamlit.testing.v1 import AppTest
 
 from dashboard import client
@@ -47,16 +46,18 @@ def send(url: str) -> None:
         httpx.post(f"{url}{path}", content=msg.SerializeToString(), headers=PROTOBUF, timeout=30).raise_for_status()
 
 
-@pytest.fixture
-def server(tmp_path):
-    srv = start_server(tmp_path / "data")
-    send(srv.url)
-    yield srv
-    stop_server(srv)
+@pytest.fixture(scope="module")
+def traced_server(server):
+    """The session's server with this module's trace (its ids and service are this module's own)."""
+    send(server.url)
+    deadline = time.monotonic() + 30   # ingest is asynchronous: wait until the trace can be read
+    while not server.query("spans", service=SERVICE) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server
 
 
-def test_backticks_in_telemetry_never_make_links(server, monkeypatch):
-    monkeypatch.setenv("AIWATCH_SERVER_URL", server.url)
+def test_backticks_in_telemetry_never_make_links(traced_server, monkeypatch):
+    monkeypatch.setenv("AIWATCH_SERVER_URL", traced_server.url)
     client.clear_cache()
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["id"] = REQUEST_ID
