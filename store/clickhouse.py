@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -132,12 +133,24 @@ def parse_keeper(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(nodes)
 
 
-def keeper_config(nodes: tuple[tuple[str, int], ...]) -> str:
+def keeper_config(nodes: tuple[tuple[str, int], ...], engine_id: str) -> str:
     """The engine configuration that gives chdb a Keeper and enables KeeperMap, as a server's
-    <zookeeper> and <keeper_map_path_prefix> do (hosts checked by KEEPER_NODE: nothing to escape)."""
+    <zookeeper> and <keeper_map_path_prefix> do (hosts checked by KEEPER_NODE, engine_id hex: nothing
+    to escape). Every chdb engine has the same all-zero server UUID, under which ClickHouse keeps its
+    Keeper session node; a sessions path of this directory's own keeps two engines' nodes apart (two
+    creating the one shared node at once fail with "Node exists")."""
     hosts = "".join(f"<node><host>{h}</host><port>{p}</port></node>" for h, p in nodes)
-    return (f"<clickhouse><zookeeper>{hosts}</zookeeper>"
+    return (f"<clickhouse><zookeeper>{hosts}<sessions_path>/aiwatch_sessions/{engine_id}</sessions_path></zookeeper>"
             f"<keeper_map_path_prefix>{KEEPER_MAP_PREFIX}</keeper_map_path_prefix></clickhouse>\n")
+
+
+def _engine_id(folder: Path) -> str:
+    """A random id for this chdb directory, made once and kept in it."""
+    path = folder / "aiwatch-engine-id"
+    if not path.exists():
+        path.write_text(secrets.token_hex(8))
+    text = path.read_text().strip()
+    return text if re.fullmatch(r"[0-9a-f]{16}", text) else secrets.token_hex(8)
 
 
 # --- transports: the same SQL over HTTP or in-process -------------------------------------------
@@ -189,7 +202,7 @@ class ChdbTransport:
         if keeper:   # the engine reads its Keeper from a config file (clickhouse-local's --config-file)
             config = Path(path) / "aiwatch-keeper.xml"
             config.parent.mkdir(parents=True, exist_ok=True)
-            config.write_text(keeper_config(parse_keeper(keeper)))
+            config.write_text(keeper_config(parse_keeper(keeper), _engine_id(config.parent)))
             uri = f"{path}?config-file={config}"
         self._session = session.Session(uri)
         self._lock = threading.RLock()
