@@ -15,6 +15,7 @@ REGISTRY = store_queries()
 def test_alert_message_links_to_its_incident(store, script_for):
     write_metrics(store, series("error_rate", T0, 60, lambda i: 0.2 if i >= 10 else 0.01))
     s = script_for(make_config())
+    s.quiet_until(T0 + 11 * MIN)   # the first bad bucket (10 min) is visible from 11
     s.run_until(T0 + 20 * MIN)
     [(_, message)] = s.notified("firing")
     alert = message["alerts"][0]

@@ -26,6 +26,7 @@ def test_error_rate_and_burn_rate_rules_page_once(store, script_for):
                                          "condition": {"metric": "burn_rate_availability", "op": ">",
                                                        "threshold": 14.4}}]
     s = script_for(make_config(rules=rules, routes=[{"match": {}, "receivers": ["ops"], "group_by": ["service"]}]))
+    s.quiet_until(T0 + 11 * MIN)   # the first bad bucket (10 min) is visible from 11
     s.run_until(T0 + 30 * MIN)
     firing = s.notified("firing")
     assert {a["labels"]["alertname"] for _, m in firing for a in m["alerts"]} == {"HighErrorRate",
