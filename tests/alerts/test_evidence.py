@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from harness import MIN, T0, make_config, series, write_metrics
-import numpy as np
 from scipy.stats import beta, binom
 
 from alerts.conditions import evaluate, render_annotations

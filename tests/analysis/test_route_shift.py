@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from alerts.conditions import evaluate
