@@ -1,9 +1,9 @@
-"""Servers for the dashboard tests: one with data, one empty, and a closed port (server down)."""
+"""Servers for the dashboard tests: one with data (the empty one is tests/conftest.py's) and a closed port (server down)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
-import subprocess
+import io
 import sys
 import time
 import warnings
@@ -25,12 +25,18 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 def _analyze(data_dir: Path, until: datetime) -> tuple[bool, str]:
     """Backfill the analyzers over the sent telemetry up to `until` (naive UTC), offline: the server
-    must be stopped. An explicit end, not `now`: which hours it closes is then known to the test."""
-    proc = subprocess.run([sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "analyze",
-                           f"--since={(until - timedelta(hours=3)).isoformat()}", f"--until={until.isoformat()}",
-                           "--data-dir", str(data_dir)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180, env={**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false"})
-    return proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    must be stopped. An explicit end, not `now`: which hours it closes is then known to the test.
+    `aiwatch analyze` runs in this process (its stages are imported already; a subprocess pays that again)."""
+    from aiwatch.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            code = main(["--log-level", "WARNING", "analyze", f"--since={(until - timedelta(hours=3)).isoformat()}",
+                         f"--until={until.isoformat()}", "--data-dir", str(data_dir)])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code == 0, out.getvalue()[-4000:]
 
 
 @pytest.fixture(scope="session")
