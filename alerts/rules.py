@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import (
@@ -301,34 +301,10 @@ def _template_problems(text: Any, extra_labels: set[str]) -> str | None:
     return None
 
 
-def _matchers(raw: Any, where: str, key: str, p: _Problems, allowed: tuple[str, ...] | None = None
-              ) -> tuple[tuple[str, Any], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict):
-        p.add(where, key, "must be a mapping of label to value")
-        return ()
-    out = []
-    for name, value in raw.items():
-        if allowed and name not in allowed:
-            p.add(where, f"{key}.{name}", f"unknown label (one of {', '.join(allowed)})")
-            continue
-        if isinstance(value, list):
-            value = tuple(None if v is None else str(v) for v in value)
-        elif value is not None:
-            value = str(value)
-        out.append((str(name), value))
-    return tuple(out)
-
-
-def _duration(raw: dict, key: str, where: str, path: str, p: _Problems, default: timedelta) -> timedelta:
-    if key not in raw:
-        return default
-    try:
-        return parse_duration(raw[key])
-    except ValueError as exc:
-        p.add(where, path, str(exc))
-        return default
+def _matcher_items(raw: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Validated label matchers as (label, value or tuple of values) pairs, values as strings."""
+    return tuple((name, tuple(None if v is None else str(v) for v in value) if isinstance(value, list)
+                  else None if value is None else str(value)) for name, value in raw.items())
 
 
 def _check_keys(raw: dict, allowed: set[str], where: str, prefix: str, p: _Problems) -> None:
@@ -373,7 +349,16 @@ Op = Annotated[str, Strict(), _one_of(OPS, " ")]
 Number = Annotated[float, Strict()]
 Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
 Label = Annotated[str, _one_of(SERIES_LABELS)]
-Scalar = str | int | float | None
+
+
+def _match_value(value: Any) -> Any:
+    scalar = (str, int, float, type(None))
+    if isinstance(value, scalar) or isinstance(value, list) and all(isinstance(v, scalar) for v in value):
+        return value
+    raise ValueError(f"{value!r} is not a label value (a string or number, or a list of them)")
+
+
+MatchValue = Annotated[Any, AfterValidator(_match_value)]   # one message, not one per member of a union
 
 
 class _Spec(BaseModel):
@@ -419,7 +404,7 @@ class ConditionSpec(_Spec):
     grains: list[Grain] | None = Field(None, min_length=1)
     op: Op = ">"
     threshold: Number | None = None
-    match: dict[Label, Scalar | list[Scalar]] | None = None
+    match: dict[Label, MatchValue] | None = None
     baseline: BaselineSpec | None = None
     min_requests: Number = 0.0
     absent: Annotated[str, _one_of(("requests",))] | None = None
@@ -450,9 +435,70 @@ class RuleSpec(_Spec):
         return value
 
 
+# --- receivers, routes and inhibitions: the same schema style as a rule -------------------------
+# Checks that need the environment (a URL after ${VAR} expansion) or the other sections (a route's
+# receiver names) run after the schema, on the validated spec.
+
+MAX_RECEIVER_TIMEOUT = timedelta(minutes=2)   # a send past it holds the delivery loop too long
+
+
+def _receiver_timeout(value: timedelta) -> timedelta:
+    if not timedelta(0) < value <= MAX_RECEIVER_TIMEOUT:
+        raise ValueError(f"must be more than 0 s and at most {MAX_RECEIVER_TIMEOUT.total_seconds():g} s")
+    return value
+
+
+Text = Annotated[str, Strict()]
+Matchers = dict[Text, MatchValue]
+
+
+class ReceiverSpec(_Spec):
+    type: Annotated[str, Strict(), _one_of(RECEIVER_TYPES)] | None = None   # None: `apprise: <url>` gives it
+    url: Text = ""
+    apprise: Text | None = None     # `apprise: "workflows://..."` is short for type: apprise + url
+    routing_key: Text = ""
+    send_resolved: Annotated[bool, Strict()] = True
+    timeout: Annotated[timedelta, BeforeValidator(_as_duration), AfterValidator(_receiver_timeout)] = (
+        timedelta(seconds=10))
+
+
+class RouteSpec(_Spec):
+    match: Matchers = {}
+    receivers: list[Text] = []
+    group_by: list[Text] | None = None       # None: the defaults'
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+
+
+class InhibitSpec(_Spec):
+    source: Matchers
+    target: Matchers
+    equal: list[Text] = []
+
+
+class DefaultsSpec(_Spec):
+    group_by: list[Text] = ["alertname", "service"]
+    group_wait: Duration = timedelta(seconds=30)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
+    dashboard_url: Text = "http://127.0.0.1:8501"
+
+
+class DigestSpec(_Spec):
+    receiver: Text
+    every: Duration = timedelta(days=7)
+
+
+class WatchdogSpec(_Spec):
+    receiver: Text
+    every: Duration = timedelta(minutes=1)
+
+
 _SCHEMA_MESSAGES = {"missing": "is required", "extra_forbidden": "unknown key", "float_type": "{input} is not a number",
                     "string_type": "must be a string", "model_type": "must be a mapping", "dict_type": "must be a mapping",
                     "list_type": "must be a list", "too_short": "must be a non-empty list",
+                    "bool_type": "{input} is not true or false",
                     "string_pattern_mismatch": "is required: letters, digits, _ : -",
                     "greater_than": "{input} must be between 0 and 1", "less_than": "{input} must be between 0 and 1"}
 
@@ -519,8 +565,7 @@ def _cross_problems(raw: dict) -> list[tuple[str, str]]:
 def _match(raw: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
     if raw is None:
         return (("arm", None),)
-    out = tuple((name, tuple(None if v is None else str(v) for v in value) if isinstance(value, list)
-                 else None if value is None else str(value)) for name, value in raw.items())
+    out = _matcher_items(raw)
     return out if any(k == "arm" for k, _ in out) else out + (("arm", None),)
 
 
@@ -546,22 +591,72 @@ def _build(spec: RuleSpec) -> Rule:
                 summary=spec.summary, description=spec.description, runbook=spec.runbook)
 
 
-def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:
-    """One rule through the schema; every problem is added to `p` naming the rule and the key."""
+S = TypeVar("S", bound=_Spec)
+
+
+def _validated(model: type[S], raw: Any, where: str, p: _Problems,
+               cross: Callable[[dict], list[tuple[str, str]]] | None = None) -> S | None:
+    """`raw` through `model`; every problem (the schema's, then `cross`'s over the raw mapping) is
+    added to `p` naming `where` and the key. None when there was any."""
     if not isinstance(raw, dict):
-        p.add(f"rule #{index + 1}", "-", "must be a mapping")
+        p.add(where, "-", "must be a mapping")
         return None
-    name = raw.get("name")
-    where = f"rule {name!r}" if name and isinstance(name, str) else f"rule #{index + 1}"
-    problems = _cross_problems(raw)
+    problems = cross(raw) if cross else []
     spec = None
     try:
-        spec = RuleSpec.model_validate(raw)
+        spec = model.model_validate(raw)
     except ValidationError as exc:
         problems = _schema_problems(exc) + problems
     for key, message in problems:
         p.add(where, key, message)
-    return _build(spec) if spec is not None and not problems else None
+    return spec if not problems else None
+
+
+def _rule(raw: Any, index: int, p: _Problems) -> Rule | None:
+    """One rule through the schema; every problem is added to `p` naming the rule and the key."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    where = f"rule {name!r}" if name and isinstance(name, str) else f"rule #{index + 1}"
+    spec = _validated(RuleSpec, raw, where, p, _cross_problems)
+    return _build(spec) if spec is not None else None
+
+
+def _receiver_cross(raw: dict) -> list[tuple[str, str]]:
+    if "apprise" in raw:
+        if raw.get("type", "apprise") != "apprise" or "url" in raw:
+            return [("apprise", "give either `apprise: <url>` or `type` and `url`, not both")]
+    elif "type" not in raw:
+        return [("type", f"is required (one of {', '.join(RECEIVER_TYPES)})")]
+    return []
+
+
+def _receiver(name: str, raw: Any, env: Mapping[str, str] | None, p: _Problems) -> Receiver | None:
+    where = f"receiver {name!r}"
+    spec = _validated(ReceiverSpec, raw, where, p, _receiver_cross)
+    if spec is None:
+        return None
+    rtype = "apprise" if spec.apprise is not None else str(spec.type)
+    url = expand_env(spec.apprise if spec.apprise is not None else spec.url, env)
+    if url and rtype == "apprise":
+        from alerts.apprise_receiver import url_problem  # apprise loads only when one is configured
+        if problem := url_problem(url):
+            p.add(where, "apprise" if spec.apprise is not None else "url", problem)
+            return None
+    elif url and not url.startswith(("http://", "https://")):   # the URL itself is a secret: not echoed
+        p.add(where, "url", "is not an http(s) URL")
+        return None
+    return Receiver(name=name, type=rtype, url=url, routing_key=expand_env(spec.routing_key, env),
+                    send_resolved=spec.send_resolved, timeout_s=spec.timeout.total_seconds())
+
+
+def _section(data: dict, key: str, kind: type, p: _Problems, what: str) -> Any:
+    """A top-level section (a mapping or a list), empty when absent; a problem when of the wrong kind."""
+    value = data.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        p.add("top level", key, f"must be {what}")
+        return kind()
+    return value
 
 
 def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None) -> AlertsConfig:
@@ -570,91 +665,53 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
         raise RulesError([f"{source}: the file must be a mapping with a 'rules' list"])
     _check_keys(data, {"defaults", "receivers", "routes", "inhibit_rules", "weekly_digest", "watchdog", "rules"},
                 "top level", "", p)
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        p.add("defaults", "defaults", "must be a mapping")
-        defaults = {}
-    _check_keys(defaults, {"group_by", "group_wait", "group_interval", "repeat_interval", "dashboard_url"},
-                "defaults", "defaults.", p)
-    d_wait = _duration(defaults, "group_wait", "defaults", "group_wait", p, timedelta(seconds=30))
-    d_interval = _duration(defaults, "group_interval", "defaults", "group_interval", p, timedelta(minutes=5))
-    d_repeat = _duration(defaults, "repeat_interval", "defaults", "repeat_interval", p, timedelta(hours=4))
-    d_group_by = tuple(defaults.get("group_by", ["alertname", "service"]))
+    defaults = _validated(DefaultsSpec, data.get("defaults") or {}, "defaults", p) or DefaultsSpec()
 
     receivers: dict[str, Receiver] = {}
-    for name, r in (data.get("receivers") or {}).items():
-        where = f"receiver {name!r}"
-        if not isinstance(r, dict):
-            p.add(where, "-", "must be a mapping")
-            continue
-        _check_keys(r, {"type", "url", "apprise", "routing_key", "send_resolved", "timeout"}, where, "", p)
-        if "apprise" in r:      # `apprise: "workflows://..."` is short for type: apprise + url
-            if r.get("type", "apprise") != "apprise" or "url" in r:
-                p.add(where, "apprise", "give either `apprise: <url>` or `type` and `url`, not both")
-            r = {**r, "type": "apprise", "url": r["apprise"]}
-        rtype = r.get("type")
-        if rtype not in RECEIVER_TYPES:
-            p.add(where, "type", f"{rtype!r} is not one of {', '.join(RECEIVER_TYPES)}")
-            continue
-        url = expand_env(str(r.get("url", "")), env)
-        if url and rtype == "apprise":
-            from alerts.apprise_receiver import url_problem  # apprise loads only when one is configured
-            if problem := url_problem(url):
-                p.add(where, "apprise" if "apprise" in r else "url", problem)
-        elif url and not url.startswith(("http://", "https://")):   # the URL itself is a secret: not echoed
-            p.add(where, "url", "is not an http(s) URL")
-        receivers[str(name)] = Receiver(
-            name=str(name), type=rtype, url=url, routing_key=expand_env(str(r.get("routing_key", "")), env),
-            send_resolved=bool(r.get("send_resolved", True)),
-            timeout_s=_duration(r, "timeout", where, "timeout", p, timedelta(seconds=10)).total_seconds())
-    if "review" not in receivers:
-        receivers["review"] = Receiver("review", "review")
+    raw_receivers = _section(data, "receivers", dict, p, "a mapping of name to receiver")
+    for name, raw in raw_receivers.items():
+        if (receiver := _receiver(str(name), raw, env, p)) is not None:
+            receivers[str(name)] = receiver
+    receivers.setdefault("review", Receiver("review", "review"))
+    declared = {str(name) for name in raw_receivers} | {"review"}   # a bad receiver is reported once, not per use
+
+    def receiver_named(name: str, where: str, key: str) -> bool:
+        if name not in declared:
+            p.add(where, key, f"no receiver named {name!r}")
+        return name in receivers
 
     routes: list[Route] = []
-    raw_routes = data.get("routes") or [{"match": {}, "receivers": ["review"]}]
-    for i, r in enumerate(raw_routes):
+    raw_routes = _section(data, "routes", list, p, "a list of routes") or [{"match": {}, "receivers": ["review"]}]
+    for i, raw in enumerate(raw_routes):
         where = f"route #{i + 1}"
-        if not isinstance(r, dict):
-            p.add(where, "-", "must be a mapping")
+        if (route := _validated(RouteSpec, raw, where, p)) is None:
             continue
-        _check_keys(r, {"match", "receivers", "group_by", "group_wait", "group_interval", "repeat_interval"},
-                    where, "", p)
-        names = r.get("receivers") or []
-        for n in names:
-            if n not in receivers:
-                p.add(where, "receivers", f"no receiver named {n!r}")
+        for name in route.receivers:
+            receiver_named(name, where, "receivers")
         routes.append(Route(
-            name=f"route{i + 1}", match=_matchers(r.get("match"), where, "match", p), receivers=tuple(names),
-            group_by=tuple(r.get("group_by", d_group_by)),
-            group_wait=_duration(r, "group_wait", where, "group_wait", p, d_wait),
-            group_interval=_duration(r, "group_interval", where, "group_interval", p, d_interval),
-            repeat_interval=_duration(r, "repeat_interval", where, "repeat_interval", p, d_repeat)))
+            name=f"route{i + 1}", match=_matcher_items(route.match), receivers=tuple(route.receivers),
+            group_by=tuple(defaults.group_by if route.group_by is None else route.group_by),
+            group_wait=defaults.group_wait if route.group_wait is None else route.group_wait,
+            group_interval=defaults.group_interval if route.group_interval is None else route.group_interval,
+            repeat_interval=defaults.repeat_interval if route.repeat_interval is None else route.repeat_interval))
 
     inhibitions = []
-    for i, r in enumerate(data.get("inhibit_rules") or []):
-        where = f"inhibit rule #{i + 1}"
-        if not isinstance(r, dict) or "source" not in r or "target" not in r:
-            p.add(where, "source/target", "both are required")
-            continue
-        inhibitions.append(Inhibition(_matchers(r["source"], where, "source", p),
-                                      _matchers(r["target"], where, "target", p), tuple(r.get("equal", []))))
+    for i, raw in enumerate(_section(data, "inhibit_rules", list, p, "a list of inhibit rules")):
+        if (inhibit := _validated(InhibitSpec, raw, f"inhibit rule #{i + 1}", p)) is not None:
+            inhibitions.append(Inhibition(_matcher_items(inhibit.source), _matcher_items(inhibit.target),
+                                          tuple(inhibit.equal)))
 
     digest = None
     if data.get("weekly_digest"):
-        d = data["weekly_digest"]
-        if not isinstance(d, dict) or d.get("receiver") not in receivers:
-            p.add("weekly_digest", "receiver", "must name a receiver")
-        else:
-            digest = Digest(d["receiver"], _duration(d, "every", "weekly_digest", "every", p, timedelta(days=7)))
+        d = _validated(DigestSpec, data["weekly_digest"], "weekly_digest", p)
+        if d is not None and receiver_named(d.receiver, "weekly_digest", "receiver"):
+            digest = Digest(d.receiver, d.every)
 
     watchdog = None
     if data.get("watchdog"):
-        w = data["watchdog"]
-        if not isinstance(w, dict) or w.get("receiver") not in receivers:
-            p.add("watchdog", "receiver", "must name a receiver")
-        else:
-            _check_keys(w, {"receiver", "every"}, "watchdog", "watchdog.", p)
-            watchdog = Watchdog(w["receiver"], _duration(w, "every", "watchdog", "every", p, timedelta(minutes=1)))
+        w = _validated(WatchdogSpec, data["watchdog"], "watchdog", p)
+        if w is not None and receiver_named(w.receiver, "watchdog", "receiver"):
+            watchdog = Watchdog(w.receiver, w.every)
 
     rules: list[Rule] = []
     raw_rules = data.get("rules")
@@ -675,7 +732,7 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
         raise RulesError(p.items)
     return AlertsConfig(rules=tuple(rules), receivers=receivers, routes=tuple(routes),
                         inhibitions=tuple(inhibitions), digest=digest, watchdog=watchdog,
-                        dashboard_url=expand_env(str(defaults.get("dashboard_url", "http://127.0.0.1:8501")), env),
+                        dashboard_url=expand_env(defaults.dashboard_url, env),
                         source=source)
 
 

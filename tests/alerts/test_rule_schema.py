@@ -94,3 +94,78 @@ def test_start_up_stops_on_a_bad_rules_file_naming_the_rule_and_field(tmp_path):
     assert done.returncode == 2
     assert f"{path}: rule 'Slow': key 'condition.baseline.factor': null is not a number" in done.stderr
     assert not (tmp_path / "d").exists()      # stopped before anything was created
+
+
+SECTIONS = """
+defaults: {group_wait: soon, group_by: service}
+receivers:
+  slack: {type: slack, url: "http://127.0.0.1:9/s", send_resolved: "no", timeout: 0s}
+  pager: {type: pagerduty, routing_key: 42, colour: red}
+  teams: {url: "http://127.0.0.1:9/t"}
+routes:
+  - {match: {severity: [P1, {a: b}]}, receivers: slack, group_wait: 5 minutes}
+  - {match: {severity: P2}, receivers: [slack, nowhere]}
+  - {receivers: [review], repeat_intervall: 1h}
+inhibit_rules:
+  - {source: {severity: P1}, equal: service}
+  - {source: [severity], target: {severity: P3}}
+weekly_digest: {receiver: nowhere, every: 7 days}
+watchdog: {every: 1m}
+rules: []
+"""
+SECTION_PROBLEMS = [
+    "defaults: key 'group_wait': 'soon' is not a duration",
+    "defaults: key 'group_by': must be a list",
+    "receiver 'slack': key 'send_resolved': 'no' is not true or false",
+    "receiver 'slack': key 'timeout': must be more than 0 s and at most 120 s",
+    "receiver 'pager': key 'routing_key': must be a string",
+    "receiver 'pager': key 'colour': unknown key",
+    "receiver 'teams': key 'type': is required (one of pagerduty, slack, webhook, apprise, review)",
+    "route #1: key 'match.severity': ['P1', {'a': 'b'}] is not a label value",
+    "route #1: key 'receivers': must be a list",
+    "route #1: key 'group_wait': '5 minutes' is not a duration",
+    "route #2: key 'receivers': no receiver named 'nowhere'",
+    "route #3: key 'repeat_intervall': unknown key",
+    "inhibit rule #1: key 'target': is required",
+    "inhibit rule #1: key 'equal': must be a list",
+    "inhibit rule #2: key 'source': must be a mapping",
+    "weekly_digest: key 'every': '7 days' is not a duration",
+    "watchdog: key 'receiver': is required",
+]
+
+
+def test_receivers_routes_and_inhibitions_are_schema_checked_naming_file_section_and_key(tmp_path):
+    """The sections beside the rules go through pydantic models too (ReceiverSpec, RouteSpec,
+    InhibitSpec, ...): a wrong type, an unknown key or a bad duration in any of them is one problem
+    naming the file, the section entry and the key, listed with all the others."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(SECTIONS)
+    with pytest.raises(RulesError) as err:
+        load_config(path, env={})
+    found = err.value.problems
+    for expected in SECTION_PROBLEMS:
+        assert any(problem.startswith(f"{path}: {expected}") for problem in found), expected
+    assert all(problem.startswith(f"{path}: ") for problem in found)
+
+
+def test_a_section_of_the_wrong_kind_is_a_problem_not_a_crash():
+    with pytest.raises(RulesError) as err:
+        parse_config({"receivers": ["slack"], "routes": {"match": {}}, "inhibit_rules": "none", "rules": []})
+    assert err.value.problems == ["<memory>: top level: key 'receivers': must be a mapping of name to receiver",
+                                  "<memory>: top level: key 'routes': must be a list of routes",
+                                  "<memory>: top level: key 'inhibit_rules': must be a list of inhibit rules"]
+
+
+def test_section_values_keep_their_meaning():
+    config = parse_config({
+        "defaults": {"group_wait": "0s", "group_by": ["service"]},
+        "receivers": {"hook": {"type": "webhook", "url": "${HOOK}", "send_resolved": False, "timeout": "3s"}},
+        "routes": [{"match": {"severity": ["P1", "P2"], "service": 7}, "receivers": ["hook"]}],
+        "inhibit_rules": [{"source": {"severity": "P1"}, "target": {"severity": "P2"}, "equal": ["service"]}],
+        "rules": []}, env={"HOOK": "http://127.0.0.1:9/h"})
+    hook = config.receivers["hook"]
+    assert (hook.url, hook.send_resolved, hook.timeout_s) == ("http://127.0.0.1:9/h", False, 3.0)
+    route = config.routes[0]
+    assert route.match == (("severity", ("P1", "P2")), ("service", "7")) and route.group_by == ("service",)
+    assert route.group_wait.total_seconds() == 0 and route.repeat_interval.total_seconds() == 4 * 3600
+    assert config.inhibitions[0].equal == ("service",)
