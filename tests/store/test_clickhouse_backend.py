@@ -307,3 +307,23 @@ def test_a_schema_1_database_keeps_its_feedback_rows_under_the_new_layout(tmp_pa
                                 "AND name = 'feedback'") == "View"
             assert store.query("SELECT request_id, action FROM feedback").to_pylist() == [
                 {"request_id": "r1", "action": "accepted"}]
+
+
+def test_aiwatch_ingested_log_records_land_in_the_collectors_logs_table_and_read_back_as_on_duckdb(tmp_path):
+    from collectors.logs import convert_logs
+    from tests.otlp_builders import log_request
+
+    records = [{"event.name": "app.retry", "attempt": 2, "ok": True}, {"note": "it's \\ \"quoted\""}, {}]
+    converted = convert_logs(log_request(records, service="checkout"), build_policy("drop", 1000, 1000))
+    cols = "time, service_name, severity, body, trace_id, span_id, event_name"
+    read = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            store.append(converted.tables)
+            read[backend] = store.query(f"SELECT {cols} FROM logs ORDER BY time, event_name").to_pylist()
+            if backend == "chdb":
+                raw = store.query("SELECT LogAttributes AS a, SeverityNumber AS n FROM otel_logs "
+                                  "ORDER BY Timestamp").to_pylist()
+    assert len(read["duckdb"]) == 3 and read["chdb"] == read["duckdb"]
+    assert [dict(r["a"]) for r in raw] == [{"event.name": "app.retry", "attempt": "2", "ok": "true"},
+                                           {"note": "it's \\ \"quoted\""}, {}]
