@@ -96,37 +96,6 @@ class Clause:
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """A count test: `bad` of `total` calls over the window against the series' normal rate.
-
-    It holds when P(X >= bad | total calls, tolerated rate) < p_value (binomial tail) and at least
-    `min_bad` calls were bad, where tolerated = max(factor x normal, normal + delta, floor). The
-    normal rate is the 1h metric `rate` in force for the series (an analyzer's learned baseline or
-    an SLO budget), else learned here: bad / total over the trailing `baseline_window` before the
-    test window, reported immature under `min_history`."""
-    bad: str
-    total: str
-    rate: str | None = None
-    factor: float = 1.0
-    delta: float = 0.0
-    floor: float = 0.0
-    p_value: float = 1e-4
-    min_bad: float = 1.0
-    baseline_window: timedelta = timedelta(days=1)
-    min_history: timedelta = timedelta(hours=3)
-    # test "fisher": the window's bad / total against the counts over `baseline_window` before it
-    # (Fisher's exact test, one-sided; the rate must also exceed the tolerated one); needs no `rate`.
-    # test "rank": `bad` sums the calls' tail percentiles among the route's reference and `total`
-    # counts them (analysis/route_shift.py); it holds when the sum's Irwin-Hall lower tail is under
-    # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
-    test: str = "binomial"
-    max_mean: float = 0.25
-
-    def tolerated(self, normal: float) -> float:
-        return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)
-
-
-@dataclass(frozen=True)
 class Condition:
     metric: str
     grains: tuple[str, ...] = ("1m",)   # every grain (window) must satisfy the comparison
@@ -383,7 +352,15 @@ class ClauseSpec(_Spec):
     threshold: Number
 
 
-class EvidenceSpec(_Spec):
+class Evidence(_Spec):
+    """A count test: `bad` of `total` calls over the window against the series' normal rate (one
+    model for the rule schema and the engine).
+
+    It holds when P(X >= bad | total calls, tolerated rate) < p_value (binomial tail) and at least
+    `min_bad` calls were bad, where tolerated = max(factor x normal, normal + delta, floor). The
+    normal rate is the 1h metric `rate` in force for the series (an analyzer's learned baseline or
+    an SLO budget), else learned here: bad / total over the trailing `baseline_window` before the
+    test window, reported immature under `min_history`."""
     bad: CountMetric
     total: CountMetric
     rate: Metric | None = None
@@ -394,8 +371,16 @@ class EvidenceSpec(_Spec):
     min_bad: Number = 1.0
     baseline_window: Duration = timedelta(days=1)
     min_history: Duration = timedelta(hours=3)
+    # test "fisher": the window's bad / total against the counts over `baseline_window` before it
+    # (Fisher's exact test, one-sided; the rate must also exceed the tolerated one); needs no `rate`.
+    # test "rank": `bad` sums the calls' tail percentiles among the route's reference and `total`
+    # counts them (analysis/route_shift.py); it holds when the sum's Irwin-Hall lower tail is under
+    # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
     test: Annotated[str, Strict(), _one_of(("binomial", "fisher", "rank"))] = "binomial"
     max_mean: Number = Field(0.25, gt=0, lt=1)
+
+    def tolerated(self, normal: float) -> float:
+        return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)
 
 
 class ConditionSpec(_Spec):
@@ -413,7 +398,7 @@ class ConditionSpec(_Spec):
     min_expected: Number = 10.0
     over: Duration | None = None
     also: list[ClauseSpec] = []
-    evidence: EvidenceSpec | None = None
+    evidence: Evidence | None = None
 
 
 class RuleSpec(_Spec):
@@ -575,8 +560,7 @@ def _build(spec: RuleSpec) -> Rule:
     if c.evidence is not None:
         e = c.evidence
         condition = Condition(metric=e.bad, grains=("1m",), op=">", match=match, over=c.over or timedelta(minutes=5),
-                              evidence=Evidence(e.bad, e.total, e.rate, e.factor, e.delta, e.floor, e.p_value,
-                                                e.min_bad, e.baseline_window, e.min_history, e.test, e.max_mean))
+                              evidence=e)
     elif c.absent is not None:
         condition = Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
                               window=c.window, had_traffic_within=c.had_traffic_within, min_expected=c.min_expected)
