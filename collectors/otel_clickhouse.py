@@ -30,7 +30,7 @@ from collectors.attributes import (
     to_int32,
     to_str,
 )
-from collectors.events import _FEEDBACK_KEYS
+from collectors.events import _AUDIT_KEYS, _FEEDBACK_KEYS
 from core import semconv as sc
 from core.semconv import ATTEMPT
 from store.clickhouse import MappedRows
@@ -279,7 +279,28 @@ def to_otel_logs(logs: pa.Table) -> MappedRows:
     return MappedRows(logs, *_LOGS_SELECT)
 
 
-# --- human review verdicts the Collector stored as log events -----------------------------------
+# --- audit records and human review verdicts the Collector stored as log events -----------------
+
+
+def _event_select(logs_table: str, event: str, columns: str, known: set[str], where: str) -> str:
+    """SELECT `columns` over the `event` records of the Collector's logs table, their fields in a
+    map `a` read as aiwatch's ingest reads them (collectors/logs.py): a JSON body's fields under
+    the attributes, and `attributes` the JSON of the fields the row has no column for."""
+    keys = ", ".join(_lit(k) for k in sorted(known))
+    return f"""SELECT {columns}, 'collector' AS source,
+        if(empty(mapFilter((k, v) -> NOT has([{keys}], k), a)), NULL,
+           toJSONString(mapFilter((k, v) -> NOT has([{keys}], k), a))) AS attributes
+      FROM (SELECT Timestamp, ServiceName, TraceId, SpanId,
+                   mapUpdate({_json_map("if(startsWith(Body, '{'), Body, '')")},
+                             CAST(LogAttributes, 'Map(String, String)')) AS a
+            FROM {logs_table} WHERE LogAttributes[{_lit(sc.EVENT_NAME)}] = {_lit(event)})
+      WHERE {where}"""
+
+
+def _fields(fields: dict[str, str]) -> str:
+    return ", ".join(f"if(mapContains(a, {_lit(key)}), a[{_lit(key)}], NULL) AS {column}"
+                     for column, key in fields.items())
+
 
 _FEEDBACK_FIELDS = {"reviewer": sc.FEEDBACK_REVIEWER, "reason": sc.FEEDBACK_REASON, "route": sc.ROUTE,
                     "model": sc.GEN_AI_REQUEST_MODEL, "model_version": sc.MODEL_VERSION}
@@ -288,23 +309,35 @@ _FEEDBACK_FIELDS = {"reviewer": sc.FEEDBACK_REVIEWER, "reason": sc.FEEDBACK_REAS
 def feedback_view(logs_table: str) -> str:
     """SELECT over the Collector's logs table (a quoted name) with the feedback table's columns:
     its `aiwatch.feedback` events read as aiwatch's own ingest reads them (collectors/events.py
-    feedback_row): the fields from the attributes over a JSON body's, and an event ingest would
-    reject (no request id, an action outside FEEDBACK_ACTIONS) left out. The texts are as the
-    Collector stored them: aiwatch's redaction applies to what it ingests itself."""
-    fields = ", ".join(f"if(mapContains(a, {_lit(key)}), a[{_lit(key)}], NULL) AS {column}"
-                       for column, key in _FEEDBACK_FIELDS.items())
-    known = ", ".join(_lit(k) for k in sorted(_FEEDBACK_KEYS))
+    feedback_row), and an event ingest would reject (no request id, an action outside
+    FEEDBACK_ACTIONS) left out. The texts are as the Collector stored them: aiwatch's redaction
+    applies to what it ingests itself."""
     actions = ", ".join(_lit(a) for a in sc.FEEDBACK_ACTIONS)
-    return f"""SELECT toDateTime64(Timestamp, 6) AS time, nullIf(ServiceName, '') AS service_name,
+    columns = f"""toDateTime64(Timestamp, 6) AS time, nullIf(ServiceName, '') AS service_name,
         a[{_lit(sc.REQUEST_ID)}] AS request_id, nullIf(TraceId, '') AS trace_id,
-        lower(trimBoth(a[{_lit(sc.FEEDBACK_ACTION)}])) AS action, {fields}, 'collector' AS source,
-        if(empty(mapFilter((k, v) -> NOT has([{known}], k), a)), NULL,
-           toJSONString(mapFilter((k, v) -> NOT has([{known}], k), a))) AS attributes
-      FROM (SELECT Timestamp, ServiceName, TraceId,
-                   mapUpdate({_json_map("if(startsWith(Body, '{'), Body, '')")},
-                             CAST(LogAttributes, 'Map(String, String)')) AS a
-            FROM {logs_table} WHERE LogAttributes[{_lit(sc.EVENT_NAME)}] = {_lit(sc.EVENT_FEEDBACK)})
-      WHERE action IN ({actions}) AND request_id != ''"""
+        lower(trimBoth(a[{_lit(sc.FEEDBACK_ACTION)}])) AS action, {_fields(_FEEDBACK_FIELDS)}"""
+    return _event_select(logs_table, sc.EVENT_FEEDBACK, columns, _FEEDBACK_KEYS,
+                         f"action IN ({actions}) AND request_id != ''")
+
+
+_AUDIT_FIELDS = {"user_id": sc.USER_ID, "model": sc.GEN_AI_REQUEST_MODEL,
+                 "model_version": sc.MODEL_VERSION, "route": sc.ROUTE}
+_AUDIT_TEXTS = {"decision_path": sc.DECISION_PATH, "input_text": sc.AUDIT_INPUT, "output_text": sc.AUDIT_OUTPUT}
+
+
+def audit_view(logs_table: str) -> str:
+    """SELECT over the Collector's logs table with the audit_events table's columns: its
+    `aiwatch.audit` events read as aiwatch's ingest reads them (collectors/events.py audit_row);
+    an event ingest would reject (a latency that is not a number) is left out. The texts are as
+    the Collector stored them: aiwatch's redaction applies to what it ingests itself."""
+    latency = f"a[{_lit(sc.LATENCY_MS)}]"
+    columns = f"""toDateTime64(Timestamp, 6) AS time, nullIf(ServiceName, '') AS service_name,
+        {_fields({"request_id": sc.REQUEST_ID})}, nullIf(TraceId, '') AS trace_id, nullIf(SpanId, '') AS span_id,
+        {_fields(_AUDIT_FIELDS)},
+        if(mapContains(a, {_lit(sc.LATENCY_MS)}), toFloat64OrNull(trimBoth({latency})), NULL) AS latency_ms,
+        {_fields(_AUDIT_TEXTS)}"""
+    return _event_select(logs_table, sc.EVENT_AUDIT, columns, _AUDIT_KEYS,
+                         f"NOT mapContains(a, {_lit(sc.LATENCY_MS)}) OR toFloat64OrNull(trimBoth({latency})) IS NOT NULL")
 
 
 class OtelMapping:
@@ -314,3 +347,4 @@ class OtelMapping:
     to_otel_traces = staticmethod(to_otel_traces)
     to_otel_logs = staticmethod(to_otel_logs)
     feedback_view = staticmethod(feedback_view)
+    audit_view = staticmethod(audit_view)

@@ -350,6 +350,11 @@ class SourceMapping(Protocol):
         Collector stored as log events."""
         ...
 
+    def audit_view(self, logs_table: str) -> str:
+        """A SELECT over `logs_table` with the audit_events table's columns: the audit records the
+        Collector stored as log events."""
+        ...
+
 
 # --- the writer: one thread, in order, the `TableWriter` interface ---------------------------------
 

@@ -21,7 +21,7 @@ from store.schema_analysis import TRAFFIC_COLUMNS
 if TYPE_CHECKING:
     from store.clickhouse import ClickHouseConnection, ClickHouseStore
 
-SCHEMA_VERSION = 2   # 2: aiwatch's feedback rows in feedback_rows, `feedback` a view adding the Collector's
+SCHEMA_VERSION = 3   # 3: audit_events likewise (audit_rows). 2: aiwatch's feedback rows in feedback_rows, `feedback` a view adding the Collector's
 LABELS = ("service_name", "model", "model_version", "route", "arm")
 COARSE_GRAINS = ("1h", "1d")   # analyzer rows kept for analysis_retention_days (store/retention.py)
 
@@ -79,7 +79,8 @@ _CH_TYPES = {pa.string(): "String", pa.timestamp("us"): "DateTime64(6)", pa.floa
 RAW_TABLES = {"span_content": "start_time", "audit_events": "time", "feedback": "time", "resource_metrics": "time"}
 # aiwatch tables whose rows sit in a table of another name, read through a view of the aiwatch
 # name that adds what the Collector stored: review verdicts sent to the Collector as log events
-OWN_ROWS = {"feedback": "feedback_rows"}
+# and audit records sent as log events
+OWN_ROWS = {"feedback": "feedback_rows", "audit_events": "audit_rows"}
 
 
 def _columns(table: str, time_column: str) -> str:
@@ -153,8 +154,10 @@ def statements(store: ClickHouseStore) -> list[str]:
         # resource attributes stay in the Collector's ResourceAttributes column: no separate rows
         f"""CREATE OR REPLACE VIEW {db('resources')}{on} AS SELECT CAST(NULL AS Nullable(String)) AS resource_id,
            CAST(NULL AS Nullable(String)) AS attributes, now64(6) AS first_seen WHERE 0""",
-        f"""CREATE OR REPLACE VIEW {db('feedback')}{on} AS SELECT {", ".join(c for c, _ in TABLES["feedback"])}
-           FROM {db("feedback_rows")} UNION ALL {store.mapping.feedback_view(store.logs_table)}""",
+        *(f"""CREATE OR REPLACE VIEW {db(table)}{on} AS SELECT {", ".join(c for c, _ in TABLES[table])}
+           FROM {db(rows)} UNION ALL {event_view(store.logs_table)}"""
+          for (table, rows), event_view in zip(OWN_ROWS.items(), (store.mapping.feedback_view,
+                                                                  store.mapping.audit_view), strict=True)),
         f"""CREATE OR REPLACE VIEW {db('logs')}{on} AS SELECT toDateTime64(Timestamp, 6) AS time,
            nullIf(ServiceName, '') AS service_name, nullIf(SeverityText, '') AS severity, nullIf(Body, '') AS body,
            nullIf(TraceId, '') AS trace_id, nullIf(SpanId, '') AS span_id,
@@ -193,7 +196,7 @@ def migrate(store: ClickHouseStore) -> int:
     if not store.scalar(f"SELECT count() FROM {version_table} WHERE version = {{v:UInt32}}", {"v": SCHEMA_VERSION}):
         store.transport.command(f"INSERT INTO {version_table} (version, description, applied_at) "
                                 "VALUES ({v:UInt32}, {d:String}, now64(6))",
-                                {"v": SCHEMA_VERSION, "d": "feedback: aiwatch's rows and the Collector's events"})
+                                {"v": SCHEMA_VERSION, "d": "feedback, audit_events: aiwatch's rows and the Collector's events"})
     return SCHEMA_VERSION
 
 

@@ -3,6 +3,7 @@ migrations, the Collector's tables read as aiwatch's spans through the one attri
 own OTLP ingest written in the Collector's row shape, and retention."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ import pytest
 from aiwatch.config import ConfigError, Settings
 from collectors.content import build_policy
 from collectors.traces import convert_traces
+from core import semconv as sc
 from core.clock import utcnow
 from store.base import Store as StoreProtocol
 from store.clickhouse import StoreSettingError, parse_store
@@ -49,7 +51,7 @@ def test_migrations_are_idempotent_and_create_the_collectors_schema(tmp_path):
     for _ in range(2):   # a second start (or a second instance) finds everything in place
         for store in opened("chdb", tmp_path, retention_days=30):
             assert isinstance(store, StoreProtocol) and store.dialect == "clickhouse"
-            assert store.migrate() == SCHEMA_VERSION == 2
+            assert store.migrate() == SCHEMA_VERSION == 3
             cols = {r["name"]: r["type"] for r in store.query(
                 "SELECT name, type FROM system.columns WHERE database = 'aiwatch_test' AND table = 'otel_traces'"
             ).to_pylist()}
@@ -301,12 +303,17 @@ def test_a_schema_1_database_keeps_its_feedback_rows_under_the_new_layout(tmp_pa
         # schema 1: aiwatch's feedback rows in a table named `feedback`
         store.transport.command("DROP VIEW feedback")
         store.transport.command("RENAME TABLE feedback_rows TO feedback")
+        store.append({"audit_events": pa.Table.from_pylist([{"time": T, "request_id": "a1"}],
+                                                           schema=arrow_schema("audit_events"))})
+        store.transport.command("DROP VIEW audit_events")   # schema 2: audit rows in `audit_events`
+        store.transport.command("RENAME TABLE audit_rows TO audit_events")
     for _ in range(2):   # renamed once; the second start finds the new layout
         for store in opened("chdb", tmp_path):
             assert store.scalar("SELECT engine FROM system.tables WHERE database = currentDatabase() "
                                 "AND name = 'feedback'") == "View"
             assert store.query("SELECT request_id, action FROM feedback").to_pylist() == [
                 {"request_id": "r1", "action": "accepted"}]
+            assert store.query("SELECT request_id FROM audit_events").to_pylist() == [{"request_id": "a1"}]
 
 
 def test_aiwatch_ingested_log_records_land_in_the_collectors_logs_table_and_read_back_as_on_duckdb(tmp_path):
@@ -327,3 +334,53 @@ def test_aiwatch_ingested_log_records_land_in_the_collectors_logs_table_and_read
     assert len(read["duckdb"]) == 3 and read["chdb"] == read["duckdb"]
     assert [dict(r["a"]) for r in raw] == [{"event.name": "app.retry", "attempt": "2", "ok": "true"},
                                            {"note": "it's \\ \"quoted\""}, {}]
+
+
+def test_audit_records_the_collector_stored_as_log_events_read_as_audit_events(tmp_path):
+    """aiwatch.audit log events in the Collector's otel_logs (fields in attributes or a JSON body)
+    read as the audit_events aiwatch's own endpoint makes of the same events; an event ingest
+    rejects (latency not a number) and other log records are left out."""
+    from collectors.logs import convert_logs
+    from tests.otlp_builders import log_request
+
+    events = [{"event.name": "aiwatch.audit", "aiwatch.request.id": f"r{i}", "aiwatch.user.id": f"u{i % 4}",
+               "gen_ai.request.model": "gpt-4o", "aiwatch.model.version": "v2", "aiwatch.route": "chat",
+               "aiwatch.latency_ms": str(12.5 * i), "aiwatch.decision_path": "rules>llm",
+               sc.AUDIT_INPUT: f"question {i}", sc.AUDIT_OUTPUT: f"answer {i}", "ticket": f"T-{i}"}
+              for i in range(20)]
+    events.append({"event.name": "aiwatch.audit", "aiwatch.request.id": "bare"})   # no optional fields
+    events.append(events[0] | {"aiwatch.request.id": "body"})   # the Collector has this one's fields in a JSON body
+    audit = convert_logs(log_request(events, service="checkout"),
+                         build_policy("full", 1000, 1000)).tables["audit_events"]
+    times = audit.column("time").to_pylist()
+    collector = [{"Timestamp": t, "ServiceName": "checkout", "TraceId": "", "SpanId": "", "Body": "",
+                  "LogAttributes": list(e.items())} for t, e in zip(times[:-1], events[:-1])]
+    collector += [
+        {"Timestamp": times[-1], "ServiceName": "checkout", "TraceId": "", "SpanId": "",
+         "Body": json.dumps({k: v for k, v in events[-1].items() if k != "event.name"}),
+         "LogAttributes": [("event.name", "aiwatch.audit")]},
+        {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "SpanId": "", "Body": "",   # rejected
+         "LogAttributes": [("event.name", "aiwatch.audit"), ("aiwatch.latency_ms", "slow")]},
+        {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "SpanId": "", "Body": "hello",
+         "LogAttributes": []}]
+    logs = pa.Table.from_pylist(collector, schema=pa.schema([
+        ("Timestamp", pa.timestamp("ns")), ("ServiceName", pa.string()), ("TraceId", pa.string()),
+        ("SpanId", pa.string()), ("Body", pa.string()), ("LogAttributes", MAP)]))
+    cols = ("time, service_name, request_id, trace_id, span_id, user_id, model, model_version, route, latency_ms, "
+            "decision_path, input_text, output_text, attributes")
+    read = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            if backend == "duckdb":
+                store.append({"audit_events": audit})
+            else:
+                store.insert("logs", logs)   # as the Collector's exporter wrote them
+            rows = store.query(f"SELECT {cols} FROM audit_events ORDER BY request_id").to_pylist()
+            for row in rows:   # the same fields; each engine writes its own JSON spacing
+                row["attributes"] = row["attributes"] and json.loads(row["attributes"])
+            read[backend] = rows
+            if backend == "chdb":
+                source = store.scalar("SELECT DISTINCT source FROM audit_events")
+    assert len(read["duckdb"]) == 22 and read["chdb"] == read["duckdb"]
+    assert read["chdb"][-1]["attributes"] == {"ticket": "T-9"} and read["chdb"][0]["latency_ms"] is None
+    assert source == "collector"
