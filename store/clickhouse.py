@@ -463,6 +463,8 @@ class ClickHouseStore:
         if keeper_map and target.kind == "chdb" and not keeper:
             raise StoreSettingError("lease: chdb needs the `keeper` setting (host:port of Keeper or ZooKeeper)")
         self.keeper_map, self.keeper = keeper_map, keeper
+        self.keeper_ready = not keeper_map   # its tables in Keeper exist (ensure_keeper)
+        self._keeper_lock = threading.Lock()
         # set by the server while it runs the lease: False once this instance may no longer act as holder
         self.fence: Callable[[], bool] | None = None
         self.transport = transport or self.new_transport()
@@ -533,6 +535,20 @@ class ClickHouseStore:
         from store.clickhouse_schema import migrate
 
         return migrate(self)
+
+    def ensure_keeper(self, transport: Transport) -> None:
+        """Create the tables in Keeper (the notification log, the send claims) if not done yet, on
+        `transport`; raises while Keeper is unreachable. Nothing that needs them runs before: they
+        are used only by the lease holder, and the lease calls this before it contends."""
+        from store import clickhouse_alerts
+
+        with self._keeper_lock:
+            if self.keeper_ready:
+                return
+            on = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+            for stmt in clickhouse_alerts.keeper_statements(self, on):
+                transport.command(stmt)
+            self.keeper_ready = True
 
     def delete_older_than(self, cutoff: datetime | None, analysis_cutoff: datetime | None = None) -> dict[str, int]:
         """Partitions by day with TTL do the routine work; this drops what a shortened retention left."""

@@ -72,20 +72,26 @@ def keeper_path(store: ClickHouseStore, name: str) -> str:
     return f"/{store.target.database}/{name}"
 
 
+def keeper_statements(store: ClickHouseStore, on: str) -> list[str]:
+    """DDL for the alert tables in Keeper (several instances; idempotent). Apart from `statements`:
+    creating a KeeperMap table needs Keeper, and an instance must start, ingest and serve reads while
+    Keeper is away (ClickHouseStore.ensure_keeper runs these once it answers)."""
+    keys, cols = VERSIONED["alert_nflog"]
+    nflog_columns = ", ".join(f"{c} Nullable({t})" for c, t in cols.items())
+    return [f"""CREATE TABLE IF NOT EXISTS {store.table(NFLOG_KEEPER)}{on} (k String, group_key String,
+            receiver String, {nflog_columns}) ENGINE = KeeperMap('{keeper_path(store, NFLOG_KEEPER)}') PRIMARY KEY k""",
+            f"""CREATE TABLE IF NOT EXISTS {store.table(SENDS_KEEPER)}{on} (id String, state String,
+            at DateTime64(6)) ENGINE = KeeperMap('{keeper_path(store, SENDS_KEEPER)}') PRIMARY KEY id""",
+            f"""CREATE OR REPLACE VIEW {store.table("alert_nflog")}{on} AS SELECT {', '.join((*keys, *cols))}
+            FROM {store.table(NFLOG_KEEPER)}"""]
+
+
 def statements(store: ClickHouseStore, on: str, engine: Any) -> list[str]:
-    """DDL for the alert tables (idempotent). `engine(name, args)` gives the (replicated) engine."""
+    """DDL for the alert tables (idempotent). `engine(name, args)` gives the (replicated) engine.
+    With `store.keeper_map` the notification log is left to `keeper_statements`."""
     out = []
-    if store.keeper_map:
-        keys, cols = VERSIONED["alert_nflog"]
-        nflog_columns = ", ".join(f"{c} Nullable({t})" for c, t in cols.items())
-        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(NFLOG_KEEPER)}{on} (k String, group_key String,
-            receiver String, {nflog_columns}) ENGINE = KeeperMap('{keeper_path(store, NFLOG_KEEPER)}') PRIMARY KEY k""")
-        out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(SENDS_KEEPER)}{on} (id String, state String,
-            at DateTime64(6)) ENGINE = KeeperMap('{keeper_path(store, SENDS_KEEPER)}') PRIMARY KEY id""")
     for name, (keys, cols) in VERSIONED.items():
         if name == "alert_nflog" and store.keeper_map:
-            out.append(f"""CREATE OR REPLACE VIEW {store.table(name)}{on} AS SELECT {', '.join((*keys, *cols))}
-                FROM {store.table(NFLOG_KEEPER)}""")
             continue
         columns = [f"{k} String" for k in keys] + [f"{c} Nullable({t})" for c, t in cols.items()]
         out.append(f"""CREATE TABLE IF NOT EXISTS {store.table(name + '_rows')}{on} ({', '.join(columns)},

@@ -55,12 +55,11 @@ class KeeperLease:
             raise ValueError("the lease needs KeeperMap (store opened with keeper_map)")
         self.instance_id, self.ttl_s, self.name, self.clock = instance_id, ttl_s, name, clock
         self.token = secrets.token_hex(8)
+        self._store = store
         self._table = store.table(LEASE_TABLE)
-        on = f" ON CLUSTER {store.cluster}" if store.cluster else ""
         # its own connection: a renewal never waits behind an analyzer's query on the store's
         self._db = transport or store.new_transport()
-        self._db.command(f"""CREATE TABLE IF NOT EXISTS {self._table}{on} (name String, holder String, token String,
-            epoch UInt64, beat UInt64) ENGINE = KeeperMap('{keeper_path(store, LEASE_TABLE)}') PRIMARY KEY name""")
+        self._ready = False                # the tables in Keeper exist (created by the first step Keeper answers)
         self._lock = threading.Lock()
         self._until = float("-inf")        # this instance holds the lease until then (monotonic)
         self.epoch = 0                     # the epoch this instance holds (0: none)
@@ -85,15 +84,17 @@ class KeeperLease:
     def step(self) -> bool:
         """Create, renew, or (after `ttl` without a change) take over the lease; whether held."""
         with self._lock:
+            self._ensure_tables()
             start = self.clock()
             row = self._read()
+            read_at = self.clock()   # the row was current at least until here (a slow read ends late)
             try:
                 if row is None:
                     self._db.command(f"INSERT INTO {self._table} {STRICT} VALUES "
                                      "({n:String}, {me:String}, {t:String}, 1, 0)", self._params())
                 elif row.token == self.token and row.epoch == self.epoch:
                     self._cas(row, "beat = beat + 1")
-                elif row.holder == "" or self._unchanged_for_ttl(row, start):
+                elif row.holder == "" or self._unchanged_for_ttl(row, start, read_at):
                     self._cas(row, "holder = {me:String}, token = {t:String}, epoch = epoch + 1, beat = 0")
             except Exception as exc:  # noqa: BLE001 - another instance changed the row first: read again
                 log.debug("lease %s: compare-and-set lost (%s)", self.name, str(exc).splitlines()[0][:200])
@@ -131,6 +132,17 @@ class KeeperLease:
     def _params(self) -> dict[str, Any]:
         return {"n": self.name, "me": self.instance_id, "t": self.token}
 
+    def _ensure_tables(self) -> None:
+        """Here, not at start-up: an instance starts (ingests, serves reads) while Keeper is away and
+        contends once it answers; until then each step raises and held() stays False."""
+        if self._ready:
+            return
+        self._store.ensure_keeper(self._db)
+        on = f" ON CLUSTER {self._store.cluster}" if self._store.cluster else ""
+        self._db.command(f"""CREATE TABLE IF NOT EXISTS {self._table}{on} (name String, holder String, token String,
+            epoch UInt64, beat UInt64) ENGINE = KeeperMap('{keeper_path(self._store, LEASE_TABLE)}') PRIMARY KEY name""")
+        self._ready = True
+
     def _read(self) -> LeaseRow | None:
         rows = self._db.query(f"SELECT holder, token, epoch, beat FROM {self._table} WHERE name = {{n:String}}",
                               {"n": self.name}).to_pylist()
@@ -138,11 +150,15 @@ class KeeperLease:
             return None
         return LeaseRow(rows[0]["holder"], rows[0]["token"], int(rows[0]["epoch"]), int(rows[0]["beat"]))
 
-    def _unchanged_for_ttl(self, row: LeaseRow, now: float) -> bool:
+    def _unchanged_for_ttl(self, row: LeaseRow, started: float, read_at: float) -> bool:
+        """A change counts as seen when the read that returned it ended: the holder may have written
+        it just before then, after it began the renewal its hold is counted from (its `start`).
+        Silence is counted up to when this read began. Counting the other way round, a read slower
+        than ttl/5 would let this instance take over while the holder still acts."""
         if row != self._seen:
-            self._seen, self._seen_at = row, now
+            self._seen, self._seen_at = row, read_at
             return False
-        return now - self._seen_at >= self.ttl_s
+        return started - self._seen_at >= self.ttl_s
 
     def _cas(self, row: LeaseRow, assignments: str) -> None:
         """Update the row only if it is still `row` (the WHERE) and no one wrote it since it was

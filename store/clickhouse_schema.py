@@ -9,6 +9,7 @@ with FINAL: a rerun of a window replaces its rows instead of adding to them.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ import pyarrow as pa
 from store import clickhouse_alerts
 from store.schema import TABLES
 from store.schema_analysis import TRAFFIC_COLUMNS
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from store.clickhouse import ClickHouseConnection, ClickHouseStore
@@ -192,6 +195,12 @@ def migrate(store: ClickHouseStore) -> int:
             store.transport.command(f"RENAME TABLE {store.table(table)} TO {store.table(rows)}{on}")
     for stmt in statements(store):
         store.transport.command(stmt)
+    if store.keeper_map:
+        try:
+            store.ensure_keeper(store.transport)
+        except Exception as exc:  # noqa: BLE001 - Keeper away: ingest and reads go on; the lease retries it
+            log.warning("Keeper is not reachable (%s): this instance ingests and serves reads, and joins the lease "
+                        "once Keeper answers", str(exc).splitlines()[0][:300])
     clickhouse_alerts.upgrade_ttl(store, on)
     if not store.scalar(f"SELECT count() FROM {version_table} WHERE version = {{v:UInt32}}", {"v": SCHEMA_VERSION}):
         store.transport.command(f"INSERT INTO {version_table} (version, description, applied_at) "

@@ -43,14 +43,15 @@ class RunningServer:
 
 
 def start_server(data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 60) -> RunningServer:
+                 timeout: float = 60, command: list[str] | None = None) -> RunningServer:
+    """`command` runs instead of `python -m aiwatch` (it takes the same arguments)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
     # One conversion worker keeps the worker-process path under test while servers stay light.
     full_env = {**os.environ, "AIWATCH_SCHEDULER_ENABLED": "false", "AIWATCH_INGEST_WORKERS": "1", **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", "serve", "--port", str(port),
+        [*(command or [sys.executable, "-m", "aiwatch"]), "--log-level", "WARNING", "serve", "--port", str(port),
          "--data-dir", str(data_dir)],
         cwd=ROOT, env=full_env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

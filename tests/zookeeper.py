@@ -34,10 +34,11 @@ def _ok(port: int) -> bool:
 
 
 @contextmanager
-def running_zookeeper(folder: Path, timeout_s: float = 60) -> Iterator[str]:
-    """A standalone ZooKeeper with its data in `folder`; yields "127.0.0.1:PORT"; killed after."""
+def running_zookeeper(folder: Path, timeout_s: float = 60, port: int | None = None) -> Iterator[str]:
+    """A standalone ZooKeeper with its data in `folder` (on `port`, else a free one); yields
+    "127.0.0.1:PORT"; killed after."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = folder / "zoo.cfg"
     config.write_text(f"tickTime=500\ndataDir={folder / 'data'}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
                       "admin.enableServer=false\nminSessionTimeout=1000\nmaxSessionTimeout=30000\n"
