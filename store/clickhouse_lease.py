@@ -9,11 +9,14 @@ The row: `holder` (an instance id, '' when released; `token`, random per process
 processes given the same id apart), `epoch` (+1 at each change of holder: the
 fencing token) and `beat` (+1 at each renewal). Timing uses no shared clock (as Kubernetes' leader
 election): the holder renews every `ttl/4`; another instance notes, on its own monotonic clock, when
-it last saw the row change, and takes the lease over (compare-and-set on the row it saw) once it
-has seen no change for `ttl`. The holder stops acting `ttl/5` before that could happen: it holds the
-lease until `start + 0.8 * ttl`, `start` being when it began its last successful renewal. So after
+it last saw the row change (when the read that returned the change ended: however slow Keeper is,
+that is after the holder began that renewal), and takes the lease over (compare-and-set on the row
+it saw) once it has seen no change for `ttl`. The holder stops acting `ttl/5` before that could
+happen: it holds the lease until `start + 0.8 * ttl`, `start` being when it began its last successful renewal. So after
 the holder dies, another instance holds the lease 0.75-1.5x `ttl` later (it saw the last renewal up
 to a poll after it was made, the holder died up to a poll after that, and it notices a poll late).
+A renewal that fails or times out extends nothing, so a holder cut off from Keeper stops acting on
+its own. The tables in Keeper are created by the first step Keeper answers, not at start-up.
 """
 from __future__ import annotations
 
