@@ -266,6 +266,9 @@ class Settings(BaseSettings):
     logs_table: Str = Field("otel_logs", description="ClickHouse backend: the Collector's logs table.")
     clickhouse_cluster: Str = Field("", description=(
         "ClickHouse backend: run migrations ON CLUSTER this cluster, on replicated engines (empty: one server)."))
+    clickhouse_materialize: Bool = Field(False, description=(
+        "ClickHouse backend: add MATERIALIZED columns for the mapped span attributes to the traces table, so reads "
+        "skip per-row Map lookups (older parts compute them on read until merged or MATERIALIZE COLUMN)."))
     keeper: Str = Field("", description=(
         "chdb with `lease`: the Keeper or ZooKeeper ensemble, host:port[,host:port...] (a server uses its own)."))
     lease: Bool = Field(False, description=(
@@ -397,6 +400,16 @@ class Settings(BaseSettings):
     def _instance_name(cls, value: str) -> str:
         if value and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
             raise ValueError("use 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("clickhouse_materialize")
+    @classmethod
+    def _materialize_backend(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and "store" in info.data:
+            from store.clickhouse import parse_store
+
+            if parse_store(info.data["store"]).kind == "duckdb":
+                raise ValueError("needs the ClickHouse backend (store = clickhouse://... or chdb:///...)")
         return value
 
     @field_validator("lease")

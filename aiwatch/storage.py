@@ -27,7 +27,8 @@ def open_store(settings: Settings) -> Store:
                            cluster=settings.clickhouse_cluster, retention_days=settings.retention_days,
                            analysis_retention_days=settings.analysis_retention_days,
                            queue_max_rows=settings.queue_max_rows, writer_max_rows=settings.writer_max_rows,
-                           keeper_map=settings.lease, keeper=settings.keeper)
+                           keeper_map=settings.lease, keeper=settings.keeper,
+                           materialize=settings.clickhouse_materialize)
 
 
 def open_lease(settings: Settings, store: Store, instance_id: str) -> Any:

@@ -74,7 +74,7 @@ def _lookup(key: str, target: Target) -> str:
     return f"if(mapContains({A}, {_lit(key)}), {value}, NULL)" if target.convert is to_str else value
 
 
-def _column_sql(column: str, candidates: list[tuple[int, str, Target]]) -> str:
+def _mapped_sql(column: str, candidates: list[tuple[int, str, Target]]) -> str:
     parts = [(rank, _lookup(key, target)) for rank, key, target in candidates]
     if column == "operation":   # OpenInference's span kind names the operation at rank 3, as at ingest
         parts = sorted(parts + [(3, _openinference_operation())], key=lambda p: p[0])
@@ -135,9 +135,30 @@ def _fixed_columns() -> dict[str, str]:
     }
 
 
-def spans_view(traces_table: str) -> str:
-    """SELECT over the Collector's traces table (a quoted name) with the span columns, in order."""
+# The `clickhouse_materialize` setting: each mapped column's reading stored as a MATERIALIZED
+# column of the traces table, computed once per row at insert (and for older parts on read until
+# a merge or `ALTER TABLE ... MATERIALIZE COLUMN` writes it), so reads skip the Map lookups.
+MATERIALIZED_PREFIX = "aiwatch_"
+_CH_TYPES = {pa.string(): "String", pa.float64(): "Float64", pa.int64(): "Int64", pa.int32(): "Int32",
+             pa.bool_(): "Bool", pa.timestamp("us"): "DateTime64(6)"}
+
+
+def materialize_statements(traces_table: str, on: str) -> list[str]:
+    """The idempotent ALTER adding a MATERIALIZED column per mapped span column. The Collector's
+    exporter inserts by column name, so columns it does not know stay out of its way."""
+    mapped, types = _targets(), dict(SPAN_COLUMNS)
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {MATERIALIZED_PREFIX}{c} Nullable({_CH_TYPES[types[c]]}) "
+                     f"MATERIALIZED {_mapped_sql(c, mapped[c])}" for c, _ in SPAN_COLUMNS if c in mapped)
+    return [f"ALTER TABLE {traces_table}{on} {adds}"]
+
+
+def spans_view(traces_table: str, materialized: bool = False) -> str:
+    """SELECT over the Collector's traces table (a quoted name) with the span columns, in order;
+    `materialized`: the mapped columns from materialize_statements' columns."""
     fixed, mapped = _fixed_columns(), _targets()
+
+    def _column_sql(column: str, candidates: list[tuple[int, str, Target]]) -> str:
+        return f"{MATERIALIZED_PREFIX}{column}" if materialized else _mapped_sql(column, candidates)
     mapped_keys = ", ".join(_lit(k) for k in sorted(SPAN_ATTRIBUTE_MAP) if not any(t.keep for t in SPAN_ATTRIBUTE_MAP[k]))
     exprs = []
     for name, _ in SPAN_COLUMNS:
@@ -344,6 +365,7 @@ class OtelMapping:
     """The `store.clickhouse.SourceMapping` the server gives the ClickHouse store."""
 
     spans_view = staticmethod(spans_view)
+    materialize_statements = staticmethod(materialize_statements)
     to_otel_traces = staticmethod(to_otel_traces)
     to_otel_logs = staticmethod(to_otel_logs)
     feedback_view = staticmethod(feedback_view)

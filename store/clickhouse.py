@@ -333,8 +333,13 @@ class SourceMapping(Protocol):
     """How the Collector's tables read as aiwatch's `spans` (and back). Supplied by collectors/ (the
     one attribute map), so the store holds no vocabulary of its own."""
 
-    def spans_view(self, traces_table: str) -> str:
-        """A SELECT over `traces_table` (a quoted name) with aiwatch's span columns."""
+    def spans_view(self, traces_table: str, materialized: bool = False) -> str:
+        """A SELECT over `traces_table` (a quoted name) with aiwatch's span columns (`materialized`:
+        reading the columns materialize_statements adds)."""
+        ...
+
+    def materialize_statements(self, traces_table: str, on: str) -> list[str]:
+        """Idempotent DDL adding MATERIALIZED columns for the mapped span attributes."""
         ...
 
     def to_otel_traces(self, spans: pa.Table, resources: pa.Table | None) -> MappedRows:
@@ -448,7 +453,8 @@ class ClickHouseStore:
     def __init__(self, target: StoreTarget, mapping: SourceMapping, *, traces_table: str = "otel_traces",
                  logs_table: str = "otel_logs", cluster: str = "", retention_days: int = 30,
                  analysis_retention_days: int = 400, queue_max_rows: int = 400_000, writer_max_rows: int = 50_000,
-                 keeper_map: bool = False, keeper: str = "", transport: Transport | None = None) -> None:
+                 keeper_map: bool = False, keeper: str = "", materialize: bool = False,
+                 transport: Transport | None = None) -> None:
         if target.kind not in ("clickhouse", "chdb"):
             raise StoreSettingError(f"store: {target.kind} is not a ClickHouse target")
         self.target = target
@@ -458,6 +464,7 @@ class ClickHouseStore:
         self.logs_table = f"{self.database}.{identifier(logs_table, 'logs_table')}"
         self.cluster = identifier(cluster, "clickhouse_cluster") if cluster else ""
         self.retention_days, self.analysis_retention_days = retention_days, analysis_retention_days
+        self.materialize = materialize   # the `clickhouse_materialize` setting
         # Several instances (the `lease` setting): the lease and the notification log are KeeperMap
         # tables in Keeper (chdb: the `keeper` ensemble; a server: its own <zookeeper> configuration).
         if keeper_map and target.kind == "chdb" and not keeper:

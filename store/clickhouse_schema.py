@@ -153,7 +153,8 @@ def statements(store: ClickHouseStore) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {db("aiwatch_schema")}{on} (version UInt32, description String,
            applied_at DateTime64(6)) ENGINE = {_engine(store, "ReplacingMergeTree", "applied_at")} ORDER BY version""",
         # aiwatch's readers see the Collector's rows through views with the DuckDB store's columns
-        f"CREATE OR REPLACE VIEW {db('spans')}{on} AS {store.mapping.spans_view(store.traces_table)}",
+        *(store.mapping.materialize_statements(store.traces_table, on) if store.materialize else []),
+        f"CREATE OR REPLACE VIEW {db('spans')}{on} AS {store.mapping.spans_view(store.traces_table, store.materialize)}",
         # resource attributes stay in the Collector's ResourceAttributes column: no separate rows
         f"""CREATE OR REPLACE VIEW {db('resources')}{on} AS SELECT CAST(NULL AS Nullable(String)) AS resource_id,
            CAST(NULL AS Nullable(String)) AS attributes, now64(6) AS first_seen WHERE 0""",

@@ -40,6 +40,8 @@ def test_the_store_setting_parses_every_form_and_refuses_the_rest():
 
 
 def test_settings_check_the_store_and_table_names():
+    with pytest.raises(ConfigError, match="clickhouse_materialize"):
+        Settings.load(env={}, store="duckdb", clickhouse_materialize=True)
     assert Settings.load(env={"AIWATCH_STORE": "chdb:///tmp/x?database=a"}).store == "chdb:///tmp/x?database=a"
     with pytest.raises(ConfigError, match="store"):
         Settings.load(env={"AIWATCH_STORE": "postgres://h/db"})
@@ -91,7 +93,10 @@ COLLECTOR_SCHEMA = pa.schema([
     ("Links.TraceState", pa.list_(pa.string())), ("Links.Attributes", pa.list_(MAP))])
 
 
-def test_rows_the_collector_wrote_read_as_spans_with_every_vocabulary(tmp_path):
+@pytest.mark.parametrize("materialize", [False, True])
+def test_rows_the_collector_wrote_read_as_spans_with_every_vocabulary(tmp_path, materialize):
+    """With clickhouse_materialize the rows are written before the setting is turned on: parts
+    without the materialized columns compute them on read, with the same answers."""
     rows = [
         # current GenAI conventions
         _collector_row("0000000000000001", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
@@ -111,7 +116,11 @@ def test_rows_the_collector_wrote_read_as_spans_with_every_vocabulary(tmp_path):
     ]
     for store in opened("chdb", tmp_path):
         store.insert("spans", pa.Table.from_pylist(rows, schema=COLLECTOR_SCHEMA))
+    for store in opened("chdb", tmp_path, clickhouse_materialize=materialize):
         got = {r["span_id"][-1]: r for r in store.query("SELECT * FROM spans ORDER BY span_id").to_pylist()}
+        if materialize:   # the view reads the added columns
+            assert "aiwatch_request_model" in store.scalar("SELECT create_table_query FROM system.tables "
+                                                           "WHERE database = currentDatabase() AND name = 'spans'")
     assert got["1"]["is_llm"] and got["1"]["operation"] == "chat" and got["1"]["provider"] == "openai"
     assert (got["1"]["request_model"], got["1"]["input_tokens"], got["1"]["output_tokens"]) == ("gpt-4o-mini", 120, 30)
     assert got["1"]["finish_reasons"] == "stop,length" and got["1"]["confidence"] == 0.8
@@ -132,7 +141,8 @@ COMPARED = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time
             "quality_score", "format_ok", "fallback_level", "retry_count", "cost_usd", "user_id", "tenant")
 
 
-def test_aiwatch_ingest_lands_in_the_collectors_table_and_reads_back_as_on_duckdb(tmp_path):
+@pytest.mark.parametrize("materialize", [False, True])
+def test_aiwatch_ingest_lands_in_the_collectors_table_and_reads_back_as_on_duckdb(tmp_path, materialize):
     t0 = int(T.timestamp() * 1e9)
     req = span_request([
         {"span_id": bytes([0, 0, 0, 0, 0, 0, 0, i + 1]), "trace_id": bytes(15) + bytes([i + 1]), "start_ns": t0 + i * 10**9,
@@ -149,7 +159,8 @@ def test_aiwatch_ingest_lands_in_the_collectors_table_and_reads_back_as_on_duckd
     cols = ", ".join(COMPARED)
     results = {}
     for backend in ("duckdb", "chdb"):
-        for store in opened(backend, tmp_path / backend):
+        for store in opened(backend, tmp_path / backend, **({"clickhouse_materialize": True}
+                                                            if materialize and backend == "chdb" else {})):
             store.append(converted.tables)
             results[backend] = store.query(f"SELECT {cols} FROM spans ORDER BY span_id").to_pylist()
             if backend == "chdb":
