@@ -10,7 +10,11 @@ as a Collector fleet's rows would be. Then the traffic analyzer (rollups, exact 
 splits, cost) runs over the whole range on each and the two sets of rows are compared, and the
 read API's span queries are timed on each (rows/s of the spans they cover).
 
-    nice -n 10 .venv/bin/python bench/clickhouse_analysis.py [--spans 10000000] [--hours 24]
+    nice -n 10 .venv/bin/python bench/clickhouse_analysis.py [--spans 10000000] [--hours 24] [--materialize]
+
+--materialize: then, in the same run, turn `clickhouse_materialize` on (its ALTER, then
+`ALTER TABLE ... MATERIALIZE COLUMN` so the existing parts hold the columns, timed) and repeat
+the chdb analysis pass and reads over the same rows.
 """
 from __future__ import annotations
 
@@ -123,6 +127,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spans", type=int, default=10_000_000)
     ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--materialize", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aiwatch-ch-bench-"))
     base = dict(env={}, data_dir=str(tmp / "data"), retention_days=0, analysis_retention_days=0)
@@ -138,37 +143,55 @@ def main() -> None:
         first = {name: store.query(SAME_SPANS, {"hi": T0 + timedelta(minutes=10)}).to_pylist()
                  for name, store in (("duckdb", duck), ("chdb", ch))}
         print(f"the first 10 minutes' {len(first['chdb']):,} spans read back equal: {first['duckdb'] == first['chdb']}")
-        rows = {}
-        took = {}
-        for name, store in (("duckdb", duck), ("chdb", ch)):
+        _passes(args, duck, ch, end, "chdb")
+        if args.materialize:
+            from collectors.otel_clickhouse import MATERIALIZED_PREFIX
+
             t = time.perf_counter()
-            runner.analyze(store, TrafficAnalyzer(store), Window(T0, end, T0))
-            took[name] = time.perf_counter() - t
-            rows[name] = _rows(store)
-            print(f"{name:>6}: traffic analysis pass over {args.spans:,} spans: {took[name]:.1f} s, "
-                  f"{len(rows[name]):,} rows")
-        same = _same(rows["duckdb"], rows["chdb"])
-        print(f"rows equal on both backends (values to 1e-12): {same}; chdb / duckdb time: "
-              f"{took['chdb'] / took['duckdb']:.2f}")
-        if not same:
-            for d, c in [(d, c) for d, c in zip(rows["duckdb"], rows["chdb"]) if d != c][:5]:
-                print("  duckdb", d, "\n  chdb  ", c)
-        # reads of the spans (on chdb: the Collector's table through the spans view)
-        registry = stage_queries()
-        window = {"start": T0.isoformat(), "end": end.isoformat()}
-        print(f"{'read API query (whole range)':<30}{'duckdb s':>10}{'chdb s':>10}{'chdb spans/s':>16}  equal")
-        for query, extra in READS.items():
-            answers, secs = {}, {}
-            for name, store in (("duckdb", duck), ("chdb", ch)):
-                t = time.perf_counter()
-                answers[name] = registry[query].execute(store, {**window, **extra})
-                secs[name] = time.perf_counter() - t
-            equal = _equal_answers(answers["duckdb"], answers["chdb"])
-            print(f"{query:<30}{secs['duckdb']:>10.2f}{secs['chdb']:>10.2f}{args.spans / secs['chdb']:>16,.0f}  "
-                  f"{equal} ({answers['chdb'].num_rows} rows)")
+            ch.materialize = True
+            ch.migrate()
+            added = [r["name"] for r in ch.query("SELECT name FROM system.columns WHERE database = currentDatabase() "
+                                                 "AND table = 'otel_traces' AND default_kind = 'MATERIALIZED'").to_pylist()]
+            ch.transport.command(f"ALTER TABLE {ch.traces_table} "
+                                 + ", ".join(f"MATERIALIZE COLUMN {c}" for c in added)
+                                 + " SETTINGS mutations_sync = 2")   # one mutation for them all
+            print(f"clickhouse_materialize on: {len(added)} {MATERIALIZED_PREFIX}* columns added and materialized "
+                  f"in the existing parts in {time.perf_counter() - t:.1f} s")
+            _passes(args, duck, ch, end, "chdb+mat")
     finally:
         ch.close()
         duck.close()
+
+
+def _passes(args: argparse.Namespace, duck, ch, end: datetime, label: str) -> None:
+    """The traffic analysis pass and the read API's span queries on both stores, compared."""
+    rows, took = {}, {}
+    for name, store in (("duckdb", duck), ("chdb", ch)):
+        t = time.perf_counter()
+        runner.analyze(store, TrafficAnalyzer(store), Window(T0, end, T0))
+        took[name] = time.perf_counter() - t
+        rows[name] = _rows(store)
+        print(f"{name if name == 'duckdb' else label:>8}: traffic analysis pass over {args.spans:,} spans: "
+              f"{took[name]:.1f} s, {len(rows[name]):,} rows")
+    same = _same(rows["duckdb"], rows["chdb"])
+    print(f"rows equal on both backends (values to 1e-12): {same}; {label} / duckdb time: "
+          f"{took['chdb'] / took['duckdb']:.2f}")
+    if not same:
+        for d, c in [(d, c) for d, c in zip(rows["duckdb"], rows["chdb"]) if d != c][:5]:
+            print("  duckdb", d, "\n  chdb  ", c)
+    # reads of the spans (on chdb: the Collector's table through the spans view)
+    registry = stage_queries()
+    window = {"start": T0.isoformat(), "end": end.isoformat()}
+    print(f"{'read API query (whole range)':<30}{'duckdb s':>10}{label + ' s':>12}{'chdb spans/s':>16}  equal")
+    for query, extra in READS.items():
+        answers, secs = {}, {}
+        for name, store in (("duckdb", duck), ("chdb", ch)):
+            t = time.perf_counter()
+            answers[name] = registry[query].execute(store, {**window, **extra})
+            secs[name] = time.perf_counter() - t
+        equal = _equal_answers(answers["duckdb"], answers["chdb"])
+        print(f"{query:<30}{secs['duckdb']:>10.2f}{secs['chdb']:>12.2f}{args.spans / secs['chdb']:>16,.0f}  "
+              f"{equal} ({answers['chdb'].num_rows} rows)")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,8 @@ def materialize_statements(traces_table: str, on: str) -> list[str]:
     mapped, types = _targets(), dict(SPAN_COLUMNS)
     adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {MATERIALIZED_PREFIX}{c} Nullable({_CH_TYPES[types[c]]}) "
                      f"MATERIALIZED {_mapped_sql(c, mapped[c])}" for c, _ in SPAN_COLUMNS if c in mapped)
+    # is_llm too: every model-call query filters on it, and its key test reads the whole map
+    adds += f", ADD COLUMN IF NOT EXISTS {MATERIALIZED_PREFIX}is_llm Bool MATERIALIZED {_is_llm()}"
     return [f"ALTER TABLE {traces_table}{on} {adds}"]
 
 
@@ -156,6 +158,8 @@ def spans_view(traces_table: str, materialized: bool = False) -> str:
     """SELECT over the Collector's traces table (a quoted name) with the span columns, in order;
     `materialized`: the mapped columns from materialize_statements' columns."""
     fixed, mapped = _fixed_columns(), _targets()
+    if materialized:
+        fixed["is_llm"] = f"{MATERIALIZED_PREFIX}is_llm"
 
     def _column_sql(column: str, candidates: list[tuple[int, str, Target]]) -> str:
         return f"{MATERIALIZED_PREFIX}{column}" if materialized else _mapped_sql(column, candidates)
