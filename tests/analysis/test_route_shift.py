@@ -10,7 +10,7 @@ import pytest
 
 from alerts.conditions import evaluate
 from alerts.rules import load_config
-from analysis import runner
+from analysis import route_shift, runner
 from analysis.base import Window
 from analysis.route_shift import MIN_REFERENCE, RouteShiftAnalyzer
 from analysis.settings import AnalysisSettings
@@ -82,3 +82,37 @@ def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store,
         for hit in firing(ONSET + i * MIN):
             first.setdefault(hit, i)
     assert set(first) == {("RouteConfidenceDrop", "chat"), ("RouteOutputTokensSpike", "chat")}
+
+
+def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(store):
+    """The scheduled tick keeps the newest hour's sorted references between runs: ticking minute by
+    minute through an hour, across its end and with a late window reaching back into the hour before,
+    writes exactly the rows an analyzer reading everything afresh writes for the same window."""
+    shifts = (Shift(ONSET, T0 + 6 * HOUR, "confidence", -0.3, route="chat"),)
+    write(store, spans(T0, 6 * 60 + 20, 4, seed=5, shifts=shifts))
+    settings = AnalysisSettings(route_baseline_hours=4)
+    ticking = RouteShiftAnalyzer(store, settings)
+    windows = [Window(T0 + 5 * HOUR + i * MIN, T0 + 5 * HOUR + (i + 1) * MIN, T0) for i in range(0, 70, 3)]
+    windows.insert(10, Window(T0 + 4 * HOUR + 50 * MIN, T0 + 5 * HOUR + 31 * MIN, T0))   # late data
+    reads = []
+    original = route_shift.analytics.route_call_values
+
+    def counting(store_, start, end):
+        reads.append(end - start)
+        return original(store_, start, end)
+
+    route_shift.analytics.route_call_values = counting
+    try:
+        for window in windows:
+            got = ticking.run(window).metrics.sort_by([("metric", "ascending"), ("route", "ascending"),
+                                                      ("time", "ascending")])
+            want = RouteShiftAnalyzer(store, settings).run(window).metrics.sort_by(
+                [("metric", "ascending"), ("route", "ascending"), ("time", "ascending")])
+            assert got.select(["time", "grain", "metric", "route", "value"]).to_pylist() == \
+                want.select(["time", "grain", "metric", "route", "value"]).to_pylist(), window
+            assert got.num_rows > 0
+    finally:
+        route_shift.analytics.route_call_values = original
+    # the ticking analyzer read a day of calls only where the hour was new or the window spanned two
+    long_reads = [r for r in reads[::2] if r > HOUR]
+    assert len(long_reads) == 3   # the first tick, the late window, the first tick of the next hour
