@@ -8,9 +8,11 @@ aiwatch's own ingest path, which stores them as rows of the OpenTelemetry Collec
 `otel_traces` schema (Map attributes, Duration in ns) and reads them back through the `spans` view
 as a Collector fleet's rows would be. Then the traffic analyzer (rollups, exact percentiles, error
 splits, cost) runs over the whole range on each and the two sets of rows are compared, and the
-read API's span queries are timed on each (rows/s of the spans they cover).
+read API's span queries are timed on each (rows/s of the spans they cover). `--analyzers all` runs
+every shipped analyzer in the pass instead (timed one by one, all their rows compared).
 
     nice -n 10 .venv/bin/python bench/clickhouse_analysis.py [--spans 10000000] [--hours 24] [--materialize]
+                                                              [--analyzers traffic|all|a,b,...]
 
 --materialize: then, in the same run, turn `clickhouse_materialize` on (its ALTER, then
 `ALTER TABLE ... MATERIALIZE COLUMN` so the existing parts hold the columns, timed) and repeat
@@ -36,7 +38,7 @@ from aiwatch.stages import stage_queries  # noqa: E402
 from aiwatch.storage import open_store  # noqa: E402
 from analysis import runner  # noqa: E402
 from analysis.base import Window  # noqa: E402
-from analysis.traffic import TrafficAnalyzer  # noqa: E402
+from analysis.registry import ANALYZERS  # noqa: E402
 from store.schema import SPAN_COLUMNS, arrow_schema  # noqa: E402
 
 T0 = datetime(2025, 3, 1)
@@ -128,6 +130,7 @@ def main() -> None:
     ap.add_argument("--spans", type=int, default=10_000_000)
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--materialize", action="store_true")
+    ap.add_argument("--analyzers", default="traffic", help="comma-separated analyzers for the pass, or 'all'")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aiwatch-ch-bench-"))
     base = dict(env={}, data_dir=str(tmp / "data"), retention_days=0, analysis_retention_days=0)
@@ -164,15 +167,21 @@ def main() -> None:
 
 
 def _passes(args: argparse.Namespace, duck, ch, end: datetime, label: str) -> None:
-    """The traffic analysis pass and the read API's span queries on both stores, compared."""
+    """The analysis pass and the read API's span queries on both stores, compared."""
+    names = None if args.analyzers == "all" else args.analyzers.split(",")
+    what = "analysis pass (all analyzers)" if names is None else f"{args.analyzers} analysis pass"
     rows, took = {}, {}
     for name, store in (("duckdb", duck), ("chdb", ch)):
+        each = []
         t = time.perf_counter()
-        runner.analyze(store, TrafficAnalyzer(store), Window(T0, end, T0))
+        for analyzer in ANALYZERS.build(store, names=names):
+            a = time.perf_counter()
+            runner.analyze(store, analyzer, Window(T0, end, T0))
+            each.append(f"{analyzer.name} {time.perf_counter() - a:.1f} s")
         took[name] = time.perf_counter() - t
         rows[name] = _rows(store)
-        print(f"{name if name == 'duckdb' else label:>8}: traffic analysis pass over {args.spans:,} spans: "
-              f"{took[name]:.1f} s, {len(rows[name]):,} rows")
+        print(f"{name if name == 'duckdb' else label:>8}: {what} over {args.spans:,} spans: "
+              f"{took[name]:.1f} s, {len(rows[name]):,} rows ({', '.join(each)})")
     same = _same(rows["duckdb"], rows["chdb"])
     print(f"rows equal on both backends (values to 1e-12): {same}; {label} / duckdb time: "
           f"{took['chdb'] / took['duckdb']:.2f}")
