@@ -62,7 +62,8 @@ elif ui.show(base, empty_hint=ui.RUN_ANALYZERS, what="route baselines"):
     st.caption("What the route alerts judge calls against, newest hour: slow calls over the threshold (the "
                "route's latency SLO, else its learned p99) and failures against the normal rate. Alerts on an "
                "immature baseline say so.")
-    ui.table(frames.route_baselines(base.frame, Evidence.min_history.total_seconds() / 3600, MIN_OK_FOR_LEARNED),
+    min_hours = Evidence.model_fields["min_history"].default.total_seconds() / 3600   # the rules' default
+    ui.table(frames.route_baselines(base.frame, min_hours, MIN_OK_FOR_LEARNED),
              ["service_name", "route", "model", "route_slow_threshold_ms", "route_error_baseline", "baseline"],
              column_config={"route_slow_threshold_ms": st.column_config.NumberColumn("slow over", format="%.0f ms"),
                             "route_error_baseline": st.column_config.NumberColumn("normal failures",
