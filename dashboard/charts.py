@@ -154,16 +154,31 @@ def failure_classes(frame: pd.DataFrame, title: str = "Error rate by failure cla
     rows = frame.dropna(subset=["failure_class"]) if not frame.empty else frame
     if rows.empty:
         return empty_figure(title, "No failed calls in this window")
+    # Every class gets a row at every bucket: a stacked trace with a missing bucket would get a
+    # plotly-inferred zero point that carries no count and no trace to open.
+    times = pd.Index(frame["time"].drop_duplicates().sort_values(), name="time")
     fig = go.Figure()
     for key, part in rows.groupby("failure_class"):
-        part = part.sort_values("time")
+        part = part.set_index("time").reindex(times).reset_index()
+        count = part["count"].fillna(0).astype(int)
+        trace_id = part["exemplar_trace_id"].where(count > 0, "").fillna("").astype(str)
         fig.add_trace(go.Scatter(
-            x=part["time"], y=part["rate"], name=str(key), stackgroup="one", mode="lines+markers",
-            customdata=part[["exemplar_trace_id", "count"]].astype(str).values,
-            hovertemplate=f"{key}: %{{y:.2%}} (%{{customdata[1]}} calls)<br>trace %{{customdata[0]}}<extra></extra>"))
-    total = frame.drop_duplicates("time").sort_values("time")
-    fig.add_trace(go.Scatter(x=total["time"], y=total["errors"] / total["requests"], name="all failures",
-                             mode="lines", line=dict(color="#000", width=1, dash="dot")))
+            x=part["time"], y=part["rate"].fillna(0.0), name=str(key), stackgroup="one", mode="lines+markers",
+            customdata=list(zip(trace_id, count.astype(str))),
+            text=[f"trace {t}" if t else "no failed call" for t in trace_id],
+            hovertemplate=f"{key}: %{{y:.2%}} (%{{customdata[1]}} calls)<br>%{{text}}<extra></extra>"))
+    # The total line sits exactly on the top class's points, so a click there may pick it: it carries
+    # the exemplar of its bucket's largest class, so every point a user can click opens a trace.
+    top = rows.sort_values(["time", "count"], ascending=[True, False]).drop_duplicates("time")
+    total = frame.drop_duplicates("time")[["time", "errors", "requests"]].merge(
+        top[["time", "exemplar_trace_id"]], on="time", how="left").sort_values("time")
+    trace_id = total["exemplar_trace_id"].fillna("").astype(str)
+    fig.add_trace(go.Scatter(
+        x=total["time"], y=total["errors"] / total["requests"], name="all failures",
+        mode="lines", line=dict(color="#000", width=1, dash="dot"),
+        customdata=list(zip(trace_id, total["errors"].fillna(0).astype(int).astype(str))),
+        text=[f"trace {t}" if t else "no failed call" for t in trace_id],
+        hovertemplate="all failures: %{y:.2%} (%{customdata[1]} calls)<br>%{text}<extra></extra>"))
     return _layout(fig, title, percent=True)
 
 

@@ -105,3 +105,21 @@ def test_route_baselines_say_how_mature_they_are() -> None:
                                             "slow-call threshold learning: 120 of 500 successful calls")
     assert out.loc["grown", "baseline"] == "baseline: 24 h of history, 3 h minimum"
     assert out.loc["grown", "route_slow_threshold_ms"] == 8000
+
+
+def test_failure_class_chart_points_each_carry_their_own_count_and_trace() -> None:
+    """A class missing from a bucket gets a real zero point (plotly would infer one with no data),
+    so the n-th drawn point of every trace is the n-th customdata row; the total line opens a trace too."""
+    t = pd.to_datetime(["2026-01-01 04:00", "2026-01-01 05:00"])
+    frame = pd.DataFrame({
+        "time": [t[0], t[0], t[1]], "failure_class": ["http_5xx", "format", "http_5xx"],
+        "rate": [0.1, 0.05, 0.2], "count": [2, 1, 4], "errors": [3, 3, 4], "requests": [20, 20, 20],
+        "exemplar_trace_id": ["a" * 32, "b" * 32, "c" * 32]})
+    fig = charts.failure_classes(frame)
+    by_name = {trace.name: trace for trace in fig.data}
+    assert [list(row) for row in by_name["format"].customdata] == [["b" * 32, "1"], ["", "0"]]
+    assert list(by_name["format"].y) == [0.05, 0.0]
+    assert list(by_name["format"].text) == ["trace " + "b" * 32, "no failed call"]
+    assert [list(row) for row in by_name["all failures"].customdata] == [["a" * 32, "3"], ["c" * 32, "4"]]
+    for trace in fig.data:
+        assert len(trace.x) == len(trace.customdata) == 2
