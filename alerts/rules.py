@@ -74,7 +74,8 @@ COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker
                            "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
                            "format_failures", "analyzer_failures", "route_calls", "route_errors",
                            "route_slow_calls", "route_conf_scored", "route_conf_low_score", "route_out_scored",
-                           "route_out_high_score"})
+                           "route_out_high_score", "route_in_scored", "route_in_low_score", "route_in_high_score",
+                           "route_mix_scored", "route_mix_low_score"})
 WEIGHTS = {"override_rate": "reviewed"}
 
 

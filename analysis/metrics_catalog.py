@@ -100,6 +100,17 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_conf_reference_calls": ("count", "1h: calls in the confidence reference (trailing route_baseline_hours; "
                                             "calls are scored from 500 on)."),
     "route_out_reference_calls": ("count", "1h: calls in the output-token reference (scored from 500 on)."),
+    "route_in_scored": ("count", "1m: successful calls with input tokens, ranked against the route's reference."),
+    "route_in_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
+                                                 "input tokens in the reference ((#ref <= x + 1) / (m + 1))."),
+    "route_in_high_score": ("sum of percentiles", "1m: sum over those calls of their upper-tail percentile of "
+                                                  "input tokens in the reference ((#ref >= x + 1) / (m + 1))."),
+    "route_in_reference_calls": ("count", "1h: calls in the input-token reference (scored from 500 on)."),
+    "route_mix_scored": ("count", "1m: successful calls scored on their mix of categorical drift columns."),
+    "route_mix_low_score": ("sum of percentiles", "1m: sum over those calls of how typical their combination of "
+                                                  "categorical drift columns is in the reference (conformal: "
+                                                  "(#ref calls in combinations with <= k + 1 calls + 1) / (m + 1))."),
+    "route_mix_reference_calls": ("count", "1h: calls in the input-mix reference (scored from 500 on)."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),

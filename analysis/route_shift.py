@@ -11,6 +11,15 @@ far in the tail are evidence (5 calls at the reference's 5th percentile: p ~ 8e-
 few calls is not, and no distribution shape is assumed. A route is scored once MIN_REFERENCE calls
 are behind its reference (a percentile among a few dozen calls is mostly the reference's own noise).
 
+Input drift is scored the same way, so it is judged on the calls since it began rather than on a
+closed clock hour: input tokens in both tails, and the mix of the categorical drift columns
+(`drift_columns` ending `:cat`, e.g. language and topic, taken together). A call's mix score is a
+conformal p-value of how typical its combination is: with k reference calls sharing it, u = (#ref
+calls whose combination has at most k + 1 calls + 1) / (m + 1), which is super-uniform under
+exchangeability like the percentiles above. An unseen combination scores 1 / (m + 1), so inputs
+moving to new or rarer languages and topics sum low; a shift among equally common ones is left to
+the hourly Evidently report (analysis/drift.py).
+
 The scheduled tick analyzes the last minute or so, but a reference is a day of calls: reading and
 sorting it every minute cost ~1.8 s a tick at 1.5M calls a day. The sorted references of the newest
 hour are kept between runs, so a tick inside that hour reads only its own minutes. A window that
@@ -23,6 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.base import Result, Window
 from analysis.settings import AnalysisSettings
@@ -31,8 +42,29 @@ from store.base import Store
 
 MIN_REFERENCE = 500
 _EMPTY = np.empty(0)
-# (value column, metric prefix, tail): confidence falls, output tokens rise
-SCORED = (("confidence", "route_conf", "low"), ("output_tokens", "route_out", "high"))
+MIX = "mix"     # the joined categorical drift columns of a call
+# (value column, metric prefix, tails): confidence falls, output tokens rise, input tokens either
+# way, the input mix toward rarer combinations
+SCORED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("confidence", "route_conf", ("low",)), ("output_tokens", "route_out", ("high",)),
+    ("input_tokens", "route_in", ("low", "high")), (MIX, "route_mix", ("low",)))
+
+
+class Typicality:
+    """A reference of categorical values: how many reference calls share each value, and every
+    reference call's share count, sorted (for the conformal typicality score)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        names, counts = np.unique(values, return_counts=True)
+        self.counts = dict(zip(names.tolist(), counts.tolist(), strict=True))
+        self.sorted = np.sort(np.repeat(counts, counts))
+
+    def __len__(self) -> int:
+        return len(self.sorted)
+
+    def scores(self, values: np.ndarray) -> np.ndarray:
+        k = np.array([self.counts.get(v, 0) for v in values.tolist()], dtype=np.int64)
+        return (np.searchsorted(self.sorted, k + 1, side="right") + 1) / (len(self.sorted) + 1)
 
 
 def tail_scores(reference: np.ndarray, values: np.ndarray, tail: str) -> np.ndarray:
@@ -46,17 +78,32 @@ def tail_scores(reference: np.ndarray, values: np.ndarray, tail: str) -> np.ndar
     return (at_or_beyond + 1) / (m + 1)
 
 
+Reference = np.ndarray | Typicality
+
+
+def _column_values(calls: pa.Table, column: str, n_categories: int) -> np.ndarray | None:
+    """A scored column of the calls as numbers (NaN for none), or the joined categories as strings."""
+    if column != MIX:
+        return calls.column(column).to_numpy(zero_copy_only=False).astype(float)
+    if not n_categories:
+        return None
+    parts = [pc.fill_null(calls.column(f"cat{i}").cast(pa.string()), "") for i in range(n_categories)]
+    joined = pc.binary_join_element_wise(*parts, "\x1f") if n_categories > 1 else parts[0]
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
 class RouteShiftAnalyzer:
     name = "route_shift"
     source = "spans"
-    owns = ("route_conf_scored", "route_conf_low_score", "route_out_scored", "route_out_high_score",
-            "route_conf_reference_calls", "route_out_reference_calls")
+    owns = tuple(f"{prefix}_{part}" for _, prefix, tails in SCORED
+                 for part in ("scored", "reference_calls", *(f"{tail}_score" for tail in tails)))
 
     def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
-        # (hour, baseline hours) -> {route key -> {value column -> sorted reference}}
-        self._references: tuple[tuple[datetime, int], dict[tuple, dict[str, np.ndarray]]] | None = None
+        self.categories = [c.name for c in self.settings.drift_column_specs if c.kind == "cat"]
+        # (hour, baseline hours) -> {route key -> {value column -> sorted reference or Typicality}}
+        self._references: tuple[tuple[datetime, int], dict[tuple, dict[str, Reference]]] | None = None
 
     def replaces(self, window: Window) -> list:
         return [("1m", *window.aligned("1m")), ("1h", *window.aligned("1h"))]
@@ -69,27 +116,33 @@ class RouteShiftAnalyzer:
         cached = self._references[1] if len(hours) == 1 and self._references and \
             self._references[0] == cache_key else None
         # with the hour's references in hand, only the window's own calls are read
-        calls = analytics.route_call_values(self.store, start if cached is not None else hours[0] - span, end)
+        calls = analytics.route_call_values(self.store, start if cached is not None else hours[0] - span, end,
+                                            self.categories)
+        columns = {column: _column_values(calls, column, len(self.categories)) for column, _, _ in SCORED}
         times = calls.column("time").to_numpy().astype("datetime64[us]")
         keys = list(zip(*(calls.column(c).to_pylist() for c in analytics.ROUTE_KEYS), strict=True))
         by_key: dict[tuple, list[int]] = defaultdict(list)
         for i, key in enumerate(keys):
             by_key[key].append(i)
         rows: list[dict[str, Any]] = []
-        newest: dict[tuple, dict[str, np.ndarray]] = {}
+        newest: dict[tuple, dict[str, Reference]] = {}
 
         def add(time: Any, grain: str, metric: str, key: tuple, value: float) -> None:
             rows.append({"time": time, "grain": grain, "metric": metric, "service_name": key[0], "model": key[2],
                          "model_version": None, "route": key[1], "arm": None, "value": float(value),
                          "computed_at": window.computed_at})
 
-        def reference_of(key: tuple, column: str, hour: datetime, t: np.ndarray, values: np.ndarray) -> np.ndarray:
+        def reference_of(key: tuple, column: str, hour: datetime, t: np.ndarray, values: np.ndarray) -> Reference:
             if cached is not None:
                 return cached.get(key, {}).get(column, _EMPTY)
             h = np.datetime64(hour, "us")
             lo, hi = np.searchsorted(t, [h - np.timedelta64(span), h])
-            reference = values[lo:hi]
-            reference = np.sort(reference[~np.isnan(reference)])
+            reference: Reference
+            if column == MIX:
+                reference = Typicality(values[lo:hi])
+            else:
+                reference = values[lo:hi]
+                reference = np.sort(reference[~np.isnan(reference)])
             if hour == hours[-1]:
                 newest.setdefault(key, {})[column] = reference
             return reference
@@ -103,8 +156,11 @@ class RouteShiftAnalyzer:
         for key, idx in by_key.items():
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
-            for column, prefix, tail in SCORED:
-                values = calls.column(column).to_numpy(zero_copy_only=False)[index].astype(float)
+            for column, prefix, tails in SCORED:
+                all_values = columns[column]
+                if all_values is None:
+                    continue
+                values = all_values[index]
                 for hour in hours:
                     reference = reference_of(key, column, hour, t, values)
                     if len(reference) == 0:
@@ -117,17 +173,20 @@ class RouteShiftAnalyzer:
                                                       min(h + np.timedelta64(1, "h"), np.datetime64(end, "us"))])
                     current = values[first:last]
                     minutes = t[first:last].astype("datetime64[m]")
-                    keep = ~np.isnan(current)
+                    keep = np.ones(len(current), dtype=bool) if column == MIX else ~np.isnan(current)
                     if not keep.any():
                         continue
-                    scores = tail_scores(reference, current[keep], tail)
                     buckets, inverse = np.unique(minutes[keep], return_inverse=True)
-                    sums = np.bincount(inverse, weights=scores)
                     counts = np.bincount(inverse)
-                    for b, s, n in zip(buckets, sums, counts, strict=True):
+                    sums = {tail: np.bincount(inverse, weights=reference.scores(current[keep])
+                                              if isinstance(reference, Typicality)
+                                              else tail_scores(reference, current[keep], tail))
+                            for tail in tails}
+                    for i, b in enumerate(buckets):
                         minute = b.astype("datetime64[us]").item()
-                        add(minute, "1m", f"{prefix}_scored", key, n)
-                        add(minute, "1m", f"{prefix}_{tail}_score", key, s)
+                        add(minute, "1m", f"{prefix}_scored", key, counts[i])
+                        for tail in tails:
+                            add(minute, "1m", f"{prefix}_{tail}_score", key, sums[tail][i])
         if cached is None:
             self._references = (cache_key, newest)
         return Result(analytics.metrics_table(rows))

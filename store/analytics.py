@@ -940,12 +940,15 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
 
 
 @by_dialect
-def route_call_values(store: Store, start: datetime, end: datetime) -> pa.Table:
-    """Each successful model call's start, service, route, model, confidence and output tokens (the
-    values route_shift ranks against the route's trailing calls), in start order."""
+def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = ()) -> pa.Table:
+    """Each successful model call's start, service, route, model, confidence, output and input
+    tokens, and the categorical drift `categories` (spans columns or `attr:<key>`, as `cat0`,
+    `cat1`, ...): the values route_shift ranks against the route's trailing calls, in start order."""
+    cats = "".join(f", CAST({_column_expr(name)} AS VARCHAR) AS cat{i}" for i, name in enumerate(categories))
     return store.query(f"""
         SELECT s.start_time AS time, {_ROUTE_LABELS}, {_in_range("s.confidence", "confidence")}::DOUBLE AS confidence,
-               {_in_range("s.output_tokens", "output_tokens")}::DOUBLE AS output_tokens
+               {_in_range("s.output_tokens", "output_tokens")}::DOUBLE AS output_tokens,
+               {_in_range("s.input_tokens", "input_tokens")}::DOUBLE AS input_tokens{cats}
         FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS}
           AND s.status_code IS DISTINCT FROM 'error'
         ORDER BY s.start_time""", {"start": start, "end": end})

@@ -335,10 +335,15 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
                        {"lo": start, "hi": end})
 
 
-def route_call_values(store: Store, start: datetime, end: datetime) -> pa.Table:
+def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = ()) -> pa.Table:
+    from store.analytics import _column_expr
+
+    cats = "".join(f", CAST({_portable_expr(_column_expr(name))} AS Nullable(String)) AS cat{i}"
+                   for i, name in enumerate(categories))
     return store.query(f"""
         SELECT s.start_time AS time, {_ROUTE_LABELS}, CAST({_in_range("s.confidence", "confidence")} AS Nullable(Float64)) AS confidence,
-               CAST({_in_range("s.output_tokens", "output_tokens")} AS Nullable(Float64)) AS output_tokens
+               CAST({_in_range("s.output_tokens", "output_tokens")} AS Nullable(Float64)) AS output_tokens,
+               CAST({_in_range("s.input_tokens", "input_tokens")} AS Nullable(Float64)) AS input_tokens{cats}
         FROM {_t(store, 'spans')} s
         WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND {_MODEL_CALLS}
           AND (s.status_code IS NULL OR s.status_code != 'error')

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import route_shift, runner
 from analysis.base import Window
-from analysis.route_shift import MIN_REFERENCE, RouteShiftAnalyzer
+from analysis.route_shift import MIN_REFERENCE, RouteShiftAnalyzer, Typicality
 from analysis.settings import AnalysisSettings
 from tests.analysis.gen import T0, Shift, spans, write
 
@@ -97,9 +98,9 @@ def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(stor
     reads = []
     original = route_shift.analytics.route_call_values
 
-    def counting(store_, start, end):
+    def counting(store_, start, end, *args):
         reads.append(end - start)
-        return original(store_, start, end)
+        return original(store_, start, end, *args)
 
     route_shift.analytics.route_call_values = counting
     try:
@@ -116,3 +117,75 @@ def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(stor
     # the ticking analyzer read a day of calls only where the hour was new or the window spanned two
     long_reads = [r for r in reads[::2] if r > HOUR]
     assert len(long_reads) == 3   # the first tick, the late window, the first tick of the next hour
+
+
+@pytest.fixture
+def drifted(store):
+    # from ONSET the search route's inputs are 1.8x as long and in a language it never saw
+    shifts = (Shift(ONSET, T0 + 7 * HOUR, "input_tokens", 1.8, route="search"),
+              Shift(ONSET, T0 + 7 * HOUR, "language", "ja", route="search"))
+    data = spans(T0, 7 * 60, 4, seed=12, shifts=shifts)
+    write(store, data)
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
+                   Window(T0, T0 + 7 * HOUR, T0))
+    return data.to_pandas()
+
+
+def test_input_scores_are_percentiles_and_typicality_in_the_reference(store, drifted):
+    df = drifted[(drifted.route == "search") & (drifted.status_code != "error")]
+    hour5 = T0 + 5 * HOUR
+    ref, cur = df[df.start_time < hour5], df[df.start_time >= hour5]
+    cur = cur[cur.start_time < hour5 + HOUR]
+    m = len(ref)
+    x, r = cur.input_tokens.to_numpy(), ref.input_tokens.to_numpy()
+    low = ((r[None, :] <= x[:, None]).sum(1) + 1) / (m + 1)
+    high = ((r[None, :] >= x[:, None]).sum(1) + 1) / (m + 1)
+    # the mix: language and topic (absent: empty) joined; the oracle counts reference calls directly
+    lang = lambda frame: [a.split('"aiwatch.input.language": "')[1].split('"')[0] for a in frame.attributes]  # noqa: E731
+    ref_lang, cur_lang = lang(ref), lang(cur)
+    share = {v: ref_lang.count(v) for v in set(ref_lang)}
+    mix = np.array([(sum(1 for w in ref_lang if share[w] <= share.get(v, 0) + 1) + 1) / (m + 1) for v in cur_lang])
+    minute = [t.to_pydatetime() for t in cur.start_time.dt.floor("min")]
+    for metric, scores in (("route_in_low_score", low), ("route_in_high_score", high), ("route_mix_low_score", mix)):
+        want: dict = {}
+        for t, u in zip(minute, scores, strict=True):
+            want[t] = want.get(t, 0.0) + u
+        got = {t: v for t, v in stored(store, metric, "search").items() if hour5 <= t < hour5 + HOUR}
+        assert got.keys() == want.keys(), metric
+        assert all(got[t] == pytest.approx(want[t], rel=1e-12) for t in want), metric
+    assert stored(store, "route_mix_reference_calls", "search")[hour5] == m
+    assert sum(v for t, v in stored(store, "route_mix_scored", "search").items()
+               if hour5 <= t < hour5 + HOUR) == len(cur)
+
+
+def test_typicality_is_a_valid_p_value_with_nothing_changed() -> None:
+    """Under exchangeability P(u <= t) <= t for every t: drawn from the reference's own distribution
+    (one dominant, a few rare categories and a long tail), the scores are never too small too often."""
+    rng = np.random.default_rng(3)
+    names = np.array([f"c{i}" for i in range(12)], dtype=object)
+    p = np.array([0.5, 0.2, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01, 0.005, 0.003, 0.001, 0.001])
+    p = p / p.sum()
+    u = np.concatenate([Typicality(names[rng.choice(12, 800, p=p)]).scores(names[rng.choice(12, 50, p=p)])
+                        for _ in range(400)])
+    for t in (0.001, 0.01, 0.05, 0.1, 0.3, 0.5):
+        assert (u <= t).mean() <= t + 3 * np.sqrt(t * (1 - t) / len(u)) + 1e-9, t
+    assert Typicality(names[:3].repeat(300)).scores(np.array(["new"], dtype=object))[0] == 1 / 901
+
+
+def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(store, drifted):
+    config = load_config(None, env={})
+    rules = {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
+
+    def firing(now):
+        samples, failed = evaluate(store, config, now)
+        assert not failed
+        return {(s.rule.name, s.labels["route"]) for s in samples.values() if s.rule.name in rules}
+
+    # every few minutes of the clean hours after the reference matured: nothing, on either route
+    assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
+    first = {}
+    for i in range(1, 61, 2):
+        for hit in firing(ONSET + i * MIN):
+            first.setdefault(hit, i)
+    assert set(first) == {("RouteInputTokensShift", "search"), ("RouteInputMixShift", "search")}
+    assert max(first.values()) <= 30
