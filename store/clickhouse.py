@@ -49,6 +49,14 @@ KEEPER_NODE = re.compile(r"([A-Za-z0-9][A-Za-z0-9.-]{0,252}):([0-9]{1,5})")
 KEEPER_MAP_PREFIX = "/aiwatch_keeper_map"
 
 
+class KeeperAway(RuntimeError):
+    """Keeper does not answer in time: this instance holds no lease and records no notification."""
+
+
+# How long a Keeper node may take to answer a handshake before Keeper counts as away this time
+KEEPER_PROBE_S = 2.0
+
+
 class StoreSettingError(ValueError):
     """The `store` setting cannot be used; the message says why (never echoing a password)."""
 
@@ -543,6 +551,18 @@ class ClickHouseStore:
 
         return migrate(self)
 
+    def check_keeper(self, deadline_s: float = KEEPER_PROBE_S) -> None:
+        """Raise KeeperAway when a node of chdb's Keeper accepts connections but does not answer
+        (store/keeper_probe.py): the engine would wait on it for minutes, and every query of the
+        process with it. A server's Keeper is its own business (its requests have a deadline)."""
+        if self.target.kind == "chdb" and self.keeper:
+            from store.keeper_probe import unanswering
+
+            silent = unanswering(parse_keeper(self.keeper), deadline_s)
+            if silent:
+                raise KeeperAway(f"Keeper node(s) {', '.join(silent)} accept connections but do not answer "
+                                 f"within {deadline_s:g} s")
+
     def ensure_keeper(self, transport: Transport) -> None:
         """Create the tables in Keeper (the notification log, the send claims) if not done yet, on
         `transport`; raises while Keeper is unreachable. Nothing that needs them runs before: they
@@ -552,6 +572,7 @@ class ClickHouseStore:
         with self._keeper_lock:
             if self.keeper_ready:
                 return
+            self.check_keeper()
             on = f" ON CLUSTER {self.cluster}" if self.cluster else ""
             for stmt in clickhouse_alerts.keeper_statements(self, on):
                 transport.command(stmt)

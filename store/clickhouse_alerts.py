@@ -157,6 +157,8 @@ def check_fence(con: ClickHouseConnection) -> None:
     fence = con.store.fence
     if con.store.keeper_map and fence is not None and not fence():
         raise LeaseLost("this instance no longer holds the lease: no notification is recorded or sent")
+    if con.store.keeper_map:
+        con.store.check_keeper()    # a hung Keeper would hold this write, and every query, for minutes
 
 
 def _in_keeper(con: ClickHouseConnection, name: str) -> bool:

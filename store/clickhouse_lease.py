@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from store.clickhouse import KEEPER_PROBE_S
 from store.clickhouse_alerts import keeper_path
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class KeeperLease:
     def step(self) -> bool:
         """Create, renew, or (after `ttl` without a change) take over the lease; whether held."""
         with self._lock:
+            self._store.check_keeper(min(KEEPER_PROBE_S, self.poll_s))
             self._ensure_tables()
             start = self.clock()
             row = self._read()
@@ -118,15 +120,21 @@ class KeeperLease:
 
     def release(self) -> None:
         """On a clean stop: hand the lease back at once (others need not wait `ttl`)."""
-        with self._lock:
+        if not self._lock.acquire(timeout=self.poll_s):   # a step still waiting on Keeper: others wait out ttl
+            log.warning("lease %s: not released (a lease step is still waiting on Keeper)", self.name)
+            return
+        try:
             if self.epoch:
                 try:
+                    self._store.check_keeper(min(KEEPER_PROBE_S, self.poll_s))
                     self._db.command(f"ALTER TABLE {self._table} UPDATE holder = '', token = '', beat = beat + 1 "
                                      "WHERE name = {n:String} AND token = {t:String} AND epoch = {e:UInt64} " + STRICT,
                                      {**self._params(), "e": self.epoch})
                 except Exception:  # noqa: BLE001 - Keeper away: the others take over after ttl
                     log.warning("lease %s: could not release it", self.name, exc_info=True)
             self.epoch, self._until = 0, float("-inf")
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self._db.close()

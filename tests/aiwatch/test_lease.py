@@ -284,3 +284,52 @@ def test_an_instance_ingests_and_serves_reads_while_keeper_is_away(tmp_path):
             stop_server(server)   # while Keeper is up: its release then need not wait out Keeper's connection tries
     finally:
         stop_server(server)
+
+
+def test_a_keeper_that_accepts_but_never_answers_blocks_nothing(tmp_path):
+    """Keeper's port accepts connections and never answers (a hung node): the server starts, takes
+    spans, answers reads and /readyz (no lease held, so no scheduled job and no send), and stops on
+    SIGTERM within its deadline instead of hanging on the lease thread."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_hold() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept()[0])    # read nothing, answer nothing
+
+    thread = threading.Thread(target=accept_and_hold, daemon=True)
+    thread.start()
+    rules = write_rules(tmp_path, "http://127.0.0.1:9/never")
+    server = start_server(tmp_path / "data", env=instance_env(tmp_path, "hung", f"127.0.0.1:{port}", rules, ttl_s=3),
+                          timeout=180)
+    try:
+        now = time.time_ns() - 60 * 10**9
+        req = span_request([{"start_ns": now + i * 10**6, "duration_ms": 50.0, "error": i == 0,
+                             "attributes": {"gen_ai.request.model": "gpt-4o-mini", "aiwatch.route": "chat"}}
+                            for i in range(5)], service="checkout")
+        r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(),
+                       headers={"Content-Type": "application/x-protobuf"}, timeout=60)
+        assert r.status_code == 200, r.text
+        [calls] = server.query("calls", start="-1h")
+        assert (calls["requests"], calls["errors"]) == (5, 1)
+        time.sleep(5)                                      # past the ttl: still answering, still no holder
+        assert lease_of(server.url) == {"holder": None, "held": False}
+        assert accepted, "the server never tried the hung Keeper"
+        began = time.monotonic()
+        server.process.terminate()
+        server.process.wait(45)
+        assert time.monotonic() - began < 45
+    finally:
+        stop_server(server)
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
