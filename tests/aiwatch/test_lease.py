@@ -260,6 +260,19 @@ def test_each_outbox_row_is_sent_at_most_once_across_holders(tmp_path, keeper):
         store.close()
 
 
+def _ingests_and_serves(server) -> None:
+    """Five OTLP spans in (one failed), and the read API counts them."""
+    now = time.time_ns() - 60 * 10**9
+    req = span_request([{"start_ns": now + i * 10**6, "duration_ms": 50.0, "error": i == 0,
+                         "attributes": {"gen_ai.request.model": "gpt-4o-mini", "aiwatch.route": "chat"}}
+                        for i in range(5)], service="checkout")
+    r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(),
+                   headers={"Content-Type": "application/x-protobuf"}, timeout=60)
+    assert r.status_code == 200, r.text
+    [calls] = server.query("calls", start="-1h")
+    assert (calls["requests"], calls["errors"]) == (5, 1)
+
+
 def test_an_instance_ingests_and_serves_reads_while_keeper_is_away(tmp_path):
     """Keeper unreachable at start-up (nothing listens on its port): the server still starts, takes
     OTLP spans and answers the read API; it holds no lease, so it runs no scheduled job and sends
@@ -269,15 +282,7 @@ def test_an_instance_ingests_and_serves_reads_while_keeper_is_away(tmp_path):
     server = start_server(tmp_path / "data", env=instance_env(tmp_path, "solo", f"127.0.0.1:{port}", rules, ttl_s=3),
                           timeout=180)
     try:
-        now = time.time_ns() - 60 * 10**9
-        req = span_request([{"start_ns": now + i * 10**6, "duration_ms": 50.0, "error": i == 0,
-                             "attributes": {"gen_ai.request.model": "gpt-4o-mini", "aiwatch.route": "chat"}}
-                            for i in range(5)], service="checkout")
-        r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(),
-                       headers={"Content-Type": "application/x-protobuf"}, timeout=60)
-        assert r.status_code == 200, r.text
-        [calls] = server.query("calls", start="-1h")
-        assert (calls["requests"], calls["errors"]) == (5, 1)
+        _ingests_and_serves(server)
         assert lease_of(server.url) == {"holder": None, "held": False}
         with running_zookeeper(tmp_path / "zookeeper", port=port):
             wait_for("the instance to join the lease", lambda: lease_of(server.url).get("held"))
@@ -310,15 +315,7 @@ def test_a_keeper_that_accepts_but_never_answers_blocks_nothing(tmp_path):
     server = start_server(tmp_path / "data", env=instance_env(tmp_path, "hung", f"127.0.0.1:{port}", rules, ttl_s=3),
                           timeout=180)
     try:
-        now = time.time_ns() - 60 * 10**9
-        req = span_request([{"start_ns": now + i * 10**6, "duration_ms": 50.0, "error": i == 0,
-                             "attributes": {"gen_ai.request.model": "gpt-4o-mini", "aiwatch.route": "chat"}}
-                            for i in range(5)], service="checkout")
-        r = httpx.post(f"{server.url}/v1/traces", content=req.SerializeToString(),
-                       headers={"Content-Type": "application/x-protobuf"}, timeout=60)
-        assert r.status_code == 200, r.text
-        [calls] = server.query("calls", start="-1h")
-        assert (calls["requests"], calls["errors"]) == (5, 1)
+        _ingests_and_serves(server)
         time.sleep(5)                                      # past the ttl: still answering, still no holder
         assert lease_of(server.url) == {"holder": None, "held": False}
         assert accepted, "the server never tried the hung Keeper"
