@@ -13,7 +13,8 @@ def test_shipped_defaults_follow_the_practice():
                             "ErrorBudgetFastBurn6h", "LatencyBudgetFastBurn", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
                             "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike"}
-    assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d"}
+    assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d",
+                            "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
     rules = {r.name: r for r in config.rules}
     # failures and slow calls: count tests per route and model against the route's normal rate
     errors, slow = rules["RouteErrorBurst"].condition, rules["RouteSlowCalls"].condition
@@ -33,6 +34,11 @@ def test_shipped_defaults_follow_the_practice():
     cost = rules["CostSpike"].condition
     assert cost.baseline.factor == 2 and cost.baseline.window.days == 7
     assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"
+    # input drift on the route: rank tests over the calls since the onset, P3's hour in mind
+    for name, bad in (("RouteInputTokensShift", "route_in_high_score"), ("RouteInputTokensDrop", "route_in_low_score"),
+                      ("RouteInputMixShift", "route_mix_low_score")):
+        ev = rules[name].condition.evidence
+        assert (ev.test, ev.bad, ev.p_value, rules[name].condition.over.total_seconds()) == ("rank", bad, 1e-6, 1800)
     assert rules["ServiceSilent"].condition.absent
     assert [r.receivers for r in config.routes] == [("pagerduty", "slack", "webhook", "oncall"),
                                                     ("slack", "webhook", "oncall"), ("review", "webhook")]
