@@ -52,18 +52,21 @@ SCORED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 class Typicality:
     """A reference of categorical values: how many reference calls share each value, and every
-    reference call's share count, sorted (for the conformal typicality score)."""
+    reference call's share count, sorted (for the conformal typicality score). Values come as codes
+    into `names` (one dictionary per run); the counts are kept by name, so a reference built in one
+    run scores the codes of another."""
 
-    def __init__(self, values: np.ndarray) -> None:
-        names, counts = np.unique(values, return_counts=True)
-        self.counts = dict(zip(names.tolist(), counts.tolist(), strict=True))
-        self.sorted = np.sort(np.repeat(counts, counts))
+    def __init__(self, codes: np.ndarray, names: np.ndarray) -> None:
+        counts = np.bincount(codes, minlength=len(names))
+        seen = np.flatnonzero(counts)
+        self.counts = dict(zip(names[seen].tolist(), counts[seen].tolist(), strict=True))
+        self.sorted = np.sort(np.repeat(counts[seen], counts[seen]))
 
     def __len__(self) -> int:
         return len(self.sorted)
 
-    def scores(self, values: np.ndarray) -> np.ndarray:
-        k = np.array([self.counts.get(v, 0) for v in values.tolist()], dtype=np.int64)
+    def scores(self, codes: np.ndarray, names: np.ndarray) -> np.ndarray:
+        k = np.array([self.counts.get(name, 0) for name in names.tolist()], dtype=np.int64)[codes]
         return (np.searchsorted(self.sorted, k + 1, side="right") + 1) / (len(self.sorted) + 1)
 
 
@@ -81,15 +84,25 @@ def tail_scores(reference: np.ndarray, values: np.ndarray, tail: str) -> np.ndar
 Reference = np.ndarray | Typicality
 
 
-def _column_values(calls: pa.Table, column: str, n_categories: int) -> np.ndarray | None:
-    """A scored column of the calls as numbers (NaN for none), or the joined categories as strings."""
+def _scores(reference: Reference, values: np.ndarray, tail: str, names: np.ndarray | None) -> np.ndarray:
+    if isinstance(reference, Typicality):
+        assert names is not None, "a categorical reference scores codes with their names"
+        return reference.scores(values, names)
+    return tail_scores(reference, values, tail)
+
+
+def _column_values(calls: pa.Table, column: str, n_categories: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A scored column of the calls as numbers (NaN for none), or the joined categories as codes
+    with their names (dictionary-encoded once per run: no per-call strings in numpy)."""
     if column != MIX:
-        return calls.column(column).to_numpy(zero_copy_only=False).astype(float)
+        return calls.column(column).to_numpy(zero_copy_only=False).astype(float), None
     if not n_categories:
         return None
     parts = [pc.fill_null(calls.column(f"cat{i}").cast(pa.string()), "") for i in range(n_categories)]
     joined = pc.binary_join_element_wise(*parts, "\x1f") if n_categories > 1 else parts[0]
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+    encoded = pc.dictionary_encode(joined).combine_chunks()
+    return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            np.asarray(encoded.dictionary.to_pylist(), dtype=object))
 
 
 class RouteShiftAnalyzer:
@@ -132,14 +145,15 @@ class RouteShiftAnalyzer:
                          "model_version": None, "route": key[1], "arm": None, "value": float(value),
                          "computed_at": window.computed_at})
 
-        def reference_of(key: tuple, column: str, hour: datetime, t: np.ndarray, values: np.ndarray) -> Reference:
+        def reference_of(key: tuple, column: str, hour: datetime, t: np.ndarray, values: np.ndarray,
+                         names: np.ndarray | None) -> Reference:
             if cached is not None:
                 return cached.get(key, {}).get(column, _EMPTY)
             h = np.datetime64(hour, "us")
             lo, hi = np.searchsorted(t, [h - np.timedelta64(span), h])
             reference: Reference
-            if column == MIX:
-                reference = Typicality(values[lo:hi])
+            if names is not None:    # the categorical mix
+                reference = Typicality(values[lo:hi], names)
             else:
                 reference = values[lo:hi]
                 reference = np.sort(reference[~np.isnan(reference)])
@@ -157,12 +171,13 @@ class RouteShiftAnalyzer:
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
             for column, prefix, tails in SCORED:
-                all_values = columns[column]
-                if all_values is None:
+                column_values = columns[column]
+                if column_values is None:
                     continue
+                all_values, names = column_values
                 values = all_values[index]
                 for hour in hours:
-                    reference = reference_of(key, column, hour, t, values)
+                    reference = reference_of(key, column, hour, t, values, names)
                     if len(reference) == 0:
                         continue
                     add(hour, "1h", f"{prefix}_reference_calls", key, len(reference))
@@ -178,9 +193,7 @@ class RouteShiftAnalyzer:
                         continue
                     buckets, inverse = np.unique(minutes[keep], return_inverse=True)
                     counts = np.bincount(inverse)
-                    sums = {tail: np.bincount(inverse, weights=reference.scores(current[keep])
-                                              if isinstance(reference, Typicality)
-                                              else tail_scores(reference, current[keep], tail))
+                    sums = {tail: np.bincount(inverse, weights=_scores(reference, current[keep], tail, names))
                             for tail in tails}
                     for i, b in enumerate(buckets):
                         minute = b.astype("datetime64[us]").item()

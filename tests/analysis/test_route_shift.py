@@ -165,11 +165,12 @@ def test_typicality_is_a_valid_p_value_with_nothing_changed() -> None:
     names = np.array([f"c{i}" for i in range(12)], dtype=object)
     p = np.array([0.5, 0.2, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01, 0.005, 0.003, 0.001, 0.001])
     p = p / p.sum()
-    u = np.concatenate([Typicality(names[rng.choice(12, 800, p=p)]).scores(names[rng.choice(12, 50, p=p)])
+    u = np.concatenate([Typicality(rng.choice(12, 800, p=p), names).scores(rng.choice(12, 50, p=p), names)
                         for _ in range(400)])
     for t in (0.001, 0.01, 0.05, 0.1, 0.3, 0.5):
         assert (u <= t).mean() <= t + 3 * np.sqrt(t * (1 - t) / len(u)) + 1e-9, t
-    assert Typicality(names[:3].repeat(300)).scores(np.array(["new"], dtype=object))[0] == 1 / 901
+    # a value the reference never saw, in another run's dictionary
+    assert Typicality(np.arange(3).repeat(300), names[:3]).scores(np.array([1]), np.array(["c0", "new"]))[0] == 1 / 901
 
 
 def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(store, drifted):
