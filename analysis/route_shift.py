@@ -16,9 +16,11 @@ closed clock hour: input tokens in both tails, and the mix of the categorical dr
 (`drift_columns` ending `:cat`, e.g. language and topic, taken together). A call's mix score is a
 conformal p-value of how typical its combination is: with k reference calls sharing it, u = (#ref
 calls whose combination has at most k + 1 calls + 1) / (m + 1), which is super-uniform under
-exchangeability like the percentiles above. An unseen combination scores 1 / (m + 1), so inputs
-moving to new or rarer languages and topics sum low; a shift among equally common ones is left to
-the hourly Evidently report (analysis/drift.py).
+exchangeability like the percentiles above. An unseen combination scores (#ref calls in
+combinations seen once + 1) / (m + 1): near 0 on a route whose inputs come in a few common
+languages and topics, so inputs moving to new or rarer ones sum low; near 1 for a column of
+mostly unique values (an id configured as `:cat`), which therefore cannot page. A shift among
+equally common combinations is left to the hourly Evidently report (analysis/drift.py).
 
 The scheduled tick analyzes the last minute or so, but a reference is a day of calls: reading and
 sorting it every minute cost ~1.8 s a tick at 1.5M calls a day. The sorted references of the newest

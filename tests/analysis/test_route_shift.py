@@ -190,3 +190,11 @@ def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(
             first.setdefault(hit, i)
     assert set(first) == {("RouteInputTokensShift", "search"), ("RouteInputMixShift", "search")}
     assert max(first.values()) <= 30
+
+
+def test_a_column_of_unique_values_cannot_page() -> None:
+    """An id configured as a category: every value is new, and the reference is all singletons, so
+    every call scores 1 (never evidence) rather than 1 / (m + 1)."""
+    names = np.array([f"req-{i}" for i in range(1000)], dtype=object)
+    reference = Typicality(np.arange(900), names)
+    assert np.all(reference.scores(np.arange(900, 1000), names) == 1.0)
