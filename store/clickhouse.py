@@ -487,12 +487,13 @@ class ClickHouseStore:
         self.transport.use(target.database)   # unqualified names (the read API's queries) mean this database
         self.writer = ClickHouseWriter(self._apply, queue_max_rows, writer_max_rows)
 
-    def new_transport(self) -> Transport:
+    def new_transport(self, query_timeout_s: float = 300) -> Transport:
         """Another connection to the same database (the lease's own, so a renewal never queues behind
-        an analyzer's query on the store's connection)."""
+        an analyzer's query on the store's connection; with its own deadline, so a server whose
+        Keeper hangs fails a renewal in time instead of holding it for minutes)."""
         if self.target.kind == "chdb":
             return ChdbTransport(self.target.path, self.keeper)
-        return HttpTransport(self.target)
+        return HttpTransport(self.target, query_timeout_s=query_timeout_s)
 
     # --- reads
     def query(self, sql: str, params: Params = None) -> pa.Table:
@@ -554,7 +555,7 @@ class ClickHouseStore:
     def check_keeper(self, deadline_s: float = KEEPER_PROBE_S) -> None:
         """Raise KeeperAway when a node of chdb's Keeper accepts connections but does not answer
         (store/keeper_probe.py): the engine would wait on it for minutes, and every query of the
-        process with it. A server's Keeper is its own business (its requests have a deadline)."""
+        process with it. A server's Keeper is the server's (the lease's requests have a deadline)."""
         if self.target.kind == "chdb" and self.keeper:
             from store.keeper_probe import unanswering
 

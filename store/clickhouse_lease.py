@@ -62,7 +62,7 @@ class KeeperLease:
         self._store = store
         self._table = store.table(LEASE_TABLE)
         # its own connection: a renewal never waits behind an analyzer's query on the store's
-        self._db = transport or store.new_transport()
+        self._db = transport or store.new_transport(query_timeout_s=max(2.0, ttl_s * POLL_SHARE))
         self._ready = False                # the tables in Keeper exist (created by the first step Keeper answers)
         self._lock = threading.Lock()
         self._until = float("-inf")        # this instance holds the lease until then (monotonic)

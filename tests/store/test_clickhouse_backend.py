@@ -395,3 +395,27 @@ def test_audit_records_the_collector_stored_as_log_events_read_as_audit_events(t
     assert len(read["duckdb"]) == 22 and read["chdb"] == read["duckdb"]
     assert read["chdb"][-1]["attributes"] == {"ticket": "T-9"} and read["chdb"][0]["latency_ms"] is None
     assert source == "collector"
+
+
+def test_the_lease_connection_to_a_hung_server_fails_within_its_deadline():
+    """A ClickHouse server that accepts and never answers (its Keeper hung, say): the lease's own
+    connection gives up after its deadline (a quarter of the ttl, at least 2 s), not the 300 s of
+    an analyzer's query, so a renewal fails in time and held() runs out as designed."""
+    import socket
+    import time
+
+    from store.clickhouse import HttpTransport
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(listener.accept()[0]) for _ in range(8)], daemon=True).start()
+    target = parse_store(f"clickhouse://u:p@127.0.0.1:{listener.getsockname()[1]}/default")
+    began = time.monotonic()
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - clickhouse-connect's own error type for a timeout
+            HttpTransport(target, query_timeout_s=2.0)
+        assert time.monotonic() - began < 30
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
