@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from analysis.metrics_catalog import describe
+from analysis.metrics_catalog import ADDITIVE, describe
 from core.durations import parse_duration
 from core.grains import GRAIN_SECONDS
 
@@ -69,13 +69,9 @@ class Baseline:
     min_baseline: float = 0.0         # below this the baseline is too small to compare against
 
 
-# Counts add up over a window; rates, means and percentiles are averaged weighted by their denominator.
-COUNT_METRICS = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
-                           "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
-                           "format_failures", "analyzer_failures", "route_calls", "route_errors",
-                           "route_slow_calls", "route_conf_scored", "route_conf_low_score", "route_out_scored",
-                           "route_out_high_score", "route_in_scored", "route_in_low_score", "route_in_high_score",
-                           "route_mix_scored", "route_mix_low_score"})
+# Counts add up over a window (the catalog says which); rates, means and percentiles are averaged
+# weighted by their denominator.
+COUNT_METRICS = ADDITIVE
 WEIGHTS = {"override_rate": "reviewed"}
 
 

@@ -122,6 +122,17 @@ CATALOG: dict[str, tuple[str, str]] = {
 }
 
 
+# The metrics whose value over a window is the sum of its buckets' values (counts, sums of tokens,
+# cost and tail percentiles); every other metric is a rate, mean or percentile, averaged over a
+# window weighted by its denominator. A reference size (`*_reference_calls`) is a count but a
+# snapshot per hour, not additive.
+ADDITIVE = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
+                      "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
+                      "format_failures", "analyzer_failures", "route_calls", "route_errors",
+                      "route_slow_calls", "route_conf_scored", "route_conf_low_score", "route_out_scored",
+                      "route_out_high_score", "route_in_scored", "route_in_low_score", "route_in_high_score",
+                      "route_mix_scored", "route_mix_low_score"})
+
 def describe(metric: str) -> tuple[str, str] | None:
     """Unit and description of a metric name, including family members like drift_score:input_tokens."""
     if metric in CATALOG:

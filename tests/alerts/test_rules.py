@@ -127,3 +127,14 @@ rules:
 """, tmp_path))
     assert "rule 'Cost': key 'condition.baseline.factor': null is not a number" in found
     assert "rule 'Cost': key 'condition.baseline.delta': null is not a number" in found
+
+
+def test_every_additive_metric_is_in_the_catalog_and_every_tail_sum_is_additive():
+    from analysis.metrics_catalog import ADDITIVE, CATALOG
+    from analysis.route_shift import RouteShiftAnalyzer
+
+    assert ADDITIVE <= CATALOG.keys()
+    # the rank test sums the route_shift counts and scores over its window
+    sums = {m for m in RouteShiftAnalyzer.owns if m.endswith(("_scored", "_score"))}
+    assert sums and sums <= ADDITIVE
+    assert not {m for m in ADDITIVE if m.endswith("_reference_calls")}
