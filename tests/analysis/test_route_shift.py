@@ -28,17 +28,33 @@ def stored(store, metric, route):
         "AND model = 'gpt-4o-mini'", {"m": metric, "r": route}).to_pylist()}
 
 
+def _recorded(store, shifts, hours: int, seed: int):
+    """`hours` of 4 calls a minute over two routes, stored and scored (5-hour references)."""
+    data = spans(T0, hours * 60, 4, seed=seed, shifts=shifts)
+    write(store, data)
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
+                   Window(T0, T0 + hours * HOUR, T0))
+    return data.to_pandas()
+
+
+def _firing(store, rules):
+    """The (rule, route) pairs among `rules` that the shipped rules fire at a given minute."""
+    config = load_config(None, env={})
+
+    def firing(now):
+        samples, failed = evaluate(store, config, now)
+        assert not failed
+        return {(s.rule.name, s.labels["route"]) for s in samples.values() if s.rule.name in rules}
+    return firing
+
+
 @pytest.fixture
 def recorded(store):
     # 2 calls a minute per route; from ONSET the chat route's confidence falls by 0.3 and its
     # output tokens are 5x: ~2 calls a minute is a quiet route
     shifts = (Shift(ONSET, T0 + 6 * HOUR, "confidence", -0.3, route="chat"),
               Shift(ONSET, T0 + 6 * HOUR, "output_tokens", 5.0, route="chat"))
-    data = spans(T0, 6 * 60, 4, seed=11, shifts=shifts)
-    write(store, data)
-    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
-                   Window(T0, T0 + 6 * HOUR, T0))
-    return data.to_pandas()
+    return _recorded(store, shifts, hours=6, seed=11)
 
 
 def test_scores_are_the_calls_tail_percentiles_in_the_reference(store, recorded):
@@ -67,13 +83,7 @@ def test_scores_are_the_calls_tail_percentiles_in_the_reference(store, recorded)
 
 
 def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store, recorded):
-    config = load_config(None, env={})
-    rules = {"RouteConfidenceDrop", "RouteOutputTokensSpike"}
-
-    def firing(now):
-        samples, failed = evaluate(store, config, now)
-        assert not failed
-        return {(s.rule.name, s.labels["route"]) for s in samples.values() if s.rule.name in rules}
+    firing = _firing(store, {"RouteConfidenceDrop", "RouteOutputTokensSpike"})
 
     # every minute of the clean hour after the reference matured: nothing
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
@@ -124,11 +134,7 @@ def drifted(store):
     # from ONSET the search route's inputs are 1.8x as long and in a language it never saw
     shifts = (Shift(ONSET, T0 + 7 * HOUR, "input_tokens", 1.8, route="search"),
               Shift(ONSET, T0 + 7 * HOUR, "language", "ja", route="search"))
-    data = spans(T0, 7 * 60, 4, seed=12, shifts=shifts)
-    write(store, data)
-    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
-                   Window(T0, T0 + 7 * HOUR, T0))
-    return data.to_pandas()
+    return _recorded(store, shifts, hours=7, seed=12)
 
 
 def test_input_scores_are_percentiles_and_typicality_in_the_reference(store, drifted):
@@ -174,13 +180,7 @@ def test_typicality_is_a_valid_p_value_with_nothing_changed() -> None:
 
 
 def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(store, drifted):
-    config = load_config(None, env={})
-    rules = {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
-
-    def firing(now):
-        samples, failed = evaluate(store, config, now)
-        assert not failed
-        return {(s.rule.name, s.labels["route"]) for s in samples.values() if s.rule.name in rules}
+    firing = _firing(store, {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"})
 
     # every few minutes of the clean hours after the reference matured: nothing, on either route
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
