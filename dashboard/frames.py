@@ -62,8 +62,10 @@ def series(frame: pd.DataFrame, metric: str, by: str | None = None) -> pd.DataFr
 
 
 def is_additive(metric: str) -> bool:
-    return metric in {"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
-                      "output_tokens", "cost_usd", "reviewed", "fallback_rule_based", "fallback_human"}
+    """Counts add up over rows (the catalog says which); `fallback_*` shares are ratios, not counts."""
+    from analysis.metrics_catalog import ADDITIVE
+
+    return metric in ADDITIVE
 
 
 def latest(frame: pd.DataFrame, metric: str) -> float | None:

@@ -32,6 +32,11 @@ def test_series_sums_counts_and_averages_rates() -> None:
     assert frames.series(tall, "requests")["value"].tolist() == [7]
     rates = tall.assign(metric="error_rate", value=[0.1, 0.3])
     assert frames.series(rates, "error_rate")["value"].round(6).tolist() == [0.2]
+    # the fallback shares are ratios (the catalog's units), not counts: two rows give 0.2, not 0.4
+    shares = tall.assign(metric="fallback_human", value=[0.1, 0.3])
+    assert frames.series(shares, "fallback_human")["value"].round(6).tolist() == [0.2]
+    tails = tall.assign(metric="route_in_high_score", value=[1.5, 2.5])
+    assert frames.series(tails, "route_in_high_score")["value"].tolist() == [4.0]
 
 
 def test_waterfall_layout_depth_and_offsets() -> None:
