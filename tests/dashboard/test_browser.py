@@ -130,7 +130,7 @@ def test_a_chart_point_opens_its_trace_in_one_click(dashboard_url: str, browser:
     found = browser.evaluate(_EXEMPLAR_POINT_JS)
     assert found, "no chart point carries a trace id"
     point = json.loads(found)
-    # one more try if the page did not move: once in 20 local runs a first click right after the
+    # one more try if the page did not move: once in 17 local runs a first click right after the
     # scroll did not register (cause not found; every other run opened the trace at the first click)
     for _ in range(2):
         time.sleep(0.5)   # the scroll settles before the click lands
