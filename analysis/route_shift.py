@@ -55,20 +55,28 @@ SCORED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 class Typicality:
     """A reference of categorical values: how many reference calls share each value, and every
     reference call's share count, sorted (for the conformal typicality score). Values come as codes
-    into `names` (one dictionary per run); the counts are kept by name, so a reference built in one
-    run scores the codes of another."""
+    into `names` (one dictionary per run). Within the run a code's count is an array lookup; a
+    reference kept for a later run (another dictionary) looks its values up by name."""
 
     def __init__(self, codes: np.ndarray, names: np.ndarray) -> None:
-        counts = np.bincount(codes, minlength=len(names))
-        seen = np.flatnonzero(counts)
-        self.counts = dict(zip(names[seen].tolist(), counts[seen].tolist(), strict=True))
-        self.sorted = np.sort(np.repeat(counts[seen], counts[seen]))
+        self.names = names
+        self.by_code = np.bincount(codes, minlength=len(names))
+        seen = self.by_code[self.by_code > 0]
+        self.sorted = np.sort(np.repeat(seen, seen))
+        self._by_name: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.sorted)
 
     def scores(self, codes: np.ndarray, names: np.ndarray) -> np.ndarray:
-        k = np.array([self.counts.get(name, 0) for name in names.tolist()], dtype=np.int64)[codes]
+        if names is self.names:
+            k = self.by_code[codes]
+        else:   # only the values present are looked up: a dictionary can hold every value of a day
+            if self._by_name is None:
+                seen = np.flatnonzero(self.by_code)
+                self._by_name = dict(zip(self.names[seen].tolist(), self.by_code[seen].tolist(), strict=True))
+            present, inverse = np.unique(codes, return_inverse=True)
+            k = np.array([self._by_name.get(n, 0) for n in names[present].tolist()], dtype=np.int64)[inverse]
         return (np.searchsorted(self.sorted, k + 1, side="right") + 1) / (len(self.sorted) + 1)
 
 
