@@ -253,6 +253,25 @@ def test_alert_records_expire_with_the_reports_and_an_older_database_gets_the_tt
         assert store.scalar("SELECT count() FROM alert_history") == 1
 
 
+def _collector_logs(rows: list[dict]) -> pa.Table:
+    """Log records as the Collector's ClickHouse exporter writes them (the columns these tests use)."""
+    schema = pa.schema([("Timestamp", pa.timestamp("ns")), ("ServiceName", pa.string()), ("TraceId", pa.string()),
+                        ("SpanId", pa.string()), ("Body", pa.string()), ("LogAttributes", MAP)])
+    return pa.Table.from_pylist([{"SpanId": "", **row} for row in rows], schema=schema)
+
+
+def _both_ways(tmp_path, table: str, rows: pa.Table, logs: pa.Table):
+    """Each backend holding the same records: aiwatch's own `table` rows on DuckDB, the Collector's
+    log rows on chdb (as its exporter wrote them)."""
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            if backend == "duckdb":
+                store.append({table: rows})
+            else:
+                store.insert("logs", logs)
+            yield backend, store
+
+
 def test_review_verdicts_the_collector_stored_as_log_events_read_as_feedback_and_analyzed(tmp_path):
     """aiwatch.feedback log events in the Collector's otel_logs read as the feedback aiwatch's own
     endpoint makes of the same events (and events ingest rejects are left out); the override
@@ -280,25 +299,17 @@ def test_review_verdicts_the_collector_stored_as_log_events_read_as_feedback_and
         {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "Body": "",
          "LogAttributes": [("event.name", "aiwatch.feedback"), ("aiwatch.feedback.action", "accepted")]},
         {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "Body": "hello", "LogAttributes": []}]
-    logs = pa.Table.from_pylist(collector, schema=pa.schema([
-        ("Timestamp", pa.timestamp("ns")), ("ServiceName", pa.string()), ("TraceId", pa.string()),
-        ("Body", pa.string()), ("LogAttributes", MAP)]))
     cols = "time, service_name, request_id, trace_id, action, reviewer, reason, route, model, model_version"
     read, analyzed = {}, {}
-    for backend in ("duckdb", "chdb"):
-        for store in opened(backend, tmp_path / backend):
-            if backend == "duckdb":
-                store.append({"feedback": fb})
-            else:
-                store.insert("logs", logs)   # as the Collector's exporter wrote them
-            read[backend] = store.query(f"SELECT {cols} FROM feedback ORDER BY request_id").to_pylist()
-            runner.analyze(store, OverrideAnalyzer(store), Window(start, start + timedelta(minutes=2), start))
-            analyzed[backend] = sorted(store.query("SELECT * EXCEPT (computed_at) FROM analysis_metrics"
-                                                   if backend == "chdb" else
-                                                   "SELECT * EXCLUDE (computed_at) FROM analysis_metrics").to_pylist(),
-                                       key=repr)
-            if backend == "chdb":
-                extra = store.scalar("SELECT attributes FROM feedback WHERE request_id = 'r1'")
+    for backend, store in _both_ways(tmp_path, "feedback", fb, _collector_logs(collector)):
+        read[backend] = store.query(f"SELECT {cols} FROM feedback ORDER BY request_id").to_pylist()
+        runner.analyze(store, OverrideAnalyzer(store), Window(start, start + timedelta(minutes=2), start))
+        analyzed[backend] = sorted(store.query("SELECT * EXCEPT (computed_at) FROM analysis_metrics"
+                                               if backend == "chdb" else
+                                               "SELECT * EXCLUDE (computed_at) FROM analysis_metrics").to_pylist(),
+                                   key=repr)
+        if backend == "chdb":
+            extra = store.scalar("SELECT attributes FROM feedback WHERE request_id = 'r1'")
     assert len(read["duckdb"]) == 30 and read["chdb"] == read["duckdb"]
     assert analyzed["chdb"] == analyzed["duckdb"] and analyzed["chdb"]
     assert extra == '{"ticket":"T-1"}'
@@ -374,24 +385,16 @@ def test_audit_records_the_collector_stored_as_log_events_read_as_audit_events(t
          "LogAttributes": [("event.name", "aiwatch.audit"), ("aiwatch.latency_ms", "slow")]},
         {"Timestamp": times[0], "ServiceName": "checkout", "TraceId": "", "SpanId": "", "Body": "hello",
          "LogAttributes": []}]
-    logs = pa.Table.from_pylist(collector, schema=pa.schema([
-        ("Timestamp", pa.timestamp("ns")), ("ServiceName", pa.string()), ("TraceId", pa.string()),
-        ("SpanId", pa.string()), ("Body", pa.string()), ("LogAttributes", MAP)]))
     cols = ("time, service_name, request_id, trace_id, span_id, user_id, model, model_version, route, latency_ms, "
             "decision_path, input_text, output_text, attributes")
     read = {}
-    for backend in ("duckdb", "chdb"):
-        for store in opened(backend, tmp_path / backend):
-            if backend == "duckdb":
-                store.append({"audit_events": audit})
-            else:
-                store.insert("logs", logs)   # as the Collector's exporter wrote them
-            rows = store.query(f"SELECT {cols} FROM audit_events ORDER BY request_id").to_pylist()
-            for row in rows:   # the same fields; each engine writes its own JSON spacing
-                row["attributes"] = row["attributes"] and json.loads(row["attributes"])
-            read[backend] = rows
-            if backend == "chdb":
-                source = store.scalar("SELECT DISTINCT source FROM audit_events")
+    for backend, store in _both_ways(tmp_path, "audit_events", audit, _collector_logs(collector)):
+        rows = store.query(f"SELECT {cols} FROM audit_events ORDER BY request_id").to_pylist()
+        for row in rows:   # the same fields; each engine writes its own JSON spacing
+            row["attributes"] = row["attributes"] and json.loads(row["attributes"])
+        read[backend] = rows
+        if backend == "chdb":
+            source = store.scalar("SELECT DISTINCT source FROM audit_events")
     assert len(read["duckdb"]) == 22 and read["chdb"] == read["duckdb"]
     assert read["chdb"][-1]["attributes"] == {"ticket": "T-9"} and read["chdb"][0]["latency_ms"] is None
     assert source == "collector"
