@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, render, window_weight
+from analysis.metrics_catalog import page_of
 from core.durations import format_duration
 from store import alerting
 from store.base import Reader
@@ -59,7 +60,8 @@ def render_annotations(sample: Sample, dashboard_url: str, now: datetime | None 
               "for": format_duration(rule.for_), "rule": rule.name, "maturity": "", **dict(sample.fields)}
     query = urlencode({"start": "-6h", **{k: labels[v] for k, v in (("service", "service"), ("model", "model"),
                        ("version", "model_version"), ("route", "route")) if labels.get(v)}})
-    page = next((page for fragment, page in DASHBOARD_PAGES.items() if fragment in rule.condition.metric), "")
+    page = page_of(rule.condition.metric)
+    page = "" if page == "overview" else page     # the overview is the dashboard's root
     out = {"summary": render(rule.summary, fields)[:1000], "description": render(rule.description, fields)[:2000],
            "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "view": f"{dashboard_url.rstrip('/')}/{page}?{query}",
@@ -77,19 +79,12 @@ def render_annotations(sample: Sample, dashboard_url: str, now: datetime | None 
     return out
 
 
-# Which dashboard page shows a metric (the dashboard's own routing; alerts link straight to it).
-DASHBOARD_PAGES = {"latency": "latency", "error": "errors", "timeout": "errors", "failure": "errors",
-                   "fallback": "errors", "burn_rate": "", "cost": "cost", "token": "cost", "format": "quality",
-                   "quality": "quality", "confidence": "quality", "drift": "drift", "override": "review",
-                   "canary": "canary", "shadow": "canary", "requests": ""}
-
-
 def _series(row: dict[str, Any]) -> Series:
     return tuple(row[c] for c in SERIES_LABELS)
 
 
-BASELINE_TTL_S = 900
-MATURITY_METRIC = "route_baseline_hours"   # hours of history behind an analyzer's learned rate   # a trailing mean over days moves little in 15 minutes: recompute that often
+BASELINE_TTL_S = 900   # a trailing mean over days moves little in 15 minutes: recompute that often
+MATURITY_METRIC = "route_baseline_hours"   # hours of history behind an analyzer's learned rate
 
 
 def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None = None

@@ -133,6 +133,38 @@ ADDITIVE = frozenset({"requests", "errors", "timeouts", "retries", "breaker_open
                       "route_out_high_score", "route_in_scored", "route_in_low_score", "route_in_high_score",
                       "route_mix_scored", "route_mix_low_score"})
 
+# Which dashboard page (dashboard/views/<page>.py) shows each metric: alert links open it with the
+# alert's labels as filters. Every catalog metric is on exactly one page (tests/analysis/test_seams.py).
+PAGES: dict[str, tuple[str, ...]] = {
+    "overview": ("requests", "rps", "slo_total:", "slo_bad:", "burn_rate_availability", "slo_attainment",
+                 "slo_objective", "route_calls", "analyzer_failures"),
+    "latency": ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_mean_ms", "burn_rate_latency",
+                "slo_attainment_latency", "slo_objective_latency", "route_slow_calls", "route_slow_threshold_ms",
+                "route_slow_budget", "route_baseline_hours", "route_baseline_ok_calls"),
+    "errors": ("errors", "error_rate", "error_rate_4xx", "error_rate_5xx", "model_failure_rate", "timeouts",
+               "content_filtered", "retries", "breaker_opens", "fallback_rate", "fallback_secondary",
+               "fallback_rule_based", "fallback_human", "route_errors", "route_error_baseline"),
+    "cost": ("input_tokens", "output_tokens", "cost_usd", "cost_per_request_usd", "route_out_scored",
+             "route_out_high_score", "route_out_reference_calls"),
+    "quality": ("format_failures", "format_ok_rate", "quality_mean", "confidence_mean", "confidence_p10",
+                "confidence_p50", "confidence_p90", "confidence_ks_stat", "confidence_ks_pvalue", "confidence_psi",
+                "confidence_wasserstein", "confidence_shift", "confidence_trend_slope", "confidence_trend_pvalue",
+                "route_conf_scored", "route_conf_low_score", "route_conf_reference_calls"),
+    "drift": ("drift_share", "dataset_drift", "drift_score:", "drift_detected:", "route_in_scored",
+              "route_in_low_score", "route_in_high_score", "route_in_reference_calls", "route_mix_scored",
+              "route_mix_low_score", "route_mix_reference_calls"),
+    "review": ("reviewed", "overrides", "override_rate", "override_rate_modified", "override_rate_rejected"),
+    "resources": ("cpu_utilization", "gpu_utilization", "memory_utilization", "queue_depth"),
+    "canary": ("canary_verdict", "canary_failed_checks", "canary_samples", "shadow_agreement_rate", "shadow_pairs"),
+}
+_PAGE_OF = {metric: page for page, metrics in PAGES.items() for metric in metrics}
+
+
+def page_of(metric: str) -> str:
+    """The dashboard page that shows a metric (a family member by its family), else the overview."""
+    return _PAGE_OF.get(metric) or _PAGE_OF.get(metric.split(":", 1)[0] + ":", "overview")
+
+
 def describe(metric: str) -> tuple[str, str] | None:
     """Unit and description of a metric name, including family members like drift_score:input_tokens."""
     if metric in CATALOG:

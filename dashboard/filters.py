@@ -85,25 +85,6 @@ def from_mapping(values: Mapping[str, Any]) -> Filters:
                    version=one("version"), route=one("route"))
 
 
-# Which page shows a metric: alert messages link to the matching view.
-METRIC_PAGES: dict[str, str] = {
-    "latency": "latency", "error": "errors", "timeout": "errors", "retries": "errors", "breaker": "errors",
-    "fallback": "errors", "failure": "errors", "burn_rate": "overview", "slo": "overview",
-    "cost": "cost", "token": "cost", "format": "quality", "quality": "quality", "confidence": "quality",
-    "drift": "drift", "override": "review", "reviewed": "review", "canary": "canary", "shadow": "canary",
-    "cpu": "resources", "gpu": "resources", "memory": "resources", "queue": "resources",
-    "requests": "overview", "rps": "overview",
-}
-
-
-def page_for_metric(metric: str | None) -> str:
-    metric = (metric or "").lower()
-    for fragment, page in METRIC_PAGES.items():
-        if fragment in metric:
-            return page
-    return "overview"
-
-
 def view_url(base_url: str, page: str, filters: Filters | Mapping[str, Any] | None = None) -> str:
     """Link to a dashboard page with the given filters, e.g. for an alert about a route."""
     if filters is not None and not isinstance(filters, Filters):

@@ -43,3 +43,22 @@ def test_alerts_check_accepts_confidence_p50_and_fallback_human(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "OK: 2 rules" in done.stdout
+
+
+def test_every_shipped_rule_links_to_the_page_that_shows_its_metric():
+    """The link in a notification opens the page that charts the rule's evidence, filtered to the
+    alert's service, route and model (the page map is the catalog's; it used to be matched on name
+    fragments, which sent every route rule but the error burst to the overview)."""
+    from alerts.conditions import Sample, render_annotations
+    from alerts.rules import load_config
+
+    want = {"RouteErrorBurst": "errors", "RouteSlowCalls": "latency", "ServiceSilent": "",
+            "ErrorBudgetFastBurn": "", "LatencyBudgetFastBurn": "latency", "RouteConfidenceDrop": "quality",
+            "RouteOutputTokensSpike": "cost", "CostSpike": "cost", "DriftTrend": "drift",
+            "RouteInputTokensShift": "drift", "RouteInputTokensDrop": "drift", "RouteInputMixShift": "drift",
+            "OverrideRateIncrease": "review", "ConfidenceDecline": "quality", "FormatComplianceDrop": "quality"}
+    labels = {"alertname": "x", "service": "search", "route": "rank", "model": "gpt-4o-mini"}
+    links = {r.name: render_annotations(Sample(r, labels, 1.0, 0.5), "http://dash/")["view"]
+             for r in load_config(None, env={}).rules}
+    for name, page in want.items():
+        assert links[name] == f"http://dash/{page}?start=-6h&service=search&model=gpt-4o-mini&route=rank", name

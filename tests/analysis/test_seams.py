@@ -10,7 +10,7 @@ import pytest
 from aiwatch.config import Settings
 from analysis import registry, runner
 from analysis.base import Window
-from analysis.metrics_catalog import CATALOG, describe
+from analysis.metrics_catalog import CATALOG, PAGES, describe, page_of
 from analysis.settings import AnalysisSettings
 from core.clock import utcnow
 from core.grains import floor_time
@@ -32,6 +32,17 @@ def test_every_owned_metric_is_in_the_catalog_and_the_contract_is_covered():
     assert owned <= set(CATALOG), owned - set(CATALOG)
     assert set(CONTRACT) <= owned and "drift_score:" in owned
     assert describe("drift_score:input_tokens") == CATALOG["drift_score:"]
+
+
+def test_every_metric_is_on_one_dashboard_page_that_exists():
+    from pathlib import Path
+    views = Path(__file__).resolve().parents[2] / "dashboard" / "views"
+    placed = [m for metrics in PAGES.values() for m in metrics]
+    assert sorted(placed) == sorted(CATALOG), set(placed) ^ set(CATALOG)   # each once, none missing
+    assert all((views / f"{page}.py").is_file() for page in PAGES)
+    assert page_of("drift_score:input_tokens") == "drift" and page_of("slo_bad:checkout-latency") == "overview"
+    assert page_of("route_in_high_score") == "drift" and page_of("route_slow_calls") == "latency"
+    assert page_of("not_a_metric") == "overview"
 
 
 def test_metrics_query_selects_rollups_breakdowns_and_labels(store):

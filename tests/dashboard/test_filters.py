@@ -8,7 +8,7 @@ from otlp_data import SERVICE
 from streamlit.testing.v1 import AppTest
 
 from dashboard import client, filters
-from dashboard.filters import Filters, from_mapping, page_for_metric, view_url
+from dashboard.filters import Filters, from_mapping, view_url
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
@@ -52,10 +52,6 @@ def test_grain_follows_the_window() -> None:
     assert Filters(start="-7d").grain() == "1h"
 
 
-def test_alert_links_open_the_matching_view() -> None:
-    assert page_for_metric("latency_p95_ms") == "latency"
-    assert page_for_metric("burn_rate_availability") == "overview"
-    assert page_for_metric("drift_score:prompt_length") == "drift"
-    assert page_for_metric("override_rate") == "review"
+def test_view_url_carries_the_filters() -> None:
     url = view_url("http://127.0.0.1:8501/", "latency", {"service": "checkout", "route": "/a b", "start": "-6h"})
     assert url == "http://127.0.0.1:8501/latency?start=-6h&service=checkout&route=%2Fa+b"
