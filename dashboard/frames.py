@@ -86,6 +86,52 @@ def latest_by_group(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
     return wide.reset_index().rename_axis(columns=None)
 
 
+def rank_windows(frame: pd.DataFrame, score: str, scored: str, over: timedelta,
+                 end: datetime | None = None) -> pd.DataFrame:
+    """A rank rule's evidence (alerts/rules.py Evidence, test rank) per service, route and model at
+    every minute up to `end`: the calls scored in the `over` trailing 1m buckets and their mean tail
+    percentile, exactly what alerts/conditions.py sums when it evaluates at that minute (`time`, the
+    window's end), with its staleness rule: no window when the series wrote nothing in its last 4
+    buckets. A minute without a row scored no call."""
+    keys = ["service_name", "route", "model"]
+    cols = [*keys, "time", "calls", "percentile_sum", "mean_percentile"]
+    tidy = tidy_metrics(frame)
+    tidy = tidy[tidy["metric"].isin([score, scored]) & tidy["value"].notna()]
+    if tidy.empty:
+        return pd.DataFrame(columns=cols)
+    if "computed_at" in tidy.columns:       # a bucket recomputed: its newest computation, as the alerts read
+        tidy = tidy.sort_values("computed_at", kind="stable")
+    tidy = tidy.drop_duplicates([*keys, "time", "metric"], keep="last")
+    steps = max(int(over / timedelta(minutes=1)), 1)
+    out = []
+    for key, part in tidy.groupby(keys, dropna=False):
+        wide = part.pivot_table(index="time", columns="metric", values="value", aggfunc="first")
+        last = max(wide.index.max(), pd.Timestamp(end) - timedelta(minutes=1)) if end else wide.index.max()
+        grid = pd.date_range(wide.index.min(), last, freq="1min")
+        fresh = pd.Series(1.0, index=wide.index).reindex(grid).fillna(0.0).rolling(4, min_periods=1).max() > 0
+        wide = wide.reindex(columns=[score, scored]).reindex(grid).fillna(0.0)
+        sums = wide.rolling(steps, min_periods=1).sum()
+        sums = sums[(sums[scored].round() > 0) & fresh]
+        out.append(pd.DataFrame({**dict(zip(keys, key)), "time": sums.index + timedelta(minutes=1),
+                                 "calls": sums[scored].round().to_numpy(), "percentile_sum": sums[score].to_numpy()}))
+    windows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+    return windows.assign(mean_percentile=windows["percentile_sum"] / windows["calls"])[cols]
+
+
+def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float, every: bool = False) -> pd.DataFrame:
+    """The rank test on each window (the Irwin-Hall lower tail of the percentile sum, alerts'
+    `irwin_hall_lower`) and whether the rule's condition holds. `p` is computed where the mean is
+    within `max_mean` (elsewhere the condition cannot hold), or on every window with `every`."""
+    from alerts.conditions import irwin_hall_lower
+
+    near = windows["mean_percentile"] <= max_mean
+    want = near | every
+    p = pd.Series(np.nan, index=windows.index)
+    p[want] = [irwin_hall_lower(float(s), int(n)) for s, n in
+               zip(windows.loc[want, "percentile_sum"], windows.loc[want, "calls"])]
+    return windows.assign(p=p, holds=near & (p < p_value))
+
+
 ROUTE_BASELINES = ("route_slow_threshold_ms", "route_error_baseline", "route_baseline_hours", "route_baseline_ok_calls")
 
 

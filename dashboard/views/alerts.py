@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from analysis.metrics_catalog import page_of
 from core.clock import utcnow
 from dashboard import client, frames, ui
-from dashboard.filters import page_for_metric, view_url
+from dashboard.filters import view_url
 
 ctx = ui.page("Alerts", "What is firing, what was, who was told, and what is silenced")
 
@@ -22,7 +23,9 @@ def with_links(frame: pd.DataFrame) -> pd.DataFrame:
     for rec in frame.to_dict("records"):
         labels = frames.parse_json(rec.get("labels"))
         filters = {LABEL_TO_FILTER[k]: v for k, v in labels.items() if k in LABEL_TO_FILTER and v}
-        page = page_for_metric(labels.get("metric") or rec.get("metric") or rec.get("rule"))
+        # the rule's metric is in its annotations (alerts/conditions.py render_annotations)
+        metric = frames.parse_json(rec.get("annotations")).get("metric") or labels.get("metric") or ""
+        page = page_of(str(metric))
         links.append(view_url("", page, {"start": "-6h", **filters}))
     return frame.assign(view=links)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, frames, ui
+from dashboard import charts, evidence, frames, ui
 from dashboard.ui import SAMPLE
 
 ctx = ui.page("Cost & tokens", "Spend from each span's cost, else tokens x genai-prices (with overrides)")
@@ -58,6 +58,8 @@ if ui.show(ts, empty_hint=ui.RUN_ANALYZERS, what="cost over time"):
     with c2:
         ui.chart(charts.multi_line({"input": frames.series(ts.frame, "input_tokens"),
                                     "output": frames.series(ts.frame, "output_tokens")}, "Tokens per bucket"))
+
+evidence.route_shift(ctx, "cost")
 
 st.subheader("Top spenders")
 spenders = ctx.filtered("top_spenders")

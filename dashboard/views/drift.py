@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from aiwatch.httpapi import signed_link
-from dashboard import charts, client, frames, ui
+from dashboard import charts, client, evidence, frames, ui
 
 ctx = ui.page("Drift", "Input drift per route against the reference window (Evidently's default tests)")
 
@@ -35,6 +35,8 @@ if ui.show(drift, empty_hint=ui.RUN_ANALYZERS, what="drift reports"):
         drifted = int(window["drifted"].fillna(False).sum())
         st.markdown(f"**{drifted} of {len(window)} column(s) drifted** in this window.")
         ui.table(window, ["route", "column", "test", "score", "threshold", "drifted"])
+
+evidence.route_shift(ctx, "drift")
 
 st.subheader("Evidently reports")
 

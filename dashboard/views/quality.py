@@ -6,7 +6,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, frames, ui
+from dashboard import charts, evidence, frames, ui
 from dashboard.ui import SAMPLE
 
 ctx = ui.page("Quality & confidence", "Output quality and model confidence against the trailing baseline")
@@ -52,6 +52,8 @@ if ui.show(trend, empty_hint=ui.RUN_ANALYZERS, what="quality over time"):
     with c2:
         ui.chart(charts.line(frames.series(tf, "confidence_mean", by), "Mean confidence", color=by))
     ui.chart(charts.line(frames.series(tf, "quality_mean", by), "Mean quality score", color=by))
+
+evidence.route_shift(ctx, "quality")
 
 st.subheader("Confidence distribution")
 dist = ctx.filtered("confidence_distribution")

@@ -1,0 +1,102 @@
+"""The route-shift alerts' evidence on the page that shows their metric (catalog PAGES): per route
+and model, where the calls of the rule's trailing window sit in the route's own recent calls, and
+the newest window's rank test, so an on-call engineer who opens an alert's link sees what fired it.
+
+The windows, p-values and mean thresholds are the shipped rules' (alerts/default_rules.yaml); a
+server run with its own rules file may use others, and the caption says which ones are shown.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from alerts.rules import Rule
+from analysis.metrics_catalog import page_of
+from core.durations import format_duration
+from dashboard import charts, frames, ui
+
+# per-minute rows: a week would be hundreds of thousands of rows; a shift is recent news
+MAX_SPAN = timedelta(hours=24)
+ROW_LIMIT = 100_000    # the `metrics` query's maximum
+
+
+@st.cache_resource
+def _shipped_rank_rules() -> list[Rule]:
+    from alerts.rules import load_config
+
+    return [r for r in load_config(None, env={}).rules
+            if r.condition.evidence is not None and r.condition.evidence.test == "rank"]
+
+
+def rank_rules(page: str) -> list[Rule]:
+    """The shipped rank rules whose evidence this page shows."""
+    return [r for r in _shipped_rank_rules() if r.condition.evidence and page_of(r.condition.evidence.bad) == page]
+
+
+def route_shift(ctx: ui.PageContext, page: str) -> None:
+    rules = rank_rules(page)
+    if not rules:
+        return
+    st.subheader("Route shift (the route alerts' evidence)")
+    start, end = ctx.filters.span()
+    shown_from = max(start, end - MAX_SPAN)
+    f = ctx.filters
+    names = sorted({m for r in rules if (ev := r.condition.evidence) for m in (ev.bad, ev.total)})
+    # from one window before, so the first windows shown are whole, as the alerts saw them
+    longest = max(r.condition.over or timedelta(0) for r in rules)
+    result = ctx.filtered("metrics", metric=",".join(names), grain="1m", service=f.service or "*",
+                          route=f.route or "*", model=f.model or "*", start=(shown_from - longest).isoformat(),
+                          limit=ROW_LIMIT)
+    if result.state == "empty":
+        from analysis.route_shift import MIN_REFERENCE
+
+        st.caption(f"No route scores in this window: a route is scored once it has {MIN_REFERENCE} calls of "
+                   "history (route_baseline_hours), and only calls in the window are.")
+        return
+    if not ui.show(result, empty_hint=ui.RUN_ANALYZERS, what="route shift scores"):
+        return
+    if len(result.frame) >= ROW_LIMIT:     # cut short (oldest first): the newest windows would be wrong
+        st.info(f"More route scores than one read holds ({ROW_LIMIT:,} rows): choose a service or route in the "
+                "sidebar, or a shorter time range.")
+        return
+    st.caption("Each call is ranked against its route's trailing calls (its tail percentile: 50% is as usual, "
+               "a few % is far out in the tail). A line is the mean over each rule's window; the rule fires "
+               "when that mean is at or under its line and the rank test's p-value is under the rule's. "
+               "Windows and thresholds of the shipped rules"
+               + (f"; per-minute scores from {shown_from:%Y-%m-%d %H:%M} UTC (the last 24 h of the window)."
+                  if shown_from > start else "."))
+    for rule in rules:
+        ev, over = rule.condition.evidence, rule.condition.over
+        assert ev is not None and over is not None, "a rank rule has evidence and over"
+        windows = verdicts(result.frame, rule, end)
+        windows = windows[windows["time"] > shown_from]
+        windows = windows.assign(series=windows["route"].astype(str) + " · " + windows["model"].astype(str))
+        ui.chart(charts.line(windows, f"{rule.name} ({rule.severity}): mean over the trailing {format_duration(over)}",
+                             y="mean_percentile", color="series", y_title="mean tail percentile", percent=True,
+                             hline=ev.max_mean, hline_label=f"fires at or under {ev.max_mean:.0%} with "
+                                                            f"p < {ev.p_value:.0e}"),
+                 key=f"shift-{rule.name}")
+        newest = newest_windows(windows)
+        newest = frames.rank_verdicts(newest.drop(columns=["p", "holds"]), ev.p_value, ev.max_mean, every=True)
+        ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"})),
+                 ["service_name", "route", "model", "time", "calls", "mean_percentile", "p", "test"],
+                 column_config={"time": st.column_config.DatetimeColumn("window end (UTC)"),
+                                "mean_percentile": st.column_config.NumberColumn("mean percentile",
+                                                                                 format="percent"),
+                                "p": st.column_config.NumberColumn("p-value", format="%.1e")},
+                 key=f"shift-table-{rule.name}")
+
+
+def verdicts(metrics: pd.DataFrame, rule: Rule, end: datetime | None = None) -> pd.DataFrame:
+    """Every window of a rank rule over the `metrics` rows up to `end`, with the rule's test on it."""
+    ev, over = rule.condition.evidence, rule.condition.over
+    assert ev is not None and over is not None, "a rank rule has evidence and over"
+    return frames.rank_verdicts(frames.rank_windows(metrics, ev.bad, ev.total, over, end), ev.p_value, ev.max_mean)
+
+
+def newest_windows(windows: pd.DataFrame) -> pd.DataFrame:
+    """The newest window of each route and model (the page's table)."""
+    return windows.sort_values("time", kind="stable").groupby(["service_name", "route", "model"],
+                                                              dropna=False).tail(1)
