@@ -23,16 +23,22 @@ ROW_LIMIT = 100_000    # the `metrics` query's maximum
 
 
 @st.cache_resource
-def _shipped_rank_rules() -> list[Rule]:
+def shipped_rules() -> tuple[Rule, ...]:
     from alerts.rules import load_config
 
-    return [r for r in load_config(None, env={}).rules
-            if r.condition.evidence is not None and r.condition.evidence.test == "rank"]
+    return load_config(None, env={}).rules
 
 
 def rank_rules(page: str) -> list[Rule]:
     """The shipped rank rules whose evidence this page shows."""
-    return [r for r in _shipped_rank_rules() if r.condition.evidence and page_of(r.condition.evidence.bad) == page]
+    return [r for r in shipped_rules() if (ev := r.condition.evidence) and ev.test == "rank" and page_of(ev.bad) == page]
+
+
+def rule_pages(names: list[str]) -> list[str]:
+    """The pages that show the metrics of these shipped rules, in order (a rule of a custom rules
+    file is unknown here and adds none)."""
+    metric = {r.name: r.condition.metric for r in shipped_rules()}
+    return list(dict.fromkeys(page_of(metric[n]) for n in names if n in metric))
 
 
 def route_shift(ctx: ui.PageContext, page: str) -> None:

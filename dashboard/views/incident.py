@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.clock import utcnow
-from dashboard import charts, ui
+from dashboard import charts, evidence, ui
 from dashboard.filters import Filters, incident_link, view_url
 from store.incidents import firing_intervals
 
@@ -62,9 +62,9 @@ st.markdown(f"From **{start:%Y-%m-%d %H:%M:%S}** to **{'now' if inc['state'] == 
 lead = timedelta(minutes=15)
 window = Filters(start=(start - lead).isoformat(), end=(end + timedelta(minutes=1)).isoformat(),
                  service=str(inc["service"]) if inc["service"] != "(no service)" else None)
-links = {page: view_url("", page, window) for page in ("errors", "latency", "traces")}
-st.markdown(f"[Errors in this window]({links['errors']}) \u00b7 [Latency in this window]({links['latency']}) "
-            f"\u00b7 [Traces]({links['traces']})")
+# the pages that chart the incident's rules' evidence first, then errors, latency and traces
+pages = dict.fromkeys([*evidence.rule_pages(str(inc["rules"]).split(", ")), "errors", "latency", "traces"])
+st.markdown(" \u00b7 ".join(f"[{page.capitalize()} in this window]({view_url('', page, window)})" for page in pages))
 
 st.subheader("Timeline")
 history = ctx.query("alert_history", start=(start - timedelta(days=1)).isoformat(),

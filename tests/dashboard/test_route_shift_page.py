@@ -96,3 +96,12 @@ def test_quality_page_shows_the_confidence_rule_quiet_on_unshifted_routes(shifte
     assert t["route"].tolist() == ["chat"] and t["test"].tolist() == ["-"]
     assert ("RouteConfidenceDrop", "chat") not in fired
     assert 0.3 < t["mean_percentile"].iloc[0] < 0.7     # as usual: about the middle of the route's calls
+
+
+def test_an_incident_links_first_to_the_pages_of_its_rules() -> None:
+    from dashboard.evidence import rule_pages
+
+    assert rule_pages(["RouteInputTokensShift", "RouteErrorBurst", "RouteInputMixShift", "MyOwnRule"]) == [
+        "drift", "errors"]
+    assert rule_pages(["RouteConfidenceDrop", "RouteOutputTokensSpike", "ServiceSilent"]) == [
+        "quality", "cost", "overview"]
