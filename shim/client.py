@@ -167,16 +167,18 @@ class ChatClient:
     def _spec(self, messages: Messages, stream: bool, *, request_id: str | None = None, user: str | None = None,
               session: str | None = None, tenant: str | None = None, route: str | None = None,
               latency_budget_ms: float | None = None, metadata: dict[str, Any] | None = None,
-              **params: Any) -> CallSpec:
+              attributes: dict[str, Any] | None = None, **params: Any) -> CallSpec:
         return CallSpec(request={"messages": messages, **params}, text=_input_text(messages),
                         operation=self.operation, stream=stream, request_id=request_id, user=user,
                         session=session, tenant=tenant, route=route, latency_budget_ms=latency_budget_ms,
-                        hook_args=(messages,), metadata=metadata or {})
+                        hook_args=(messages,), metadata=metadata or {}, attributes=attributes or {})
 
     # --- sync ---
     def chat(self, messages: Messages, **kwargs: Any) -> CallResult:
         """One guarded chat completion. kwargs: request_id, user, session, tenant, route,
-        latency_budget_ms, metadata, and any OpenAI parameter (temperature, max_tokens, ...)."""
+        latency_budget_ms, metadata (for the router), attributes (span attributes describing the
+        input, e.g. {"aiwatch.input.language": "de"}: what the drift analyzer's `attr:` columns
+        watch), and any OpenAI parameter (temperature, max_tokens, ...)."""
         spec = self._spec(messages, False, **kwargs)
         outcome = run_sync(self.engine.plan(spec), self._send, self.engine.clock)
         self._shadow_sync(outcome)

@@ -11,6 +11,7 @@ outcome's gen_ai.* and aiwatch.* attributes, and a child span per attempt with a
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -81,6 +82,53 @@ class CallSpec:
     hook_args: tuple[Any, ...] = ()
     hook_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)   # the caller's span attributes (caller_attributes)
+
+
+# Caller span attributes: what a service knows about the input (language, topic, tier) for the drift
+# analyzer's `attr:<key>` columns. Bounded so a caller's bug cannot bloat every span.
+MAX_CALLER_ATTRIBUTES = 32
+MAX_ATTRIBUTE_KEY = 128
+MAX_ATTRIBUTE_TEXT = 1024
+
+
+def caller_attributes(raw: Any, redact: Callable[[str], str]) -> dict[str, Any]:
+    """The caller's attributes that can go on a span: string keys (at most MAX_ATTRIBUTE_KEY
+    characters) with a bool, int, finite float or string value (strings redacted and cut to
+    MAX_ATTRIBUTE_TEXT); at most MAX_CALLER_ATTRIBUTES. Anything else is left out with a warning,
+    never an error: a monitoring label must not fail the call it describes."""
+    import math
+
+    out: dict[str, Any] = {}
+    if not raw:
+        return out
+    if not isinstance(raw, dict):
+        _warn_once("attributes", f"attributes must be a dict, not {type(raw).__name__}: ignored")
+        return out
+    for key, value in raw.items():
+        if len(out) == MAX_CALLER_ATTRIBUTES:
+            _warn_once("attributes:count", f"more than {MAX_CALLER_ATTRIBUTES} attributes: the rest are left out")
+            break
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_ATTRIBUTE_KEY:
+            _warn_once(f"attributes:key:{str(key)[:40]}", f"attribute key {str(key)[:40]!r} is not a string of "
+                                                          f"1-{MAX_ATTRIBUTE_KEY} characters: left out")
+        elif isinstance(value, str):
+            out[key] = redact(value)[:MAX_ATTRIBUTE_TEXT]
+        elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+            out[key] = value
+        else:
+            _warn_once(f"attributes:value:{key}", f"attribute {key!r}: a {type(value).__name__} value is not a "
+                                                  "bool, int, finite float or string: left out")
+    return out
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(what: str, message: str) -> None:
+    if what not in _WARNED and len(_WARNED) < 1000:
+        _WARNED.add(what)
+        logging.getLogger("aiwatch.shim").warning(message)
 
 
 # --- effects the decision generator yields ---
@@ -468,7 +516,9 @@ class Engine:
 
     # ------------------------------------------------------------------ attributes
     def _base_attributes(self, spec: CallSpec, request_id: str) -> dict[str, Any]:
+        # the caller's first: aiwatch's own attributes below (and those set later) win on a clash
         attrs: dict[str, Any] = {
+            **caller_attributes(spec.attributes, self.redactor.redact),
             sc.GEN_AI_OPERATION_NAME: spec.operation,
             sc.GEN_AI_PROVIDER_NAME: self.primary.provider,
             sc.GEN_AI_REQUEST_MODEL: self.primary.model,

@@ -85,7 +85,7 @@ def guard(
     """Wrap `fn` (sync or async) with retries, timeouts, breaker, fallback, spans and audit.
 
     The wrapped function takes the same arguments plus optional keyword-only request_id, user,
-    session, tenant, route, and returns a CallResult. Fallback backends' `call` is invoked with the
+    session, tenant, route, metadata, attributes (span attributes, as ChatClient.chat), and returns a CallResult. Fallback backends' `call` is invoked with the
     same arguments. Other keyword arguments are Engine policies (retry, timeouts, rule_based ...).
     """
 
@@ -93,7 +93,7 @@ def guard(
         primary = Backend(name or str(getattr(f, "__qualname__", "guarded")), model, provider=provider,
                           version=version, call=f)
         engine = Engine(primary, fallbacks=fallbacks, **policies)
-        call_kw = ("request_id", "user", "session", "tenant", "route", "latency_budget_ms", "metadata")
+        call_kw = ("request_id", "user", "session", "tenant", "route", "latency_budget_ms", "metadata", "attributes")
 
         def spec_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec:
             own = {k: kwargs.pop(k) for k in call_kw if k in kwargs}

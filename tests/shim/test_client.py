@@ -268,3 +268,41 @@ def test_async_stream(server: FakeOpenAI, clock: Any) -> None:
 
     text, result = asyncio.run(main())
     assert text == "Hello from the fake." and result.tokens.input_tokens == 12
+
+
+def test_caller_attributes_describe_the_input_on_the_span(server: FakeOpenAI, clock: Any, spans: Any,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """What the service knows about the input (language, topic, tier) goes on the call's span for
+    the drift analyzer's `attr:` columns; a bad one is left out with one warning, never fails the
+    call; strings are redacted and capped; aiwatch's own attributes win a clash."""
+    from shim.engine import MAX_ATTRIBUTE_TEXT, MAX_CALLER_ATTRIBUTES
+
+    server.default = Behavior("ok", content="Paris")
+    attributes = {sc.INPUT_LANGUAGE: "fr", sc.INPUT_TOPIC: "geography", "tier": 2, "vip": True, "score": 0.5,
+                  "note": "mail jane.doe@example.com " + "x" * 5000, sc.ROUTE: "spoofed",
+                  "nan": float("nan"), "list": [1, 2], 7: "not a string key", "": "empty key"}
+    with caplog.at_level("WARNING", logger="aiwatch.shim"):
+        result = client(server, clock).chat(MSG, route="geo-qa", attributes=attributes)
+        client(server, clock).chat(MSG, route="geo-qa", attributes=attributes)   # warned once, not per call
+    assert result.content == "Paris"
+    parent, _ = by_name_first(spans)
+    a = parent.attributes
+    assert a[sc.INPUT_LANGUAGE] == "fr" and a[sc.INPUT_TOPIC] == "geography"
+    assert a["tier"] == 2 and a["vip"] is True and a["score"] == 0.5
+    assert a[sc.ROUTE] == "geo-qa"                                # aiwatch's own wins
+    assert "jane.doe@example.com" not in a["note"] and len(a["note"]) == MAX_ATTRIBUTE_TEXT
+    assert not {"nan", "list", "7", ""} & set(a)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 4 and len(set(warnings)) == 4, warnings
+    many = {f"k{i}": i for i in range(MAX_CALLER_ATTRIBUTES + 10)}
+    spans.clear()
+    client(server, clock).chat(MSG, attributes=many)
+    parent, _ = by_name_first(spans)
+    assert sum(1 for k in parent.attributes if k.startswith("k")) == MAX_CALLER_ATTRIBUTES
+
+
+def by_name_first(spans: Any) -> tuple[Any, list[Any]]:
+    """The first call's parent span and attempts (several calls were made)."""
+    finished = spans.get_finished_spans()
+    parents = [s for s in finished if sc.ATTEMPT not in (s.attributes or {})]
+    return parents[0], [s for s in finished if sc.ATTEMPT in (s.attributes or {})]

@@ -38,13 +38,13 @@ def test_guard_retries_sdk_rate_limit_and_extracts_usage(clock: Any, spans: Any)
         return {"id": "msg_1", "model": "claude-sonnet-4-20250514", "content": [{"type": "text", "text": "Paris"}],
                 "usage": {"input_tokens": 1000, "output_tokens": 100}, "stop_reason": "end_turn"}
 
-    result = ask("capital of France?", user="u-1")
+    result = ask("capital of France?", user="u-1", attributes={sc.INPUT_LANGUAGE: "fr"})
     assert result.content == "Paris" and result.retries == 1 and clock.sleeps == [3.0]
     assert result.output["id"] == "msg_1" and calls == ["capital of France?"] * 2
     assert result.cost == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
     parent = next(s for s in spans.get_finished_spans() if sc.ATTEMPT not in s.attributes)
     assert parent.name == "chat claude-sonnet-4" and parent.attributes[sc.GEN_AI_PROVIDER_NAME] == "anthropic"
-    assert parent.attributes[sc.USER_ID] == "u-1"
+    assert parent.attributes[sc.USER_ID] == "u-1" and parent.attributes[sc.INPUT_LANGUAGE] == "fr"
 
 
 def test_guard_enforces_timeout_on_a_hung_sync_call(clock: Any) -> None:
