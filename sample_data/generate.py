@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -107,6 +107,17 @@ def draw(scenario: Scenario, start: datetime, seed: int = 7) -> Requests | None:
     cols = {k: v[order] for k, v in cols.items()}
     cols.pop("minute")
     return Requests(**cols)
+
+
+def draw_one(scenario: Scenario, service: str, route: str, minute: int, rng: np.random.Generator) -> dict[str, Any]:
+    """One call of `service` / `route` drawn as `draw` draws it at scenario minute `minute`, with the
+    incidents running then (the live demo's calls continue the sample where it ends)."""
+    svc = next(s for s in scenario.services if s.name == service)
+    r = next(x for x in svc.routes if x.name == route)
+    shares = np.array([m.traffic_share for m in r.models])
+    m = r.models[int(rng.choice(len(r.models), p=shares / shares.sum()))]
+    cols = _draw_calls(rng, 1, np.zeros(1, np.int64), np.array([minute]), svc, r, m, scenario)
+    return {k: v[0] for k, v in cols.items()}
 
 
 def _draw_calls(rng, n, t_ns, mins, svc, route, m, scenario) -> dict[str, np.ndarray]:

@@ -1,21 +1,30 @@
 """Live demo traffic: a shimmed service calling the loopback fake provider, with a live incident.
 
 The service `support-bot` calls through the real shim (retries, breaker, canary, feedback, audit)
-and exports over OTLP to the server, so the dashboard's graphs move. A scripted incident (the
-provider rejecting a share of calls for a few minutes) starts after `incident_after_s`, so a
-P1 fires and later resolves while you watch.
+and exports over OTLP to the server, so the dashboard's graphs move. Each call's input size and
+categories, output size, confidence and latency are drawn as the sample draws that route where
+the sample ends (sample_data.generate.draw_one), so the live calls continue the sample rather than
+look like an input drift of their own. A scripted incident (the provider rejecting a share of
+calls for a few minutes) starts after `incident_after_s`, so a P1 fires and later resolves while
+you watch.
 """
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from core import semconv as sc
 from core.clock import utcnow
 from sample_data.fake_provider import Behavior, FakeOpenAI
+from sample_data.generate import draw_one
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,14 @@ class BackgroundTraffic:
 class LiveTraffic:
     def __init__(self, server_url: str, rate_per_s: float = 3.0, incident: LiveIncident | None = None,
                  seed: int = 11, service: str = "support-bot", provider_port: int = 0) -> None:
+        from sample_data.scenario import load_scenario
+
+        self.scenario = load_scenario()
+        self.routes = {r.name: r.weight for s in self.scenario.services if s.name == service for r in s.routes}
+        self.sample_end_minute = int(self.scenario.days * 24 * 60) - 1
+        self.draws = np.random.default_rng(seed)
+        self._draw_lock = threading.Lock()          # calls run on a thread pool; a Generator is not thread-safe
+        self._drawn: dict[int, dict[str, Any]] = {}   # call number (sent as the OpenAI `seed`) -> its draw
         self.server_url = server_url
         self.rate = rate_per_s
         self.incident = incident or LiveIncident()
@@ -112,11 +129,14 @@ class LiveTraffic:
         elapsed = time.monotonic() - self._started
         if self.incident.active(elapsed) and self.rng.random() < self.incident.failure_share:
             return Behavior("auth")
-        model = body.get("model", "gpt-4o-mini")
-        prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-        return Behavior("slow", delay=self.rng.lognormvariate(-0.4 if model == "gpt-4o-mini" else 0.2, 0.35),
-                        content="Here is what I found.", prompt_tokens=400 + prompt * 3,
-                        completion_tokens=int(self.rng.lognormvariate(5, 0.4)))
+        drawn = self._drawn.get(body.get("seed"))  # type: ignore[arg-type]
+        if drawn is None:   # a call from elsewhere (the README's shim example): a plain answer
+            return Behavior("slow", delay=0.5, content="Here is what I found.", prompt_tokens=650,
+                            completion_tokens=180)
+        # one token whose logprob gives the drawn confidence (the shim's default hook: exp(mean logprob))
+        return Behavior("slow", delay=min(float(drawn["latency_ms"]) / 1000, 8.0), content="Here is what I found.",
+                        prompt_tokens=int(drawn["input_tokens"]), completion_tokens=max(int(drawn["output_tokens"]), 1),
+                        logprobs=[math.log(max(float(drawn["confidence"]), 1e-6))])
 
     def start(self) -> LiveTraffic:
         from shim import Backend, CanaryRouter, ChatClient, RetryPolicy, Timeouts, record_feedback, setup_telemetry
@@ -134,22 +154,28 @@ class LiveTraffic:
         summarize = ChatClient(Backend("primary", "gpt-4o", base_url=base, api_key="sk-demo", version="2024-11"),
                                retry=RetryPolicy(max_attempts=2, base_delay=0.05), route="summarize")
         self._record_feedback = record_feedback
-        self._clients = [(answer, 0.7), (summarize, 0.3)]
+        self._clients = {"answer": answer, "summarize": summarize}
         self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="aiwatch-demo-traffic", daemon=True)
         self._thread.start()
         return self
 
     def _one_call(self, n: int) -> None:
-        client = self._clients[0][0] if self.rng.random() < self._clients[0][1] else self._clients[1][0]
+        route = self.rng.choices(list(self.routes), list(self.routes.values()))[0]
+        with self._draw_lock:
+            drawn = draw_one(self.scenario, self.service, route, self.sample_end_minute, self.draws)
+        self._drawn[n] = drawn
         question = self.rng.choice(QUESTIONS).format(n=n)
         try:
-            result = client.chat([{"role": "user", "content": question}], user=f"user-{self.rng.randrange(300):03d}")
+            result = self._clients[route].chat(
+                [{"role": "user", "content": question}], user=f"user-{self.rng.randrange(300):03d}", seed=n,
+                attributes={sc.INPUT_LANGUAGE: str(drawn["language"]), sc.INPUT_TOPIC: str(drawn["topic"])})
         except Exception:  # noqa: BLE001 - a failed call is part of the show; the span records it
             self.failures += 1
             return
         finally:
             self.calls += 1
+            self._drawn.pop(n, None)
         if self.rng.random() < 0.25:
             action = self.rng.choices(["accepted", "modified", "rejected"], [0.9, 0.06, 0.04])[0]
             self._record_feedback(result.request_id, action=action, reviewer=f"reviewer-{n % 5}",

@@ -56,6 +56,19 @@ def test_demo_runs_end_to_end_and_ctrl_c_leaves_nothing_running(tmp_path):
     live = con.execute("SELECT count(*), count(*) FILTER (WHERE status_code = 'error') FROM spans "
                        "WHERE is_llm AND deployment_environment = 'demo'").fetchone()
     metrics = con.execute("SELECT count(*) FROM analysis_metrics").fetchone()[0]
+    # the live calls continue the sample (sample_data.generate.draw_one), so they are no drift of their
+    # own: they carry the input categories, and their input sizes sit where the sample's end has them
+    live_inputs = dict(con.execute("""
+        SELECT route, [count(*) FILTER (WHERE json_extract_string(attributes, '$."aiwatch.input.language"')
+                                         IN ('en', 'es', 'de', 'fr', 'pt', 'ja')) / count(*), median(input_tokens)]
+        FROM spans WHERE is_llm AND service_name = 'support-bot' AND status_code <> 'error'
+          AND deployment_environment = 'demo' GROUP BY route""").fetchall())
+    sample_inputs = dict(con.execute("""
+        SELECT route, median(input_tokens) FROM spans
+        WHERE is_llm AND service_name = 'support-bot' AND deployment_environment IS DISTINCT FROM 'demo'
+          AND start_time > (SELECT max(start_time) - INTERVAL 4 HOUR FROM spans
+                            WHERE is_llm AND deployment_environment IS DISTINCT FROM 'demo')
+        GROUP BY route""").fetchall())
     # The server analyzed the sample from its first day (the scheduled runs alone look back one day).
     first_span, first_bucket = con.execute(
         "SELECT (SELECT min(start_time) FROM spans WHERE is_llm), (SELECT min(time) FROM traffic_metrics)").fetchone()
@@ -65,6 +78,10 @@ def test_demo_runs_end_to_end_and_ctrl_c_leaves_nothing_running(tmp_path):
                              "FROM spans)").fetchone()[0]
     con.close()
     assert sample == 3 and metrics > 0 and background == 2
+    assert set(live_inputs) == {"answer", "summarize"}, live_inputs
+    for route, (with_language, median_tokens) in live_inputs.items():
+        assert with_language == 1.0 and 0.6 < median_tokens / sample_inputs[route] < 1.6, (route, live_inputs,
+                                                                                           sample_inputs)
     assert first_bucket is not None and (first_bucket - first_span).total_seconds() < 3600, (first_span, first_bucket)
     assert live[0] > 20 and live[1] > 0  # live calls arrived through the shim, some failed in the incident
     leftovers = subprocess.run(["pgrep", "-f", f"--server.port {dash_port}|--port {port}"], capture_output=True,
