@@ -176,8 +176,8 @@ class LiveTraffic:
         finally:
             self.calls += 1
             self._drawn.pop(n, None)
-        if self.rng.random() < 0.25:
-            action = self.rng.choices(["accepted", "modified", "rejected"], [0.9, 0.06, 0.04])[0]
+        action = str(drawn["review"])   # reviewed as the sample reviews the route ("" = not reviewed)
+        if action:
             self._record_feedback(result.request_id, action=action, reviewer=f"reviewer-{n % 5}",
                                   reason=None if action == "accepted" else "tone")
 
