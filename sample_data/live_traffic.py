@@ -133,6 +133,9 @@ class LiveTraffic:
         if drawn is None:   # a call from elsewhere (the README's shim example): a plain answer
             return Behavior("slow", delay=0.5, content="Here is what I found.", prompt_tokens=650,
                             completion_tokens=180)
+        if not drawn["ok"]:   # the sample's background failures (after its retries), as a provider fails
+            kind = {429: "rate_limit", 500: "server"}.get(int(drawn["http_status"]), "hang")
+            return Behavior(kind, retry_after=0.05, delay=12.0)   # hang: past the client's 10 s response timeout
         # one token whose logprob gives the drawn confidence (the shim's default hook: exp(mean logprob))
         return Behavior("slow", delay=min(float(drawn["latency_ms"]) / 1000, 8.0), content="Here is what I found.",
                         prompt_tokens=int(drawn["input_tokens"]), completion_tokens=max(int(drawn["output_tokens"]), 1),
