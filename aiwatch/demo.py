@@ -150,7 +150,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print("\nstopping the demo ...", flush=True)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
+        # a second Ctrl-C or SIGTERM (uv forwards a signal its process group also got) must not cut the
+        # clean-up short: that left the server and the dashboard running, holding their ports
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for source in (traffic, background):
             if source:
                 source.stop()

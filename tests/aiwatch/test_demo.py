@@ -38,6 +38,9 @@ def test_demo_runs_end_to_end_and_ctrl_c_leaves_nothing_running(tmp_path):
             time.sleep(0.5)
         assert proc.poll() is None, "".join(out_lines)[-3000:] + "".join(err_lines)[-3000:]
         proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)      # and a SIGTERM during the clean-up, as a supervisor or uv's forwarding sends
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
         proc.wait(120)
     finally:
         if proc.poll() is None:
