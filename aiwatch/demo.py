@@ -83,10 +83,24 @@ def data_folder(args: argparse.Namespace, settings: Settings) -> Path:
     return Path(args.data_dir or settings.data_dir)
 
 
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _stop_once(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM stops the demo; later ones (a second Ctrl-C, uv forwarding a
+    SIGTERM its process group also got, `timeout`) are ignored from that instant, so none can cut
+    the clean-up short and leave the server and the dashboard running, holding their ports."""
+    _ignore_stop_signals()
+    raise KeyboardInterrupt
+
+
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     # A supervisor's SIGTERM stops the demo like Ctrl-C (the children run in their own sessions).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _stop_once)
+    signal.signal(signal.SIGTERM, _stop_once)
     data_dir = data_folder(args, settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     server_url = f"http://127.0.0.1:{args.port}"
@@ -150,10 +164,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print("\nstopping the demo ...", flush=True)
     finally:
-        # a second Ctrl-C or SIGTERM (uv forwards a signal its process group also got) must not cut the
-        # clean-up short: that left the server and the dashboard running, holding their ports
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _ignore_stop_signals()   # stopping by another way (a component exited, --duration)
         for source in (traffic, background):
             if source:
                 source.stop()

@@ -188,7 +188,10 @@ class LiveTraffic:
         with ThreadPoolExecutor(8, thread_name_prefix="demo-call") as pool:
             n = 0
             while not self._stop.is_set():
-                pool.submit(self._one_call, n)
+                try:
+                    pool.submit(self._one_call, n)
+                except RuntimeError:    # the interpreter is exiting
+                    break
                 n += 1
                 self._stop.wait(self.rng.expovariate(self.rate))
 
