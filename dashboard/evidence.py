@@ -7,7 +7,7 @@ server run with its own rules file may use others, and the caption says which on
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -76,7 +76,7 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
     for rule in rules:
         ev, over = rule.condition.evidence, rule.condition.over
         assert ev is not None and over is not None, "a rank rule has evidence and over"
-        windows = verdicts(result.frame, rule, end)
+        windows = frames.rank_windows(result.frame, ev.bad, ev.total, over, end)
         windows = windows[windows["time"] > shown_from]
         windows = windows.assign(series=windows["route"].astype(str) + " · " + windows["model"].astype(str))
         ui.chart(charts.line(windows, f"{rule.name} ({rule.severity}): mean over the trailing {format_duration(over)}",
@@ -84,8 +84,7 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
                              hline=ev.max_mean, hline_label=f"fires at or under {ev.max_mean:.0%} with "
                                                             f"p < {ev.p_value:.0e}"),
                  key=f"shift-{rule.name}")
-        newest = newest_windows(windows)
-        newest = frames.rank_verdicts(newest.drop(columns=["p", "holds"]), ev.p_value, ev.max_mean, every=True)
+        newest = frames.rank_verdicts(newest_windows(windows), ev.p_value, ev.max_mean)
         ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"})),
                  ["service_name", "route", "model", "time", "calls", "mean_percentile", "p", "test"],
                  column_config={"time": st.column_config.DatetimeColumn("window end (UTC)"),
@@ -93,13 +92,6 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
                                                                                  format="percent"),
                                 "p": st.column_config.NumberColumn("p-value", format="%.1e")},
                  key=f"shift-table-{rule.name}")
-
-
-def verdicts(metrics: pd.DataFrame, rule: Rule, end: datetime | None = None) -> pd.DataFrame:
-    """Every window of a rank rule over the `metrics` rows up to `end`, with the rule's test on it."""
-    ev, over = rule.condition.evidence, rule.condition.over
-    assert ev is not None and over is not None, "a rank rule has evidence and over"
-    return frames.rank_verdicts(frames.rank_windows(metrics, ev.bad, ev.total, over, end), ev.p_value, ev.max_mean)
 
 
 def newest_windows(windows: pd.DataFrame) -> pd.DataFrame:

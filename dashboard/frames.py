@@ -118,18 +118,15 @@ def rank_windows(frame: pd.DataFrame, score: str, scored: str, over: timedelta,
     return windows.assign(mean_percentile=windows["percentile_sum"] / windows["calls"])[cols]
 
 
-def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float, every: bool = False) -> pd.DataFrame:
+def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float) -> pd.DataFrame:
     """The rank test on each window (the Irwin-Hall lower tail of the percentile sum, alerts'
-    `irwin_hall_lower`) and whether the rule's condition holds. `p` is computed where the mean is
-    within `max_mean` (elsewhere the condition cannot hold), or on every window with `every`."""
+    `irwin_hall_lower`) and whether the rule's condition holds (mean within `max_mean`, p under
+    `p_value`). One scipy call a window: for the few windows a table shows, not a whole chart."""
     from alerts.conditions import irwin_hall_lower
 
-    near = windows["mean_percentile"] <= max_mean
-    want = near | every
-    p = pd.Series(np.nan, index=windows.index)
-    p[want] = [irwin_hall_lower(float(s), int(n)) for s, n in
-               zip(windows.loc[want, "percentile_sum"], windows.loc[want, "calls"])]
-    return windows.assign(p=p, holds=near & (p < p_value))
+    p = [irwin_hall_lower(float(s), int(n)) for s, n in zip(windows["percentile_sum"], windows["calls"])]
+    return windows.assign(p=p, holds=(windows["mean_percentile"] <= max_mean) & (pd.Series(p, index=windows.index,
+                                                                                          dtype=float) < p_value))
 
 
 ROUTE_BASELINES = ("route_slow_threshold_ms", "route_error_baseline", "route_baseline_hours", "route_baseline_ok_calls")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -97,8 +98,6 @@ def caller_attributes(raw: Any, redact: Callable[[str], str]) -> dict[str, Any]:
     characters) with a bool, int, finite float or string value (strings redacted and cut to
     MAX_ATTRIBUTE_TEXT); at most MAX_CALLER_ATTRIBUTES. Anything else is left out with a warning,
     never an error: a monitoring label must not fail the call it describes."""
-    import math
-
     out: dict[str, Any] = {}
     if not raw:
         return out
@@ -112,8 +111,8 @@ def caller_attributes(raw: Any, redact: Callable[[str], str]) -> dict[str, Any]:
         if not isinstance(key, str) or not 0 < len(key) <= MAX_ATTRIBUTE_KEY:
             _warn_once(f"attributes:key:{str(key)[:40]}", f"attribute key {str(key)[:40]!r} is not a string of "
                                                           f"1-{MAX_ATTRIBUTE_KEY} characters: left out")
-        elif isinstance(value, str):
-            out[key] = redact(value)[:MAX_ATTRIBUTE_TEXT]
+        elif isinstance(value, str):   # cut before redacting too, so a huge value costs a bounded scan
+            out[key] = redact(value[:4 * MAX_ATTRIBUTE_TEXT])[:MAX_ATTRIBUTE_TEXT]
         elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
             out[key] = value
         else:
