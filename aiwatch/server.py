@@ -63,7 +63,7 @@ REQUEST_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 class AiwatchServer:
     def __init__(self, settings: Settings, policy: ContentPolicy | None = None) -> None:
         load_stages()
-        self.queries = stage_queries()
+        self.queries = stage_queries(settings)
         self.settings = settings
         prices.configure(settings.price_table())   # the cost queries and analyzers price with the overrides
         self.store = open_store(settings)

@@ -1,7 +1,8 @@
 """The stage modules the server and CLI load: importing one registers its jobs, queries and commands.
 
 Each stage registers its commands through `aiwatch.cli` (command), and offers read queries as a
-module-level `QUERIES` list and scheduled jobs as `JOB_FACTORIES` (settings -> jobs), which
+module-level `QUERIES` list (and `QUERY_FACTORIES`, settings -> queries, for those that answer
+from the settings) and scheduled jobs as `JOB_FACTORIES` (settings -> jobs), which
 `stage_queries` and `stage_jobs` collect for the server. Add a stage by adding its module here.
 """
 from __future__ import annotations
@@ -43,14 +44,17 @@ def load_stages() -> None:
         _import(name)
 
 
-def stage_queries() -> QueryRegistry:
-    """The read API's queries: the store's own, then each stage module's `QUERIES`."""
+def stage_queries(settings: Any = None) -> QueryRegistry:
+    """The read API's queries: the store's own, then each stage module's `QUERIES` and those of its
+    `QUERY_FACTORIES` for these settings (None: the defaults)."""
     from store.queries import store_queries
 
     registry = store_queries()
     for name in STAGE_MODULES:
         module = _import(name)
         registry.extend(getattr(module, "QUERIES", ()))
+        for factory in getattr(module, "QUERY_FACTORIES", ()):
+            registry.extend(factory(settings))
     return registry
 
 

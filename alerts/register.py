@@ -191,6 +191,35 @@ QUERIES.append(NamedQuery(
     sql="SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end LIMIT $limit", tags=_TAGS))
 
 
+def rules_query(settings: Settings | None) -> list[NamedQuery]:
+    """`alert_rules`: the rules this server evaluates ([alerts] rules, else the shipped file; none
+    when alerting is off), read once here, as alert_jobs reads them, so the dashboard draws the
+    thresholds in force rather than the shipped ones."""
+    cfg = settings.alerts if settings is not None else None
+    try:
+        config = None if cfg is not None and not cfg.enabled else load_config(cfg and cfg.rules or None)
+    except RulesError as exc:
+        raise ConfigError(f"alert rules: {exc}") from None
+    return [NamedQuery(
+        "alert_rules", "The alert rules this server evaluates: severity, scope, condition in words, the page "
+        "that charts the metric, windows and test thresholds (no receivers).",
+        (Param("severity", description="P1, P2 or P3.", choices=("P1", "P2", "P3")),),
+        run=lambda _store, params: _rules_of(config, params["severity"]), tags=_TAGS)]
+
+
+def _rules_of(config: Any, severity: str | None) -> Any:
+    """The table is built per request (a few dozen rows): pyarrow would load pandas at start-up."""
+    import pyarrow.compute as pc
+
+    from alerts.rule_view import rules_table
+
+    table = rules_table(config)
+    return table.filter(pc.equal(table["severity"], severity)) if severity else table
+
+
+QUERY_FACTORIES = (rules_query,)   # settings -> this stage's queries that depend on them (stage_queries)
+
+
 # --- CLI --------------------------------------------------------------------------------------
 
 def _alerts_args(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ def _layout(fig: go.Figure, title: str, y_title: str = "", x_title: str = "", he
     fig.update_layout(title=title, template=TEMPLATE, height=height, margin=dict(l=50, r=20, t=50, b=40),
                       legend=dict(orientation="h", y=-0.2), xaxis_title=x_title, yaxis_title=y_title)
     if percent:
-        fig.update_yaxes(tickformat=".1%")
+        fig.update_yaxes(tickformat=".2~%")
     return fig
 
 
@@ -76,7 +76,7 @@ def sparkline(frame: pd.DataFrame, title: str, x: str = "time", y: str = "value"
                       margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     fig.update_xaxes(visible=False)
     if percent:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".2~%")
     return fig
 
 
@@ -97,7 +97,7 @@ def bars(frame: pd.DataFrame, x: str, y: str, title: str, color: str | None = No
         categoryorder="array", categoryarray=list(pd.unique(frame[x].astype(str))))
     fig = _layout(fig, title, "" if horizontal else y_title, y_title if horizontal else "")
     if percent:
-        (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".1%")
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(tickformat=".2~%")
     if horizontal:
         fig.update_yaxes(autorange="reversed")
     return fig

@@ -2,18 +2,17 @@
 and model, where the calls of the rule's trailing window sit in the route's own recent calls, and
 the newest window's rank test, so an on-call engineer who opens an alert's link sees what fired it.
 
-The windows, p-values and mean thresholds are the shipped rules' (alerts/default_rules.yaml); a
-server run with its own rules file may use others, and the caption says which ones are shown.
+The windows, p-values and mean thresholds are those of the rules the server evaluates (its
+`alert_rules` query: its rules file, else the shipped one).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
-from alerts.rules import Rule
-from analysis.metrics_catalog import page_of
 from core.durations import format_duration
 from dashboard import charts, frames, ui
 
@@ -22,36 +21,50 @@ MAX_SPAN = timedelta(hours=24)
 ROW_LIMIT = 100_000    # the `metrics` query's maximum
 
 
-@st.cache_resource
-def shipped_rules() -> tuple[Rule, ...]:
-    from alerts.rules import load_config
+@dataclass(frozen=True)
+class RankRule:
+    """A rank rule as the server's `alert_rules` gives it: what its line and table need."""
+    name: str
+    severity: str
+    bad: str       # the tail-score sum (route_in_high_score, ...); `total` counts the calls scored
+    total: str
+    over: timedelta
+    p_value: float
+    max_mean: float
 
-    return load_config(None, env={}).rules
+
+def server_rules(ctx: ui.PageContext) -> pd.DataFrame:
+    """The rules the server evaluates (none from a server without the `alert_rules` query)."""
+    result = ctx.query("alert_rules")
+    return result.frame if result.ok else pd.DataFrame(columns=["name", "page", "test"])
 
 
-def rank_rules(page: str) -> list[Rule]:
-    """The shipped rank rules whose evidence this page shows."""
-    return [r for r in shipped_rules() if (ev := r.condition.evidence) and ev.test == "rank" and page_of(ev.bad) == page]
+def rank_rules(ctx: ui.PageContext, page: str) -> list[RankRule]:
+    """The server's rank rules whose evidence this page shows."""
+    rules = server_rules(ctx)
+    rows = rules[(rules["test"] == "rank") & (rules["page"] == page)]
+    return [RankRule(r.name, r.severity, r.bad, r.total, timedelta(seconds=float(r.over_s)), float(r.p_value),
+                     float(r.max_mean)) for r in rows.itertuples()]
 
 
-def rule_pages(names: list[str]) -> list[str]:
-    """The pages that show the metrics of these shipped rules, in order (a rule of a custom rules
-    file is unknown here and adds none)."""
-    metric = {r.name: r.condition.metric for r in shipped_rules()}
-    return list(dict.fromkeys(page_of(metric[n]) for n in names if n in metric))
+def rule_pages(ctx: ui.PageContext, names: list[str]) -> list[str]:
+    """The pages that show the metrics of these rules, in order (a rule the server no longer has adds none)."""
+    rules = server_rules(ctx)
+    page = dict(zip(rules["name"], rules["page"]))
+    return list(dict.fromkeys(page[n] for n in names if n in page))
 
 
 def route_shift(ctx: ui.PageContext, page: str) -> None:
-    rules = rank_rules(page)
+    rules = rank_rules(ctx, page)
     if not rules:
         return
     st.subheader("Route shift (the route alerts' evidence)")
     start, end = ctx.filters.span()
     shown_from = max(start, end - MAX_SPAN)
     f = ctx.filters
-    names = sorted({m for r in rules if (ev := r.condition.evidence) for m in (ev.bad, ev.total)})
+    names = sorted({m for r in rules for m in (r.bad, r.total)})
     # from one window before, so the first windows shown are whole, as the alerts saw them
-    longest = max(r.condition.over or timedelta(0) for r in rules)
+    longest = max(r.over for r in rules)
     result = ctx.filtered("metrics", metric=",".join(names), grain="1m", service=f.service or "*",
                           route=f.route or "*", model=f.model or "*", start=(shown_from - longest).isoformat(),
                           limit=ROW_LIMIT)
@@ -70,21 +83,19 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
     st.caption("Each call is ranked against its route's trailing calls (its tail percentile: 50% is as usual, "
                "a few % is far out in the tail). A line is the mean over each rule's window; the rule fires "
                "when that mean is at or under its line and the rank test's p-value is under the rule's. "
-               "Windows and thresholds of the shipped rules"
+               "Windows and thresholds of the rules this server evaluates"
                + (f"; per-minute scores from {shown_from:%Y-%m-%d %H:%M} UTC (the last 24 h of the window)."
                   if shown_from > start else "."))
     for rule in rules:
-        ev, over = rule.condition.evidence, rule.condition.over
-        assert ev is not None and over is not None, "a rank rule has evidence and over"
-        windows = frames.rank_windows(result.frame, ev.bad, ev.total, over, end)
+        windows = frames.rank_windows(result.frame, rule.bad, rule.total, rule.over, end)
         windows = windows[windows["time"] > shown_from]
         windows = windows.assign(series=windows["route"].astype(str) + " · " + windows["model"].astype(str))
-        ui.chart(charts.line(windows, f"{rule.name} ({rule.severity}): mean over the trailing {format_duration(over)}",
+        ui.chart(charts.line(windows, f"{rule.name} ({rule.severity}): mean over the trailing {format_duration(rule.over)}",
                              y="mean_percentile", color="series", y_title="mean tail percentile", percent=True,
-                             hline=ev.max_mean, hline_label=f"fires at or under {ev.max_mean:.0%} with "
-                                                            f"p < {ev.p_value:.0e}"),
+                             hline=rule.max_mean, hline_label=f"fires at or under {rule.max_mean:.0%} with "
+                                                              f"p < {rule.p_value:.0e}"),
                  key=f"shift-{rule.name}")
-        newest = frames.rank_verdicts(newest_windows(windows), ev.p_value, ev.max_mean)
+        newest = frames.rank_verdicts(newest_windows(windows), rule.p_value, rule.max_mean)
         ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"})),
                  ["service_name", "route", "model", "time", "calls", "mean_percentile", "p", "test"],
                  column_config={"time": st.column_config.DatetimeColumn("window end (UTC)"),

@@ -8,6 +8,7 @@ import streamlit as st
 
 from analysis.metrics_catalog import page_of
 from core.clock import utcnow
+from core.durations import format_duration
 from dashboard import client, frames, ui
 from dashboard.filters import view_url
 
@@ -30,9 +31,13 @@ def with_links(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(view=links)
 
 
+def _duration(seconds: float) -> str:
+    return format_duration(timedelta(seconds=seconds)) if seconds else "-"
+
+
 alerts = ctx.query("alerts")
 if ui.show(alerts, empty_hint="no alert is pending, firing or recently resolved (`aiwatch serve` evaluates the "
-                              "rules in `alerts/default_rules.yaml` every minute)",
+                              "rules under Rules below every minute)",
            missing_hint=ui.ALERTS_MISSING, what="alerts"):
     a = with_links(alerts.frame)
     state = a["state"] if "state" in a.columns else pd.Series(["firing"] * len(a))
@@ -127,3 +132,18 @@ if ui.show(notes, empty_hint="nothing was sent in this window", missing_hint=ui.
             st.markdown("**Failed deliveries**")
             ui.table(failed)
     ui.table(n)
+
+st.subheader("Rules")
+rules = ctx.query("alert_rules")
+if ui.show(rules, empty_hint="alerting is off on this server (`[alerts] enabled`)", missing_hint=ui.ALERTS_MISSING,
+           what="alert rules"):
+    st.caption("The rules this server evaluates (its `[alerts] rules` file, else the shipped one): P1 pages, "
+               "P2 goes to Slack, P3 to the weekly review. `for`: how long a condition holds before it fires; "
+               "`keep firing`: how long it must stay clear before it resolves.")
+    r = rules.frame
+    ui.table(r.assign(**{"for": r["for_s"].map(_duration), "keep firing": r["keep_firing_for_s"].map(_duration),
+                         "view": [view_url("", page, {"start": "-6h"}) for page in r["page"]]}),
+             ["severity", "name", "scope", "condition", "for", "keep firing", "page", "view", "runbook"],
+             column_config={"view": st.column_config.LinkColumn("view", display_text="open page"),
+                            "runbook": st.column_config.LinkColumn("runbook")},
+             key="alert-rules")

@@ -63,7 +63,7 @@ lead = timedelta(minutes=15)
 window = Filters(start=(start - lead).isoformat(), end=(end + timedelta(minutes=1)).isoformat(),
                  service=str(inc["service"]) if inc["service"] != "(no service)" else None)
 # the pages that chart the incident's rules' evidence first, then errors, latency and traces
-pages = dict.fromkeys([*evidence.rule_pages(str(inc["rules"]).split(", ")), "errors", "latency", "traces"])
+pages = dict.fromkeys([*evidence.rule_pages(ctx, str(inc["rules"]).split(", ")), "errors", "latency", "traces"])
 st.markdown(" \u00b7 ".join(f"[{page.capitalize()} in this window]({view_url('', page, window)})" for page in pages))
 
 st.subheader("Timeline")

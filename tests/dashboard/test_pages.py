@@ -134,6 +134,20 @@ def _alerts(at: AppTest) -> None:
     sent = next(f for f in found if "outcome" in f.columns and "receiver" in f.columns)
     assert sent[["receiver", "outcome"]].values.tolist() == [["slack", "delivered"]]
     assert metric(at, "delivered") == "1"
+    # the rules the server evaluates (the shipped ones here), P1 first, each linked to the page of its metric
+    from alerts.rules import load_config
+    from analysis.metrics_catalog import page_of
+
+    rules = next(f for f in found if "condition" in f.columns)
+    shipped = sorted(load_config(None, env={}).rules, key=lambda r: r.severity)
+    assert rules["name"].tolist() == [r.name for r in shipped]
+    assert rules["page"].tolist() == [page_of(r.condition.metric) for r in shipped]
+    by_name = rules.set_index("name")
+    assert by_name.loc["RouteErrorBurst", "view"] == "/errors?start=-6h"
+    assert by_name.loc["RouteInputTokensShift", "view"].startswith("/drift?")
+    assert by_name.loc["ServiceSilent", "view"] == "/?start=-6h"        # the overview lives at the root
+    assert "p < 1e-04 against max(2x normal, 1%)" in by_name.loc["RouteErrorBurst", "condition"]
+    assert by_name.loc["OverrideRateIncrease", "keep firing"] == "1h"
 
 
 def _traces(at: AppTest) -> None:
