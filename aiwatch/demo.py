@@ -35,6 +35,27 @@ def _wait_ready(url: str, proc: subprocess.Popen, what: str, path: str = "/ready
     raise SystemExit(f"aiwatch demo: the {what} did not start within {timeout:.0f} s")
 
 
+def ports_in_use(args: argparse.Namespace) -> list[str]:
+    """The demo's ports another process holds, as `PORT (--flag)`: checked before anything starts,
+    so a second demo (or one still stopping) is a one-line message, not a traceback halfway."""
+    import socket
+
+    wanted = [(args.port, "--port"), (args.provider_port, "--provider-port")]
+    wanted += [] if args.no_dashboard else [(args.dashboard_port, "--dashboard-port")]
+    wanted += [] if args.no_inbox else [(args.inbox_port, "--inbox-port")]
+    busy = []
+    for port, flag in wanted:
+        if not port:     # 0: any free port
+            continue
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the servers bind: TIME_WAIT is no owner
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"{port} ({flag})")
+    return busy
+
+
 def _aiwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "aiwatch", "--log-level", "WARNING", *args]
 
@@ -98,6 +119,11 @@ def _stop_once(signum: int, frame: object) -> None:
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
+    busy = ports_in_use(args)
+    if busy:
+        print(f"aiwatch demo: port {', '.join(busy)} is in use (another demo, or one still stopping?): stop it, "
+              "or choose other ports with those flags", file=sys.stderr)
+        return 2
     # A supervisor's SIGTERM stops the demo like Ctrl-C (the children run in their own sessions).
     signal.signal(signal.SIGINT, _stop_once)
     signal.signal(signal.SIGTERM, _stop_once)

@@ -90,3 +90,20 @@ def test_demo_runs_end_to_end_and_ctrl_c_leaves_nothing_running(tmp_path):
     leftovers = subprocess.run(["pgrep", "-f", f"--server.port {dash_port}|--port {port}"], capture_output=True,
                                text=True).stdout.split()
     assert not leftovers, "demo left processes running"
+
+
+def test_a_port_another_process_holds_stops_the_demo_at_once_naming_the_flag(tmp_path):
+    """A second demo (or one still stopping) used to die with a traceback after loading the sample."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "aiwatch", "demo", "--data-dir", str(tmp_path), "--port",
+                              str(free_port()), "--dashboard-port", str(free_port()), "--provider-port",
+                              str(free_port()), "--inbox-port", str(port)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert f"port {port} (--inbox-port) is in use" in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())     # nothing was loaded or started
