@@ -146,4 +146,4 @@ if ui.show(rules, empty_hint="alerting is off on this server (`[alerts] enabled`
              ["severity", "name", "scope", "condition", "for", "keep firing", "page", "view", "runbook"],
              column_config={"view": st.column_config.LinkColumn("view", display_text="open page"),
                             "runbook": st.column_config.LinkColumn("runbook")},
-             key="alert-rules")
+             key="alert-rules", height=min(35 * (len(r) + 1) + 3, 1200))   # every rule, no inner scroll
