@@ -346,6 +346,12 @@ def binned_shares(windows: dict[str, pd.DataFrame], bin_col: str = "bin_start") 
     return out.assign(bin=out["start"].map(lambda v: f"{v:.2f}")).drop(columns="start").reset_index(drop=True)
 
 
+def label_text(value: object) -> str:
+    """An alert's labels as on-call reads them (`service=a, route=b`), without the alertname and
+    severity that have their own columns."""
+    return ", ".join(f"{k}={v}" for k, v in parse_json(value).items() if k not in ("alertname", "severity"))
+
+
 def parse_json(value: object) -> dict:
     import json
 

@@ -49,15 +49,19 @@ if ui.show(alerts, empty_hint="no alert is pending, firing or recently resolved 
         part = a[state == label]
         if not part.empty:
             st.markdown(f"**{label.capitalize()}**")
-            ui.table(part, ["severity", "rule", "labels", "value", "threshold", "active_at", "fired_at", "resolved_at",
-                            "annotations", "view"],
+            notes = part["annotations"].map(frames.parse_json) if "annotations" in part else pd.Series(dtype=object)
+            ui.table(part.assign(labels=part["labels"].map(frames.label_text),
+                                 summary=notes.map(lambda n: n.get("summary", ""))),
+                     ["severity", "rule", "summary", "labels", "value", "threshold", "active_at", "fired_at",
+                      "resolved_at", "view"],
                      column_config={"view": st.column_config.LinkColumn("view", display_text="open view")})
 
 st.subheader("History")
 history = ctx.query("alert_history", start=ctx.filters.start, end=ctx.filters.end, limit=500)
 if ui.show(history, empty_hint="no alert changed state in this window", missing_hint=ui.ALERTS_MISSING,
            what="alert history"):
-    ui.table(history.frame)
+    h = history.frame
+    ui.table(h.assign(labels=h["labels"].map(frames.label_text)) if "labels" in h.columns else h)
 
 st.subheader("Silences")
 silences = ctx.query("silences")
