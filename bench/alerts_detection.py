@@ -6,8 +6,10 @@ OTLP in tests/sample_data/test_fast_path.py), runs every analyzer, backtests the
 minute (the clean day, and a window around each incident) and reports per recording: incidents caught in time at the right severity (P1 within 5 min
 of onset, P2 within 15, P3 within 60, on the incident's service and route, by a rule that points at
 that kind of incident: RELATED_RULES) and the P1/P2/P3 alerts
-that fired on the clean day. Seeds in --tune-seeds are the ones the rules were tuned on; the
-summary line counts only the others.
+that fired on the clean day. For a miss of a count kind (failures, slow calls, overrides) it gives
+the bad calls by the deadline and an oracle's p-value (evidence_by_deadline): whether any test at
+the rule's p-value could have caught it. Seeds in --tune-seeds are the ones the rules were tuned
+on; the summary line counts only the others.
 
     .venv/bin/python bench/alerts_detection.py [--seeds 1-12] [--levels 1,0.3] [--tune-seeds 1-3]
         [--rules FILE] [--incident-hours 12] [--jobs 1] [--json]
