@@ -143,6 +143,11 @@ def backtest(db: Any, config: Any, scenario: Any) -> list[dict[str, Any]]:
 COUNTS = {"error_burst": ("route_errors", "route_calls", 1e-4), "total_outage": ("route_errors", "route_calls", 1e-4),
           "latency_spike": ("route_slow_calls", "route_calls", 1e-3), "override_rise": ("overrides", "reviewed", 5e-4)}
 
+# Incidents judged by where calls rank in the route's own recent calls: (sum of tail percentiles,
+# calls scored) and the shipped rule's p-value (RouteConfidenceDrop, RouteOutputTokensSpike)
+RANKS = {"confidence_drop": ("route_conf_low_score", "route_conf_scored", 1e-5),
+         "cost_spike": ("route_out_high_score", "route_out_scored", 1e-5)}
+
 
 def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
     """A 1m count summed over [a, b) on the incident's target: its route and model (the route's
@@ -164,9 +169,12 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     information). For the count kinds also the bad ones, and an oracle's p-value: the binomial
     tail of those bad calls at the target's rate over the clean day (24 h of it: as good as known),
     with no tolerance, the onset known and nothing else looked at. When even that p-value is over
-    the one the shipped rule needs, no test at the rule's false-alarm budget could have caught it."""
+    the one the shipped rule needs, no test at the rule's false-alarm budget could have caught it.
+    For the rank kinds (confidence, output tokens) the calls scored and the rank test's p-value over
+    exactly the incident's calls: whether the rule's own statistic had the evidence."""
     from scipy import stats
 
+    from alerts.conditions import irwin_hall_lower
     from sample_data.scenario import EXPECTED_SEVERITY
 
     out = []
@@ -181,6 +189,12 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
             normal = _count(db, bad_m, inc, START, clean_end) / max(_count(db, total_m, inc, START, clean_end), 1)
             row.update(bad_by_deadline=bad, normal_rate=normal, rule_p=rule_p,
                        oracle_p=float(stats.binom.sf(bad - 1, row["calls_by_deadline"], normal)) if bad else 1.0)
+        elif inc.kind in RANKS:   # the rank test over exactly the incident's calls (not an oracle: a statistic)
+            score_m, scored_m, rule_p = RANKS[inc.kind]
+            n = int(_count(db, scored_m, inc, onset, until))
+            total = _count(db, score_m, inc, onset, until)
+            row.update(scored_by_deadline=n, mean_percentile=total / n if n else None, rule_p=rule_p,
+                       rank_p=irwin_hall_lower(total, n) if n else 1.0)
         out.append(row)
     return out
 
@@ -231,6 +245,7 @@ def main() -> int:
                 missed = ", ".join(f"{i['kind']}({'late ' + format(i['delay_min'], '.0f') + 'm' if i['delay_min'] is not None else 'missed'}"
                                    f"; {i['calls_by_deadline']} {'reviews' if i['kind'] == 'override_rise' else 'calls'} by deadline"
                                    + (f", {i['bad_by_deadline']} bad, oracle p {i['oracle_p']:.1e}" if 'oracle_p' in i else "")
+                                   + (f", {i['scored_by_deadline']} scored, rank p {i['rank_p']:.1e}" if 'rank_p' in i else "")
                                    + ")" for i in r["incidents"] if not i["in_time"])
                 print(f"seed {r['seed']:>3} level {r['level']:<4g}{' (tuned)' if r['seed'] in tuned else '        '} "
                       f"caught {caught}/{len(r['incidents'])}  clean day P1 {r['clean']['P1']} P2 {r['clean']['P2']} "
