@@ -158,15 +158,23 @@ def failure_classes(frame: pd.DataFrame, title: str = "Error rate by failure cla
     # plotly-inferred zero point that carries no count and no trace to open.
     times = pd.Index(frame["time"].drop_duplicates().sort_values(), name="time")
     fig = go.Figure()
+    # A class with no failure in a bucket has its point exactly on the top of the classes under it,
+    # and Plotly hands a click there to the later trace: that point opens the trace of the nearest
+    # class under it that failed (what the user sees there), not nothing.
+    below = pd.Series("", index=range(len(times)))
+    below_class = pd.Series("", index=range(len(times)))
     for key, part in rows.groupby("failure_class"):
         part = part.set_index("time").reindex(times).reset_index()
         count = part["count"].fillna(0).astype(int)
-        trace_id = part["exemplar_trace_id"].where(count > 0, "").fillna("").astype(str)
+        own = part["exemplar_trace_id"].where(count > 0, "").fillna("").astype(str)
+        trace_id = own.where(own != "", below)
+        text = [f"trace {t}" if o else (f"none; opens the {c} trace {t} under it" if t else "no failed call")
+                for o, t, c in zip(own, trace_id, below_class)]
         fig.add_trace(go.Scatter(
             x=part["time"], y=part["rate"].fillna(0.0), name=str(key), stackgroup="one", mode="lines+markers",
-            customdata=list(zip(trace_id, count.astype(str))),
-            text=[f"trace {t}" if t else "no failed call" for t in trace_id],
+            customdata=list(zip(trace_id, count.astype(str))), text=text,
             hovertemplate=f"{key}: %{{y:.2%}} (%{{customdata[1]}} calls)<br>%{{text}}<extra></extra>"))
+        below, below_class = trace_id, below_class.where(own == "", str(key))
     # The total line sits exactly on the top class's points, so a click there may pick it: it carries
     # the exemplar of its bucket's largest class, so every point a user can click opens a trace.
     top = rows.sort_values(["time", "count"], ascending=[True, False]).drop_duplicates("time")

@@ -119,10 +119,6 @@ class Browser:
 
     def click(self, x: float, y: float) -> None:
         """A real left click at viewport pixel (x, y): move there, press, release."""
-        # two moves: Plotly takes a point's hover from a move inside the plot, not from the pointer
-        # entering it (one move alone left the first click on a chart point unregistered)
-        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x - 2, y=y)
-        time.sleep(0.1)
         self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
         time.sleep(0.3)   # canvas widgets (the data grid) take the hover on their next frame
         for kind in ("mousePressed", "mouseReleased"):

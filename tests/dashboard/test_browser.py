@@ -131,7 +131,8 @@ def test_a_chart_point_opens_its_trace_in_one_click(dashboard_url: str, browser:
     assert found, "no chart point carries a trace id"
     point = json.loads(found)
     # one more try if the page did not move: once in 17 local runs a first click right after the
-    # scroll did not register (cause not found; every other run opened the trace at the first click)
+    # scroll did not register. (A click that went to a failure class with no call at the same spot
+    # was a product bug, fixed in charts.failure_classes.)
     for _ in range(2):
         time.sleep(0.5)   # the scroll settles before the click lands
         browser.click(point["x"], point["y"])

@@ -128,3 +128,22 @@ def test_failure_class_chart_points_each_carry_their_own_count_and_trace() -> No
     assert [list(row) for row in by_name["all failures"].customdata] == [["a" * 32, "3"], ["c" * 32, "4"]]
     for trace in fig.data:
         assert len(trace.x) == len(trace.customdata) == 2
+
+
+def test_a_class_with_no_failure_opens_the_trace_of_the_class_its_point_sits_on() -> None:
+    """Its zero-height point lies exactly on the class under it, and Plotly gives the click there to
+    the later trace: that point must open what the user sees there, not nothing (a browser test
+    clicked the 5xx point and got the format class's empty one)."""
+    t = pd.to_datetime(["2026-01-01 04:00", "2026-01-01 05:00"])
+    frame = pd.DataFrame({
+        "time": [t[0], t[1], t[1], t[0]], "failure_class": ["format", "http_5xx", "format", "rate_limited"],
+        "rate": [0.05, 0.2, 0.0, 0.1], "count": [1, 4, 0, 2], "errors": [3, 4, 3, 4], "requests": [20, 20, 20, 20],
+        "exemplar_trace_id": ["b" * 32, "c" * 32, None, "d" * 32]})
+    by_name = {trace.name: trace for trace in charts.failure_classes(frame).data}
+    # stacked format (bottom), http_5xx, rate_limited (top)
+    assert [row[0] for row in by_name["http_5xx"].customdata] == ["b" * 32, "c" * 32]      # 04:00: on format
+    assert [row[0] for row in by_name["rate_limited"].customdata] == ["d" * 32, "c" * 32]  # 05:00: on 5xx
+    assert [row[1] for row in by_name["rate_limited"].customdata] == ["2", "0"]             # its own count
+    assert list(by_name["http_5xx"].text) == ["none; opens the format trace " + "b" * 32 + " under it",
+                                               "trace " + "c" * 32]
+    assert list(by_name["format"].text) == ["trace " + "b" * 32, "no failed call"]         # nothing under it
