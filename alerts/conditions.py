@@ -187,7 +187,10 @@ def _window(db: Reader, now: datetime, metric: str, over_s: float,
     if key in memo:
         return memo[key]
     rows: dict[tuple[str, Series], dict[datetime, float]] = memo["minute_rows"]
-    newest = now - timedelta(minutes=5)      # a series with nothing in the last 4 minutes is stale
+    # No staleness cut: the analyzers write a minute only when it had calls, so a quiet route's
+    # newest row is often minutes old while its window still holds every call it had (a staleness
+    # rule here skipped a 7-call confidence drop at its deadline). An analyzer that stops pages on
+    # its own (AiwatchAnalyzerFailing), and its old rows leave the window as it slides.
     since = now - timedelta(seconds=over_s) - timedelta(minutes=1)
     weight_metric = window_weight(metric)
     out: dict[Series, tuple[float | None, float]] = {}
@@ -195,7 +198,7 @@ def _window(db: Reader, now: datetime, metric: str, over_s: float,
         if m != metric:
             continue
         points = {t: v for t, v in points.items() if t > since and v is not None}
-        if not points or max(points) <= newest:
+        if not points:
             continue
         if weight_metric is None:
             out[series] = (sum(points.values()), 0.0)

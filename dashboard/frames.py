@@ -91,8 +91,7 @@ def rank_windows(frame: pd.DataFrame, score: str, scored: str, over: timedelta,
     """A rank rule's evidence (alerts/rules.py Evidence, test rank) per service, route and model at
     every minute up to `end`: the calls scored in the `over` trailing 1m buckets and their mean tail
     percentile, exactly what alerts/conditions.py sums when it evaluates at that minute (`time`, the
-    window's end), with its staleness rule: no window when the series wrote nothing in its last 4
-    buckets. A minute without a row scored no call."""
+    window's end). A minute without a row scored no call."""
     keys = ["service_name", "route", "model"]
     cols = [*keys, "time", "calls", "percentile_sum", "mean_percentile"]
     tidy = tidy_metrics(frame)
@@ -108,10 +107,9 @@ def rank_windows(frame: pd.DataFrame, score: str, scored: str, over: timedelta,
         wide = part.pivot_table(index="time", columns="metric", values="value", aggfunc="first")
         last = max(wide.index.max(), pd.Timestamp(end) - timedelta(minutes=1)) if end else wide.index.max()
         grid = pd.date_range(wide.index.min(), last, freq="1min")
-        fresh = pd.Series(1.0, index=wide.index).reindex(grid).fillna(0.0).rolling(4, min_periods=1).max() > 0
         wide = wide.reindex(columns=[score, scored]).reindex(grid).fillna(0.0)
         sums = wide.rolling(steps, min_periods=1).sum()
-        sums = sums[(sums[scored].round() > 0) & fresh]
+        sums = sums[sums[scored].round() > 0]
         out.append(pd.DataFrame({**dict(zip(keys, key)), "time": sums.index + timedelta(minutes=1),
                                  "calls": sums[scored].round().to_numpy(), "percentile_sum": sums[score].to_numpy()}))
     windows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
