@@ -239,3 +239,18 @@ def test_override_rise_on_a_quiet_route_is_tested_against_the_baseline_counts(st
     p = dict(got["/rise"].fields)["p_value"]
     assert p == pytest.approx(hypergeom.sf(17, 1480, 288 + 18, 40), rel=1e-9) and p < 5e-4
     assert binom.sf(17, 40, beta.ppf(0.975, 289, 1440 - 288) + 0.03) > 1e-3     # the old test at its 1e-3: missed
+
+
+def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newest(store):
+    """The analyzers write a minute only when it had calls: 7 calls deep in the tail, the last 6
+    minutes before the evaluation, are still the window's evidence (a staleness cut skipped such a
+    route at its deadline); once they leave the 15-minute window nothing fires."""
+    rows = []
+    for i, minute in enumerate((0, 1, 2, 3, 4, 6, 8)):      # one call a minute or two, then quiet
+        t = T0 + minute * MIN
+        rows += series("route_conf_scored", t, 1, 1.0, route="/escalate")
+        rows += series("route_conf_low_score", t, 1, 0.03, route="/escalate")
+    write_metrics(store, rows)
+    got = fired(store, CONF_DROP, now=T0 + 15 * MIN)         # newest row 6 minutes old
+    assert set(got) == {"/escalate"} and dict(got["/escalate"].fields)["total"] == 7
+    assert fired(store, CONF_DROP, now=T0 + 25 * MIN) == {}   # every call has left the window
