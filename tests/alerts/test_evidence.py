@@ -246,7 +246,7 @@ def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newe
     minutes before the evaluation, are still the window's evidence (a staleness cut skipped such a
     route at its deadline); once they leave the 15-minute window nothing fires."""
     rows = []
-    for i, minute in enumerate((0, 1, 2, 3, 4, 6, 8)):      # one call a minute or two, then quiet
+    for minute in (0, 1, 2, 3, 4, 6, 8):      # one call a minute or two, then quiet
         t = T0 + minute * MIN
         rows += series("route_conf_scored", t, 1, 1.0, route="/escalate")
         rows += series("route_conf_low_score", t, 1, 0.03, route="/escalate")
