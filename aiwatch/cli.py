@@ -97,7 +97,22 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def join_relative_times(argv: list[str]) -> list[str]:
+    """`--since -3d` -> `--since=-3d`: argparse reads a bare `-3d` as an unknown option, but every
+    time option takes relative times, and no option or argument of ours looks like one."""
+    from core.durations import is_relative_time
+
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and is_relative_time(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = join_relative_times(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # a bad flag gets the usage of the sub-command it was given to

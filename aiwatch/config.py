@@ -92,6 +92,11 @@ class SLO(Section):
 # normal p99 is 10-30 s), so routes without a configured latency SLO are judged against their own
 # learned p99 (analysis/route_health.py).
 DEFAULT_SLOS = (SLO("availability", "availability", 0.99),)
+# A column drifts when Evidently's default test says so and the hour differs from the reference at
+# p < this (analysis/stats.py says why). A dataset verdict needs half the columns; even when two of
+# them move together (input tokens and prompt characters), chance alone drifts a route-hour at about
+# this rate: one in four days over 10 routes judged every hour.
+DEFAULT_DRIFT_ALPHA = 0.001
 DEFAULT_DRIFT_COLUMNS = (
     "input_tokens:num", "output_tokens:num", "prompt_chars:num",
     "attr:aiwatch.input.language:cat", "attr:aiwatch.input.topic:cat",
@@ -120,6 +125,9 @@ class AnalysisSettings(Section):
         "Input columns watched for drift: span columns, `prompt_chars`, or `attr:<key>`; suffix `:num` or `:cat`."))
     drift_share: Float = Field(0.5, gt=0, le=1, description=(
         "Share of drifted columns at which a route's dataset counts as drifted (Evidently's)."))
+    drift_alpha: Float = Field(DEFAULT_DRIFT_ALPHA, gt=0, lt=1, description=(
+        "A column counts as drifted when Evidently's default test says so and a two-sample test (KS, or "
+        "chi-square for categories) puts the hour's difference from the reference at p below this."))
     drift_min_rows: Int = Field(100, ge=1, description="Calls a route needs in an hour before its drift is judged.")
     confidence_psi_alert: Float = Field(0.2, gt=0, description=(
         "PSI of an hour's confidence against the reference that counts as a shift."))

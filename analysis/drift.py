@@ -1,5 +1,6 @@
 """Input drift per route: each watched column of an hour against the reference, with Evidently's
-default test and threshold per column (reproduced in analysis/stats.py), and the drifted share."""
+default test and threshold per column (reproduced in analysis/stats.py) gated by a two-sample
+test's p-value (an hour's sampling noise is no drift), and the drifted share."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -26,10 +27,11 @@ def _sample(store: Store, start: datetime, end: datetime, columns: list[DriftCol
                                      {c.name: c.kind for c in columns})
 
 
-def _column_scores(ref: Column, column: DriftColumn, cur: Column) -> list[stats.ColumnDrift | None]:
-    """Evidently's default test of `column` for each current group against one reference group:
-    vectorised where the test is the same for every group (large reference: Wasserstein for wide
-    numeric columns, Jensen-Shannon for categories), else group by group (analysis.stats.column_drift)."""
+def _column_scores(ref: Column, column: DriftColumn, cur: Column, alpha: float) -> list[stats.ColumnDrift | None]:
+    """Evidently's default test of `column` and its chance test for each current group against one
+    reference group: vectorised where the tests are the same for every group (large reference:
+    Wasserstein and KS for wide numeric columns, Jensen-Shannon and chi-square for categories), else
+    group by group (analysis.stats.column_drift)."""
     n_samples = len(cur.sizes)
     out: list[stats.ColumnDrift | None] = [None] * n_samples
     n_ref = len(ref.values)
@@ -39,12 +41,13 @@ def _column_scores(ref: Column, column: DriftColumn, cur: Column) -> list[stats.
     if n_ref <= 1000 or (column.kind == "num" and not wide):
         ref_values = ref.categories[ref.values] if column.kind == "cat" else ref.values
         for i in np.flatnonzero(cur.sizes):
-            out[i] = stats.column_drift(column.name, column.kind, ref_values, cur.group(int(i)))
+            out[i] = stats.column_drift(column.name, column.kind, ref_values, cur.group(int(i)), alpha)
         return out
     if wide:
         reference = stats.SortedReference.of(ref.values)
-        scores = stats.wasserstein_many(reference, stats.Samples(cur.values, cur.starts, cur.sizes)) \
-            / max(reference.std, 0.001)
+        samples = stats.Samples(cur.values, cur.starts, cur.sizes)
+        scores = stats.wasserstein_many(reference, samples) / max(reference.std, 0.001)
+        p_values = stats.ks_many(reference, samples)[1]
         test = "wasserstein"
     else:
         names = {name: i for i, name in enumerate(dict.fromkeys([*ref.categories, *cur.categories]))}
@@ -56,17 +59,19 @@ def _column_scores(ref: Column, column: DriftColumn, cur: Column) -> list[stats.
         cur_counts = np.bincount(labels * k + cur_codes, minlength=n_samples * k).reshape(n_samples, k).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             scores = stats.jensenshannon_many(ref_counts, cur_counts)
+        p_values = stats.homogeneity_many(ref_counts, cur_counts)
         test = "jensenshannon"
     for i in np.flatnonzero(cur.sizes):
-        out[i] = stats.ColumnDrift(column.name, column.kind, test, float(scores[i]), 0.1, bool(scores[i] >= 0.1),
-                                   n_ref, int(cur.sizes[i]))
+        evidently, p = bool(scores[i] >= 0.1), float(p_values[i])
+        out[i] = stats.ColumnDrift(column.name, column.kind, test, float(scores[i]), 0.1, evidently, p,
+                                   evidently and p < alpha, n_ref, int(cur.sizes[i]))
     return out
 
 
 class DriftAnalyzer:
     name = "drift"
     source = "spans"
-    owns = ("drift_share", "dataset_drift", "drift_score:", "drift_detected:")
+    owns = ("drift_share", "dataset_drift", "drift_score:", "drift_detected:", "drift_pvalue:")
 
     def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
@@ -103,7 +108,7 @@ class DriftAnalyzer:
             ref_rows = int(reference.rows[r])
             hours = [k[-1] for k in sample.keys[lo:hi]]
             per_column = [_column_scores(reference.columns[c.name].slice(r, r + 1), c,
-                                         sample.columns[c.name].slice(lo, hi)) for c in columns]
+                                         sample.columns[c.name].slice(lo, hi), s.drift_alpha) for c in columns]
             for i, bucket in enumerate(hours):
                 if sample.rows[lo + i] < s.drift_min_rows:
                     continue
@@ -119,11 +124,12 @@ class DriftAnalyzer:
                 for found in results:
                     rows.append({**base, "metric": f"drift_score:{found.column}", "value": found.score})
                     rows.append({**base, "metric": f"drift_detected:{found.column}", "value": float(found.drifted)})
+                    rows.append({**base, "metric": f"drift_pvalue:{found.column}", "value": found.p_value})
                 reports.append({
                     "time": bucket, "window_end": bucket + timedelta(hours=1), "analyzer": self.name,
                     "kind": "drift_columns", **label_values, "verdict": "drift" if drifted else "no_drift",
                     "computed_at": window.computed_at,
-                    "body": {"drift_share": share, "dataset_drift": drifted,
+                    "body": {"drift_share": share, "dataset_drift": drifted, "alpha": s.drift_alpha,
                              "columns": [found.as_dict() for found in results],
                              "reference": [ref_period[0].isoformat(), ref_period[1].isoformat()],
                              "reference_rows": ref_rows, "current_rows": int(sample.rows[lo + i])}})

@@ -50,11 +50,14 @@ CATALOG: dict[str, tuple[str, str]] = {
     "confidence_trend_slope": ("score/h", "Slope of hourly mean confidence over the trailing 24 h."),
     "confidence_trend_pvalue": ("p-value", "p-value of that slope (declining mean when slope < 0 and p small)."),
     # drift (analyzer: drift; 1h; labels service, route)
-    "drift_share": ("ratio", "Share of watched input columns that drifted (Evidently default tests)."),
-    "dataset_drift": ("flag", "1 when drift_share >= 0.5 (Evidently's dataset drift)."),
+    "drift_share": ("ratio", "Share of watched input columns that drifted: Evidently's default test says so and "
+                             "the hour differs from the reference beyond chance (p < drift_alpha)."),
+    "dataset_drift": ("flag", "1 when drift_share >= drift_share setting (0.5: Evidently's dataset drift)."),
     "drift_score:": ("score", "Per column: the default test's score (p-value for ks/chisquare/z, distance for "
                               "wasserstein/jensenshannon); the test is in the drift report."),
-    "drift_detected:": ("flag", "Per column: 1 when the column drifted."),
+    "drift_detected:": ("flag", "Per column: 1 when Evidently's test says drift and drift_pvalue < drift_alpha."),
+    "drift_pvalue:": ("p-value", "Per column: two-sample test of the hour against the reference (KS; chi-square "
+                                 "of homogeneity for categories): how likely chance alone makes such a difference."),
     # human review (analyzer: overrides; labels service, model, model_version, route)
     "reviewed": ("count", "Human review events."),
     "overrides": ("count", "Reviews that modified or rejected the answer."),
@@ -150,7 +153,7 @@ PAGES: dict[str, tuple[str, ...]] = {
                 "confidence_p50", "confidence_p90", "confidence_ks_stat", "confidence_ks_pvalue", "confidence_psi",
                 "confidence_wasserstein", "confidence_shift", "confidence_trend_slope", "confidence_trend_pvalue",
                 "route_conf_scored", "route_conf_low_score", "route_conf_reference_calls"),
-    "drift": ("drift_share", "dataset_drift", "drift_score:", "drift_detected:", "route_in_scored",
+    "drift": ("drift_share", "dataset_drift", "drift_score:", "drift_detected:", "drift_pvalue:", "route_in_scored",
               "route_in_low_score", "route_in_high_score", "route_in_reference_calls", "route_mix_scored",
               "route_mix_low_score", "route_mix_reference_calls"),
     "review": ("reviewed", "overrides", "override_rate", "override_rate_modified", "override_rate_rejected"),

@@ -12,6 +12,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
+from aiwatch.config import DEFAULT_DRIFT_ALPHA as DRIFT_ALPHA
+
 
 def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and two-sided p-value (scipy's exact/asymptotic choice)."""
@@ -110,21 +112,30 @@ def linear_trends(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 # --- Evidently-compatible drift tests -------------------------------------------------------
 
 
+# Evidently's per-column verdict is an effect size once the reference passes 1,000 rows (Wasserstein
+# >= 0.1 std, Jensen-Shannon >= 0.1), whatever the hour's size: an hour of 100-150 calls drawn from
+# the reference itself crosses 0.1 std in half to two thirds of hours (sampling noise alone). So a
+# column counts as drifted only when Evidently says so *and* a two-sample test says the hour differs
+# from the reference beyond chance (p < alpha), as the confidence analyzer pairs PSI/KS with a p-value.
+
+
 @dataclass(frozen=True)
 class ColumnDrift:
     column: str
     kind: str               # num | cat
-    stattest: str           # ks | chisquare | z | wasserstein | jensenshannon
+    stattest: str           # Evidently's default test: ks | chisquare | z | wasserstein | jensenshannon
     score: float
     threshold: float
-    drifted: bool
+    evidently: bool         # Evidently's verdict on its own
+    p_value: float          # chance: KS (wide numeric), else chi-square of homogeneity, hour vs reference
+    drifted: bool           # evidently and p_value < alpha
     reference_rows: int
     current_rows: int
 
     def as_dict(self) -> dict:
         return {"column": self.column, "kind": self.kind, "stattest": self.stattest, "score": self.score,
-                "threshold": self.threshold, "drifted": self.drifted,
-                "reference_rows": self.reference_rows, "current_rows": self.current_rows}
+                "threshold": self.threshold, "evidently": self.evidently, "p_value": self.p_value,
+                "drifted": self.drifted, "reference_rows": self.reference_rows, "current_rows": self.current_rows}
 
 
 def _clean(values: np.ndarray) -> np.ndarray:
@@ -184,8 +195,10 @@ def _jensenshannon(reference: np.ndarray, current: np.ndarray, kind: str) -> flo
     return float(distance.jensenshannon(ref_pct, cur_pct))
 
 
-def column_drift(column: str, kind: str, reference: np.ndarray, current: np.ndarray) -> ColumnDrift | None:
-    """Evidently's default drift test for one column (None when either side is empty)."""
+def column_drift(column: str, kind: str, reference: np.ndarray, current: np.ndarray,
+                 alpha: float = DRIFT_ALPHA) -> ColumnDrift | None:
+    """Evidently's default drift test for one column, and the chance test that gates it (None when
+    either side is empty)."""
     if kind == "num":
         reference = _clean(np.asarray(reference, dtype=float))
         current = _clean(np.asarray(current, dtype=float))
@@ -197,23 +210,30 @@ def column_drift(column: str, kind: str, reference: np.ndarray, current: np.ndar
     if len(reference) == 0 or len(current) == 0:
         return None
     small = len(reference) <= 1000
-    if small and (kind == "cat" or n_values <= 5):
+    categorical = kind == "cat" or n_values <= 5
+    if small and categorical:
         if n_values > 2:
             score, test = _chisquare(reference, current), "chisquare"
         else:
             score, test = _z_test(reference, current), "z"
-        threshold, drifted = 0.05, score < 0.05
+        threshold, evidently = 0.05, score < 0.05
     elif small:
         score, test = ks(reference, current)[1], "ks"
-        threshold, drifted = 0.05, score <= 0.05
-    elif kind == "cat" or n_values <= 5:
+        threshold, evidently = 0.05, score <= 0.05
+    elif categorical:
         score, test = _jensenshannon(reference, current, kind), "jensenshannon"
-        threshold, drifted = 0.1, score >= 0.1
+        threshold, evidently = 0.1, score >= 0.1
     else:
         norm = max(float(np.std(reference)), 0.001)
         score, test = wasserstein(reference, current) / norm, "wasserstein"
-        threshold, drifted = 0.1, score >= 0.1
-    return ColumnDrift(column, kind, test, float(score), threshold, bool(drifted), len(reference), len(current))
+        threshold, evidently = 0.1, score >= 0.1
+    if categorical:
+        ref_counts, cur_counts = _category_counts(reference, current)
+        p = float(homogeneity_many(ref_counts, cur_counts[None, :])[0])
+    else:
+        p = score if test == "ks" else ks(reference, current)[1]
+    return ColumnDrift(column, kind, test, float(score), threshold, bool(evidently), p,
+                       bool(evidently and p < alpha), len(reference), len(current))
 
 
 def dataset_drift(columns: list[ColumnDrift], drift_share: float = 0.5) -> tuple[float, bool]:
@@ -374,6 +394,23 @@ def quantiles_many(cur: Samples, qs: tuple[float, ...]) -> np.ndarray:
         diff = b - a
         out[live, i] = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
     return out
+
+
+def homogeneity_many(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray:
+    """p-value of Pearson's chi-square test of homogeneity (no continuity correction) of the
+    reference's category counts against each row of cur_counts: scipy.stats.chi2_contingency on the
+    2 x k table of each row, categories neither side has left out. 1.0 for an empty row."""
+    ref = np.broadcast_to(np.asarray(ref_counts, dtype=float), cur_counts.shape)
+    cur = np.asarray(cur_counts, dtype=float)
+    col = ref + cur
+    n_ref, n_cur = ref.sum(axis=1, keepdims=True), cur.sum(axis=1, keepdims=True)
+    total = n_ref + n_cur
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e_ref, e_cur = col * n_ref / total, col * n_cur / total
+        cells = np.where(col > 0, (ref - e_ref) ** 2 / e_ref + (cur - e_cur) ** 2 / e_cur, 0.0)
+    dof = (col > 0).sum(axis=1) - 1
+    p = stats.chi2.sf(cells.sum(axis=1), np.maximum(dof, 1))
+    return np.where((dof < 1) | (n_cur[:, 0] == 0) | (n_ref[:, 0] == 0), 1.0, p)
 
 
 def jensenshannon_many(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray:

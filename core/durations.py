@@ -56,6 +56,11 @@ def format_duration(td: timedelta) -> str:
     return f"{s}s"
 
 
+def is_relative_time(text: str) -> bool:
+    """`-15m`, `-7d`: a time relative to now (which a command line would otherwise read as an option)."""
+    return bool(_RELATIVE.match(text.strip())) and text.lstrip().startswith("-")
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """ISO 8601, unix seconds, `now`, or relative (`-15m`, `now-2h`, `-7d`) to naive UTC.
 

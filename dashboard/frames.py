@@ -365,8 +365,10 @@ def parse_json(value: object) -> dict:
 
 
 def drift_columns(drift: pd.DataFrame) -> pd.DataFrame:
-    """Per-column rows (time, route, column, score, threshold, drifted, test) from `drift` reports."""
-    cols = ["time", "window_end", "route", "column", "score", "threshold", "drifted", "test"]
+    """Per-column rows (time, route, column, score, threshold, Evidently's verdict, the chance test's
+    p-value, drifted, test) from `drift` reports."""
+    cols = ["time", "window_end", "route", "column", "score", "threshold", "evidently", "p_value", "alpha", "drifted",
+            "test"]
     rows = []
     for rec in drift.to_dict("records") if not drift.empty else []:
         body = parse_json(rec.get("body"))
@@ -380,7 +382,9 @@ def drift_columns(drift: pd.DataFrame) -> pd.DataFrame:
                 drifted = c["verdict"] == "drift"
             rows.append({"time": rec.get("time"), "window_end": rec.get("window_end"), "route": rec.get("route"),
                          "column": name, "score": c.get("score", c.get("drift_score")),
-                         "threshold": c.get("threshold"), "drifted": bool(drifted) if drifted is not None else None,
+                         "threshold": c.get("threshold"), "evidently": c.get("evidently"), "p_value": c.get("p_value"),
+                         "alpha": body.get("alpha"),
+                         "drifted": bool(drifted) if drifted is not None else None,
                          "test": c.get("test", c.get("stattest"))})
     return pd.DataFrame(rows, columns=cols)
 

@@ -34,7 +34,15 @@ if ui.show(drift, empty_hint=ui.RUN_ANALYZERS, what="drift reports"):
         window = per_col[per_col["time"] == chosen]
         drifted = int(window["drifted"].fillna(False).sum())
         st.markdown(f"**{drifted} of {len(window)} column(s) drifted** in this window.")
-        ui.table(window, ["route", "column", "test", "score", "threshold", "drifted"])
+        alpha = window["alpha"].dropna()
+        st.caption("A column drifted when Evidently's default test says so (`score` against `threshold`: "
+                   "`evidently`) and the hour's calls differ from the reference beyond chance: `p_value` (KS, or "
+                   "chi-square for categories) under "
+                   + (f"{float(alpha.iloc[0]):g}" if len(alpha) else "the server's")
+                   + " (`[analysis] drift_alpha`). On a reference of over 1,000 calls Evidently's test is a "
+                   "distance alone, which an hour of 100 ordinary calls often crosses by chance.")
+        ui.table(window.assign(p_value=window["p_value"].map(ui.fmt_p)),
+                 ["route", "column", "test", "score", "threshold", "evidently", "p_value", "drifted"])
 
 evidence.route_shift(ctx, "drift")
 

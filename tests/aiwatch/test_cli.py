@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiwatch.cli import declared_commands, load_command, main
+from aiwatch.cli import declared_commands, join_relative_times, load_command, main
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "scipy", "polars", "streamlit", "httpx", "evidently", "pydantic")
@@ -45,3 +45,14 @@ def test_analyze_on_a_folder_without_a_database_says_so(tmp_path, capsys):
     assert main(["analyze", "--since=-1h", "--data-dir", str(tmp_path)]) == 1
     assert "no aiwatch database" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []          # nothing created
+
+
+def test_a_relative_time_after_its_flag_is_a_value_not_an_option(tmp_path, capsys):
+    """`--since -3d`, as alerts/README.md and every `--help` write it: argparse alone rejects it
+    ("expected one argument"); the CLI reads it as `--since=-3d`."""
+    assert main(["analyze", "--since", "-1h", "--until", "now-5m", "--data-dir", str(tmp_path)]) == 1
+    assert "no aiwatch database" in capsys.readouterr().err
+    assert join_relative_times(["alerts", "backtest", "--since", "-3d", "--until", "-1.5h", "--json"]) == [
+        "alerts", "backtest", "--since=-3d", "--until=-1.5h", "--json"]
+    # only a relative time joins: a flag's ordinary value, and a `-x` after a flag's `=`, stay as given
+    assert join_relative_times(["--since=-3d", "-7d", "--step", "1m", "-h"]) == ["--since=-3d", "-7d", "--step", "1m", "-h"]

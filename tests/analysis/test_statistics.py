@@ -96,6 +96,54 @@ def test_input_drift_is_flagged_on_the_shifted_route_only(day_and_shift, setting
     assert tests["input_tokens"] == "wasserstein" and tests["attr:aiwatch.input.language"] == "jensenshannon"
 
 
+def test_a_quiet_routes_ordinary_hours_do_not_drift_though_evidently_alone_would_say_so(store, settings):
+    """Against a reference of thousands of calls Evidently's numeric test is a distance (Wasserstein
+    >= 0.1 std) whatever the hour's size, and an hour of ~120 calls drawn from the reference itself
+    crosses it often. The drift verdict also wants the hour to differ beyond chance (KS p < alpha):
+    ordinary hours do not drift, the shifted ones still do, and the stored p-values are scipy's."""
+    shifts = (Shift(T0 + DAY + 10 * H, T0 + DAY + 12 * H, "input_tokens", 1.3),
+              Shift(T0 + DAY + 10 * H, T0 + DAY + 12 * H, "output_tokens", 1.3))
+    write(store, spans(T0, 2 * 24 * 60, 2, seed=3, routes=("chat",), shifts=shifts))
+    runner.analyze(store, DriftAnalyzer(store, settings), Window(T0 + DAY, T0 + 2 * DAY, T0))
+    drifted = {r["time"].hour for r in metric(store, "dataset_drift", route="chat") if r["value"]}
+    assert drifted == {10, 11}
+    bodies = [json.loads(r["body"]) for r in store.query(
+        "SELECT body FROM analysis_reports WHERE analyzer = 'drift' ORDER BY time").to_pylist()]
+    assert len(bodies) == 24
+    evidently_alone = sum(c["evidently"] for b in bodies for c in b["columns"] if c["column"] == "input_tokens")
+    assert evidently_alone >= 6, "the data no longer shows the effect-size test's noise"
+    df = store.query("SELECT start_time, input_tokens FROM spans").to_pandas()
+    ref = df[df.start_time < T0 + DAY].input_tokens.to_numpy(float)
+    hour = df[(df.start_time >= T0 + DAY + 3 * H) & (df.start_time < T0 + DAY + 4 * H)].input_tokens.to_numpy(float)
+    col = next(c for c in bodies[3]["columns"] if c["column"] == "input_tokens")
+    assert col["p_value"] == pytest.approx(sps.ks_2samp(ref, hour).pvalue, rel=1e-9)
+    assert col["stattest"] == "wasserstein" and bodies[3]["alpha"] == settings.drift_alpha
+    stored = {r["time"].hour: r["value"] for r in metric(store, "drift_pvalue:input_tokens", route="chat")}
+    assert stored[3] == col["p_value"]
+
+
+def test_the_chance_test_of_categories_is_scipys_chi_square_of_homogeneity():
+    rng = np.random.default_rng(4)
+    ref = np.array([700.0, 200.0, 100.0, 0.0])
+    rows = np.array([[70, 20, 10, 0], [50, 30, 10, 10], [0, 0, 0, 0], [3, 0, 0, 0]], dtype=float)
+    got = stats.homogeneity_many(ref, rows)
+    for row, p in zip(rows, got):
+        keep = (ref + row) > 0
+        if row.sum() == 0 or keep.sum() < 2:
+            assert p == 1.0
+            continue
+        want = sps.chi2_contingency(np.vstack([ref[keep], row[keep]]), correction=False).pvalue
+        assert p == pytest.approx(want, rel=1e-9)
+    # and column_drift gates Evidently's categorical verdict with it
+    langs = np.array(["en", "de", "fr"], dtype=object)
+    big_ref = langs[rng.choice(3, 20_000, p=[0.7, 0.2, 0.1])]
+    noise = langs[rng.choice(3, 60, p=[0.7, 0.2, 0.1])]
+    found = stats.column_drift("lang", "cat", big_ref, noise)
+    assert found is not None and found.stattest == "jensenshannon" and not found.drifted
+    shifted = stats.column_drift("lang", "cat", big_ref, np.array(["fr"] * 60, dtype=object))
+    assert shifted is not None and shifted.evidently and shifted.p_value < 1e-6 and shifted.drifted
+
+
 def test_canary_verdicts(store, settings):
     start = T0 + 2 * H
     base = spans(start, 60, 10, seed=21, version="v1", arm="baseline", ids="b")
@@ -240,14 +288,15 @@ def test_the_drift_fast_path_equals_column_by_column_evidently_tests(store):
             ref_col = Column("cat", np.array([code[c] for c in ref]), np.array([len(ref)]), cats)
             cur = Column("cat", np.array([code[c] for h in hours for c in h], dtype=np.int64),
                          np.array([len(h) for h in hours]), cats)
-        fast = _column_scores(ref_col, column, cur)
+        fast = _column_scores(ref_col, column, cur, stats.DRIFT_ALPHA)
         for got, h in zip(fast, hours):
             want = stats.column_drift("x", kind, ref, h) if len(h) else None
             if want is None:
                 assert got is None
                 continue
-            assert (got.stattest, got.drifted) == (want.stattest, want.drifted)
+            assert (got.stattest, got.evidently, got.drifted) == (want.stattest, want.evidently, want.drifted)
             assert got.score == pytest.approx(want.score, rel=1e-9, abs=1e-12)
+            assert got.p_value == pytest.approx(want.p_value, rel=1e-9, abs=1e-15)
 
 
 def test_scheduled_runs_read_a_settled_reference_once(day_and_shift):
