@@ -16,6 +16,7 @@ from typing import Any
 
 from alerts.engine import AlertEngine, MemoryBackend
 from alerts.rules import AlertsConfig
+from core.units import format_value
 from store import alerting
 from store.base import Reader, Store
 from store.replay_index import AnalysisIndex
@@ -54,8 +55,9 @@ class Backtest:
         timed: list[tuple[datetime, int, str]] = []
         for e in self.events:
             labels = " ".join(f"{k}={v}" for k, v in e["labels"].items() if k not in ("alertname", "severity"))
-            value = "" if e["value"] is None else f" value={e['value']:.4g}"
-            threshold = "" if e.get("threshold") is None else f" threshold={e['threshold']:.4g}"
+            unit = str((e.get("annotations") or {}).get("unit", ""))
+            value = "" if e["value"] is None else f" value={format_value(e['value'], unit)}"
+            threshold = "" if e.get("threshold") is None else f" threshold={format_value(e['threshold'], unit)}"
             timed.append((e["time"], 0, f"{e['time']:%Y-%m-%d %H:%M:%S}  {e['to_state'].upper():9} "
                                         f"{e['severity']} {e['rule']:28} {labels}{value}{threshold}"))
         for n in self.notifications:

@@ -66,7 +66,7 @@ def render_annotations(sample: Sample, dashboard_url: str, now: datetime | None 
            "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "view": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains), "op": rule.condition.op,
-           "value": sample.value, "threshold": sample.threshold}
+           "value": sample.value, "threshold": sample.threshold, "unit": rule.condition.unit}
     if sample.baseline is not None:
         out["baseline"] = sample.baseline
     if labels.get("service") and now is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ import httpx
 
 from alerts.rules import Receiver
 from core.retry_after import parse_retry_after
+from core.units import format_value
 
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000
@@ -43,19 +43,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_value(metric: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    v = float(value)
-    if metric.endswith("_rate") or metric in ("drift_share",):
-        return f"{v:.2%}"
-    if metric.endswith("_ms"):
-        return f"{v:,.0f} ms"
-    if metric.startswith("cost"):
-        return f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
-    if metric.startswith("burn_rate"):
-        return f"{v:.1f}x"
-    return f"{v:,.3g}"
+def value_vs_threshold(notes: dict[str, Any]) -> str:
+    """`15% > 1%`, `22.86% <= 30%`, `31,200 ms > 20,000 ms`: in the unit the rule's value has."""
+    unit = str(notes.get("unit", ""))
+    return (f"{format_value(notes.get('value'), unit)} {notes.get('op', '')} "
+            f"{format_value(notes.get('threshold'), unit)}")
 
 
 def slack_escape(text: Any) -> str:
@@ -101,8 +93,7 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
         a_labels, a_notes = alert["labels"], alert["annotations"]
         ts, human = _since(alert["startsAt"])
         metric = a_notes.get("metric", "")
-        value = f"{format_value(metric, a_notes.get('value'))} {a_notes.get('op', '')} " \
-                f"{format_value(metric, a_notes.get('threshold'))}"
+        value = value_vs_threshold(a_notes)
         fields = [f"*Severity*\n{emoji} {esc(a_labels.get('severity', ''))} ({esc(alert['status'])})",
                   f"*What*\n{esc(a_labels.get('alertname', ''))}: {esc(metric)} ({esc(a_notes.get('grain', ''))})",
                   f"*Where*\n{esc(_where({k: v for k, v in a_labels.items() if k != 'service'}))}",
@@ -228,8 +219,7 @@ def apprise_message(message: dict[str, Any], dedup_key: str | None) -> dict[str,
     for alert in alerts[:SLACK_ALERTS_SHOWN]:
         a_labels, a_notes = alert["labels"], alert["annotations"]
         metric = a_notes.get("metric", "")
-        value = f"{format_value(metric, a_notes.get('value'))} {a_notes.get('op', '')} " \
-                f"{format_value(metric, a_notes.get('threshold'))}"
+        value = value_vs_threshold(a_notes)
         text = f"{a_notes.get('summary', '')}\n{a_labels.get('alertname', '')}: {metric} " \
                f"({a_notes.get('grain', '')}) {value}; {_where(a_labels)}; since {_since(alert['startsAt'])[1]}"
         if alert["status"] == "resolved":

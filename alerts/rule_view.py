@@ -16,7 +16,8 @@ SCHEMA = pa.schema([
     ("name", pa.string()), ("severity", pa.string()), ("metric", pa.string()), ("page", pa.string()),
     ("scope", pa.string()), ("condition", pa.string()), ("for_s", pa.float64()), ("keep_firing_for_s", pa.float64()),
     ("over_s", pa.float64()), ("test", pa.string()), ("bad", pa.string()), ("total", pa.string()),
-    ("p_value", pa.float64()), ("max_mean", pa.float64()), ("summary", pa.string()), ("runbook", pa.string()),
+    ("p_value", pa.float64()), ("max_mean", pa.float64()), ("unit", pa.string()), ("summary", pa.string()),
+    ("runbook", pa.string()),
 ])
 
 
@@ -72,6 +73,7 @@ def row(rule: Rule) -> dict[str, Any]:
         "for_s": _seconds(rule.for_), "keep_firing_for_s": _seconds(rule.keep_firing_for), "over_s": _seconds(c.over),
         "test": ev.test if ev else None, "bad": ev.bad if ev else None, "total": ev.total if ev else None,
         "p_value": float(ev.p_value) if ev else None, "max_mean": float(ev.max_mean) if ev and ev.test == "rank" else None,
+        "unit": c.unit,
         "summary": rule.summary, "runbook": rule.runbook,
     }
 

@@ -125,6 +125,18 @@ class Condition:
     def compare(self, value: float, threshold: float) -> bool:
         return OPS[self.op](value, threshold)
 
+    @property
+    def unit(self) -> str:
+        """The unit of an alert's value and threshold: a share for evidence rules (bad / total
+        against the tolerated rate, or a rank test's mean tail percentile against its bound), a
+        number of calls for absence, else the metric's unit in analysis/metrics_catalog.py."""
+        if self.evidence is not None:
+            return "ratio"
+        if self.absent:
+            return "count"
+        found = describe(self.metric)
+        return found[0] if found else ""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -556,8 +568,10 @@ def _build(spec: RuleSpec) -> Rule:
     match = _match(c.match)
     if c.evidence is not None:
         e = c.evidence
-        condition = Condition(metric=e.bad, grains=("1m",), op=">", match=match, over=c.over or timedelta(minutes=5),
-                              evidence=e)
+        # the alert's value against its threshold: bad / total above the tolerated rate, or a rank
+        # test's mean tail percentile at or under its bound
+        condition = Condition(metric=e.bad, grains=("1m",), op="<=" if e.test == "rank" else ">", match=match,
+                              over=c.over or timedelta(minutes=5), evidence=e)
     elif c.absent is not None:
         condition = Condition(metric="requests", grains=("1m",), op="==", threshold=0.0, match=match, absent=True,
                               window=c.window, had_traffic_within=c.had_traffic_within, min_expected=c.min_expected)

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.durations import format_duration
+from core.units import format_value
 from dashboard import charts, frames, ui
 
 # per-minute rows: a week would be hundreds of thousands of rows; a shift is recent news
@@ -45,6 +46,22 @@ def rank_rules(ctx: ui.PageContext, page: str) -> list[RankRule]:
     rows = rules[(rules["test"] == "rank") & (rules["page"] == page)]
     return [RankRule(r.name, r.severity, r.bad, r.total, timedelta(seconds=float(r.over_s)), float(r.p_value),
                      float(r.max_mean)) for r in rows.itertuples()]
+
+
+def with_units(ctx: ui.PageContext, alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alert rows with `value` and `threshold` as text in the rule's unit (`15% > 1%`, not 0.15):
+    the unit the alert carries in its annotations, else its rule's on this server."""
+    if alerts.empty or "value" not in alerts.columns:
+        return alerts
+    rules = server_rules(ctx)
+    by_rule = dict(zip(rules["name"], rules["unit"])) if "unit" in rules.columns else {}
+    notes = alerts["annotations"].map(frames.parse_json) if "annotations" in alerts.columns else None
+    units = [str((notes.iloc[i] if notes is not None else {}).get("unit") or by_rule.get(rule) or "")
+             for i, rule in enumerate(alerts["rule"] if "rule" in alerts.columns else [""] * len(alerts))]
+    out = alerts.assign(value=[format_value(v, u) for v, u in zip(alerts["value"], units)])
+    if "threshold" in alerts.columns:
+        out["threshold"] = [format_value(v, u) for v, u in zip(alerts["threshold"], units)]
+    return out
 
 
 def rule_pages(ctx: ui.PageContext, names: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ import streamlit as st
 from analysis.metrics_catalog import page_of
 from core.clock import utcnow
 from core.durations import format_duration
-from dashboard import client, frames, ui
+from dashboard import client, evidence, frames, ui
 from dashboard.filters import view_url
 
 ctx = ui.page("Alerts", "What is firing, what was, who was told, and what is silenced")
@@ -39,7 +39,7 @@ alerts = ctx.query("alerts")
 if ui.show(alerts, empty_hint="no alert is pending, firing or recently resolved (`aiwatch serve` evaluates the "
                               "rules under Rules below every minute)",
            missing_hint=ui.ALERTS_MISSING, what="alerts"):
-    a = with_links(alerts.frame)
+    a = evidence.with_units(ctx, with_links(alerts.frame))
     state = a["state"] if "state" in a.columns else pd.Series(["firing"] * len(a))
     c1, c2, c3 = st.columns(3)
     c1.metric("Firing", int((state == "firing").sum()))
@@ -60,7 +60,7 @@ st.subheader("History")
 history = ctx.query("alert_history", start=ctx.filters.start, end=ctx.filters.end, limit=500)
 if ui.show(history, empty_hint="no alert changed state in this window", missing_hint=ui.ALERTS_MISSING,
            what="alert history"):
-    h = history.frame
+    h = evidence.with_units(ctx, history.frame)
     ui.table(h.assign(labels=h["labels"].map(frames.label_text)) if "labels" in h.columns else h)
 
 st.subheader("Silences")

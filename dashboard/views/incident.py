@@ -79,7 +79,7 @@ if ui.show(history, missing_hint=ui.ALERTS_MISSING, what="alert history"):
         ui.chart(charts.alert_timeline(intervals, end), key="inc-timeline")
     events = history.frame[history.frame["fingerprint"].isin(fps)
                            & (pd.to_datetime(history.frame["time"]) >= start - lead)].sort_values("time")
-    ui.table(events, ["time", "rule", "severity", "from_state", "to_state", "value", "threshold"])
+    ui.table(evidence.with_units(ctx, events), ["time", "rule", "severity", "from_state", "to_state", "value", "threshold"])
 
 st.subheader("What it touched")
 st.caption("Calls of the service from 15 minutes before the first alert to the end, grouped; sorted by failures.")

@@ -47,7 +47,12 @@ def test_four_failures_among_eight_calls_do_not_page_a_burst_does(store):
     assert sample.value == pytest.approx(9 / 60) and sample.threshold == pytest.approx(0.021)
     assert dict(sample.fields)["p_value"] == pytest.approx(binom.sf(8, 60, 0.021), rel=1e-9)
     assert dict(sample.fields)["p_value"] < 1e-4 and sample.baseline == pytest.approx(0.007)
-    assert render_annotations(sample, "http://dash")["summary"] == "checkout /burst: 9 of 60"
+    notes = render_annotations(sample, "http://dash")
+    assert notes["summary"] == "checkout /burst: 9 of 60"
+    # what Slack and the alert tables show: the share of calls against the tolerated share
+    from alerts.notifiers import value_vs_threshold
+
+    assert value_vs_threshold(notes) == "15% > 2.1%"
 
 
 def test_the_tolerated_rate_follows_the_route_normal_rate(store):
@@ -172,7 +177,11 @@ def test_a_few_calls_deep_in_the_tail_page_and_a_busy_wobble_does_not(store):
     sample = got["/quiet"]
     assert dict(sample.fields)["p_value"] == pytest.approx(float(irwinhall(6).cdf(0.18)), rel=1e-9)
     assert sample.value == pytest.approx(0.03) and dict(sample.fields)["total"] == 6
-    assert render_annotations(sample, "http://dash")["summary"] == "checkout /quiet: 6 calls at 3%"
+    notes = render_annotations(sample, "http://dash")
+    assert notes["summary"] == "checkout /quiet: 6 calls at 3%"
+    from alerts.notifiers import value_vs_threshold
+
+    assert value_vs_threshold(notes) == "3% <= 25%"    # a mean tail percentile at or under its bound
     scored(store, "/one", 1, 0.002)           # one call is never evidence at 1e-5 (its p is its percentile)
     assert "/one" not in fired(store, CONF_DROP)
 

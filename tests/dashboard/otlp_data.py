@@ -166,7 +166,10 @@ def model_calls(now_ns: int | None = None) -> list[dict[str, Any]]:
 
 
 # An incident in the data window: two overlapping alerts of SERVICE (one still firing) and one notification.
-INCIDENT_ALERTS = (("fp-err", "HighErrorRate", "P1", 40, 20), ("fp-burn", "ErrorBudgetBurn", "P2", 30, None))
+# shipped rules (their units format the values on the pages): an error burst at 20% of calls against
+# a tolerated 5%, and a budget burning at 4.5x where the rule pages at 3x
+INCIDENT_ALERTS = (("fp-err", "RouteErrorBurst", "P1", 40, 20, 0.2, 0.05),
+                   ("fp-burn", "ErrorBudgetSlowBurn", "P2", 30, None, 4.5, 3.0))
 
 
 def write_incident(db_path: Any) -> datetime:
@@ -180,9 +183,10 @@ def write_incident(db_path: Any) -> datetime:
 
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     rows = []
-    for fp, rule, sev, fired_ago, resolved_ago in INCIDENT_ALERTS:
+    for fp, rule, sev, fired_ago, resolved_ago, value, threshold in INCIDENT_ALERTS:
         labels = json.dumps({"alertname": rule, "service": SERVICE, "route": "/summarize"})
-        base = {"fingerprint": fp, "rule": rule, "severity": sev, "labels": labels, "value": 0.2, "threshold": 0.05}
+        base = {"fingerprint": fp, "rule": rule, "severity": sev, "labels": labels, "value": value,
+                "threshold": threshold}
         rows.append({**base, "time": now - timedelta(minutes=fired_ago), "from_state": "pending", "to_state": "firing"})
         if resolved_ago is not None:
             rows.append({**base, "time": now - timedelta(minutes=resolved_ago), "from_state": "firing",

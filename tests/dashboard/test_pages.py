@@ -130,7 +130,10 @@ def _alerts(at: AppTest) -> None:
     history = next(f for f in found if "to_state" in f.columns)
     assert sorted(zip(history["rule"], history["to_state"])) == sorted(
         [(rule, "firing") for _, rule, *_ in INCIDENT_ALERTS]
-        + [(rule, "resolved") for _, rule, _, _, resolved in INCIDENT_ALERTS if resolved is not None])
+        + [(rule, "resolved") for _, rule, _, _, resolved, *_ in INCIDENT_ALERTS if resolved is not None])
+    # values in their rule's unit: a share of calls, a burn rate
+    shown = set(zip(history["rule"], history["value"], history["threshold"]))
+    assert shown == {("RouteErrorBurst", "20%", "5%"), ("ErrorBudgetSlowBurn", "4.5x budget", "3x budget")}
     sent = next(f for f in found if "outcome" in f.columns and "receiver" in f.columns)
     assert sent[["receiver", "outcome"]].values.tolist() == [["slack", "delivered"]]
     assert metric(at, "delivered") == "1"
@@ -182,7 +185,7 @@ WITH_DATA: dict[str, Callable[[AppTest], None]] = {
 def _incident_list(at: AppTest) -> None:
     listing = next(df.value for df in at.dataframe if "rules" in df.value.columns)
     [row] = listing.to_dict("records")   # two overlapping alerts: one incident
-    assert row["alerts"] == 2 and row["rules"] == "ErrorBudgetBurn, HighErrorRate" and row["state"] == "open"
+    assert row["alerts"] == 2 and row["rules"] == "ErrorBudgetSlowBurn, RouteErrorBurst" and row["state"] == "open"
     assert row["open"].startswith("/incident?id=checkout-assistant%40")
 
 
@@ -196,6 +199,8 @@ def test_incident_page_from_an_alert_link(data_server, monkeypatch: pytest.Monke
     frames_ = {tuple(df.value.columns): df.value for df in at.dataframe}
     sent = next(v for k, v in frames_.items() if "receiver" in k)
     assert sent["receiver"].tolist() == ["slack"]
+    events = next(v for k, v in frames_.items() if "to_state" in k)
+    assert set(zip(events["rule"], events["value"])) >= {("RouteErrorBurst", "20%"), ("ErrorBudgetSlowBurn", "4.5x budget")}
     routes = next(v for k, v in frames_.items() if "route" in k and "requests" in k)
     assert set(routes["route"]) <= {"/summarize", "/classify"} and routes["errors"].sum() > 0
     failing = next(v for k, v in frames_.items() if "trace_id" in k and "error_type" in k)
