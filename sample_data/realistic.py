@@ -3,8 +3,9 @@
 Three services, nine route x model pairs on four providers (two hosted APIs, Google, a
 self-hosted vLLM model); snapshot response names; long-output routes with p99 of 5-30 s; routes at
 a few calls a minute; diurnal load of about 2 calls/s at level 1; 0.5-0.8% background failures;
-a clean first day (the control period, baselines learned from its first hours), then seven
-incidents confined to one route, model or service, placed by the seed.
+a clean control period (a first day whose baselines are learned from its first hours, and by
+choice more clean days, on which the hourly drift and confidence tests have a reference), then
+seven incidents confined to one route, model or service, placed by the seed.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from sample_data.scenario import Scenario, scenario_from_dict
 
-CLEAN_MINUTES = 24 * 60
+CLEAN_MINUTES = 24 * 60     # one clean day
 # (service, requests/minute at level 1 before the daily cycle (mean factor 0.65), routes:
 #  (route, weight, prompt tokens, output tokens, [(model, snapshot, provider, median ms, sigma, share)]))
 WORLD: tuple[tuple[str, float, tuple], ...] = (
@@ -48,9 +49,13 @@ def _pairs(world: list[dict[str, Any]]) -> list[tuple[str, str, str, float]]:
             for s in world for r in s["routes"] for m in r["models"]]
 
 
-def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12.0) -> Scenario:
+def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12.0, clean_days: int = 1) -> Scenario:
     """The world at `level` x the traffic of level 1 (about 2 calls/s), incidents placed by `seed`
-    after the clean first day; the recording lasts the clean day plus `incident_hours`."""
+    after `clean_days` clean days; the recording lasts those plus `incident_hours`. The seed draws
+    the same world and incidents whatever the number of clean days."""
+    if clean_days < 1:
+        raise ValueError(f"clean_days must be at least 1, not {clean_days}")
+    clean_minutes = clean_days * CLEAN_MINUTES
     rng = np.random.default_rng(seed)
     services: list[dict[str, Any]] = []
     for name, rpm, routes in WORLD:
@@ -68,7 +73,7 @@ def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12
                          "background_errors": float(rng.uniform(0.005, 0.008)), "routes": svc_routes})
     pairs = _pairs(services)
     incidents = []
-    t0 = CLEAN_MINUTES
+    t0 = clean_minutes
 
     def pick(candidates: list) -> Any:
         return candidates[int(rng.integers(len(candidates)))]
@@ -112,6 +117,6 @@ def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12
         start += inc["duration"]
     for inc in incidents:
         inc["end_min"] = inc["start_min"] + inc.pop("duration")
-    days = max(CLEAN_MINUTES / 1440 + incident_hours / 24, max(i["end_min"] for i in incidents) / 1440 + 1 / 24)
+    days = max(clean_minutes / 1440 + incident_hours / 24, max(i["end_min"] for i in incidents) / 1440 + 1 / 24)
     return scenario_from_dict({"name": f"realistic-{seed}-x{level:g}", "days": days, "services": services,
-                               "incidents": incidents, "clean_minutes": CLEAN_MINUTES})
+                               "incidents": incidents, "clean_minutes": clean_minutes})
