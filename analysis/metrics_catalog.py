@@ -86,8 +86,9 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_slow_threshold_ms": ("ms", "1h: the slow-call threshold in force: the route's latency SLO, else the "
                                       "median of its hourly p99s over the trailing route_baseline_hours, once "
                                       "500 successful calls are behind it."),
-    "route_slow_budget": ("ratio", "1h: share of calls allowed over the threshold (1 - SLO objective; 0.01 for a "
-                                   "learned p99)."),
+    "route_slow_budget": ("ratio", "1h: share of calls allowed over the threshold (1 - SLO objective; for a "
+                                   "learned p99 the share expected over it, 1% for busy hours, more for hours of few "
+                                   "calls: analysis/route_health.py learned_budget)."),
     "route_error_baseline": ("ratio", "1h: failures / calls of the route and model over the trailing hours."),
     "route_baseline_hours": ("hours", "1h: hours with calls behind the baseline (immature under "
                                       "the rule's evidence.min_history)."),
