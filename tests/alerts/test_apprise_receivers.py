@@ -109,7 +109,7 @@ def test_teams_webhook_and_email_get_firing_then_resolved(store, script_for, clo
     hooks = rx.payloads("hook")
     assert [h["title"].split("]")[0] for h in hooks] == ["[FIRING", "[RESOLVED"]
     assert "HighErrorRate" in hooks[0]["title"] and "checkout" in hooks[0]["title"]
-    assert "30.00% > 5.00%" in hooks[0]["message"] and "route=/answer" in hooks[0]["message"]
+    assert "30% > 5%" in hooks[0]["message"] and "route=/answer" in hooks[0]["message"]
     assert [h["type"] for h in hooks] == ["failure", "success"]
 
     cards = rx_tls.received("workflows")
