@@ -66,7 +66,8 @@ def render_annotations(sample: Sample, dashboard_url: str, now: datetime | None 
            "runbook": rule.runbook, "dashboard": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "view": f"{dashboard_url.rstrip('/')}/{page}?{query}",
            "metric": rule.condition.metric, "grain": ",".join(rule.condition.grains), "op": rule.condition.op,
-           "value": sample.value, "threshold": sample.threshold, "unit": rule.condition.unit}
+           "value": sample.value, "threshold": sample.threshold, "unit": rule.condition.unit,
+           "window": format_duration(rule.condition.over) if rule.condition.over else ""}
     if sample.baseline is not None:
         out["baseline"] = sample.baseline
     if labels.get("service") and now is not None:

@@ -43,6 +43,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _span(notes: dict[str, Any]) -> str:
+    """What the value was taken over: a windowed rule's window (`over 5m`), else the bucket grain."""
+    return f"over {notes['window']}" if notes.get("window") else str(notes.get("grain", ""))
+
+
 def value_vs_threshold(notes: dict[str, Any]) -> str:
     """`15% > 1%`, `22.86% <= 30%`, `31,200 ms > 20,000 ms`: in the unit the rule's value has."""
     unit = str(notes.get("unit", ""))
@@ -95,7 +100,7 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
         metric = a_notes.get("metric", "")
         value = value_vs_threshold(a_notes)
         fields = [f"*Severity*\n{emoji} {esc(a_labels.get('severity', ''))} ({esc(alert['status'])})",
-                  f"*What*\n{esc(a_labels.get('alertname', ''))}: {esc(metric)} ({esc(a_notes.get('grain', ''))})",
+                  f"*What*\n{esc(a_labels.get('alertname', ''))}: {esc(metric)} ({esc(_span(a_notes))})",
                   f"*Where*\n{esc(_where({k: v for k, v in a_labels.items() if k != 'service'}))}",
                   f"*Since*\n<!date^{ts}^{{date_short_pretty}} {{time}}|{esc(human)}>" if ts
                   else f"*Since*\n{esc(human)}",
@@ -221,7 +226,7 @@ def apprise_message(message: dict[str, Any], dedup_key: str | None) -> dict[str,
         metric = a_notes.get("metric", "")
         value = value_vs_threshold(a_notes)
         text = f"{a_notes.get('summary', '')}\n{a_labels.get('alertname', '')}: {metric} " \
-               f"({a_notes.get('grain', '')}) {value}; {_where(a_labels)}; since {_since(alert['startsAt'])[1]}"
+               f"({_span(a_notes)}) {value}; {_where(a_labels)}; since {_since(alert['startsAt'])[1]}"
         if alert["status"] == "resolved":
             text += f"; resolved {_since(alert['endsAt'])[1]}"
         if a_notes.get("description"):

@@ -52,7 +52,7 @@ def test_four_failures_among_eight_calls_do_not_page_a_burst_does(store):
     # what Slack and the alert tables show: the share of calls against the tolerated share
     from alerts.notifiers import value_vs_threshold
 
-    assert value_vs_threshold(notes) == "15% > 2.1%"
+    assert value_vs_threshold(notes) == "15% > 2.1%" and notes["window"] == "5m"
 
 
 def test_the_tolerated_rate_follows_the_route_normal_rate(store):
