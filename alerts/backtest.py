@@ -29,6 +29,7 @@ class Backtest:
     step: timedelta
     events: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)     # rule -> unit of its value (a pending event has no annotations yet)
 
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -55,7 +56,7 @@ class Backtest:
         timed: list[tuple[datetime, int, str]] = []
         for e in self.events:
             labels = " ".join(f"{k}={v}" for k, v in e["labels"].items() if k not in ("alertname", "severity"))
-            unit = str((e.get("annotations") or {}).get("unit", ""))
+            unit = self.units.get(e["rule"]) or str((e.get("annotations") or {}).get("unit", ""))
             value = "" if e["value"] is None else f" value={format_value(e['value'], unit)}"
             threshold = "" if e.get("threshold") is None else f" threshold={format_value(e['threshold'], unit)}"
             timed.append((e["time"], 0, f"{e['time']:%Y-%m-%d %H:%M:%S}  {e['to_state'].upper():9} "
@@ -195,7 +196,7 @@ def run_backtest(db: Reader, config: AlertsConfig, since: datetime, until: datet
                                                         sorted(config.metrics)))
     backend = backend or MemoryBackend()
     engine = AlertEngine(config, backend, source, all_receivers=True)
-    result = Backtest(since, until, step)
+    result = Backtest(since, until, step, units={r.name: r.condition.unit for r in config.rules})
     now = since
     while now < until:
         tick = engine.tick(now)
@@ -225,7 +226,7 @@ class HistoryReplay:
         self.store, self.config, self.since, self.until, self.step_size = store, config, since, until, step
         self.chunk = chunk or (until - since)
         self.backend = MemoryBackend()
-        self.result = Backtest(since, until, step)
+        self.result = Backtest(since, until, step, units={r.name: r.condition.unit for r in config.rules})
         self.at = since
         self._written = 0
 

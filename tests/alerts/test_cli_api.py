@@ -91,6 +91,9 @@ def test_backtest_prints_the_timeline_and_json(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "FIRING    P1 RouteErrorBurst" in out.stdout and "RESOLVED" in out.stdout
     assert "NOTIFY" in out.stdout and "service=checkout" in out.stdout
+    # values in the rule's unit on every line, pending ones too: 50 of 500 calls failed is 10%
+    lines = [line for line in out.stdout.splitlines() if "P1 RouteErrorBurst" in line]
+    assert lines and all("value=10%" in line for line in lines[:2]), lines[:2]
     marks = ("--clean", f"{T0.isoformat()}/{(T0 + 10 * MIN).isoformat()}",
              "--clean", f"{(T0 + 30 * MIN).isoformat()}/{(T0 + 60 * MIN).isoformat()}",
              "--incident", f"{(T0 + 10 * MIN).isoformat()}/{(T0 + 20 * MIN).isoformat()}/P1",
