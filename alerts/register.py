@@ -25,6 +25,10 @@ from store.base import Store
 from store.queries import END, LIMIT, SERVICE, START, BadParameter, NamedQuery, Param, parse_time
 
 if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
+    from datetime import datetime
+
+    import pyarrow as pa
+
     from alerts.delivery import DeliveryService
     from alerts.engine import AlertEngine
 
@@ -191,6 +195,46 @@ QUERIES.append(NamedQuery(
     sql="SELECT * FROM analysis_metrics WHERE time >= $start AND time < $end LIMIT $limit", tags=_TAGS))
 
 
+class SourceError(RuntimeError):
+    """The server could not give the rows a backtest needs (its answer names why)."""
+
+
+SOURCE_LIMIT = 5_000_000    # rows per answer: alert_source_metrics' default limit
+
+
+def source_rows(server: str, headers: dict[str, str], start: datetime, end: datetime,
+                min_slice: timedelta = timedelta(minutes=1)) -> pa.Table:
+    """Every analyzer row of [start, end) through the read API. An answer the server cut (its
+    `max_response_bytes`, X-Truncated, or the row limit) is asked again in two halves of its window,
+    so a backtest never replays part of the rows as if they were all (a 3-day demo is ~100 MB)."""
+    import httpx
+    import pyarrow as pa
+
+    url = f"{server.rstrip('/')}/v1/query/alert_source_metrics"
+    parts: list[pa.Table] = []
+    pending = [(start, end)]
+    while pending:
+        lo, hi = pending.pop(0)
+        try:
+            r = httpx.get(url, headers=headers, timeout=300, params={
+                "start": lo.isoformat(), "end": hi.isoformat(), "format": "arrow", "limit": str(SOURCE_LIMIT)})
+        except httpx.HTTPError as exc:
+            raise SourceError(f"cannot read {url}: {exc}") from exc
+        if r.status_code != 200:
+            raise SourceError(f"server answered {r.status_code}: {r.text[:300]}")
+        table = pa.ipc.open_stream(r.content).read_all()
+        if r.headers.get("x-truncated") == "true" or table.num_rows >= SOURCE_LIMIT:
+            if hi - lo <= min_slice:
+                raise SourceError(f"the server's rows for {lo:%Y-%m-%d %H:%M:%S} .. {hi:%H:%M:%S} do not fit in one "
+                                  "answer (its max_response_bytes); raise it, or backtest the database with --data-dir")
+            mid = lo + (hi - lo) / 2
+            pending[:0] = [(lo, mid), (mid, hi)]
+            continue
+        parts.append(table)
+    parts = [t for t in parts if t.num_rows] or parts[:1]
+    return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+
+
 def rules_query(settings: Settings | None) -> list[NamedQuery]:
     """`alert_rules`: the rules this server evaluates ([alerts] rules, else the shipped file; none
     when alerting is off), read once here, as alert_jobs reads them, so the dashboard draws the
@@ -322,8 +366,6 @@ def _check(path: str) -> int:
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
-    import httpx
-    import pyarrow as pa
 
     from alerts.backtest import Mark, alertmanager_alerts, report_table, rule_report, run_backtest
 
@@ -341,13 +383,12 @@ def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
     lookback = config.max_lookback
     if args.server:
         headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
-        r = httpx.get(f"{args.server.rstrip('/')}/v1/query/alert_source_metrics", headers=headers, timeout=300,
-                      params={"start": (since - lookback).isoformat(),
-                              "end": (until + timedelta(hours=1)).isoformat(), "format": "arrow"})
-        if r.status_code != 200:
-            print(f"server answered {r.status_code}: {r.text[:300]}", file=sys.stderr)
+        try:
+            rows = source_rows(args.server, headers, since - lookback, until + timedelta(hours=1))
+        except SourceError as exc:
+            print(f"aiwatch alerts backtest: {exc}", file=sys.stderr)
             return 1
-        db = alerting.memory_copy(pa.ipc.open_stream(r.content).read_all())
+        db = alerting.memory_copy(rows)
     else:
         path = _db_path(args, settings)
         if not path.exists():

@@ -192,3 +192,46 @@ def test_named_queries_through_the_server(empty_server):
         assert empty_server.query(name) == []
     names = {q["name"] for q in __import__("httpx").get(f"{empty_server.url}/v1/queries").json()["queries"]}
     assert {"alerts", "alert_history", "silences", "notifications"} <= names
+
+
+def test_a_backtest_through_a_server_that_cuts_its_answers_replays_every_row(tmp_path):
+    """The server caps an answer at max_response_bytes (X-Truncated). The backtest asks again for
+    halves of the window until every answer is whole, so it fires exactly what a backtest of the
+    file fires; before, it replayed the first ~64 MB as if they were all (a 3-day demo's cost spike
+    went unseen)."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    from server_harness import start_server, stop_server
+
+    data = tmp_path / "data"
+    path = data / "aiwatch.duckdb"
+    data.mkdir()
+    store = Store(path, writer_max_delay_ms=1)    # 40 quiet routes stored before the failing one: ~1 MB
+    for r in range(40):
+        write_metrics(store, series("route_errors", T0, 60, 0.0, route=f"/r{r}")
+                      + series("route_calls", T0, 60, 100.0, route=f"/r{r}"))
+    store.close()
+    seed(path)
+    store = Store(path, writer_max_delay_ms=1)
+    from alerts.rules import load_config
+
+    want = [(e["time"].isoformat(), e["rule"], e["to_state"])
+            for e in run_backtest(store, load_config(None, env={}), T0, T0 + 60 * MIN).events]
+    store.close()
+    assert "firing" in {s for *_, s in want}
+    server = start_server(data, env={"AIWATCH_MAX_RESPONSE_BYTES": "65536"})
+    try:
+        import httpx
+
+        cut = httpx.get(f"{server.url}/v1/query/alert_source_metrics",
+                        params={"start": (T0 - 60 * MIN).isoformat(), "end": (T0 + 60 * MIN).isoformat(),
+                                "format": "arrow"})
+        assert cut.headers["x-truncated"] == "true"      # one answer would not hold them
+        out = aiwatch("alerts", "backtest", "--since", T0.isoformat(), "--until", (T0 + 60 * MIN).isoformat(),
+                      "--server", server.url, "--json")
+        assert out.returncode == 0, out.stderr
+        got = [(e["time"], e["rule"], e["to_state"]) for e in json.loads(out.stdout)["events"]]
+        assert got == want
+    finally:
+        stop_server(server)
