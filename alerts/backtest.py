@@ -31,6 +31,10 @@ class Backtest:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     units: dict[str, str] = field(default_factory=dict)     # rule -> unit of its value (a pending event has no annotations yet)
 
+    @classmethod
+    def of(cls, config: AlertsConfig, since: datetime, until: datetime, step: timedelta) -> Backtest:
+        return cls(since, until, step, units={r.name: r.condition.unit for r in config.rules})
+
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for e in self.events:
@@ -196,7 +200,7 @@ def run_backtest(db: Reader, config: AlertsConfig, since: datetime, until: datet
                                                         sorted(config.metrics)))
     backend = backend or MemoryBackend()
     engine = AlertEngine(config, backend, source, all_receivers=True)
-    result = Backtest(since, until, step, units={r.name: r.condition.unit for r in config.rules})
+    result = Backtest.of(config, since, until, step)
     now = since
     while now < until:
         tick = engine.tick(now)
@@ -226,7 +230,7 @@ class HistoryReplay:
         self.store, self.config, self.since, self.until, self.step_size = store, config, since, until, step
         self.chunk = chunk or (until - since)
         self.backend = MemoryBackend()
-        self.result = Backtest(since, until, step, units={r.name: r.condition.unit for r in config.rules})
+        self.result = Backtest.of(config, since, until, step)
         self.at = since
         self._written = 0
 

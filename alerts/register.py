@@ -366,7 +366,6 @@ def _check(path: str) -> int:
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, config: Any) -> int:
-
     from alerts.backtest import Mark, alertmanager_alerts, report_table, rule_report, run_backtest
 
     since, until = parse_time(args.since), parse_time(args.until)

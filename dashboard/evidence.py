@@ -55,9 +55,10 @@ def with_units(ctx: ui.PageContext, alerts: pd.DataFrame) -> pd.DataFrame:
         return alerts
     rules = server_rules(ctx)
     by_rule = dict(zip(rules["name"], rules["unit"])) if "unit" in rules.columns else {}
-    notes = alerts["annotations"].map(frames.parse_json) if "annotations" in alerts.columns else None
-    units = [str((notes.iloc[i] if notes is not None else {}).get("unit") or by_rule.get(rule) or "")
-             for i, rule in enumerate(alerts["rule"] if "rule" in alerts.columns else [""] * len(alerts))]
+    n = len(alerts)
+    notes = alerts["annotations"].map(frames.parse_json) if "annotations" in alerts.columns else [{}] * n
+    names = alerts["rule"] if "rule" in alerts.columns else [""] * n
+    units = [str(note.get("unit") or by_rule.get(rule) or "") for note, rule in zip(notes, names)]
     out = alerts.assign(value=[format_value(v, u) for v, u in zip(alerts["value"], units)])
     if "threshold" in alerts.columns:
         out["threshold"] = [format_value(v, u) for v, u in zip(alerts["threshold"], units)]
