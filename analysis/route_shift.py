@@ -22,6 +22,10 @@ languages and topics, so inputs moving to new or rarer ones sum low; near 1 for 
 mostly unique values (an id configured as `:cat`), which therefore cannot page. A shift among
 equally common combinations is left to the hourly Evidently report (analysis/drift.py).
 
+Cost (the span's own, else tokens x price) is scored at half its value (COST_FACTOR), so its rank
+test asks whether the calls cost over twice what the route's calls do: CostSpike's question, with
+evidence a few calls can give.
+
 The scheduled tick analyzes the last minute or so, but a reference is a day of calls: reading and
 sorting it every minute cost ~1.8 s a tick at 1.5M calls a day. The sorted references of the newest
 hour are kept between runs, so a tick inside that hour reads only its own minutes. A window that
@@ -41,15 +45,23 @@ from analysis.base import Result, Window
 from analysis.settings import AnalysisSettings
 from store import analytics
 from store.base import Store
+from store.prices import resolve_prices
 
 MIN_REFERENCE = 500
 _EMPTY = np.empty(0)
 MIX = "mix"     # the joined categorical drift columns of a call
-# (value column, metric prefix, tails): confidence falls, output tokens rise, input tokens either
-# way, the input mix toward rarer combinations
-SCORED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("confidence", "route_conf", ("low",)), ("output_tokens", "route_out", ("high",)),
-    ("input_tokens", "route_in", ("low", "high")), (MIX, "route_mix", ("low",)))
+# A call's cost is ranked at 1/COST_FACTOR of itself: if the route's calls cost at most COST_FACTOR
+# times what they did (stochastically), x / COST_FACTOR is no larger than a reference call and its
+# upper-tail percentile is still super-uniform, so the rank test's p-value tests "cost more than
+# doubled" itself, as CostSpike's mean does, but soundly for a few calls of a quiet route. A
+# smaller rise (an input drift's longer prompts) scores high and cannot page, whatever its size.
+COST_FACTOR = 2
+# (value column, metric prefix, tails, scale): confidence falls, output tokens rise, input tokens
+# either way, the input mix toward rarer combinations, cost past COST_FACTOR times
+SCORED: tuple[tuple[str, str, tuple[str, ...], float], ...] = (
+    ("confidence", "route_conf", ("low",), 1.0), ("output_tokens", "route_out", ("high",), 1.0),
+    ("input_tokens", "route_in", ("low", "high"), 1.0), (MIX, "route_mix", ("low",), 1.0),
+    ("cost", f"route_cost{COST_FACTOR}x", ("high",), 1 / COST_FACTOR))
 
 
 class Typicality:
@@ -118,7 +130,7 @@ def _column_values(calls: pa.Table, column: str, n_categories: int) -> tuple[np.
 class RouteShiftAnalyzer:
     name = "route_shift"
     source = "spans"
-    owns = tuple(f"{prefix}_{part}" for _, prefix, tails in SCORED
+    owns = tuple(f"{prefix}_{part}" for _, prefix, tails, _ in SCORED
                  for part in ("scored", "reference_calls", *(f"{tail}_score" for tail in tails)))
 
     def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
@@ -139,9 +151,10 @@ class RouteShiftAnalyzer:
         cached = self._references[1] if len(hours) == 1 and self._references and \
             self._references[0] == cache_key else None
         # with the hour's references in hand, only the window's own calls are read
-        calls = analytics.route_call_values(self.store, start if cached is not None else hours[0] - span, end,
-                                            self.categories)
-        columns = {column: _column_values(calls, column, len(self.categories)) for column, _, _ in SCORED}
+        read_from = start if cached is not None else hours[0] - span
+        prices = resolve_prices(analytics.distinct_models(self.store, read_from, end))
+        calls = analytics.route_call_values(self.store, read_from, end, self.categories, prices)
+        columns = {column: _column_values(calls, column, len(self.categories)) for column, *_ in SCORED}
         times = calls.column("time").to_numpy().astype("datetime64[us]")
         keys = list(zip(*(calls.column(c).to_pylist() for c in analytics.ROUTE_KEYS), strict=True))
         by_key: dict[tuple, list[int]] = defaultdict(list)
@@ -173,14 +186,14 @@ class RouteShiftAnalyzer:
 
         # every route with a reference reports its size each run (the hour's row is replaced)
         for key in (cached or {}).keys() - by_key.keys():
-            for column, prefix, _ in SCORED:
+            for column, prefix, *_ in SCORED:
                 n = len(cached[key].get(column, _EMPTY)) if cached else 0
                 if n:
                     add(hours[0], "1h", f"{prefix}_reference_calls", key, n)
         for key, idx in by_key.items():
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
-            for column, prefix, tails in SCORED:
+            for column, prefix, tails, scale in SCORED:
                 column_values = columns[column]
                 if column_values is None:
                     continue
@@ -196,7 +209,7 @@ class RouteShiftAnalyzer:
                     h = np.datetime64(hour, "us")
                     first, last = np.searchsorted(t, [max(h, np.datetime64(start, "us")),
                                                       min(h + np.timedelta64(1, "h"), np.datetime64(end, "us"))])
-                    current = values[first:last]
+                    current = values[first:last] * scale if names is None else values[first:last]
                     minutes = t[first:last].astype("datetime64[m]")
                     keep = np.ones(len(current), dtype=bool) if column == MIX else ~np.isnan(current)
                     if not keep.any():

@@ -44,7 +44,7 @@ RELATED_RULES = {
     "latency_spike": {"RouteSlowCalls", "LatencyBudgetFastBurn"},
     "error_burst": {"RouteErrorBurst", "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h"},
     "total_outage": {"RouteErrorBurst", "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "ServiceSilent"},
-    "cost_spike": {"CostSpike", "RouteOutputTokensSpike"},
+    "cost_spike": {"CostSpike", "RouteCostSpike", "RouteOutputTokensSpike"},
     "confidence_drop": {"ConfidenceShift", "ConfidenceDistributionShift", "RouteConfidenceDrop"},
     "format_drop": {"FormatComplianceDrop"},
     "input_drift": {"DriftTrend", "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"},
@@ -97,12 +97,15 @@ def evaluate(events: list[dict[str, Any]], scenario: Any) -> dict[str, Any]:
         mine = [e for e in events if e["severity"] == sev and _on_target(e, inc) and e["rule"] in RELATED_RULES[inc.kind]]
         hits = [e for e in mine if e["to_state"] == "firing" and onset <= e["time"] <= end + timedelta(minutes=DEADLINE_MIN[sev])]
         first = min(hits, key=lambda e: e["time"]) if hits else None
+        by_rule: dict[str, float] = {}    # each related rule's first firing, minutes after onset
+        for e in sorted(hits, key=lambda e: e["time"]):
+            by_rule.setdefault(e["rule"], round((e["time"] - onset).total_seconds() / 60, 1))
         delay = (first["time"] - onset).total_seconds() / 60 if first else None
         louder = sorted({e["rule"] for e in events if e["to_state"] == "firing" and _on_target(e, inc)
                          and e["severity"] < sev and onset <= e["time"]})
         rows.append({"kind": inc.kind, "service": inc.service, "route": inc.route, "model": inc.model,
                      "expected": sev, "onset": onset.isoformat(), "delay_min": delay,
-                     "rule": first["rule"] if first else None,
+                     "rule": first["rule"] if first else None, "by_rule": by_rule,
                      "in_time": delay is not None and delay <= DEADLINE_MIN[sev], "louder": louder})
     clean_end = START + timedelta(minutes=scenario.clean_minutes)
     clean = [e for e in events if e["to_state"] == "firing" and e["time"] < clean_end]
@@ -150,9 +153,11 @@ COUNTS = {"error_burst": ("route_errors", "route_calls", 1e-4), "total_outage": 
           "latency_spike": ("route_slow_calls", "route_calls", 1e-3), "override_rise": ("overrides", "reviewed", 5e-4)}
 
 # Incidents judged by where calls rank in the route's own recent calls: (sum of tail percentiles,
-# calls scored) and the shipped rule's p-value (RouteConfidenceDrop, RouteOutputTokensSpike)
-RANKS = {"confidence_drop": ("route_conf_low_score", "route_conf_scored", 1e-5),
-         "cost_spike": ("route_out_high_score", "route_out_scored", 1e-5)}
+# calls scored) and the shipped rule's p-value (RouteConfidenceDrop; for cost, RouteCostSpike's
+# half cost and RouteOutputTokensSpike's output tokens, the stronger of the two reported)
+RANKS = {"confidence_drop": (("route_conf_low_score", "route_conf_scored", 1e-5),),
+         "cost_spike": (("route_cost2x_high_score", "route_cost2x_scored", 1e-5),
+                        ("route_out_high_score", "route_out_scored", 1e-5))}
 
 
 def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
@@ -196,11 +201,13 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
             row.update(bad_by_deadline=bad, normal_rate=normal, rule_p=rule_p,
                        oracle_p=float(stats.binom.sf(bad - 1, row["calls_by_deadline"], normal)) if bad else 1.0)
         elif inc.kind in RANKS:   # the rank test over exactly the incident's calls (not an oracle: a statistic)
-            score_m, scored_m, rule_p = RANKS[inc.kind]
-            n = int(_count(db, scored_m, inc, onset, until))
-            total = _count(db, score_m, inc, onset, until)
-            row.update(scored_by_deadline=n, mean_percentile=total / n if n else None, rule_p=rule_p,
-                       rank_p=irwin_hall_lower(total, n) if n else 1.0)
+            tests = []
+            for score_m, scored_m, rule_p in RANKS[inc.kind]:
+                n = int(_count(db, scored_m, inc, onset, until))
+                total = _count(db, score_m, inc, onset, until)
+                tests.append((irwin_hall_lower(total, n) if n else 1.0, n, total / n if n else None, rule_p, score_m))
+            p, n, mean, rule_p, score_m = min(tests, key=lambda t: t[0])
+            row.update(scored_by_deadline=n, mean_percentile=mean, rule_p=rule_p, rank_p=p, rank_statistic=score_m)
         out.append(row)
     return out
 

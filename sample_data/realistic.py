@@ -41,6 +41,7 @@ PRICES = {"gpt-4o-mini": (0.00015, 0.0006), "gpt-4o": (0.0025, 0.01), "claude-3-
 # A 15% burst over 5 minutes is only distinguishable from 0.8% background failures with enough calls:
 # error bursts go to routes with at least this many calls a minute on average.
 MIN_BURST_RPM = 8.0
+COST_CAUSE = {"input": "retrieval stuffs the prompt", "output": "prompt change"}
 
 
 def _pairs(world: list[dict[str, Any]]) -> list[tuple[str, str, str, float]]:
@@ -96,6 +97,9 @@ def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12
     burst = pick([p for p in pairs if p[3] >= MIN_BURST_RPM] or [max(pairs, key=lambda p: p[3])])
     outage = pick([s["name"] for s in services])
     cost = pick(pairs)
+    # longer prompts (a retrieval bug stuffing context) or runaway outputs, from a stream of its own
+    # so every other draw of the seed is what it was before cost spikes came in two kinds
+    cost_tokens = str(np.random.default_rng([seed, 1]).choice(["input", "output"]))
     conf = pick(pairs)
     short = [
         {"kind": "latency_spike", "service": spike[0], "route": spike[1], "model": spike[2], "magnitude": 4,
@@ -103,8 +107,8 @@ def realistic_scenario(seed: int, level: float = 1.0, incident_hours: float = 12
         {"kind": "error_burst", "service": burst[0], "route": burst[1], "magnitude": 0.15, "duration": 25,
          "description": "15% of the route's calls fail (provider 5xx)"},
         {"kind": "total_outage", "service": outage, "duration": 10, "description": "every call of the service fails"},
-        {"kind": "cost_spike", "service": cost[0], "route": cost[1], "magnitude": 5, "tokens": "output",
-         "duration": 60, "description": "5x output tokens (prompt change)"},
+        {"kind": "cost_spike", "service": cost[0], "route": cost[1], "magnitude": 5, "tokens": cost_tokens,
+         "duration": 60, "description": f"5x {cost_tokens} tokens ({COST_CAUSE[cost_tokens]})"},
         {"kind": "confidence_drop", "service": conf[0], "route": conf[1], "magnitude": 0.25, "duration": 90,
          "description": "confidence falls by 0.25"},
     ]

@@ -940,18 +940,23 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
 
 
 @by_dialect
-def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = ()) -> pa.Table:
+def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = (),
+                      prices: Sequence[Price] = ()) -> pa.Table:
     """Each successful model call's start, service, route, model, confidence, output and input
-    tokens, and the categorical drift `categories` (spans columns or `attr:<key>`, as `cat0`,
-    `cat1`, ...): the values route_shift ranks against the route's trailing calls, in start order."""
+    tokens, cost (its own, else tokens x `prices`; NULL when neither), and the categorical drift
+    `categories` (spans columns or `attr:<key>`, as `cat0`, `cat1`, ...): the values route_shift
+    ranks against the route's trailing calls, in start order."""
+    cte, params = _prices_cte(prices)
     cats = "".join(f", CAST({_column_expr(name)} AS VARCHAR) AS cat{i}" for i, name in enumerate(categories))
     return store.query(f"""
-        SELECT s.start_time AS time, {_ROUTE_LABELS}, {_in_range("s.confidence", "confidence")}::DOUBLE AS confidence,
-               {_in_range("s.output_tokens", "output_tokens")}::DOUBLE AS output_tokens,
-               {_in_range("s.input_tokens", "input_tokens")}::DOUBLE AS input_tokens{cats}
-        FROM spans s WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS}
+        WITH {cte}
+        SELECT s.start_time AS time, {_ROUTE_LABELS}, s.confidence::DOUBLE AS confidence,
+               s.output_tokens::DOUBLE AS output_tokens, s.input_tokens::DOUBLE AS input_tokens,
+               {_in_range(_COST, "cost_usd")}::DOUBLE AS cost{cats}
+        FROM {RANGED_SPANS} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
+        WHERE s.start_time >= $start AND s.start_time < $end AND {_MODEL_CALLS}
           AND s.status_code IS DISTINCT FROM 'error'
-        ORDER BY s.start_time""", {"start": start, "end": end})
+        ORDER BY s.start_time""", {"start": start, "end": end, **params})
 
 
 @by_dialect

@@ -335,19 +335,23 @@ def route_hourly_stats(store: Store, start: datetime, end: datetime) -> pa.Table
                        {"lo": start, "hi": end})
 
 
-def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = ()) -> pa.Table:
+def route_call_values(store: Store, start: datetime, end: datetime, categories: Sequence[str] = (),
+                      prices: Sequence[tuple[str, float, float, float, float]] = ()) -> pa.Table:
     from store.analytics import _column_expr
 
+    cte, params = _prices(prices)
     cats = "".join(f", CAST({_portable_expr(_column_expr(name))} AS Nullable(String)) AS cat{i}"
                    for i, name in enumerate(categories))
     return store.query(f"""
+        WITH {cte}
         SELECT s.start_time AS time, {_ROUTE_LABELS}, CAST({_in_range("s.confidence", "confidence")} AS Nullable(Float64)) AS confidence,
                CAST({_in_range("s.output_tokens", "output_tokens")} AS Nullable(Float64)) AS output_tokens,
-               CAST({_in_range("s.input_tokens", "input_tokens")} AS Nullable(Float64)) AS input_tokens{cats}
-        FROM {_t(store, 'spans')} s
+               CAST({_in_range("s.input_tokens", "input_tokens")} AS Nullable(Float64)) AS input_tokens,
+               CAST({_in_range(_COST, "cost_usd")} AS Nullable(Float64)) AS cost{cats}
+        FROM {_t(store, 'spans')} s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
         WHERE s.start_time >= {{lo:{TS}}} AND s.start_time < {{hi:{TS}}} AND {_MODEL_CALLS}
           AND (s.status_code IS NULL OR s.status_code != 'error')
-        ORDER BY s.start_time""", {"lo": start, "hi": end})
+        ORDER BY s.start_time""", {"lo": start, "hi": end, **params})
 
 
 def route_minute_counts(store: Store, start: datetime, end: datetime, thresholds: pa.Table) -> pa.Table:

@@ -12,7 +12,8 @@ def test_shipped_defaults_follow_the_practice():
     assert by_sev["P1"] == {"RouteErrorBurst", "RouteSlowCalls", "ServiceSilent", "ErrorBudgetFastBurn",
                             "ErrorBudgetFastBurn6h", "LatencyBudgetFastBurn", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
-                            "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike"}
+                            "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike",
+                            "RouteCostSpike"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d",
                             "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
     rules = {r.name: r for r in config.rules}

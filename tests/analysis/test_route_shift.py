@@ -13,8 +13,9 @@ from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import route_shift, runner
 from analysis.base import Window
-from analysis.route_shift import MIN_REFERENCE, RouteShiftAnalyzer, Typicality
+from analysis.route_shift import COST_FACTOR, MIN_REFERENCE, RouteShiftAnalyzer, Typicality
 from analysis.settings import AnalysisSettings
+from store.prices import resolve_prices
 from tests.analysis.gen import T0, Shift, spans, write
 
 HOUR = timedelta(hours=1)
@@ -83,7 +84,7 @@ def test_scores_are_the_calls_tail_percentiles_in_the_reference(store, recorded)
 
 
 def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store, recorded):
-    firing = _firing(store, {"RouteConfidenceDrop", "RouteOutputTokensSpike"})
+    firing = _firing(store, {"RouteConfidenceDrop", "RouteOutputTokensSpike", "RouteCostSpike"})
 
     # every minute of the clean hour after the reference matured: nothing
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
@@ -92,7 +93,9 @@ def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store,
     for i in range(1, 16):
         for hit in firing(ONSET + i * MIN):
             first.setdefault(hit, i)
-    assert set(first) == {("RouteConfidenceDrop", "chat"), ("RouteOutputTokensSpike", "chat")}
+    # 5x output tokens cost chat's calls 3.5x: over twice the usual
+    assert set(first) == {("RouteConfidenceDrop", "chat"), ("RouteOutputTokensSpike", "chat"),
+                          ("RouteCostSpike", "chat")}
 
 
 def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(store):
@@ -180,7 +183,8 @@ def test_typicality_is_a_valid_p_value_with_nothing_changed() -> None:
 
 
 def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(store, drifted):
-    firing = _firing(store, {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"})
+    # 1.8x the input tokens cost search's calls 1.3x: every call over the reference, and no cost page
+    firing = _firing(store, {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift", "RouteCostSpike"})
 
     # every few minutes of the clean hours after the reference matured: nothing, on either route
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
@@ -198,3 +202,36 @@ def test_a_column_of_unique_values_cannot_page() -> None:
     names = np.array([f"req-{i}" for i in range(1000)], dtype=object)
     reference = Typicality(np.arange(900), names)
     assert np.all(reference.scores(np.arange(900, 1000), names) == 1.0)
+
+
+def test_cost_is_ranked_at_half_so_only_calls_over_twice_the_usual_page(store):
+    """Calls priced from tokens x the price table (no cost of their own). From ONSET chat's inputs
+    are 6x as long (cost 2.9x) and search's 3.5x (cost 1.96x, every call above the reference): the
+    stored scores are the upper-tail percentiles of half each call's cost, and only chat pages."""
+    shifts = (Shift(ONSET, T0 + 6 * HOUR, "input_tokens", 6.0, route="chat"),
+              Shift(ONSET, T0 + 6 * HOUR, "input_tokens", 3.5, route="search"))
+    write(store, spans(T0, 6 * 60, 4, seed=13, shifts=shifts, priced=True))
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
+                   Window(T0, T0 + 6 * HOUR, T0))
+    df = store.query("SELECT start_time, route, input_tokens, output_tokens FROM spans "
+                     "WHERE status_code IS DISTINCT FROM 'error' ORDER BY start_time").to_pandas()
+    [(_, p_in, _, p_out, _)] = resolve_prices(["gpt-4o-mini"])
+    df["cost"] = (df.input_tokens * p_in + df.output_tokens * p_out) / 1e6
+    hour5 = T0 + 5 * HOUR
+    for route in ("chat", "search"):
+        calls = df[df.route == route]
+        ref, cur = calls[calls.start_time < hour5].cost.to_numpy(), calls[calls.start_time >= hour5]
+        u = ((ref[None, :] >= cur.cost.to_numpy()[:, None] / COST_FACTOR).sum(1) + 1) / (len(ref) + 1)
+        want: dict = {}
+        for t, x in zip((t.to_pydatetime() for t in cur.start_time.dt.floor("min")), u, strict=True):
+            want[t] = want.get(t, 0.0) + x
+        got = {t: v for t, v in stored(store, f"route_cost{COST_FACTOR}x_high_score", route).items() if t >= hour5}
+        assert got.keys() == want.keys()
+        assert all(got[t] == pytest.approx(want[t], rel=1e-9) for t in want)
+        assert stored(store, f"route_cost{COST_FACTOR}x_reference_calls", route)[hour5] == len(ref)
+    firing = _firing(store, {"RouteCostSpike", "RouteInputTokensShift"})
+    assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
+    seen = set().union(*(firing(ONSET + i * MIN) for i in range(1, 16)))
+    assert ("RouteCostSpike", "chat") in seen and ("RouteCostSpike", "search") not in seen
+    # search's inputs are improbably long, on the P3 input rule's longer window: a drift, not a cost page
+    assert ("RouteInputTokensShift", "search") in set().union(*(firing(ONSET + i * MIN) for i in range(16, 31, 2)))
