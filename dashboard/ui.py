@@ -231,9 +231,12 @@ def budget_bar(remaining: float | None, colour: str, label: str) -> None:
 
 
 def fmt_p(value: float | None) -> str:
-    """A p-value readable at any size (0.0000 hides 1e-12)."""
+    """A p-value readable at any size (0.0000 hides 1e-12); one under the smallest double scipy
+    returns (it underflows to 0) reads as such, not as an exact 0."""
     if value is None or pd.isna(value):
         return "\u2013"
+    if value < 1e-300:
+        return "< 1e-300"
     return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
 

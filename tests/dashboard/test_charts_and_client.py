@@ -147,3 +147,9 @@ def test_a_class_with_no_failure_opens_the_trace_of_the_class_its_point_sits_on(
     assert list(by_name["http_5xx"].text) == ["none; opens the format trace " + "b" * 32 + " under it",
                                                "trace " + "c" * 32]
     assert list(by_name["format"].text) == ["trace " + "b" * 32, "no failed call"]         # nothing under it
+
+
+def test_p_values_read_at_any_size_and_an_underflow_is_not_an_exact_zero():
+    from dashboard.ui import fmt_p
+
+    assert [fmt_p(v) for v in (0.5, 1e-4, 3.2e-12, 0.0, None)] == ["0.5000", "0.0001", "3.2e-12", "< 1e-300", "\u2013"]
