@@ -121,6 +121,12 @@ CATALOG: dict[str, tuple[str, str]] = {
                                                       "HALF the call's cost in the reference ((#ref >= x / 2 + 1) / "
                                                       "(m + 1)): low only when calls cost over twice the usual."),
     "route_cost2x_reference_calls": ("count", "1h: calls in the cost reference (scored from 500 on)."),
+    "route_in2x_scored": ("count", "1m: successful calls with input tokens, ranked at half against the route's "
+                                   "reference."),
+    "route_in2x_high_score": ("sum of percentiles", "1m: sum over those calls of the upper-tail percentile of HALF "
+                                                    "the call's input tokens in the reference: low only when prompts "
+                                                    "are over twice as long as usual."),
+    "route_in2x_reference_calls": ("count", "1h: calls in the input-token reference (scored from 500 on)."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),
@@ -141,7 +147,8 @@ ADDITIVE = frozenset({"requests", "errors", "timeouts", "retries", "breaker_open
                       "format_failures", "analyzer_failures", "route_calls", "route_errors",
                       "route_slow_calls", "route_conf_scored", "route_conf_low_score", "route_out_scored",
                       "route_out_high_score", "route_in_scored", "route_in_low_score", "route_in_high_score",
-                      "route_mix_scored", "route_mix_low_score", "route_cost2x_scored", "route_cost2x_high_score"})
+                      "route_mix_scored", "route_mix_low_score", "route_cost2x_scored", "route_cost2x_high_score", "route_in2x_scored",
+                      "route_in2x_high_score"})
 
 # Which dashboard page (dashboard/views/<page>.py) shows each metric: alert links open it with the
 # alert's labels as filters. Every catalog metric is on exactly one page (tests/analysis/test_seams.py).
@@ -156,7 +163,7 @@ PAGES: dict[str, tuple[str, ...]] = {
                "fallback_rule_based", "fallback_human", "route_errors", "route_error_baseline"),
     "cost": ("input_tokens", "output_tokens", "cost_usd", "cost_per_request_usd", "route_out_scored",
              "route_out_high_score", "route_out_reference_calls", "route_cost2x_scored", "route_cost2x_high_score",
-             "route_cost2x_reference_calls"),
+             "route_cost2x_reference_calls", "route_in2x_scored", "route_in2x_high_score", "route_in2x_reference_calls"),
     "quality": ("format_failures", "format_ok_rate", "quality_mean", "confidence_mean", "confidence_p10",
                 "confidence_p50", "confidence_p90", "confidence_ks_stat", "confidence_ks_pvalue", "confidence_psi",
                 "confidence_wasserstein", "confidence_shift", "confidence_trend_slope", "confidence_trend_pvalue",

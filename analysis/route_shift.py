@@ -22,9 +22,11 @@ languages and topics, so inputs moving to new or rarer ones sum low; near 1 for 
 mostly unique values (an id configured as `:cat`), which therefore cannot page. A shift among
 equally common combinations is left to the hourly Evidently report (analysis/drift.py).
 
-Cost (the span's own, else tokens x price) is scored at half its value (COST_FACTOR), so its rank
-test asks whether the calls cost over twice what the route's calls do: CostSpike's question, with
-evidence a few calls can give.
+Cost (the span's own, else tokens x price) and input tokens are also scored at half their value
+(SPIKE_FACTOR), so their rank tests ask whether the calls cost, or send, over twice what the
+route's calls do: CostSpike's question, with evidence a few calls can give. A call the size of the
+usual then scores near 1, not 0.5, so calls from before an onset weigh heavily in a window: the
+rules on these scores use short windows.
 
 The scheduled tick analyzes the last minute or so, but a reference is a day of calls: reading and
 sorting it every minute cost ~1.8 s a tick at 1.5M calls a day. The sorted references of the newest
@@ -50,18 +52,19 @@ from store.prices import resolve_prices
 MIN_REFERENCE = 500
 _EMPTY = np.empty(0)
 MIX = "mix"     # the joined categorical drift columns of a call
-# A call's cost is ranked at 1/COST_FACTOR of itself: if the route's calls cost at most COST_FACTOR
-# times what they did (stochastically), x / COST_FACTOR is no larger than a reference call and its
-# upper-tail percentile is still super-uniform, so the rank test's p-value tests "cost more than
-# doubled" itself, as CostSpike's mean does, but soundly for a few calls of a quiet route. A
-# smaller rise (an input drift's longer prompts) scores high and cannot page, whatever its size.
-COST_FACTOR = 2
+# Cost and input tokens are also ranked at 1/SPIKE_FACTOR of themselves: if the route's calls cost
+# (or send) at most SPIKE_FACTOR times what they did, stochastically, x / SPIKE_FACTOR is no larger
+# than a reference call and its upper-tail percentile is still super-uniform, so the rank test's
+# p-value tests "more than doubled" itself, CostSpike's question, soundly for a few calls of a
+# quiet route. A smaller rise (an input drift's longer prompts) scores high and cannot page.
+SPIKE_FACTOR = 2
 # (value column, metric prefix, tails, scale): confidence falls, output tokens rise, input tokens
-# either way, the input mix toward rarer combinations, cost past COST_FACTOR times
+# either way, the input mix toward rarer combinations; cost and input tokens past SPIKE_FACTOR times
 SCORED: tuple[tuple[str, str, tuple[str, ...], float], ...] = (
     ("confidence", "route_conf", ("low",), 1.0), ("output_tokens", "route_out", ("high",), 1.0),
     ("input_tokens", "route_in", ("low", "high"), 1.0), (MIX, "route_mix", ("low",), 1.0),
-    ("cost", f"route_cost{COST_FACTOR}x", ("high",), 1 / COST_FACTOR))
+    ("cost", f"route_cost{SPIKE_FACTOR}x", ("high",), 1 / SPIKE_FACTOR),
+    ("input_tokens", f"route_in{SPIKE_FACTOR}x", ("high",), 1 / SPIKE_FACTOR))
 
 
 class Typicality:

@@ -13,7 +13,7 @@ def test_shipped_defaults_follow_the_practice():
                             "ErrorBudgetFastBurn6h", "LatencyBudgetFastBurn", "AiwatchAnalyzerFailing"}
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
                             "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike",
-                            "RouteCostSpike"}
+                            "RouteCostSpike", "RouteInputTokensSpike"}
     assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d",
                             "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
     rules = {r.name: r for r in config.rules}
@@ -34,10 +34,12 @@ def test_shipped_defaults_follow_the_practice():
                      "ErrorBudgetSlowBurn": (("1d", "2h"), 3.0), "ErrorBudgetSlowBurn3d": (("3d", "6h"), 1.0)}
     cost = rules["CostSpike"].condition
     assert cost.baseline.factor == 2 and cost.baseline.window.days == 7
-    # the route's rank test asks the same "over twice": its metric is route_shift's, at COST_FACTOR
-    from analysis.route_shift import COST_FACTOR, RouteShiftAnalyzer
-    ev = rules["RouteCostSpike"].condition.evidence
-    assert COST_FACTOR == cost.baseline.factor and {ev.bad, ev.total} <= set(RouteShiftAnalyzer.owns)
+    # the route's rank test asks the same "over twice": its metric is route_shift's, at SPIKE_FACTOR
+    from analysis.route_shift import SPIKE_FACTOR, RouteShiftAnalyzer
+    for name in ("RouteCostSpike", "RouteInputTokensSpike"):
+        ev = rules[name].condition.evidence
+        assert SPIKE_FACTOR == cost.baseline.factor and {ev.bad, ev.total} <= set(RouteShiftAnalyzer.owns)
+        assert ev.bad.startswith(f"route_{'cost' if 'Cost' in name else 'in'}{SPIKE_FACTOR}x_")
     assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"
     # input drift on the route: rank tests over the calls since the onset, P3's hour in mind
     for name, bad in (("RouteInputTokensShift", "route_in_high_score"), ("RouteInputTokensDrop", "route_in_low_score"),

@@ -13,7 +13,7 @@ from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import route_shift, runner
 from analysis.base import Window
-from analysis.route_shift import COST_FACTOR, MIN_REFERENCE, RouteShiftAnalyzer, Typicality
+from analysis.route_shift import SPIKE_FACTOR, MIN_REFERENCE, RouteShiftAnalyzer, Typicality
 from analysis.settings import AnalysisSettings
 from store.prices import resolve_prices
 from tests.analysis.gen import T0, Shift, spans, write
@@ -183,8 +183,10 @@ def test_typicality_is_a_valid_p_value_with_nothing_changed() -> None:
 
 
 def test_the_input_rules_page_a_drifted_route_within_the_hour_and_not_on_chance(store, drifted):
-    # 1.8x the input tokens cost search's calls 1.3x: every call over the reference, and no cost page
-    firing = _firing(store, {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift", "RouteCostSpike"})
+    # 1.8x the input tokens cost search's calls 1.3x: every call over the reference, and no P2 for
+    # cost or prompts over twice their usual
+    firing = _firing(store, {"RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift", "RouteCostSpike",
+                             "RouteInputTokensSpike"})
 
     # every few minutes of the clean hours after the reference matured: nothing, on either route
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
@@ -207,7 +209,8 @@ def test_a_column_of_unique_values_cannot_page() -> None:
 def test_cost_is_ranked_at_half_so_only_calls_over_twice_the_usual_page(store):
     """Calls priced from tokens x the price table (no cost of their own). From ONSET chat's inputs
     are 6x as long (cost 2.9x) and search's 3.5x (cost 1.96x, every call above the reference): the
-    stored scores are the upper-tail percentiles of half each call's cost, and only chat pages."""
+    stored scores are the upper-tail percentiles of half each call's cost and input tokens; the cost
+    rule pages on chat only, the prompt rule on both (prompts over twice their usual length)."""
     shifts = (Shift(ONSET, T0 + 6 * HOUR, "input_tokens", 6.0, route="chat"),
               Shift(ONSET, T0 + 6 * HOUR, "input_tokens", 3.5, route="search"))
     write(store, spans(T0, 6 * 60, 4, seed=13, shifts=shifts, priced=True))
@@ -221,17 +224,26 @@ def test_cost_is_ranked_at_half_so_only_calls_over_twice_the_usual_page(store):
     for route in ("chat", "search"):
         calls = df[df.route == route]
         ref, cur = calls[calls.start_time < hour5].cost.to_numpy(), calls[calls.start_time >= hour5]
-        u = ((ref[None, :] >= cur.cost.to_numpy()[:, None] / COST_FACTOR).sum(1) + 1) / (len(ref) + 1)
-        want: dict = {}
-        for t, x in zip((t.to_pydatetime() for t in cur.start_time.dt.floor("min")), u, strict=True):
-            want[t] = want.get(t, 0.0) + x
-        got = {t: v for t, v in stored(store, f"route_cost{COST_FACTOR}x_high_score", route).items() if t >= hour5}
-        assert got.keys() == want.keys()
-        assert all(got[t] == pytest.approx(want[t], rel=1e-9) for t in want)
-        assert stored(store, f"route_cost{COST_FACTOR}x_reference_calls", route)[hour5] == len(ref)
-    firing = _firing(store, {"RouteCostSpike", "RouteInputTokensShift"})
+        for column, metric in (("cost", "cost"), ("input_tokens", "in")):
+            ref = calls[calls.start_time < hour5][column].to_numpy()
+            x = cur[column].to_numpy() / SPIKE_FACTOR
+            u = ((ref[None, :] >= x[:, None]).sum(1) + 1) / (len(ref) + 1)
+            want: dict = {}
+            for t, v in zip((t.to_pydatetime() for t in cur.start_time.dt.floor("min")), u, strict=True):
+                want[t] = want.get(t, 0.0) + v
+            got = {t: v for t, v in stored(store, f"route_{metric}{SPIKE_FACTOR}x_high_score", route).items()
+                   if t >= hour5}
+            assert got.keys() == want.keys()
+            assert all(got[t] == pytest.approx(want[t], rel=1e-9) for t in want)
+            assert stored(store, f"route_{metric}{SPIKE_FACTOR}x_reference_calls", route)[hour5] == len(ref)
+    firing = _firing(store, {"RouteCostSpike", "RouteInputTokensSpike", "RouteInputTokensShift"})
     assert set().union(*(firing(T0 + 4 * HOUR + i * MIN) for i in range(16, 100, 3))) == set()
-    seen = set().union(*(firing(ONSET + i * MIN) for i in range(1, 16)))
-    assert ("RouteCostSpike", "chat") in seen and ("RouteCostSpike", "search") not in seen
+    first: dict = {}
+    for i in range(1, 16):
+        for hit in firing(ONSET + i * MIN):
+            first.setdefault(hit, i)
+    assert {k for k in first if k[0] != "RouteInputTokensShift"} == {
+        ("RouteCostSpike", "chat"), ("RouteInputTokensSpike", "chat"), ("RouteInputTokensSpike", "search")}
+    assert max(v for k, v in first.items() if k[0] != "RouteInputTokensShift") <= 5   # 5-minute windows
     # search's inputs are improbably long, on the P3 input rule's longer window: a drift, not a cost page
     assert ("RouteInputTokensShift", "search") in set().union(*(firing(ONSET + i * MIN) for i in range(16, 31, 2)))

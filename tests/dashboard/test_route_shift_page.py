@@ -133,12 +133,12 @@ def test_quality_page_shows_the_confidence_rule_quiet_on_unshifted_routes(shifte
 
 def test_cost_page_shows_the_cost_rules_evidence_and_longer_prompts_are_no_cost_page(shifted, monkeypatch) -> None:
     """search's inputs are 1.8x as long (its calls cost 1.3x): the input rule fires on the Drift page,
-    and the cost rule, which ranks half of each call's cost, sees nothing near twice the usual."""
+    and the cost and prompt rules, which rank half of each call's cost and input, see nothing near twice the usual."""
     srv, fired = shifted
     at = open_page(srv.url, "cost", monkeypatch, start=(T0 + 4 * HOUR).isoformat(), end=END.isoformat(),
                    service="svc")
     found = tables(at, srv.url, "cost")
-    assert set(found) == {"RouteOutputTokensSpike", "RouteCostSpike"}
+    assert set(found) == {"RouteOutputTokensSpike", "RouteCostSpike", "RouteInputTokensSpike"}
     for rule, table in found.items():
         assert_as_evaluated(table, rule, fired)
     assert not [k for k in fired if k[0] in found]
