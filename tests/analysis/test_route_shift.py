@@ -13,7 +13,7 @@ from alerts.conditions import evaluate
 from alerts.rules import load_config
 from analysis import route_shift, runner
 from analysis.base import Window
-from analysis.route_shift import SPIKE_FACTOR, MIN_REFERENCE, RouteShiftAnalyzer, Typicality
+from analysis.route_shift import MIN_REFERENCE, SPIKE_FACTOR, RouteShiftAnalyzer, Typicality
 from analysis.settings import AnalysisSettings
 from store.prices import resolve_prices
 from tests.analysis.gen import T0, Shift, spans, write
