@@ -147,18 +147,24 @@ def backtest(db: Any, config: Any, scenario: Any) -> list[dict[str, Any]]:
     return events
 
 
-# Incidents judged by a count of bad calls among calls: (bad, total) analyzer counts, and the p-value
-# the shipped rule needs (RouteErrorBurst, RouteSlowCalls, OverrideRateIncrease).
-COUNTS = {"error_burst": ("route_errors", "route_calls", 1e-4), "total_outage": ("route_errors", "route_calls", 1e-4),
-          "latency_spike": ("route_slow_calls", "route_calls", 1e-3), "override_rise": ("overrides", "reviewed", 5e-4)}
+# Incidents judged by a count of bad calls among calls: the shipped rule whose (bad, total) analyzer
+# counts and p-value the oracle uses
+COUNTS = {"error_burst": "RouteErrorBurst", "total_outage": "RouteErrorBurst", "latency_spike": "RouteSlowCalls",
+          "override_rise": "OverrideRateIncrease"}
 
-# Incidents judged by where calls rank in the route's own recent calls: (sum of tail percentiles,
-# calls scored) and the shipped rule's p-value (RouteConfidenceDrop; for cost, RouteCostSpike's
-# half cost and RouteOutputTokensSpike's output tokens, the stronger of the two reported)
-RANKS = {"confidence_drop": (("route_conf_low_score", "route_conf_scored", 1e-5),),
-         "cost_spike": (("route_cost2x_high_score", "route_cost2x_scored", 1e-5),
-                        ("route_out_high_score", "route_out_scored", 1e-5))}
+# Incidents judged by where calls rank in the route's own recent calls: the shipped rank rules whose
+# statistic (sum of tail percentiles, calls scored) and p-value are reported, the stronger if several
+RANKS = {"confidence_drop": ("RouteConfidenceDrop",),
+         "cost_spike": ("RouteCostSpike", "RouteInputTokensSpike", "RouteOutputTokensSpike")}
 
+
+def _evidence_of(rule: str) -> tuple[str, str, float]:
+    """(bad, total, p_value) of a shipped rule's evidence: the rules file is the one source."""
+    from alerts.rules import load_config
+
+    ev = next(r for r in load_config(None, env={}).rules if r.name == rule).condition.evidence
+    assert ev is not None, rule
+    return ev.bad, ev.total, float(ev.p_value)
 
 def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
     """A 1m count summed over [a, b) on the incident's target: its route and model (the route's
@@ -193,7 +199,7 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     for inc in scenario.incidents:
         onset, _ = inc.window(START)
         until = onset + timedelta(minutes=DEADLINE_MIN[EXPECTED_SEVERITY[inc.kind]])
-        bad_m, total_m, rule_p = COUNTS.get(inc.kind, (None, "route_calls", None))
+        bad_m, total_m, rule_p = _evidence_of(COUNTS[inc.kind]) if inc.kind in COUNTS else (None, "route_calls", None)
         row: dict[str, Any] = {"calls_by_deadline": int(_count(db, total_m, inc, onset, until))}
         if bad_m is not None:
             bad = int(_count(db, bad_m, inc, onset, until))
@@ -202,7 +208,7 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
                        oracle_p=float(stats.binom.sf(bad - 1, row["calls_by_deadline"], normal)) if bad else 1.0)
         elif inc.kind in RANKS:   # the rank test over exactly the incident's calls (not an oracle: a statistic)
             tests = []
-            for score_m, scored_m, rule_p in RANKS[inc.kind]:
+            for score_m, scored_m, rule_p in map(_evidence_of, RANKS[inc.kind]):
                 n = int(_count(db, scored_m, inc, onset, until))
                 total = _count(db, score_m, inc, onset, until)
                 tests.append((irwin_hall_lower(total, n) if n else 1.0, n, total / n if n else None, rule_p, score_m))
