@@ -52,11 +52,9 @@ from store.prices import resolve_prices
 MIN_REFERENCE = 500
 _EMPTY = np.empty(0)
 MIX = "mix"     # the joined categorical drift columns of a call
-# Cost and input tokens are also ranked at 1/SPIKE_FACTOR of themselves: if the route's calls cost
-# (or send) at most SPIKE_FACTOR times what they did, stochastically, x / SPIKE_FACTOR is no larger
-# than a reference call and its upper-tail percentile is still super-uniform, so the rank test's
-# p-value tests "more than doubled" itself, CostSpike's question, soundly for a few calls of a
-# quiet route. A smaller rise (an input drift's longer prompts) scores high and cannot page.
+# Cost and input tokens are also ranked at 1/SPIKE_FACTOR of themselves: if the calls cost (or send)
+# at most SPIKE_FACTOR times what they did, x / SPIKE_FACTOR is no larger than a reference call,
+# its upper-tail percentile stays super-uniform, and the rank test asks "more than doubled?"
 SPIKE_FACTOR = 2
 # (value column, metric prefix, tails, scale): confidence falls, output tokens rise, input tokens
 # either way, the input mix toward rarer combinations; cost and input tokens past SPIKE_FACTOR times
