@@ -156,3 +156,28 @@ def test_every_scheduled_analyzer_writes_the_same_rows_on_both_backends(tmp_path
     assert [r[:8] for r in ch] == [r[:8] for r in duck]
     for d, c in zip(duck, ch):
         assert (d[8] is None and c[8] is None) or c[8] == pytest.approx(d[8], rel=1e-9, abs=1e-12), d[:8]
+
+
+def test_route_call_values_price_calls_alike_on_both_backends(tmp_path):
+    """route_shift's cost of each call (its own, else tokens x price) is the same on both engines,
+    and equals tokens x the price table for calls without a cost of their own."""
+    import pyarrow.compute as pc
+
+    from store import analytics
+    from store.prices import resolve_prices
+
+    own = spans(T0, 30, 4, seed=31, ids="o")
+    priced = spans(T0, 30, 4, seed=32, priced=True, ids="p", model="gpt-4o")
+    prices = resolve_prices(["gpt-4o-mini", "gpt-4o"])
+    got = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            write(store, _whole_ns(pa.concat_tables([own, priced])))
+            got[backend] = analytics.route_call_values(store, T0, minute(30), (), prices).to_pandas()
+    duck, ch = (got[b].sort_values(["time", "model"], kind="stable").reset_index(drop=True) for b in got)
+    assert len(duck) == len(ch) > 0
+    assert np.allclose(duck["cost"], ch["cost"], rtol=1e-12)
+    [(_, p_in, _, p_out, _)] = [p for p in prices if p[0] == "gpt-4o"]
+    ok = priced.filter(pc.not_equal(priced.column("status_code"), "error")).to_pandas()
+    want = np.sort((ok.input_tokens * p_in + ok.output_tokens * p_out).to_numpy() / 1e6)
+    assert np.allclose(np.sort(duck[duck.model == "gpt-4o"]["cost"].to_numpy()), want, rtol=1e-12)
