@@ -21,6 +21,7 @@ Figures, not assertions; tests/alerts assert behaviour on small scenarios.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -44,7 +45,7 @@ RELATED_RULES = {
     "latency_spike": {"RouteSlowCalls", "LatencyBudgetFastBurn"},
     "error_burst": {"RouteErrorBurst", "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h"},
     "total_outage": {"RouteErrorBurst", "ErrorBudgetFastBurn", "ErrorBudgetFastBurn6h", "ServiceSilent"},
-    "cost_spike": {"CostSpike", "RouteCostSpike", "RouteOutputTokensSpike"},
+    "cost_spike": {"CostSpike", "RouteCostSpike", "RouteInputTokensSpike", "RouteOutputTokensSpike"},
     "confidence_drop": {"ConfidenceShift", "ConfidenceDistributionShift", "RouteConfidenceDrop"},
     "format_drop": {"FormatComplianceDrop"},
     "input_drift": {"DriftTrend", "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"},
@@ -156,8 +157,10 @@ COUNTS = {"error_burst": "RouteErrorBurst", "total_outage": "RouteErrorBurst", "
 # statistic (sum of tail percentiles, calls scored) and p-value are reported, the stronger if several
 RANKS = {"confidence_drop": ("RouteConfidenceDrop",),
          "cost_spike": ("RouteCostSpike", "RouteInputTokensSpike", "RouteOutputTokensSpike")}
+assert all(set(rules) <= RELATED_RULES[kind] for kind, rules in RANKS.items())
 
 
+@functools.cache
 def _evidence_of(rule: str) -> tuple[str, str, float]:
     """(bad, total, p_value) of a shipped rule's evidence: the rules file is the one source."""
     from alerts.rules import load_config
@@ -165,6 +168,7 @@ def _evidence_of(rule: str) -> tuple[str, str, float]:
     ev = next(r for r in load_config(None, env={}).rules if r.name == rule).condition.evidence
     assert ev is not None, rule
     return ev.bad, ev.total, float(ev.p_value)
+
 
 def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
     """A 1m count summed over [a, b) on the incident's target: its route and model (the route's
