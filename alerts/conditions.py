@@ -5,6 +5,7 @@ fingerprint. It only reads; the state machine (pending / firing / resolved) live
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -295,7 +296,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     bad = _window(db, now, ev.bad, over_s, memo)
     total = _window(db, now, ev.total, over_s, memo)
     if ev.test == "rank":
-        return _rank_samples(rule, bad, total)
+        return _rank_scan(rule, now, memo) if ev.scan else _rank_samples(rule, bad, total)
     normal, hours, bounds, counts = _normal_rates(db, now, ev, over_s, memo)
     out = []
     for series, (k, _) in bad.items():
@@ -371,6 +372,7 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
     return hit[1]
 
 
+@functools.lru_cache(maxsize=1 << 16)   # a quiet route's windows repeat from one evaluation to the next
 def irwin_hall_lower(s: float, n: int) -> float:
     """P(U1 + ... + Un <= s) for independent uniforms: exact (s^n / n! up to 1, else scipy's
     irwinhall for n <= 60), and never above the Chernoff bound exp(-6 (n/2 - s)^2 / n), which holds
@@ -406,5 +408,45 @@ def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:
             continue
         fields = (("bad", round(float(s), 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
                   ("maturity", ""))
+        out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
+    return out
+
+
+def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
+    """The rank test with `scan` (rules.Evidence): every window of the newest 1..K minutes, each
+    at p_value / K, so the calls since an onset are tested on their own; the alert reports the
+    window with the smallest p-value among those where the test holds."""
+    c = rule.condition
+    ev = c.evidence
+    assert ev is not None and c.over is not None, "a scanned rank condition has `evidence` and `over`"
+    k_windows, p_each = ev.windows(c.over), ev.window_p_value(c.over)
+    rows: dict[tuple[str, Series], dict[datetime, float]] = memo["minute_rows"]
+    earliest = now - c.over - timedelta(minutes=1)     # as _window: buckets starting after it
+    out = []
+    for (metric, series), points in rows.items():
+        labels = dict(zip(SERIES_LABELS, series))
+        if metric != ev.bad or not c.matches(labels):
+            continue
+        counts = rows.get((ev.total, series), {})
+        minutes = sorted(((t, float(v), int(round(counts[t]))) for t, v in points.items()
+                          if t > earliest and v is not None and counts.get(t)), reverse=True)
+        best: tuple[float, float, int, int] | None = None
+        s, n, i = 0.0, 0, 0
+        for length in range(1, k_windows + 1):
+            since, added = now - timedelta(minutes=length + 1), False
+            while i < len(minutes) and minutes[i][0] > since:
+                s, n, i, added = s + minutes[i][1], n + minutes[i][2], i + 1, True
+            # a window with no new minute is the last one again; (s/n)^n <= p: a cheap lower bound
+            # (every call at most the mean) that skips the exact tail when it cannot be small enough
+            if not added or not n or s / n > ev.max_mean or (s / n) ** n >= p_each:
+                continue
+            p = irwin_hall_lower(s, n)
+            if p < p_each and (best is None or p < best[0]):
+                best = (p, s, n, length)
+        if best is None:
+            continue
+        p, s, n, length = best
+        fields = (("bad", round(s, 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
+                  ("window", format_duration(timedelta(minutes=length))), ("windows", k_windows), ("maturity", ""))
         out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
     return out

@@ -16,7 +16,8 @@ SCHEMA = pa.schema([
     ("name", pa.string()), ("severity", pa.string()), ("metric", pa.string()), ("page", pa.string()),
     ("scope", pa.string()), ("condition", pa.string()), ("for_s", pa.float64()), ("keep_firing_for_s", pa.float64()),
     ("over_s", pa.float64()), ("test", pa.string()), ("bad", pa.string()), ("total", pa.string()),
-    ("p_value", pa.float64()), ("max_mean", pa.float64()), ("unit", pa.string()), ("summary", pa.string()),
+    ("p_value", pa.float64()), ("max_mean", pa.float64()), ("windows", pa.int64()), ("unit", pa.string()),
+    ("summary", pa.string()),
     ("runbook", pa.string()),
 ])
 
@@ -39,6 +40,10 @@ def describe(c: Condition) -> str:
     ev = c.evidence
     over = format_duration(c.over) if c.over else ""
     if ev is not None and ev.test == "rank":
+        if ev.scan:
+            k = ev.windows(c.over or timedelta(minutes=1))
+            return (f"the calls of any window of the last 1 to {over} rank on average in the route's "
+                    f"{ev.max_mean:.0%} tail or further ({ev.bad}), rank test p < {ev.p_value:.0e} / {k} per window")
         return (f"the last {over} of calls rank on average in the route's {ev.max_mean:.0%} tail or further "
                 f"({ev.bad}), rank test p < {ev.p_value:.0e}")
     if ev is not None:
@@ -73,6 +78,7 @@ def row(rule: Rule) -> dict[str, Any]:
         "for_s": _seconds(rule.for_), "keep_firing_for_s": _seconds(rule.keep_firing_for), "over_s": _seconds(c.over),
         "test": ev.test if ev else None, "bad": ev.bad if ev else None, "total": ev.total if ev else None,
         "p_value": float(ev.p_value) if ev else None, "max_mean": float(ev.max_mean) if ev and ev.test == "rank" else None,
+        "windows": ev.windows(c.over) if ev and c.over else None,
         "unit": c.unit,
         "summary": rule.summary, "runbook": rule.runbook,
     }

@@ -50,7 +50,7 @@ SEVERITIES = ("P1", "P2", "P3")
 RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "apprise", "review")
 TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
                    "alertname", "service", "model", "model_version", "route", "arm",
-                   "bad", "total", "p_value", "history_hours", "maturity", "mean_percentile"}
+                   "bad", "total", "p_value", "history_hours", "maturity", "mean_percentile", "window", "windows"}
 
 
 class RulesError(ValueError):
@@ -387,6 +387,18 @@ class Evidence(_Spec):
     # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
     test: Annotated[str, Strict(), _one_of(("binomial", "fisher", "rank"))] = "binomial"
     max_mean: Number = Field(0.25, gt=0, lt=1)
+    # rank only: test every window of the newest 1..K minutes (K = over in minutes), each at
+    # p_value / K (Bonferroni), so an onset is judged on the calls since it, not diluted by the
+    # calls before it in a fixed window; one evaluation still fires by chance with p < p_value
+    scan: Annotated[bool, Strict()] = False
+
+    def windows(self, over: timedelta) -> int:
+        """How many windows one evaluation tests: over / 1m with `scan`, else the one."""
+        return max(int(over / timedelta(minutes=1)), 1) if self.scan else 1
+
+    def window_p_value(self, over: timedelta) -> float:
+        """The p-value one window must be under (the rule's, shared among its scanned windows)."""
+        return float(self.p_value) / self.windows(over)
 
     def tolerated(self, normal: float) -> float:
         return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)
@@ -530,6 +542,8 @@ def _cross_problems(raw: dict) -> list[tuple[str, str]]:
                 out += [(f"condition.evidence.{k}", "does not go with test rank (the reference is the route's own calls)")
                         for k in ("rate", "factor", "delta", "floor", "min_bad", "baseline_window", "min_history")
                         if k in ev]
+            if isinstance(ev, dict) and ev.get("scan") and ev.get("test") != "rank":
+                out.append(("condition.evidence.scan", "goes with test rank only (a window scan of rank sums)"))
         elif "absent" not in c:
             if "metric" not in c:
                 out.append(("condition.metric", "is required"))

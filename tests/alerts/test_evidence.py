@@ -198,6 +198,10 @@ def test_rank_rules_refuse_the_count_test_keys():
         "test": "fisher", "bad": "overrides", "total": "reviewed", "rate": "route_error_baseline"}}}
     with pytest.raises(RulesError, match="does not go with test fisher"):
         make_config(rules=[fisher])
+    scanned = {**fisher, "condition": {**fisher["condition"], "evidence": {
+        "test": "fisher", "bad": "overrides", "total": "reviewed", "scan": True}}}
+    with pytest.raises(RulesError, match="condition.evidence.scan.*goes with test rank only"):
+        make_config(rules=[scanned])
 
 
 def test_format_failures_on_a_quiet_night_route_are_chance_a_schema_break_pages(store):

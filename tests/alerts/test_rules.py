@@ -40,6 +40,11 @@ def test_shipped_defaults_follow_the_practice():
         ev = rules[name].condition.evidence
         assert SPIKE_FACTOR == cost.baseline.factor and {ev.bad, ev.total} <= set(RouteShiftAnalyzer.owns)
         assert ev.bad.startswith(f"route_{'cost' if 'Cost' in name else 'in'}{SPIKE_FACTOR}x_")
+        # every window of the newest 1..15 minutes, each at p / 15
+        over = rules[name].condition.over
+        assert ev.scan and ev.windows(over) == 15 and ev.window_p_value(over) == pytest.approx(1e-5 / 15)
+    assert not any(r.condition.evidence.scan for r in config.rules
+                   if r.condition.evidence and r.name not in ("RouteCostSpike", "RouteInputTokensSpike"))
     assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"
     # input drift on the route: rank tests over the calls since the onset, P3's hour in mind
     for name, bad in (("RouteInputTokensShift", "route_in_high_score"), ("RouteInputTokensDrop", "route_in_low_score"),

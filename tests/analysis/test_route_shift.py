@@ -4,9 +4,13 @@ output-token rise on one quiet route page on a handful of calls, the clean hours
 route do not."""
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import timedelta
+from fractions import Fraction
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from alerts.conditions import evaluate
@@ -247,3 +251,81 @@ def test_cost_is_ranked_at_half_so_only_calls_over_twice_the_usual_page(store):
     assert max(v for k, v in first.items() if k[0] != "RouteInputTokensShift") <= 5   # 5-minute windows
     # search's inputs are improbably long, on the P3 input rule's longer window: a drift, not a cost page
     assert ("RouteInputTokensShift", "search") in set().union(*(firing(ONSET + i * MIN) for i in range(16, 31, 2)))
+
+
+def _irwin_hall_cdf(s: float, n: int) -> float:
+    """P(U1 + ... + Un <= s), exact in rationals (the alternating sum): the oracle of the rank test."""
+    x = Fraction(s)
+    total = sum((-1) ** k * math.comb(n, k) * (x - k) ** n for k in range(min(int(x), n) + 1))
+    return float(total / math.factorial(n))
+
+
+def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store):
+    """A route at a call a minute, output tokens lognormal; from the onset 4x longer (cost ~2.8x), so
+    at half their cost the calls sit in the route's high tail but not beyond it: a handful of them
+    are evidence, two or three are not. At every minute the shipped RouteCostSpike equals the oracle: each window of the newest 1..15
+    minutes of calls, their tail percentiles (numpy) and the exact Irwin-Hall tail, tested at
+    1e-5 / 15. The scan pages within the P2 deadline; a fixed 5-minute window never holds enough
+    calls, and a fixed 15-minute one is held back by the calls from before the onset."""
+    onset = T0 + 13 * HOUR + 20 * MIN
+    data = spans(T0, 14 * 60, 1, seed=22, routes=("night",), priced=True)
+    rng = np.random.default_rng(22)
+    out = rng.lognormal(np.log(200), 0.3, data.num_rows).astype(np.int64)
+    start = data.column("start_time").to_numpy()
+    out[start >= np.datetime64(onset, "us")] *= 4
+    data = data.set_column(data.schema.get_field_index("output_tokens"), "output_tokens",
+                           pa.array(out, type=data.schema.field("output_tokens").type))
+    write(store, data)
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=12)),
+                   Window(T0, T0 + 14 * HOUR, T0))
+    df = store.query("SELECT start_time, input_tokens, output_tokens FROM spans "
+                     "WHERE status_code IS DISTINCT FROM 'error' ORDER BY start_time").to_pandas()
+    [(_, p_in, _, p_out, _)] = resolve_prices(["gpt-4o-mini"])
+    cost = (df.input_tokens * p_in + df.output_tokens * p_out).to_numpy() / 1e6
+    hour13 = T0 + 13 * HOUR
+    t = df.start_time
+    ref = cost[((t >= hour13 - 12 * HOUR) & (t < hour13)).to_numpy()]
+    assert stored(store, "route_cost2x_reference_calls", "night")[hour13] == len(ref)
+    late = (t >= hour13).to_numpy()
+    u = ((ref[None, :] >= cost[late][:, None] / SPIKE_FACTOR).sum(1) + 1) / (len(ref) + 1)
+    times = t[late].to_numpy()
+
+    config = load_config(None, env={})
+    [rule] = [r for r in config.rules if r.name == "RouteCostSpike"]
+    ev = rule.condition.evidence
+    assert ev is not None and ev.scan and rule.condition.over == 15 * MIN and ev.windows(15 * MIN) == 15
+
+    def fired(cfg, now):
+        samples, failed = evaluate(store, cfg, now)
+        assert not failed
+        return [s for s in samples.values() if s.rule.name == "RouteCostSpike" and s.labels["route"] == "night"]
+
+    first_scan = None
+    for i in range(1, 16):
+        now = onset + i * MIN
+        best = None
+        for length in range(1, 16):
+            inside = (times >= np.datetime64(now - length * MIN, "us")) & (times < np.datetime64(now, "us"))
+            n, s = int(inside.sum()), float(u[inside].sum())
+            if n and s / n <= 0.5:
+                p = _irwin_hall_cdf(s, n)
+                if p < 1e-5 / 15 and (best is None or p < best[0]):
+                    best = (p, n)
+        got = fired(config, now)
+        assert bool(got) == (best is not None), i
+        if got:
+            fields = dict(got[0].fields)
+            assert fields["p_value"] == pytest.approx(best[0], rel=1e-6) and fields["total"] == best[1]
+            first_scan = first_scan or i
+    assert first_scan is not None and first_scan <= 15     # 13 min, inside the P2 deadline
+
+    def fixed(over):
+        rules = [replace(r, condition=replace(r.condition, over=over, evidence=ev.model_copy(update={"scan": False})))
+                 if r is rule else r for r in config.rules]
+        return replace(config, rules=rules)
+
+    for over in (5 * MIN, 15 * MIN):    # never, and at 15 min
+        first = next((i for i in range(1, 16) if fired(fixed(over), onset + i * MIN)), None)
+        assert first is None or first > first_scan, (over, first, first_scan)
+    # the clean hour before: nothing
+    assert not any(fired(config, hour13 - HOUR + i * MIN) for i in range(0, 80, 4))
