@@ -162,12 +162,14 @@ assert all(set(rules) <= RELATED_RULES[kind] for kind, rules in RANKS.items())
 
 @functools.cache
 def _evidence_of(rule: str) -> tuple[str, str, float]:
-    """(bad, total, p_value) of a shipped rule's evidence: the rules file is the one source."""
+    """(bad, total, p_value) of a shipped rule's evidence: the rules file is the one source. The
+    p-value is one window's: a rule that scans windows shares its own among them."""
     from alerts.rules import load_config
 
-    ev = next(r for r in load_config(None, env={}).rules if r.name == rule).condition.evidence
-    assert ev is not None, rule
-    return ev.bad, ev.total, float(ev.p_value)
+    condition = next(r for r in load_config(None, env={}).rules if r.name == rule).condition
+    ev = condition.evidence
+    assert ev is not None and condition.over is not None, rule
+    return ev.bad, ev.total, ev.window_p_value(condition.over)
 
 
 def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
@@ -222,7 +224,15 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     return out
 
 
-def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rules: str | None) -> dict[str, Any]:
+def _outcome(report: dict[str, Any]) -> dict[str, Any]:
+    """What a comparison needs of a rule set's report: catches, clean-day alerts, flaps."""
+    return {"caught": sum(i["in_time"] for i in report["incidents"]), "flaps": report["flaps"],
+            "clean_p1_p2": report["clean"]["P1"] + report["clean"]["P2"], "clean_p3": report["clean"]["P3"],
+            "incidents": [{k: i[k] for k in ("kind", "in_time", "delay_min")} for i in report["incidents"]]}
+
+
+def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rules: str | None,
+            baseline_rules: str | None = None) -> dict[str, Any]:
     from alerts.rules import load_config
     from store import alerting
 
@@ -236,6 +246,9 @@ def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rul
             row.update(extra)
         report.update(seed=seed, level=level, prepare_s=round(prepare_s, 1),
                       backtest_s=round(time.perf_counter() - t0, 1))
+        if baseline_rules:    # the same recording under other rules: a comparison free of seed luck
+            report["baseline"] = _outcome(evaluate(backtest(db, load_config(baseline_rules, env={}), scenario),
+                                                   scenario))
         return report
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -249,6 +262,8 @@ def main() -> int:
     parser.add_argument("--incident-hours", type=float, default=12.0, help="hours after the clean day (default 12)")
     parser.add_argument("--clean-days", type=int, default=2, help="clean days before the incidents (default 2)")
     parser.add_argument("--rules", help="rules file (default: the shipped one)")
+    parser.add_argument("--baseline-rules", help="also backtest this rules file on each recording (e.g. the last "
+                                                 "release's) and report both")
     parser.add_argument("--jobs", type=int, default=1, help="recordings at once (default 1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -256,7 +271,8 @@ def main() -> int:
     tuned = set(_ints(args.tune_seeds)) if args.tune_seeds else set()
     jobs = [(s, lv) for lv in levels for s in seeds]
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_one, s, lv, args.incident_hours, args.clean_days, args.rules) for s, lv in jobs]
+        futures = [pool.submit(run_one, s, lv, args.incident_hours, args.clean_days, args.rules, args.baseline_rules)
+                   for s, lv in jobs]
         reports = []
         for f in futures:
             r = f.result()
@@ -276,6 +292,10 @@ def main() -> int:
                       + ", ".join(f"{d['P1']}/{d['P2']}/{d['P3']}" for d in r["clean_days"])
                       + f"  flaps {r['flaps']}  [{r['prepare_s']:.0f}+{r['backtest_s']:.0f} s]"
                       f"{'  missed: ' + missed if missed else ''}", flush=True)
+                if "baseline" in r:
+                    b = r["baseline"]
+                    print(f"          baseline rules: caught {b['caught']}/{len(b['incidents'])}  clean-day P1/P2 "
+                          f"{b['clean_p1_p2']}  P3 {b['clean_p3']}  flaps {b['flaps']}", flush=True)
     held = [r for r in reports if r["seed"] not in tuned]
     summary = {
         "recordings": len(held), "incidents": sum(len(r["incidents"]) for r in held),
@@ -289,6 +309,10 @@ def main() -> int:
         "missed_oracle_could_catch": sum(1 for r in held for i in r["incidents"]
                                          if not i["in_time"] and "oracle_p" in i and i["oracle_p"] < i["rule_p"]),
     }
+    if args.baseline_rules:
+        summary.update(baseline_caught_in_time=sum(r["baseline"]["caught"] for r in held),
+                       baseline_clean_p1_p2=sum(r["baseline"]["clean_p1_p2"] for r in held),
+                       baseline_flaps=sum(r["baseline"]["flaps"] for r in held))
     if args.json:
         print(json.dumps({"reports": reports, "held_out_summary": summary}, indent=2, default=str))
     else:
@@ -296,6 +320,10 @@ def main() -> int:
               f"incidents in time; clean-day P1/P2 {summary['clean_p1_p2']}; clean days with > 2 P3: "
               f"{summary['clean_days_over_2_p3']} (most P3 in a clean day: {summary['max_clean_p3']}); misses an "
               f"oracle could have caught at the rule's p-value: {summary['missed_oracle_could_catch']}")
+        if args.baseline_rules:
+            print(f"baseline rules ({args.baseline_rules}), same recordings: {summary['baseline_caught_in_time']}/"
+                  f"{summary['incidents']} in time; clean-day P1/P2 {summary['baseline_clean_p1_p2']}; "
+                  f"flaps {summary['baseline_flaps']}")
         for r in reports:
             for a in r["clean_alerts"][:10]:
                 print(f"  clean-day alert seed {r['seed']} level {r['level']:g}: {a['time']} {a['severity']} "

@@ -32,6 +32,15 @@ class RankRule:
     over: timedelta
     p_value: float
     max_mean: float
+    windows: int = 1    # > 1: the rule scans every window of the newest 1..windows minutes, each at p / windows
+
+    @property
+    def fires_at(self) -> str:
+        """The rule's verdict in words, for the line's threshold label."""
+        if self.windows > 1:
+            return (f"fires at or under {self.max_mean:.0%} in any window of the last 1-{self.windows} min "
+                    f"with p < {self.p_value:.0e} / {self.windows}")
+        return f"fires at or under {self.max_mean:.0%} with p < {self.p_value:.0e}"
 
 
 def server_rules(ctx: ui.PageContext) -> pd.DataFrame:
@@ -44,8 +53,9 @@ def rank_rules(ctx: ui.PageContext, page: str) -> list[RankRule]:
     """The server's rank rules whose evidence this page shows."""
     rules = server_rules(ctx)
     rows = rules[(rules["test"] == "rank") & (rules["page"] == page)]
+    windows = rows["windows"] if "windows" in rows.columns else pd.Series(1, index=rows.index)
     return [RankRule(r.name, r.severity, r.bad, r.total, timedelta(seconds=float(r.over_s)), float(r.p_value),
-                     float(r.max_mean)) for r in rows.itertuples()]
+                     float(r.max_mean), int(w) if pd.notna(w) else 1) for r, w in zip(rows.itertuples(), windows)]
 
 
 def with_units(ctx: ui.PageContext, alerts: pd.DataFrame) -> pd.DataFrame:
@@ -101,6 +111,8 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
     st.caption("Each call is ranked against its route's trailing calls (its tail percentile: 50% is as usual, "
                "a few % is far out in the tail). A line is the mean over each rule's window; the rule fires "
                "when that mean is at or under its line and the rank test's p-value is under the rule's. "
+               "A rule that scans tests every window of its last minutes, each at a share of its p-value; "
+               "its table names the window that decided. "
                "Windows and thresholds of the rules this server evaluates"
                + (f"; per-minute scores from {shown_from:%Y-%m-%d %H:%M} UTC (the last 24 h of the window)."
                   if shown_from > start else "."))
@@ -110,20 +122,17 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
         windows = windows.assign(series=windows["route"].astype(str) + " · " + windows["model"].astype(str))
         ui.chart(charts.line(windows, f"{rule.name} ({rule.severity}): mean over the trailing {format_duration(rule.over)}",
                              y="mean_percentile", color="series", y_title="mean tail percentile", percent=True,
-                             hline=rule.max_mean, hline_label=f"fires at or under {rule.max_mean:.0%} with "
-                                                              f"p < {rule.p_value:.0e}"),
+                             hline=rule.max_mean, hline_label=rule.fires_at),
                  key=f"shift-{rule.name}")
-        newest = frames.rank_verdicts(newest_windows(windows), rule.p_value, rule.max_mean)
-        ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"})),
-                 ["service_name", "route", "model", "time", "calls", "mean_percentile", "p", "test"],
+        newest = frames.rank_scan(result.frame, rule.bad, rule.total, rule.over, rule.windows, rule.p_value,
+                                  rule.max_mean, end)
+        newest = newest[newest["time"] > shown_from]
+        ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"}),
+                               window=newest["window"].map(format_duration)),
+                 ["service_name", "route", "model", "time", "window", "calls", "mean_percentile", "p", "test"],
                  column_config={"time": st.column_config.DatetimeColumn("window end (UTC)"),
+                                "window": st.column_config.TextColumn("window tested"),
                                 "mean_percentile": st.column_config.NumberColumn("mean percentile",
                                                                                  format="percent"),
                                 "p": st.column_config.NumberColumn("p-value", format="%.1e")},
                  key=f"shift-table-{rule.name}")
-
-
-def newest_windows(windows: pd.DataFrame) -> pd.DataFrame:
-    """The newest window of each route and model (the page's table)."""
-    return windows.sort_values("time", kind="stable").groupby(["service_name", "route", "model"],
-                                                              dropna=False).tail(1)

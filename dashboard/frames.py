@@ -127,6 +127,29 @@ def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float) -> pd.
                                                                                           dtype=float) < p_value))
 
 
+def rank_scan(frame: pd.DataFrame, score: str, scored: str, over: timedelta, windows: int, p_value: float,
+              max_mean: float, end: datetime | None = None) -> pd.DataFrame:
+    """A rank rule's verdict per service, route and model at its newest minute, as alerts/conditions.py
+    evaluates it: with `windows` > 1 (evidence `scan`) each window of the newest 1..windows minutes
+    at p_value / windows, the one with the smallest p-value where the test holds, else the whole
+    `over`; with one window, the `over` window at p_value. `window` is the length tested."""
+    keys = ["service_name", "route", "model"]
+    full = rank_windows(frame, score, scored, over, end)
+    newest = full.sort_values("time", kind="stable").groupby(keys, dropna=False).tail(1)
+    lengths = [timedelta(minutes=k) for k in range(1, windows + 1)] if windows > 1 else [over]
+    tried = []
+    for length in lengths:
+        part = newest[keys + ["time"]].merge(full if length == over else rank_windows(frame, score, scored, length, end),
+                                             on=keys + ["time"])
+        tried.append(rank_verdicts(part, p_value / len(lengths), max_mean).assign(window=length))
+    verdicts = pd.concat(tried, ignore_index=True)
+    # per route: the holding window with the smallest p, else the whole window
+    verdicts = verdicts.assign(rank=verdicts["p"].where(verdicts["holds"], np.inf),
+                               whole=verdicts["window"] == over)
+    verdicts = verdicts.sort_values(["rank", "whole"], ascending=[True, False], kind="stable")
+    return verdicts.groupby(keys, dropna=False).head(1).drop(columns=["rank", "whole"]).reset_index(drop=True)
+
+
 ROUTE_BASELINES = ("route_slow_threshold_ms", "route_error_baseline", "route_baseline_hours", "route_baseline_ok_calls")
 
 

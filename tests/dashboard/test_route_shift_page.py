@@ -29,6 +29,7 @@ from tests.analysis.gen import T0, Shift, spans, write
 HOUR, MIN = timedelta(hours=1), timedelta(minutes=1)
 ONSET = T0 + 5 * HOUR + 40 * MIN
 END = ONSET + 25 * MIN          # the page's window end: the alert evaluated at this minute is the oracle
+SPIKE = END - 10 * MIN          # chat's outputs 4x from here (cost 2.85x): a cost page 10 minutes old
 INPUT_RULES = ("RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift")
 # a server's own rules: one input rule with its own window and thresholds, and a confidence rule
 CUSTOM_RULES = """
@@ -48,7 +49,7 @@ rules:
 @pytest.fixture(scope="module")
 def shifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, dict]]:
     """7 hours of two routes at 4 calls a minute; from ONSET the search route's inputs are 1.8x as
-    long and in a language it never saw. Scored by route_shift; the shipped rules evaluated at END
+    long and in a language it never saw, and 10 minutes before END chat's outputs turn 4x. Scored by route_shift; the shipped rules evaluated at END
     before the server takes the database."""
     from store.db import Store
 
@@ -56,7 +57,8 @@ def shifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningS
     store = Store(data_dir / "aiwatch.duckdb")
     try:
         shifts = (Shift(ONSET, T0 + 7 * HOUR, "input_tokens", 1.8, route="search"),
-                  Shift(ONSET, T0 + 7 * HOUR, "language", "ja", route="search"))
+                  Shift(ONSET, T0 + 7 * HOUR, "language", "ja", route="search"),
+                  Shift(SPIKE, T0 + 7 * HOUR, "output_tokens", 4.0, route="chat"))
         write(store, spans(T0, 7 * 60, 4, seed=12, shifts=shifts))
         runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=5)),
                        Window(T0, T0 + 7 * HOUR, T0))
@@ -103,6 +105,7 @@ def assert_as_evaluated(table: pd.DataFrame, rule: str, fired: dict) -> None:
             fields = dict(sample.fields)
             assert row["calls"] == fields["total"] and row["mean_percentile"] == pytest.approx(sample.value)
             assert row["p"] == pytest.approx(fields["p_value"], rel=1e-9)
+            assert row["window"] == fields.get("window", row["window"])    # a scan names the window that decided
 
 
 def test_drift_page_shows_the_input_rules_evidence_as_the_alerts_evaluate_it(shifted, monkeypatch) -> None:
@@ -133,7 +136,9 @@ def test_quality_page_shows_the_confidence_rule_quiet_on_unshifted_routes(shifte
 
 def test_cost_page_shows_the_cost_rules_evidence_and_longer_prompts_are_no_cost_page(shifted, monkeypatch) -> None:
     """search's inputs are 1.8x as long (its calls cost 1.3x): the input rule fires on the Drift page,
-    and the cost and prompt rules, which rank half of each call's cost and input, see nothing near twice the usual."""
+    and the cost and prompt rules, which rank half of each call's cost and input, see nothing near twice
+    the usual. chat's 4x outputs of the last 10 minutes page the cost rule, which scans its windows:
+    the table names the window of the spike's calls, not the whole 15 minutes, with the alert's numbers."""
     srv, fired = shifted
     at = open_page(srv.url, "cost", monkeypatch, start=(T0 + 4 * HOUR).isoformat(), end=END.isoformat(),
                    service="svc")
@@ -141,8 +146,10 @@ def test_cost_page_shows_the_cost_rules_evidence_and_longer_prompts_are_no_cost_
     assert set(found) == {"RouteOutputTokensSpike", "RouteCostSpike", "RouteInputTokensSpike"}
     for rule, table in found.items():
         assert_as_evaluated(table, rule, fired)
-    assert not [k for k in fired if k[0] in found]
-    assert found["RouteCostSpike"].set_index("route").loc["search", "mean_percentile"] > 0.9
+    assert {k for k in fired if k[0] in found} == {("RouteCostSpike", "chat"), ("RouteOutputTokensSpike", "chat")}
+    cost = found["RouteCostSpike"].set_index("route")
+    assert cost.loc["search", "mean_percentile"] > 0.9 and cost.loc["search", "window"] == "15m"
+    assert cost.loc["chat", "test"] == "fires" and cost.loc["chat", "window"] in {"9m", "10m"}
 
 
 def test_a_server_with_its_own_rules_shows_their_windows_and_thresholds(shifted, monkeypatch) -> None:
