@@ -20,7 +20,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "model_failure_rate": ("ratio", "Share of calls that timed out, were content-filtered or failed the format check."),
     "timeouts": ("count", "Calls whose error type says timeout, or HTTP 408/504."),
     "content_filtered": ("count", "Calls stopped by a content filter (error type or finish reason)."),
-    "format_failures": ("count", "Calls whose output failed the format check (format_ok false)."),
+    "format_failures": ("count", "Successful calls whose output failed the format check (format_ok false)."),
     "latency_p50_ms": ("ms", "Exact median duration of successful calls."),
     "latency_p95_ms": ("ms", "Exact 95th percentile duration of successful calls."),
     "latency_p99_ms": ("ms", "Exact 99th percentile duration of successful calls."),
@@ -35,7 +35,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "output_tokens": ("tokens", "Sum of output tokens."),
     "cost_usd": ("USD", "Cost: the span's cost, else tokens x the price table (NULL for unpriced models)."),
     "cost_per_request_usd": ("USD", "cost_usd / requests."),
-    "format_ok_rate": ("ratio", "Share of calls whose output passed the format check."),
+    "format_ok_rate": ("ratio", "Share of checked outputs of successful calls that passed the format check."),
     "quality_mean": ("score", "Mean quality score."),
     "confidence_mean": ("score", "Mean confidence."),
     # confidence (analyzer: confidence; 1h; labels service, model, model_version)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from store.base import Store
 from store.queries import (
     END,
+    FORMAT_FAILED_SQL,
     LIMIT,
     MODEL,
     ROUTE,
@@ -286,15 +287,16 @@ _MODEL_CALLS = "s.is_llm AND s.arm IS DISTINCT FROM 'shadow'"
 # into HUGEINT): integer sums do not depend on the order threads combine them in, so a rerun gives
 # bit-identical rows. Each scaled value fits a BIGINT because RANGED_SPANS bounds it (a month of
 # ns is 2.7e15, a score 1e15, $1M 1e18); a cost from tokens x prices is held to the same range.
+# The format check judges outputs (FORMAT_FAILED_SQL): a failed call has none.
 _FINE_SUMS = f"""
         count(*) AS n,
         count(is_err) AS err_n, count(*) FILTER (WHERE is_err) AS errors,
         count(*) FILTER (WHERE coalesce(http_status, 0) BETWEEN 400 AND 499) AS n_4xx,
         count(*) FILTER (WHERE coalesce(http_status, 0) >= 500) AS n_5xx,
-        sum((is_timeout OR is_filtered OR format_ok = false)::INT) AS mf_sum,
-        count(is_timeout OR is_filtered OR format_ok = false) AS mf_n,
+        sum((is_timeout OR is_filtered OR {FORMAT_FAILED_SQL})::INT) AS mf_sum,
+        count(is_timeout OR is_filtered OR {FORMAT_FAILED_SQL}) AS mf_n,
         count(*) FILTER (WHERE is_timeout) AS timeouts, count(*) FILTER (WHERE is_filtered) AS content_filtered,
-        count(*) FILTER (WHERE format_ok = false) AS format_failures,
+        count(*) FILTER (WHERE {FORMAT_FAILED_SQL}) AS format_failures,
         sum((duration_ms * 1e6)::BIGINT) FILTER (WHERE NOT is_err) AS dur_sum,
         count(duration_ms) FILTER (WHERE NOT is_err) AS dur_n,
         sum(retry_count) AS retries, count(*) FILTER (WHERE lower(breaker_state) = 'open') AS breaker_opens,
@@ -304,7 +306,8 @@ _FINE_SUMS = f"""
         count(*) FILTER (WHERE fallback_level = 'human') AS fb_human,
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         sum(({_in_range("cost", "cost_usd")} * 1e12)::BIGINT) AS cost,
-        sum(format_ok::INT) AS fo_sum, count(format_ok) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
+        sum(format_ok::INT) FILTER (WHERE NOT coalesce(is_err, false)) AS fo_sum,
+        count(format_ok) FILTER (WHERE NOT coalesce(is_err, false)) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
         count(quality_score) AS q_n, sum((confidence * 1e15)::BIGINT) AS c_sum, count(confidence) AS c_n"""
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from store.base import Store
 from store.clickhouse import ClickHouseConnection
-from store.queries import model_sql
+from store.queries import FORMAT_FAILED_SQL, model_sql
 from store.schema import SPAN_RANGES
 
 # store/analytics.py functions whose DuckDB statement runs on ClickHouse as it is (its `$name`
@@ -242,10 +242,10 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
           toFloat64(countIf(is_err)) AS errors, {_ratio("countIf(is_err)", "count(is_err)")} AS error_rate,
           {_ratio("countIf(coalesce(http_status, 0) BETWEEN 400 AND 499)", "count()")} AS error_rate_4xx,
           {_ratio("countIf(coalesce(http_status, 0) >= 500)", "count()")} AS error_rate_5xx,
-          {_ratio("sum(toInt64(is_timeout OR is_filtered OR format_ok = false))",
-                  "count(is_timeout OR is_filtered OR format_ok = false)")} AS model_failure_rate,
+          {_ratio(f"sum(toInt64(is_timeout OR is_filtered OR {FORMAT_FAILED_SQL}))",
+                  f"count(is_timeout OR is_filtered OR {FORMAT_FAILED_SQL})")} AS model_failure_rate,
           toFloat64(countIf(is_timeout)) AS timeouts, toFloat64(countIf(is_filtered)) AS content_filtered,
-          toFloat64(countIf(format_ok = false)) AS format_failures,
+          toFloat64(countIf({FORMAT_FAILED_SQL})) AS format_failures,
           quantilesExactInclusiveIf(0.5, 0.95, 0.99)(duration_ms, NOT is_err) AS q,
           {_ratio(f"sumIf({_scaled('duration_ms', '1e6')}, NOT is_err)", "countIf(duration_ms IS NOT NULL AND NOT is_err)",
                   " / 1e6")} AS latency_mean_ms,
@@ -259,7 +259,8 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
           toFloat64(coalesce(sum(output_tokens), 0)) AS output_tokens,
           toFloat64(toFloat64(sum({_scaled("cost", "1e12")})) / 1e12) AS cost_usd,
           {_ratio(f"sum({_scaled('cost', '1e12')})", "count()", " / 1e12")} AS cost_per_request_usd,
-          {_ratio("sum(toInt64(format_ok))", "count(format_ok)")} AS format_ok_rate,
+          {_ratio("sumIf(toInt64(format_ok), NOT coalesce(is_err, false))",
+                  "countIf(format_ok IS NOT NULL AND NOT coalesce(is_err, false))")} AS format_ok_rate,
           {_ratio(f"sum({_scaled('quality_score', '1e15')})", "count(quality_score)", " / 1e15")} AS quality_mean,
           {_ratio(f"sum({_scaled('confidence', '1e15')})", "count(confidence)", " / 1e15")} AS confidence_mean
         FROM s GROUP BY GROUPING SETS ({grouping}) HAVING {keep}"""

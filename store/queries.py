@@ -384,8 +384,15 @@ QUERIES.append(NamedQuery(
                      choices=tuple(CALL_GROUPS)),),
     run=_calls))
 
+# A format failure among the rollups' calls (is_err, format_ok): the check judges an output, and a
+# failed call has none, so a client that marks its failures format_ok = false (the sample
+# generator does) counts them as failures, not as format failures.
+FORMAT_FAILED_SQL = "(format_ok = false AND NOT coalesce(is_err, false))"
+
 # Failure classes of failed model calls, first match wins (the shim's error.type / aiwatch.error.class,
-# HTTP status, finish reasons, format checks); the classes sum to all failed calls.
+# HTTP status, finish reasons, format checks); the classes sum to all failed calls. A failed call's
+# format_ok = false names its class only when nothing else does: a client may mark every failure
+# so (a 500 has no output to validate), and that 500 is an HTTP 5xx.
 FAILURE_CLASS_SQL = """CASE
   WHEN lower(coalesce(s.error_type, '')) IN ('circuit_open', 'circuitopenerror') OR ec = 'circuit_open'
        OR lower(coalesce(s.status_message, '')) LIKE 'circuit open%' THEN 'circuit open'
@@ -395,11 +402,12 @@ FAILURE_CLASS_SQL = """CASE
        '.*(timeout|timed.?out).*' THEN 'timeout'
   WHEN ec = 'content_filter' OR lower(coalesce(s.error_type, '')) SIMILAR TO '.*(content.?filter|injection).*'
        OR coalesce(s.finish_reasons, '') LIKE '%content_filter%' THEN 'content filter'
-  WHEN s.format_ok = false OR lower(coalesce(s.error_type, '')) IN ('invalid_output', 'format') THEN 'format'
+  WHEN lower(coalesce(s.error_type, '')) IN ('invalid_output', 'format') THEN 'format'
   WHEN s.http_status = 429 OR ec = 'rate_limit' THEN 'rate limited (429)'
   WHEN s.http_status BETWEEN 400 AND 499 THEN 'HTTP 4xx'
   WHEN s.http_status >= 500 OR ec = 'server' THEN 'HTTP 5xx'
   WHEN ec = 'connection' THEN 'connection'
+  WHEN s.format_ok = false THEN 'format'
   ELSE 'other' END"""
 FAILURE_CLASSES = ("HTTP 4xx", "HTTP 5xx", "rate limited (429)", "timeout", "auth", "circuit open", "content filter",
                    "format", "connection", "other")
@@ -451,7 +459,7 @@ CALL_SERIES = {
     "input_tokens": "coalesce(sum(s.input_tokens), 0)::DOUBLE",
     "output_tokens": "coalesce(sum(s.output_tokens), 0)::DOUBLE", "retries": "coalesce(sum(s.retry_count), 0)::DOUBLE",
     "fallback_rate": "avg((s.fallback_level IS NOT NULL AND s.fallback_level <> 'primary')::INT)::DOUBLE",
-    "format_ok_rate": "avg(s.format_ok::INT)::DOUBLE", "quality_mean": "avg(s.quality_score)::DOUBLE",
+    "format_ok_rate": "avg(CASE WHEN s.status_code = 'error' THEN NULL ELSE s.format_ok::INT END)::DOUBLE", "quality_mean": "avg(s.quality_score)::DOUBLE",
     "confidence_mean": "avg(s.confidence)::DOUBLE",
 }
 

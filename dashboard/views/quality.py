@@ -17,7 +17,8 @@ sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
 if ui.show(sample, what="quality"):
     s = sample.frame
     c1, c2, c3 = st.columns(3)
-    c1.metric("Format compliance", ui.fmt_number(s["format_ok"].dropna().astype(float).mean(), "%", 1))
+    checked = s.loc[s["status_code"] != "error", "format_ok"].dropna()     # a failed call has no output
+    c1.metric("Format compliance", ui.fmt_number(checked.astype(float).mean(), "%", 1))
     c2.metric("Mean quality score", ui.fmt_number(s["quality_score"].mean(), digits=3))
     c3.metric("Mean confidence", ui.fmt_number(s["confidence"].mean(), digits=3))
 

@@ -267,3 +267,35 @@ def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newe
     got = fired(store, CONF_DROP, now=T0 + 15 * MIN)         # newest row 6 minutes old
     assert set(got) == {"/escalate"} and dict(got["/escalate"].fields)["total"] == 7
     assert fired(store, CONF_DROP, now=T0 + 25 * MIN) == {}   # every call has left the window
+
+
+def test_an_error_burst_whose_failures_say_format_ok_false_is_no_format_page(store):
+    """A client that marks every failed call format_ok = false (the sample generator does): a 50%
+    error burst on chat put its failures among the format failures, and FormatComplianceDrop paged
+    next to the error rule. The check judges outputs and a failed call has none, so only search,
+    whose successful outputs break the schema (40%), pages."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from alerts.rules import load_config
+    from analysis import runner
+    from analysis.base import Window
+    from analysis.traffic import TrafficAnalyzer
+    from tests.analysis.gen import Shift, spans, write
+
+    start, burst = T0 - 6 * HOUR, T0 - 5 * MIN
+    data = spans(start, 6 * 60 + 15, 4, seed=3, shifts=(Shift(burst, T0 + 10 * MIN, "error_p", 0.5, route="chat"),))
+    failed = pc.equal(data.column("status_code"), "error")
+    rng = np.random.default_rng(3)
+    times = data.column("start_time").to_numpy()
+    broken = (times >= np.datetime64(burst, "us")) & (data.column("route").to_numpy(zero_copy_only=False) == "search")
+    broken &= rng.random(data.num_rows) < 0.4
+    ok = pc.and_(data.column("format_ok"), pa.array(~broken))
+    data = data.set_column(data.schema.get_field_index("format_ok"), "format_ok", pc.if_else(failed, False, ok))
+    write(store, data)
+    runner.analyze(store, TrafficAnalyzer(store), Window(start, T0 + 15 * MIN, start))
+    config = load_config(None, env={})
+    rule = next(r for r in config.rules if r.name == "FormatComplianceDrop")
+    samples, failures = evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + 10 * MIN)
+    assert not failures
+    assert {s.labels.get("route") for s in samples.values()} == {"search"}

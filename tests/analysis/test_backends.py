@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from analysis import runner
@@ -42,6 +43,10 @@ def _feedback(n: int) -> pa.Table:
 @pytest.mark.parametrize("backend", ["duckdb", "chdb"])
 def test_traffic_and_overrides_match_numpy_on_each_backend(backend, tmp_path):
     data = _whole_ns(spans(T0, 5, 200, seed=1, priced=True))
+    # every failed call marked format_ok = false (as the sample generator does): no output was checked
+    failed = pc.equal(data.column("status_code"), "error")
+    data = data.set_column(data.schema.get_field_index("format_ok"), "format_ok",
+                           pc.if_else(failed, False, data.column("format_ok")))
     fb = _feedback(300)
     for store in opened(backend, tmp_path):
         write(store, data)
@@ -58,6 +63,12 @@ def test_traffic_and_overrides_match_numpy_on_each_backend(backend, tmp_path):
         assert rows(store, "error_rate", **detail)[0]["value"] == pytest.approx((first.status_code == "error").mean())
         assert rows(store, "error_rate_5xx", **detail)[0]["value"] == pytest.approx((first.http_status >= 500).mean())
         assert rows(store, "latency_mean_ms", **detail)[0]["value"] == pytest.approx(ok.mean(), rel=1e-9)
+        done = first[first.status_code != "error"]
+        assert rows(store, "format_failures", **detail)[0]["value"] == (~done.format_ok).sum()
+        assert rows(store, "format_ok_rate", **detail)[0]["value"] == pytest.approx(done.format_ok.mean())
+        timeouts = first.error_type == "timeout"
+        assert rows(store, "model_failure_rate", **detail)[0]["value"] == pytest.approx(
+            (timeouts | ((first.status_code != "error") & ~first.format_ok)).mean())
         hand = (first.input_tokens * 0.15 + first.output_tokens * 0.60).sum() / 1e6   # gpt-4o-mini's prices
         assert rows(store, "cost_usd", **detail)[0]["value"] == pytest.approx(hand, rel=1e-9)
         assert rows(store, "requests", "1h", **ALL) == [{"time": T0, "value": 1000.0}]

@@ -107,8 +107,9 @@ def _resources(at: AppTest) -> None:
 
 
 def _quality(at: AppTest) -> None:
-    compliant = sum(1 for i in range(N_SPANS) if i % 7 != 0)
-    assert metric(at, "Format compliance") == f"{compliant / N_SPANS:.1%}"
+    # among the successful calls: the failed ones carry format_ok too, but have no output
+    ok = [i for i in range(N_SPANS) if i % 10 not in (3, 6)]
+    assert metric(at, "Format compliance") == f"{sum(i % 7 != 0 for i in ok) / len(ok):.1%}"
 
 
 def _drift(at: AppTest) -> None:

@@ -38,7 +38,10 @@ def _spans(store, n: int = 6000) -> pd.DataFrame:
         "duration_ms": pa.array(durations), "status_code": pa.array(np.where(errors, "error", "ok")),
         "http_status": pa.array(np.where(errors, http, None), pa.int64()), "error_type": pa.array(error_type),
         "input_tokens": pa.array(np.full(n, 1000), pa.int64()), "output_tokens": pa.array(np.full(n, 100), pa.int64()),
+        # a client that marks every failure format_ok = false, as the sample generator does
+        "format_ok": pa.array(np.where(errors, False, rng.random(n) > 0.1)),
     })
+    frame["format_ok"] = np.where(errors, False, cols["format_ok"].to_numpy(zero_copy_only=False))
     store.writer.write({"spans": pa.table(cols, schema=schema)})
     return frame
 
@@ -84,6 +87,7 @@ def test_failure_classes_sum_to_the_error_rate(store):
     assert per_class["rate limited (429)"] == int((rest["http_status"] == 429).sum())
     assert per_class["HTTP 5xx"] == int(rest["http_status"].isin([500, 503]).sum())
     assert per_class["HTTP 4xx"] == int((rest["http_status"] == 400).sum())
+    assert "format" not in per_class      # format_ok = false on a 500 does not make it a format failure
     # per bucket, the class rates add up to the bucket's error rate
     by_time = rows.groupby("time").agg(rate=("rate", "sum"), errors=("errors", "first"), requests=("requests", "first"))
     assert np.allclose(by_time["rate"], by_time["errors"] / by_time["requests"])
@@ -92,12 +96,15 @@ def test_failure_classes_sum_to_the_error_rate(store):
 def test_call_series_for_a_model_alone_matches_pandas(store):
     f = _spans(store)
     t = REGISTRY["call_series"].execute(store, {**WINDOW, "grain": "1h", "model": "local-llama",
-                                                "metric": "requests,error_rate,latency_p95_ms", "by": "service_name"})
+                                                "metric": "requests,error_rate,latency_p95_ms,format_ok_rate",
+                                                "by": "service_name"})
     rows = pd.DataFrame(t.to_pylist())
     mine = f[f["request_model"] == "local-llama"]
     for service, g in mine.groupby("service_name"):
         got = rows[rows["service_name"] == service].set_index("metric")["value"]
         assert got["requests"] == len(g) and abs(got["error_rate"] - g["error"].mean()) < 1e-12
+        # the format check over the outputs there are: successful calls only
+        assert abs(got["format_ok_rate"] - g.loc[~g["error"], "format_ok"].astype(float).mean()) < 1e-12
         assert abs(got["latency_p95_ms"] - np.percentile(g.loc[~g["error"], "duration_ms"], 95)) < 1e-6
 
 
