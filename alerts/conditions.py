@@ -413,13 +413,14 @@ def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:
 
 
 def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
-    """The rank test with `scan` (rules.Evidence): every window of the newest 1..K minutes, each
-    at p_value / K, so the calls since an onset are tested on their own; the alert reports the
-    window with the smallest p-value among those where the test holds."""
+    """The rank test with `scan` (rules.Evidence): every window of the newest 1..K minutes at its
+    share of p_value (Evidence.window_p_value), so the calls since an onset are tested on their
+    own; the alert reports the window with the smallest p-value among those where the test holds."""
     c = rule.condition
     ev = c.evidence
     assert ev is not None and c.over is not None, "a scanned rank condition has `evidence` and `over`"
-    k_windows, p_each = ev.windows(c.over), ev.window_p_value(c.over)
+    k_windows = ev.windows(c.over)
+    p_each = {k: ev.window_p_value(c.over, timedelta(minutes=k)) for k in range(1, k_windows + 1)}
     rows: dict[tuple[str, Series], dict[datetime, float]] = memo["minute_rows"]
     earliest = now - c.over - timedelta(minutes=1)     # as _window: buckets starting after it
     out = []
@@ -438,10 +439,10 @@ def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
                 s, n, i, added = s + minutes[i][1], n + minutes[i][2], i + 1, True
             # a window with no new minute is the last one again; (s/n)^n <= p: a cheap lower bound
             # (every call at most the mean) that skips the exact tail when it cannot be small enough
-            if not added or not n or s / n > ev.max_mean or (s / n) ** n >= p_each:
+            if not added or not n or s / n > ev.max_mean or (s / n) ** n >= p_each[length]:
                 continue
             p = irwin_hall_lower(s, n)
-            if p < p_each and (best is None or p < best[0]):
+            if p < p_each[length] and (best is None or p < best[0]):
                 best = (p, s, n, length)
         if best is None:
             continue

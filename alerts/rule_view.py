@@ -43,7 +43,8 @@ def describe(c: Condition) -> str:
         if ev.scan:
             k = ev.windows(c.over or timedelta(minutes=1))
             return (f"the calls of any window of the last 1 to {over} rank on average in the route's "
-                    f"{ev.max_mean:.0%} tail or further ({ev.bad}), rank test p < {ev.p_value:.0e} / {k} per window")
+                    f"{ev.max_mean:.0%} tail or further ({ev.bad}), rank test p < {ev.p_value:.0e} shared: "
+                    f"/ 2 for the {over}, / {2 * (k - 1)} for each shorter window")
         return (f"the last {over} of calls rank on average in the route's {ev.max_mean:.0%} tail or further "
                 f"({ev.bad}), rank test p < {ev.p_value:.0e}")
     if ev is not None:

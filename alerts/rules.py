@@ -387,18 +387,25 @@ class Evidence(_Spec):
     # p_value and the calls sit on average within the `max_mean` tail (a shift large enough to matter)
     test: Annotated[str, Strict(), _one_of(("binomial", "fisher", "rank"))] = "binomial"
     max_mean: Number = Field(0.25, gt=0, lt=1)
-    # rank only: test every window of the newest 1..K minutes (K = over in minutes), each at
-    # p_value / K (Bonferroni), so an onset is judged on the calls since it, not diluted by the
-    # calls before it in a fixed window; one evaluation still fires by chance with p < p_value
+    # rank only: test every window of the newest 1..K minutes (K = over in minutes), so an onset is
+    # judged on the calls since it, not diluted by the calls before it in a fixed window. The
+    # whole window is tested at p_value / 2 (on a quiet route the onset K minutes back is the
+    # deadline's case, and it needs the power), each shorter one at p_value / (2 (K - 1)), so
+    # one evaluation still fires by chance with probability under p_value (Bonferroni)
     scan: Annotated[bool, Strict()] = False
 
     def windows(self, over: timedelta) -> int:
         """How many windows one evaluation tests: over / 1m with `scan`, else the one."""
         return max(int(over / timedelta(minutes=1)), 1) if self.scan else 1
 
-    def window_p_value(self, over: timedelta) -> float:
-        """The p-value one window must be under (the rule's, shared among its scanned windows)."""
-        return float(self.p_value) / self.windows(over)
+    def window_p_value(self, over: timedelta, length: timedelta | None = None) -> float:
+        """The p-value the window of `length` (default: the whole `over`) must be under: the rule's,
+        shared among its scanned windows."""
+        k = self.windows(over)
+        if k == 1:
+            return float(self.p_value)
+        whole = length is None or length >= over
+        return float(self.p_value) / 2 / (1 if whole else k - 1)
 
     def tolerated(self, normal: float) -> float:
         return min(max(self.factor * normal, normal + self.delta, self.floor), 1.0)

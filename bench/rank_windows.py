@@ -2,13 +2,14 @@
 
 The 2x rules (`RouteCostSpike`, `RouteInputTokensSpike`) rank each call's cost at half its value
 against the route's reference, so a usual call scores near 1 and a spike's calls near 0. Which
-windows should one evaluation test? This draws routes at 0.3-5 calls a minute with lognormal
+windows should one evaluation test? This draws routes at 0.2-5 calls a minute with lognormal
 output tokens, a 4-8x output spike at an onset anywhere in a minute, scores the calls exactly as
 analysis/route_shift.py does (upper-tail percentile of half the cost among 700 reference calls)
 and evaluates every minute up to the P2 deadline (15 min) with alerts' own Irwin-Hall tail:
 
-- `scan15`: every window of the newest 1..15 minutes, each at p / 15 (what the rules ship);
-- other window sets at p / their size, and fixed windows at p.
+- `shipped`: every window of the newest 1..15 minutes at the shipped rule's share of p (the whole
+  15 at p / 2, each shorter at p / 28: `Evidence.window_p_value` of `RouteCostSpike`);
+- `flat 1-15`: every window at p / 15; other window sets at p / their size; fixed windows at p.
 
 It also checks the scan's false-alarm rate where it can be measured: calls with uniform scores (the
 exact null of a rank test) at p = 1e-2, the share of evaluations that fire, which must stay under p.
@@ -19,24 +20,41 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
 import numpy as np
 
 from alerts.conditions import irwin_hall_lower
 
-SETS = {"scan15": list(range(1, 16)), "1,2,4,8,15": [1, 2, 4, 8, 15], "5,15": [5, 15], "3,7,15": [3, 7, 15],
-        "fixed 5": [5], "fixed 10": [10], "fixed 15": [15]}
-RATES = (0.3, 0.5, 1.0, 2.0, 5.0)                                      # calls a minute
+
+def _even(lengths: list[int]) -> dict[int, float]:
+    """Window length (minutes) -> its share of p, even."""
+    return {k: 1 / len(lengths) for k in lengths}
+
+
+def _shipped() -> dict[int, float]:
+    """The shipped scan's shares, from the rules file (one source)."""
+    from alerts.rules import load_config
+
+    rule = next(r for r in load_config(None, env={}).rules if r.name == "RouteCostSpike")
+    ev, over = rule.condition.evidence, rule.condition.over
+    assert ev is not None and over is not None and ev.scan
+    return {k: ev.window_p_value(over, timedelta(minutes=k)) / ev.p_value for k in range(1, ev.windows(over) + 1)}
+
+
+SETS = {"shipped": _shipped(), "flat 1-15": _even(list(range(1, 16))), "1,2,4,8,15": _even([1, 2, 4, 8, 15]),
+        "3,7,15": _even([3, 7, 15]), "fixed 5": _even([5]), "fixed 10": _even([10]), "fixed 15": _even([15])}
+RATES = (0.2, 0.3, 0.5, 1.0, 2.0, 5.0)                                      # calls a minute
 SPIKES = ((0.3, 4), (0.3, 5), (0.4, 5), (0.5, 6), (0.6, 8))           # (token sigma, output factor)
 DEADLINE = 15
 
 
-def _fires(t: np.ndarray, u: np.ndarray, now: float, lengths: list[int], p: float) -> bool:
-    """Any window [now - L, now) among `lengths` where the rank test holds (mean <= 0.5, p / len)."""
-    each = p / len(lengths)
-    for length in lengths:
+def _fires(t: np.ndarray, u: np.ndarray, now: float, shares: dict[int, float], p: float) -> bool:
+    """Any window [now - L, now) where the rank test holds (mean <= 0.5, p-value under p x L's share)."""
+    for length, share in shares.items():
         inside = (t >= now - length) & (t < now)
         n, s = int(inside.sum()), float(u[inside].sum())
+        each = p * share
         if n and s / n <= 0.5 and (s / n) ** n < each and irwin_hall_lower(s, n) < each:
             return True
     return False
@@ -58,8 +76,8 @@ def spike(seed: int, sigma: float, factor: float, rate: float, p: float) -> dict
     t = np.r_[before, after]
     u = ((ref[None, :] >= c[:, None] / 2).sum(1) + 1) / (len(ref) + 1)
     out = {}
-    for name, lengths in SETS.items():
-        first = next((i for i in range(1, DEADLINE + 1) if _fires(t, u, i, lengths, p)), None)
+    for name, shares in SETS.items():
+        first = next((i for i in range(1, DEADLINE + 1) if _fires(t, u, i, shares, p)), None)
         if first is not None:
             out[name] = first
     return out
@@ -75,8 +93,8 @@ def null_rate(seeds: int, p: float = 1e-2) -> dict[str, float]:
         u = rng.uniform(size=len(t))
         for now in range(16, 216):
             evaluations += 1
-            for name, lengths in SETS.items():
-                fired[name] += _fires(t, u, now, lengths, p)
+            for name, shares in SETS.items():
+                fired[name] += _fires(t, u, now, shares, p)
     return {k: v / evaluations for k, v in fired.items()}
 
 

@@ -39,8 +39,16 @@ class RankRule:
         """The rule's verdict in words, for the line's threshold label."""
         if self.windows > 1:
             return (f"fires at or under {self.max_mean:.0%} in any window of the last 1-{self.windows} min "
-                    f"with p < {self.p_value:.0e} / {self.windows}")
+                    f"(p < {self.p_value:.0e} shared among them)")
         return f"fires at or under {self.max_mean:.0%} with p < {self.p_value:.0e}"
+
+    def p_for(self, length: timedelta) -> float:
+        """The p-value a window of `length` must be under: the alerts' own rule (Evidence.window_p_value)."""
+        from alerts.rules import Evidence
+
+        ev = Evidence(test="rank", bad=self.bad, total=self.total, p_value=self.p_value, max_mean=self.max_mean,
+                      scan=self.windows > 1)
+        return ev.window_p_value(self.over, length)
 
 
 def server_rules(ctx: ui.PageContext) -> pd.DataFrame:
@@ -124,7 +132,7 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
                              y="mean_percentile", color="series", y_title="mean tail percentile", percent=True,
                              hline=rule.max_mean, hline_label=rule.fires_at),
                  key=f"shift-{rule.name}")
-        newest = frames.rank_scan(result.frame, rule.bad, rule.total, rule.over, rule.windows, rule.p_value,
+        newest = frames.rank_scan(result.frame, rule.bad, rule.total, rule.over, rule.windows, rule.p_for,
                                   rule.max_mean, end)
         newest = newest[newest["time"] > shown_from]
         ui.table(newest.assign(test=newest["holds"].map({True: "fires", False: "-"}),

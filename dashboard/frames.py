@@ -7,7 +7,7 @@ raw rows (override rates, waterfall layout, month-end projection).
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -127,12 +127,13 @@ def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float) -> pd.
                                                                                           dtype=float) < p_value))
 
 
-def rank_scan(frame: pd.DataFrame, score: str, scored: str, over: timedelta, windows: int, p_value: float,
-              max_mean: float, end: datetime | None = None) -> pd.DataFrame:
+def rank_scan(frame: pd.DataFrame, score: str, scored: str, over: timedelta, windows: int,
+              p_of: Callable[[timedelta], float], max_mean: float, end: datetime | None = None) -> pd.DataFrame:
     """A rank rule's verdict per service, route and model at its newest minute, as alerts/conditions.py
     evaluates it: with `windows` > 1 (evidence `scan`) each window of the newest 1..windows minutes
-    at p_value / windows, the one with the smallest p-value where the test holds, else the whole
-    `over`; with one window, the `over` window at p_value. `window` is the length tested."""
+    at its p-value (`p_of(length)`, the rule's share for it), the one with the smallest p-value
+    where the test holds, else the whole `over`; with one window, the `over` window. `window` is
+    the length tested."""
     keys = ["service_name", "route", "model"]
     full = rank_windows(frame, score, scored, over, end)
     newest = full.sort_values("time", kind="stable").groupby(keys, dropna=False).tail(1)
@@ -141,7 +142,7 @@ def rank_scan(frame: pd.DataFrame, score: str, scored: str, over: timedelta, win
     for length in lengths:
         part = newest[keys + ["time"]].merge(full if length == over else rank_windows(frame, score, scored, length, end),
                                              on=keys + ["time"])
-        tried.append(rank_verdicts(part, p_value / len(lengths), max_mean).assign(window=length))
+        tried.append(rank_verdicts(part, p_of(length), max_mean).assign(window=length))
     verdicts = pd.concat(tried, ignore_index=True)
     # per route: the holding window with the smallest p, else the whole window
     verdicts = verdicts.assign(rank=verdicts["p"].where(verdicts["holds"], np.inf),

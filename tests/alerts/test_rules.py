@@ -1,6 +1,8 @@
 """The rules file: shipped defaults, validation errors that name file, rule and key."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from alerts.rules import DEFAULT_RULES, RulesError, expand_env, load_config, parse_config
@@ -40,9 +42,11 @@ def test_shipped_defaults_follow_the_practice():
         ev = rules[name].condition.evidence
         assert SPIKE_FACTOR == cost.baseline.factor and {ev.bad, ev.total} <= set(RouteShiftAnalyzer.owns)
         assert ev.bad.startswith(f"route_{'cost' if 'Cost' in name else 'in'}{SPIKE_FACTOR}x_")
-        # every window of the newest 1..15 minutes, each at p / 15
+        # every window of the newest 1..15 minutes: the whole at p / 2, the 14 shorter at p / 28 each
         over = rules[name].condition.over
-        assert ev.scan and ev.windows(over) == 15 and ev.window_p_value(over) == pytest.approx(1e-5 / 15)
+        assert ev.scan and ev.windows(over) == 15 and ev.window_p_value(over) == pytest.approx(1e-5 / 2)
+        shares = [ev.window_p_value(over, timedelta(minutes=k)) for k in range(1, 16)]
+        assert shares[:14] == [pytest.approx(1e-5 / 28)] * 14 and sum(shares) == pytest.approx(1e-5)
     assert not any(r.condition.evidence.scan for r in config.rules
                    if r.condition.evidence and r.name not in ("RouteCostSpike", "RouteInputTokensSpike"))
     assert rules["OverrideRateIncrease"].condition.evidence.bad == "overrides"

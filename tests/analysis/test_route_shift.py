@@ -265,7 +265,7 @@ def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store
     at half their cost the calls sit in the route's high tail but not beyond it: a handful of them
     are evidence, two or three are not. At every minute the shipped RouteCostSpike equals the oracle: each window of the newest 1..15
     minutes of calls, their tail percentiles (numpy) and the exact Irwin-Hall tail, tested at
-    1e-5 / 15. The scan pages within the P2 deadline; a fixed 5-minute window never holds enough
+    1e-5 / 2 (the whole 15 minutes) or 1e-5 / 28 (a shorter window). The scan pages within the P2 deadline; a fixed 5-minute window never holds enough
     calls, and a fixed 15-minute one is held back by the calls from before the onset."""
     onset = T0 + 13 * HOUR + 20 * MIN
     data = spans(T0, 14 * 60, 1, seed=22, routes=("night",), priced=True)
@@ -294,6 +294,8 @@ def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store
     [rule] = [r for r in config.rules if r.name == "RouteCostSpike"]
     ev = rule.condition.evidence
     assert ev is not None and ev.scan and rule.condition.over == 15 * MIN and ev.windows(15 * MIN) == 15
+    # the whole 15 minutes at p / 2, each shorter window at p / 28: under p in all
+    assert ev.window_p_value(15 * MIN) == 1e-5 / 2 and ev.window_p_value(15 * MIN, 4 * MIN) == 1e-5 / 28
 
     def fired(cfg, now):
         samples, failed = evaluate(store, cfg, now)
@@ -309,7 +311,7 @@ def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store
             n, s = int(inside.sum()), float(u[inside].sum())
             if n and s / n <= 0.5:
                 p = _irwin_hall_cdf(s, n)
-                if p < 1e-5 / 15 and (best is None or p < best[0]):
+                if p < (1e-5 / 2 if length == 15 else 1e-5 / 28) and (best is None or p < best[0]):
                     best = (p, n)
         got = fired(config, now)
         assert bool(got) == (best is not None), i
