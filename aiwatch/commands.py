@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from aiwatch.cli import command
 from aiwatch.config import Settings
@@ -26,8 +27,20 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     where = settings.db_path if settings.store == "duckdb" else parse_store(settings.store).describe()
     print(f"aiwatch server on http://{settings.host}:{settings.port} (data in {where})", flush=True)
+    _reload_on_hangup(server)
     run(app, settings)
     return 0
+
+
+def _reload_on_hangup(server: Any) -> None:
+    """SIGHUP re-reads the alert rules (as Prometheus and Alertmanager do): off the signal handler,
+    in a thread of its own, since it reads and validates a file."""
+    import signal
+    import threading
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=server.reload, name="reload",
+                                                                   daemon=True).start())
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:

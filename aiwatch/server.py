@@ -36,7 +36,7 @@ from aiwatch.jobs import Job, Scheduler
 from aiwatch.leadership import LeaseRunner
 from aiwatch.selfmetrics import SelfMetrics, WriterCollector
 from aiwatch.serving import InFlight, InFlightLimit
-from aiwatch.stages import load_stages, stage_jobs, stage_queries, stage_routes
+from aiwatch.stages import load_stages, stage_jobs, stage_queries, stage_reload, stage_routes
 from aiwatch.storage import open_lease, open_store
 from analysis.runner import AnalyzerHealth
 from collectors.content import ContentPolicy
@@ -107,6 +107,14 @@ class AiwatchServer:
                                       metrics=self.metrics)
             self.tailer.start()
 
+    def reload(self) -> list[tuple[str, bool, str]]:
+        """Re-read what the stages reload (the alert rules): each file is validated whole and takes
+        effect from the next run that reads it; a file that fails keeps what is in force."""
+        results = stage_reload()
+        for what, ok, _why in results:
+            self.metrics.inc("aiwatch_reloads_total", what=what, result="success" if ok else "failure")
+        return results
+
     def _new_scheduler(self) -> Scheduler:
         scheduler = Scheduler(self)
         for job in self.jobs():
@@ -156,6 +164,8 @@ class AiwatchServer:
         m.gauge("aiwatch_requests_in_progress", "Requests being served (counted against max_concurrent_requests).",
                 lambda: self.in_flight.count)
         m.registry.register(WriterCollector(lambda: self.store.writer))
+        m.counter("aiwatch_reloads_total", "Reloads of configuration files (SIGHUP), by what and result.",
+                  ("what", "result"))
         m.gauge("aiwatch_database_bytes", "Size of the database file and its WAL.", self.store.size_bytes)
         health = self.analysis_health
         m.family("aiwatch_analyzer_failures_total", "Analyzer runs that failed, by analyzer.",

@@ -68,6 +68,15 @@ def stage_jobs(settings: Any) -> list[Job]:
     return jobs
 
 
+def stage_reload() -> list[tuple[str, bool, str]]:
+    """Every stage's `RELOADERS` (what a server re-reads on SIGHUP): (what, reloaded, why not) each."""
+    out: list[tuple[str, bool, str]] = []
+    for name in STAGE_MODULES:
+        for reload in getattr(_import(name), "RELOADERS", ()):
+            out.extend(reload())
+    return out
+
+
 def stage_routes() -> list:
     routes: list = []
     for name in ROUTE_MODULES:

@@ -2,15 +2,18 @@
 
 Settings of the stage: the [alerts] section of aiwatch/config.py (rules file, enabled, intervals,
 replay). The receivers' URLs and keys are `${VAR}`s of the rules file (AIWATCH_SLACK_WEBHOOK_URL,
-AIWATCH_PAGERDUTY_URL, ... in the shipped one), read from the environment when it loads.
+AIWATCH_PAGERDUTY_URL, ... in the shipped one), read from the environment when it loads, and again
+when the server reloads it (SIGHUP: `RELOADERS`).
 """
 from __future__ import annotations
 
 import argparse
 import getpass
 import json
+import logging
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +36,59 @@ if TYPE_CHECKING:   # loaded on first use: `aiwatch alerts check` stays light
     from alerts.engine import AlertEngine
 
 
+class RulesInForce:
+    """The rules file this process evaluates: read at start (an invalid file stops the server there)
+    and again on reload. The evaluator and the `alert_rules` query both read `config` here, so the
+    dashboard shows the rules in force. A reload that fails keeps the rules in force and says why."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.config = load_config(path or None)
+        self.loaded_at = time.time()
+        self.error = ""
+
+    def reload(self) -> bool:
+        try:
+            config = load_config(self.path or None)
+        except (RulesError, OSError) as exc:
+            self.error = str(exc)
+            logging.getLogger(__name__).error("alert rules %s not reloaded, the rules in force stay: %s",
+                                              self.path or "(shipped)", exc)
+            return False
+        self.config, self.loaded_at, self.error = config, time.time(), ""
+        logging.getLogger(__name__).warning("alert rules %s reloaded: %d rules", self.path or "(shipped)",
+                                            len(config.rules))
+        return True
+
+
+_IN_FORCE: dict[str, RulesInForce] = {}
+_IN_FORCE_LOCK = threading.Lock()
+
+
+def rules_in_force(path: str) -> RulesInForce:
+    """The process's rules of this file (one reader of it per process, shared)."""
+    with _IN_FORCE_LOCK:
+        if path not in _IN_FORCE:
+            _IN_FORCE[path] = RulesInForce(path)
+        return _IN_FORCE[path]
+
+
+def reload_rules() -> list[tuple[str, bool, str]]:
+    """Re-read every rules file in force: (what, reloaded, why not) each."""
+    with _IN_FORCE_LOCK:
+        held = list(_IN_FORCE.values())
+    return [(f"alert rules {r.path or '(shipped)'}", r.reload(), r.error) for r in held]
+
+
+RELOADERS = (reload_rules,)   # what a server's reload (SIGHUP) runs (aiwatch.stages.stage_reload)
+
+
 class AlertsRuntime:
     """The evaluator and the delivery service of one server process, created on their first run."""
 
     def __init__(self, deliver_interval_s: float = 2.0, replay: str = "", rules: str = "", backfill: str = "") -> None:
-        self.config = load_config(rules or None)
+        self.rules = rules_in_force(rules)
+        self.config = self.rules.config
         self.deliver_interval_s = deliver_interval_s
         self.replay_window = replay
         self.backfill_window = backfill    # [analysis] backfill: the replay waits for it
@@ -61,12 +112,24 @@ class AlertsRuntime:
                 _replay_for(self.replay, seconds=10)   # bounded runs: the server can stop between them
                 return {"transitions": 0, "notifications": 0}
         with self._lock:
+            if self.rules.config is not self.config:
+                self._use(self.rules.config)
             if self.engine is None:
                 self.engine = AlertEngine(self.config, StoreBackend(ctx.store), ctx.store)
         result = self.engine.tick()
         if result.notifications and self.delivery is not None:
             self.delivery.wake()
         return {"transitions": len(result.transitions), "notifications": len(result.notifications)}
+
+    def _use(self, config: Any) -> None:
+        """Reloaded rules, from the next evaluation on (under the lock). Alert state is kept by
+        fingerprint: an alert of a rule still there goes on, one of a removed rule resolves."""
+        self.config = config
+        if self.engine is not None:
+            self.engine.config = config
+            self.engine._cache.clear()       # baselines memoised for the old conditions
+        if self.delivery is not None:
+            self.delivery.deliverer.config = config   # receivers and routes too
 
     def deliver(self, ctx: Any) -> None:
         """Start the delivery service once (it then runs on its own); later runs only nudge it."""
@@ -241,14 +304,14 @@ def rules_query(settings: Settings | None) -> list[NamedQuery]:
     thresholds in force rather than the shipped ones."""
     cfg = settings.alerts if settings is not None else None
     try:
-        config = None if cfg is not None and not cfg.enabled else load_config(cfg and cfg.rules or None)
+        rules = None if cfg is not None and not cfg.enabled else rules_in_force(cfg and cfg.rules or "")
     except RulesError as exc:
         raise ConfigError(f"alert rules: {exc}") from None
     return [NamedQuery(
         "alert_rules", "The alert rules this server evaluates: severity, scope, condition in words, the page "
         "that charts the metric, windows and test thresholds (no receivers).",
         (Param("severity", description="P1, P2 or P3.", choices=("P1", "P2", "P3")),),
-        run=lambda _store, params: _rules_of(config, params["severity"]), tags=_TAGS)]
+        run=lambda _store, params: _rules_of(rules and rules.config, params["severity"]), tags=_TAGS)]
 
 
 def _rules_of(config: Any, severity: str | None) -> Any:
