@@ -51,7 +51,7 @@ class RulesInForce:
         try:
             config = load_config(self.path or None)
         except (RulesError, OSError) as exc:
-            self.error = str(exc)
+            self.error = f"{self.path or '(shipped)'}: {exc}"
             logging.getLogger(__name__).error("alert rules %s not reloaded, the rules in force stay: %s",
                                               self.path or "(shipped)", exc)
             return False
@@ -74,10 +74,11 @@ def rules_in_force(path: str) -> RulesInForce:
 
 
 def reload_rules() -> list[tuple[str, bool, str]]:
-    """Re-read every rules file in force: (what, reloaded, why not) each."""
+    """Re-read every rules file in force: (what, reloaded, why not) each; `what` is a kind, never a
+    path (it labels a metric that may be read without a token), `why not` names the file."""
     with _IN_FORCE_LOCK:
         held = list(_IN_FORCE.values())
-    return [(f"alert rules {r.path or '(shipped)'}", r.reload(), r.error) for r in held]
+    return [("alert_rules", r.reload(), r.error) for r in held]
 
 
 RELOADERS = (reload_rules,)   # what a server's reload (SIGHUP) runs (aiwatch.stages.stage_reload)

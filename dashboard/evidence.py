@@ -32,7 +32,7 @@ class RankRule:
     over: timedelta
     p_value: float
     max_mean: float
-    windows: int = 1    # > 1: the rule scans every window of the newest 1..windows minutes, each at p / windows
+    windows: int = 1    # > 1: the rule scans every window of the newest 1..windows minutes (p_for: each one's p)
 
     @property
     def fires_at(self) -> str:
