@@ -35,3 +35,12 @@ def store(tmp_path):
     s = Store(tmp_path / "test.duckdb", writer_max_delay_ms=1)
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _rules_read_afresh(monkeypatch):
+    """A server process shares the rules it has read (alerts.register.rules_in_force); each test
+    here is its own process-to-be, so it reads its rules itself."""
+    import alerts.register as reg
+
+    monkeypatch.setattr(reg, "_IN_FORCE", {})
