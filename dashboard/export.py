@@ -26,6 +26,9 @@ from store.base import Store
 from store.queries import QueryRegistry
 
 FORMATS = ("html", "md", "csv", "parquet")
+# the `calls` query's quality figures over a week (column -> name in the review)
+QUALITY_FIGURES = (("format_ok_rate", "format compliance"), ("quality_mean", "quality mean"),
+                   ("confidence_mean", "confidence mean"))
 
 
 class Source(Protocol):
@@ -349,21 +352,21 @@ def build_weekly_review(source: Source, week: str | None = None, today: date | N
                 changes_found.append((abs(m.override_rate_change_pp) * 10,
                                       f"Overrides: {m.route} {pct(m.override_rate_last_week, 1)} \u2192 "
                                       f"{pct(m.override_rate, 1)} ({signed(m.override_rate_change_pp, 'pp')})"))
-    quality = {k: source.query("call_series", metric="quality_mean,confidence_mean", grain="1h", **w)
-               for k, w in (("now", this), ("before", last))}
-    if quality["now"].ok:
-        def means(res: QueryResult) -> dict[str, float]:
-            if not res.ok:
+    # over every call of the week (the `calls` query), never a mean of hourly means
+    quality = {k: source.query("calls", **w) for k, w in (("now", this), ("before", last))}
+    if quality["now"].ok and any(m in quality["now"].frame.columns for m, _ in QUALITY_FIGURES):
+        def figures(res: QueryResult) -> dict[str, float]:
+            if not res.ok or res.frame.empty:
                 return {}
-            t = res.frame
-            return {m: float(t.loc[t["metric"] == m, "value"].mean()) for m in ("quality_mean", "confidence_mean")}
-        now_q, before_q = means(quality["now"]), means(quality["before"])
-        p3.tables["quality"] = pd.DataFrame([{"figure": m.replace("_", " "), "this_week": now_q.get(m),
-                                              "last_week": before_q.get(m)} for m in ("quality_mean", "confidence_mean")])
-        for m, v in now_q.items():
-            b = before_q.get(m)
-            if b is not None and pd.notna(b) and pd.notna(v) and abs(v - b) >= 0.02:
-                changes_found.append((abs(v - b) * 10, f"Quality: {m.replace('_', ' ')} {b:.3f} \u2192 {v:.3f}"))
+            row = res.frame.iloc[0]
+            return {m: float(row[m]) for m, _ in QUALITY_FIGURES if m in row.index and pd.notna(row[m])}
+        now_q, before_q = figures(quality["now"]), figures(quality["before"])
+        p3.tables["quality"] = pd.DataFrame([{"figure": name, "this_week": now_q.get(m), "last_week": before_q.get(m)}
+                                             for m, name in QUALITY_FIGURES])
+        for m, name in QUALITY_FIGURES:
+            v, b = now_q.get(m), before_q.get(m)
+            if v is not None and b is not None and abs(v - b) >= 0.02:
+                changes_found.append((abs(v - b) * 10, f"Quality: {name} {b:.3f} \u2192 {v:.3f}"))
     sections.append(p3)
 
     # Canary outcomes: the verdicts of each candidate version this week.

@@ -13,14 +13,15 @@ ctx = ui.page("Quality & confidence", "Output quality and model confidence again
 by = ui.split_by("quality")
 
 start, end = ctx.filters.span()
-sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
-if ui.show(sample, what="quality"):
-    s = sample.frame
+# over every filtered call (the `calls` query), not a sample of spans
+calls = ctx.filtered("calls")
+if ui.show(calls, what="quality"):
+    row = calls.frame.iloc[0]
     c1, c2, c3 = st.columns(3)
-    checked = s.loc[s["status_code"] != "error", "format_ok"].dropna()     # a failed call has no output
-    c1.metric("Format compliance", ui.fmt_number(checked.astype(float).mean(), "%", 1))
-    c2.metric("Mean quality score", ui.fmt_number(s["quality_score"].mean(), digits=3))
-    c3.metric("Mean confidence", ui.fmt_number(s["confidence"].mean(), digits=3))
+    c1.metric("Format compliance", ui.fmt_number(row.get("format_ok_rate"), "%", 1),
+              help="Share of the checked outputs of successful calls that passed (a failed call has no output).")
+    c2.metric("Mean quality score", ui.fmt_number(row.get("quality_mean"), digits=3))
+    c3.metric("Mean confidence", ui.fmt_number(row.get("confidence_mean"), digits=3))
 
 st.subheader("Confidence shift against the baseline")
 # The confidence analyzer writes hourly rows per service, model and version (no rollup): read those,
@@ -68,8 +69,8 @@ if dist.ok:
     q = dist.frame.iloc[0]
     st.caption(f"Quantiles this window: p05 {q['p05']:.3f} · p25 {q['p25']:.3f} · median {q['p50']:.3f} "
                f"· p75 {q['p75']:.3f} · p95 {q['p95']:.3f} (n = {int(q['total']):,})")
-elif sample.ok:
-    # Trailing 7 days before the window, read the same way, as the baseline.
+elif (sample := ctx.filtered("spans", llm_only="true", limit=SAMPLE)).ok:
+    # a server without confidence_distribution: a sample of the calls, and the 7 days before as baseline
     base = ctx.filtered("spans", keys=("service", "model", "version", "route"), llm_only="true", limit=SAMPLE,
                         start=(start - timedelta(days=7)).isoformat(), end=start.isoformat())
     ui.chart(charts.histogram(sample.frame["confidence"], "Confidence: this window against the previous 7 days",

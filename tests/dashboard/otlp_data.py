@@ -161,7 +161,11 @@ def model_calls(now_ns: int | None = None) -> list[dict[str, Any]]:
                       "route": attrs["aiwatch.route"].string_value,
                       "model": attrs["gen_ai.request.model"].string_value,
                       "http_status": attrs["http.response.status_code"].int_value
-                      if "http.response.status_code" in attrs else None})
+                      if "http.response.status_code" in attrs else None,
+                      "format_ok": attrs["aiwatch.format_ok"].bool_value if "aiwatch.format_ok" in attrs else None,
+                      "quality_score": attrs["aiwatch.quality.score"].double_value
+                      if "aiwatch.quality.score" in attrs else None,
+                      "confidence": attrs["aiwatch.confidence"].double_value if "aiwatch.confidence" in attrs else None})
     return calls
 
 

@@ -6,6 +6,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from otlp_data import model_calls
@@ -36,8 +37,8 @@ class FakeSource:
             return QueryResult(name, "missing")
         frame = self.frames[name]
         if name == "calls":  # what the server computes: counts summed per group, rates as their ratio
-            keys = list(CALL_GROUPS[str(params.get("by", "none"))])
-            frame = frame.groupby(keys, as_index=False).agg(
+            keys = list(CALL_GROUPS[str(params.get("by", "none"))]) or ["all"]   # none: one row of totals
+            frame = frame.assign(all=0).groupby(keys, as_index=False).agg(
                 requests=("requests", "sum"), errors=("errors", "sum"), p95_ms=("p95_ms", "max"),
                 cost_usd=("cost_usd", "sum")).assign(error_rate=lambda f: f["errors"] / f["requests"])
         return QueryResult(name, "ok" if len(frame) else "empty", frame)
@@ -158,6 +159,15 @@ def test_cli_exports_from_a_running_server(data_server, tmp_path: Path) -> None:
     assert "/summarize" in html and "checkout-assistant" in html
     routes = pd.read_csv(tmp_path / f"weekly-review-{week}-csv" / "failing_routes.csv")
     assert set(routes["route"]) == {c["route"] for c in calls if c["week"] == week}
+    # the quality figures over every call of the week: format compliance among the successful calls'
+    # checked outputs, means over the calls that carry a score (never a mean of hourly means)
+    mine = [c for c in calls if c["week"] == week]
+    checked = [c["format_ok"] for c in mine if not c["failed"] and c["format_ok"] is not None]
+    want = {"format compliance": sum(checked) / len(checked),
+            "quality mean": np.mean([c["quality_score"] for c in mine if c["quality_score"] is not None]),
+            "confidence mean": np.mean([c["confidence"] for c in mine if c["confidence"] is not None])}
+    quality = pd.read_csv(tmp_path / f"weekly-review-{week}-csv" / "quality.csv").set_index("figure")["this_week"]
+    assert quality.to_dict() == pytest.approx(want, rel=1e-9)
 
 
 def test_cli_defaults_write_under_the_servers_data_dir_for_the_week_with_data(data_server, tmp_path: Path) -> None:

@@ -40,8 +40,12 @@ def _spans(store, n: int = 6000) -> pd.DataFrame:
         "input_tokens": pa.array(np.full(n, 1000), pa.int64()), "output_tokens": pa.array(np.full(n, 100), pa.int64()),
         # a client that marks every failure format_ok = false, as the sample generator does
         "format_ok": pa.array(np.where(errors, False, rng.random(n) > 0.1)),
+        "quality_score": pa.array(np.where(errors, np.nan, rng.uniform(0.5, 1.0, n)), from_pandas=True),
+        "confidence": pa.array(np.where(errors, np.nan, rng.beta(8, 2, n)), from_pandas=True),
     })
     frame["format_ok"] = np.where(errors, False, cols["format_ok"].to_numpy(zero_copy_only=False))
+    frame["quality_score"] = cols["quality_score"].to_numpy(zero_copy_only=False)
+    frame["confidence"] = cols["confidence"].to_numpy(zero_copy_only=False)
     store.writer.write({"spans": pa.table(cols, schema=schema)})
     return frame
 
@@ -54,6 +58,10 @@ def test_calls_totals_and_groups_match_numpy(store):
     assert abs(row["error_rate"] - f["error"].sum() / len(f)) < 1e-12
     for key, q in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99)):
         assert abs(row[key] - np.percentile(ok, q)) < 1e-6, key
+    # the Quality page's tiles, over all 6,000 calls (its old spans sample held the newest 5,000)
+    assert abs(row["format_ok_rate"] - f.loc[~f["error"], "format_ok"].astype(float).mean()) < 1e-12
+    assert abs(row["quality_mean"] - np.nanmean(f["quality_score"])) < 1e-12
+    assert abs(row["confidence_mean"] - np.nanmean(f["confidence"])) < 1e-12
     groups = pd.DataFrame(REGISTRY["calls"].execute(store, {**WINDOW, "by": "service_model"}).to_pylist())
     assert groups["requests"].sum() == len(f)
     for (service, model), g in f.groupby(["service_name", "request_model"]):
