@@ -356,7 +356,8 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
         {q} AS q,
         coalesce(sum(s.input_tokens), 0) AS input_tokens, coalesce(sum(s.output_tokens), 0) AS output_tokens,
         sum({_COST}) AS cost_usd, count(*) FILTER (WHERE {_COST} IS NULL) AS unpriced_calls,
-        {models} AS unpriced_models, {CALL_SERIES["format_ok_rate"]} AS format_ok_rate,
+        {models} AS unpriced_models, count(*) FILTER (WHERE s.retry_count > 0) AS retried_calls,
+        {CALL_SERIES["fallback_rate"]} AS fallback_rate, {CALL_SERIES["format_ok_rate"]} AS format_ok_rate,
         {CALL_SERIES["quality_mean"]} AS quality_mean, {CALL_SERIES["confidence_mean"]} AS confidence_mean
       FROM spans s LEFT JOIN prices p ON p.pm = coalesce(s.response_model, s.request_model)
       WHERE s.is_llm AND s.arm IS DISTINCT FROM 'shadow' AND {span_filter_sql('s')}
@@ -380,8 +381,9 @@ def _calls(store: Store, params: dict[str, Any]) -> pa.Table:
 
 QUERIES.append(NamedQuery(
     "calls", "Model calls in a window, in total or grouped (`by`): requests, errors, error rate (errors / calls), "
-    f"p50/p95/p99 ({PERCENTILE_DEFINITION}), tokens, cost and unpriced calls, format compliance (checked "
-    "outputs of successful calls that passed), mean quality score and mean confidence.",
+    f"p50/p95/p99 ({PERCENTILE_DEFINITION}), tokens, cost and unpriced calls, calls retried, share served by a "
+    "fallback, format compliance (checked outputs of successful calls that passed), mean quality score and "
+    "mean confidence.",
     FILTERS + (Param("by", description="Grouping: " + ", ".join(CALL_GROUPS) + ".", default="none",
                      choices=tuple(CALL_GROUPS)),),
     run=_calls))

@@ -13,16 +13,15 @@ calls = ctx.filtered("calls")
 sample = ctx.filtered("spans", llm_only="true", limit=SAMPLE)
 if ui.show(calls, what="errors"):
     t = frames.totals(calls.frame)
-    s = sample.frame
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Error rate", ui.fmt_number(t["error_rate"], "%", 2), help="Failed calls / all calls, every class.")
     c2.metric("Failed calls", ui.fmt_number(t["errors"]))
-    if sample.ok:
-        c3.metric("Retried calls", ui.fmt_number(float((s["retry_count"].fillna(0) > 0).sum())),
-                  help=f"Among the newest {len(s):,} calls.")
-        c4.metric("Served by a fallback",
-                  ui.fmt_number(float(s["fallback_level"].isin(["fallback", "rule_based", "human"]).mean()), "%", 1),
-                  help=f"Among the newest {len(s):,} calls.")
+    if "retried_calls" in calls.frame.columns:     # over every filtered call (an older server: not shown)
+        row = calls.frame.iloc[0]
+        c3.metric("Retried calls", ui.fmt_number(float(row["retried_calls"])),
+                  help="Calls that needed at least one retry.")
+        c4.metric("Served by a fallback", ui.fmt_number(row["fallback_rate"], "%", 1),
+                  help="Share of calls answered by a fallback model, a rule or a human.")
 
 st.subheader("Error rates over time")
 grain = ctx.filters.grain()

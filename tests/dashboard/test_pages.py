@@ -94,6 +94,9 @@ def _latency(at: AppTest, closed_hour_with_calls: bool) -> None:
 
 def _errors(at: AppTest) -> None:
     assert metric(at, "Failed calls") == str(FAILED)
+    # over every call (the otlp_data calls retry when i % 9 == 0 and fall back when i % 11 == 0)
+    assert metric(at, "Retried calls") == str(sum(i % 9 == 0 for i in range(N_SPANS)))
+    assert metric(at, "Served by a fallback") == f"{sum(i % 11 == 0 for i in range(N_SPANS)) / LLM_CALLS:.1%}"
     assert "RateLimitError" in at.dataframe[-1].value["error_type"].tolist()
 
 

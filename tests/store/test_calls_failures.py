@@ -42,7 +42,12 @@ def _spans(store, n: int = 6000) -> pd.DataFrame:
         "format_ok": pa.array(np.where(errors, False, rng.random(n) > 0.1)),
         "quality_score": pa.array(np.where(errors, np.nan, rng.uniform(0.5, 1.0, n)), from_pandas=True),
         "confidence": pa.array(np.where(errors, np.nan, rng.beta(8, 2, n)), from_pandas=True),
+        "retry_count": pa.array(rng.poisson(0.2, n), pa.int32()),
+        "fallback_level": pa.array(rng.choice(["primary", "fallback", "rule_based", "human", None], n,
+                                              p=[0.85, 0.06, 0.03, 0.02, 0.04])),
     })
+    frame["retry_count"] = cols["retry_count"].to_numpy()
+    frame["fallback_level"] = cols["fallback_level"].to_pylist()
     frame["format_ok"] = np.where(errors, False, cols["format_ok"].to_numpy(zero_copy_only=False))
     frame["quality_score"] = cols["quality_score"].to_numpy(zero_copy_only=False)
     frame["confidence"] = cols["confidence"].to_numpy(zero_copy_only=False)
@@ -62,6 +67,9 @@ def test_calls_totals_and_groups_match_numpy(store):
     assert abs(row["format_ok_rate"] - f.loc[~f["error"], "format_ok"].astype(float).mean()) < 1e-12
     assert abs(row["quality_mean"] - np.nanmean(f["quality_score"])) < 1e-12
     assert abs(row["confidence_mean"] - np.nanmean(f["confidence"])) < 1e-12
+    # the Errors page's tiles, over every call too
+    assert row["retried_calls"] == int((f["retry_count"] > 0).sum())
+    assert abs(row["fallback_rate"] - f["fallback_level"].isin(["fallback", "rule_based", "human"]).mean()) < 1e-12
     groups = pd.DataFrame(REGISTRY["calls"].execute(store, {**WINDOW, "by": "service_model"}).to_pylist())
     assert groups["requests"].sum() == len(f)
     for (service, model), g in f.groupby(["service_name", "request_model"]):
