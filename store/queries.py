@@ -463,8 +463,11 @@ CALL_SERIES = {
     "input_tokens": "coalesce(sum(s.input_tokens), 0)::DOUBLE",
     "output_tokens": "coalesce(sum(s.output_tokens), 0)::DOUBLE", "retries": "coalesce(sum(s.retry_count), 0)::DOUBLE",
     "fallback_rate": "avg((s.fallback_level IS NOT NULL AND s.fallback_level <> 'primary')::INT)::DOUBLE",
-    "format_ok_rate": "avg(CASE WHEN s.status_code = 'error' THEN NULL ELSE s.format_ok::INT END)::DOUBLE", "quality_mean": "avg(s.quality_score)::DOUBLE",
-    "confidence_mean": "avg(s.confidence)::DOUBLE",
+    # no cast of what may be NULL (ClickHouse will not make a NULL an INT or a DOUBLE): averages of
+    # doubles are doubles on both backends, NULL where no call carries the figure
+    "format_ok_rate": "avg(CASE WHEN s.status_code = 'error' OR s.format_ok IS NULL THEN NULL "
+                      "WHEN s.format_ok THEN 1.0 ELSE 0.0 END)", "quality_mean": "avg(s.quality_score)",
+    "confidence_mean": "avg(s.confidence)",
 }
 
 
