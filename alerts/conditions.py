@@ -434,12 +434,13 @@ def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
         best: tuple[float, float, int, int] | None = None
         s, n, i = 0.0, 0, 0
         for length in range(1, k_windows + 1):
-            since, added = now - timedelta(minutes=length + 1), False
+            since = now - timedelta(minutes=length + 1)
             while i < len(minutes) and minutes[i][0] > since:
-                s, n, i, added = s + minutes[i][1], n + minutes[i][2], i + 1, True
-            # a window with no new minute is the last one again; (s/n)^n <= p: a cheap lower bound
-            # (every call at most the mean) that skips the exact tail when it cannot be small enough
-            if not added or not n or s / n > ev.max_mean or (s / n) ** n >= p_each[length]:
+                s, n, i = s + minutes[i][1], n + minutes[i][2], i + 1
+            # every length, even one that adds no minute: its share of p may be larger (the whole
+            # window's); (s/n)^n <= p is a cheap lower bound (every call at most the mean) that skips
+            # the exact tail when it cannot be small enough, and repeated sums hit irwin_hall_lower's cache
+            if not n or s / n > ev.max_mean or (s / n) ** n >= p_each[length]:
                 continue
             p = irwin_hall_lower(s, n)
             if p < p_each[length] and (best is None or p < best[0]):

@@ -299,3 +299,22 @@ def test_an_error_burst_whose_failures_say_format_ok_false_is_no_format_page(sto
     samples, failures = evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + 10 * MIN)
     assert not failures
     assert {s.labels.get("route") for s in samples.values()} == {"search"}
+
+
+def test_a_scan_tests_its_whole_window_at_its_own_share_even_when_its_oldest_minute_is_empty(store):
+    """Calls in the newest 14 minutes only: the whole 15-minute window holds the same calls as the
+    14-minute one, but is tested at p / 2 where the shorter one gets p / 28. A sum whose tail p lies
+    between the two fires on the whole window (the scan once skipped a window that added no minute)."""
+    from scipy.optimize import brentq
+
+    from alerts.conditions import irwin_hall_lower
+
+    rule = {**CONF_DROP[0], "condition": {**CONF_DROP[0]["condition"], "evidence": {
+        **CONF_DROP[0]["condition"]["evidence"], "max_mean": 0.5, "scan": True}}}
+    target = 1e-6                                            # between 1e-5 / 28 and 1e-5 / 2
+    total = brentq(lambda s: irwin_hall_lower(s, 14) - target, 0.5, 7.0)
+    scored(store, "/quiet", 14, total, minutes=14)
+    got = fired(store, [rule])
+    assert "/quiet" in got
+    fields = dict(got["/quiet"].fields)
+    assert fields["window"] == "15m" and fields["total"] == 14 and fields["p_value"] == pytest.approx(target, rel=1e-6)
