@@ -261,6 +261,11 @@ class AlertEngine:
         self._snap: Snapshot | None = None   # this process owns alert state: load once, write through
         self._cache: dict = {}
 
+    def use(self, config: AlertsConfig) -> None:
+        """Other rules from the next tick on (a reload): the state goes on, keyed by fingerprint."""
+        self.config = config
+        self._cache = {}      # baselines memoised for the old conditions
+
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.clock()
         samples, failed = evaluate(self.source, self.config, now, self._cache)

@@ -13,7 +13,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,6 @@ class RulesInForce:
     def __init__(self, path: str) -> None:
         self.path = path
         self.config = load_config(path or None)
-        self.loaded_at = time.time()
         self.error = ""
 
     def reload(self) -> bool:
@@ -55,7 +53,7 @@ class RulesInForce:
             logging.getLogger(__name__).error("alert rules %s not reloaded, the rules in force stay: %s",
                                               self.path or "(shipped)", exc)
             return False
-        self.config, self.loaded_at, self.error = config, time.time(), ""
+        self.config, self.error = config, ""
         logging.getLogger(__name__).warning("alert rules %s reloaded: %d rules", self.path or "(shipped)",
                                             len(config.rules))
         return True
@@ -127,8 +125,7 @@ class AlertsRuntime:
         fingerprint: an alert of a rule still there goes on, one of a removed rule resolves."""
         self.config = config
         if self.engine is not None:
-            self.engine.config = config
-            self.engine._cache.clear()       # baselines memoised for the old conditions
+            self.engine.use(config)
         if self.delivery is not None:
             self.delivery.deliverer.config = config   # receivers and routes too
 

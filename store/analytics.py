@@ -19,6 +19,7 @@ import pyarrow as pa
 from store.base import Store
 from store.queries import (
     END,
+    FORMAT_CHECKED_SQL,
     FORMAT_FAILED_SQL,
     LIMIT,
     MODEL,
@@ -306,8 +307,8 @@ _FINE_SUMS = f"""
         count(*) FILTER (WHERE fallback_level = 'human') AS fb_human,
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         sum(({_in_range("cost", "cost_usd")} * 1e12)::BIGINT) AS cost,
-        sum(format_ok::INT) FILTER (WHERE NOT coalesce(is_err, false)) AS fo_sum,
-        count(format_ok) FILTER (WHERE NOT coalesce(is_err, false)) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
+        sum(format_ok::INT) FILTER (WHERE {FORMAT_CHECKED_SQL}) AS fo_sum,
+        count(*) FILTER (WHERE {FORMAT_CHECKED_SQL}) AS fo_n, sum((quality_score * 1e15)::BIGINT) AS q_sum,
         count(quality_score) AS q_n, sum((confidence * 1e15)::BIGINT) AS c_sum, count(confidence) AS c_n"""
 
 

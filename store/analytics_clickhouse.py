@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from store.base import Store
 from store.clickhouse import ClickHouseConnection
-from store.queries import FORMAT_FAILED_SQL, model_sql
+from store.queries import FORMAT_CHECKED_SQL, FORMAT_FAILED_SQL, model_sql
 from store.schema import SPAN_RANGES
 
 # store/analytics.py functions whose DuckDB statement runs on ClickHouse as it is (its `$name`
@@ -259,8 +259,7 @@ def traffic_metrics(store: Store, minutes: tuple[datetime, datetime], hours: tup
           toFloat64(coalesce(sum(output_tokens), 0)) AS output_tokens,
           toFloat64(toFloat64(sum({_scaled("cost", "1e12")})) / 1e12) AS cost_usd,
           {_ratio(f"sum({_scaled('cost', '1e12')})", "count()", " / 1e12")} AS cost_per_request_usd,
-          {_ratio("sumIf(toInt64(format_ok), NOT coalesce(is_err, false))",
-                  "countIf(format_ok IS NOT NULL AND NOT coalesce(is_err, false))")} AS format_ok_rate,
+          {_ratio(f"sumIf(toInt64(format_ok), {FORMAT_CHECKED_SQL})", f"countIf({FORMAT_CHECKED_SQL})")} AS format_ok_rate,
           {_ratio(f"sum({_scaled('quality_score', '1e15')})", "count(quality_score)", " / 1e15")} AS quality_mean,
           {_ratio(f"sum({_scaled('confidence', '1e15')})", "count(confidence)", " / 1e15")} AS confidence_mean
         FROM s GROUP BY GROUPING SETS ({grouping}) HAVING {keep}"""

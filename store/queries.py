@@ -391,6 +391,7 @@ QUERIES.append(NamedQuery(
 # A format failure among the rollups' calls (is_err, format_ok): the check judges an output, and a
 # failed call has none, so a client that marks its failures format_ok = false (the sample
 # generator does) counts them as failures, not as format failures.
+FORMAT_CHECKED_SQL = "(format_ok IS NOT NULL AND NOT coalesce(is_err, false))"   # the rate's denominator
 FORMAT_FAILED_SQL = "(format_ok = false AND NOT coalesce(is_err, false))"
 
 # Failure classes of failed model calls, first match wins (the shim's error.type / aiwatch.error.class,
