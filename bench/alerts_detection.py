@@ -49,7 +49,7 @@ RELATED_RULES = {
     "confidence_drop": {"ConfidenceShift", "ConfidenceDistributionShift", "RouteConfidenceDrop"},
     "format_drop": {"FormatComplianceDrop"},
     "input_drift": {"DriftTrend", "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"},
-    "override_rise": {"OverrideRateIncrease"},
+    "override_rise": {"OverrideRateIncrease", "OverrideRateIncrease6h"},
 }
 START = datetime(2026, 11, 2)      # a Monday, 00:00 UTC
 

@@ -254,6 +254,44 @@ def test_override_rise_on_a_quiet_route_is_tested_against_the_baseline_counts(st
     assert binom.sf(17, 40, beta.ppf(0.975, 289, 1440 - 288) + 0.03) > 1e-3     # the old test at its 1e-3: missed
 
 
+def test_a_sustained_override_rise_on_a_route_reviewed_every_few_minutes_is_seen_over_six_hours(store):
+    """The shipped OverrideRateIncrease6h: one review every 3 minutes, 20% overridden for a day, then
+    40% for 6 hours. An hour holds 20 reviews and 8 overrides: the hourly rule's Fisher p stays over
+    0.03 at every hour, so it never fires. Six hours hold 48 of 120 against 96 of 480 the day before:
+    p = 8.5e-6, under the 6-hour rule's 1e-4. A route that stays at 20% fires neither."""
+    from scipy.stats import hypergeom
+
+    from alerts.rules import load_config
+
+    config = load_config(None, env={})
+    rules = {r.name: r for r in config.rules if r.name.startswith("OverrideRateIncrease")}
+    assert set(rules) == {"OverrideRateIncrease", "OverrideRateIncrease6h"}
+    base, onset = T0 - 24 * HOUR, T0
+
+    def every_third(hit):         # a review on every third minute; i counts minutes
+        return lambda i: float(i % 3 == 0 and hit(i // 3))
+
+    for name, rise in (("/rise", True), ("/same", False)):
+        rows = (series("reviewed", base, 30 * 60, every_third(lambda j: True), route=name, model=None)
+                + series("overrides", base, 24 * 60, every_third(lambda j: j % 5 == 0), route=name, model=None)
+                + series("overrides", onset, 6 * 60, every_third(
+                    (lambda j: j % 5 in (0, 2)) if rise else (lambda j: j % 5 == 0)), route=name, model=None))
+        write_metrics(store, [{**r, "model_version": None} for r in rows])
+    hourly = dataclasses.replace(config, rules=(rules["OverrideRateIncrease"],))
+    for hour in range(1, 7):
+        samples, failed = evaluate(store, hourly, onset + hour * HOUR)
+        assert not failed and not samples, hour
+    samples, failed = evaluate(store, dataclasses.replace(config, rules=(rules["OverrideRateIncrease6h"],)),
+                               onset + 6 * HOUR)
+    assert not failed
+    got = {s.labels["route"]: s for s in samples.values()}
+    assert set(got) == {"/rise"}
+    fields = dict(got["/rise"].fields)
+    assert (fields["bad"], fields["total"]) == (48, 120)
+    assert fields["p_value"] == pytest.approx(hypergeom.sf(47, 600, 96 + 48, 120), rel=1e-9)
+    assert fields["p_value"] < 1e-4 < hypergeom.sf(7, 500, 96 + 8, 20)     # the first hour: no evidence
+
+
 def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newest(store):
     """The analyzers write a minute only when it had calls: 7 calls deep in the tail, the last 6
     minutes before the evaluation, are still the window's evidence (a staleness cut skipped such a

@@ -56,7 +56,7 @@ def test_every_shipped_rule_links_to_the_page_that_shows_its_metric():
             "ErrorBudgetFastBurn": "", "LatencyBudgetFastBurn": "latency", "RouteConfidenceDrop": "quality",
             "RouteOutputTokensSpike": "cost", "CostSpike": "cost", "DriftTrend": "drift",
             "RouteInputTokensShift": "drift", "RouteInputTokensDrop": "drift", "RouteInputMixShift": "drift",
-            "OverrideRateIncrease": "review", "ConfidenceDecline": "quality", "FormatComplianceDrop": "quality"}
+            "OverrideRateIncrease": "review", "OverrideRateIncrease6h": "review", "ConfidenceDecline": "quality", "FormatComplianceDrop": "quality"}
     labels = {"alertname": "x", "service": "search", "route": "rank", "model": "gpt-4o-mini"}
     links = {r.name: render_annotations(Sample(r, labels, 1.0, 0.5), "http://dash/")["view"]
              for r in load_config(None, env={}).rules}

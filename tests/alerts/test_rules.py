@@ -16,7 +16,8 @@ def test_shipped_defaults_follow_the_practice():
     assert by_sev["P2"] == {"ConfidenceShift", "ConfidenceDistributionShift", "QualityDrop", "FormatComplianceDrop",
                             "CostSpike", "ErrorBudgetSlowBurn", "RouteConfidenceDrop", "RouteOutputTokensSpike",
                             "RouteCostSpike", "RouteInputTokensSpike"}
-    assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "ConfidenceDecline", "ErrorBudgetSlowBurn3d",
+    assert by_sev["P3"] == {"DriftTrend", "OverrideRateIncrease", "OverrideRateIncrease6h", "ConfidenceDecline",
+                            "ErrorBudgetSlowBurn3d",
                             "RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift"}
     rules = {r.name: r for r in config.rules}
     # failures and slow calls: count tests per route and model against the route's normal rate
