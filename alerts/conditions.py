@@ -87,14 +87,24 @@ def _series(row: dict[str, Any]) -> Series:
 
 BASELINE_TTL_S = 900   # a trailing mean over days moves little in 15 minutes: recompute that often
 MATURITY_METRIC = "route_baseline_hours"   # hours of history behind an analyzer's learned rate
+_HELD = object()     # first item of the cache keys of rates held for active alerts (no metric name)
 
 
-def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None = None
-             ) -> tuple[dict[str, Sample], set[str]]:
+def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None = None,
+             active: dict[str, datetime] | None = None) -> tuple[dict[str, Sample], set[str]]:
     """Alerts whose condition holds at `now` (by fingerprint), and the rules that could not be evaluated.
-    `cache` (kept by the caller across ticks) holds the trailing baselines for BASELINE_TTL_S."""
+    `cache` (kept by the caller across ticks) holds the trailing baselines for BASELINE_TTL_S.
+    `active`: fingerprint -> when that alert became active (pending or firing). A count test's normal
+    rate is then the one it had at that instant, for up to its `baseline_window`: a trailing rate
+    takes in the incident's own failures or overrides as it goes on, and the alert resolved while
+    the incident still ran (an override rise of 6-10% -> 35% resolved 7 hours into 12)."""
     if not alerting.analysis_table_exists(db):
         return {}, set()
+    active = active or {}
+    if cache is not None:      # rates held for alerts that are no longer active
+        held = set(active.values())
+        for key in [k for k in cache if k[0] is _HELD and k[1] not in held]:
+            del cache[key]
     keys: set[str] = set()
     for rule in config.rules:
         c = rule.condition
@@ -115,6 +125,7 @@ def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None
     baselines: dict[Any, Any] = {}    # per tick memo: windows; baselines come from `cache`
     baselines["cache"] = cache if cache is not None else {}
     baselines["latest"] = latest
+    baselines["active"] = active
     _load_minute_rows(db, config, now, baselines)
     samples: dict[str, Sample] = {}
     failed: set[str] = set()
@@ -297,13 +308,15 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     total = _window(db, now, ev.total, over_s, memo)
     if ev.test == "rank":
         return _rank_scan(rule, now, memo) if ev.scan else _rank_samples(rule, bad, total)
-    normal, hours, bounds, counts = _normal_rates(db, now, ev, over_s, memo)
     out = []
     for series, (k, _) in bad.items():
         labels = dict(zip(SERIES_LABELS, series))
         n = (total.get(series) or (0.0, 0.0))[0]
         if not c.matches(labels) or not n or k is None or k < max(ev.min_bad, 1):
             continue
+        since = memo["active"].get(fingerprint(alert_labels(rule, labels)))
+        held = since is not None and since < now and now - since < ev.baseline_window
+        normal, hours, bounds, counts = _normal_rates(db, since if held else now, ev, over_s, memo, held)
         rate = normal.get(series)
         k, n = int(round(k)), int(round(n))
         if ev.test == "fisher":
@@ -328,6 +341,8 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
         maturity = ("; baseline immature: no history yet, floor used" if history is None else
                     f"; baseline immature: {history:.0f} h of history (minimum {format_duration(ev.min_history)})"
                     if immature else "")
+        if held:
+            maturity += f"; normal as of {since:%Y-%m-%d %H:%M} UTC, when this alert began"
         state = ("none yet, the floor is the tolerance" if history is None else
                  f"{history:.0f} h of history, {format_duration(ev.min_history)} minimum"
                  + (" (immature)" if immature else ""))
@@ -337,23 +352,35 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     return out
 
 
-def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict
+def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict, held: bool = False
                   ) -> tuple[dict[Series, float], dict[Series, float], dict[Series, float],
                              dict[Series, tuple[float, float]]]:
     """Per series: the normal rate, the hours of history behind it, the rate the binomial test is
     against, and the learned (bad, total) counts. A rate learned here is an estimate from the
     trailing counts, so the binomial test is against its upper 97.5% bound (Clopper-Pearson): a
-    baseline learned from few calls tolerates more (the fisher test uses the counts instead)."""
+    baseline learned from few calls tolerates more (the fisher test uses the counts instead).
+    `held`: `now` is an active alert's start, and the rates are those the rule saw then (kept in
+    the cache while that alert is active: the past does not change)."""
     from scipy.stats import beta
 
+    cache = memo["cache"]
     if ev.rate:   # read with the other newest values (evaluate)
-        latest = memo["latest"]
+        if held:
+            held_key = (_HELD, now, "rate", ev.rate)
+            if held_key not in cache:
+                latest: dict[tuple[str, str], dict[Series, float]] = {}
+                for row in alerting.latest_values(db, now, [f"{ev.rate}|1h", f"{MATURITY_METRIC}|1h"]).to_pylist():
+                    latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
+                cache[held_key] = latest
+            latest = cache[held_key]
+        else:
+            latest = memo["latest"]
         rated = latest.get((ev.rate, "1h"), {})
         return rated, latest.get((MATURITY_METRIC, "1h"), {}), rated, {}
-    cache = memo["cache"]
-    key = ("evidence-learned", ev.bad, ev.total, ev.baseline_window.total_seconds(), over_s)
+    learned = ("evidence-learned", ev.bad, ev.total, ev.baseline_window.total_seconds(), over_s)
+    key = (_HELD, now, *learned) if held else learned
     hit = cache.get(key)
-    if hit is None or not (hit[0] <= now < hit[0] + timedelta(seconds=BASELINE_TTL_S)):
+    if hit is None or not (held or hit[0] <= now < hit[0] + timedelta(seconds=BASELINE_TTL_S)):
         sums: dict[tuple[str, Series], tuple[float, datetime]] = {}
         # the buckets before the test window (_window: starts in (now - over - 1m, now - 1m])
         for row in alerting.trailing_sums(db, now, [ev.bad, ev.total], ev.baseline_window.total_seconds(),

@@ -268,10 +268,12 @@ class AlertEngine:
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.clock()
-        samples, failed = evaluate(self.source, self.config, now, self._cache)
         if self._snap is None:
             self._snap = self.backend.load()
         snap = self._snap
+        # an active alert's learned baseline is held where it was when the alert began (conditions)
+        active = {fp: s["active_at"] for fp, s in snap.states.items() if s["state"] in ("pending", "firing")}
+        samples, failed = evaluate(self.source, self.config, now, self._cache, active)
         changes = Changes()
         try:
             transitions = self._transition(now, samples, failed, snap, changes)

@@ -292,6 +292,80 @@ def test_a_sustained_override_rise_on_a_route_reviewed_every_few_minutes_is_seen
     assert fields["p_value"] < 1e-4 < hypergeom.sf(7, 500, 96 + 8, 20)     # the first hour: no evidence
 
 
+def test_an_active_alerts_normal_rate_is_held_from_when_it_began_so_a_long_rise_stays_one_alert(store):
+    """A day of 1 review a minute at 20% overrides, then 12 hours at 45%, then 20% again, replayed
+    through the engine with the shipped OverrideRateIncrease. The trailing day takes in the rise:
+    eight hours in, 27 of 60 against it gives p = 3.0e-3 and the alert resolved mid-incident. Held at
+    the day before the alert began (p = 1.7e-5 every hour), it fires once, stays firing for the 12
+    hours, says whose normal it is, and resolves within its hour and a half after the rise ends."""
+    from scipy.stats import hypergeom
+
+    from alerts.backtest import run_backtest
+    from alerts.rules import load_config
+
+    config = load_config(None, env={})
+    rule = next(r for r in config.rules if r.name == "OverrideRateIncrease")
+    base, end = T0 - 24 * HOUR, T0 + 12 * HOUR
+    rows = (series("reviewed", base, 38 * 60, 1.0, route="/rise", model=None)
+            + series("overrides", base, 24 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None)
+            + series("overrides", T0, 12 * 60, lambda i: float(i % 20 < 9), route="/rise", model=None)
+            + series("overrides", end, 2 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None))
+    write_metrics(store, [{**r, "model_version": None} for r in rows])
+    result = run_backtest(store, dataclasses.replace(config, rules=(rule,)), T0, end + 2 * HOUR,
+                          step=timedelta(minutes=5))
+    moves = [(e["time"], e["to_state"]) for e in result.events]
+    assert [s for _, s in moves] == ["pending", "firing", "resolved"], moves
+    fired, resolved = moves[1][0], moves[2][0]
+    assert fired <= T0 + HOUR and end < resolved <= end + 90 * MIN
+    maturity = result.events[1]["annotations"]
+    assert "when this alert began" not in str(maturity)          # the first evaluation learns afresh
+    # the baseline's buckets start in (t - 61m - 1d, t - 61m] (the test window's are the hour after)
+    minutes = np.arange(38 * 60)
+    overridden = np.where(minutes < 24 * 60, minutes % 5 == 0, (minutes - 24 * 60) % 20 < 9)
+
+    def baseline_at(t):
+        lo, hi = (t - 61 * MIN - 24 * HOUR - base) / MIN, (t - 61 * MIN - base) / MIN
+        inside = (minutes > lo) & (minutes <= hi)
+        return int(overridden[inside].sum()), int(inside.sum())
+
+    x, m = baseline_at(fired)
+    held = hypergeom.sf(26, m + 60, x + 27, 60)
+    x8, m8 = baseline_at(T0 + 8 * HOUR)
+    trailing = hypergeom.sf(26, m8 + 60, x8 + 27, 60)      # 8 hours in, learned afresh: 3.0e-3
+    assert held < 5e-4 < trailing
+    # the live evaluation eight hours in: the summary names the normal it is held to
+    from alerts.conditions import evaluate
+
+    samples, _ = evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + 8 * HOUR, {},
+                          {next(iter(s.fingerprint for s in evaluate(
+                              store, dataclasses.replace(config, rules=(rule,)), fired, {})[0].values())): fired})
+    (sample,) = samples.values()
+    assert dict(sample.fields)["p_value"] == pytest.approx(held, rel=1e-9)
+    assert f"normal as of {fired:%Y-%m-%d %H:%M} UTC, when this alert began" in dict(sample.fields)["maturity"]
+    assert evaluate(store, dataclasses.replace(config, rules=(rule,)), T0 + 8 * HOUR, {})[0] == {}
+
+
+def test_an_analyzer_rate_is_held_too_for_up_to_the_baseline_window(store):
+    """A route at 10% failures for hours: route_health's trailing rate for the second hour has taken
+    in the burst (5%), so 3x of it tolerates 15% and the burst is no page. The alert active since
+    T0 + 10 min is tested against the rate written by then (0.7%): it holds. An anchor a day old
+    (the rule's baseline_window) is let go: the burst has become the route's normal."""
+    rows = (series("route_calls", T0, 180, 20.0, route="/long") + series("route_errors", T0, 180, 2.0, route="/long")
+            + series("route_error_baseline", T0 - HOUR, 1, 0.007, grain="1h", route="/long", step=HOUR)
+            + series("route_error_baseline", T0 + HOUR, 1, 0.05, grain="1h", route="/long", step=HOUR)
+            + series("route_baseline_hours", T0 - HOUR, 3, 12.0, grain="1h", route="/long", step=HOUR))
+    write_metrics(store, rows)
+    config, now = make_config(rules=ROUTE_ERRORS), T0 + 150 * MIN
+    fp = next(iter(evaluate(store, config, T0 + 10 * MIN)[0]))
+    assert evaluate(store, config, now)[0] == {}                         # against the 5% learned since
+    samples, failed = evaluate(store, config, now, {}, {fp: T0 + 10 * MIN})
+    assert not failed and set(samples) == {fp}
+    sample = samples[fp]
+    assert sample.baseline == 0.007 and sample.threshold == pytest.approx(0.021)
+    assert "; normal as of 2026-03-02 12:10 UTC, when this alert began" in str(sample.fields)
+    assert evaluate(store, config, now, {}, {fp: now - 24 * HOUR})[0] == {}
+
+
 def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newest(store):
     """The analyzers write a minute only when it had calls: 7 calls deep in the tail, the last 6
     minutes before the evaluation, are still the window's evidence (a staleness cut skipped such a
