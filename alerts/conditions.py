@@ -97,7 +97,7 @@ def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None
     `active`: fingerprint -> when that alert became active (pending or firing). A count test's normal
     rate is then the one it had at that instant, for up to its `baseline_window`: a trailing rate
     takes in the incident's own failures or overrides as it goes on, and the alert resolved while
-    the incident still ran (an override rise of 6-10% -> 35% resolved 7 hours into 12)."""
+    the incident still ran (a 12-hour override rise resolved 6 hours in)."""
     if not alerting.analysis_table_exists(db):
         return {}, set()
     active = active or {}
