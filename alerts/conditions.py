@@ -334,6 +334,11 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
             p = float(binom.sf(k - 1, n, tolerated)) if k / n > tolerated else 1.0
         if p >= ev.p_value:
             continue
+        if ev.recent is not None:      # still going on: the newest part of the window is over the tolerated rate
+            k_r, _ = _window(db, now, ev.bad, ev.recent.total_seconds(), memo).get(series) or (None, 0.0)
+            n_r, _ = _window(db, now, ev.total, ev.recent.total_seconds(), memo).get(series) or (None, 0.0)
+            if not n_r or not k_r or k_r / n_r <= tolerated:
+                continue
         history = hours.get(series)
         immature = history is None or history < ev.min_history.total_seconds() / 3600
         if immature and not ev.rate and not ev.floor:

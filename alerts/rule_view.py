@@ -54,8 +54,9 @@ def describe(c: Condition) -> str:
         tolerated += [f"{ev.floor:.0%}"] if ev.floor else []
         bound = tolerated[0] if len(tolerated) == 1 else f"max({', '.join(tolerated)})"
         test = "Fisher's exact test" if ev.test == "fisher" else "binomial tail"
+        recent = f", the last {format_duration(ev.recent)} also over it" if ev.recent else ""
         return (f"{ev.bad} of {ev.total} over {over}: {test} p < {ev.p_value:.0e} against {bound} "
-                f"(normal: {normal}), at least {_g(ev.min_bad)} bad")
+                f"(normal: {normal}), at least {_g(ev.min_bad)} bad{recent}")
     if c.absent:
         return (f"no {c.metric} for {format_duration(c.window)} after traffic in the last "
                 f"{format_duration(c.had_traffic_within)} (at least {_g(c.min_expected)} expected)")

@@ -393,6 +393,10 @@ class Evidence(_Spec):
     # deadline's case, and it needs the power), each shorter one at p_value / (2 (K - 1)), so
     # one evaluation still fires by chance with probability under p_value (Bonferroni)
     scan: Annotated[bool, Strict()] = False
+    # count tests: the newest `recent` of the window must itself be over the tolerated rate, with no
+    # test of its own (the short window of SRE multiwindow alerts): a long window's evidence
+    # outlives the incident by up to its length, this lets the alert reset soon after it ends
+    recent: Duration | None = None
 
     def windows(self, over: timedelta) -> int:
         """How many windows one evaluation tests: over / 1m with `scan`, else the one."""
@@ -551,6 +555,16 @@ def _cross_problems(raw: dict) -> list[tuple[str, str]]:
                         if k in ev]
             if isinstance(ev, dict) and ev.get("scan") and ev.get("test") != "rank":
                 out.append(("condition.evidence.scan", "goes with test rank only (a window scan of rank sums)"))
+            if isinstance(ev, dict) and "recent" in ev:
+                if ev.get("test") == "rank":
+                    out.append(("condition.evidence.recent", "goes with count tests only (binomial, fisher)"))
+                else:
+                    try:
+                        shorter = _as_duration(ev["recent"]) < _as_duration(c["over"])
+                    except (KeyError, TypeError, ValueError):
+                        shorter = True       # reported by the schema (a bad or missing duration)
+                    if not shorter:
+                        out.append(("condition.evidence.recent", "must be shorter than condition.over"))
         elif "absent" not in c:
             if "metric" not in c:
                 out.append(("condition.metric", "is required"))

@@ -25,11 +25,12 @@ import numpy as np
 BASE, RISE, RISE_MIN = 0.20, 0.40, 720
 RATES = (0.25, 0.5, 0.9)                        # reviews a minute
 CANDIDATES = (5e-4, 2e-4, 1e-4)                 # the 6-hour window's p (the shipped one is added)
-Spec = tuple[int, int, float, float, float]     # window and baseline minutes, p, delta, min_bad
+Spec = tuple[int, int, float, float, float, int]     # window and baseline minutes, p, delta, min_bad, recent
 
 
 def _shipped() -> dict[str, Spec]:
-    """rule -> (window minutes, baseline minutes, p, delta, min_bad) of the shipped override rules."""
+    """rule -> (window minutes, baseline minutes, p, delta, min_bad, recent minutes or 0) of the
+    shipped override rules."""
     from alerts.rules import load_config
 
     out = {}
@@ -38,21 +39,26 @@ def _shipped() -> dict[str, Spec]:
         if ev is not None and over is not None and ev.bad == "overrides":
             assert ev.test == "fisher" and ev.factor == 1.0, r.name
             out[r.name] = (int(over.total_seconds() // 60), int(ev.baseline_window.total_seconds() // 60),
-                           ev.p_value, ev.delta, ev.min_bad)
+                           ev.p_value, ev.delta, ev.min_bad, int(ev.recent.total_seconds() // 60) if ev.recent else 0)
     return out
 
 
 def _fires(reviews: np.ndarray, overrides: np.ndarray, spec: Spec, start: int) -> np.ndarray:
-    """Per minute from `start`: does the rule fire (Fisher's test of the window against the baseline)?"""
+    """Per minute from `start`: does the rule fire (Fisher's test of the window against the baseline,
+    and with `recent` the newest minutes over the tolerated rate)?"""
     from scipy.stats import hypergeom
 
-    window, baseline, p, delta, min_bad = spec
+    window, baseline, p, delta, min_bad, recent = spec
     c_r, c_o = np.concatenate([[0], np.cumsum(reviews)]), np.concatenate([[0], np.cumsum(overrides)])
     t = np.arange(start, len(reviews) + 1)
     n, k = c_r[t] - c_r[t - window], c_o[t] - c_o[t - window]
     m, x = c_r[t - window] - c_r[t - window - baseline], c_o[t - window] - c_o[t - window - baseline]
     test = (k >= max(min_bad, 1)) & (n > 0) & (m > 0)
     test[test] &= k[test] / n[test] > x[test] / m[test] + delta
+    if recent:
+        n_r, k_r = c_r[t] - c_r[t - recent], c_o[t] - c_o[t - recent]
+        test &= n_r > 0
+        test[test] &= k_r[test] / n_r[test] > x[test] / m[test] + delta
     out = np.zeros(len(t), dtype=bool)
     out[test] = hypergeom.sf(k[test] - 1, m[test] + n[test], x[test] + k[test], n[test]) < p
     return out
@@ -69,7 +75,7 @@ def _runs(reviews: np.ndarray, overrides: np.ndarray, rises: list, hourly: Spec,
     or the hourly rule or the 6-hour one at p."""
     def fire(rv: np.ndarray, ov: np.ndarray, start: int) -> np.ndarray:
         f = _fires(rv, ov, hourly, start)
-        return f if p is None else f | _fires(rv, ov, (six[0], six[1], p, six[3], six[4]), start)
+        return f if p is None else f | _fires(rv, ov, (six[0], six[1], p, *six[3:]), start)
     chance = _episodes(fire(reviews, overrides, lead)) / days
     first = [np.flatnonzero(fire(r, o, lead + 1)) for r, o in rises]
     return chance, np.array([f[0] + 1 if len(f) else np.inf for f in first])

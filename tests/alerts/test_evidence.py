@@ -202,6 +202,14 @@ def test_rank_rules_refuse_the_count_test_keys():
         "test": "fisher", "bad": "overrides", "total": "reviewed", "scan": True}}}
     with pytest.raises(RulesError, match="condition.evidence.scan.*goes with test rank only"):
         make_config(rules=[scanned])
+    fisher_ev = {"test": "fisher", "bad": "overrides", "total": "reviewed"}
+    for evidence, over, message in (({**fisher_ev, "recent": "6h"}, "6h", "recent.*must be shorter than condition.over"),
+                                    ({**CONF_DROP[0]["condition"]["evidence"], "recent": "1m"}, "15m",
+                                     "recent.*goes with count tests only"),
+                                    ({**fisher_ev, "recent": "soon"}, "6h", "recent")):
+        recent = {**fisher, "condition": {**fisher["condition"], "over": over, "evidence": evidence}}
+        with pytest.raises(RulesError, match=message):
+            make_config(rules=[recent])
 
 
 def test_format_failures_on_a_quiet_night_route_are_chance_a_schema_break_pages(store):
@@ -364,6 +372,37 @@ def test_an_analyzer_rate_is_held_too_for_up_to_the_baseline_window(store):
     assert sample.baseline == 0.007 and sample.threshold == pytest.approx(0.021)
     assert "; normal as of 2026-03-02 12:10 UTC, when this alert began" in str(sample.fields)
     assert evaluate(store, config, now, {}, {fp: now - 24 * HOUR})[0] == {}
+
+
+def test_the_six_hour_override_rule_resets_soon_after_the_rise_ends(store):
+    """A day of 1 review a minute at 20% overrides, 6 hours at 45%, then 20% again, through the
+    engine with the shipped OverrideRateIncrease6h. Its six hours hold the rise for six hours after
+    it ends, against a normal held from before it: without `recent` it still fired 3 hours after
+    the end. With the newest hour required over the tolerated rate it resolves within 2h15m."""
+    from alerts.backtest import run_backtest
+    from alerts.rules import load_config
+
+    config = load_config(None, env={})
+    rule = next(r for r in config.rules if r.name == "OverrideRateIncrease6h")
+    assert rule.condition.evidence.recent == HOUR
+    base, end = T0 - 24 * HOUR, T0 + 6 * HOUR
+    rows = (series("reviewed", base, 36 * 60, 1.0, route="/rise", model=None)
+            + series("overrides", base, 24 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None)
+            + series("overrides", T0, 6 * 60, lambda i: float(i % 20 < 9), route="/rise", model=None)
+            + series("overrides", end, 6 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None))
+    write_metrics(store, [{**r, "model_version": None} for r in rows])
+
+    def moves(r):
+        result = run_backtest(store, dataclasses.replace(config, rules=(r,)), T0, end + 4 * HOUR,
+                              step=timedelta(minutes=5))
+        return [(e["time"], e["to_state"]) for e in result.events]
+
+    shipped = moves(rule)
+    assert [s for _, s in shipped] == ["pending", "firing", "resolved"], shipped
+    assert shipped[1][0] < end and end < shipped[2][0] <= end + 135 * MIN
+    without = moves(dataclasses.replace(rule, condition=dataclasses.replace(
+        rule.condition, evidence=rule.condition.evidence.model_copy(update={"recent": None}))))
+    assert [s for _, s in without] == ["pending", "firing"], without        # still firing 4 hours after
 
 
 def test_a_quiet_routes_window_is_judged_by_its_calls_not_by_the_age_of_its_newest(store):
