@@ -300,6 +300,17 @@ def test_a_sustained_override_rise_on_a_route_reviewed_every_few_minutes_is_seen
     assert fields["p_value"] < 1e-4 < hypergeom.sf(7, 500, 96 + 8, 20)     # the first hour: no evidence
 
 
+def override_rise(store, hours, after):
+    """Route /rise: a review a minute, 20% overridden for the day before T0, 45% for `hours`, then
+    20% for `after` hours (the route rollup the override rules read)."""
+    end = T0 + hours * HOUR
+    rows = (series("reviewed", T0 - 24 * HOUR, (24 + hours + after) * 60, 1.0, route="/rise", model=None)
+            + series("overrides", T0 - 24 * HOUR, 24 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None)
+            + series("overrides", T0, hours * 60, lambda i: float(i % 20 < 9), route="/rise", model=None)
+            + series("overrides", end, after * 60, lambda i: float(i % 5 == 0), route="/rise", model=None))
+    write_metrics(store, [{**r, "model_version": None} for r in rows])
+
+
 def test_an_active_alerts_normal_rate_is_held_from_when_it_began_so_a_long_rise_stays_one_alert(store):
     """A day of 1 review a minute at 20% overrides, then 12 hours at 45%, then 20% again, replayed
     through the engine with the shipped OverrideRateIncrease. The trailing day takes in the rise:
@@ -314,11 +325,7 @@ def test_an_active_alerts_normal_rate_is_held_from_when_it_began_so_a_long_rise_
     config = load_config(None, env={})
     rule = next(r for r in config.rules if r.name == "OverrideRateIncrease")
     base, end = T0 - 24 * HOUR, T0 + 12 * HOUR
-    rows = (series("reviewed", base, 38 * 60, 1.0, route="/rise", model=None)
-            + series("overrides", base, 24 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None)
-            + series("overrides", T0, 12 * 60, lambda i: float(i % 20 < 9), route="/rise", model=None)
-            + series("overrides", end, 2 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None))
-    write_metrics(store, [{**r, "model_version": None} for r in rows])
+    override_rise(store, 12, 2)
     result = run_backtest(store, dataclasses.replace(config, rules=(rule,)), T0, end + 2 * HOUR,
                           step=timedelta(minutes=5))
     moves = [(e["time"], e["to_state"]) for e in result.events]
@@ -385,12 +392,8 @@ def test_the_six_hour_override_rule_resets_soon_after_the_rise_ends(store):
     config = load_config(None, env={})
     rule = next(r for r in config.rules if r.name == "OverrideRateIncrease6h")
     assert rule.condition.evidence.recent == HOUR
-    base, end = T0 - 24 * HOUR, T0 + 6 * HOUR
-    rows = (series("reviewed", base, 36 * 60, 1.0, route="/rise", model=None)
-            + series("overrides", base, 24 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None)
-            + series("overrides", T0, 6 * 60, lambda i: float(i % 20 < 9), route="/rise", model=None)
-            + series("overrides", end, 6 * 60, lambda i: float(i % 5 == 0), route="/rise", model=None))
-    write_metrics(store, [{**r, "model_version": None} for r in rows])
+    end = T0 + 6 * HOUR
+    override_rise(store, 6, 6)
 
     def moves(r):
         result = run_backtest(store, dataclasses.replace(config, rules=(r,)), T0, end + 4 * HOUR,
