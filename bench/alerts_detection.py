@@ -24,6 +24,7 @@ import argparse
 import functools
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -148,6 +149,44 @@ def backtest(db: Any, config: Any, scenario: Any) -> list[dict[str, Any]]:
     return events
 
 
+def coverage(db: Any, config: Any, scenario: Any) -> list[dict[str, Any]]:
+    """Per incident, from one continuous replay of the incident period: how much of the incident
+    an alert of a related rule on its target was firing (keep_firing_for included), how often
+    that cover dropped inside the incident and came back (`gaps`), and minutes from the incident's
+    end to the cover's end (`lag_min`; negative: it ended before the incident did; None: still
+    firing when the recording ends)."""
+    from alerts.backtest import run_backtest
+
+    clean_end = START + timedelta(minutes=scenario.clean_minutes)
+    until = START + timedelta(days=scenario.days)
+    events = sorted(run_backtest(db, config, clean_end, until).events, key=lambda e: e["time"])
+    out = []
+    for inc in scenario.incidents:
+        onset, end = inc.window(START)
+        spans: list[tuple[datetime, datetime]] = []
+        began: dict[str, datetime] = {}
+        for e in events:
+            if e["rule"] not in RELATED_RULES[inc.kind] or not _on_target(e, inc):
+                continue
+            if e["to_state"] == "firing":
+                began[e["fingerprint"]] = e["time"]
+            elif e["to_state"] == "resolved" and e["fingerprint"] in began:
+                spans.append((began.pop(e["fingerprint"]), e["time"]))
+        spans += [(t, datetime.max) for t in began.values()]
+        union: list[list[datetime]] = []
+        for a, b in sorted(spans):
+            if union and a <= union[-1][1]:
+                union[-1][1] = max(union[-1][1], b)
+            else:
+                union.append([a, b])
+        inside = [(a, b) for a, b in union if a < end and b > onset]
+        covered = sum(((min(b, end) - max(a, onset)).total_seconds() for a, b in inside), 0.0)
+        last = inside[-1][1] if inside else None
+        out.append({"covered": round(covered / (end - onset).total_seconds(), 3), "gaps": max(len(inside) - 1, 0),
+                    "lag_min": None if last is None or last == datetime.max else round((last - end).total_seconds() / 60)})
+    return out
+
+
 # Incidents judged by a count of bad calls among calls: the shipped rule whose (bad, total) analyzer
 # counts and p-value the oracle uses
 COUNTS = {"error_burst": "RouteErrorBurst", "total_outage": "RouteErrorBurst", "latency_spike": "RouteSlowCalls",
@@ -232,7 +271,7 @@ def _outcome(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rules: str | None,
-            baseline_rules: str | None = None) -> dict[str, Any]:
+            baseline_rules: str | None = None, whole: bool = False) -> dict[str, Any]:
     from alerts.rules import load_config
     from store import alerting
 
@@ -244,6 +283,9 @@ def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rul
         report = evaluate(backtest(db, load_config(rules, env={}), scenario), scenario)
         for row, extra in zip(report["incidents"], evidence_by_deadline(db, scenario), strict=True):
             row.update(extra)
+        if whole:
+            for row, extra in zip(report["incidents"], coverage(db, load_config(rules, env={}), scenario), strict=True):
+                row.update(extra)
         report.update(seed=seed, level=level, prepare_s=round(prepare_s, 1),
                       backtest_s=round(time.perf_counter() - t0, 1))
         if baseline_rules:    # the same recording under other rules: a comparison free of seed luck
@@ -264,6 +306,8 @@ def main() -> int:
     parser.add_argument("--rules", help="rules file (default: the shipped one)")
     parser.add_argument("--baseline-rules", help="also backtest this rules file on each recording (e.g. the last "
                                                  "release's) and report both")
+    parser.add_argument("--whole", action="store_true", help="also replay the incident period without a break and "
+                                                               "report how long alerts covered each incident")
     parser.add_argument("--jobs", type=int, default=1, help="recordings at once (default 1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -271,8 +315,8 @@ def main() -> int:
     tuned = set(_ints(args.tune_seeds)) if args.tune_seeds else set()
     jobs = [(s, lv) for lv in levels for s in seeds]
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_one, s, lv, args.incident_hours, args.clean_days, args.rules, args.baseline_rules)
-                   for s, lv in jobs]
+        futures = [pool.submit(run_one, s, lv, args.incident_hours, args.clean_days, args.rules, args.baseline_rules,
+                               args.whole) for s, lv in jobs]
         reports = []
         for f in futures:
             r = f.result()
@@ -313,6 +357,18 @@ def main() -> int:
         summary.update(baseline_caught_in_time=sum(r["baseline"]["caught"] for r in held),
                        baseline_clean_p1_p2=sum(r["baseline"]["clean_p1_p2"] for r in held),
                        baseline_flaps=sum(r["baseline"]["flaps"] for r in held))
+    if args.whole:     # per kind over the held-out recordings: mean share covered, gaps, lag after the end
+        kinds = sorted({i["kind"] for r in held for i in r["incidents"]})
+        summary["coverage"] = {k: {"covered": round(statistics.fmean([i["covered"] for r in held for i in r["incidents"]
+                                                                      if i["kind"] == k]), 3),
+                                   "gaps": sum(i["gaps"] for r in held for i in r["incidents"] if i["kind"] == k),
+                                   "lag_min": sorted(i["lag_min"] for r in held for i in r["incidents"]
+                                                     if i["kind"] == k and i["lag_min"] is not None)}
+                               for k in kinds}
+        if not args.json:
+            for k, c in summary["coverage"].items():
+                print(f"{k:16} covered {c['covered']:.0%}  gaps {c['gaps']}  minutes from its end to the "
+                      f"alerts' end {c['lag_min']}")
     if args.json:
         print(json.dumps({"reports": reports, "held_out_summary": summary}, indent=2, default=str))
     else:
