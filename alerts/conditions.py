@@ -118,10 +118,7 @@ def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None
         keys.update(f"{a.metric}|{c.grains[0]}" for a in c.also)
         if c.min_requests:
             keys.update(f"requests|{g}" for g in c.grains if g in BUCKET_GRAINS)
-    latest: dict[tuple[str, str], dict[Series, float]] = {}
-    if keys:
-        for row in alerting.latest_values(db, now, sorted(keys)).to_pylist():
-            latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
+    latest = _latest(db, now, sorted(keys)) if keys else {}
     baselines: dict[Any, Any] = {}    # per tick memo: windows; baselines come from `cache`
     baselines["cache"] = cache if cache is not None else {}
     baselines["latest"] = latest
@@ -137,6 +134,14 @@ def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None
             log.exception("rule %s could not be evaluated", rule.name)
             failed.add(rule.name)
     return samples, failed
+
+
+def _latest(db: Reader, now: datetime, keys: list[str]) -> dict[tuple[str, str], dict[Series, float]]:
+    """(metric, grain) -> series -> the newest value visible at `now`, for each 'metric|grain' key."""
+    latest: dict[tuple[str, str], dict[Series, float]] = {}
+    for row in alerting.latest_values(db, now, keys).to_pylist():
+        latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
+    return latest
 
 
 def _rule_samples(db: Reader, rule: Rule, now: datetime, latest: dict, baselines: dict) -> list[Sample]:
@@ -373,10 +378,7 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict,
         if held:
             held_key = (_HELD, now, "rate", ev.rate)
             if held_key not in cache:
-                latest: dict[tuple[str, str], dict[Series, float]] = {}
-                for row in alerting.latest_values(db, now, [f"{ev.rate}|1h", f"{MATURITY_METRIC}|1h"]).to_pylist():
-                    latest.setdefault((row["metric"], row["grain"]), {})[_series(row)] = row["value"]
-                cache[held_key] = latest
+                cache[held_key] = _latest(db, now, [f"{ev.rate}|1h", f"{MATURITY_METRIC}|1h"])
             latest = cache[held_key]
         else:
             latest = memo["latest"]
