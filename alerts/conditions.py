@@ -5,7 +5,6 @@ fingerprint. It only reads; the state machine (pending / firing / resolved) live
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -16,6 +15,7 @@ from urllib.parse import urlencode
 
 from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, render, window_weight
 from analysis.metrics_catalog import page_of
+from analysis.rank_test import irwin_hall_lower
 from core.durations import format_duration
 from store import alerting
 from store.base import Reader
@@ -404,25 +404,6 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict,
             hours[series] = (now - timedelta(seconds=over_s) - first).total_seconds() / 3600   # to the last bucket's end
         hit = cache[key] = (now, (rates, hours, bounds, counts))
     return hit[1]
-
-
-@functools.lru_cache(maxsize=1 << 16)   # a quiet route's windows repeat from one evaluation to the next
-def irwin_hall_lower(s: float, n: int) -> float:
-    """P(U1 + ... + Un <= s) for independent uniforms: exact (s^n / n! up to 1, else scipy's
-    irwinhall for n <= 60), and never above the Chernoff bound exp(-6 (n/2 - s)^2 / n), which holds
-    because a uniform is sub-Gaussian with variance proxy 1/12 (sinh(x)/x <= exp(x^2/6))."""
-    import math
-
-    from scipy.stats import irwinhall
-
-    if n <= 0 or s >= n / 2:
-        return 1.0
-    if s <= 0:
-        return 0.0
-    if s <= 1:
-        return math.exp(n * math.log(s) - math.lgamma(n + 1))
-    bound = math.exp(-6 * (n / 2 - s) ** 2 / n)
-    return min(bound, float(irwinhall(n).cdf(s))) if n <= 60 else bound
 
 
 def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:

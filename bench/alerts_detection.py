@@ -236,7 +236,7 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     exactly the incident's calls: whether the rule's own statistic had the evidence."""
     from scipy import stats
 
-    from alerts.conditions import irwin_hall_lower
+    from analysis.rank_test import irwin_hall_lower
     from sample_data.scenario import EXPECTED_SEVERITY
 
     out = []

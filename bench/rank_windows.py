@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from alerts.conditions import irwin_hall_lower
+from analysis.rank_test import irwin_hall_lower
 
 
 def _even(lengths: list[int]) -> dict[int, float]:

@@ -120,7 +120,7 @@ def rank_verdicts(windows: pd.DataFrame, p_value: float, max_mean: float) -> pd.
     """The rank test on each window (the Irwin-Hall lower tail of the percentile sum, alerts'
     `irwin_hall_lower`) and whether the rule's condition holds (mean within `max_mean`, p under
     `p_value`). One scipy call a window: for the few windows a table shows, not a whole chart."""
-    from alerts.conditions import irwin_hall_lower
+    from analysis.rank_test import irwin_hall_lower
 
     p = [irwin_hall_lower(float(s), int(n)) for s, n in zip(windows["percentile_sum"], windows["calls"])]
     return windows.assign(p=p, holds=(windows["mean_percentile"] <= max_mean) & (pd.Series(p, index=windows.index,

@@ -150,7 +150,7 @@ def scored(store, name, calls, score_sum, minutes=15):
 def test_irwin_hall_tail_is_exact_for_few_calls_and_bounded_for_many():
     from scipy.stats import irwinhall
 
-    from alerts.conditions import irwin_hall_lower
+    from analysis.rank_test import irwin_hall_lower
 
     for n, s in ((1, 0.3), (5, 0.25), (5, 1.7), (12, 2.5), (40, 9.0), (60, 20.0)):
         assert irwin_hall_lower(s, n) == pytest.approx(float(irwinhall(n).cdf(s)), rel=1e-9)
@@ -170,7 +170,7 @@ def test_a_few_calls_deep_in_the_tail_page_and_a_busy_wobble_does_not(store):
     scored(store, "/busy", 600, 600 * 0.44)    # significant, but a wobble: calls average the 44th
     scored(store, "/two", 2, 2 * 0.002)        # 2 calls deep in the tail: p = 0.004^2 / 2 = 8e-6
     got = fired(store, CONF_DROP)
-    from alerts.conditions import irwin_hall_lower
+    from analysis.rank_test import irwin_hall_lower
 
     assert irwin_hall_lower(600 * 0.44, 600) < 1e-5 and irwinhall(2).cdf(0.004) < 1e-5
     assert set(got) == {"/quiet", "/two"}
@@ -461,7 +461,7 @@ def test_a_scan_tests_its_whole_window_at_its_own_share_even_when_its_oldest_min
     between the two fires on the whole window (the scan once skipped a window that added no minute)."""
     from scipy.optimize import brentq
 
-    from alerts.conditions import irwin_hall_lower
+    from analysis.rank_test import irwin_hall_lower
 
     rule = {**CONF_DROP[0], "condition": {**CONF_DROP[0]["condition"], "evidence": {
         **CONF_DROP[0]["condition"]["evidence"], "max_mean": 0.5, "scan": True}}}
