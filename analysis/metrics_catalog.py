@@ -103,30 +103,44 @@ CATALOG: dict[str, tuple[str, str]] = {
                                                    "output tokens in the reference ((#ref >= x + 1) / (m + 1))."),
     "route_conf_reference_calls": ("count", "1h: calls in the confidence reference (trailing route_baseline_hours; "
                                             "calls are scored from 500 on)."),
+    "route_conf_reference_held_hours": ("count", "1h: hours left out of the confidence reference because "
+                                                 "their own calls ranked as shifted (route_shift.SHIFT_MEAN, "
+                                                 "SHIFT_P): a shift that goes on is judged against the calls "
+                                                 "from before it while 500 are left."),
     "route_out_reference_calls": ("count", "1h: calls in the output-token reference (scored from 500 on)."),
+    "route_out_reference_held_hours": ("count", "1h: hours left out of the output-token reference as shifted "
+                                       "(as route_conf_reference_held_hours)."),
     "route_in_scored": ("count", "1m: successful calls with input tokens, ranked against the route's reference."),
     "route_in_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
                                                  "input tokens in the reference ((#ref <= x + 1) / (m + 1))."),
     "route_in_high_score": ("sum of percentiles", "1m: sum over those calls of their upper-tail percentile of "
                                                   "input tokens in the reference ((#ref >= x + 1) / (m + 1))."),
     "route_in_reference_calls": ("count", "1h: calls in the input-token reference (scored from 500 on)."),
+    "route_in_reference_held_hours": ("count", "1h: hours left out of the input-token reference as shifted "
+                                      "(as route_conf_reference_held_hours)."),
     "route_mix_scored": ("count", "1m: successful calls scored on their mix of categorical drift columns."),
     "route_mix_low_score": ("sum of percentiles", "1m: sum over those calls of how typical their combination of "
                                                   "categorical drift columns is in the reference (conformal: "
                                                   "(#ref calls in combinations with <= k + 1 calls + 1) / (m + 1))."),
     "route_mix_reference_calls": ("count", "1h: calls in the input-mix reference (scored from 500 on)."),
+    "route_mix_reference_held_hours": ("count", "1h: hours left out of the input-mix reference as shifted "
+                                       "(as route_conf_reference_held_hours)."),
     "route_cost2x_scored": ("count", "1m: successful calls with a cost (their own, else tokens x price), ranked "
                                      "against the route's reference."),
     "route_cost2x_high_score": ("sum of percentiles", "1m: sum over those calls of the upper-tail percentile of "
                                                       "HALF the call's cost in the reference ((#ref >= x / 2 + 1) / "
                                                       "(m + 1)): low only when calls cost over twice the usual."),
     "route_cost2x_reference_calls": ("count", "1h: calls in the cost reference (scored from 500 on)."),
+    "route_cost2x_reference_held_hours": ("count", "1h: hours left out of the cost reference as shifted "
+                                          "(as route_conf_reference_held_hours)."),
     "route_in2x_scored": ("count", "1m: successful calls with input tokens, ranked at half against the route's "
                                    "reference."),
     "route_in2x_high_score": ("sum of percentiles", "1m: sum over those calls of the upper-tail percentile of HALF "
                                                     "the call's input tokens in the reference: low only when prompts "
                                                     "are over twice as long as usual."),
     "route_in2x_reference_calls": ("count", "1h: calls in the input-token reference (scored from 500 on)."),
+    "route_in2x_reference_held_hours": ("count", "1h: hours left out of the input-token reference as shifted "
+                                        "(as route_conf_reference_held_hours)."),
     # canary and shadow
     "canary_verdict": ("verdict", "1h, arm canary: 1 pass, 0 inconclusive, -1 fail (evidence: `canary` query)."),
     "canary_failed_checks": ("count", "Checks where the candidate is significantly and materially worse."),
@@ -140,8 +154,8 @@ CATALOG: dict[str, tuple[str, str]] = {
 
 # The metrics whose value over a window is the sum of its buckets' values (counts, sums of tokens,
 # cost and tail percentiles); every other metric is a rate, mean or percentile, averaged over a
-# window weighted by its denominator. A reference size (`*_reference_calls`) is a count but a
-# snapshot per hour, not additive.
+# window weighted by its denominator. A reference's size (`*_reference_calls`, `*_reference_held_hours`) is a
+# count but a snapshot per hour, not additive.
 ADDITIVE = frozenset({"requests", "errors", "timeouts", "retries", "breaker_opens", "input_tokens",
                       "output_tokens", "cost_usd", "reviewed", "overrides", "content_filtered",
                       "format_failures", "analyzer_failures", "route_calls", "route_errors",
@@ -162,15 +176,15 @@ PAGES: dict[str, tuple[str, ...]] = {
                "content_filtered", "retries", "breaker_opens", "fallback_rate", "fallback_secondary",
                "fallback_rule_based", "fallback_human", "route_errors", "route_error_baseline"),
     "cost": ("input_tokens", "output_tokens", "cost_usd", "cost_per_request_usd", "route_out_scored",
-             "route_out_high_score", "route_out_reference_calls", "route_cost2x_scored", "route_cost2x_high_score",
-             "route_cost2x_reference_calls", "route_in2x_scored", "route_in2x_high_score", "route_in2x_reference_calls"),
+             "route_out_high_score", "route_out_reference_calls", "route_out_reference_held_hours", "route_cost2x_scored", "route_cost2x_high_score",
+             "route_cost2x_reference_calls", "route_cost2x_reference_held_hours", "route_in2x_scored", "route_in2x_high_score", "route_in2x_reference_calls", "route_in2x_reference_held_hours"),
     "quality": ("format_failures", "format_ok_rate", "quality_mean", "confidence_mean", "confidence_p10",
                 "confidence_p50", "confidence_p90", "confidence_ks_stat", "confidence_ks_pvalue", "confidence_psi",
                 "confidence_wasserstein", "confidence_shift", "confidence_trend_slope", "confidence_trend_pvalue",
-                "route_conf_scored", "route_conf_low_score", "route_conf_reference_calls"),
+                "route_conf_scored", "route_conf_low_score", "route_conf_reference_calls", "route_conf_reference_held_hours"),
     "drift": ("drift_share", "dataset_drift", "drift_score:", "drift_detected:", "drift_pvalue:", "route_in_scored",
-              "route_in_low_score", "route_in_high_score", "route_in_reference_calls", "route_mix_scored",
-              "route_mix_low_score", "route_mix_reference_calls"),
+              "route_in_low_score", "route_in_high_score", "route_in_reference_calls", "route_in_reference_held_hours", "route_mix_scored",
+              "route_mix_low_score", "route_mix_reference_calls", "route_mix_reference_held_hours"),
     "review": ("reviewed", "overrides", "override_rate", "override_rate_modified", "override_rate_rejected"),
     "resources": ("cpu_utilization", "gpu_utilization", "memory_utilization", "queue_depth"),
     "canary": ("canary_verdict", "canary_failed_checks", "canary_samples", "shadow_agreement_rate", "shadow_pairs"),

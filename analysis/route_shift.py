@@ -44,12 +44,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.base import Result, Window
+from analysis.rank_test import irwin_hall_lower
 from analysis.settings import AnalysisSettings
 from store import analytics
 from store.base import Store
 from store.prices import resolve_prices
 
 MIN_REFERENCE = 500
+# An hour whose calls ranked this far in a tail (mean percentile, and p of the sum) is left out of
+# later hours' references, so a shift that goes on is judged against the calls from before it
+SHIFT_MEAN, SHIFT_P = 0.3, 1e-6
 _EMPTY = np.empty(0)
 MIX = "mix"     # the joined categorical drift columns of a call
 # Cost and input tokens are also ranked at 1/SPIKE_FACTOR of themselves: if the calls cost (or send)
@@ -132,17 +136,40 @@ class RouteShiftAnalyzer:
     name = "route_shift"
     source = "spans"
     owns = tuple(f"{prefix}_{part}" for _, prefix, tails, _ in SCORED
-                 for part in ("scored", "reference_calls", *(f"{tail}_score" for tail in tails)))
+                 for part in ("scored", "reference_calls", "reference_held_hours", *(f"{tail}_score" for tail in tails)))
 
     def __init__(self, store: Store, settings: AnalysisSettings | None = None) -> None:
         self.store = store
         self.settings = settings or AnalysisSettings()
         self.categories = [c.name for c in self.settings.drift_column_specs if c.kind == "cat"]
-        # (hour, baseline hours) -> {route key -> {value column -> sorted reference or Typicality}}
-        self._references: tuple[tuple[datetime, int], dict[tuple, dict[str, Reference]]] | None = None
+        # (hour, baseline hours) -> {route key -> {value column -> (reference, hours held out of it)}}
+        self._references: tuple[tuple[datetime, int], dict[tuple, dict[str, tuple[Reference, int]]]] | None = None
 
     def replaces(self, window: Window) -> list:
         return [("1m", *window.aligned("1m")), ("1h", *window.aligned("1h"))]
+
+    def _stored_hour_sums(self, start: datetime, end: datetime) -> dict[tuple, HourSums]:
+        """Per route key and hour, this analyzer's own stored scores in [start, end) summed per
+        (prefix, tail): [sum of percentiles, calls]."""
+        parts = {f"{prefix}_scored": (prefix, "scored") for _, prefix, _, _ in SCORED} | \
+            {f"{prefix}_{tail}_score": (prefix, tail) for _, prefix, tails, _ in SCORED for tail in tails}
+        table = analytics.stored_metric(self.store, list(parts), "1m", start, end)
+        out: dict[tuple, HourSums] = defaultdict(_hour_sums)
+        if not table.num_rows:
+            return out
+        hour = pc.floor_temporal(table.column("time"), unit="hour")
+        table = table.append_column("hour", hour).group_by(["hour", "metric", *analytics.ROUTE_KEYS]).aggregate(
+            [("value", "sum")])
+        for row in table.to_pylist():
+            prefix, part = parts[row["metric"]]
+            key = tuple(row[c] for c in analytics.ROUTE_KEYS)
+            sums = out[key][row["hour"].replace(tzinfo=None)]
+            if part == "scored":
+                for tail in next(t for _, p, t, _ in SCORED if p == prefix):
+                    sums[(prefix, tail)][1] += row["value_sum"]
+            else:
+                sums[(prefix, part)][0] += row["value_sum"]
+        return out
 
     def run(self, window: Window) -> Result:
         start, end = window.aligned("1m")
@@ -161,8 +188,11 @@ class RouteShiftAnalyzer:
         by_key: dict[tuple, list[int]] = defaultdict(list)
         for i, key in enumerate(keys):
             by_key[key].append(i)
+        # scores summed per hour, to tell which hours were shifted: stored before the window, this
+        # run's own from its start (only needed when references are built)
+        hour_sums = self._stored_hour_sums(read_from, start) if cached is None else defaultdict(_hour_sums)
         rows: list[dict[str, Any]] = []
-        newest: dict[tuple, dict[str, Reference]] = {}
+        newest: dict[tuple, dict[str, tuple[Reference, int]]] = {}
 
         def add(time: Any, grain: str, metric: str, key: tuple, value: float) -> None:
             rows.append({"time": time, "grain": grain, "metric": metric, "service_name": key[0], "model": key[2],
@@ -170,60 +200,102 @@ class RouteShiftAnalyzer:
                          "computed_at": window.computed_at})
 
         def reference_of(key: tuple, column: str, hour: datetime, t: np.ndarray, values: np.ndarray,
-                         names: np.ndarray | None) -> Reference:
+                         names: np.ndarray | None) -> tuple[Reference, int]:
             if cached is not None:
-                return cached.get(key, {}).get(column, _EMPTY)
+                return cached.get(key, {}).get(column, (_EMPTY, 0))
             h = np.datetime64(hour, "us")
             lo, hi = np.searchsorted(t, [h - np.timedelta64(span), h])
-            reference: Reference
-            if names is not None:    # the categorical mix
-                reference = Typicality(values[lo:hi], names)
-            else:
-                reference = values[lo:hi]
-                reference = np.sort(reference[~np.isnan(reference)])
+            held = [g for g, sums in hour_sums[key].items() if hour - span <= g < hour and _shifted(sums, column)]
+            full = _reference(values[lo:hi], names)
+            reference, n_held = full, 0
+            if held:
+                keep = ~np.isin(t[lo:hi].astype("datetime64[h]"), np.array(held, dtype="datetime64[h]"))
+                rest = _reference(values[lo:hi][keep], names)
+                # a shift that fills the reference is the route's new normal
+                if len(rest) >= MIN_REFERENCE or len(full) < MIN_REFERENCE:
+                    reference, n_held = rest, len(held)
             if hour == hours[-1]:
-                newest.setdefault(key, {})[column] = reference
-            return reference
+                newest.setdefault(key, {})[column] = (reference, n_held)
+            return reference, n_held
+
+        def report(hour: datetime, key: tuple, column: str, reference: Reference, n_held: int) -> None:
+            for _, prefix, _, _ in BY_COLUMN[column]:
+                add(hour, "1h", f"{prefix}_reference_calls", key, len(reference))
+                if n_held:
+                    add(hour, "1h", f"{prefix}_reference_held_hours", key, n_held)
 
         # every route with a reference reports its size each run (the hour's row is replaced)
         for key in (cached or {}).keys() - by_key.keys():
-            for column, prefix, *_ in SCORED:
-                n = len(cached[key].get(column, _EMPTY)) if cached else 0
-                if n:
-                    add(hours[0], "1h", f"{prefix}_reference_calls", key, n)
+            for column, (reference, n_held) in (cached or {})[key].items():
+                if len(reference):
+                    report(hours[0], key, column, reference, n_held)
         for key, idx in by_key.items():
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
-            for column, prefix, tails, scale in SCORED:
-                column_values = columns[column]
-                if column_values is None:
-                    continue
-                all_values, names = column_values
-                values = all_values[index]
-                for hour in hours:
-                    reference = reference_of(key, column, hour, t, values, names)
+            for hour in hours:                            # in order: an hour's shift is known to the next
+                h = np.datetime64(hour, "us")
+                first, last = np.searchsorted(t, [max(h, np.datetime64(start, "us")),
+                                                  min(h + np.timedelta64(1, "h"), np.datetime64(end, "us"))])
+                minutes = t[first:last].astype("datetime64[m]")
+                for column, scored in BY_COLUMN.items():
+                    column_values = columns[column]
+                    if column_values is None:
+                        continue
+                    all_values, names = column_values
+                    values = all_values[index]
+                    reference, n_held = reference_of(key, column, hour, t, values, names)
                     if len(reference) == 0:
                         continue
-                    add(hour, "1h", f"{prefix}_reference_calls", key, len(reference))
+                    report(hour, key, column, reference, n_held)
                     if len(reference) < MIN_REFERENCE:
                         continue
-                    h = np.datetime64(hour, "us")
-                    first, last = np.searchsorted(t, [max(h, np.datetime64(start, "us")),
-                                                      min(h + np.timedelta64(1, "h"), np.datetime64(end, "us"))])
-                    current = values[first:last] * scale if names is None else values[first:last]
-                    minutes = t[first:last].astype("datetime64[m]")
-                    keep = np.ones(len(current), dtype=bool) if column == MIX else ~np.isnan(current)
+                    keep = np.ones(last - first, dtype=bool) if column == MIX else ~np.isnan(values[first:last])
                     if not keep.any():
                         continue
                     buckets, inverse = np.unique(minutes[keep], return_inverse=True)
                     counts = np.bincount(inverse)
-                    sums = {tail: np.bincount(inverse, weights=_scores(reference, current[keep], tail, names))
-                            for tail in tails}
-                    for i, b in enumerate(buckets):
-                        minute = b.astype("datetime64[us]").item()
-                        add(minute, "1m", f"{prefix}_scored", key, counts[i])
+                    for _, prefix, tails, scale in scored:
+                        current = values[first:last][keep] * scale if names is None else values[first:last][keep]
                         for tail in tails:
-                            add(minute, "1m", f"{prefix}_{tail}_score", key, sums[tail][i])
+                            sums = np.bincount(inverse, weights=_scores(reference, current, tail, names))
+                            total = hour_sums[key][hour][(prefix, tail)]
+                            total[0] += float(sums.sum())
+                            total[1] += float(counts.sum())
+                            for i, b in enumerate(buckets):
+                                add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_{tail}_score", key, sums[i])
+                        for i, b in enumerate(buckets):
+                            add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_scored", key, counts[i])
         if cached is None:
             self._references = (cache_key, newest)
         return Result(analytics.metrics_table(rows))
+
+
+# per hour, (prefix, tail) -> [sum of the calls' percentiles, calls]
+HourSums = dict[datetime, dict[tuple[str, str], list[float]]]
+
+
+def _hour_sums() -> HourSums:
+    return defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+
+
+# each reference column with the scores ranked against it
+BY_COLUMN: dict[str, list[tuple[str, str, tuple[str, ...], float]]] = defaultdict(list)
+for _entry in SCORED:
+    BY_COLUMN[_entry[0]].append(_entry)
+
+
+def _shifted(sums: dict[tuple[str, str], list[float]], column: str) -> bool:
+    """Whether an hour's calls ranked as shifted on any score against `column`'s reference: a mean
+    percentile of SHIFT_MEAN or less at p < SHIFT_P (the drift rules' bar for 30 minutes)."""
+    for _, prefix, tails, _ in BY_COLUMN[column]:
+        for tail in tails:
+            s, n = sums.get((prefix, tail), (0.0, 0.0))
+            if n and s / n <= SHIFT_MEAN and irwin_hall_lower(s, int(round(n))) < SHIFT_P:
+                return True
+    return False
+
+
+def _reference(values: np.ndarray, names: np.ndarray | None) -> Reference:
+    if names is not None:    # the categorical mix
+        return Typicality(values, names)
+    return np.sort(values[~np.isnan(values)])

@@ -331,3 +331,56 @@ def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store
         assert first is None or first > first_scan, (over, first, first_scan)
     # the clean hour before: nothing
     assert not any(fired(config, hour13 - HOUR + i * MIN) for i in range(0, 80, 4))
+
+
+def test_a_shift_that_goes_on_is_judged_against_the_calls_from_before_it(store, monkeypatch):
+    """Four hours of a new language and 1.8x inputs on search (12 calls a minute over two routes,
+    6-hour references): each shifted hour is left out of the later hours' references, so the input
+    rules hold through the whole shift and stop soon after it ends. Without leaving hours out the
+    shifted calls become the reference: the mix rule stops inside the shift, and fires after it ends
+    (the usual languages are now the rare ones). Scoring in one window or
+    hour by hour (shifts known from the stored rows) writes the same rows."""
+    start, end = T0 + 7 * HOUR, T0 + 11 * HOUR
+    data = spans(T0, 14 * 60, 12, seed=21, shifts=(Shift(start, end, "input_tokens", 1.8, route="search"),
+                                                  Shift(start, end, "language", "ja", route="search")))
+    write(store, data)
+    settings = AnalysisSettings(route_baseline_hours=6)
+    whole = RouteShiftAnalyzer(store, settings).run(Window(T0, T0 + 14 * HOUR, T0)).metrics
+    for h in range(14):
+        runner.analyze(store, RouteShiftAnalyzer(store, settings), Window(T0 + h * HOUR, T0 + (h + 1) * HOUR, T0))
+    columns = ["time", "grain", "metric", "service_name", "route", "model", "value"]
+    order = [(c, "ascending") for c in ("metric", "route", "time")]
+    assert store.query(f"SELECT {', '.join(columns)} FROM analysis_metrics").sort_by(order).to_pylist() == \
+        whole.select(columns).sort_by(order).to_pylist()
+
+    # the reference: the trailing 6 hours less the shifted ones, while 500 calls are left (oracle:
+    # the generated calls themselves)
+    ok = data.to_pandas()
+    ok = ok[(ok.route == "search") & (ok.status_code != "error")]
+    held = stored(store, "route_mix_reference_held_hours", "search")
+    sizes = stored(store, "route_mix_reference_calls", "search")
+    for h in range(8, 14):
+        hour = T0 + h * HOUR
+        out = [g for g in range(7, 11) if g < h]      # the shifted hours before this one
+        in_window = ok[(ok.start_time >= hour - 6 * HOUR) & (ok.start_time < hour)]
+        left = in_window[~in_window.start_time.dt.floor("h").isin([T0 + g * HOUR for g in out])]
+        assert held.get(hour, 0) == len(out), h
+        assert sizes[hour] == len(left) >= MIN_REFERENCE, h
+    assert stored(store, "route_in_reference_held_hours", "search")[T0 + 11 * HOUR] == 4
+    assert not stored(store, "route_mix_reference_held_hours", "chat")
+
+    rules = {"RouteInputMixShift", "RouteInputTokensShift"}
+    firing = _firing(store, rules)
+    both = {(rule, "search") for rule in rules}
+    during = [start + 30 * MIN + i * 10 * MIN for i in range(19)]     # every 10 minutes to the end
+    assert all(firing(t) == both for t in during)
+    assert set().union(*(firing(end + 31 * MIN + i * 10 * MIN) for i in range(8))) == set()
+
+    # the shifted calls as their own reference: the rules stop inside the shift
+    monkeypatch.setattr(route_shift, "SHIFT_P", 0.0)
+    for h in range(14):
+        runner.analyze(store, RouteShiftAnalyzer(store, settings), Window(T0 + h * HOUR, T0 + (h + 1) * HOUR, T0))
+    assert not stored(store, "route_mix_reference_held_hours", "search")
+    assert any(firing(t) != both for t in during)
+    # and once it ends, the route's usual languages are the rare ones: a false alert after the incident
+    assert ("RouteInputMixShift", "search") in set().union(*(firing(end + 31 * MIN + i * 10 * MIN) for i in range(8)))
