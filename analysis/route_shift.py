@@ -11,6 +11,14 @@ far in the tail are evidence (5 calls at the reference's 5th percentile: p ~ 8e-
 few calls is not, and no distribution shape is assumed. A route is scored once MIN_REFERENCE calls
 are behind its reference (a percentile among a few dozen calls is mostly the reference's own noise).
 
+A shift that goes on must not become its own reference: once its calls fill the trailing day,
+they rank as usual and the alert stops inside the incident, and when it ends the route's usual
+calls rank as rare and alert again (a 4-hour language shift: the mix rule stopped 1.5 hours in,
+then fired after it ended). So an hour whose own calls ranked as shifted on a score (mean
+percentile <= SHIFT_MEAN and p < SHIFT_P, the drift rules' bar, from the scores already written)
+is left out of later hours' references, for as long as 500 calls are left without it; a shift that
+fills the reference is the route's new normal. `*_reference_held_hours` says how many hours are out.
+
 Input drift is scored the same way, so it is judged on the calls since it began rather than on a
 closed clock hour: input tokens in both tails, and the mix of the categorical drift columns
 (`drift_columns` ending `:cat`, e.g. language and topic, taken together). A call's mix score is a
