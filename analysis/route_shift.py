@@ -240,17 +240,14 @@ class RouteShiftAnalyzer:
         for key, idx in by_key.items():
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
+            key_values = {column: (v[0][index], v[1]) for column, v in columns.items() if v is not None}
             for hour in hours:                            # in order: an hour's shift is known to the next
                 h = np.datetime64(hour, "us")
                 first, last = np.searchsorted(t, [max(h, np.datetime64(start, "us")),
                                                   min(h + np.timedelta64(1, "h"), np.datetime64(end, "us"))])
                 minutes = t[first:last].astype("datetime64[m]")
-                for column, scored in BY_COLUMN.items():
-                    column_values = columns[column]
-                    if column_values is None:
-                        continue
-                    all_values, names = column_values
-                    values = all_values[index]
+                for column, (values, names) in key_values.items():
+                    scored = BY_COLUMN[column]
                     reference, n_held = reference_of(key, column, hour, t, values, names)
                     if len(reference) == 0:
                         continue
