@@ -104,9 +104,9 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
     result = ctx.filtered("metrics", metric=",".join(names), grain="1m", service=f.service or "*",
                           route=f.route or "*", model=f.model or "*", start=(shown_from - longest).isoformat(),
                           limit=ROW_LIMIT)
-    if result.state == "empty":
-        from analysis.route_shift import MIN_REFERENCE
+    from analysis.route_shift import MIN_REFERENCE
 
+    if result.state == "empty":
         st.caption(f"No route scores in this window: a route is scored once it has {MIN_REFERENCE} calls of "
                    "history (route_baseline_hours), and only calls in the window are.")
         return
@@ -117,8 +117,9 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
                 "sidebar, or a shorter time range.")
         return
     st.caption("Each call is ranked against its route's trailing calls (its tail percentile: 50% is as usual, "
-               "a few % is far out in the tail). A line is the mean over each rule's window; the rule fires "
-               "when that mean is at or under its line and the rank test's p-value is under the rule's. "
+               "a few % is far out in the tail); hours whose own calls ranked as shifted are left out of later "
+               f"hours' references while {MIN_REFERENCE} calls remain, so a shift that goes on stays in the tail. "
+               "A line is the mean over each rule's window; the rule fires when that mean is at or under its line and the rank test's p-value is under the rule's. "
                "A rule that scans tests every window of its last minutes, each at a share of its p-value; "
                "its table names the window that decided. "
                "Windows and thresholds of the rules this server evaluates"
