@@ -192,3 +192,29 @@ def test_route_call_values_price_calls_alike_on_both_backends(tmp_path):
     ok = priced.filter(pc.not_equal(priced.column("status_code"), "error")).to_pandas()
     want = np.sort((ok.input_tokens * p_in + ok.output_tokens * p_out).to_numpy() / 1e6)
     assert np.allclose(np.sort(duck[duck.model == "gpt-4o"]["cost"].to_numpy()), want, rtol=1e-12)
+
+
+def test_route_shift_leaves_the_same_shifted_hours_out_on_both_backends(tmp_path):
+    """route_shift knows which earlier hours were shifted from its own stored scores: hour by hour on
+    each engine, two hours of a new language are left out of the later references alike."""
+    from analysis.route_shift import RouteShiftAnalyzer
+    from analysis.settings import AnalysisSettings
+    from tests.analysis.gen import Shift
+
+    hour = timedelta(hours=1)
+    data = spans(T0, 6 * 60, 20, seed=4, shifts=(Shift(T0 + 3 * hour, T0 + 5 * hour, "language", "ja", route="search"),))
+    got = {}
+    for backend in ("duckdb", "chdb"):
+        for store in opened(backend, tmp_path / backend):
+            write(store, data)
+            for h in range(6):
+                runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=3)),
+                               Window(T0 + h * hour, T0 + (h + 1) * hour, T0))
+            got[backend] = _analysis_rows(store)
+            assert [r["value"] for r in rows(store, "route_mix_reference_held_hours", "1h", service_name="svc",
+                                              model="gpt-4o-mini", model_version=None, route="search",
+                                              arm=None)] == [1.0, 2.0]
+    duck, ch = got["duckdb"], got["chdb"]
+    assert [r[:8] for r in ch] == [r[:8] for r in duck]
+    for d, c in zip(duck, ch):
+        assert c[8] == pytest.approx(d[8], rel=1e-9, abs=1e-12), d[:8]
