@@ -173,7 +173,7 @@ class RouteShiftAnalyzer:
             key = tuple(row[c] for c in analytics.ROUTE_KEYS)
             sums = out[key][row["hour"].replace(tzinfo=None)]
             if part == "scored":
-                for tail in next(t for _, p, t, _ in SCORED if p == prefix):
+                for tail in TAILS[prefix]:
                     sums[(prefix, tail)][1] += row["value_sum"]
             else:
                 sums[(prefix, part)][0] += row["value_sum"]
@@ -283,10 +283,9 @@ def _hour_sums() -> HourSums:
     return defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
 
 
-# each reference column with the scores ranked against it
-BY_COLUMN: dict[str, list[tuple[str, str, tuple[str, ...], float]]] = defaultdict(list)
-for _entry in SCORED:
-    BY_COLUMN[_entry[0]].append(_entry)
+# each reference column with the scores ranked against it, and each score's tails
+BY_COLUMN = {column: [entry for entry in SCORED if entry[0] == column] for column, *_ in SCORED}
+TAILS = {prefix: tails for _, prefix, tails, _ in SCORED}
 
 
 def _shifted(sums: dict[tuple[str, str], list[float]], column: str) -> bool:
