@@ -13,8 +13,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from alerts.rules import BUCKET_GRAINS, LABEL_NAMES, OPS, SERIES_LABELS, AlertsConfig, Rule, render, window_weight
-from analysis.metrics_catalog import page_of
+from alerts.rules import (
+    BUCKET_GRAINS,
+    LABEL_NAMES,
+    OPS,
+    SERIES_LABELS,
+    AlertsConfig,
+    Evidence,
+    Rule,
+    render,
+    window_weight,
+)
+from analysis.metrics_catalog import page_of, reference_held_metric
 from analysis.rank_test import irwin_hall_lower
 from core.durations import format_duration
 from store import alerting
@@ -112,6 +122,8 @@ def evaluate(db: Reader, config: AlertsConfig, now: datetime, cache: dict | None
             continue
         if c.evidence and c.evidence.rate:
             keys.update((f"{c.evidence.rate}|1h", f"{MATURITY_METRIC}|1h"))
+        if c.evidence and c.evidence.test == "rank" and (held_metric := reference_held_metric(c.evidence.total)):
+            keys.add(f"{held_metric}|1h")
         if c.over:
             continue
         keys.update(f"{c.metric}|{g}" for g in c.grains)
@@ -312,7 +324,7 @@ def _evidence_samples(db: Reader, rule: Rule, now: datetime, memo: dict) -> list
     bad = _window(db, now, ev.bad, over_s, memo)
     total = _window(db, now, ev.total, over_s, memo)
     if ev.test == "rank":
-        return _rank_scan(rule, now, memo) if ev.scan else _rank_samples(rule, bad, total)
+        return _rank_scan(rule, now, memo) if ev.scan else _rank_samples(rule, bad, total, memo)
     out = []
     for series, (k, _) in bad.items():
         labels = dict(zip(SERIES_LABELS, series))
@@ -406,7 +418,18 @@ def _normal_rates(db: Reader, now: datetime, ev: Any, over_s: float, memo: dict,
     return hit[1]
 
 
-def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:
+def _reference_note(ev: Evidence, series: Series, memo: dict) -> str:
+    """The `{maturity}` of a rank alert: how many shifted hours the route's reference leaves out
+    (analysis/route_shift.py), so on-call knows a long alert still compares with the calls from
+    before the shift."""
+    metric = reference_held_metric(ev.total)
+    held = memo["latest"].get((metric, "1h"), {}).get(series) if metric else None
+    if not held:
+        return ""
+    return f"; the reference leaves out {int(held)} shifted hour{'s' if held != 1 else ''}"
+
+
+def _rank_samples(rule: Rule, scores: dict, counts: dict, memo: dict) -> list[Sample]:
     """The rank test (rules.Evidence, test rank): the window's calls sit in the tail of the route's
     reference when the sum of their tail percentiles is improbably small for that many calls."""
     c = rule.condition
@@ -422,7 +445,7 @@ def _rank_samples(rule: Rule, scores: dict, counts: dict) -> list[Sample]:
         if p >= ev.p_value:
             continue
         fields = (("bad", round(float(s), 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
-                  ("maturity", ""))
+                  ("maturity", _reference_note(ev, series, memo)))
         out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
     return out
 
@@ -464,6 +487,7 @@ def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
             continue
         p, s, n, length = best
         fields = (("bad", round(s, 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
-                  ("window", format_duration(timedelta(minutes=length))), ("windows", k_windows), ("maturity", ""))
+                  ("window", format_duration(timedelta(minutes=length))), ("windows", k_windows),
+                  ("maturity", _reference_note(ev, series, memo)))
         out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
     return out

@@ -203,3 +203,10 @@ def describe(metric: str) -> tuple[str, str] | None:
         return CATALOG[metric]
     family = metric.split(":", 1)[0] + ":"
     return CATALOG.get(family)
+
+
+def reference_held_metric(scored: str) -> str | None:
+    """For a route_shift count of scored calls (`route_mix_scored`), the metric that says how many
+    shifted hours its reference leaves out (`route_mix_reference_held_hours`); None for any other."""
+    name = scored.removesuffix("_scored") + "_reference_held_hours"
+    return name if scored.endswith("_scored") and name in CATALOG else None

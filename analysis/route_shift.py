@@ -227,10 +227,9 @@ class RouteShiftAnalyzer:
             return reference, n_held
 
         def report(hour: datetime, key: tuple, column: str, reference: Reference, n_held: int) -> None:
-            for _, prefix, _, _ in BY_COLUMN[column]:
+            for _, prefix, _, _ in BY_COLUMN[column]:     # 0 too: the hour's row is the current one
                 add(hour, "1h", f"{prefix}_reference_calls", key, len(reference))
-                if n_held:
-                    add(hour, "1h", f"{prefix}_reference_held_hours", key, n_held)
+                add(hour, "1h", f"{prefix}_reference_held_hours", key, n_held)
 
         # every route with a reference reports its size each run (the hour's row is replaced)
         for key in (cached or {}).keys() - by_key.keys():

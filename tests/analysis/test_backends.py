@@ -213,7 +213,7 @@ def test_route_shift_leaves_the_same_shifted_hours_out_on_both_backends(tmp_path
             got[backend] = _analysis_rows(store)
             assert [r["value"] for r in rows(store, "route_mix_reference_held_hours", "1h", service_name="svc",
                                               model="gpt-4o-mini", model_version=None, route="search",
-                                              arm=None)] == [1.0, 2.0]
+                                              arm=None)] == [0, 0, 0, 1, 2]
     duck, ch = got["duckdb"], got["chdb"]
     assert [r[:8] for r in ch] == [r[:8] for r in duck]
     for d, c in zip(duck, ch):

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from alerts.conditions import evaluate
+from alerts.conditions import evaluate, render_annotations
 from alerts.rules import load_config
 from analysis import route_shift, runner
 from analysis.base import Window
@@ -367,20 +367,24 @@ def test_a_shift_that_goes_on_is_judged_against_the_calls_from_before_it(store, 
         assert held.get(hour, 0) == len(out), h
         assert sizes[hour] == len(left) >= MIN_REFERENCE, h
     assert stored(store, "route_in_reference_held_hours", "search")[T0 + 11 * HOUR] == 4
-    assert not stored(store, "route_mix_reference_held_hours", "chat")
+    assert set(stored(store, "route_mix_reference_held_hours", "chat").values()) == {0}
 
     rules = {"RouteInputMixShift", "RouteInputTokensShift"}
     firing = _firing(store, rules)
     both = {(rule, "search") for rule in rules}
     during = [start + 30 * MIN + i * 10 * MIN for i in range(19)]     # every 10 minutes to the end
     assert all(firing(t) == both for t in during)
+    # and the alert says its reference leaves the shifted hours out
+    samples, _ = evaluate(store, load_config(None, env={}), start + 3 * HOUR + 40 * MIN)
+    mix = next(s for s in samples.values() if s.rule.name == "RouteInputMixShift")
+    assert render_annotations(mix, "http://dash")["summary"].endswith("; the reference leaves out 3 shifted hours")
     assert set().union(*(firing(end + 31 * MIN + i * 10 * MIN) for i in range(8))) == set()
 
     # the shifted calls as their own reference: the rules stop inside the shift
     monkeypatch.setattr(route_shift, "SHIFT_P", 0.0)
     for h in range(14):
         runner.analyze(store, RouteShiftAnalyzer(store, settings), Window(T0 + h * HOUR, T0 + (h + 1) * HOUR, T0))
-    assert not stored(store, "route_mix_reference_held_hours", "search")
+    assert set(stored(store, "route_mix_reference_held_hours", "search").values()) == {0}
     assert any(firing(t) != both for t in during)
     # and once it ends, the route's usual languages are the rare ones: a false alert after the incident
     assert ("RouteInputMixShift", "search") in set().union(*(firing(end + 31 * MIN + i * 10 * MIN) for i in range(8)))
