@@ -24,7 +24,7 @@ from alerts.rules import (
     render,
     window_weight,
 )
-from analysis.metrics_catalog import page_of, reference_held_metric
+from analysis.metrics_catalog import ALL_MODELS, page_of, reference_held_metric
 from analysis.rank_test import irwin_hall_lower
 from core.durations import format_duration
 from store import alerting
@@ -445,7 +445,7 @@ def _rank_samples(rule: Rule, scores: dict, counts: dict, memo: dict) -> list[Sa
         if p >= ev.p_value:
             continue
         fields = (("bad", round(float(s), 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
-                  ("maturity", _reference_note(ev, series, memo)))
+                  ("maturity", _reference_note(ev, series, memo)), ("models", labels.get("model") or ALL_MODELS))
         out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
     return out
 
@@ -488,6 +488,6 @@ def _rank_scan(rule: Rule, now: datetime, memo: dict) -> list[Sample]:
         p, s, n, length = best
         fields = (("bad", round(s, 3)), ("total", n), ("p_value", p), ("mean_percentile", s / n),
                   ("window", format_duration(timedelta(minutes=length))), ("windows", k_windows),
-                  ("maturity", _reference_note(ev, series, memo)))
+                  ("maturity", _reference_note(ev, series, memo)), ("models", labels.get("model") or ALL_MODELS))
         out.append(Sample(rule, alert_labels(rule, labels), s / n, ev.max_mean, 0.5, fields))
     return out

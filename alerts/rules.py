@@ -50,7 +50,8 @@ SEVERITIES = ("P1", "P2", "P3")
 RECEIVER_TYPES = ("pagerduty", "slack", "webhook", "apprise", "review")
 TEMPLATE_FIELDS = {"value", "threshold", "baseline", "metric", "grain", "for", "rule", "severity",
                    "alertname", "service", "model", "model_version", "route", "arm",
-                   "bad", "total", "p_value", "history_hours", "maturity", "mean_percentile", "window", "windows"}
+                   "bad", "total", "p_value", "history_hours", "maturity", "mean_percentile", "window", "windows",
+                   "models"}
 
 
 class RulesError(ValueError):

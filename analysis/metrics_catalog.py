@@ -9,6 +9,9 @@ open hour's traffic rows are refreshed every 5 minutes (exact once the hour clos
 """
 from __future__ import annotations
 
+# what pages and alerts call a route_shift row over all the route's models (it has no model label)
+ALL_MODELS = "all models"
+
 CATALOG: dict[str, tuple[str, str]] = {
     # traffic (analyzer: traffic; model-call spans, shadow calls excluded)
     "requests": ("count", "Model calls started in the bucket."),
@@ -94,7 +97,8 @@ CATALOG: dict[str, tuple[str, str]] = {
                                       "the rule's evidence.min_history)."),
     "route_baseline_ok_calls": ("count", "1h: successful calls behind the learned p99 (none is learned under 500)."),
     # route shift (analyzer: route_shift; labels service, route, model): per-call percentiles among the
-    # route's trailing calls, for the rank test (alerts `evidence.test: rank`)
+    # route's trailing calls, for the rank test (alerts `evidence.test: rank`); on a route served by
+    # two models or more the 1m sums also over all of them, with no model (ALL_MODELS)
     "route_conf_scored": ("count", "1m: successful calls with a confidence, ranked against the route's reference."),
     "route_conf_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
                                                    "confidence in the reference ((#ref <= x + 1) / (m + 1))."),

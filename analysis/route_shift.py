@@ -231,11 +231,28 @@ class RouteShiftAnalyzer:
                 add(hour, "1h", f"{prefix}_reference_calls", key, len(reference))
                 add(hour, "1h", f"{prefix}_reference_held_hours", key, n_held)
 
+        # a route served by two models or more is also scored on all its calls (model empty): each
+        # call against its own model's reference, the sums over the models, so an incident on the
+        # whole route is judged on every call it touched
+        models: dict[tuple, set] = defaultdict(set)
+        for key in [*by_key, *(cached or {})]:
+            models[key[:2]].add(key[2])
+        pooled_routes = {route for route, names in models.items() if len(names) > 1}
+        pooled: dict[tuple, float] = defaultdict(float)      # (service, route, minute, metric) -> sum
+        scoring: dict[tuple, set] = defaultdict(set)         # (service, route, hour, column) -> models
+
+        def pool(key: tuple, minutes: np.ndarray, metric: str, values: np.ndarray) -> None:
+            if key[:2] in pooled_routes:
+                for b, v in zip(minutes, values, strict=True):
+                    pooled[(*key[:2], b.astype("datetime64[us]").item(), metric)] += float(v)
+
         # every route with a reference reports its size each run (the hour's row is replaced)
         for key in (cached or {}).keys() - by_key.keys():
             for column, (reference, n_held) in (cached or {})[key].items():
                 if len(reference):
                     report(hours[0], key, column, reference, n_held)
+                if len(reference) >= MIN_REFERENCE:
+                    scoring[(*key[:2], hours[0], column)].add(key[2])
         for key, idx in by_key.items():
             index = np.asarray(idx)
             t = times[index]                              # ascending (the query orders by time)
@@ -253,6 +270,7 @@ class RouteShiftAnalyzer:
                     report(hour, key, column, reference, n_held)
                     if len(reference) < MIN_REFERENCE:
                         continue
+                    scoring[(*key[:2], hour, column)].add(key[2])
                     keep = np.ones(last - first, dtype=bool) if column == MIX else ~np.isnan(values[first:last])
                     if not keep.any():
                         continue
@@ -267,8 +285,14 @@ class RouteShiftAnalyzer:
                             total[1] += float(counts.sum())
                             for i, b in enumerate(buckets):
                                 add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_{tail}_score", key, sums[i])
+                            pool(key, buckets, f"{prefix}_{tail}_score", sums)
                         for i, b in enumerate(buckets):
                             add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_scored", key, counts[i])
+                        pool(key, buckets, f"{prefix}_scored", counts)
+        for (service, route, minute, metric), value in pooled.items():
+            hour = minute.replace(minute=0, second=0, microsecond=0)
+            if len(scoring[(service, route, hour, COLUMN_OF[metric])]) > 1:
+                add(minute, "1m", metric, (service, route, None), value)
         if cached is None:
             self._references = (cache_key, newest)
         return Result(analytics.metrics_table(rows))
@@ -285,6 +309,8 @@ def _hour_sums() -> HourSums:
 # each reference column with the scores ranked against it, and each score's tails
 BY_COLUMN = {column: [entry for entry in SCORED if entry[0] == column] for column, *_ in SCORED}
 TAILS = {prefix: tails for _, prefix, tails, _ in SCORED}
+COLUMN_OF = {f"{prefix}_{part}": column for column, prefix, tails, _ in SCORED
+             for part in ("scored", *(f"{tail}_score" for tail in tails))}
 
 
 def _shifted(sums: dict[tuple[str, str], list[float]], column: str) -> bool:

@@ -218,7 +218,8 @@ def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
     sql = ("SELECT sum(value) AS n FROM analysis_metrics WHERE metric = $metric AND grain = '1m' "
            "AND service_name = $s AND ($r IS NULL OR route = $r) AND arm IS NULL AND time >= $a AND time < $b "
            + ("AND model IS NULL AND model_version IS NULL" if per_route else
-              "AND ($m IS NULL OR model = $m)"))
+              # every model's rows: a route's rows over all its models (route_shift) are their sum
+              "AND (($m IS NULL AND model IS NOT NULL) OR model = $m)"))
     params = {"metric": metric, "s": inc.service, "r": inc.route, "a": a, "b": b}
     if not per_route:
         params["m"] = inc.model

@@ -7,15 +7,17 @@ The windows, p-values and mean thresholds are those of the rules the server eval
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
+from analysis.metrics_catalog import ALL_MODELS
 from core.durations import format_duration
 from core.units import format_value
 from dashboard import charts, frames, ui
+from dashboard.client import QueryResult
 
 # per-minute rows: a week would be hundreds of thousands of rows; a shift is recent news
 MAX_SPAN = timedelta(hours=24)
@@ -101,9 +103,19 @@ def route_shift(ctx: ui.PageContext, page: str) -> None:
     names = sorted({m for r in rules for m in (r.bad, r.total)})
     # from one window before, so the first windows shown are whole, as the alerts saw them
     longest = max(r.over for r in rules)
-    result = ctx.filtered("metrics", metric=",".join(names), grain="1m", service=f.service or "*",
-                          route=f.route or "*", model=f.model or "*", start=(shown_from - longest).isoformat(),
-                          limit=ROW_LIMIT)
+    def read(model: str | None) -> QueryResult:
+        return ctx.filtered("metrics", metric=",".join(names), grain="1m", service=f.service or "*",
+                            route=f.route or "*", model=model, start=(shown_from - longest).isoformat(),
+                            limit=ROW_LIMIT)
+
+    result = read(f.model or "*")
+    if not f.model:     # and each route served by two models or more over all its calls (model empty)
+        pooled = read(None)
+        if pooled.ok and result.state in ("ok", "empty"):
+            frames_ = [x for x in (result.frame, pooled.frame) if len(x)]
+            result = replace(result, state="ok", frame=pd.concat(frames_, ignore_index=True))
+    if result.ok:
+        result = replace(result, frame=result.frame.assign(model=result.frame["model"].fillna(ALL_MODELS)))
     from analysis.route_shift import MIN_REFERENCE
 
     if result.state == "empty":

@@ -388,3 +388,65 @@ def test_a_shift_that_goes_on_is_judged_against_the_calls_from_before_it(store, 
     assert any(firing(t) != both for t in during)
     # and once it ends, the route's usual languages are the rare ones: a false alert after the incident
     assert ("RouteInputMixShift", "search") in set().union(*(firing(end + 31 * MIN + i * 10 * MIN) for i in range(8)))
+
+
+def test_a_route_served_by_two_models_is_also_judged_on_all_its_calls(store):
+    """chat is served by two models at a call every 3 minutes each; from the onset its prompts are
+    4x. Each call is ranked against its own model's reference; the route's rows with no model sum
+    both models' minutes, and RouteCostSpike on them equals the oracle (numpy percentiles of half
+    the cost per model, the exact Irwin-Hall tail over each window) and pages within the P2 deadline,
+    while neither model alone has the calls to. Routes with one model get no such rows."""
+    onset = T0 + 31 * HOUR + 40 * MIN
+    shift = (Shift(onset, T0 + 33 * HOUR, "input_tokens", 4.0, route="chat"),)
+    write(store, pa.concat_tables([
+        spans(T0, 33 * 60, 1, seed=45, routes=("chat", "x", "y"), shifts=shift),
+        spans(T0, 33 * 60, 1, seed=46, routes=("chat", "z", "w"), model="claude-3-5-haiku", ids="b", shifts=shift)]))
+    runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=30)),
+                   Window(T0, T0 + 33 * HOUR, T0))
+
+    rows = store.query("SELECT time, metric, route, model, value FROM analysis_metrics WHERE grain = '1m'").to_pandas()
+    pooled = rows[rows.model.isna()]
+    assert set(pooled.route) == {"chat"} and len(pooled)
+    # from the first hour both models are scored in (each from MIN_REFERENCE calls on), the sum of both
+    own = rows[rows.model.notna() & (rows.route == "chat")]
+    both = max(own[own.model == m].time.min().floor("h") for m in ("gpt-4o-mini", "claude-3-5-haiku"))
+    summed = own[own.time >= both].groupby(["time", "metric"]).value.sum()
+    assert pooled.set_index(["time", "metric"]).value.sort_index().to_dict() == pytest.approx(
+        summed.sort_index().to_dict(), rel=1e-12)
+
+    calls = store.query("SELECT start_time, request_model AS model, cost_usd FROM spans WHERE route = 'chat' "
+                        "AND status_code IS DISTINCT FROM 'error' ORDER BY start_time").to_pandas()
+    hour = T0 + 31 * HOUR
+    u, times = [], []
+    for _, own in calls.groupby("model"):
+        t = own.start_time
+        ref = own.cost_usd[(t >= hour - 30 * HOUR) & (t < hour)].to_numpy()
+        assert len(ref) >= MIN_REFERENCE
+        cur = own[t >= hour]
+        u.append(((ref[None, :] >= cur.cost_usd.to_numpy()[:, None] / SPIKE_FACTOR).sum(1) + 1) / (len(ref) + 1))
+        times.append(cur.start_time.to_numpy())
+    u_all, t_all = np.concatenate(u), np.concatenate(times)
+
+    config = load_config(None, env={})
+    first = None
+    for i in range(1, 16):
+        now = onset + i * MIN
+        best = None
+        for length in range(1, 16):
+            inside = (t_all >= np.datetime64(now - length * MIN, "us")) & (t_all < np.datetime64(now, "us"))
+            n, s = int(inside.sum()), float(u_all[inside].sum())
+            if n and s / n <= 0.5:
+                p = _irwin_hall_cdf(s, n)
+                if p < (1e-5 / 2 if length == 15 else 1e-5 / 28) and (best is None or p < best[0]):
+                    best = (p, n)
+        samples, failed = evaluate(store, config, now)
+        assert not failed
+        cost = [s for s in samples.values() if s.rule.name == "RouteCostSpike"]
+        assert all(s.labels["route"] == "chat" and "model" not in s.labels for s in cost), i   # no model alone
+        assert bool(cost) == (best is not None), i
+        if cost:
+            fields = dict(cost[0].fields)
+            assert fields["p_value"] == pytest.approx(best[0], rel=1e-6) and fields["total"] == best[1]
+            assert render_annotations(cost[0], "http://dash")["summary"].startswith("svc chat (all models): ")
+            first = first or i
+    assert first is not None and first <= 15
