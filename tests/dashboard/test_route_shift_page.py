@@ -28,6 +28,7 @@ from tests.analysis.gen import T0, Shift, spans, write
 
 HOUR, MIN = timedelta(hours=1), timedelta(minutes=1)
 ONSET = T0 + 5 * HOUR + 40 * MIN
+ONSET2 = T0 + 31 * HOUR + 40 * MIN    # the two-model route's prompts 4x
 END = ONSET + 25 * MIN          # the page's window end: the alert evaluated at this minute is the oracle
 SPIKE = END - 10 * MIN          # chat's outputs 4x from here (cost 2.85x): a cost page 10 minutes old
 INPUT_RULES = ("RouteInputTokensShift", "RouteInputTokensDrop", "RouteInputMixShift")
@@ -200,3 +201,47 @@ def test_an_incident_links_first_to_the_pages_of_its_rules() -> None:
         "drift", "errors"]
     assert rule_pages(ctx, ["RouteConfidenceDrop", "RouteOutputTokensSpike", "ServiceSilent"]) == [
         "quality", "cost", "overview"]
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Any]]:
+    """chat served by two models at a call every 3 minutes each, its prompts 4x from ONSET2; the
+    shipped rules evaluated 12 minutes in, before the server takes the database."""
+    import pyarrow as pa
+
+    from store.db import Store
+
+    data_dir = tmp_path_factory.mktemp("two-models")
+    store = Store(data_dir / "aiwatch.duckdb")
+    try:
+        shift = (Shift(ONSET2, T0 + 33 * HOUR, "input_tokens", 4.0, route="chat"),)
+        write(store, pa.concat_tables([
+            spans(T0, 33 * 60, 1, seed=45, routes=("chat", "x", "y"), shifts=shift),
+            spans(T0, 33 * 60, 1, seed=46, routes=("chat", "z", "w"), model="claude-3-5-haiku", ids="b",
+                  shifts=shift)]))
+        runner.analyze(store, RouteShiftAnalyzer(store, AnalysisSettings(route_baseline_hours=30)),
+                       Window(T0, T0 + 33 * HOUR, T0))
+        samples, failed = evaluate(store, load_config(None, env={}), ONSET2 + 12 * MIN)
+        assert not failed
+    finally:
+        store.close()
+    srv = start_server(data_dir)
+    yield srv, samples
+    stop_server(srv)
+
+
+def test_the_cost_page_shows_a_two_model_route_over_all_its_models_as_the_alert(two_models, monkeypatch) -> None:
+    """Neither model alone has the calls to page; the route over both does, and the Cost page's
+    row for it ('all models') carries the alert's numbers."""
+    srv, samples = two_models
+    [alert] = [s for s in samples.values() if s.rule.name == "RouteCostSpike"]
+    assert alert.labels["route"] == "chat" and "model" not in alert.labels
+    at = open_page(srv.url, "cost", monkeypatch, start=(ONSET2 - 3 * HOUR).isoformat(),
+                   end=(ONSET2 + 12 * MIN).isoformat(), service="svc", route="chat")
+    t = tables(at, srv.url, "cost")["RouteCostSpike"].set_index("model")
+    assert set(t.index) == {"gpt-4o-mini", "claude-3-5-haiku", "all models"}
+    assert t.loc["gpt-4o-mini", "test"] == t.loc["claude-3-5-haiku", "test"] == "-"
+    row, fields = t.loc["all models"], dict(alert.fields)
+    assert row["test"] == "fires" and row["calls"] == fields["total"] and row["window"] == fields["window"]
+    assert row["p"] == pytest.approx(fields["p_value"], rel=1e-9)
+    assert row["mean_percentile"] == pytest.approx(alert.value)
