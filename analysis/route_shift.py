@@ -19,6 +19,12 @@ percentile <= SHIFT_MEAN and p < SHIFT_P, the drift rules' bar, from the scores 
 is left out of later hours' references, for as long as 500 calls are left without it; a shift that
 fills the reference is the route's new normal. `*_reference_held_hours` says how many hours are out.
 
+A route served by two models or more (a fallback, an A/B split) also gets rows with no model: each
+minute's sums over its models, each call still ranked against its own model's reference (a sum of
+super-uniform scores of independent calls is as valid as one model's). An incident on the whole
+route is then judged on every call it touched, not half of them per model; the rows are written
+for the hours in which at least two of the route's models are scored.
+
 Input drift is scored the same way, so it is judged on the calls since it began rather than on a
 closed clock hour: input tokens in both tails, and the mix of the categorical drift columns
 (`drift_columns` ending `:cat`, e.g. language and topic, taken together). A call's mix score is a
