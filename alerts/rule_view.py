@@ -32,6 +32,9 @@ def _scope(c: Condition) -> str:
         return "per service"
     per = [LABEL_NAMES.get(k, k) for k, v in c.match if v == "*"]
     fixed = [f"{LABEL_NAMES.get(k, k)}={v}" for k, v in c.match if isinstance(v, str) and v != "*"]
+    if per and c.evidence is not None and c.evidence.test == "rank" and "model" not in dict(c.match):
+        # route_shift's rows: each model, and a route's models together (analysis/route_shift.py)
+        per[-1] += ": each model, and all of a route's models together"
     return ", ".join(([f"per {' x '.join(per)}"] if per else []) + fixed) or "all calls"
 
 

@@ -155,3 +155,12 @@ def test_every_additive_metric_is_in_the_catalog_and_every_tail_sum_is_additive(
     sums = {m for m in RouteShiftAnalyzer.owns if m.endswith(("_scored", "_score"))}
     assert sums and sums <= ADDITIVE
     assert not {m for m in ADDITIVE if m.endswith("_reference_calls")}
+
+
+def test_the_rules_table_says_a_rank_rule_also_judges_a_route_over_all_its_models() -> None:
+    from alerts.rule_view import rules_table
+
+    scope = dict(zip(*rules_table(load_config(None, env={})).select(["name", "scope"]).to_pydict().values(),
+                     strict=True))
+    assert scope["RouteCostSpike"] == "per service x route: each model, and all of a route's models together"
+    assert scope["RouteErrorBurst"] == "per service x route x model"
