@@ -244,13 +244,13 @@ class RouteShiftAnalyzer:
         for key in [*by_key, *(cached or {})]:
             models[key[:2]].add(key[2])
         pooled_routes = {route for route, names in models.items() if len(names) > 1}
-        pooled: dict[tuple, float] = defaultdict(float)      # (service, route, minute, metric) -> sum
+        # (service, route, metric) -> each model's minutes and values, summed at the end
+        pooled: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
         scoring: dict[tuple, set] = defaultdict(set)         # (service, route, hour, column) -> models
 
         def pool(key: tuple, minutes: np.ndarray, metric: str, values: np.ndarray) -> None:
             if key[:2] in pooled_routes:
-                for b, v in zip(minutes, values, strict=True):
-                    pooled[(*key[:2], b.astype("datetime64[us]").item(), metric)] += float(v)
+                pooled[(*key[:2], metric)].append((minutes, values))
 
         # every route with a reference reports its size each run (the hour's row is replaced)
         for key in (cached or {}).keys() - by_key.keys():
@@ -295,10 +295,13 @@ class RouteShiftAnalyzer:
                         for i, b in enumerate(buckets):
                             add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_scored", key, counts[i])
                         pool(key, buckets, f"{prefix}_scored", counts)
-        for (service, route, minute, metric), value in pooled.items():
-            hour = minute.replace(minute=0, second=0, microsecond=0)
-            if len(scoring[(service, route, hour, COLUMN_OF[metric])]) > 1:
-                add(minute, "1m", metric, (service, route, None), value)
+        for (service, route, metric), parts in pooled.items():
+            minutes, inverse = np.unique(np.concatenate([m for m, _ in parts]), return_inverse=True)
+            sums = np.bincount(inverse, weights=np.concatenate([v for _, v in parts]).astype(float))
+            for b, value in zip(minutes.astype("datetime64[us]").tolist(), sums.tolist(), strict=True):
+                hour = b.replace(minute=0, second=0, microsecond=0)
+                if len(scoring[(service, route, hour, COLUMN_OF[metric])]) > 1:
+                    add(b, "1m", metric, (service, route, None), value)
         if cached is None:
             self._references = (cache_key, newest)
         return Result(analytics.metrics_table(rows))
