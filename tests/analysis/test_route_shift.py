@@ -102,13 +102,18 @@ def test_the_rank_rules_page_a_quiet_route_on_few_calls_and_not_on_chance(store,
                           ("RouteCostSpike", "chat")}
 
 
-def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(store):
+@pytest.mark.parametrize("models", [1, 2])
+def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(store, models):
     """The scheduled tick keeps the newest hour's sorted references between runs: ticking minute by
     minute through an hour, across its end and with a late window reaching back into the hour before,
-    writes exactly the rows an analyzer reading everything afresh writes for the same window."""
+    writes exactly the rows an analyzer reading everything afresh writes for the same window (with
+    a second model on chat: its rows over both models too)."""
     shifts = (Shift(ONSET, T0 + 6 * HOUR, "confidence", -0.3, route="chat"),)
     write(store, spans(T0, 6 * 60 + 20, 4, seed=5, shifts=shifts))
-    settings = AnalysisSettings(route_baseline_hours=4)
+    if models == 2:
+        write(store, spans(T0, 6 * 60 + 20, 3, seed=6, routes=("chat",), model="claude-3-5-haiku", ids="b",
+                           shifts=shifts))
+    settings = AnalysisSettings(route_baseline_hours=4 if models == 1 else 5)   # 5: both models scored
     ticking = RouteShiftAnalyzer(store, settings)
     windows = [Window(T0 + 5 * HOUR + i * MIN, T0 + 5 * HOUR + (i + 1) * MIN, T0) for i in range(0, 70, 3)]
     windows.insert(10, Window(T0 + 4 * HOUR + 50 * MIN, T0 + 5 * HOUR + 31 * MIN, T0))   # late data
@@ -121,14 +126,14 @@ def test_minute_ticks_on_kept_references_write_what_a_fresh_analyzer_writes(stor
 
     route_shift.analytics.route_call_values = counting
     try:
+        order = [(c, "ascending") for c in ("metric", "route", "model", "time")]
+        columns = ["time", "grain", "metric", "route", "model", "value"]
         for window in windows:
-            got = ticking.run(window).metrics.sort_by([("metric", "ascending"), ("route", "ascending"),
-                                                      ("time", "ascending")])
-            want = RouteShiftAnalyzer(store, settings).run(window).metrics.sort_by(
-                [("metric", "ascending"), ("route", "ascending"), ("time", "ascending")])
-            assert got.select(["time", "grain", "metric", "route", "value"]).to_pylist() == \
-                want.select(["time", "grain", "metric", "route", "value"]).to_pylist(), window
+            got = ticking.run(window).metrics.sort_by(order)
+            want = RouteShiftAnalyzer(store, settings).run(window).metrics.sort_by(order)
+            assert got.select(columns).to_pylist() == want.select(columns).to_pylist(), window
             assert got.num_rows > 0
+            assert (got.column("model").null_count > 0) == (models == 2)    # chat over both models
     finally:
         route_shift.analytics.route_call_values = original
     # the ticking analyzer read a day of calls only where the hour was new or the window spanned two
