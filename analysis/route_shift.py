@@ -295,16 +295,12 @@ class RouteShiftAnalyzer:
                         for i, b in enumerate(buckets):
                             add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_scored", key, counts[i])
                         pool(key, buckets, f"{prefix}_scored", counts)
-        for (service, route, metric), parts in pooled.items():
-            minutes, inverse = np.unique(np.concatenate([m for m, _ in parts]), return_inverse=True)
-            sums = np.bincount(inverse, weights=np.concatenate([v for _, v in parts]).astype(float))
-            for b, value in zip(minutes.astype("datetime64[us]").tolist(), sums.tolist(), strict=True):
-                hour = b.replace(minute=0, second=0, microsecond=0)
-                if len(scoring[(service, route, hour, COLUMN_OF[metric])]) > 1:
-                    add(b, "1m", metric, (service, route, None), value)
         if cached is None:
             self._references = (cache_key, newest)
-        return Result(analytics.metrics_table(rows))
+        table = analytics.metrics_table(rows)
+        if pooled:
+            table = pa.concat_tables([table, _pooled_rows(pooled, scoring, window.computed_at)])
+        return Result(table)
 
 
 # per hour, (prefix, tail) -> [sum of the calls' percentiles, calls]
@@ -331,6 +327,33 @@ def _shifted(sums: dict[tuple[str, str], list[float]], column: str) -> bool:
             if n and s / n <= SHIFT_MEAN and irwin_hall_lower(s, int(round(n))) < SHIFT_P:
                 return True
     return False
+
+
+def _pooled_rows(pooled: dict[tuple, list[tuple[np.ndarray, np.ndarray]]], scoring: dict[tuple, set],
+                 computed_at: datetime) -> pa.Table:
+    """The rows with no model of the routes served by two models or more: per (service, route,
+    metric) the minutes' sums over the models, in the hours at least two of them are scored in
+    (columnar: on a busy deployment these are a third of the analyzer's rows)."""
+    hours: dict[tuple, list[datetime]] = defaultdict(list)      # (service, route, column) -> hours
+    for (service, route, hour, column), models in scoring.items():
+        if len(models) > 1:
+            hours[(service, route, column)].append(hour)
+    columns: dict[str, list] = defaultdict(list)
+    for (service, route, metric), parts in pooled.items():
+        minutes, inverse = np.unique(np.concatenate([m for m, _ in parts]), return_inverse=True)
+        sums = np.bincount(inverse, weights=np.concatenate([v for _, v in parts]).astype(float))
+        keep = np.isin(minutes.astype("datetime64[h]"),
+                       np.array(hours[(service, route, COLUMN_OF[metric])], dtype="datetime64[h]"))
+        n = int(keep.sum())
+        columns["time"].append(pa.array(minutes[keep].astype("datetime64[us]")))
+        columns["value"].append(pa.array(sums[keep]))
+        for name, value in (("metric", metric), ("service_name", service), ("route", route)):
+            columns[name].append(pa.array([value] * n, pa.string()))
+    n = sum(len(t) for t in columns["time"])
+    data = {name: pa.concat_arrays(parts) for name, parts in columns.items()} | \
+        {"grain": pa.array(["1m"] * n, pa.string()), "computed_at": pa.array([computed_at] * n, pa.timestamp("us"))}
+    return pa.table({f.name: data[f.name] if f.name in data else pa.nulls(n, f.type)
+                     for f in analytics.METRICS_SCHEMA}, schema=analytics.METRICS_SCHEMA)
 
 
 def _reference(values: np.ndarray, names: np.ndarray | None) -> Reference:
