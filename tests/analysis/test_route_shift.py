@@ -265,6 +265,22 @@ def _irwin_hall_cdf(s: float, n: int) -> float:
     return float(total / math.factorial(n))
 
 
+def _cost_scan_oracle(u: np.ndarray, times: np.ndarray, now) -> tuple[float, int] | None:
+    """RouteCostSpike's scan over calls with tail percentiles `u` at `times`: among the windows of
+    the newest 1..15 minutes whose mean is within 0.5 and whose exact Irwin-Hall tail is under the
+    window's share (1e-5 / 2 for the whole 15 minutes, 1e-5 / 28 for a shorter one), the smallest
+    (p, calls); None when no window holds."""
+    best = None
+    for length in range(1, 16):
+        inside = (times >= np.datetime64(now - length * MIN, "us")) & (times < np.datetime64(now, "us"))
+        n, s = int(inside.sum()), float(u[inside].sum())
+        if n and s / n <= 0.5:
+            p = _irwin_hall_cdf(s, n)
+            if p < (1e-5 / 2 if length == 15 else 1e-5 / 28) and (best is None or p < best[0]):
+                best = (p, n)
+    return best
+
+
 def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store):
     """A route at a call a minute, output tokens lognormal; from the onset 4x longer (cost ~2.8x), so
     at half their cost the calls sit in the route's high tail but not beyond it: a handful of them
@@ -310,14 +326,7 @@ def test_the_cost_rule_scans_every_window_since_the_onset_on_a_quiet_route(store
     first_scan = None
     for i in range(1, 16):
         now = onset + i * MIN
-        best = None
-        for length in range(1, 16):
-            inside = (times >= np.datetime64(now - length * MIN, "us")) & (times < np.datetime64(now, "us"))
-            n, s = int(inside.sum()), float(u[inside].sum())
-            if n and s / n <= 0.5:
-                p = _irwin_hall_cdf(s, n)
-                if p < (1e-5 / 2 if length == 15 else 1e-5 / 28) and (best is None or p < best[0]):
-                    best = (p, n)
+        best = _cost_scan_oracle(u, times, now)
         got = fired(config, now)
         assert bool(got) == (best is not None), i
         if got:
@@ -436,14 +445,7 @@ def test_a_route_served_by_two_models_is_also_judged_on_all_its_calls(store):
     first = None
     for i in range(1, 16):
         now = onset + i * MIN
-        best = None
-        for length in range(1, 16):
-            inside = (t_all >= np.datetime64(now - length * MIN, "us")) & (t_all < np.datetime64(now, "us"))
-            n, s = int(inside.sum()), float(u_all[inside].sum())
-            if n and s / n <= 0.5:
-                p = _irwin_hall_cdf(s, n)
-                if p < (1e-5 / 2 if length == 15 else 1e-5 / 28) and (best is None or p < best[0]):
-                    best = (p, n)
+        best = _cost_scan_oracle(u_all, t_all, now)
         samples, failed = evaluate(store, config, now)
         assert not failed
         cost = [s for s in samples.values() if s.rule.name == "RouteCostSpike"]
