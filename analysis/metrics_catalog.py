@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # what pages and alerts call a route_shift row over all the route's models (it has no model label)
 ALL_MODELS = "all models"
+_ALL_MODELS_ROWS = " A route with two models or more also has rows with no model: the sums over them."
 
 CATALOG: dict[str, tuple[str, str]] = {
     # traffic (analyzer: traffic; model-call spans, shadow calls excluded)
@@ -99,10 +100,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     # route shift (analyzer: route_shift; labels service, route, model): per-call percentiles among the
     # route's trailing calls, for the rank test (alerts `evidence.test: rank`); on a route served by
     # two models or more the 1m sums also over all of them, with no model (ALL_MODELS)
-    "route_conf_scored": ("count", "1m: successful calls with a confidence, ranked against the route's reference."),
+    "route_conf_scored": ("count", "1m: successful calls with a confidence, ranked against the route's reference." + _ALL_MODELS_ROWS),
     "route_conf_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
                                                    "confidence in the reference ((#ref <= x + 1) / (m + 1))."),
-    "route_out_scored": ("count", "1m: successful calls with output tokens, ranked against the route's reference."),
+    "route_out_scored": ("count", "1m: successful calls with output tokens, ranked against the route's reference." + _ALL_MODELS_ROWS),
     "route_out_high_score": ("sum of percentiles", "1m: sum over those calls of their upper-tail percentile of "
                                                    "output tokens in the reference ((#ref >= x + 1) / (m + 1))."),
     "route_conf_reference_calls": ("count", "1h: calls in the confidence reference (trailing route_baseline_hours; "
@@ -114,7 +115,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_out_reference_calls": ("count", "1h: calls in the output-token reference (scored from 500 on)."),
     "route_out_reference_held_hours": ("count", "1h: hours left out of the output-token reference as shifted "
                                        "(as route_conf_reference_held_hours)."),
-    "route_in_scored": ("count", "1m: successful calls with input tokens, ranked against the route's reference."),
+    "route_in_scored": ("count", "1m: successful calls with input tokens, ranked against the route's reference." + _ALL_MODELS_ROWS),
     "route_in_low_score": ("sum of percentiles", "1m: sum over those calls of their lower-tail percentile of "
                                                  "input tokens in the reference ((#ref <= x + 1) / (m + 1))."),
     "route_in_high_score": ("sum of percentiles", "1m: sum over those calls of their upper-tail percentile of "
@@ -122,7 +123,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_in_reference_calls": ("count", "1h: calls in the input-token reference (scored from 500 on)."),
     "route_in_reference_held_hours": ("count", "1h: hours left out of the input-token reference as shifted "
                                       "(as route_conf_reference_held_hours)."),
-    "route_mix_scored": ("count", "1m: successful calls scored on their mix of categorical drift columns."),
+    "route_mix_scored": ("count", "1m: successful calls scored on their mix of categorical drift columns." + _ALL_MODELS_ROWS),
     "route_mix_low_score": ("sum of percentiles", "1m: sum over those calls of how typical their combination of "
                                                   "categorical drift columns is in the reference (conformal: "
                                                   "(#ref calls in combinations with <= k + 1 calls + 1) / (m + 1))."),
@@ -130,7 +131,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_mix_reference_held_hours": ("count", "1h: hours left out of the input-mix reference as shifted "
                                        "(as route_conf_reference_held_hours)."),
     "route_cost2x_scored": ("count", "1m: successful calls with a cost (their own, else tokens x price), ranked "
-                                     "against the route's reference."),
+                                     "against the route's reference." + _ALL_MODELS_ROWS),
     "route_cost2x_high_score": ("sum of percentiles", "1m: sum over those calls of the upper-tail percentile of "
                                                       "HALF the call's cost in the reference ((#ref >= x / 2 + 1) / "
                                                       "(m + 1)): low only when calls cost over twice the usual."),
@@ -138,7 +139,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "route_cost2x_reference_held_hours": ("count", "1h: hours left out of the cost reference as shifted "
                                           "(as route_conf_reference_held_hours)."),
     "route_in2x_scored": ("count", "1m: successful calls with input tokens, ranked at half against the route's "
-                                   "reference."),
+                                   "reference." + _ALL_MODELS_ROWS),
     "route_in2x_high_score": ("sum of percentiles", "1m: sum over those calls of the upper-tail percentile of HALF "
                                                     "the call's input tokens in the reference: low only when prompts "
                                                     "are over twice as long as usual."),
