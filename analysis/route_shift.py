@@ -165,9 +165,7 @@ class RouteShiftAnalyzer:
     def _stored_hour_sums(self, start: datetime, end: datetime) -> dict[tuple, HourSums]:
         """Per route key and hour, this analyzer's own stored scores in [start, end) summed per
         (prefix, tail): [sum of percentiles, calls]."""
-        parts = {f"{prefix}_scored": (prefix, "scored") for _, prefix, _, _ in SCORED} | \
-            {f"{prefix}_{tail}_score": (prefix, tail) for _, prefix, tails, _ in SCORED for tail in tails}
-        table = analytics.stored_metric(self.store, list(parts), "1m", start, end)
+        table = analytics.stored_metric(self.store, list(PARTS), "1m", start, end)
         out: dict[tuple, HourSums] = defaultdict(_hour_sums)
         if not table.num_rows:
             return out
@@ -175,7 +173,7 @@ class RouteShiftAnalyzer:
         table = table.append_column("hour", hour).group_by(["hour", "metric", *analytics.ROUTE_KEYS]).aggregate(
             [("value", "sum")])
         for row in table.to_pylist():
-            prefix, part = parts[row["metric"]]
+            prefix, part = PARTS[row["metric"]]
             key = tuple(row[c] for c in analytics.ROUTE_KEYS)
             sums = out[key][row["hour"].replace(tzinfo=None)]
             if part == "scored":
@@ -204,7 +202,7 @@ class RouteShiftAnalyzer:
             by_key[key].append(i)
         # scores summed per hour, to tell which hours were shifted: stored before the window, this
         # run's own from its start (only needed when references are built)
-        hour_sums = self._stored_hour_sums(read_from, start) if cached is None else defaultdict(_hour_sums)
+        hour_sums = self._stored_hour_sums(read_from, start) if cached is None else {}
         rows: list[dict[str, Any]] = []
         newest: dict[tuple, dict[str, tuple[Reference, int]]] = {}
 
@@ -281,19 +279,21 @@ class RouteShiftAnalyzer:
                     if not keep.any():
                         continue
                     buckets, inverse = np.unique(minutes[keep], return_inverse=True)
+                    stamps = buckets.astype("datetime64[us]").tolist()
                     counts = np.bincount(inverse)
                     for _, prefix, tails, scale in scored:
                         current = values[first:last][keep] * scale if names is None else values[first:last][keep]
                         for tail in tails:
                             sums = np.bincount(inverse, weights=_scores(reference, current, tail, names))
-                            total = hour_sums[key][hour][(prefix, tail)]
-                            total[0] += float(sums.sum())
-                            total[1] += float(counts.sum())
-                            for i, b in enumerate(buckets):
-                                add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_{tail}_score", key, sums[i])
+                            if cached is None:     # the hour's shift, for the later hours' references
+                                total = hour_sums[key][hour][(prefix, tail)]
+                                total[0] += float(sums.sum())
+                                total[1] += float(counts.sum())
+                            for stamp, value in zip(stamps, sums, strict=True):
+                                add(stamp, "1m", f"{prefix}_{tail}_score", key, value)
                             pool(key, buckets, f"{prefix}_{tail}_score", sums)
-                        for i, b in enumerate(buckets):
-                            add(b.astype("datetime64[us]").item(), "1m", f"{prefix}_scored", key, counts[i])
+                        for stamp, count in zip(stamps, counts, strict=True):
+                            add(stamp, "1m", f"{prefix}_scored", key, count)
                         pool(key, buckets, f"{prefix}_scored", counts)
         if cached is None:
             self._references = (cache_key, newest)
@@ -314,8 +314,10 @@ def _hour_sums() -> HourSums:
 # each reference column with the scores ranked against it, and each score's tails
 BY_COLUMN = {column: [entry for entry in SCORED if entry[0] == column] for column, *_ in SCORED}
 TAILS = {prefix: tails for _, prefix, tails, _ in SCORED}
-COLUMN_OF = {f"{prefix}_{part}": column for column, prefix, tails, _ in SCORED
-             for part in ("scored", *(f"{tail}_score" for tail in tails))}
+# each per-minute metric: its score prefix and part ("scored" or a tail), and the reference column
+PARTS = {f"{prefix}_scored": (prefix, "scored") for _, prefix, _, _ in SCORED} | \
+    {f"{prefix}_{tail}_score": (prefix, tail) for _, prefix, tails, _ in SCORED for tail in tails}
+COLUMN_OF = {metric: next(c for c, p, _, _ in SCORED if p == prefix) for metric, (prefix, _) in PARTS.items()}
 
 
 def _shifted(sums: dict[tuple[str, str], list[float]], column: str) -> bool:
