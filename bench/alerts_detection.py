@@ -10,8 +10,11 @@ that fired on each clean day: the first, whose baselines have only its own first
 next ones (--clean-days, default 2), where the hourly drift and confidence tests have the days
 before as their reference (on the first they judge nothing). For a miss of a count kind (failures, slow calls, overrides) it gives
 the bad calls by the deadline and an oracle's p-value (evidence_by_deadline): whether any test at
-the rule's p-value could have caught it. Seeds in --tune-seeds are the ones the rules were tuned
-on; the summary line counts only the others.
+the rule's p-value could have caught it. It also measures how strong chance evidence got on the
+clean days (chance_bars): a miss whose evidence by its deadline was no stronger than chance's on
+the held-out clean days could not have been caught by any threshold on the oracle's test without
+breaking the clean-day targets. Seeds in --tune-seeds are the ones the rules were tuned on; the
+summary line counts only the others.
 
     .venv/bin/python bench/alerts_detection.py [--seeds 44-63] [--levels 1,0.3] [--tune-seeds 1-53]
         [--rules FILE] [--incident-hours 12] [--clean-days 2] [--jobs 1] [--json]
@@ -264,6 +267,121 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     return out
 
 
+# How much evidence chance gave on the clean days: per incident kind, the strongest p-value the
+# oracle's own test reached in any deadline-long window (sliding by the minute) on any target of
+# that kind (each route and model, each route over its models, each route's reviews), at that
+# target's rate over the clean days. A page (P1/P2) that catches an incident on weaker evidence
+# than this would have fired on a clean day; a P3 may fire twice a clean day, so its bar is the
+# p-value at which some clean day gets a third episode. An incident whose evidence by its deadline
+# is not below its kind's bar could not have been caught in time by any threshold on that test
+# without breaking the clean-day targets on that very recording.
+P3_BUDGET = 2
+
+
+def _minutes(db: Any, metrics: tuple[str, ...], per_route: bool, a: datetime, b: datetime) -> dict[tuple, Any]:
+    """1m series of `metrics` over [a, b) per target: {(service, route, model): {metric: array}};
+    model None is the sum over the route's models (for the count metrics; route_shift writes its
+    own rows with no model, which are those sums)."""
+    import numpy as np
+
+    sql = ("SELECT service_name AS s, route AS r, model AS m, metric, "
+           "CAST(date_diff('minute', $a, time) AS INTEGER) AS i, value AS v FROM analysis_metrics "
+           "WHERE metric IN (SELECT unnest($metrics)) AND grain = '1m' AND arm IS NULL AND model_version IS NULL "
+           "AND route IS NOT NULL AND time >= $a AND time < $b" + (" AND model IS NULL" if per_route else ""))
+    rows = db.query(sql, {"metrics": list(metrics), "a": a, "b": b}).to_pylist()
+    n = int((b - a).total_seconds() // 60)
+    sums_models = not per_route and not metrics[0].endswith("_score")
+    out: dict[tuple, Any] = {}
+    for row in rows:
+        keys = [(row["s"], row["r"], row["m"])] + ([(row["s"], row["r"], None)] if sums_models else [])
+        for key in keys:
+            series = out.setdefault(key, {m: np.zeros(n) for m in metrics})
+            series[row["metric"]][row["i"]] += row["v"]
+    if sums_models:    # a route with one model: its sum is that model's series, not another target
+        for s, r, m in list(out):
+            if m is None and sum(1 for k in out if k[:2] == (s, r)) == 2:
+                del out[(s, r, None)]
+    return out
+
+
+def _windows(x: Any, width: int) -> Any:
+    """Sums over every `width`-minute window of a 1m series, one per window end."""
+    import numpy as np
+
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    return c[width:] - c[:-width]
+
+
+def _episodes_per_day(hits: list[tuple[tuple, Any]], width: int, days: int) -> int:
+    """The most episodes (runs of consecutive window ends under the threshold, per target) that
+    begin on any one clean day."""
+    import numpy as np
+
+    per_day = np.zeros(days, dtype=int)
+    for _key, mask in hits:
+        starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
+        np.add.at(per_day, np.minimum((starts + width - 1) // 1440, days - 1), 1)
+    return int(per_day.max(initial=0))
+
+
+def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
+    """Per incident kind judged by the oracle (COUNTS, RANKS): the bar defined above."""
+    import numpy as np
+    from scipy import stats
+
+    from analysis.rank_test import irwin_hall_lower
+    from sample_data.scenario import EXPECTED_SEVERITY
+
+    a = START
+    b = START + timedelta(minutes=scenario.clean_minutes)
+    days = max(1, scenario.clean_minutes // 1440)
+    bars: dict[str, float] = {}
+    for kind, rule in COUNTS.items():
+        sev = EXPECTED_SEVERITY[kind]
+        width = DEADLINE_MIN[sev]
+        bad_m, total_m, _ = _evidence_of(rule)
+        per: list[tuple[tuple, Any]] = []
+        for key, series in _minutes(db, (bad_m, total_m), bad_m == "overrides", a, b).items():
+            total_all = series[total_m].sum()
+            if not total_all:
+                continue
+            rate = series[bad_m].sum() / total_all
+            bad, total = _windows(series[bad_m], width), _windows(series[total_m], width)
+            p = np.where(bad > 0, stats.binom.sf(bad - 1, np.maximum(total, bad), rate), 1.0)
+            per.append((key, p))
+        if sev != "P3":
+            bars[kind] = min((float(p.min()) for _, p in per), default=1.0)
+            continue
+        # the smallest threshold at which some clean day has a third episode: a binary search over
+        # the p-values seen (a higher threshold takes in more windows; episodes only grow in number,
+        # but for two that merge, which a search step may miss: a figure, not a proof)
+        values = np.unique(np.concatenate([p[p < 1] for _, p in per] or [np.array([])]))
+        lo, hi = 0, len(values)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _episodes_per_day([(k, p <= values[mid]) for k, p in per], width, days) > P3_BUDGET:
+                hi = mid
+            else:
+                lo = mid + 1
+        bars[kind] = float(values[lo]) if lo < len(values) else 1.0
+    for kind, rules in RANKS.items():
+        width = DEADLINE_MIN[EXPECTED_SEVERITY[kind]]
+        best = 1.0
+        for score_m, scored_m, _ in map(_evidence_of, rules):
+            for series in _minutes(db, (score_m, scored_m), False, a, b).values():
+                s, n = _windows(series[score_m], width), np.rint(_windows(series[scored_m], width))
+                ok = (n > 0) & (s < n / 2)
+                # (s/n)^n = P(every U <= s/n) <= P(sum <= s): windows whose floor is over the best
+                # so far cannot beat it, so the exact tail is taken in the floor's order
+                floor = np.where(ok, np.exp(n * np.log(np.maximum(s, 1e-300) / np.maximum(n, 1))), 1.0)
+                for i in np.argsort(floor):
+                    if floor[i] >= best:
+                        break
+                    best = min(best, irwin_hall_lower(float(s[i]), int(n[i])))
+        bars[kind] = best
+    return bars
+
+
 def _outcome(report: dict[str, Any]) -> dict[str, Any]:
     """What a comparison needs of a rule set's report: catches, clean-day alerts, flaps."""
     return {"caught": sum(i["in_time"] for i in report["incidents"]), "flaps": report["flaps"],
@@ -284,6 +402,7 @@ def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rul
         report = evaluate(backtest(db, load_config(rules, env={}), scenario), scenario)
         for row, extra in zip(report["incidents"], evidence_by_deadline(db, scenario), strict=True):
             row.update(extra)
+        report["chance_bars"] = chance_bars(db, scenario)
         if whole:
             for row, extra in zip(report["incidents"], coverage(db, load_config(rules, env={}), scenario), strict=True):
                 row.update(extra)
@@ -354,6 +473,15 @@ def main() -> int:
         "missed_oracle_could_catch": sum(1 for r in held for i in r["incidents"]
                                          if not i["in_time"] and "oracle_p" in i and i["oracle_p"] < i["rule_p"]),
     }
+    # one threshold per kind for all the held-out clean days: the lowest recording's bar
+    bars = {k: min(r["chance_bars"][k] for r in held) for k in (held[0]["chance_bars"] if held else {})}
+    summary["chance_bars"] = bars
+    # misses whose evidence by the deadline beat every clean day's chance: the rules' margins lost them
+    summary["missed_over_chance"] = [
+        {"seed": r["seed"], "level": r["level"], "kind": i["kind"], "route": i["route"],
+         "p": i.get("oracle_p", i.get("rank_p")), "bar": bars[i["kind"]]}
+        for r in held for i in r["incidents"]
+        if not i["in_time"] and i["kind"] in bars and i.get("oracle_p", i.get("rank_p", 1.0)) < bars[i["kind"]]]
     if args.baseline_rules:
         summary.update(baseline_caught_in_time=sum(r["baseline"]["caught"] for r in held),
                        baseline_clean_p1_p2=sum(r["baseline"]["clean_p1_p2"] for r in held),
@@ -377,6 +505,11 @@ def main() -> int:
               f"incidents in time; clean-day P1/P2 {summary['clean_p1_p2']}; clean days with > 2 P3: "
               f"{summary['clean_days_over_2_p3']} (most P3 in a clean day: {summary['max_clean_p3']}); misses an "
               f"oracle could have caught at the rule's p-value: {summary['missed_oracle_could_catch']}")
+        print("chance on the clean days, the strongest p-value of each kind's oracle test (a third a day for P3): "
+              + ", ".join(f"{k} {v:.1e}" for k, v in bars.items()))
+        print(f"misses whose evidence beat it (within any test's reach): {len(summary['missed_over_chance'])}"
+              + "".join(f"\n  seed {m['seed']} level {m['level']:g} {m['kind']} {m['route']}: p {m['p']:.1e} < "
+                        f"{m['bar']:.1e}" for m in summary["missed_over_chance"]))
         if args.baseline_rules:
             print(f"baseline rules ({args.baseline_rules}), same recordings: {summary['baseline_caught_in_time']}/"
                   f"{summary['incidents']} in time; clean-day P1/P2 {summary['baseline_clean_p1_p2']}; "
