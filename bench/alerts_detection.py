@@ -389,6 +389,34 @@ def _outcome(report: dict[str, Any]) -> dict[str, Any]:
             "incidents": [{k: i[k] for k in ("kind", "in_time", "delay_min")} for i in report["incidents"]]}
 
 
+def bars_one(seed: int, level: float, incident_hours: float, clean_days: int) -> dict[str, float]:
+    """A recording drawn only for its clean days' chance bars (no backtest)."""
+    from store import alerting
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"aiwatch-chance-{seed}-"))
+    try:
+        scenario, _ = record(seed, level, incident_hours, clean_days, data_dir)
+        return chance_bars(alerting.open_read_only(str(Settings(data_dir=str(data_dir)).db_path)), scenario)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def tuned_oracle(tuning: list[dict[str, float]], held: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The oracle's test with each kind's threshold set on the tuning recordings' clean days (their
+    lowest bar), judged on the held-out ones: the incidents it catches (evidence by the deadline
+    under the threshold) against the rules', and the held-out recordings whose clean days it breaks
+    (their own bar at or under it). The best a test of that kind could do, tuned as the rules were."""
+    out = {}
+    for kind in tuning[0]:
+        threshold = min(bars[kind] for bars in tuning)
+        incidents = [i for r in held for i in r["incidents"] if i["kind"] == kind]
+        out[kind] = {"threshold": threshold, "incidents": len(incidents),
+                     "caught": sum(i.get("oracle_p", i.get("rank_p", 1.0)) < threshold for i in incidents),
+                     "rules_caught": sum(i["in_time"] for i in incidents),
+                     "recordings_broken": sum(r["chance_bars"][kind] <= threshold for r in held)}
+    return out
+
+
 def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rules: str | None,
             baseline_rules: str | None = None, whole: bool = False) -> dict[str, Any]:
     from alerts.rules import load_config
@@ -428,13 +456,21 @@ def main() -> int:
                                                  "release's) and report both")
     parser.add_argument("--whole", action="store_true", help="also replay the incident period without a break and "
                                                                "report how long alerts covered each incident")
+    parser.add_argument("--oracle-seeds", help="also draw these tuning seeds (at the same levels) for their clean "
+                                               "days only, set the oracle's thresholds on them and report how it "
+                                               "does on the held-out recordings (e.g. 54-73)")
     parser.add_argument("--jobs", type=int, default=1, help="recordings at once (default 1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seeds, levels = _ints(args.seeds), [float(x) for x in args.levels.split(",")]
     tuned = set(_ints(args.tune_seeds)) if args.tune_seeds else set()
     jobs = [(s, lv) for lv in levels for s in seeds]
+    oracle_seeds = _ints(args.oracle_seeds) if args.oracle_seeds else []
+    if set(oracle_seeds) - tuned:
+        parser.error(f"--oracle-seeds must be tuning seeds (--tune-seeds): {sorted(set(oracle_seeds) - tuned)} are not")
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        tuning = [pool.submit(bars_one, s, lv, args.incident_hours, args.clean_days)
+                  for lv in levels for s in oracle_seeds]
         futures = [pool.submit(run_one, s, lv, args.incident_hours, args.clean_days, args.rules, args.baseline_rules,
                                args.whole) for s, lv in jobs]
         reports = []
@@ -482,6 +518,8 @@ def main() -> int:
          "p": i.get("oracle_p", i.get("rank_p")), "bar": bars[i["kind"]]}
         for r in held for i in r["incidents"]
         if not i["in_time"] and i["kind"] in bars and i.get("oracle_p", i.get("rank_p", 1.0)) < bars[i["kind"]]]
+    if tuning and held:
+        summary["tuned_oracle"] = tuned_oracle([f.result() for f in tuning], held)
     if args.baseline_rules:
         summary.update(baseline_caught_in_time=sum(r["baseline"]["caught"] for r in held),
                        baseline_clean_p1_p2=sum(r["baseline"]["clean_p1_p2"] for r in held),
@@ -510,6 +548,10 @@ def main() -> int:
         print(f"misses whose evidence beat it (within any test's reach): {len(summary['missed_over_chance'])}"
               + "".join(f"\n  seed {m['seed']} level {m['level']:g} {m['kind']} {m['route']}: p {m['p']:.1e} < "
                         f"{m['bar']:.1e}" for m in summary["missed_over_chance"]))
+        for kind, t in summary.get("tuned_oracle", {}).items():
+            print(f"oracle tuned on seeds {args.oracle_seeds}, {kind}: p < {t['threshold']:.1e} catches "
+                  f"{t['caught']}/{t['incidents']} (rules {t['rules_caught']}), breaks the clean days of "
+                  f"{t['recordings_broken']} of {len(held)} held-out recordings")
         if args.baseline_rules:
             print(f"baseline rules ({args.baseline_rules}), same recordings: {summary['baseline_caught_in_time']}/"
                   f"{summary['incidents']} in time; clean-day P1/P2 {summary['baseline_clean_p1_p2']}; "
