@@ -278,10 +278,11 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
 P3_BUDGET = 2
 
 
-def _minutes(db: Any, metrics: tuple[str, ...], per_route: bool, a: datetime, b: datetime) -> dict[tuple, Any]:
-    """1m series of `metrics` over [a, b) per target: {(service, route, model): {metric: array}};
-    model None is the sum over the route's models (for the count metrics; route_shift writes its
-    own rows with no model, which are those sums)."""
+def _minutes(db: Any, metrics: tuple[str, ...], a: datetime, b: datetime, *, per_route: bool = False,
+             sum_models: bool = False) -> dict[tuple, Any]:
+    """1m series of `metrics` over [a, b) per target: {(service, route, model): {metric: array}}.
+    per_route: the rows with no model (the reviews). sum_models: also each route over its models,
+    model None, for a route with two or more (route_shift writes such rows itself)."""
     import numpy as np
 
     sql = ("SELECT service_name AS s, route AS r, model AS m, metric, "
@@ -290,14 +291,13 @@ def _minutes(db: Any, metrics: tuple[str, ...], per_route: bool, a: datetime, b:
            "AND route IS NOT NULL AND time >= $a AND time < $b" + (" AND model IS NULL" if per_route else ""))
     rows = db.query(sql, {"metrics": list(metrics), "a": a, "b": b}).to_pylist()
     n = int((b - a).total_seconds() // 60)
-    sums_models = not per_route and not metrics[0].endswith("_score")
     out: dict[tuple, Any] = {}
     for row in rows:
-        keys = [(row["s"], row["r"], row["m"])] + ([(row["s"], row["r"], None)] if sums_models else [])
+        keys = [(row["s"], row["r"], row["m"])] + ([(row["s"], row["r"], None)] if sum_models else [])
         for key in keys:
             series = out.setdefault(key, {m: np.zeros(n) for m in metrics})
             series[row["metric"]][row["i"]] += row["v"]
-    if sums_models:    # a route with one model: its sum is that model's series, not another target
+    if sum_models:    # a route with one model: its sum is that model's series, not another target
         for s, r, m in list(out):
             if m is None and sum(1 for k in out if k[:2] == (s, r)) == 2:
                 del out[(s, r, None)]
@@ -341,7 +341,8 @@ def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
         width = DEADLINE_MIN[sev]
         bad_m, total_m, _ = _evidence_of(rule)
         per: list[tuple[tuple, Any]] = []
-        for key, series in _minutes(db, (bad_m, total_m), bad_m == "overrides", a, b).items():
+        for key, series in _minutes(db, (bad_m, total_m), a, b, per_route=bad_m == "overrides",
+                                    sum_models=bad_m != "overrides").items():
             total_all = series[total_m].sum()
             if not total_all:
                 continue
@@ -368,7 +369,7 @@ def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
         width = DEADLINE_MIN[EXPECTED_SEVERITY[kind]]
         best = 1.0
         for score_m, scored_m, _ in map(_evidence_of, rules):
-            for series in _minutes(db, (score_m, scored_m), False, a, b).values():
+            for series in _minutes(db, (score_m, scored_m), a, b).values():
                 s, n = _windows(series[score_m], width), np.rint(_windows(series[scored_m], width))
                 ok = (n > 0) & (s < n / 2)
                 # (s/n)^n = P(every U <= s/n) <= P(sum <= s): windows whose floor is over the best
