@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import shutil
 import statistics
@@ -214,19 +215,39 @@ def _evidence_of(rule: str) -> tuple[str, str, float]:
     return ev.bad, ev.total, ev.window_p_value(condition.over)
 
 
-def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
-    """A 1m count summed over [a, b) on the incident's target: its route and model (the route's
-    reviews, kept per route only, for the override counts)."""
+def _per_minute(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> Any:
+    """A 1m count over [a, b), minute by minute, on the incident's target: its route and model (the
+    route's reviews, kept per route only, for the override counts)."""
+    import numpy as np
+
     per_route = metric in ("overrides", "reviewed")
-    sql = ("SELECT sum(value) AS n FROM analysis_metrics WHERE metric = $metric AND grain = '1m' "
+    sql = ("SELECT CAST(date_diff('minute', $a, time) AS INTEGER) AS i, sum(value) AS n FROM analysis_metrics "
+           "WHERE metric = $metric AND grain = '1m' "
            "AND service_name = $s AND ($r IS NULL OR route = $r) AND arm IS NULL AND time >= $a AND time < $b "
            + ("AND model IS NULL AND model_version IS NULL" if per_route else
               # every model's rows: a route's rows over all its models (route_shift) are their sum
-              "AND (($m IS NULL AND model IS NOT NULL) OR model = $m)"))
+              "AND (($m IS NULL AND model IS NOT NULL) OR model = $m)") + " GROUP BY i")
     params = {"metric": metric, "s": inc.service, "r": inc.route, "a": a, "b": b}
     if not per_route:
         params["m"] = inc.model
-    return float(db.query(sql, params).column("n")[0].as_py() or 0)
+    out = np.zeros(int((b - a).total_seconds() // 60))
+    for row in db.query(sql, params).to_pylist():
+        out[row["i"]] += row["n"]
+    return out
+
+
+def _count(db: Any, metric: str, inc: Any, a: datetime, b: datetime) -> float:
+    """A 1m count summed over [a, b) on the incident's target (`_per_minute`)."""
+    return float(_per_minute(db, metric, inc, a, b).sum())
+
+
+def _sub_windows(x: Any) -> Any:
+    """Sums over every window of whole minutes inside a series (all lengths and starts)."""
+    import numpy as np
+
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i, j = np.triu_indices(len(c), k=1)
+    return c[j] - c[i]
 
 
 def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
@@ -238,6 +259,7 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     the one the shipped rule needs, no test at the rule's false-alarm budget could have caught it.
     For the rank kinds (confidence, output tokens) the calls scored and the rank test's p-value over
     exactly the incident's calls: whether the rule's own statistic had the evidence."""
+    import numpy as np
     from scipy import stats
 
     from analysis.rank_test import irwin_hall_lower
@@ -255,6 +277,10 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
             normal = _count(db, bad_m, inc, START, clean_end) / max(_count(db, total_m, inc, START, clean_end), 1)
             row.update(bad_by_deadline=bad, normal_rate=normal, rule_p=rule_p,
                        oracle_p=float(stats.binom.sf(bad - 1, row["calls_by_deadline"], normal)) if bad else 1.0)
+            if EXPECTED_SEVERITY[inc.kind] != "P3":    # any window inside the deadline, at the same rate
+                k = _sub_windows(_per_minute(db, bad_m, inc, onset, until))
+                n = _sub_windows(_per_minute(db, total_m, inc, onset, until))
+                row["scan_p"] = float(np.where(k > 0, stats.binom.sf(k - 1, np.maximum(n, k), normal), 1.0).min())
         elif inc.kind in RANKS:   # the rank test over exactly the incident's calls (not an oracle: a statistic)
             tests = []
             for score_m, scored_m, rule_p in map(_evidence_of, RANKS[inc.kind]):
@@ -263,6 +289,10 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
                 tests.append((irwin_hall_lower(total, n) if n else 1.0, n, total / n if n else None, rule_p, score_m))
             p, n, mean, rule_p, score_m = min(tests, key=lambda t: t[0])
             row.update(scored_by_deadline=n, mean_percentile=mean, rule_p=rule_p, rank_p=p, rank_statistic=score_m)
+            row["scan_p"] = min(irwin_hall_lower(float(a), int(round(b))) for sm, dm, _ in
+                                map(_evidence_of, RANKS[inc.kind])
+                                for a, b in zip(_sub_windows(_per_minute(db, sm, inc, onset, until)),
+                                                _sub_windows(_per_minute(db, dm, inc, onset, until))))
         out.append(row)
     return out
 
@@ -324,8 +354,10 @@ def _episodes_per_day(hits: list[tuple[tuple, Any]], width: int, days: int) -> i
     return int(per_day.max(initial=0))
 
 
-def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
-    """Per incident kind judged by the oracle (COUNTS, RANKS): the bar defined above."""
+def chance_bars(db: Any, scenario: Any, scan: bool = False) -> dict[str, float]:
+    """Per incident kind judged by the oracle (COUNTS, RANKS): the bar defined above. scan: for
+    the pages (P1/P2), windows of every length up to the deadline, as an oracle that looks at each
+    would (against `scan_p` of evidence_by_deadline)."""
     import numpy as np
     from scipy import stats
 
@@ -347,9 +379,10 @@ def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
             if not total_all:
                 continue
             rate = series[bad_m].sum() / total_all
-            bad, total = _windows(series[bad_m], width), _windows(series[total_m], width)
-            p = np.where(bad > 0, stats.binom.sf(bad - 1, np.maximum(total, bad), rate), 1.0)
-            per.append((key, p))
+            for w in range(1 if scan and sev != "P3" else width, width + 1):
+                bad, total = _windows(series[bad_m], w), _windows(series[total_m], w)
+                p = np.where(bad > 0, stats.binom.sf(bad - 1, np.maximum(total, bad), rate), 1.0)
+                per.append((key, p))
         if sev != "P3":
             bars[kind] = min((float(p.min()) for _, p in per), default=1.0)
             continue
@@ -369,8 +402,9 @@ def chance_bars(db: Any, scenario: Any) -> dict[str, float]:
         width = DEADLINE_MIN[EXPECTED_SEVERITY[kind]]
         best = 1.0
         for score_m, scored_m, _ in map(_evidence_of, rules):
-            for series in _minutes(db, (score_m, scored_m), a, b).values():
-                s, n = _windows(series[score_m], width), np.rint(_windows(series[scored_m], width))
+            for series, w in itertools.product(_minutes(db, (score_m, scored_m), a, b).values(),
+                                               range(1 if scan else width, width + 1)):
+                s, n = _windows(series[score_m], w), np.rint(_windows(series[scored_m], w))
                 ok = (n > 0) & (s < n / 2)
                 # (s/n)^n = P(every U <= s/n) <= P(sum <= s): windows whose floor is over the best
                 # so far cannot beat it, so the exact tail is taken in the floor's order
@@ -432,6 +466,7 @@ def run_one(seed: int, level: float, incident_hours: float, clean_days: int, rul
         for row, extra in zip(report["incidents"], evidence_by_deadline(db, scenario), strict=True):
             row.update(extra)
         report["chance_bars"] = chance_bars(db, scenario)
+        report["scan_bars"] = chance_bars(db, scenario, scan=True)
         if whole:
             for row, extra in zip(report["incidents"], coverage(db, load_config(rules, env={}), scenario), strict=True):
                 row.update(extra)
@@ -519,6 +554,13 @@ def main() -> int:
          "p": i.get("oracle_p", i.get("rank_p")), "bar": bars[i["kind"]]}
         for r in held for i in r["incidents"]
         if not i["in_time"] and i["kind"] in bars and i.get("oracle_p", i.get("rank_p", 1.0)) < bars[i["kind"]]]
+    # the same for an oracle that looks at every window length up to the deadline (pages only)
+    scan_bars = {k: min(r["scan_bars"][k] for r in held) for k in (held[0]["scan_bars"] if held else {})}
+    summary["missed_over_chance_any_window"] = [
+        {"seed": r["seed"], "level": r["level"], "kind": i["kind"], "route": i["route"], "p": i["scan_p"],
+         "bar": scan_bars[i["kind"]]}
+        for r in held for i in r["incidents"] if not i["in_time"] and "scan_p" in i and i["scan_p"] < scan_bars[i["kind"]]]
+    summary["scan_bars"] = scan_bars
     if tuning and held:
         summary["tuned_oracle"] = tuned_oracle([f.result() for f in tuning], held)
     if args.baseline_rules:
@@ -549,6 +591,11 @@ def main() -> int:
         print(f"misses whose evidence beat it (within any test's reach): {len(summary['missed_over_chance'])}"
               + "".join(f"\n  seed {m['seed']} level {m['level']:g} {m['kind']} {m['route']}: p {m['p']:.1e} < "
                         f"{m['bar']:.1e}" for m in summary["missed_over_chance"]))
+        print("an oracle that tests every window length up to the deadline (pages; P3 as above): chance "
+              + ", ".join(f"{k} {v:.1e}" for k, v in summary["scan_bars"].items())
+              + f"; misses whose evidence beat it: {len(summary['missed_over_chance_any_window'])}"
+              + "".join(f"\n  seed {m['seed']} level {m['level']:g} {m['kind']} {m['route']}: p {m['p']:.1e} < "
+                        f"{m['bar']:.1e}" for m in summary["missed_over_chance_any_window"]))
         for kind, t in summary.get("tuned_oracle", {}).items():
             print(f"oracle tuned on seeds {args.oracle_seeds}, {kind}: p < {t['threshold']:.1e} catches "
                   f"{t['caught']}/{t['incidents']} (rules {t['rules_caught']}), breaks the clean days of "
