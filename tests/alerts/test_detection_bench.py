@@ -1,7 +1,8 @@
 """The detection benchmark's chance bars (bench/alerts_detection.py `chance_bars`): the strongest
 evidence chance gave on the clean days, which the closing notes use to say whether a missed
 incident was within any test's reach. Checked against a window-by-window oracle on the same rows:
-every window summed by slicing, the P3 bar by trying every threshold in turn."""
+every window summed by slicing, the P3 bar by trying every threshold in turn, and for the pages also
+windows of every length up to the deadline (`scan`)."""
 from __future__ import annotations
 
 import importlib.util
@@ -106,7 +107,8 @@ def test_the_chance_bars_equal_a_window_by_window_oracle(tmp_path, bench):
     write_metrics(store, rows)
     store.close()
     db = alerting.open_read_only(str(tmp_path / "t.duckdb"))
-    got = bench.chance_bars(db, SimpleNamespace(clean_minutes=DAYS * 1440))
+    scenario = SimpleNamespace(clean_minutes=DAYS * 1440)
+    got, scan = bench.chance_bars(db, scenario), bench.chance_bars(db, scenario, scan=True)
 
     per_model = [("r1", "m1"), ("r1", "m2"), ("r2", "m3"), ("r1", "*")]   # r2's sum is m3's: one target
     for kind, rule in bench.COUNTS.items():
@@ -115,6 +117,10 @@ def test_the_chance_bars_equal_a_window_by_window_oracle(tmp_path, bench):
         if EXPECTED_SEVERITY[kind] != "P3":
             want = min(p.min() for p in _count_p(rows, bad_m, total_m, per_model, width, bench.START))
             assert got[kind] == pytest.approx(want, rel=1e-12), kind
+            # scanning: every window length up to the deadline
+            want = min(p.min() for w in range(1, width + 1)
+                       for p in _count_p(rows, bad_m, total_m, per_model, w, bench.START))
+            assert scan[kind] == pytest.approx(want, rel=1e-12) and scan[kind] <= got[kind], kind
             continue
         ps = _count_p(rows, bad_m, total_m, [("r1", None), ("r2", None)], width, bench.START)
         for threshold in np.unique(np.concatenate(ps)):      # every threshold, lowest first
@@ -126,16 +132,20 @@ def test_the_chance_bars_equal_a_window_by_window_oracle(tmp_path, bench):
                         days[min((i + width - 1) // 1440, DAYS - 1)] += 1
             if days.max() > bench.P3_BUDGET:
                 break
-        assert got[kind] == pytest.approx(threshold, rel=1e-12), kind
+        assert got[kind] == pytest.approx(threshold, rel=1e-12) and scan[kind] == got[kind], kind
     assert got["error_burst"] < 1e-3      # the blip: 3 extra failures in a minute
 
     for kind, rules in bench.RANKS.items():     # the exact Irwin-Hall cdf of every window (n <= 60 here)
         width = bench.DEADLINE_MIN[EXPECTED_SEVERITY[kind]]
-        want = 1.0
+        want = {w: 1.0 for w in range(1, width + 1)}
         for score_m, scored_m, _ in map(bench._evidence_of, rules):
             for route, model in per_model[:3] + [("r1", None)]:
-                s = _sums(_dense(rows, score_m, route, model, bench.START), width)
-                n = np.rint(_sums(_dense(rows, scored_m, route, model, bench.START), width)).astype(int)
-                assert n.max() <= 60
-                want = min([want] + [float(irwinhall.cdf(s[n == k], k).min()) for k in np.unique(n[n > 0])])
-        assert got[kind] == pytest.approx(want, rel=1e-6), kind
+                score = _dense(rows, score_m, route, model, bench.START)
+                scored = _dense(rows, scored_m, route, model, bench.START)
+                for w in want if kind == "confidence_drop" else [width]:   # one kind's scan is enough
+                    s, n = _sums(score, w), np.rint(_sums(scored, w)).astype(int)
+                    assert n.max() <= 60
+                    want[w] = min([want[w]] + [float(irwinhall.cdf(s[n == k], k).min()) for k in np.unique(n[n > 0])])
+        assert got[kind] == pytest.approx(want[width], rel=1e-6), kind
+        if kind == "confidence_drop":
+            assert scan[kind] == pytest.approx(min(want.values()), rel=1e-6), kind
