@@ -13,11 +13,13 @@ the bad calls by the deadline and an oracle's p-value (evidence_by_deadline): wh
 the rule's p-value could have caught it. It also measures how strong chance evidence got on the
 clean days (chance_bars): a miss whose evidence by its deadline was no stronger than chance's on
 the held-out clean days could not have been caught by any threshold on the oracle's test without
-breaking the clean-day targets. Seeds in --tune-seeds are the ones the rules were tuned on; the
+breaking the clean-day targets; the same for an oracle that tests every window length up to the
+deadline (scan_bars against each incident's scan_p). --oracle-seeds sets an oracle's thresholds on
+tuning seeds and reports it against the rules on the held-out ones. Seeds in --tune-seeds are the ones the rules were tuned on; the
 summary line counts only the others.
 
     .venv/bin/python bench/alerts_detection.py [--seeds 44-63] [--levels 1,0.3] [--tune-seeds 1-53]
-        [--rules FILE] [--incident-hours 12] [--clean-days 2] [--jobs 1] [--json]
+        [--rules FILE] [--incident-hours 12] [--clean-days 2] [--oracle-seeds 54-73] [--jobs 1] [--json]
 
 Figures, not assertions; tests/alerts assert behaviour on small scenarios.
 """
