@@ -260,7 +260,8 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
     with no tolerance, the onset known and nothing else looked at. When even that p-value is over
     the one the shipped rule needs, no test at the rule's false-alarm budget could have caught it.
     For the rank kinds (confidence, output tokens) the calls scored and the rank test's p-value over
-    exactly the incident's calls: whether the rule's own statistic had the evidence."""
+    exactly the incident's calls: whether the rule's own statistic had the evidence. For the pages,
+    scan_p: the same test's strongest window of any length inside the deadline."""
     import numpy as np
     from scipy import stats
 
@@ -273,28 +274,29 @@ def evidence_by_deadline(db: Any, scenario: Any) -> list[dict[str, Any]]:
         onset, _ = inc.window(START)
         until = onset + timedelta(minutes=DEADLINE_MIN[EXPECTED_SEVERITY[inc.kind]])
         bad_m, total_m, rule_p = _evidence_of(COUNTS[inc.kind]) if inc.kind in COUNTS else (None, "route_calls", None)
-        row: dict[str, Any] = {"calls_by_deadline": int(_count(db, total_m, inc, onset, until))}
+        calls = _per_minute(db, total_m, inc, onset, until)     # minute by minute: also the sub-windows
+        row: dict[str, Any] = {"calls_by_deadline": int(calls.sum())}
         if bad_m is not None:
-            bad = int(_count(db, bad_m, inc, onset, until))
+            bad_each = _per_minute(db, bad_m, inc, onset, until)
+            bad = int(bad_each.sum())
             normal = _count(db, bad_m, inc, START, clean_end) / max(_count(db, total_m, inc, START, clean_end), 1)
             row.update(bad_by_deadline=bad, normal_rate=normal, rule_p=rule_p,
                        oracle_p=float(stats.binom.sf(bad - 1, row["calls_by_deadline"], normal)) if bad else 1.0)
             if EXPECTED_SEVERITY[inc.kind] != "P3":    # any window inside the deadline, at the same rate
-                k = _sub_windows(_per_minute(db, bad_m, inc, onset, until))
-                n = _sub_windows(_per_minute(db, total_m, inc, onset, until))
+                k, n = _sub_windows(bad_each), _sub_windows(calls)
                 row["scan_p"] = float(np.where(k > 0, stats.binom.sf(k - 1, np.maximum(n, k), normal), 1.0).min())
         elif inc.kind in RANKS:   # the rank test over exactly the incident's calls (not an oracle: a statistic)
-            tests = []
+            tests, scan = [], 1.0
             for score_m, scored_m, rule_p in map(_evidence_of, RANKS[inc.kind]):
-                n = int(_count(db, scored_m, inc, onset, until))
-                total = _count(db, score_m, inc, onset, until)
+                score_each, scored_each = _per_minute(db, score_m, inc, onset, until), \
+                    _per_minute(db, scored_m, inc, onset, until)
+                n, total = int(round(scored_each.sum())), float(score_each.sum())
                 tests.append((irwin_hall_lower(total, n) if n else 1.0, n, total / n if n else None, rule_p, score_m))
+                scan = min([scan] + [irwin_hall_lower(float(a), int(round(b)))
+                                     for a, b in zip(_sub_windows(score_each), _sub_windows(scored_each))])
             p, n, mean, rule_p, score_m = min(tests, key=lambda t: t[0])
-            row.update(scored_by_deadline=n, mean_percentile=mean, rule_p=rule_p, rank_p=p, rank_statistic=score_m)
-            row["scan_p"] = min(irwin_hall_lower(float(a), int(round(b))) for sm, dm, _ in
-                                map(_evidence_of, RANKS[inc.kind])
-                                for a, b in zip(_sub_windows(_per_minute(db, sm, inc, onset, until)),
-                                                _sub_windows(_per_minute(db, dm, inc, onset, until))))
+            row.update(scored_by_deadline=n, mean_percentile=mean, rule_p=rule_p, rank_p=p, rank_statistic=score_m,
+                       scan_p=scan)
         out.append(row)
     return out
 
